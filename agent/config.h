@@ -1,0 +1,57 @@
+/* config.h - the agent configuration (bitsync.ini, read with inih).
+ *
+ * The keys are a data table in config.c (name, type, bounds); an unknown key
+ * or a bad value refuses the whole file with FILE:LINE: diagnostics.  A
+ * config that is not refused is accepted whole. */
+#ifndef BITSYNC_CONFIG_H
+#define BITSYNC_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "diag.h"
+
+#define CONFIG_DEFAULT_PATH "/etc/bitsync/bitsync.ini"
+
+enum config_backend { BACKEND_DEFAULT, BACKEND_ENGINE, BACKEND_BITS };
+enum log_level { LOG_LEVEL_ERROR, LOG_LEVEL_WARNING, LOG_LEVEL_INFO,
+	LOG_LEVEL_DEBUG };
+
+struct config {
+	char *path;			/* file read, or NULL for built-in defaults */
+	/* [agent] */
+	char *manifest;
+	char *manifest_dir;
+	char *state_dir;
+	enum config_backend backend;
+	uint64_t interval;		/* seconds */
+	uint64_t splay;			/* seconds */
+	enum log_level log_level;
+	uint32_t allow_drives;		/* bit n: drive letter 'A'+n allowed */
+	char **allow_roots;		/* NULL-terminated; empty: anywhere */
+	size_t nallow_roots;
+	char *credential_dir;
+	char *status_file;
+	char *metrics_file;		/* NULL: off */
+	/* [engine] */
+	unsigned max_parallel;
+	uint64_t rate_limit;		/* bytes per second; 0: unlimited */
+	char *ca_file;			/* NULL: system anchors only */
+	unsigned smb_port;
+};
+
+/* Fills cfg with the built-in defaults (design §6). */
+void config_defaults(struct config *cfg);
+
+/* Reads path over the defaults.  Returns 0 when the file was accepted, -1
+ * when it was refused (diagnostics in d, cfg left at defaults).  When
+ * missing_ok and the file does not exist, returns 0 with the defaults. */
+int config_load(struct config *cfg, const char *path, int missing_ok,
+    struct diags *d);
+
+void config_free(struct config *cfg);
+
+/* Printable name of an allowed-drives set, e.g. "C,D" (buf >= 52). */
+void config_format_drives(uint32_t drives, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,113 @@
+/* manifest.h - the validated manifest: sources, sets and their files, with
+ * every set's effective settings (defaults and overrides merged).
+ *
+ * manifest_load() reads one manifest file or a drop-in directory, runs every
+ * validation rule (rules.h) and returns the model.  The model is built even
+ * when some files are invalid, so that later stages can tell which sets came
+ * from which file; callers decide from the diagnostics what to enforce. */
+#ifndef BITSYNC_MANIFEST_H
+#define BITSYNC_MANIFEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "diag.h"
+
+struct config;
+
+enum platform { PLATFORM_POSIX, PLATFORM_WINDOWS };
+
+enum priority { PRIO_FOREGROUND, PRIO_HIGH, PRIO_NORMAL, PRIO_LOW };
+enum on_remove { ON_REMOVE_KEEP, ON_REMOVE_DELETE };
+enum set_mode { MODE_ENFORCE, MODE_MONITOR };
+enum source_kind { SOURCE_UNC, SOURCE_HTTP, SOURCE_HTTPS };
+/* Numbered as BITS's BG_JOB_PROXY_USAGE so backends can pass them on. */
+enum proxy_usage {
+	PROXY_PRECONFIG = 0, PROXY_NO_PROXY = 1, PROXY_OVERRIDE = 2,
+	PROXY_AUTODETECT = 3, PROXY_UNSET = -1
+};
+/* Numbered as BITS's BG_TOKEN_* flags. */
+enum { TOKEN_LOCAL_FILE = 1, TOKEN_NETWORK = 2 };
+
+struct mpos {
+	const char *file;	/* owned by the manifest */
+	unsigned line, col;
+};
+
+struct msettings {
+	enum priority priority;
+	uint64_t refresh;		/* seconds; 0 = never */
+	uint64_t retry_delay;		/* seconds, >= 5 */
+	uint64_t no_progress_timeout;	/* seconds */
+	uint64_t max_download_time;	/* seconds; 0 = no limit */
+	enum on_remove on_remove;
+	enum set_mode mode;
+};
+
+struct msource {
+	const char *name;
+	struct mpos pos;
+	const char *url;		/* as written */
+	enum source_kind kind;
+	int auth_computer;
+	enum proxy_usage proxy_usage;
+	const char *const *proxy_servers;
+	size_t nproxy_servers;
+	const char *const *proxy_bypass;
+	size_t nproxy_bypass;
+	const char *const *headers;	/* "Name: value" */
+	size_t nheaders;
+	const char *credential;		/* helper_token.credential or NULL */
+	unsigned token_usage;		/* TOKEN_* bits */
+};
+
+struct mfile {
+	const char *remote;	/* relative to the set's source url + path, '/' separated */
+	const char *local;	/* relative to the destination, '/' separated */
+	int has_sha256;
+	uint8_t sha256[32];
+	struct mpos pos;
+};
+
+struct mset {
+	const char *name;
+	struct mpos pos;
+	const char *source_name;
+	const struct msource *source;	/* NULL when unknown (already reported) */
+	const char *path;		/* sub-path under the source, '/' separated, or "" */
+	const char *destination;	/* as written */
+	struct mfile *files;
+	size_t nfiles;
+	struct msettings settings;	/* effective */
+};
+
+struct manifest {
+	struct msource *sources;
+	size_t nsources;
+	struct mset *sets;
+	size_t nsets;
+	char **files;		/* manifest files read, in order */
+	size_t nfiles;
+	struct manifest_priv *priv;	/* parsed documents and arenas */
+};
+
+struct manifest_opts {
+	enum platform platform;
+	const struct config *config;	/* allow_drives, allow_roots; may be NULL */
+	int check_permissions;		/* design §7 StrictModes checks */
+};
+
+enum platform manifest_host_platform(void);
+
+/* Reads paths (files or drop-in directories; a directory contributes its
+ * *.yaml and *.yml files in byte order of their names) and validates them
+ * as one manifest.  Returns NULL only when there was nothing to read. */
+struct manifest *manifest_load(const char *const *paths, size_t npaths,
+    const struct manifest_opts *opts, struct diags *d);
+
+void manifest_free(struct manifest *m);
+
+/* Defaults a set gets when neither defaults: nor the set names a key. */
+extern const struct msettings manifest_builtin_defaults;
+
+#endif

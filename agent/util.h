@@ -1,0 +1,49 @@
+/* util.h - small helpers shared by the modules: durations, strings, a
+ * string set, allocation that dies loudly. */
+#ifndef BITSYNC_UTIL_H
+#define BITSYNC_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Allocation failure is not something bitsync can report its way out of;
+ * these print "bitsync: out of memory" and exit 70. */
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Parses a duration: an integer followed by s, m, h or d ("90s", "10m",
+ * "6h", "14d"), or a bare "0".  Returns 0 and stores seconds, or -1. */
+int util_parse_duration(const char *s, uint64_t *seconds);
+
+/* Formats seconds the way a user would write them ("10m", "14d", "0"). */
+void util_format_duration(uint64_t seconds, char *buf, size_t len);
+
+/* Levenshtein distance, capped: returns cap+1 when the distance exceeds
+ * cap, so "did you mean" searches stay cheap. */
+unsigned util_edit_distance(const char *a, const char *b, unsigned cap);
+
+/* The candidate closest to word (case-insensitively), or NULL when none is
+ * close enough to be a plausible typo. */
+const char *util_closest(const char *word, const char *const *candidates,
+    size_t n);
+
+/* A set of strings (open addressing, FNV-1a).  Keys are not copied: they
+ * must outlive the set.  Each key carries one pointer of caller data. */
+struct strset {
+	struct strset_slot { const char *key; const void *data; } *slots;
+	size_t n, cap;
+	int fold_case;		/* compare ASCII case-insensitively */
+};
+void strset_init(struct strset *s, int fold_case);
+void strset_free(struct strset *s);
+/* Inserts key; when it is already present leaves the set alone and returns
+ * the data stored with the earlier key through *prev (then returns 1). */
+int strset_add(struct strset *s, const char *key, const void *data,
+    const void **prev);
+const void *strset_get(const struct strset *s, const char *key);
+
+#endif

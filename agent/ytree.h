@@ -1,0 +1,83 @@
+/* ytree.h - the manifest reader: one YAML file in, one positioned tree out.
+ *
+ * Built on libyaml's event parser.  Refuses, with yaml-feature diagnostics,
+ * what the manifest format forbids: anchors, aliases (never expanded),
+ * merge keys, tags other than the YAML core ones, more than one document,
+ * files over 16 MiB and nesting deeper than 64.  Reports duplicate keys in
+ * a mapping (duplicate-key) and malformed YAML (yaml-syntax).
+ *
+ * Every node carries its line and column; nodes live in one arena owned by
+ * the document, so a tree is freed in one call. */
+#ifndef BITSYNC_YTREE_H
+#define BITSYNC_YTREE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "diag.h"
+
+#define YTREE_MAX_BYTES (16u * 1024 * 1024)
+#define YTREE_MAX_DEPTH 64
+
+enum ynode_kind {
+	YN_SCALAR,
+	YN_MAP,
+	YN_SEQ,
+	YN_REFUSED	/* an alias or a refused construct, already reported */
+};
+
+/* The type a scalar resolves to under the YAML 1.2 core schema. */
+enum yscalar_type { YS_STR, YS_INT, YS_BOOL, YS_NULL, YS_FLOAT };
+
+struct ypair;
+
+struct ynode {
+	uint8_t kind;		/* enum ynode_kind */
+	uint8_t type;		/* enum yscalar_type, scalars only */
+	uint32_t line, col;	/* 1-based */
+	uint32_t n;		/* scalar: bytes; map: pairs; seq: items */
+	union {
+		const char *s;		/* scalar text, NUL-terminated */
+		struct ynode *items;	/* YN_SEQ */
+		struct ypair *pairs;	/* YN_MAP */
+	} u;
+};
+
+struct ypair {
+	struct ynode key, value;
+};
+
+struct ydoc {
+	char *file;		/* the path as given, for diagnostics */
+	int has_root;		/* 0 for an empty file or one of comments */
+	int refused;		/* the file hit a limit and was not read whole */
+	struct ynode root;
+	struct arena *arena;
+};
+
+/* Reads and parses one file.  Always returns a document (possibly empty or
+ * partial) unless memory runs out; problems go to d.  A file that cannot be
+ * opened or read gives an io-error diagnostic and a document with no root. */
+struct ydoc *ydoc_load_file(const char *path, struct diags *d);
+
+/* The same over a buffer (fuzzing, tests); name is used in diagnostics. */
+struct ydoc *ydoc_load_buffer(const char *name, const void *buf, size_t len,
+    struct diags *d);
+
+void ydoc_free(struct ydoc *doc);
+
+/* The value of key in a mapping node, or NULL. */
+const struct ynode *ynode_get(const struct ynode *map, const char *key);
+
+/* Human names for messages: "a string", "a mapping", "a list", ... */
+const char *ynode_describe(const struct ynode *n);
+
+/* A bump allocator for trees and models: many small objects, freed at once. */
+struct arena *arena_new(void);
+void *arena_alloc(struct arena *a, size_t n);
+char *arena_strdup(struct arena *a, const char *s);
+char *arena_strndup(struct arena *a, const char *s, size_t n);
+void arena_free(struct arena *a);
+size_t arena_bytes(const struct arena *a);
+
+#endif
