@@ -1,0 +1,25 @@
+/* platform.h - the few operating-system services the core needs, so that
+ * the core (reader, rules, model, planner) builds unchanged for POSIX and
+ * for Windows.  platform_posix.c and win/platform_win.c implement it. */
+#ifndef BITSYNC_PLATFORM_H
+#define BITSYNC_PLATFORM_H
+
+#include <stddef.h>
+
+enum platform_kind { PLATFORM_KIND_MISSING, PLATFORM_KIND_FILE,
+	PLATFORM_KIND_DIR, PLATFORM_KIND_OTHER };
+
+/* What path is, following symlinks; MISSING when it does not exist.
+ * Returns -1 (errno set) when it cannot be inspected. */
+int platform_path_kind(const char *path, enum platform_kind *kind);
+
+/* The names (not paths) of the regular files in dir whose names end in
+ * ".yaml" or ".yml", sorted in byte order.  Free with platform_free_names.
+ * Returns -1 with errno set when dir cannot be read. */
+int platform_list_manifests(const char *dir, char ***names, size_t *n);
+void platform_free_names(char **names, size_t n);
+
+/* dir + separator + name, newly allocated. */
+char *platform_join(const char *dir, const char *name);
+
+#endif
