@@ -208,6 +208,11 @@ struct backend_ops {
 
 	/* Registers fn for state changes (SetNotifyInterface); NULL stops. */
 	void (*set_notify)(struct backend *b, bk_notify_fn fn, void *ctx);
+
+	/* One sentence on why the last failed call on b failed (for
+	 * BK_E_UNSUPPORTED: what the host lacks and what to do), or NULL.
+	 * Valid until the next call on b.  May be NULL in a backend. */
+	const char *(*last_error)(struct backend *b);
 };
 
 void backend_free_jobs(struct bk_job *jobs, size_t n);
