@@ -1,0 +1,125 @@
+# packaging/debian.cmake - the Debian package (design §8, issue 6):
+#     cmake --build build --target package   ->  build/bitsync_<ver>-1_<arch>.deb
+#
+# Included at the end of the top-level CMakeLists.txt.  The install() rules
+# describe the package's file system; they use Debian's absolute paths
+# (/etc, /var/lib, /lib/systemd/system) because the package is the supported
+# way to install bitsync on Linux.
+#
+# Layout (see packaging/README.md for the reasons):
+#   /usr/bin/bitsync                                      0755
+#   /lib/systemd/system/bitsync.service                   0644  not enabled
+#   /etc/bitsync/                                         0755 root:root
+#   /etc/bitsync/bitsync.ini                              0644  conffile
+#   /etc/bitsync/manifest.d/                              0755 root:root
+#   /etc/bitsync/credentials/                             0700 root:root
+#   /var/lib/bitsync/                                     0750 root:root
+#   /usr/share/man/man8/bitsync.8.gz, man5/bitsync.ini.5.gz, man5/bitsync-manifest.5.gz
+#   /usr/share/bash-completion/completions/bitsync
+#   /usr/share/doc/bitsync/examples/  (the sample manifests, linux-dropin.d/)
+
+set(_bs_pkg ${CMAKE_CURRENT_LIST_DIR})
+set(_bs_out ${CMAKE_BINARY_DIR}/packaging)
+
+# Parent directories the install creates (/etc, /usr/share/...) get these
+# modes whatever the builder's umask is.
+set(CMAKE_INSTALL_DEFAULT_DIRECTORY_PERMISSIONS
+  OWNER_READ OWNER_WRITE OWNER_EXECUTE GROUP_READ GROUP_EXECUTE WORLD_READ WORLD_EXECUTE)
+set(_bs_file_mode OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
+
+# --- the binary -------------------------------------------------------------
+# /usr/bin, not /usr/sbin: validate, plan and status are for anyone -- CI
+# pipelines and config-management runs check manifests as unprivileged users.
+install(TARGETS bitsync RUNTIME DESTINATION bin)
+
+# --- systemd unit -----------------------------------------------------------
+install(FILES ${_bs_pkg}/systemd/bitsync.service
+  DESTINATION /lib/systemd/system PERMISSIONS ${_bs_file_mode})
+
+# --- /etc/bitsync -----------------------------------------------------------
+# The sample config is the conffile: every key, commented, at its default.
+install(FILES ${CMAKE_SOURCE_DIR}/samples/bitsync.ini
+  DESTINATION /etc/bitsync PERMISSIONS ${_bs_file_mode})
+
+# Empty directories with their own modes: staged from the build tree.
+file(MAKE_DIRECTORY ${_bs_out}/skel/manifest.d ${_bs_out}/skel/credentials
+  ${_bs_out}/skel/bitsync)
+install(DIRECTORY ${_bs_out}/skel/manifest.d DESTINATION /etc/bitsync
+  DIRECTORY_PERMISSIONS OWNER_READ OWNER_WRITE OWNER_EXECUTE
+  GROUP_READ GROUP_EXECUTE WORLD_READ WORLD_EXECUTE)
+install(DIRECTORY ${_bs_out}/skel/credentials DESTINATION /etc/bitsync
+  DIRECTORY_PERMISSIONS OWNER_READ OWNER_WRITE OWNER_EXECUTE)
+# The state directory; systemd's StateDirectoryMode= keeps it at 0750.
+install(DIRECTORY ${_bs_out}/skel/bitsync DESTINATION /var/lib
+  DIRECTORY_PERMISSIONS OWNER_READ OWNER_WRITE OWNER_EXECUTE
+  GROUP_READ GROUP_EXECUTE)
+
+# --- man pages (gzip -9n as Debian policy asks) and bash completion --------
+set(_bs_man_gz)
+foreach(_page bitsync.8 bitsync.ini.5 bitsync-manifest.5)
+  string(REGEX REPLACE ".*\\.([0-9])$" "\\1" _sec ${_page})
+  add_custom_command(OUTPUT ${_bs_out}/man/${_page}.gz
+    COMMAND ${CMAKE_COMMAND} -E make_directory ${_bs_out}/man
+    COMMAND gzip -9n -c ${_bs_pkg}/man/${_page} > ${_bs_out}/man/${_page}.gz
+    DEPENDS ${_bs_pkg}/man/${_page}
+    COMMENT "Compressing man page ${_page}")
+  list(APPEND _bs_man_gz ${_bs_out}/man/${_page}.gz)
+  install(FILES ${_bs_out}/man/${_page}.gz
+    DESTINATION share/man/man${_sec} PERMISSIONS ${_bs_file_mode})
+endforeach()
+add_custom_target(bitsync_man ALL DEPENDS ${_bs_man_gz})
+
+install(FILES ${_bs_pkg}/bash-completion/bitsync
+  DESTINATION share/bash-completion/completions PERMISSIONS ${_bs_file_mode})
+
+# --- docs and examples ------------------------------------------------------
+file(GLOB _bs_samples ${CMAKE_SOURCE_DIR}/samples/*.yaml ${CMAKE_SOURCE_DIR}/samples/*.yml)
+if(_bs_samples)
+  install(FILES ${_bs_samples}
+    DESTINATION share/doc/bitsync/examples PERMISSIONS ${_bs_file_mode})
+endif()
+if(IS_DIRECTORY ${CMAKE_SOURCE_DIR}/samples/linux-dropin.d)
+  install(DIRECTORY ${CMAKE_SOURCE_DIR}/samples/linux-dropin.d
+    DESTINATION share/doc/bitsync/examples
+    FILE_PERMISSIONS ${_bs_file_mode}
+    DIRECTORY_PERMISSIONS OWNER_READ OWNER_WRITE OWNER_EXECUTE
+    GROUP_READ GROUP_EXECUTE WORLD_READ WORLD_EXECUTE)
+endif()
+if(EXISTS ${CMAKE_SOURCE_DIR}/README.md)
+  install(FILES ${CMAKE_SOURCE_DIR}/README.md
+    DESTINATION share/doc/bitsync PERMISSIONS ${_bs_file_mode})
+endif()
+
+# --- CPack ------------------------------------------------------------------
+set(CPACK_GENERATOR DEB)
+set(CPACK_PACKAGE_NAME bitsync)
+set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
+set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
+set(CPACK_PACKAGE_CONTACT "bitsync maintainers <maintainers@bitsync.invalid>")
+set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "declarative file-sync agent with BITS semantics")
+set(CPACK_DEBIAN_PACKAGE_DESCRIPTION
+"declarative file-sync agent with BITS semantics
+ bitsync keeps declared sets of remote files present on a machine.  An
+ administrator writes a YAML manifest (these files from that SMB share or
+ HTTPS URL belong in this local folder) and the agent validates it and
+ transfers until the machine matches: resumable transfers, temporary files
+ committed whole, retry delays and no-progress timeouts as in Windows BITS.
+ .
+ This package contains the agent, its systemd unit (installed, not enabled),
+ the configuration in /etc/bitsync and the manual pages.")
+set(CPACK_DEBIAN_PACKAGE_RELEASE 1)
+set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
+set(CPACK_DEBIAN_PACKAGE_SECTION admin)
+set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
+set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+set(CPACK_DEBIAN_COMPRESSION_TYPE xz)
+set(CPACK_STRIP_FILES ON)
+set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
+set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
+  ${_bs_pkg}/debian/conffiles
+  ${_bs_pkg}/debian/postinst
+  ${_bs_pkg}/debian/prerm
+  ${_bs_pkg}/debian/postrm)
+# Only the .deb: no tarball of the build tree next to it.
+set(CPACK_SOURCE_GENERATOR "")
+include(CPack)
