@@ -38,20 +38,29 @@ struct config {
 	uint64_t rate_limit;		/* bytes per second; 0: unlimited */
 	char *ca_file;			/* NULL: system anchors only */
 	unsigned smb_port;
+	/* Private: storage of the values read from the file; the default
+	 * strings are static, so config_defaults() allocates nothing. */
+	void *owned;
 };
 
-/* Fills cfg with the built-in defaults (design §6). */
+/* Fills cfg with the built-in defaults (design §6).  Allocates nothing, so
+ * a struct holding only defaults needs no config_free (it is harmless). */
 void config_defaults(struct config *cfg);
 
 /* Reads path over the defaults.  Returns 0 when the file was accepted, -1
  * when it was refused (diagnostics in d, cfg left at defaults).  When
- * missing_ok and the file does not exist, returns 0 with the defaults. */
+ * missing_ok and the file does not exist, returns 0 with the defaults.
+ * cfg is overwritten, not freed: config_free a loaded config before
+ * loading into it again.  Every diagnostic has rule "config", except a
+ * file that cannot be read ("io-error"). */
 int config_load(struct config *cfg, const char *path, int missing_ok,
     struct diags *d);
 
+/* Frees what config_load stored and leaves cfg at the defaults. */
 void config_free(struct config *cfg);
 
-/* Printable name of an allowed-drives set, e.g. "C,D" (buf >= 52). */
+/* Printable name of an allowed-drives set, e.g. "C,D", or "none" when no
+ * drive is allowed (buf >= 52). */
 void config_format_drives(uint32_t drives, char *buf, size_t len);
 
 #endif

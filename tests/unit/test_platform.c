@@ -1,0 +1,161 @@
+/* test_platform.c - path kinds, drop-in listing (which names, what
+ * order), joining. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "platform.h"
+
+static char tmpdir[] = "/tmp/bitsync-test-platform-XXXXXX";
+
+static char *
+path_of(const char *rel)
+{
+	static char buf[4][512];
+	static int i;
+
+	i = (i + 1) % 4;
+	snprintf(buf[i], sizeof(buf[i]), "%s/%s", tmpdir, rel);
+	return buf[i];
+}
+
+static void
+touch(const char *rel)
+{
+	int fd;
+
+	fd = open(path_of(rel), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd == -1) {
+		perror(path_of(rel));
+		exit(2);
+	}
+	close(fd);
+}
+
+static void
+test_list(void)
+{
+	/* Byte order: digits, then upper case, then '_', then lower case;
+	 * a locale would sort "B" after "a". */
+	static const char *const want[] = {
+		"10-base.yaml", "2-second.yml", "50-app.yaml", "B.yaml",
+		"Z_last.yml", "_under.yaml", "a.yaml", "link.yaml",
+		"x.y.yaml",
+	};
+	char **names;
+	size_t n, i;
+	int rc;
+
+	touch("50-app.yaml");
+	touch("10-base.yaml");
+	touch("2-second.yml");
+	touch("a.yaml");
+	touch("B.yaml");
+	touch("_under.yaml");
+	touch("Z_last.yml");
+	touch("x.y.yaml");
+	/* Not drop-ins: other suffixes, case, hidden, bare suffix,
+	 * directories, dangling links. */
+	touch("readme.txt");
+	touch("c.yaml.bak");
+	touch("c.yaml~");
+	touch("d.YAML");
+	touch("e.json");
+	touch(".hidden.yaml");
+	touch(".yaml");
+	touch("yaml");
+	CHECK(mkdir(path_of("dir.yaml"), 0755) == 0);
+	CHECK(symlink(path_of("a.yaml"), path_of("link.yaml")) == 0);
+	CHECK(symlink(path_of("nowhere"), path_of("dangling.yaml")) == 0);
+	CHECK(symlink(path_of("dir.yaml"), path_of("dirlink.yml")) == 0);
+
+	rc = platform_list_manifests(tmpdir, &names, &n);
+	CHECK_INT(rc, 0);
+	CHECK_INT(n, sizeof(want) / sizeof(want[0]));
+	for (i = 0; i < n && i < sizeof(want) / sizeof(want[0]); i++)
+		CHECK_STR(names[i], want[i]);
+	platform_free_names(names, n);
+
+	/* An empty directory is an empty list, not an error. */
+	CHECK(mkdir(path_of("empty"), 0755) == 0);
+	rc = platform_list_manifests(path_of("empty"), &names, &n);
+	CHECK_INT(rc, 0);
+	CHECK_INT(n, 0);
+	platform_free_names(names, n);
+
+	errno = 0;
+	rc = platform_list_manifests(path_of("missing"), &names, &n);
+	CHECK_INT(rc, -1);
+	CHECK_INT(errno, ENOENT);
+	errno = 0;
+	rc = platform_list_manifests(path_of("a.yaml"), &names, &n);
+	CHECK_INT(rc, -1);
+	CHECK_INT(errno, ENOTDIR);
+}
+
+static void
+test_kind(void)
+{
+	enum platform_kind k;
+
+	CHECK_INT(platform_path_kind(path_of("a.yaml"), &k), 0);
+	CHECK_INT(k, PLATFORM_KIND_FILE);
+	CHECK_INT(platform_path_kind(tmpdir, &k), 0);
+	CHECK_INT(k, PLATFORM_KIND_DIR);
+	CHECK_INT(platform_path_kind(path_of("link.yaml"), &k), 0);
+	CHECK_INT(k, PLATFORM_KIND_FILE);
+	CHECK_INT(platform_path_kind(path_of("dirlink.yml"), &k), 0);
+	CHECK_INT(k, PLATFORM_KIND_DIR);
+	CHECK_INT(platform_path_kind(path_of("missing"), &k), 0);
+	CHECK_INT(k, PLATFORM_KIND_MISSING);
+	CHECK_INT(platform_path_kind(path_of("dangling.yaml"), &k), 0);
+	CHECK_INT(k, PLATFORM_KIND_MISSING);
+	CHECK_INT(platform_path_kind(path_of("a.yaml/x"), &k), 0);
+	CHECK_INT(k, PLATFORM_KIND_MISSING);
+	CHECK_INT(platform_path_kind("/dev/null", &k), 0);
+	CHECK_INT(k, PLATFORM_KIND_OTHER);
+}
+
+static void
+test_join(void)
+{
+	char *s;
+
+	s = platform_join("/etc/bitsync/manifest.d", "a.yaml");
+	CHECK_STR(s, "/etc/bitsync/manifest.d/a.yaml");
+	free(s);
+	s = platform_join("/etc/bitsync/manifest.d/", "a.yaml");
+	CHECK_STR(s, "/etc/bitsync/manifest.d/a.yaml");
+	free(s);
+	s = platform_join("/", "a.yaml");
+	CHECK_STR(s, "/a.yaml");
+	free(s);
+	s = platform_join("", "a.yaml");
+	CHECK_STR(s, "a.yaml");
+	free(s);
+}
+
+int
+main(void)
+{
+	char cmd[600];
+	int rc;
+
+	if (mkdtemp(tmpdir) == NULL) {
+		perror("mkdtemp");
+		return 2;
+	}
+	test_list();
+	test_kind();
+	test_join();
+	rc = check_done();
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", tmpdir);
+	return rc;
+}
