@@ -1,0 +1,111 @@
+/* observe.c - local file observations for the planner (see observe.h). */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "observe.h"
+#include "util.h"
+
+int
+observe_sha256_file(const char *path, uint8_t out[32])
+{
+	EVP_MD_CTX *ctx = NULL;
+	unsigned char *buf = NULL;
+	unsigned int olen = 32;
+	ssize_t r;
+	int fd, rc = -1, saved;
+
+	/* O_NOFOLLOW: a symlink planted where a file was placed is not the
+	 * file bitsync placed. */
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1)
+		return -1;
+	buf = xmalloc(1 << 17);
+	if ((ctx = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+		errno = ENOMEM;
+		goto done;
+	}
+	while ((r = read(fd, buf, 1 << 17)) != 0) {
+		if (r == -1) {
+			if (errno == EINTR)
+				continue;
+			goto done;
+		}
+		if (EVP_DigestUpdate(ctx, buf, (size_t)r) != 1) {
+			errno = ENOMEM;
+			goto done;
+		}
+	}
+	if (EVP_DigestFinal_ex(ctx, out, &olen) != 1) {
+		errno = ENOMEM;
+		goto done;
+	}
+	rc = 0;
+done:
+	saved = errno;
+	EVP_MD_CTX_free(ctx);
+	free(buf);
+	close(fd);
+	errno = saved;
+	return rc;
+}
+
+int
+observe_file(const char *path, int hash, struct plan_obs *o)
+{
+	struct stat sb;
+
+	memset(o, 0, sizeof(*o));
+	if (lstat(path, &sb) == -1) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			return 0;
+		o->exists = -1;
+		return -1;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		o->exists = -1;
+		return 0;
+	}
+	o->exists = 1;
+	o->size = (uint64_t)sb.st_size;
+	o->mtime_ns = (int64_t)sb.st_mtim.tv_sec * 1000000000 +
+	    sb.st_mtim.tv_nsec;
+	if (hash) {
+		if (observe_sha256_file(path, o->sha256) == -1) {
+			o->exists = -1;
+			return -1;
+		}
+		o->hashed = 1;
+	}
+	return 0;
+}
+
+struct plan_obs *
+observe_spec(const struct spec *sp, int hash_declared)
+{
+	struct plan_obs *v = xcalloc(sp->job.nfiles + 1, sizeof(*v));
+	size_t i;
+
+	for (i = 0; i < sp->job.nfiles; i++)
+		(void)observe_file(sp->files[i].local,
+		    hash_declared && sp->meta[i].has_sha256, &v[i]);
+	return v;
+}
+
+struct plan_obs *
+observe_recorded(const struct state_set *r, int hash)
+{
+	struct plan_obs *v = xcalloc(r->nfiles + 1, sizeof(*v));
+	size_t i;
+
+	for (i = 0; i < r->nfiles; i++)
+		(void)observe_file(r->files[i].local,
+		    hash && r->files[i].has_sha256, &v[i]);
+	return v;
+}

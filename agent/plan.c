@@ -1,0 +1,585 @@
+/* plan.c - the planner (see plan.h).  Pure: no I/O, no clock. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "plan.h"
+#include "util.h"
+
+/* A job listed by the backend that carries a "bitsync:<set>" name. */
+struct named {
+	const struct bk_job *job;
+	const char *set;
+	size_t setlen;
+};
+
+/* A set to decide about: declared, recorded, or both. */
+struct entry {
+	const char *name;
+	const struct plan_desired *d;
+	const struct state_set *r;
+	size_t ri;		/* index of r in the input */
+};
+
+static int
+cmp_named(const void *a, const void *b)
+{
+	const struct named *x = a, *y = b;
+	size_t n = x->setlen < y->setlen ? x->setlen : y->setlen;
+	int c = memcmp(x->set, y->set, n);
+
+	if (c != 0)
+		return c;
+	return x->setlen < y->setlen ? -1 : x->setlen > y->setlen;
+}
+
+static int
+cmp_entry(const void *a, const void *b)
+{
+	const struct entry *x = a, *y = b;
+
+	return strcmp(x->name, y->name);
+}
+
+static const struct state_job *
+recorded_job(const struct state_set *r, const bk_guid *g)
+{
+	size_t i;
+
+	for (i = 0; r != NULL && i < r->njobs; i++)
+		if (memcmp(r->jobs[i].guid.b, g->b, 16) == 0)
+			return &r->jobs[i];
+	return NULL;
+}
+
+/* Newer first: by creation time, then by the time bitsync recorded, then
+ * by GUID so that the choice never depends on the listing order. */
+static int
+newer(const struct bk_job *a, const struct bk_job *b,
+    const struct state_set *r)
+{
+	const struct state_job *ra = recorded_job(r, &a->id);
+	const struct state_job *rb = recorded_job(r, &b->id);
+
+	if (a->created != b->created)
+		return a->created > b->created;
+	if (ra && rb && ra->created != rb->created)
+		return ra->created > rb->created;
+	return memcmp(a->id.b, b->id.b, 16) > 0;
+}
+
+static uint64_t
+fnv1a(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *s = p;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		h ^= s[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+uint64_t
+plan_backoff(uint64_t retry_delay, unsigned attempts, uint64_t seed,
+    const char *set)
+{
+	uint64_t base = retry_delay < 5 ? 5 : retry_delay;
+	uint64_t cap = base > 3600 ? base : 3600;
+	uint64_t d = base, h;
+	unsigned i;
+
+	for (i = 0; i < attempts && d < cap; i++)
+		d *= 2;
+	if (d > cap)
+		d = cap;
+	h = fnv1a(0xcbf29ce484222325ULL ^ seed, set, strlen(set));
+	h = fnv1a(h, &attempts, sizeof(attempts));
+	return d + d * (h % 1024) / 4096;
+}
+
+static const struct state_file *
+recorded_file(const struct state_set *r, const char *local)
+{
+	size_t lo = 0, hi = r->nfiles;
+
+	/* state_load returns files sorted by local path. */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(r->files[mid].local, local);
+
+		if (c == 0)
+			return &r->files[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* Whether the set is in sync with what was committed; otherwise why, and
+ * which file. */
+static enum plan_reason
+sync_status(const struct plan_desired *d, const struct state_set *r,
+    size_t *file)
+{
+	const struct spec *sp = d->spec;
+	size_t i;
+
+	*file = 0;
+	if (r == NULL || r->spec_hash == NULL)
+		return PLAN_R_NEW;
+	if (strcmp(r->spec_hash, sp->hash) != 0)
+		return PLAN_R_SPEC_CHANGED;
+	if (r->remote_changed)
+		return PLAN_R_REMOTE_CHANGED;
+	for (i = 0; i < sp->job.nfiles; i++) {
+		const struct state_file *rf = recorded_file(r,
+		    sp->files[i].local);
+		const struct plan_obs *o;
+
+		/* Same hash but no record of the file: the record is not
+		 * of this spec after all; transfer again. */
+		if (rf == NULL)
+			return PLAN_R_NEW;
+		if (d->obs == NULL)
+			continue;
+		o = &d->obs[i];
+		*file = i;
+		if (o->exists != 1)
+			return PLAN_R_MISSING;
+		if (o->size != rf->local_size ||
+		    o->mtime_ns != rf->local_mtime_ns)
+			return PLAN_R_DRIFTED;
+		if (o->hashed && sp->meta[i].has_sha256 &&
+		    memcmp(o->sha256, sp->meta[i].sha256, 32) != 0)
+			return PLAN_R_DRIFTED;
+		if (o->hashed && rf->has_sha256 &&
+		    memcmp(o->sha256, rf->sha256, 32) != 0)
+			return PLAN_R_DRIFTED;
+	}
+	*file = 0;
+	return PLAN_R_IN_SYNC;
+}
+
+static int
+held(const struct plan_input *in, const struct state_set *r)
+{
+	size_t i;
+
+	if (in->hold_all)
+		return 1;
+	if (r->manifest_file == NULL)
+		return 0;
+	for (i = 0; i < in->nheld_files; i++)
+		if (strcmp(in->held_files[i], r->manifest_file) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+add_cancel(struct plan_action *a, const struct bk_job *j)
+{
+	a->cancel = xrealloc(a->cancel, (a->ncancel + 1) * sizeof(*a->cancel));
+	a->cancel[a->ncancel++] = j;
+}
+
+/* The set is no longer declared. */
+static void
+decide_undeclared(const struct plan_input *in, const struct entry *e,
+    const struct bk_job **own, size_t nown, struct plan_action *a)
+{
+	const struct state_set *r = e->r;
+	const struct plan_obs *obs;
+	size_t i;
+
+	/* Hard rule: a file that fails validation never causes a cancel or
+	 * a delete; its sets stay as they are until it is fixed or gone. */
+	if (held(in, r)) {
+		a->verb = PLAN_HOLD;
+		a->reason = PLAN_R_INVALID_FILE;
+		return;
+	}
+	a->verb = PLAN_CANCEL_ORPHAN;
+	a->reason = PLAN_R_UNDECLARED;
+	for (i = 0; i < nown; i++)
+		add_cancel(a, own[i]);
+	if (r->on_remove != ON_REMOVE_DELETE || in->recorded_obs == NULL ||
+	    (obs = in->recorded_obs[e->ri]) == NULL)
+		return;
+	/* Only what bitsync placed, and only while it is still what was
+	 * placed: a file the user replaced since is theirs. */
+	for (i = 0; i < r->nfiles; i++) {
+		const struct state_file *f = &r->files[i];
+
+		if (obs[i].exists != 1 || obs[i].size != f->local_size ||
+		    obs[i].mtime_ns != f->local_mtime_ns)
+			continue;
+		if (obs[i].hashed && f->has_sha256 &&
+		    memcmp(obs[i].sha256, f->sha256, 32) != 0)
+			continue;
+		a->remove = xrealloc(a->remove,
+		    (a->nremove + 1) * sizeof(*a->remove));
+		a->remove[a->nremove++] = f;
+	}
+}
+
+/* Declared, and no own job to act on (or monitor mode, which lets jobs
+ * be): compare what is with what should be. */
+static void
+decide_no_job(const struct plan_input *in, const struct entry *e,
+    struct plan_action *a)
+{
+	const struct plan_desired *d = e->d;
+	const struct state_set *r = e->r;
+	const struct msettings *s = &d->set->settings;
+	enum plan_reason why = sync_status(d, r, &a->file);
+
+	a->attempts = r ? r->attempts : 0;
+	if (why == PLAN_R_IN_SYNC) {
+		if (s->refresh > 0 && r != NULL &&
+		    in->now >= r->last_check + (int64_t)s->refresh) {
+			a->verb = PLAN_RECHECK;
+			a->reason = PLAN_R_REFRESH_DUE;
+		} else {
+			a->verb = PLAN_NONE;
+			a->reason = PLAN_R_IN_SYNC;
+		}
+		return;
+	}
+	a->reason = why;
+	if (s->mode == MODE_MONITOR) {
+		a->verb = PLAN_REPORT_DRIFT;
+		return;
+	}
+	/* A failure (checksum mismatch, create refused) set a retry time:
+	 * do not transfer the same bytes again before it. */
+	if (r != NULL && r->attempts > 0 && in->now < r->next_retry) {
+		a->verb = PLAN_WAIT;
+		a->reason = PLAN_R_BACKOFF;
+		a->retry_at = r->next_retry;
+		return;
+	}
+	a->verb = PLAN_CREATE;
+	a->attempts = r ? r->attempts + 1 : 1;
+}
+
+static void
+decide_own(const struct plan_input *in, const struct entry *e,
+    const struct bk_job *j, struct plan_action *a)
+{
+	const struct plan_desired *d = e->d;
+	const struct state_set *r = e->r;
+	int monitor = d->set->settings.mode == MODE_MONITOR;
+	size_t setlen = strlen(e->name);
+	const char *h = spec_job_hash(j->description, e->name, setlen);
+	int64_t due;
+
+	a->job = j;
+	a->attempts = r->attempts;
+	if (h == NULL || strcmp(h, d->spec->hash) != 0) {
+		if (monitor) {
+			/* Not ours to change now; report what differs. */
+			a->job = NULL;
+			decide_no_job(in, e, a);
+			return;
+		}
+		a->verb = PLAN_CANCEL_RECREATE;
+		a->reason = PLAN_R_SPEC_CHANGED;
+		add_cancel(a, j);
+		a->attempts = r->attempts;
+		return;
+	}
+	switch (j->state) {
+	case BK_QUEUED:
+	case BK_CONNECTING:
+	case BK_TRANSFERRING:
+	case BK_TRANSIENT_ERROR:
+		if (monitor) {
+			a->verb = PLAN_SUSPEND;
+			a->reason = PLAN_R_MONITOR;
+		} else {
+			a->verb = PLAN_WAIT;
+			a->reason = PLAN_R_JOB_ACTIVE;
+		}
+		return;
+	case BK_SUSPENDED:
+		if (monitor)
+			break;
+		a->verb = PLAN_RESUME;
+		a->reason = PLAN_R_JOB_SUSPENDED;
+		return;
+	case BK_ERROR:
+		if (monitor)
+			break;
+		/* The job's last change is when it entered ERROR: the
+		 * backoff runs from there, so no pass is spent noting it. */
+		due = (int64_t)j->modified + (int64_t)plan_backoff(
+		    d->set->settings.retry_delay, r->attempts, in->jitter_seed,
+		    e->name);
+		if (r->next_retry > due)
+			due = r->next_retry;
+		if (in->now < due) {
+			a->verb = PLAN_WAIT;
+			a->reason = PLAN_R_BACKOFF;
+			a->retry_at = due;
+			return;
+		}
+		a->attempts = r->attempts + 1;
+		if (a->attempts % PLAN_RECREATE_EVERY == 0) {
+			a->verb = PLAN_CANCEL_RECREATE;
+			a->reason = PLAN_R_TOO_MANY_ERRORS;
+			add_cancel(a, j);
+		} else {
+			a->verb = PLAN_RETRY;
+			a->reason = PLAN_R_JOB_ERROR;
+		}
+		return;
+	case BK_TRANSFERRED:
+		if (monitor)
+			break;
+		a->verb = PLAN_COMPLETE;
+		a->reason = PLAN_R_TRANSFERRED;
+		return;
+	case BK_ACKNOWLEDGED:
+	case BK_CANCELLED:
+		break;
+	}
+	/* Finished jobs, and monitor mode's idle ones, do not count. */
+	a->job = NULL;
+	decide_no_job(in, e, a);
+}
+
+static void
+decide(const struct plan_input *in, const struct entry *e,
+    const struct named *nj, size_t nnj, struct plan_action *a)
+{
+	const struct bk_job **own = NULL;
+	const struct bk_job *adopt = NULL;
+	size_t nown = 0, i, best;
+
+	memset(a, 0, sizeof(*a));
+	a->set = e->name;
+	a->desired = e->d;
+	a->recorded = e->r;
+	for (i = 0; i < nnj; i++) {
+		const struct bk_job *j = nj[i].job;
+
+		if (e->r != NULL && recorded_job(e->r, &j->id) != NULL &&
+		    spec_job_hash(j->description, e->name,
+		    strlen(e->name)) != NULL) {
+			own = xrealloc(own, (nown + 1) * sizeof(*own));
+			own[nown++] = j;
+			continue;
+		}
+		a->nforeign++;
+		/* A create started (and recorded as pending) but the crash
+		 * came before its GUID was written: that job is ours, found
+		 * by its exact description and a creation time after the
+		 * pending mark.  Nothing else is ever adopted. */
+		if (e->d != NULL && e->r != NULL && e->r->create_pending > 0 &&
+		    j->description != NULL &&
+		    strcmp(j->description, e->d->spec->description) == 0 &&
+		    (int64_t)j->created >= e->r->create_pending - 1 &&
+		    (adopt == NULL || newer(j, adopt, NULL)))
+			adopt = j;
+	}
+	if (e->d == NULL) {
+		decide_undeclared(in, e, own, nown, a);
+		goto done;
+	}
+	if (nown > 1) {
+		best = 0;
+		for (i = 1; i < nown; i++)
+			if (newer(own[i], own[best], e->r))
+				best = i;
+		a->verb = PLAN_REDUCE_DUPLICATES;
+		a->reason = PLAN_R_DUPLICATES;
+		a->job = own[best];
+		a->attempts = e->r->attempts;
+		for (i = 0; i < nown; i++)
+			if (i != best)
+				add_cancel(a, own[i]);
+		goto done;
+	}
+	if (nown == 1) {
+		decide_own(in, e, own[0], a);
+		goto done;
+	}
+	if (adopt != NULL && e->d->set->settings.mode == MODE_ENFORCE) {
+		a->verb = PLAN_ADOPT;
+		a->reason = PLAN_R_UNRECORDED_JOB;
+		a->job = adopt;
+		a->attempts = e->r->attempts;
+		a->nforeign--;
+		goto done;
+	}
+	decide_no_job(in, e, a);
+done:
+	free(own);
+}
+
+int
+plan_make(const struct plan_input *in, struct plan *out)
+{
+	struct entry *ents = NULL, *merged = NULL;
+	struct named *nj = NULL;
+	size_t nents = 0, nnj = 0, nmerged = 0, i, k;
+	int rc = -1;
+
+	memset(out, 0, sizeof(*out));
+	for (i = 0; i < in->ndesired; i++)
+		if (in->desired[i].spec == NULL || in->desired[i].set == NULL)
+			goto done;
+
+	/* Jobs by the set their display name claims. */
+	nj = xcalloc(in->njobs + 1, sizeof(*nj));
+	for (i = 0; i < in->njobs; i++) {
+		const char *s = spec_job_set(in->jobs[i].display_name,
+		    &nj[nnj].setlen);
+
+		if (s == NULL)
+			continue;
+		nj[nnj].job = &in->jobs[i];
+		nj[nnj].set = s;
+		nnj++;
+	}
+	qsort(nj, nnj, sizeof(*nj), cmp_named);
+
+	/* Declared and recorded sets, merged by name. */
+	ents = xcalloc(in->ndesired + in->nrecorded + 1, sizeof(*ents));
+	for (i = 0; i < in->ndesired; i++) {
+		ents[nents].name = in->desired[i].set->name;
+		ents[nents].d = &in->desired[i];
+		nents++;
+	}
+	for (i = 0; i < in->nrecorded; i++) {
+		ents[nents].name = in->recorded[i].name;
+		ents[nents].r = &in->recorded[i];
+		ents[nents].ri = i;
+		nents++;
+	}
+	/* Stable tie order: qsort is not stable, so merge pairs after. */
+	qsort(ents, nents, sizeof(*ents), cmp_entry);
+	merged = xcalloc(nents + 1, sizeof(*merged));
+	for (i = 0; i < nents; i++) {
+		if (nmerged > 0 &&
+		    strcmp(merged[nmerged - 1].name, ents[i].name) == 0) {
+			struct entry *m = &merged[nmerged - 1];
+
+			if (ents[i].d != NULL)
+				m->d = ents[i].d;
+			if (ents[i].r != NULL) {
+				m->r = ents[i].r;
+				m->ri = ents[i].ri;
+			}
+			continue;
+		}
+		merged[nmerged++] = ents[i];
+	}
+
+	out->v = xcalloc(nmerged + 1, sizeof(*out->v));
+	k = 0;
+	for (i = 0; i < nmerged; i++) {
+		struct named key = { .set = merged[i].name,
+		    .setlen = strlen(merged[i].name) };
+		size_t lo, hi;
+
+		/* The range of jobs named for this set. */
+		while (k < nnj && cmp_named(&nj[k], &key) < 0)
+			k++;
+		lo = hi = k;
+		while (hi < nnj && cmp_named(&nj[hi], &key) == 0)
+			hi++;
+		decide(in, &merged[i], nj + lo, hi - lo, &out->v[out->n++]);
+	}
+	rc = 0;
+done:
+	free(nj);
+	free(ents);
+	free(merged);
+	return rc;
+}
+
+void
+plan_free(struct plan *p)
+{
+	size_t i;
+
+	if (p == NULL)
+		return;
+	for (i = 0; i < p->n; i++) {
+		free(p->v[i].cancel);
+		free(p->v[i].remove);
+	}
+	free(p->v);
+	memset(p, 0, sizeof(*p));
+}
+
+int
+plan_action_changes(const struct plan_action *a)
+{
+	switch (a->verb) {
+	case PLAN_NONE:
+	case PLAN_WAIT:
+	case PLAN_HOLD:
+	case PLAN_RECHECK:
+	case PLAN_REPORT_DRIFT:
+		return 0;
+	default:
+		return 1;
+	}
+}
+
+const char *
+plan_verb_name(enum plan_verb v)
+{
+	static const char *const names[] = {
+		[PLAN_NONE] = "none",
+		[PLAN_WAIT] = "wait",
+		[PLAN_HOLD] = "hold",
+		[PLAN_CREATE] = "create",
+		[PLAN_ADOPT] = "adopt",
+		[PLAN_RESUME] = "resume",
+		[PLAN_RETRY] = "retry",
+		[PLAN_COMPLETE] = "complete-after-verify",
+		[PLAN_CANCEL_RECREATE] = "cancel-and-recreate",
+		[PLAN_RECHECK] = "recheck",
+		[PLAN_REPORT_DRIFT] = "report-drift",
+		[PLAN_SUSPEND] = "suspend",
+		[PLAN_CANCEL_ORPHAN] = "cancel-orphan",
+		[PLAN_REDUCE_DUPLICATES] = "reduce-duplicates",
+	};
+
+	return (unsigned)v < sizeof(names) / sizeof(names[0]) ?
+	    names[v] : "?";
+}
+
+const char *
+plan_reason_text(enum plan_reason r)
+{
+	static const char *const text[] = {
+		[PLAN_R_IN_SYNC] = "in sync",
+		[PLAN_R_NEW] = "never applied",
+		[PLAN_R_SPEC_CHANGED] = "spec changed",
+		[PLAN_R_MISSING] = "local file missing",
+		[PLAN_R_DRIFTED] = "local file changed",
+		[PLAN_R_REMOTE_CHANGED] = "remote file changed",
+		[PLAN_R_REFRESH_DUE] = "refresh due",
+		[PLAN_R_JOB_ACTIVE] = "transfer in progress",
+		[PLAN_R_JOB_SUSPENDED] = "job suspended",
+		[PLAN_R_JOB_ERROR] = "job failed",
+		[PLAN_R_TOO_MANY_ERRORS] = "job failed repeatedly",
+		[PLAN_R_BACKOFF] = "waiting to retry",
+		[PLAN_R_TRANSFERRED] = "transferred",
+		[PLAN_R_MONITOR] = "monitor mode",
+		[PLAN_R_UNDECLARED] = "no longer declared",
+		[PLAN_R_INVALID_FILE] = "its manifest file is invalid",
+		[PLAN_R_DUPLICATES] = "duplicate jobs",
+		[PLAN_R_UNRECORDED_JOB] = "job created but not recorded",
+	};
+
+	return (unsigned)r < sizeof(text) / sizeof(text[0]) ?
+	    text[r] : "?";
+}

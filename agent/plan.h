@@ -1,0 +1,139 @@
+/* plan.h - the planner (design §4): one action per set.
+ *
+ * plan_make() is a pure function: desired sets (with their specs and the
+ * caller's observations of the local files), the jobs the backend lists,
+ * the recorded state and "now" in; one action per set out, in byte order
+ * of set names.  It does no I/O and reads no clock, so every decision can
+ * be tested as a table and replayed from a bug report.
+ *
+ * Ownership: a job is bitsync's only when its display name is
+ * "bitsync:<set>", its description "bitsync/1 set=<set> spec=<hash>" and
+ * its GUID is one bitsync recorded for that set.  A job that only looks
+ * like ours is counted (nforeign) and never touched. */
+#ifndef BITSYNC_PLAN_H
+#define BITSYNC_PLAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend.h"
+#include "manifest.h"
+#include "spec.h"
+#include "state.h"
+
+enum plan_verb {
+	PLAN_NONE,		/* in sync, refresh not due */
+	PLAN_WAIT,		/* own job at work, or a retry not yet due */
+	PLAN_HOLD,		/* undeclared, but its file failed validation: touch nothing */
+	PLAN_CREATE,		/* create a job from the spec, record it, resume it */
+	PLAN_ADOPT,		/* record the GUID of the job a crash left unrecorded */
+	PLAN_RESUME,		/* own job SUSPENDED: resume */
+	PLAN_RETRY,		/* own job in ERROR and its backoff passed: resume */
+	PLAN_COMPLETE,		/* TRANSFERRED: verify sha256 of the temp files, then complete */
+	PLAN_CANCEL_RECREATE,	/* cancel `cancel`, then create */
+	PLAN_RECHECK,		/* in sync, refresh due: probe the remote validators */
+	PLAN_REPORT_DRIFT,	/* monitor mode: not in sync; report, transfer nothing */
+	PLAN_SUSPEND,		/* monitor mode: an own job is transferring; stop it */
+	PLAN_CANCEL_ORPHAN,	/* set no longer declared: cancel `cancel`, delete `remove`, forget it */
+	PLAN_REDUCE_DUPLICATES	/* several own jobs: cancel all but the newest (`job`) */
+};
+
+enum plan_reason {
+	PLAN_R_IN_SYNC,
+	PLAN_R_NEW,		/* never completed */
+	PLAN_R_SPEC_CHANGED,
+	PLAN_R_MISSING,		/* a local file is missing (file) */
+	PLAN_R_DRIFTED,		/* a local file differs from what was committed (file) */
+	PLAN_R_REMOTE_CHANGED,
+	PLAN_R_REFRESH_DUE,
+	PLAN_R_JOB_ACTIVE,
+	PLAN_R_JOB_SUSPENDED,
+	PLAN_R_JOB_ERROR,
+	PLAN_R_TOO_MANY_ERRORS,
+	PLAN_R_BACKOFF,
+	PLAN_R_TRANSFERRED,
+	PLAN_R_MONITOR,
+	PLAN_R_UNDECLARED,
+	PLAN_R_INVALID_FILE,
+	PLAN_R_DUPLICATES,
+	PLAN_R_UNRECORDED_JOB
+};
+
+/* An ERROR job is resumed after its backoff; every PLAN_RECREATE_EVERY-th
+ * consecutive failure it is cancelled and created anew instead, since some
+ * failures (a server that changed the file mid-transfer) stick to a job. */
+#define PLAN_RECREATE_EVERY 4
+
+/* What the caller saw of one local file. */
+struct plan_obs {
+	int exists;		/* 1 regular file, 0 missing, -1 something else */
+	uint64_t size;
+	int64_t mtime_ns;
+	int hashed;		/* sha256 below was computed */
+	uint8_t sha256[32];
+};
+
+struct plan_desired {
+	const struct mset *set;
+	const struct spec *spec;
+	const struct plan_obs *obs;	/* parallel to spec->files; NULL: not observed */
+};
+
+struct plan_input {
+	const struct plan_desired *desired;
+	size_t ndesired;
+	const struct bk_job *jobs;	/* all jobs of this account */
+	size_t njobs;
+	const struct state_set *recorded;
+	size_t nrecorded;
+	/* Parallel to recorded (and each to its files): observations of the
+	 * files bitsync placed, for on_remove: delete.  NULL: none. */
+	const struct plan_obs *const *recorded_obs;
+	/* Manifest files that exist but failed validation (with no
+	 * last-known-good copy in force): their recorded sets are held. */
+	const char *const *held_files;
+	size_t nheld_files;
+	int hold_all;		/* the manifest could not be read: withdraw nothing */
+	int64_t now;
+	uint64_t jitter_seed;	/* per host; spreads retries of a fleet */
+};
+
+struct plan_action {
+	const char *set;
+	enum plan_verb verb;
+	enum plan_reason reason;
+	const struct plan_desired *desired;	/* NULL: not declared */
+	const struct state_set *recorded;	/* NULL: nothing recorded */
+	const struct bk_job *job;	/* the job acted on, waited for or kept */
+	const struct bk_job **cancel;	/* own jobs to cancel */
+	size_t ncancel;
+	const struct state_file **remove;	/* placed files to delete */
+	size_t nremove;
+	size_t file;		/* MISSING/DRIFTED: index into spec->files */
+	int64_t retry_at;	/* BACKOFF: when the retry is due */
+	unsigned attempts;	/* consecutive failures, counting this action's */
+	size_t nforeign;	/* look-alike jobs left alone */
+};
+
+struct plan {
+	struct plan_action *v;
+	size_t n;
+};
+
+/* 0, or -1 when a desired set has no spec. */
+int plan_make(const struct plan_input *in, struct plan *out);
+void plan_free(struct plan *p);
+
+/* Seconds to wait before retry number attempts+1 of a set: retry_delay
+ * doubled per failure, capped at max(retry_delay, 1h), plus up to 25 %
+ * jitter derived from seed and the set's name (stable between passes). */
+uint64_t plan_backoff(uint64_t retry_delay, unsigned attempts,
+    uint64_t seed, const char *set);
+
+/* Nonzero when the action changes something (plan --detailed-exitcode). */
+int plan_action_changes(const struct plan_action *a);
+
+const char *plan_verb_name(enum plan_verb v);		/* "cancel-and-recreate" */
+const char *plan_reason_text(enum plan_reason r);	/* "spec changed" */
+
+#endif

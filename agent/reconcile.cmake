@@ -1,0 +1,19 @@
+# Reconciliation (design §4): spec hashing, recorded state, the planner,
+# local observations.  Included from agent/CMakeLists.txt after the core
+# and the bitsync executable are defined.
+if(NOT TARGET PkgConfig::BSR_CRYPTO)
+  pkg_check_modules(BSR_CRYPTO REQUIRED IMPORTED_TARGET libcrypto)
+endif()
+if(NOT TARGET PkgConfig::BSR_SQLITE3)
+  pkg_check_modules(BSR_SQLITE3 REQUIRED IMPORTED_TARGET sqlite3)
+endif()
+
+add_library(bitsync_reconcile STATIC
+  ${CMAKE_CURRENT_LIST_DIR}/spec.c
+  ${CMAKE_CURRENT_LIST_DIR}/state.c
+  ${CMAKE_CURRENT_LIST_DIR}/plan.c
+  ${CMAKE_CURRENT_LIST_DIR}/observe.c
+)
+target_include_directories(bitsync_reconcile PUBLIC ${CMAKE_CURRENT_LIST_DIR})
+target_link_libraries(bitsync_reconcile PUBLIC bitsync_core
+  PkgConfig::BSR_CRYPTO PkgConfig::BSR_SQLITE3)

@@ -1,0 +1,464 @@
+/* spec.c - the effective spec of a set and its hash (see spec.h). */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "spec.h"
+#include "util.h"
+
+/* A growing byte buffer for the canonical text. */
+struct buf {
+	char *p;
+	size_t n, cap;
+};
+
+static void
+buf_add(struct buf *b, const char *s, size_t len)
+{
+	if (b->n + len + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 256;
+
+		while (cap < b->n + len + 1)
+			cap *= 2;
+		b->p = xrealloc(b->p, cap);
+		b->cap = cap;
+	}
+	memcpy(b->p + b->n, s, len);
+	b->n += len;
+	b->p[b->n] = '\0';
+}
+
+static void
+buf_str(struct buf *b, const char *s)
+{
+	buf_add(b, s, strlen(s));
+}
+
+/* key=LEN:VALUE\n -- length-prefixed, so no value can forge a field. */
+static void
+canon_field(struct buf *b, const char *key, const char *val)
+{
+	char num[32];
+
+	if (val == NULL)
+		val = "";
+	buf_str(b, key);
+	snprintf(num, sizeof(num), "=%zu:", strlen(val));
+	buf_str(b, num);
+	buf_str(b, val);
+	buf_add(b, "\n", 1);
+}
+
+static void
+canon_num(struct buf *b, const char *key, unsigned long long v)
+{
+	char num[32];
+
+	snprintf(num, sizeof(num), "%llu", v);
+	canon_field(b, key, num);
+}
+
+void
+spec_sha256(const void *buf, size_t len, uint8_t out[32])
+{
+	unsigned int olen = 32;
+
+	/* EVP_Digest only fails without memory or a provider: fatal here as
+	 * for any allocation. */
+	if (EVP_Digest(buf, len, out, &olen, EVP_sha256(), NULL) != 1) {
+		fputs("bitsync: SHA-256 unavailable\n", stderr);
+		exit(70);
+	}
+}
+
+void
+spec_hex(const uint8_t *b, size_t n, char *out)
+{
+	static const char hx[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		out[2 * i] = hx[b[i] >> 4];
+		out[2 * i + 1] = hx[b[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+static int
+hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int
+spec_unhex(const char *s, uint8_t *b, size_t n)
+{
+	size_t i;
+
+	if (s == NULL || strlen(s) != 2 * n)
+		return -1;
+	for (i = 0; i < n; i++) {
+		int hi = hexval((unsigned char)s[2 * i]);
+		int lo = hexval((unsigned char)s[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return -1;
+		b[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return 0;
+}
+
+/* RFC 3986 unreserved characters stay; every other byte of a segment is
+ * percent-encoded, so a file named "a b#1.exe" is fetched as such. */
+static void
+pct_segment(struct buf *b, const char *s, size_t len)
+{
+	static const char hx[] = "0123456789ABCDEF";
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (isalnum(c) || c == '-' || c == '.' || c == '_' ||
+		    c == '~') {
+			buf_add(b, (const char *)&s[i], 1);
+		} else {
+			char e[3] = { '%', hx[c >> 4], hx[c & 15] };
+
+			buf_add(b, e, 3);
+		}
+	}
+}
+
+/* Appends rel ('/' or '\' separated) to b, segment by segment, with sep
+ * between segments; empty segments vanish. */
+static void
+add_segments(struct buf *b, const char *rel, char sep, int encode)
+{
+	const char *p = rel, *q;
+
+	while (*p != '\0') {
+		while (*p == '/' || *p == '\\')
+			p++;
+		if (*p == '\0')
+			break;
+		q = p;
+		while (*q != '\0' && *q != '/' && *q != '\\')
+			q++;
+		if (b->n > 0 && b->p[b->n - 1] != sep)
+			buf_add(b, &sep, 1);
+		if (encode)
+			pct_segment(b, p, (size_t)(q - p));
+		else
+			buf_add(b, p, (size_t)(q - p));
+		p = q;
+	}
+}
+
+char *
+spec_remote_path(const struct msource *src, const char *path,
+    const char *rel)
+{
+	struct buf b = { 0 };
+	size_t i;
+
+	if (src->kind == SOURCE_UNC) {
+		/* \\server\share[\...]: the url as written, separators made
+		 * backslashes, no trailing one. */
+		buf_str(&b, src->url);
+		for (i = 0; i < b.n; i++)
+			if (b.p[i] == '/')
+				b.p[i] = '\\';
+		while (b.n > 2 && b.p[b.n - 1] == '\\')
+			b.p[--b.n] = '\0';
+		add_segments(&b, path ? path : "", '\\', 0);
+		add_segments(&b, rel, '\\', 0);
+	} else {
+		/* The url is taken as written (it may hold encoded bytes of
+		 * its own); path and file names are names, so encoded here. */
+		buf_str(&b, src->url);
+		while (b.n > 0 && b.p[b.n - 1] == '/')
+			b.p[--b.n] = '\0';
+		add_segments(&b, path ? path : "", '/', 1);
+		add_segments(&b, rel, '/', 1);
+	}
+	return b.p;
+}
+
+#ifdef _WIN32
+/* %ProgramData% and friends, expanded from the service's environment. */
+static void
+add_expanded(struct buf *b, const char *dest)
+{
+	const char *end;
+
+	if (dest[0] == '%' && (end = strchr(dest + 1, '%')) != NULL) {
+		char *name = xstrndup(dest + 1, (size_t)(end - dest - 1));
+		const char *val = getenv(name);
+
+		free(name);
+		if (val != NULL) {
+			buf_str(b, val);
+			buf_str(b, end + 1);
+			return;
+		}
+	}
+	buf_str(b, dest);
+}
+#endif
+
+char *
+spec_local_path(const char *destination, const char *rel,
+    enum platform platform)
+{
+	struct buf b = { 0 };
+	size_t i;
+
+	if (platform == PLATFORM_WINDOWS) {
+#ifdef _WIN32
+		add_expanded(&b, destination);
+#else
+		buf_str(&b, destination);
+#endif
+		for (i = 0; i < b.n; i++)
+			if (b.p[i] == '/')
+				b.p[i] = '\\';
+		/* Keep "C:\" and "\\" whole; drop other trailing separators. */
+		while (b.n > 3 && b.p[b.n - 1] == '\\')
+			b.p[--b.n] = '\0';
+		add_segments(&b, rel, '\\', 0);
+	} else {
+		buf_str(&b, destination);
+		while (b.n > 1 && b.p[b.n - 1] == '/')
+			b.p[--b.n] = '\0';
+		add_segments(&b, rel, '/', 0);
+	}
+	return b.p;
+}
+
+static char *
+keep(struct spec *s, char *str)
+{
+	s->strings = xrealloc(s->strings,
+	    (s->nstrings + 1) * sizeof(*s->strings));
+	s->strings[s->nstrings++] = str;
+	return str;
+}
+
+static char *
+join(const char *const *v, size_t n, const char *sep)
+{
+	struct buf b = { 0 };
+	size_t i;
+
+	buf_add(&b, "", 0);
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			buf_str(&b, sep);
+		buf_str(&b, v[i]);
+	}
+	return b.p;
+}
+
+struct fileent {
+	struct bk_file_spec f;
+	struct spec_file m;
+};
+
+static int
+cmp_fileent(const void *a, const void *b)
+{
+	const struct fileent *x = a, *y = b;
+
+	return strcmp(x->f.local, y->f.local);
+}
+
+static const char *const prio_names[] = {
+	"foreground", "high", "normal", "low"
+};
+
+int
+spec_build(const struct mset *set, enum platform platform, struct spec *out)
+{
+	const struct msource *src = set->source;
+	struct fileent *fe = NULL;
+	struct buf c = { 0 };
+	uint8_t digest[32];
+	char hex[65];
+	size_t i;
+	int http, rc = -1;
+
+	memset(out, 0, sizeof(*out));
+	if (src == NULL)
+		goto done;
+	http = src->kind != SOURCE_UNC;
+
+	fe = xcalloc(set->nfiles ? set->nfiles : 1, sizeof(*fe));
+	for (i = 0; i < set->nfiles; i++) {
+		const struct mfile *mf = &set->files[i];
+
+		fe[i].f.remote = keep(out, spec_remote_path(src, set->path,
+		    mf->remote));
+		fe[i].f.local = keep(out, spec_local_path(set->destination,
+		    mf->local, platform));
+		fe[i].m.has_sha256 = mf->has_sha256;
+		memcpy(fe[i].m.sha256, mf->sha256, 32);
+		fe[i].m.mfile = mf;
+	}
+	/* Local paths are unique within a set (duplicate-destination), so
+	 * this order is total: the job and the hash do not depend on the
+	 * order files are listed in. */
+	qsort(fe, set->nfiles, sizeof(*fe), cmp_fileent);
+	out->files = xcalloc(set->nfiles ? set->nfiles : 1,
+	    sizeof(*out->files));
+	out->meta = xcalloc(set->nfiles ? set->nfiles : 1,
+	    sizeof(*out->meta));
+	for (i = 0; i < set->nfiles; i++) {
+		out->files[i] = fe[i].f;
+		out->meta[i] = fe[i].m;
+	}
+
+	out->job.priority = (enum bk_priority)set->settings.priority;
+	out->job.retry_delay = set->settings.retry_delay > UINT32_MAX ?
+	    UINT32_MAX : (uint32_t)set->settings.retry_delay;
+	out->job.no_progress_timeout =
+	    set->settings.no_progress_timeout > UINT32_MAX ?
+	    UINT32_MAX : (uint32_t)set->settings.no_progress_timeout;
+	out->job.max_download_time =
+	    set->settings.max_download_time > UINT32_MAX ?
+	    UINT32_MAX : (uint32_t)set->settings.max_download_time;
+	/* Proxies and headers mean something to HTTP only (proxy-scope);
+	 * on a UNC source they are left out of job and hash alike. */
+	out->job.proxy_usage = BK_PROXY_PRECONFIG;
+	if (http && src->proxy_usage != PROXY_UNSET)
+		out->job.proxy_usage = (enum bk_proxy_usage)src->proxy_usage;
+	if (http && src->proxy_usage == PROXY_OVERRIDE) {
+		out->proxy_list = join(src->proxy_servers,
+		    src->nproxy_servers, " ");
+		out->proxy_bypass = join(src->proxy_bypass,
+		    src->nproxy_bypass, " ");
+		out->job.proxy_list = out->proxy_list;
+		out->job.proxy_bypass = out->proxy_bypass;
+	}
+	if (http && src->nheaders > 0) {
+		out->headers = join(src->headers, src->nheaders, "\r\n");
+		out->job.custom_headers = out->headers;
+	}
+	out->job.credential = src->credential;
+	out->job.token_flags = src->credential ? src->token_usage : 0;
+	out->job.auth_computer = !http && src->auth_computer;
+	out->job.files = out->files;
+	out->job.nfiles = set->nfiles;
+
+	/* The canonical text: one length-prefixed field per line, in a fixed
+	 * order, holding exactly what the job is made of. */
+	canon_field(&c, "bitsync-spec", "1");
+	canon_field(&c, "set", set->name);
+	canon_field(&c, "kind", src->kind == SOURCE_UNC ? "unc" :
+	    src->kind == SOURCE_HTTP ? "http" : "https");
+	canon_num(&c, "auth_computer", (unsigned long long)out->job.auth_computer);
+	canon_num(&c, "proxy_usage", (unsigned long long)out->job.proxy_usage);
+	canon_field(&c, "proxy_list", out->job.proxy_list);
+	canon_field(&c, "proxy_bypass", out->job.proxy_bypass);
+	canon_field(&c, "headers", out->job.custom_headers);
+	canon_field(&c, "credential", out->job.credential);
+	canon_num(&c, "token_flags", out->job.token_flags);
+	canon_field(&c, "priority",
+	    (unsigned)set->settings.priority < 4 ?
+	    prio_names[set->settings.priority] : "?");
+	canon_num(&c, "retry_delay", out->job.retry_delay);
+	canon_num(&c, "no_progress_timeout", out->job.no_progress_timeout);
+	canon_num(&c, "max_download_time", out->job.max_download_time);
+	canon_num(&c, "files", set->nfiles);
+	for (i = 0; i < set->nfiles; i++) {
+		canon_field(&c, "remote", out->files[i].remote);
+		canon_field(&c, "local", out->files[i].local);
+		if (out->meta[i].has_sha256) {
+			spec_hex(out->meta[i].sha256, 32, hex);
+			canon_field(&c, "sha256", hex);
+		} else
+			canon_field(&c, "sha256", "");
+	}
+	spec_sha256(c.p, c.n, digest);
+	spec_hex(digest, 32, out->hash);
+	out->canonical = c.p;
+	out->canonical_len = c.n;
+	c.p = NULL;
+
+	out->display_name = xasprintf("%s%s", SPEC_NAME_PREFIX, set->name);
+	out->description = xasprintf("%s%s spec=%s", SPEC_DESC_PREFIX,
+	    set->name, out->hash);
+	out->job.display_name = out->display_name;
+	out->job.description = out->description;
+	rc = 0;
+done:
+	free(fe);
+	free(c.p);
+	if (rc != 0)
+		spec_free(out);
+	return rc;
+}
+
+void
+spec_free(struct spec *s)
+{
+	size_t i;
+
+	if (s == NULL)
+		return;
+	for (i = 0; i < s->nstrings; i++)
+		free(s->strings[i]);
+	free(s->strings);
+	free(s->files);
+	free(s->meta);
+	free(s->canonical);
+	free(s->display_name);
+	free(s->description);
+	free(s->proxy_list);
+	free(s->proxy_bypass);
+	free(s->headers);
+	memset(s, 0, sizeof(*s));
+}
+
+const char *
+spec_job_set(const char *display_name, size_t *len)
+{
+	size_t plen = strlen(SPEC_NAME_PREFIX);
+
+	if (display_name == NULL ||
+	    strncmp(display_name, SPEC_NAME_PREFIX, plen) != 0 ||
+	    display_name[plen] == '\0')
+		return NULL;
+	*len = strlen(display_name + plen);
+	return display_name + plen;
+}
+
+const char *
+spec_job_hash(const char *description, const char *set, size_t setlen)
+{
+	size_t plen = strlen(SPEC_DESC_PREFIX);
+	const char *p;
+
+	if (description == NULL ||
+	    strncmp(description, SPEC_DESC_PREFIX, plen) != 0)
+		return NULL;
+	p = description + plen;
+	if (strncmp(p, set, setlen) != 0)
+		return NULL;
+	p += setlen;
+	if (strncmp(p, " spec=", 6) != 0)
+		return NULL;
+	p += 6;
+	if (strlen(p) != SPEC_HASH_LEN)
+		return NULL;
+	return p;
+}

@@ -1,0 +1,633 @@
+/* state.c - recorded state in SQLite (see state.h for the schema and the
+ * crash-safety argument). */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "spec.h"
+#include "state.h"
+#include "util.h"
+
+#define STATE_SCHEMA_VERSION "1"
+
+struct state {
+	sqlite3 *db;
+	int in_tx;		/* inside a caller's state_begin() */
+};
+
+static const char schema_sql[] =
+    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);"
+    "CREATE TABLE IF NOT EXISTS sets("
+    " name TEXT PRIMARY KEY, spec_hash TEXT, manifest_file TEXT,"
+    " on_remove INTEGER NOT NULL DEFAULT 0,"
+    " last_success INTEGER NOT NULL DEFAULT 0,"
+    " last_check INTEGER NOT NULL DEFAULT 0,"
+    " last_error TEXT, last_error_code INTEGER NOT NULL DEFAULT 0,"
+    " last_error_context INTEGER NOT NULL DEFAULT 0,"
+    " attempts INTEGER NOT NULL DEFAULT 0,"
+    " next_retry INTEGER NOT NULL DEFAULT 0,"
+    " remote_changed INTEGER NOT NULL DEFAULT 0,"
+    " create_pending INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE IF NOT EXISTS jobs("
+    " guid BLOB PRIMARY KEY, set_name TEXT NOT NULL,"
+    " spec_hash TEXT NOT NULL, created INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS jobs_set ON jobs(set_name);"
+    "CREATE TABLE IF NOT EXISTS files("
+    " set_name TEXT NOT NULL, local TEXT NOT NULL, remote TEXT,"
+    " size INTEGER, mtime INTEGER, etag TEXT, last_modified TEXT,"
+    " local_size INTEGER, local_mtime_ns INTEGER, sha256 TEXT,"
+    " PRIMARY KEY(set_name, local));"
+    "CREATE TABLE IF NOT EXISTS lkg("
+    " name TEXT PRIMARY KEY, content BLOB NOT NULL, sha256 TEXT NOT NULL,"
+    " saved INTEGER NOT NULL);"
+    "INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', '"
+    STATE_SCHEMA_VERSION "');";
+
+const char *
+state_errmsg(struct state *st)
+{
+	return st && st->db ? sqlite3_errmsg(st->db) : "no state store";
+}
+
+static int
+exec(struct state *st, const char *sql)
+{
+	return sqlite3_exec(st->db, sql, NULL, NULL, NULL) == SQLITE_OK ?
+	    0 : -1;
+}
+
+int
+state_open(const char *dir, struct state **out, char **err)
+{
+	struct state *st = xcalloc(1, sizeof(*st));
+	sqlite3_stmt *q = NULL;
+	char *path = NULL;
+	int fd, rc = -1;
+
+	*out = NULL;
+	*err = NULL;
+	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
+		*err = xasprintf("%s: %s", dir, strerror(errno));
+		goto done;
+	}
+	path = xasprintf("%s/%s", dir, STATE_DB_NAME);
+	/* Create it 0600 ourselves: SQLite would use 0644, and its -wal and
+	 * -shm files copy the database's mode. */
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd == -1) {
+		*err = xasprintf("%s: %s", path, strerror(errno));
+		goto done;
+	}
+	close(fd);
+	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_NOFOLLOW, NULL) != SQLITE_OK)
+		goto dberr;
+	/* Another bitsync process (apply beside the daemon) may hold the
+	 * write lock for a moment. */
+	sqlite3_busy_timeout(st->db, 10000);
+	if (exec(st, "PRAGMA journal_mode=WAL;") == -1 ||
+	    exec(st, "PRAGMA synchronous=FULL;") == -1 ||
+	    exec(st, "BEGIN IMMEDIATE;") == -1)
+		goto dberr;
+	if (exec(st, schema_sql) == -1) {
+		exec(st, "ROLLBACK;");
+		goto dberr;
+	}
+	if (exec(st, "COMMIT;") == -1)
+		goto dberr;
+	if (sqlite3_prepare_v2(st->db,
+	    "SELECT value FROM meta WHERE key='schema_version'", -1, &q,
+	    NULL) != SQLITE_OK || sqlite3_step(q) != SQLITE_ROW)
+		goto dberr;
+	if (strcmp((const char *)sqlite3_column_text(q, 0),
+	    STATE_SCHEMA_VERSION) != 0) {
+		*err = xasprintf("%s: schema version %s, this bitsync knows "
+		    STATE_SCHEMA_VERSION, path, sqlite3_column_text(q, 0));
+		goto done;
+	}
+	*out = st;
+	st = NULL;
+	rc = 0;
+	goto done;
+dberr:
+	*err = xasprintf("%s: %s", path ? path : dir,
+	    st->db ? sqlite3_errmsg(st->db) : "cannot open");
+done:
+	sqlite3_finalize(q);
+	if (st != NULL) {
+		sqlite3_close(st->db);
+		free(st);
+	}
+	free(path);
+	return rc;
+}
+
+void
+state_close(struct state *st)
+{
+	if (st == NULL)
+		return;
+	sqlite3_close(st->db);
+	free(st);
+}
+
+int
+state_begin(struct state *st)
+{
+	if (exec(st, "BEGIN IMMEDIATE;") == -1)
+		return -1;
+	st->in_tx = 1;
+	return 0;
+}
+
+int
+state_commit(struct state *st)
+{
+	st->in_tx = 0;
+	if (exec(st, "COMMIT;") == -1) {
+		exec(st, "ROLLBACK;");
+		return -1;
+	}
+	return 0;
+}
+
+void
+state_rollback(struct state *st)
+{
+	st->in_tx = 0;
+	exec(st, "ROLLBACK;");
+}
+
+/* Single-statement helpers run in their own transaction unless a caller's
+ * is open; multi-statement ones wrap themselves. */
+static int
+tx_start(struct state *st)
+{
+	return st->in_tx ? 0 : exec(st, "SAVEPOINT op;");
+}
+
+static int
+tx_end(struct state *st, int ok)
+{
+	if (st->in_tx)
+		return ok ? 0 : -1;
+	if (ok)
+		return exec(st, "RELEASE op;");
+	exec(st, "ROLLBACK TO op;");
+	exec(st, "RELEASE op;");
+	return -1;
+}
+
+static char *
+col_str(sqlite3_stmt *q, int i)
+{
+	const unsigned char *s = sqlite3_column_text(q, i);
+
+	return s ? xstrdup((const char *)s) : NULL;
+}
+
+static int
+cmp_set_name(const void *a, const void *b)
+{
+	const struct state_set *x = a, *y = b;
+
+	return strcmp(x->name, y->name);
+}
+
+static struct state_set *
+find_set(struct state_set *v, size_t n, const char *name)
+{
+	struct state_set key = { .name = (char *)name };
+
+	return bsearch(&key, v, n, sizeof(*v), cmp_set_name);
+}
+
+int
+state_load(struct state *st, struct state_set **sets, size_t *n)
+{
+	sqlite3_stmt *q = NULL;
+	struct state_set *v = NULL, *s;
+	size_t nv = 0, cap = 0;
+	int rc = -1, r;
+
+	*sets = NULL;
+	*n = 0;
+	/* One read transaction, so sets, jobs and files agree. */
+	if (!st->in_tx && exec(st, "BEGIN;") == -1)
+		return -1;
+	if (sqlite3_prepare_v2(st->db, "SELECT name, spec_hash, "
+	    "manifest_file, on_remove, last_success, last_check, last_error, "
+	    "last_error_code, last_error_context, attempts, next_retry, "
+	    "remote_changed, create_pending FROM sets ORDER BY name",
+	    -1, &q, NULL) != SQLITE_OK)
+		goto done;
+	while ((r = sqlite3_step(q)) == SQLITE_ROW) {
+		if (nv == cap) {
+			cap = cap ? cap * 2 : 16;
+			v = xrealloc(v, cap * sizeof(*v));
+		}
+		s = &v[nv++];
+		memset(s, 0, sizeof(*s));
+		s->name = col_str(q, 0);
+		s->spec_hash = col_str(q, 1);
+		s->manifest_file = col_str(q, 2);
+		s->on_remove = sqlite3_column_int(q, 3);
+		s->last_success = sqlite3_column_int64(q, 4);
+		s->last_check = sqlite3_column_int64(q, 5);
+		s->last_error = col_str(q, 6);
+		s->last_error_code = sqlite3_column_int(q, 7);
+		s->last_error_context = sqlite3_column_int(q, 8);
+		s->attempts = (unsigned)sqlite3_column_int(q, 9);
+		s->next_retry = sqlite3_column_int64(q, 10);
+		s->remote_changed = sqlite3_column_int(q, 11);
+		s->create_pending = sqlite3_column_int64(q, 12);
+	}
+	if (r != SQLITE_DONE)
+		goto done;
+	sqlite3_finalize(q);
+	/* ORDER BY uses SQLite's BINARY collation: memcmp, as strcmp. */
+	if (sqlite3_prepare_v2(st->db, "SELECT set_name, guid, spec_hash, "
+	    "created FROM jobs ORDER BY set_name, created, guid", -1, &q,
+	    NULL) != SQLITE_OK)
+		goto done;
+	while ((r = sqlite3_step(q)) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(q, 0);
+		const char *h = (const char *)sqlite3_column_text(q, 2);
+		struct state_job *j;
+
+		if ((s = find_set(v, nv, name)) == NULL ||
+		    sqlite3_column_bytes(q, 1) != 16)
+			continue;
+		s->jobs = xrealloc(s->jobs, (s->njobs + 1) * sizeof(*s->jobs));
+		j = &s->jobs[s->njobs++];
+		memset(j, 0, sizeof(*j));
+		memcpy(j->guid.b, sqlite3_column_blob(q, 1), 16);
+		snprintf(j->spec_hash, sizeof(j->spec_hash), "%s", h ? h : "");
+		j->created = sqlite3_column_int64(q, 3);
+	}
+	if (r != SQLITE_DONE)
+		goto done;
+	sqlite3_finalize(q);
+	if (sqlite3_prepare_v2(st->db, "SELECT set_name, local, remote, size, "
+	    "mtime, etag, last_modified, local_size, local_mtime_ns, sha256 "
+	    "FROM files ORDER BY set_name, local", -1, &q, NULL) != SQLITE_OK)
+		goto done;
+	while ((r = sqlite3_step(q)) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(q, 0);
+		const char *sha = (const char *)sqlite3_column_text(q, 9);
+		struct state_file *f;
+
+		if ((s = find_set(v, nv, name)) == NULL)
+			continue;
+		s->files = xrealloc(s->files,
+		    (s->nfiles + 1) * sizeof(*s->files));
+		f = &s->files[s->nfiles++];
+		memset(f, 0, sizeof(*f));
+		f->local = col_str(q, 1);
+		f->remote = col_str(q, 2);
+		f->size = (uint64_t)sqlite3_column_int64(q, 3);
+		f->mtime = sqlite3_column_int64(q, 4);
+		f->etag = col_str(q, 5);
+		f->last_modified = col_str(q, 6);
+		f->local_size = (uint64_t)sqlite3_column_int64(q, 7);
+		f->local_mtime_ns = sqlite3_column_int64(q, 8);
+		f->has_sha256 = spec_unhex(sha, f->sha256, 32) == 0;
+	}
+	if (r != SQLITE_DONE)
+		goto done;
+	*sets = v;
+	*n = nv;
+	v = NULL;
+	nv = 0;
+	rc = 0;
+done:
+	sqlite3_finalize(q);
+	if (!st->in_tx)
+		exec(st, rc == 0 ? "COMMIT;" : "ROLLBACK;");
+	state_free_sets(v, nv);
+	return rc;
+}
+
+void
+state_free_set(struct state_set *s)
+{
+	size_t i;
+
+	free(s->name);
+	free(s->spec_hash);
+	free(s->manifest_file);
+	free(s->last_error);
+	free(s->jobs);
+	for (i = 0; i < s->nfiles; i++) {
+		free(s->files[i].local);
+		free(s->files[i].remote);
+		free(s->files[i].etag);
+		free(s->files[i].last_modified);
+	}
+	free(s->files);
+	memset(s, 0, sizeof(*s));
+}
+
+void
+state_free_sets(struct state_set *sets, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		state_free_set(&sets[i]);
+	free(sets);
+}
+
+static void
+bind_text(sqlite3_stmt *q, int i, const char *s)
+{
+	if (s == NULL)
+		sqlite3_bind_null(q, i);
+	else
+		sqlite3_bind_text(q, i, s, -1, SQLITE_TRANSIENT);
+}
+
+static int
+step_done(sqlite3_stmt *q)
+{
+	int r = sqlite3_step(q);
+
+	sqlite3_finalize(q);
+	return r == SQLITE_DONE ? 0 : -1;
+}
+
+int
+state_put_set(struct state *st, const struct state_set *s)
+{
+	sqlite3_stmt *q = NULL;
+	int ok;
+
+	if (tx_start(st) == -1)
+		return -1;
+	ok = sqlite3_prepare_v2(st->db, "INSERT OR REPLACE INTO sets(name, "
+	    "spec_hash, manifest_file, on_remove, last_success, last_check, "
+	    "last_error, last_error_code, last_error_context, attempts, "
+	    "next_retry, remote_changed, create_pending) "
+	    "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &q, NULL) == SQLITE_OK;
+	if (ok) {
+		bind_text(q, 1, s->name);
+		bind_text(q, 2, s->spec_hash);
+		bind_text(q, 3, s->manifest_file);
+		sqlite3_bind_int(q, 4, s->on_remove);
+		sqlite3_bind_int64(q, 5, s->last_success);
+		sqlite3_bind_int64(q, 6, s->last_check);
+		bind_text(q, 7, s->last_error);
+		sqlite3_bind_int(q, 8, s->last_error_code);
+		sqlite3_bind_int(q, 9, s->last_error_context);
+		sqlite3_bind_int(q, 10, (int)s->attempts);
+		sqlite3_bind_int64(q, 11, s->next_retry);
+		sqlite3_bind_int(q, 12, s->remote_changed);
+		sqlite3_bind_int64(q, 13, s->create_pending);
+		ok = step_done(q) == 0;
+	} else
+		sqlite3_finalize(q);
+	return tx_end(st, ok);
+}
+
+int
+state_put_files(struct state *st, const char *set,
+    const struct state_file *files, size_t n)
+{
+	sqlite3_stmt *q = NULL;
+	char hex[65];
+	size_t i;
+	int ok;
+
+	if (tx_start(st) == -1)
+		return -1;
+	ok = sqlite3_prepare_v2(st->db, "DELETE FROM files WHERE set_name=?",
+	    -1, &q, NULL) == SQLITE_OK;
+	if (ok) {
+		bind_text(q, 1, set);
+		ok = step_done(q) == 0;
+	} else
+		sqlite3_finalize(q);
+	for (i = 0; ok && i < n; i++) {
+		const struct state_file *f = &files[i];
+
+		q = NULL;
+		if (sqlite3_prepare_v2(st->db, "INSERT INTO files(set_name, "
+		    "local, remote, size, mtime, etag, last_modified, "
+		    "local_size, local_mtime_ns, sha256) "
+		    "VALUES(?,?,?,?,?,?,?,?,?,?)", -1, &q, NULL) != SQLITE_OK) {
+			sqlite3_finalize(q);
+			ok = 0;
+			break;
+		}
+		bind_text(q, 1, set);
+		bind_text(q, 2, f->local);
+		bind_text(q, 3, f->remote);
+		sqlite3_bind_int64(q, 4, (sqlite3_int64)f->size);
+		sqlite3_bind_int64(q, 5, f->mtime);
+		bind_text(q, 6, f->etag);
+		bind_text(q, 7, f->last_modified);
+		sqlite3_bind_int64(q, 8, (sqlite3_int64)f->local_size);
+		sqlite3_bind_int64(q, 9, f->local_mtime_ns);
+		if (f->has_sha256) {
+			spec_hex(f->sha256, 32, hex);
+			bind_text(q, 10, hex);
+		} else
+			sqlite3_bind_null(q, 10);
+		ok = step_done(q) == 0;
+	}
+	return tx_end(st, ok);
+}
+
+int
+state_add_job(struct state *st, const char *set, const bk_guid *g,
+    const char *spec_hash, int64_t created)
+{
+	sqlite3_stmt *q = NULL;
+	int ok;
+
+	if (tx_start(st) == -1)
+		return -1;
+	ok = sqlite3_prepare_v2(st->db, "INSERT OR REPLACE INTO jobs(guid, "
+	    "set_name, spec_hash, created) VALUES(?,?,?,?)", -1, &q,
+	    NULL) == SQLITE_OK;
+	if (ok) {
+		sqlite3_bind_blob(q, 1, g->b, 16, SQLITE_TRANSIENT);
+		bind_text(q, 2, set);
+		bind_text(q, 3, spec_hash);
+		sqlite3_bind_int64(q, 4, created);
+		ok = step_done(q) == 0;
+	} else
+		sqlite3_finalize(q);
+	return tx_end(st, ok);
+}
+
+int
+state_remove_job(struct state *st, const bk_guid *g)
+{
+	sqlite3_stmt *q = NULL;
+	int ok;
+
+	if (tx_start(st) == -1)
+		return -1;
+	ok = sqlite3_prepare_v2(st->db, "DELETE FROM jobs WHERE guid=?", -1,
+	    &q, NULL) == SQLITE_OK;
+	if (ok) {
+		sqlite3_bind_blob(q, 1, g->b, 16, SQLITE_TRANSIENT);
+		ok = step_done(q) == 0;
+	} else
+		sqlite3_finalize(q);
+	return tx_end(st, ok);
+}
+
+int
+state_delete_set(struct state *st, const char *set)
+{
+	static const char *const sql[] = {
+		"DELETE FROM files WHERE set_name=?",
+		"DELETE FROM jobs WHERE set_name=?",
+		"DELETE FROM sets WHERE name=?",
+	};
+	sqlite3_stmt *q;
+	size_t i;
+	int ok = 1;
+
+	if (tx_start(st) == -1)
+		return -1;
+	for (i = 0; ok && i < sizeof(sql) / sizeof(sql[0]); i++) {
+		q = NULL;
+		if (sqlite3_prepare_v2(st->db, sql[i], -1, &q, NULL) !=
+		    SQLITE_OK) {
+			sqlite3_finalize(q);
+			ok = 0;
+			break;
+		}
+		bind_text(q, 1, set);
+		ok = step_done(q) == 0;
+	}
+	return tx_end(st, ok);
+}
+
+int
+state_lkg_put(struct state *st, const char *name, const void *data,
+    size_t len, int64_t now)
+{
+	sqlite3_stmt *q = NULL;
+	uint8_t d[32];
+	char hex[65];
+	int ok;
+
+	spec_sha256(data, len, d);
+	spec_hex(d, 32, hex);
+	if (tx_start(st) == -1)
+		return -1;
+	ok = sqlite3_prepare_v2(st->db, "INSERT OR REPLACE INTO lkg(name, "
+	    "content, sha256, saved) VALUES(?,?,?,?)", -1, &q,
+	    NULL) == SQLITE_OK;
+	if (ok) {
+		bind_text(q, 1, name);
+		sqlite3_bind_blob64(q, 2, len ? data : "", len,
+		    SQLITE_TRANSIENT);
+		bind_text(q, 3, hex);
+		sqlite3_bind_int64(q, 4, now);
+		ok = step_done(q) == 0;
+	} else
+		sqlite3_finalize(q);
+	return tx_end(st, ok);
+}
+
+int
+state_lkg_get(struct state *st, const char *name, void **data, size_t *len)
+{
+	sqlite3_stmt *q = NULL;
+	uint8_t d[32], want[32];
+	int r, rc = -1;
+
+	*data = NULL;
+	*len = 0;
+	if (sqlite3_prepare_v2(st->db, "SELECT content, sha256 FROM lkg "
+	    "WHERE name=?", -1, &q, NULL) != SQLITE_OK)
+		goto done;
+	bind_text(q, 1, name);
+	r = sqlite3_step(q);
+	if (r == SQLITE_DONE) {
+		rc = 1;
+		goto done;
+	}
+	if (r != SQLITE_ROW)
+		goto done;
+	*len = (size_t)sqlite3_column_bytes(q, 0);
+	*data = xmalloc(*len + 1);
+	memcpy(*data, sqlite3_column_blob(q, 0), *len);
+	((char *)*data)[*len] = '\0';
+	/* The copy is what gets enforced when the live file is broken:
+	 * check it is the copy that was saved. */
+	spec_sha256(*data, *len, d);
+	if (spec_unhex((const char *)sqlite3_column_text(q, 1), want,
+	    32) == -1 || memcmp(d, want, 32) != 0) {
+		free(*data);
+		*data = NULL;
+		*len = 0;
+		goto done;
+	}
+	rc = 0;
+done:
+	sqlite3_finalize(q);
+	return rc;
+}
+
+int
+state_lkg_delete(struct state *st, const char *name)
+{
+	sqlite3_stmt *q = NULL;
+	int ok;
+
+	if (tx_start(st) == -1)
+		return -1;
+	ok = sqlite3_prepare_v2(st->db, "DELETE FROM lkg WHERE name=?", -1,
+	    &q, NULL) == SQLITE_OK;
+	if (ok) {
+		bind_text(q, 1, name);
+		ok = step_done(q) == 0;
+	} else
+		sqlite3_finalize(q);
+	return tx_end(st, ok);
+}
+
+int
+state_lkg_list(struct state *st, char ***names, size_t *n)
+{
+	sqlite3_stmt *q = NULL;
+	char **v = NULL;
+	size_t nv = 0, i;
+	int r, rc = -1;
+
+	*names = NULL;
+	*n = 0;
+	if (sqlite3_prepare_v2(st->db, "SELECT name FROM lkg ORDER BY name",
+	    -1, &q, NULL) != SQLITE_OK)
+		goto done;
+	while ((r = sqlite3_step(q)) == SQLITE_ROW) {
+		v = xrealloc(v, (nv + 1) * sizeof(*v));
+		v[nv++] = col_str(q, 0);
+	}
+	if (r != SQLITE_DONE)
+		goto done;
+	*names = v;
+	*n = nv;
+	v = NULL;
+	nv = 0;
+	rc = 0;
+done:
+	sqlite3_finalize(q);
+	for (i = 0; i < nv; i++)
+		free(v[i]);
+	free(v);
+	return rc;
+}
