@@ -1,0 +1,142 @@
+/* cred.c - helper-token credentials on POSIX hosts.
+ *
+ * A credential NAME is the file NAME in the agent's credential_dir, or
+ * else in $CREDENTIALS_DIRECTORY (systemd's LoadCredential=).  Format, one
+ * key a line, '#' or ';' starts a comment line:
+ *
+ *	username = DOMAIN\user     (or user@REALM, or user)
+ *	password = secret
+ *	domain = DOMAIN            (optional; SMB workgroup / NTLM domain)
+ *
+ * The file must be a regular file owned by the agent's user with no access
+ * for group or others (0600 or 0400), as ssh demands of its keys; anything
+ * else is refused, because a secret others could read or swap is not one.
+ * The password is never logged or copied into errors. */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "engine_int.h"
+
+static char *
+trim(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+static int
+open_cred(const char *dir, const char *name, int *fd)
+{
+	char path[4096];
+	int f;
+
+	if (dir == NULL || *dir == '\0')
+		return ENOENT;
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if ((f = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		return errno;
+	*fd = f;
+	return 0;
+}
+
+int
+cred_load(const char *dir, const char *name, struct cred *c, char *why,
+    size_t whylen)
+{
+	struct stat sb;
+	FILE *fp = NULL;
+	char line[1024], *k, *v, *eq, **slot;
+	int fd = -1, err, rc = -1, lineno = 0;
+
+	memset(c, 0, sizeof(*c));
+	if (name[0] == '\0' || name[0] == '.' || strchr(name, '/')) {
+		snprintf(why, whylen, "bad credential name");
+		goto out;
+	}
+	if ((err = open_cred(dir, name, &fd)) == ENOENT)
+		err = open_cred(getenv("CREDENTIALS_DIRECTORY"), name, &fd);
+	if (err != 0) {
+		snprintf(why, whylen, "credential %s: %s", name,
+		    strerror(err));
+		goto out;
+	}
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+		snprintf(why, whylen, "credential %s: not a regular file",
+		    name);
+		goto out;
+	}
+	if ((sb.st_mode & 077) != 0 || sb.st_uid != geteuid()) {
+		snprintf(why, whylen, "credential %s: must be owned by uid %u"
+		    " with mode 0600", name, (unsigned)geteuid());
+		goto out;
+	}
+	if ((fp = fdopen(fd, "r")) == NULL)
+		goto out;
+	fd = -1;
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		lineno++;
+		k = trim(line);
+		if (*k == '\0' || *k == '#' || *k == ';')
+			continue;
+		if ((eq = strchr(k, '=')) == NULL) {
+			snprintf(why, whylen, "credential %s:%d: expected"
+			    " key = value", name, lineno);
+			goto out;
+		}
+		*eq = '\0';
+		v = trim(eq + 1);
+		k = trim(k);
+		if (strcmp(k, "username") == 0)
+			slot = &c->username;
+		else if (strcmp(k, "password") == 0)
+			slot = &c->password;
+		else if (strcmp(k, "domain") == 0)
+			slot = &c->domain;
+		else {
+			snprintf(why, whylen, "credential %s:%d: unknown key"
+			    " (username, password, domain)", name, lineno);
+			goto out;
+		}
+		free(*slot);
+		if ((*slot = strdup(v)) == NULL)
+			goto out;
+	}
+	if (c->username == NULL) {
+		snprintf(why, whylen, "credential %s: no username", name);
+		goto out;
+	}
+	if (c->password == NULL && (c->password = strdup("")) == NULL)
+		goto out;
+	rc = 0;
+out:
+	if (fp != NULL)
+		fclose(fp);
+	if (fd >= 0)
+		close(fd);
+	if (rc != 0)
+		cred_free(c);
+	return rc;
+}
+
+void
+cred_free(struct cred *c)
+{
+	if (c->password != NULL)
+		explicit_bzero(c->password, strlen(c->password));
+	free(c->username);
+	free(c->password);
+	free(c->domain);
+	memset(c, 0, sizeof(*c));
+}

@@ -1,0 +1,1129 @@
+/* engine.c - the `engine` backend: BITS job semantics over HTTP(S) and
+ * SMB, jobs persisted in SQLite (store.c), transfers in worker threads.
+ *
+ * Jobs and their files live in memory behind one mutex and are written
+ * through to the store on every state change, so a crash loses nothing
+ * but the byte count of transfers in flight, which open recovers from the
+ * temp files themselves.  max_parallel workers each take the next file
+ * from the queue: jobs in priority order (FOREGROUND first), then in
+ * creation order, then files in order.
+ *
+ * States and transitions are BITS's: a new job is SUSPENDED; Resume makes
+ * it QUEUED; a worker that takes one of its files makes it CONNECTING, the
+ * first response TRANSFERRING; when every file is in its temp file it is
+ * TRANSFERRED, and Complete renames the temps into place (ACKNOWLEDGED) or
+ * Cancel removes them (CANCELLED); both then drop the job, as BITS does.
+ * A transient error (network, timeout, 5xx) makes it TRANSIENT_ERROR until
+ * retry_delay passes, unless no_progress_timeout has passed without a byte
+ * of progress, which makes it ERROR, as does any other error at once. */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "engine.h"
+#include "engine_int.h"
+
+struct worker {
+	struct backend *e;
+	pthread_t th;
+	struct http_worker *http;
+	struct smb_worker *smb;
+};
+
+struct backend {
+	char *state_dir, *credential_dir, *ca_file;
+	unsigned smb_port;
+	uint64_t rate_limit;
+	struct store *store;
+	int lockfd;
+	pthread_mutex_t mu;
+	pthread_cond_t wake;	/* work may be available */
+	pthread_cond_t idle;	/* a job's last active file was released */
+	struct ejob **jobs;
+	size_t njobs;
+	int64_t next_seq;
+	int stop;
+	struct worker *workers;
+	unsigned nworkers;
+	bk_notify_fn notify;
+	void *notify_ctx;
+	pthread_mutex_t rmu;	/* the rate limit's token bucket */
+	double tokens;
+	struct timespec rlast;
+};
+
+/* One transfer in a worker: what the xfer callbacks need. */
+struct active {
+	struct backend *e;
+	struct ejob *j;
+	struct efile *f;
+	size_t idx;
+	unsigned gen;
+};
+
+static int
+is_active(enum bk_state s)
+{
+	return s == BK_CONNECTING || s == BK_TRANSFERRING;
+}
+
+static int
+is_runnable(enum bk_state s)
+{
+	return s == BK_QUEUED || is_active(s);
+}
+
+static char *
+xstrdup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+static void
+set_state(struct backend *e, struct ejob *j, enum bk_state s)
+{
+	time_t now = time(NULL);
+
+	if (j->state == s)
+		return;
+	if (is_active(j->state) && !is_active(s) && j->active_since != 0) {
+		j->active_secs += difftime(now, j->active_since);
+		j->active_since = 0;
+	} else if (!is_active(j->state) && is_active(s))
+		j->active_since = now;
+	j->state = s;
+	j->modified = now;
+	if (s == BK_TRANSFERRED)
+		j->transfer_completed = now;
+	store_update_job(e->store, j);
+	if (e->notify != NULL)
+		e->notify(e->notify_ctx, &j->id, s);
+}
+
+static void
+set_error(struct ejob *j, enum bk_error_context ctx, int32_t code,
+    const char *text, const char *remote, const char *local)
+{
+	backend_free_error(&j->err);
+	j->has_error = 1;
+	j->error_count++;
+	j->err.context = ctx;
+	j->err.code = code;
+	j->err.text = xstrdup_or_null(text);
+	j->err.context_text = NULL;
+	j->err.remote = xstrdup_or_null(remote);
+	j->err.local = xstrdup_or_null(local);
+}
+
+/* Stops the workers on a job's files at their next callback. */
+static void
+job_stop(struct ejob *j)
+{
+	atomic_fetch_add(&j->gen, 1);
+}
+
+static void
+wait_idle(struct backend *e, struct ejob *j)
+{
+	while (j->nactive > 0)
+		pthread_cond_wait(&e->idle, &e->mu);
+}
+
+static struct ejob *
+find(struct backend *e, const bk_guid *id)
+{
+	size_t i;
+
+	for (i = 0; i < e->njobs; i++)
+		if (memcmp(e->jobs[i]->id.b, id->b, 16) == 0)
+			return e->jobs[i];
+	return NULL;
+}
+
+static void
+drop(struct backend *e, struct ejob *j)
+{
+	size_t i;
+
+	for (i = 0; i < e->njobs; i++)
+		if (e->jobs[i] == j) {
+			memmove(&e->jobs[i], &e->jobs[i + 1],
+			    (e->njobs - i - 1) * sizeof(*e->jobs));
+			e->njobs--;
+			break;
+		}
+	store_delete_job(e->store, &j->id);
+	ejob_free(j);
+}
+
+/* Timers: transient errors back to QUEUED after the retry delay;
+ * max_download_time.  Returns the seconds until the next timer. */
+static int
+housekeep(struct backend *e, time_t now)
+{
+	struct ejob *j;
+	size_t i;
+	int next = 1;
+	double spent;
+
+	for (i = 0; i < e->njobs; i++) {
+		j = e->jobs[i];
+		if (j->state == BK_TRANSIENT_ERROR) {
+			if (now >= j->retry_at)
+				set_state(e, j, BK_QUEUED);
+			continue;
+		}
+		if (!is_active(j->state) || j->max_download_time == 0)
+			continue;
+		spent = j->active_secs + (j->active_since ?
+		    difftime(now, j->active_since) : 0);
+		if (spent >= j->max_download_time) {
+			set_error(j, BK_CTX_GENERAL_QUEUE_MANAGER,
+			    HR_BG_MAXDOWNLOAD_TIMEOUT, "the job did not finish"
+			    " within its maximum download time", NULL, NULL);
+			job_stop(j);
+			set_state(e, j, BK_ERROR);
+		}
+	}
+	return next;
+}
+
+/* The next file to transfer: best priority, then oldest job, then file
+ * order.  Marks it active. */
+static int
+pick(struct backend *e, struct active *a)
+{
+	struct ejob *j, *best = NULL;
+	size_t i, k, n;
+
+	for (i = 0; i < e->njobs; i++) {
+		j = e->jobs[i];
+		if (!is_runnable(j->state))
+			continue;
+		for (k = 0, n = 0; k < j->nfiles; k++)
+			if (!j->files[k].completed && !j->files[k].active)
+				break;
+		if (k == j->nfiles) {
+			/* Nothing left to start; done if nothing runs. */
+			for (k = 0; k < j->nfiles; k++)
+				n += j->files[k].completed != 0;
+			if (n == j->nfiles && j->nactive == 0)
+				set_state(e, j, BK_TRANSFERRED);
+			continue;
+		}
+		if (best == NULL || j->priority < best->priority ||
+		    (j->priority == best->priority && j->seq < best->seq))
+			best = j;
+	}
+	if (best == NULL)
+		return 0;
+	for (k = 0; k < best->nfiles; k++)
+		if (!best->files[k].completed && !best->files[k].active)
+			break;
+	a->e = e;
+	a->j = best;
+	a->f = &best->files[k];
+	a->idx = k;
+	a->gen = atomic_load(&best->gen);
+	a->f->active = 1;
+	best->nactive++;
+	if (best->state == BK_QUEUED)
+		set_state(e, best, BK_CONNECTING);
+	return 1;
+}
+
+static void
+rate_wait(struct backend *e, size_t n)
+{
+	struct timespec now, ts;
+	double dt, wait = 0, burst;
+
+	if (e->rate_limit == 0)
+		return;
+	burst = (double)e->rate_limit / 8 + 65536;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	pthread_mutex_lock(&e->rmu);
+	dt = (double)(now.tv_sec - e->rlast.tv_sec) +
+	    (double)(now.tv_nsec - e->rlast.tv_nsec) / 1e9;
+	e->rlast = now;
+	e->tokens += dt * (double)e->rate_limit;
+	if (e->tokens > burst)
+		e->tokens = burst;
+	e->tokens -= (double)n;
+	if (e->tokens < 0)
+		wait = -e->tokens / (double)e->rate_limit;
+	pthread_mutex_unlock(&e->rmu);
+	if (wait > 0) {
+		ts.tv_sec = (time_t)wait;
+		ts.tv_nsec = (long)((wait - (double)ts.tv_sec) * 1e9);
+		nanosleep(&ts, NULL);
+	}
+}
+
+static int
+cb_should_abort(struct xfer *x)
+{
+	struct active *a = x->ctx;
+
+	return atomic_load(&a->j->gen) != a->gen;
+}
+
+static int
+cb_start(struct xfer *x, const struct bk_validators *v, uint64_t total,
+    int restart)
+{
+	struct active *a = x->ctx;
+	struct backend *e = a->e;
+	struct efile *f = a->f;
+
+	(void)restart;
+	pthread_mutex_lock(&e->mu);
+	backend_free_validators(&f->v);
+	f->v.size = v->size;
+	f->v.mtime = v->mtime;
+	f->v.etag = xstrdup_or_null(v->etag);
+	f->v.last_modified = xstrdup_or_null(v->last_modified);
+	f->total = total;
+	f->done = x->offset;
+	/* Recorded before the body, so a crash mid-body can resume. */
+	store_update_file(e->store, a->j, a->idx);
+	if (a->j->state == BK_CONNECTING &&
+	    atomic_load(&a->j->gen) == a->gen)
+		set_state(e, a->j, BK_TRANSFERRING);
+	pthread_mutex_unlock(&e->mu);
+	return cb_should_abort(x);
+}
+
+static int
+cb_data(struct xfer *x, size_t n)
+{
+	struct active *a = x->ctx;
+	struct backend *e = a->e;
+
+	rate_wait(e, n);
+	pthread_mutex_lock(&e->mu);
+	a->f->done += n;
+	a->j->stall_since = 0;
+	pthread_mutex_unlock(&e->mu);
+	return cb_should_abort(x);
+}
+
+/* Opens (or first creates) the file's temp file.  Called without the
+ * mutex; the new temp name is recorded under it. */
+static int
+open_temp(struct active *a, const struct lf_ident *id, int *fdp,
+    struct xfer *x)
+{
+	struct backend *e = a->e;
+	struct lf_ident saved;
+	const char *base;
+	char *name = NULL, *temp;
+	int dfd = -1, err, ret = XFER_FAILED;
+
+	pthread_mutex_lock(&e->mu);
+	temp = xstrdup_or_null(a->f->temp);
+	pthread_mutex_unlock(&e->mu);
+	if ((err = lf_ident_enter(id, &saved)) != 0) {
+		xfer_fail(x, BK_CTX_LOCAL_FILE, HR_ACCESS_DENIED, 0,
+		    "cannot act as the helper token's local user");
+		goto out;
+	}
+	err = lf_open_dir(a->f->local, &dfd, &base);
+	if (err == 0)
+		err = temp ? lf_temp_open(dfd, temp, fdp) :
+		    lf_temp_create(dfd, &name, fdp);
+	lf_ident_leave(&saved);
+	if (err != 0) {
+		xfer_fail(x, BK_CTX_LOCAL_FILE, lf_hresult(err), 0,
+		    "%s %s: %s", err == ELOOP ? "a symbolic link in" :
+		    "cannot create a temporary file for", a->f->local,
+		    strerror(err));
+		goto out;
+	}
+	if (name != NULL) {
+		pthread_mutex_lock(&e->mu);
+		a->f->temp = name;
+		name = NULL;
+		pthread_mutex_unlock(&e->mu);
+	}
+	ret = XFER_OK;
+out:
+	if (dfd >= 0)
+		close(dfd);
+	free(name);
+	free(temp);
+	return ret;
+}
+
+static int
+transfer(struct worker *w, struct active *a, struct xfer *x)
+{
+	struct backend *e = a->e;
+	struct ejob *j = a->j;
+	struct cred c;
+	struct lf_ident id;
+	struct stat sb;
+	char why[256];
+	int fd = -1, ret;
+
+	memset(&c, 0, sizeof(c));
+	memset(&id, 0, sizeof(id));
+	memset(x, 0, sizeof(*x));
+	x->remote = a->f->remote;
+	x->job = j;
+	x->ca_file = e->ca_file;
+	x->smb_port = e->smb_port;
+	x->fd = -1;
+	x->on_start = cb_start;
+	x->on_data = cb_data;
+	x->should_abort = cb_should_abort;
+	x->ctx = a;
+	if (j->credential != NULL) {
+		if (cred_load(e->credential_dir, j->credential, &c, why,
+		    sizeof(why)) != 0) {
+			ret = xfer_fail(x, BK_CTX_GENERAL_QUEUE_MANAGER,
+			    HR_LOGON_FAILURE, 0, "%s", why);
+			goto out;
+		}
+		if ((j->token_flags & BK_TOKEN_NETWORK) ||
+		    j->token_flags == 0) {
+			x->user = c.username;
+			x->password = c.password;
+			x->domain = c.domain;
+		}
+		if ((j->token_flags & BK_TOKEN_LOCAL_FILE) &&
+		    lf_ident_for_user(c.username, &id) != 0) {
+			ret = xfer_fail(x, BK_CTX_LOCAL_FILE, HR_LOGON_FAILURE,
+			    0, "credential %s: no local user %s",
+			    j->credential, c.username);
+			goto out;
+		}
+	}
+	if ((ret = open_temp(a, &id, &fd, x)) != XFER_OK)
+		goto out;
+	if (fstat(fd, &sb) != 0 || lseek(fd, 0, SEEK_END) < 0) {
+		ret = xfer_fail(x, BK_CTX_LOCAL_FILE, lf_hresult(errno), 0,
+		    "%s", strerror(errno));
+		goto out;
+	}
+	x->fd = fd;
+	x->offset = (uint64_t)sb.st_size;
+	x->have = &a->f->v;
+	if (smb_is_unc(x->remote)) {
+		if (w->smb == NULL && (w->smb = smb_worker_new()) == NULL) {
+			ret = xfer_fail(x, BK_CTX_GENERAL_QUEUE_MANAGER,
+			    HR_GEN_FAILURE, 1, "out of memory");
+			goto out;
+		}
+		ret = smb_transfer(w->smb, x);
+	} else {
+		if (w->http == NULL && (w->http = http_worker_new()) == NULL) {
+			ret = xfer_fail(x, BK_CTX_GENERAL_QUEUE_MANAGER,
+			    HR_GEN_FAILURE, 1, "out of memory");
+			goto out;
+		}
+		ret = http_transfer(w->http, x);
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	cred_free(&c);
+	return ret;
+}
+
+/* Called with the mutex held after a transfer ended. */
+static void
+finish(struct backend *e, struct active *a, struct xfer *x, int ret)
+{
+	struct ejob *j = a->j;
+	struct efile *f = a->f;
+	time_t now = time(NULL);
+	size_t k, n = 0;
+
+	f->active = 0;
+	j->nactive--;
+	if (ret == XFER_OK) {
+		f->completed = 1;
+		if (f->total == BK_SIZE_UNKNOWN)
+			f->total = f->done;
+	}
+	store_update_file(e->store, j, a->idx);
+	if (atomic_load(&j->gen) != a->gen || ret == XFER_ABORTED)
+		goto out;
+	if (ret == XFER_OK) {
+		for (k = 0; k < j->nfiles; k++)
+			n += j->files[k].completed != 0;
+		if (n == j->nfiles && j->nactive == 0)
+			set_state(e, j, BK_TRANSFERRED);
+		goto out;
+	}
+	set_error(j, x->ectx, x->code, x->text, f->remote, f->local);
+	job_stop(j);
+	if (x->transient) {
+		if (j->stall_since == 0)
+			j->stall_since = now;
+		if (difftime(now, j->stall_since) >= j->no_progress_timeout) {
+			set_state(e, j, BK_ERROR);
+		} else {
+			j->retry_at = now + (time_t)j->retry_delay;
+			set_state(e, j, BK_TRANSIENT_ERROR);
+		}
+	} else
+		set_state(e, j, BK_ERROR);
+out:
+	if (j->nactive == 0)
+		pthread_cond_broadcast(&e->idle);
+	pthread_cond_broadcast(&e->wake);
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct backend *e = w->e;
+	struct active a;
+	struct xfer x;
+	struct timespec ts;
+	int ret, next;
+
+	pthread_mutex_lock(&e->mu);
+	while (!e->stop) {
+		next = housekeep(e, time(NULL));
+		if (!pick(e, &a)) {
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += next;
+			pthread_cond_timedwait(&e->wake, &e->mu, &ts);
+			continue;
+		}
+		pthread_mutex_unlock(&e->mu);
+		ret = transfer(w, &a, &x);
+		pthread_mutex_lock(&e->mu);
+		finish(e, &a, &x, ret);
+	}
+	pthread_mutex_unlock(&e->mu);
+	return NULL;
+}
+
+/* After a crash: what the temp files hold is the truth about progress. */
+static void
+recover(struct backend *e, struct ejob *j)
+{
+	struct stat sb;
+	const char *base;
+	size_t k;
+	int dfd;
+
+	if (is_active(j->state))
+		j->state = BK_QUEUED;
+	j->active_since = 0;
+	for (k = 0; k < j->nfiles; k++) {
+		struct efile *f = &j->files[k];
+
+		if (f->completed || f->temp == NULL)
+			continue;
+		if (lf_open_dir(f->local, &dfd, &base) != 0)
+			continue;
+		if (fstatat(dfd, f->temp, &sb, AT_SYMLINK_NOFOLLOW) == 0)
+			f->done = (uint64_t)sb.st_size;
+		close(dfd);
+	}
+	(void)e;
+}
+
+static int
+engine_open(const struct config *cfg, struct backend **out)
+{
+	struct backend *e;
+	char path[4096];
+	size_t i;
+	unsigned k;
+	int rc = BK_E_IO;
+
+	if (cfg->state_dir == NULL)
+		return BK_E_INVALID;
+	if ((e = calloc(1, sizeof(*e))) == NULL)
+		return BK_E_IO;
+	e->lockfd = -1;
+	pthread_mutex_init(&e->mu, NULL);
+	pthread_mutex_init(&e->rmu, NULL);
+	pthread_cond_init(&e->wake, NULL);
+	pthread_cond_init(&e->idle, NULL);
+	e->state_dir = strdup(cfg->state_dir);
+	e->credential_dir = xstrdup_or_null(cfg->credential_dir);
+	e->ca_file = xstrdup_or_null(cfg->ca_file);
+	e->smb_port = cfg->smb_port ? cfg->smb_port : 445;
+	e->rate_limit = cfg->rate_limit;
+	clock_gettime(CLOCK_MONOTONIC, &e->rlast);
+	snprintf(path, sizeof(path), "%s/engine.lock", cfg->state_dir);
+	if ((e->lockfd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+	    0600)) < 0)
+		goto fail;
+	/* One process transfers from a store at a time. */
+	if (flock(e->lockfd, LOCK_EX | LOCK_NB) != 0) {
+		rc = BK_E_UNAVAILABLE;
+		goto fail;
+	}
+	if (store_open(cfg->state_dir, &e->store) != BK_OK)
+		goto fail;
+	if (store_load(e->store, &e->jobs, &e->njobs) != BK_OK)
+		goto fail;
+	for (i = 0; i < e->njobs; i++) {
+		recover(e, e->jobs[i]);
+		if (e->jobs[i]->seq >= e->next_seq)
+			e->next_seq = e->jobs[i]->seq + 1;
+	}
+	http_global_init();
+	e->nworkers = cfg->max_parallel;
+	if (e->nworkers > 0 &&
+	    (e->workers = calloc(e->nworkers, sizeof(*e->workers))) == NULL)
+		goto fail;
+	for (k = 0; k < e->nworkers; k++) {
+		e->workers[k].e = e;
+		if (pthread_create(&e->workers[k].th, NULL, worker_main,
+		    &e->workers[k]) != 0) {
+			e->nworkers = k;
+			engine_backend_ops.close(e);
+			return BK_E_IO;
+		}
+	}
+	*out = e;
+	return BK_OK;
+fail:
+	e->nworkers = 0;
+	engine_backend_ops.close(e);
+	return rc;
+}
+
+static void
+engine_close(struct backend *e)
+{
+	size_t i;
+	unsigned k;
+
+	if (e == NULL)
+		return;
+	pthread_mutex_lock(&e->mu);
+	e->stop = 1;
+	for (i = 0; i < e->njobs; i++)
+		job_stop(e->jobs[i]);
+	pthread_cond_broadcast(&e->wake);
+	pthread_mutex_unlock(&e->mu);
+	for (k = 0; k < e->nworkers; k++) {
+		pthread_join(e->workers[k].th, NULL);
+		http_worker_free(e->workers[k].http);
+		smb_worker_free(e->workers[k].smb);
+	}
+	free(e->workers);
+	for (i = 0; i < e->njobs; i++) {
+		if (e->store != NULL)
+			store_update_job(e->store, e->jobs[i]);
+		ejob_free(e->jobs[i]);
+	}
+	free(e->jobs);
+	store_close(e->store);
+	if (e->lockfd >= 0)
+		close(e->lockfd);
+	pthread_mutex_destroy(&e->mu);
+	pthread_mutex_destroy(&e->rmu);
+	pthread_cond_destroy(&e->wake);
+	pthread_cond_destroy(&e->idle);
+	free(e->state_dir);
+	free(e->credential_dir);
+	free(e->ca_file);
+	free(e);
+}
+
+static int
+copy_job(const struct ejob *j, struct bk_job *o)
+{
+	size_t k;
+	int unknown = 0;
+
+	memset(o, 0, sizeof(*o));
+	o->id = j->id;
+	o->display_name = xstrdup_or_null(j->display_name);
+	o->description = xstrdup_or_null(j->description);
+	o->state = j->state;
+	o->priority = j->priority;
+	o->created = j->created;
+	o->modified = j->modified;
+	o->transfer_completed = j->transfer_completed;
+	o->error_count = j->error_count;
+	o->has_error = j->has_error;
+	if (j->has_error) {
+		o->error.context = j->err.context;
+		o->error.code = j->err.code;
+		o->error.text = xstrdup_or_null(j->err.text);
+		o->error.context_text = xstrdup_or_null(
+		    bk_context_name(j->err.context));
+		o->error.remote = xstrdup_or_null(j->err.remote);
+		o->error.local = xstrdup_or_null(j->err.local);
+	}
+	if ((o->files = calloc(j->nfiles ? j->nfiles : 1,
+	    sizeof(*o->files))) == NULL)
+		return -1;
+	o->nfiles = j->nfiles;
+	o->files_total = (uint32_t)j->nfiles;
+	for (k = 0; k < j->nfiles; k++) {
+		const struct efile *f = &j->files[k];
+		struct bk_file *of = &o->files[k];
+
+		of->remote = xstrdup_or_null(f->remote);
+		of->local = xstrdup_or_null(f->local);
+		of->bytes_total = f->total;
+		of->bytes_transferred = f->done;
+		of->completed = f->completed != 0;
+		of->validators.size = f->v.size;
+		of->validators.mtime = f->v.mtime;
+		of->validators.etag = xstrdup_or_null(f->v.etag);
+		of->validators.last_modified =
+		    xstrdup_or_null(f->v.last_modified);
+		o->files_transferred += f->completed != 0;
+		o->bytes_transferred += f->done;
+		if (f->total == BK_SIZE_UNKNOWN)
+			unknown = 1;
+		else
+			o->bytes_total += f->total;
+	}
+	if (unknown)
+		o->bytes_total = BK_SIZE_UNKNOWN;
+	return 0;
+}
+
+static int
+engine_list_jobs(struct backend *e, struct bk_job **jobsp, size_t *np)
+{
+	struct bk_job *jobs;
+	size_t i;
+	int rc = BK_OK;
+
+	pthread_mutex_lock(&e->mu);
+	if ((jobs = calloc(e->njobs ? e->njobs : 1, sizeof(*jobs))) == NULL) {
+		rc = BK_E_IO;
+		goto out;
+	}
+	for (i = 0; i < e->njobs; i++)
+		if (copy_job(e->jobs[i], &jobs[i]) != 0) {
+			backend_free_jobs(jobs, i + 1);
+			rc = BK_E_IO;
+			goto out;
+		}
+	*jobsp = jobs;
+	*np = e->njobs;
+out:
+	pthread_mutex_unlock(&e->mu);
+	return rc;
+}
+
+static int
+valid_remote(const char *r)
+{
+	return strncasecmp(r, "http://", 7) == 0 ||
+	    strncasecmp(r, "https://", 8) == 0 || smb_is_unc(r);
+}
+
+static int
+engine_create_job(struct backend *e, const struct bk_job_spec *spec,
+    bk_guid *id)
+{
+	struct ejob *j = NULL, **nj;
+	size_t k;
+	int rc = BK_E_INVALID;
+
+	if (spec->nfiles == 0)
+		return BK_E_INVALID;
+	if (spec->proxy_usage == BK_PROXY_AUTODETECT)
+		return BK_E_UNSUPPORTED;	/* no WPAD here */
+	for (k = 0; k < spec->nfiles; k++)
+		if (!valid_remote(spec->files[k].remote) ||
+		    spec->files[k].local[0] != '/')
+			return BK_E_INVALID;
+	if ((j = calloc(1, sizeof(*j))) == NULL ||
+	    (j->files = calloc(spec->nfiles, sizeof(*j->files))) == NULL) {
+		rc = BK_E_IO;
+		goto out;
+	}
+	if (getrandom(j->id.b, sizeof(j->id.b), 0) != sizeof(j->id.b)) {
+		rc = BK_E_IO;
+		goto out;
+	}
+	j->id.b[7] = (uint8_t)((j->id.b[7] & 0x0f) | 0x40); /* version 4 */
+	j->id.b[8] = (uint8_t)((j->id.b[8] & 0x3f) | 0x80);
+	j->display_name = xstrdup_or_null(spec->display_name);
+	j->description = xstrdup_or_null(spec->description);
+	j->state = BK_SUSPENDED;
+	j->priority = spec->priority;
+	j->retry_delay = spec->retry_delay;
+	j->no_progress_timeout = spec->no_progress_timeout;
+	j->max_download_time = spec->max_download_time;
+	j->proxy_usage = spec->proxy_usage;
+	j->proxy_list = xstrdup_or_null(spec->proxy_list);
+	j->proxy_bypass = xstrdup_or_null(spec->proxy_bypass);
+	j->headers = xstrdup_or_null(spec->custom_headers);
+	j->credential = xstrdup_or_null(spec->credential);
+	j->token_flags = spec->token_flags;
+	j->auth_computer = spec->auth_computer;
+	j->created = j->modified = time(NULL);
+	j->nfiles = spec->nfiles;
+	for (k = 0; k < spec->nfiles; k++) {
+		j->files[k].remote = strdup(spec->files[k].remote);
+		j->files[k].local = strdup(spec->files[k].local);
+		j->files[k].total = BK_SIZE_UNKNOWN;
+		j->files[k].v.size = BK_SIZE_UNKNOWN;
+		if (j->files[k].remote == NULL || j->files[k].local == NULL) {
+			rc = BK_E_IO;
+			goto out;
+		}
+	}
+	pthread_mutex_lock(&e->mu);
+	j->seq = e->next_seq++;
+	if ((nj = realloc(e->jobs, (e->njobs + 1) * sizeof(*nj))) == NULL ||
+	    store_insert_job(e->store, j) != BK_OK) {
+		if (nj != NULL)
+			e->jobs = nj;
+		pthread_mutex_unlock(&e->mu);
+		rc = BK_E_IO;
+		goto out;
+	}
+	e->jobs = nj;
+	e->jobs[e->njobs++] = j;
+	*id = j->id;
+	j = NULL;
+	pthread_mutex_unlock(&e->mu);
+	rc = BK_OK;
+out:
+	ejob_free(j);
+	return rc;
+}
+
+static int
+engine_resume(struct backend *e, const bk_guid *id)
+{
+	struct ejob *j;
+	int rc = BK_OK;
+
+	pthread_mutex_lock(&e->mu);
+	if ((j = find(e, id)) == NULL) {
+		rc = BK_E_NOTFOUND;
+		goto out;
+	}
+	switch (j->state) {
+	case BK_SUSPENDED:
+	case BK_ERROR:
+	case BK_TRANSIENT_ERROR:
+		/* Resume restarts the clocks (max download time, no
+		 * progress) and retries at once, as in BITS. */
+		j->has_error = 0;
+		j->active_secs = 0;
+		j->stall_since = 0;
+		set_state(e, j, BK_QUEUED);
+		pthread_cond_broadcast(&e->wake);
+		break;
+	case BK_ACKNOWLEDGED:
+	case BK_CANCELLED:
+		rc = BK_E_STATE;
+		break;
+	default:
+		break;		/* already going, or TRANSFERRED */
+	}
+out:
+	pthread_mutex_unlock(&e->mu);
+	return rc;
+}
+
+static int
+engine_suspend(struct backend *e, const bk_guid *id)
+{
+	struct ejob *j;
+	int rc = BK_OK;
+
+	pthread_mutex_lock(&e->mu);
+	if ((j = find(e, id)) == NULL) {
+		rc = BK_E_NOTFOUND;
+		goto out;
+	}
+	if (j->state == BK_TRANSFERRED || j->state == BK_ACKNOWLEDGED ||
+	    j->state == BK_CANCELLED) {
+		rc = BK_E_STATE;
+		goto out;
+	}
+	job_stop(j);
+	set_state(e, j, BK_SUSPENDED);
+	wait_idle(e, j);
+out:
+	pthread_mutex_unlock(&e->mu);
+	return rc;
+}
+
+/* Removes a job's temp files (Cancel, and files Complete leaves out). */
+static void
+remove_temps(struct ejob *j, int only_incomplete)
+{
+	struct lf_ident none = { 0, 0, 0 };
+	const char *base;
+	size_t k;
+	int dfd;
+
+	(void)none;
+	for (k = 0; k < j->nfiles; k++) {
+		struct efile *f = &j->files[k];
+
+		if (f->temp == NULL || (only_incomplete && f->completed))
+			continue;
+		if (lf_open_dir(f->local, &dfd, &base) != 0)
+			continue;
+		unlinkat(dfd, f->temp, 0);
+		close(dfd);
+	}
+}
+
+static int
+engine_cancel(struct backend *e, const bk_guid *id)
+{
+	struct ejob *j;
+	int rc = BK_OK;
+
+	pthread_mutex_lock(&e->mu);
+	if ((j = find(e, id)) == NULL) {
+		rc = BK_E_NOTFOUND;
+		goto out;
+	}
+	job_stop(j);
+	wait_idle(e, j);
+	remove_temps(j, 0);
+	set_state(e, j, BK_CANCELLED);
+	drop(e, j);
+out:
+	pthread_mutex_unlock(&e->mu);
+	return rc;
+}
+
+/* Makes the completed temps durable before any rename: one syncfs for a
+ * job of many files (one journal commit instead of one per file), an
+ * fsync each for a few. */
+static int
+sync_temps(struct ejob *j, size_t ncomplete)
+{
+	const char *base;
+	size_t k;
+	int dfd, fd, err = 0, synced_fs = 0;
+
+	for (k = 0; k < j->nfiles && err == 0; k++) {
+		struct efile *f = &j->files[k];
+
+		if (f->completed != 1 || f->temp == NULL)
+			continue;
+		if ((err = lf_open_dir(f->local, &dfd, &base)) != 0)
+			break;
+		if (ncomplete > 8 && !synced_fs) {
+			if (syncfs(dfd) != 0)
+				err = errno;
+			synced_fs = 1;	/* one filesystem, as a rule */
+		} else if (ncomplete <= 8) {
+			fd = openat(dfd, f->temp, O_RDONLY | O_NOFOLLOW |
+			    O_CLOEXEC);
+			if (fd < 0 || fsync(fd) != 0)
+				err = errno;
+			if (fd >= 0)
+				close(fd);
+		}
+		close(dfd);
+	}
+	return err;
+}
+
+static int
+engine_complete(struct backend *e, const bk_guid *id)
+{
+	struct ejob *j;
+	struct cred c;
+	struct lf_ident ident, saved;
+	const char *base;
+	char *lastdir = NULL, why[256];
+	size_t k, ncomplete = 0, dirlen;
+	int rc = BK_OK, dfd = -1, err = 0;
+
+	memset(&c, 0, sizeof(c));
+	memset(&ident, 0, sizeof(ident));
+	memset(&saved, 0, sizeof(saved));
+	pthread_mutex_lock(&e->mu);
+	if ((j = find(e, id)) == NULL) {
+		rc = BK_E_NOTFOUND;
+		goto out;
+	}
+	job_stop(j);
+	wait_idle(e, j);
+	for (k = 0; k < j->nfiles; k++)
+		ncomplete += j->files[k].completed == 1;
+	if (j->credential != NULL && (j->token_flags & BK_TOKEN_LOCAL_FILE) &&
+	    (cred_load(e->credential_dir, j->credential, &c, why,
+	    sizeof(why)) != 0 || lf_ident_for_user(c.username, &ident) != 0)) {
+		rc = BK_E_IO;
+		goto out;
+	}
+	if (lf_ident_enter(&ident, &saved) != 0) {
+		rc = BK_E_IO;
+		goto out;
+	}
+	if ((err = sync_temps(j, ncomplete)) != 0) {
+		rc = BK_E_IO;
+		goto out;
+	}
+	for (k = 0; k < j->nfiles; k++) {
+		struct efile *f = &j->files[k];
+
+		if (f->completed != 1 || f->temp == NULL)
+			continue;
+		dirlen = (size_t)(strrchr(f->local, '/') - f->local);
+		if (lastdir == NULL || strlen(lastdir) != dirlen ||
+		    strncmp(lastdir, f->local, dirlen) != 0) {
+			/* Leaving a directory: its renames must last. */
+			if (dfd >= 0 && fsync(dfd) != 0)
+				err = errno;
+			if (dfd >= 0)
+				close(dfd);
+			dfd = -1;
+			free(lastdir);
+			lastdir = strndup(f->local, dirlen);
+			if ((err = lf_open_dir(f->local, &dfd, &base)) != 0)
+				break;
+		}
+		base = strrchr(f->local, '/') + 1;
+		if (renameat(dfd, f->temp, dfd, base) != 0) {
+			err = errno;
+			break;
+		}
+		f->completed = 2;	/* committed: a retry skips it */
+		free(f->temp);
+		f->temp = NULL;
+		store_update_file(e->store, j, k);
+	}
+	if (dfd >= 0 && fsync(dfd) != 0 && err == 0)
+		err = errno;
+	if (err != 0) {
+		rc = BK_E_IO;
+		goto out;
+	}
+	remove_temps(j, 1);
+	if (ncomplete < j->nfiles)
+		rc = BK_PARTIAL;
+	set_state(e, j, BK_ACKNOWLEDGED);
+	drop(e, j);
+out:
+	lf_ident_leave(&saved);
+	if (dfd >= 0)
+		close(dfd);
+	free(lastdir);
+	cred_free(&c);
+	pthread_mutex_unlock(&e->mu);
+	return rc;
+}
+
+static int
+engine_temp_path(struct backend *e, const bk_guid *id, size_t index,
+    char **path)
+{
+	struct ejob *j;
+	struct efile *f;
+	int rc = BK_OK, dirlen;
+
+	pthread_mutex_lock(&e->mu);
+	if ((j = find(e, id)) == NULL) {
+		rc = BK_E_NOTFOUND;
+		goto out;
+	}
+	if (index >= j->nfiles) {
+		rc = BK_E_INVALID;
+		goto out;
+	}
+	f = &j->files[index];
+	if (f->temp == NULL) {
+		rc = BK_E_STATE;
+		goto out;
+	}
+	dirlen = (int)(strrchr(f->local, '/') - f->local);
+	if (asprintf(path, "%.*s/%s", dirlen, f->local, f->temp) < 0)
+		rc = BK_E_IO;
+out:
+	pthread_mutex_unlock(&e->mu);
+	return rc;
+}
+
+static int
+engine_probe(struct backend *e, const struct bk_probe *p,
+    struct bk_validators *out, struct bk_error *err)
+{
+	struct ejob settings;
+	struct xfer x;
+	struct cred c;
+	char why[256];
+	int rc;
+
+	memset(&settings, 0, sizeof(settings));
+	memset(&x, 0, sizeof(x));
+	memset(&c, 0, sizeof(c));
+	memset(err, 0, sizeof(*err));
+	if (p->settings != NULL) {
+		settings.proxy_usage = p->settings->proxy_usage;
+		settings.proxy_list = (char *)p->settings->proxy_list;
+		settings.proxy_bypass = (char *)p->settings->proxy_bypass;
+		settings.headers = (char *)p->settings->custom_headers;
+		if (p->settings->credential != NULL) {
+			if (cred_load(e->credential_dir,
+			    p->settings->credential, &c, why,
+			    sizeof(why)) != 0) {
+				err->context = BK_CTX_GENERAL_QUEUE_MANAGER;
+				err->code = HR_LOGON_FAILURE;
+				err->text = strdup(why);
+				return BK_E_IO;
+			}
+			x.user = c.username;
+			x.password = c.password;
+			x.domain = c.domain;
+		}
+	}
+	x.remote = p->remote;
+	x.job = &settings;
+	x.ca_file = e->ca_file;
+	x.smb_port = e->smb_port;
+	if (smb_is_unc(p->remote))
+		rc = smb_probe(&x, out, err);
+	else if (valid_remote(p->remote))
+		rc = http_probe(&x, out, err);
+	else
+		rc = BK_E_INVALID;
+	cred_free(&c);
+	return rc;
+}
+
+static void
+engine_set_notify(struct backend *e, bk_notify_fn fn, void *ctx)
+{
+	pthread_mutex_lock(&e->mu);
+	e->notify = fn;
+	e->notify_ctx = ctx;
+	pthread_mutex_unlock(&e->mu);
+}
+
+const struct backend_ops engine_backend_ops = {
+	.name = "engine",
+	.open = engine_open,
+	.close = engine_close,
+	.list_jobs = engine_list_jobs,
+	.create_job = engine_create_job,
+	.resume = engine_resume,
+	.suspend = engine_suspend,
+	.cancel = engine_cancel,
+	.complete = engine_complete,
+	.temp_path = engine_temp_path,
+	.probe = engine_probe,
+	.set_notify = engine_set_notify,
+};

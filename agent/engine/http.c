@@ -1,0 +1,639 @@
+/* http.c - HTTP(S) transfers with libcurl.
+ *
+ * Each worker thread owns one easy handle and reuses it (curl_easy_reset
+ * keeps the connection cache), so many small files from one server ride
+ * one kept-alive connection per worker, as curl -Z does.  curl_easy_perform
+ * drives libcurl's multi machinery underneath; a worker thread per
+ * transfer is what lets HTTP and the blocking libsmbclient share one
+ * scheduler.
+ *
+ * Resume: a temp file holding N bytes of a remote whose ETag (or else
+ * Last-Modified) we recorded asks for "Range: bytes=N-" guarded by
+ * "If-Range: <validator>"; a 206 whose Content-Range starts at N appends,
+ * a 200 means the remote changed (or ignores ranges) and the temp file is
+ * emptied and filled from zero.  CURLOPT_RANGE rather than
+ * CURLOPT_RESUME_FROM, because the latter turns that 200 into an error. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "engine_int.h"
+
+#define HTTP_BUFFER	(512 * 1024)	/* fewer, larger write(2)s */
+#define HTTP_MAX_REDIRS	8
+/* Start writeback every this many bytes, so the fsync that makes the
+ * commit durable finds little left to do and the page cache stays small. */
+#define HTTP_SYNC_EVERY	(32u << 20)
+
+struct http_worker {
+	CURL *easy;
+};
+
+struct hstate {
+	struct xfer *x;
+	int started, aborted, werr, badrange;
+	char *etag, *lastmod;
+	uint64_t clen, cr_start, cr_total;
+	int have_clen, have_cr;
+	uint64_t unsynced;
+	off_t sync_from;
+};
+
+int
+xfer_fail(struct xfer *x, enum bk_error_context ctx, int32_t code,
+    int transient, const char *fmt, ...)
+{
+	va_list ap;
+
+	x->ectx = ctx;
+	x->code = code;
+	x->transient = transient;
+	va_start(ap, fmt);
+	vsnprintf(x->text, sizeof(x->text), fmt, ap);
+	va_end(ap);
+	return XFER_FAILED;
+}
+
+int
+xfer_write(int fd, const void *buf, size_t n)
+{
+	const char *p = buf;
+	ssize_t w;
+
+	while (n > 0) {
+		w = write(fd, p, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+void
+http_global_init(void)
+{
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+struct http_worker *
+http_worker_new(void)
+{
+	struct http_worker *w = calloc(1, sizeof(*w));
+
+	if (w != NULL && (w->easy = curl_easy_init()) == NULL) {
+		free(w);
+		w = NULL;
+	}
+	return w;
+}
+
+void
+http_worker_free(struct http_worker *w)
+{
+	if (w == NULL)
+		return;
+	curl_easy_cleanup(w->easy);
+	free(w);
+}
+
+static void
+hstate_reset(struct hstate *h)
+{
+	free(h->etag);
+	free(h->lastmod);
+	h->etag = h->lastmod = NULL;
+	h->have_clen = h->have_cr = 0;
+}
+
+static char *
+header_value(const char *line, size_t len, const char *name)
+{
+	size_t nl = strlen(name);
+	const char *v, *e;
+	char *out;
+
+	if (len <= nl || strncasecmp(line, name, nl) != 0 || line[nl] != ':')
+		return NULL;
+	v = line + nl + 1;
+	e = line + len;
+	while (v < e && (*v == ' ' || *v == '\t'))
+		v++;
+	while (e > v && (e[-1] == '\r' || e[-1] == '\n' || e[-1] == ' '))
+		e--;
+	if ((out = malloc((size_t)(e - v) + 1)) == NULL)
+		return NULL;
+	memcpy(out, v, (size_t)(e - v));
+	out[e - v] = '\0';
+	return out;
+}
+
+/* The final response's headers are complete: decide append or restart. */
+static int
+headers_done(struct hstate *h, CURL *easy)
+{
+	struct xfer *x = h->x;
+	struct bk_validators v;
+	long code = 0;
+	uint64_t total = BK_SIZE_UNKNOWN;
+	int restart = 0;
+
+	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
+	if (code < 200 || (code >= 300 && code < 400) || code >= 400)
+		return 0;	/* interim, redirect, or error (FAILONERROR) */
+	if (code == 206) {
+		if (!h->have_cr || h->cr_start != x->offset) {
+			h->badrange = 1;
+			return -1;
+		}
+		total = h->cr_total;
+	} else {
+		if (h->have_clen)
+			total = h->clen;
+		if (x->offset > 0) {
+			/* The remote changed (If-Range failed) or it
+			 * ignores ranges: start over. */
+			if (ftruncate(x->fd, 0) != 0 ||
+			    lseek(x->fd, 0, SEEK_SET) != 0) {
+				h->werr = errno;
+				return -1;
+			}
+			x->offset = 0;
+			h->sync_from = 0;
+			restart = 1;
+		}
+	}
+	memset(&v, 0, sizeof(v));
+	v.size = total;
+	v.etag = h->etag;
+	v.last_modified = h->lastmod;
+	if (h->lastmod != NULL)
+		v.mtime = curl_getdate(h->lastmod, NULL);
+	if (v.mtime < 0)
+		v.mtime = 0;
+	h->started = 1;
+	if (x->on_start(x, &v, total, restart) != 0) {
+		h->aborted = 1;
+		return -1;
+	}
+	return 0;
+}
+
+static size_t
+header_cb(char *buf, size_t size, size_t n, void *arg)
+{
+	struct hstate *h = arg;
+	size_t len = size * n;
+	char *v;
+	unsigned long long a = 0, b, t;
+
+	if (len >= 5 && strncmp(buf, "HTTP/", 5) == 0) {
+		hstate_reset(h);
+		return len;
+	}
+	if (len <= 2 && (buf[0] == '\r' || buf[0] == '\n'))
+		return len;	/* handled by the caller through started */
+	if ((v = header_value(buf, len, "etag")) != NULL) {
+		free(h->etag);
+		h->etag = v;
+	} else if ((v = header_value(buf, len, "last-modified")) != NULL) {
+		free(h->lastmod);
+		h->lastmod = v;
+	} else if ((v = header_value(buf, len, "content-length")) != NULL) {
+		h->have_clen = sscanf(v, "%llu", &a) == 1;
+		h->clen = a;
+		free(v);
+	} else if ((v = header_value(buf, len, "content-range")) != NULL) {
+		if (sscanf(v, "bytes %llu-%llu/%llu", &a, &b, &t) == 3) {
+			h->have_cr = 1;
+			h->cr_start = a;
+			h->cr_total = t;
+		}
+		free(v);
+	}
+	return len;
+}
+
+struct hctx {
+	struct hstate h;
+	CURL *easy;
+};
+
+static size_t
+header_cb2(char *buf, size_t size, size_t n, void *arg)
+{
+	struct hctx *c = arg;
+	size_t len = size * n;
+
+	header_cb(buf, size, n, &c->h);
+	if (len <= 2 && (buf[0] == '\r' || buf[0] == '\n') &&
+	    !c->h.started && headers_done(&c->h, c->easy) != 0)
+		return 0;
+	return len;
+}
+
+static size_t
+write_cb(char *buf, size_t size, size_t n, void *arg)
+{
+	struct hctx *c = arg;
+	struct hstate *h = &c->h;
+	struct xfer *x = h->x;
+	size_t len = size * n;
+
+	if (!h->started) {
+		h->badrange = 1;
+		return 0;
+	}
+	if ((h->werr = xfer_write(x->fd, buf, len)) != 0)
+		return 0;
+	h->unsynced += len;
+	if (h->unsynced >= HTTP_SYNC_EVERY) {
+		sync_file_range(x->fd, h->sync_from, (off_t)h->unsynced,
+		    SYNC_FILE_RANGE_WRITE);
+		h->sync_from += (off_t)h->unsynced;
+		h->unsynced = 0;
+	}
+	if (x->on_data(x, len) != 0) {
+		h->aborted = 1;
+		return 0;
+	}
+	return len;
+}
+
+static int
+xferinfo_cb(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut,
+    curl_off_t un)
+{
+	struct hctx *c = arg;
+
+	(void)dt; (void)dn; (void)ut; (void)un;
+	if (c->h.x->should_abort(c->h.x)) {
+		c->h.aborted = 1;
+		return 1;
+	}
+	return 0;
+}
+
+/* BITS's bypass list -> curl's NOPROXY: "*.corp.example" becomes
+ * "corp.example" (curl matches the domain and its subdomains); "<local>"
+ * (names without a dot) has no curl spelling and is decided by
+ * bypass_local() before the transfer. */
+static char *
+noproxy_list(const char *bypass)
+{
+	char *out, *o, *copy, *tok, *save = NULL;
+	size_t len = bypass ? strlen(bypass) : 0;
+
+	if ((out = calloc(1, len + 2)) == NULL)
+		return NULL;
+	if (bypass == NULL || (copy = strdup(bypass)) == NULL)
+		return out;
+	o = out;
+	for (tok = strtok_r(copy, " ,;", &save); tok != NULL;
+	    tok = strtok_r(NULL, " ,;", &save)) {
+		if (strcasecmp(tok, "<local>") == 0)
+			continue;
+		while (*tok == '*' || *tok == '.')
+			tok++;
+		if (*tok == '\0')
+			continue;
+		if (o != out)
+			*o++ = ',';
+		o = stpcpy(o, tok);
+	}
+	free(copy);
+	return out;
+}
+
+static int
+bypass_local(const char *url, const char *bypass)
+{
+	CURLU *u;
+	char *host = NULL;
+	int local = 0;
+
+	if (bypass == NULL || strcasestr(bypass, "<local>") == NULL)
+		return 0;
+	if ((u = curl_url()) == NULL)
+		return 0;
+	if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK)
+		local = strchr(host, '.') == NULL && strchr(host, ':') == NULL;
+	curl_free(host);
+	curl_url_cleanup(u);
+	return local;
+}
+
+static struct curl_slist *
+header_list(const char *headers, const char *extra)
+{
+	struct curl_slist *l = NULL, *t;
+	char *copy, *tok, *save = NULL;
+
+	if (headers != NULL && (copy = strdup(headers)) != NULL) {
+		for (tok = strtok_r(copy, "\r\n", &save); tok != NULL;
+		    tok = strtok_r(NULL, "\r\n", &save)) {
+			if ((t = curl_slist_append(l, tok)) == NULL)
+				break;
+			l = t;
+		}
+		free(copy);
+	}
+	if (extra != NULL && (t = curl_slist_append(l, extra)) != NULL)
+		l = t;
+	return l;
+}
+
+/* Options every request of a job carries. */
+static void
+setup_common(CURL *e, const struct xfer *x, char **noproxy, char *userbuf,
+    size_t userlen)
+{
+	const struct ejob *j = x->job;
+	char *first, *sp;
+
+	curl_easy_setopt(e, CURLOPT_URL, x->remote);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+	curl_easy_setopt(e, CURLOPT_MAXREDIRS, (long)HTTP_MAX_REDIRS);
+	curl_easy_setopt(e, CURLOPT_FAILONERROR, 1L);
+	curl_easy_setopt(e, CURLOPT_USERAGENT, "bitsync/" BITSYNC_VERSION);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, 30L);
+	/* A connection that moves nothing for a minute is dead; the job
+	 * then retries after its retry delay, as BITS does. */
+	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, 60L);
+	/* TLS is always verified (design §7); ca_file adds anchors to the
+	 * system's, which stay reachable through CAPATH. */
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (x->ca_file != NULL && *x->ca_file != '\0') {
+		curl_easy_setopt(e, CURLOPT_CAINFO, x->ca_file);
+		curl_easy_setopt(e, CURLOPT_CAPATH, "/etc/ssl/certs");
+	}
+	switch (j->proxy_usage) {
+	case BK_PROXY_NO_PROXY:
+		/* "" also ignores http_proxy and friends. */
+		curl_easy_setopt(e, CURLOPT_PROXY, "");
+		break;
+	case BK_PROXY_OVERRIDE:
+		first = j->proxy_list ? strdup(j->proxy_list) : NULL;
+		if (first != NULL && (sp = strpbrk(first, " ,;")) != NULL)
+			*sp = '\0';
+		if (first == NULL || *first == '\0' ||
+		    bypass_local(x->remote, j->proxy_bypass))
+			curl_easy_setopt(e, CURLOPT_PROXY, "");
+		else
+			curl_easy_setopt(e, CURLOPT_PROXY, first);
+		free(first);
+		*noproxy = noproxy_list(j->proxy_bypass);
+		curl_easy_setopt(e, CURLOPT_NOPROXY, *noproxy ? *noproxy : "");
+		break;
+	default:
+		break;		/* PRECONFIG: the service's environment */
+	}
+	if (x->user != NULL) {
+		if (x->domain != NULL && *x->domain != '\0' &&
+		    strchr(x->user, '\\') == NULL && strchr(x->user, '@') ==
+		    NULL)
+			snprintf(userbuf, userlen, "%s\\%s", x->domain,
+			    x->user);
+		else
+			snprintf(userbuf, userlen, "%s", x->user);
+		curl_easy_setopt(e, CURLOPT_USERNAME, userbuf);
+		curl_easy_setopt(e, CURLOPT_PASSWORD,
+		    x->password ? x->password : "");
+		curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_ANY);
+	}
+}
+
+static int
+map_error(struct xfer *x, CURL *e, CURLcode rc, const char *errbuf)
+{
+	long code = 0;
+	const char *msg = errbuf[0] ? errbuf : curl_easy_strerror(rc);
+
+	switch (rc) {
+	case CURLE_HTTP_RETURNED_ERROR:
+		curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
+		return xfer_fail(x, BK_CTX_REMOTE_FILE, HR_HTTP(code),
+		    code >= 500 || code == 408 || code == 429,
+		    "HTTP status %ld for %s", code, x->remote);
+	case CURLE_COULDNT_CONNECT:
+		return xfer_fail(x, BK_CTX_GENERAL_TRANSPORT,
+		    HR_INET_CANNOT_CONNECT, 1, "cannot connect: %s", msg);
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_RESOLVE_PROXY:
+		return xfer_fail(x, BK_CTX_GENERAL_TRANSPORT,
+		    HR_INET_NAME_NOT_RESOLVED, 1, "%s", msg);
+	case CURLE_OPERATION_TIMEDOUT:
+		return xfer_fail(x, BK_CTX_GENERAL_TRANSPORT,
+		    HR_INET_TIMEOUT, 1, "%s", msg);
+	case CURLE_RECV_ERROR:
+	case CURLE_SEND_ERROR:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_GOT_NOTHING:
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+		return xfer_fail(x, BK_CTX_GENERAL_TRANSPORT,
+		    HR_INET_CONNECTION_ABORTED, 1, "connection lost: %s", msg);
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_ISSUER_ERROR:
+		return xfer_fail(x, BK_CTX_GENERAL_TRANSPORT,
+		    HR_INET_INVALID_CA, 0, "server certificate not trusted:"
+		    " %s", msg);
+	case CURLE_SSL_CONNECT_ERROR:
+		return xfer_fail(x, BK_CTX_GENERAL_TRANSPORT,
+		    HR_INET_SECURE_FAILURE, 0, "TLS failure: %s", msg);
+	case CURLE_TOO_MANY_REDIRECTS:
+		return xfer_fail(x, BK_CTX_REMOTE_FILE,
+		    HR_INET_REDIRECT_FAILED, 0, "more than %d redirects",
+		    HTTP_MAX_REDIRS);
+	case CURLE_UNSUPPORTED_PROTOCOL:
+	case CURLE_URL_MALFORMAT:
+		return xfer_fail(x, BK_CTX_REMOTE_FILE, HR_INET_INVALID_URL,
+		    0, "%s", msg);
+	default:
+		return xfer_fail(x, BK_CTX_GENERAL_TRANSPORT, HR_GEN_FAILURE,
+		    1, "%s", msg);
+	}
+}
+
+int
+http_transfer(struct http_worker *w, struct xfer *x)
+{
+	struct hctx c;
+	CURL *e = w->easy;
+	struct curl_slist *hdrs = NULL;
+	char *noproxy = NULL, range[32], ifrange[1100], userbuf[512];
+	char errbuf[CURL_ERROR_SIZE];
+	const char *validator = NULL;
+	CURLcode rc;
+	long code = 0;
+	int ret, attempt;
+
+	for (attempt = 0; ; attempt++) {
+		memset(&c, 0, sizeof(c));
+		c.h.x = x;
+		c.h.sync_from = (off_t)x->offset;
+		c.easy = e;
+		errbuf[0] = '\0';
+		curl_easy_reset(e);
+		setup_common(e, x, &noproxy, userbuf, sizeof(userbuf));
+		curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
+		curl_easy_setopt(e, CURLOPT_BUFFERSIZE, (long)HTTP_BUFFER);
+		curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb2);
+		curl_easy_setopt(e, CURLOPT_HEADERDATA, &c);
+		curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
+		curl_easy_setopt(e, CURLOPT_WRITEDATA, &c);
+		curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
+		curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, xferinfo_cb);
+		curl_easy_setopt(e, CURLOPT_XFERINFODATA, &c);
+		validator = NULL;
+		if (x->offset > 0 && x->have != NULL)
+			validator = x->have->etag ? x->have->etag :
+			    x->have->last_modified;
+		if (x->offset > 0 && validator == NULL) {
+			/* Nothing proves the bytes we hold belong to the
+			 * current remote: never splice, start over. */
+			if (ftruncate(x->fd, 0) != 0 ||
+			    lseek(x->fd, 0, SEEK_SET) != 0) {
+				ret = xfer_fail(x, BK_CTX_LOCAL_FILE,
+				    lf_hresult(errno), 0, "%s",
+				    strerror(errno));
+				goto out;
+			}
+			x->offset = 0;
+		}
+		if (x->offset > 0) {
+			snprintf(range, sizeof(range), "%llu-",
+			    (unsigned long long)x->offset);
+			snprintf(ifrange, sizeof(ifrange), "If-Range: %s",
+			    validator);
+			curl_easy_setopt(e, CURLOPT_RANGE, range);
+		}
+		curl_slist_free_all(hdrs);
+		hdrs = header_list(x->job->headers, x->offset > 0 ? ifrange :
+		    NULL);
+		curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdrs);
+
+		rc = curl_easy_perform(e);
+		if (rc == CURLE_HTTP_RETURNED_ERROR && x->offset > 0 &&
+		    attempt == 0 && curl_easy_getinfo(e,
+		    CURLINFO_RESPONSE_CODE, &code) == CURLE_OK && code == 416) {
+			/* We hold at least the whole file (killed before
+			 * recording it done): fetch it again whole. */
+			if (ftruncate(x->fd, 0) == 0 &&
+			    lseek(x->fd, 0, SEEK_SET) == 0) {
+				x->offset = 0;
+				free(noproxy);
+				noproxy = NULL;
+				hstate_reset(&c.h);
+				continue;
+			}
+		}
+		break;
+	}
+	if (c.h.aborted)
+		ret = XFER_ABORTED;
+	else if (c.h.werr != 0)
+		ret = xfer_fail(x, BK_CTX_LOCAL_FILE, lf_hresult(c.h.werr), 0,
+		    "writing the temporary file: %s", strerror(c.h.werr));
+	else if (c.h.badrange)
+		ret = xfer_fail(x, BK_CTX_REMOTE_FILE,
+		    HR_BG_INVALID_SERVER_RESPONSE, 1, "the server answered a"
+		    " range request with another range");
+	else if (rc != CURLE_OK)
+		ret = map_error(x, e, rc, errbuf);
+	else if (!c.h.started)
+		ret = xfer_fail(x, BK_CTX_REMOTE_FILE,
+		    HR_BG_INVALID_SERVER_RESPONSE, 1, "no response body");
+	else
+		ret = XFER_OK;
+out:
+	/* The easy handle keeps pointers to these until the next reset. */
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, NULL);
+	curl_easy_setopt(e, CURLOPT_NOPROXY, NULL);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, NULL);
+	curl_slist_free_all(hdrs);
+	free(noproxy);
+	hstate_reset(&c.h);
+	return ret;
+}
+
+static size_t
+probe_header_cb(char *buf, size_t size, size_t n, void *arg)
+{
+	return header_cb(buf, size, n, arg);
+}
+
+static size_t
+discard_cb(char *buf, size_t size, size_t n, void *arg)
+{
+	(void)buf; (void)arg;
+	return size * n;
+}
+
+int
+http_probe(const struct xfer *settings, struct bk_validators *out,
+    struct bk_error *err)
+{
+	struct xfer x = *settings;
+	struct hstate h;
+	CURL *e;
+	char *noproxy = NULL, userbuf[512], errbuf[CURL_ERROR_SIZE] = "";
+	struct curl_slist *hdrs;
+	CURLcode rc;
+	int ret = BK_OK;
+
+	memset(out, 0, sizeof(*out));
+	memset(&h, 0, sizeof(h));
+	h.x = &x;
+	if ((e = curl_easy_init()) == NULL)
+		return BK_E_IO;
+	setup_common(e, &x, &noproxy, userbuf, sizeof(userbuf));
+	hdrs = header_list(x.job->headers, NULL);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, probe_header_cb);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, &h);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard_cb);
+	rc = curl_easy_perform(e);
+	if (rc != CURLE_OK) {
+		map_error(&x, e, rc, errbuf);
+		memset(err, 0, sizeof(*err));
+		err->context = x.ectx;
+		err->code = x.code;
+		err->text = strdup(x.text);
+		err->remote = strdup(x.remote);
+		ret = BK_E_IO;
+		goto out;
+	}
+	out->size = h.have_clen ? h.clen : BK_SIZE_UNKNOWN;
+	out->etag = h.etag;
+	out->last_modified = h.lastmod;
+	out->mtime = h.lastmod ? curl_getdate(h.lastmod, NULL) : 0;
+	if (out->mtime < 0)
+		out->mtime = 0;
+	h.etag = h.lastmod = NULL;
+out:
+	hstate_reset(&h);
+	curl_slist_free_all(hdrs);
+	curl_easy_cleanup(e);
+	free(noproxy);
+	return ret;
+}

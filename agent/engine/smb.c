@@ -1,0 +1,365 @@
+/* smb.c - UNC sources through libsmbclient.
+ *
+ * \\host\share\dir\file becomes smb://host:PORT/share/dir/file (the
+ * config's smb_port, since UNC names carry none).  Each worker owns one
+ * client context so connections stay open between files; the context is
+ * rebuilt when the identity changes (libsmbclient caches sessions per
+ * context).  `auth: computer` without a machine credential logs on
+ * anonymously, as BITS under LocalService does; a helper token uses the
+ * credential's username/password/domain.
+ *
+ * Resume by offset: the remote's size and mtime when the temp file's bytes
+ * were read are recorded; when either differs now, the temp starts over. */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <libsmbclient.h>
+
+#include "engine_int.h"
+
+#define SMB_BUFFER	(4u << 20)	/* SMB2 reads are up to 8 MiB */
+#define SMB_SYNC_EVERY	(32u << 20)
+#define ERROR_BAD_NET_NAME 67
+
+struct smb_worker {
+	SMBCCTX *ctx;
+	char *key;		/* port|user|domain the context logs on with */
+	char *buf;
+	const struct xfer *cur;
+};
+
+static void
+auth_fn(SMBCCTX *c, const char *srv, const char *shr, char *wg, int wglen,
+    char *un, int unlen, char *pw, int pwlen)
+{
+	struct smb_worker *w = smbc_getOptionUserData(c);
+	const struct xfer *x = w ? w->cur : NULL;
+	const char *user = "", *bs;
+
+	(void)srv; (void)shr;
+	if (x == NULL || x->user == NULL) {
+		/* Anonymous: an empty user and password. */
+		snprintf(un, (size_t)unlen, "%s", "");
+		snprintf(pw, (size_t)pwlen, "%s", "");
+		return;
+	}
+	user = x->user;
+	if ((bs = strchr(user, '\\')) != NULL) {
+		snprintf(wg, (size_t)wglen, "%.*s", (int)(bs - user), user);
+		user = bs + 1;
+	} else if (x->domain != NULL && *x->domain != '\0')
+		snprintf(wg, (size_t)wglen, "%s", x->domain);
+	snprintf(un, (size_t)unlen, "%s", user);
+	snprintf(pw, (size_t)pwlen, "%s", x->password ? x->password : "");
+}
+
+/* Debian's libsmbclient does not export smbc_thread_posix(); its global
+ * state (smb.conf, the debug system) is touched when a context is set up
+ * or freed, so those steps are serialised.  Each worker then uses only its
+ * own context, which libsmbclient supports across threads. */
+static pthread_mutex_t ctx_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void
+free_ctx(SMBCCTX *c)
+{
+	pthread_mutex_lock(&ctx_mu);
+	smbc_free_context(c, 1);
+	pthread_mutex_unlock(&ctx_mu);
+}
+
+static SMBCCTX *
+new_ctx_locked(void *userdata, unsigned port)
+{
+	SMBCCTX *c;
+
+	if ((c = smbc_new_context()) == NULL)
+		return NULL;
+	smbc_setOptionUserData(c, userdata);
+	smbc_setFunctionAuthDataWithContext(c, auth_fn);
+	smbc_setPort(c, (uint16_t)port);
+	smbc_setOptionProtocols(c, "SMB2_02", "SMB3");
+	smbc_setOptionUseKerberos(c, 0);
+	smbc_setOptionFallbackAfterKerberos(c, 1);
+	smbc_setOptionNoAutoAnonymousLogin(c, 0);
+	smbc_setDebug(c, 0);
+	if (smbc_init_context(c) == NULL) {
+		smbc_free_context(c, 1);
+		return NULL;
+	}
+	return c;
+}
+
+static SMBCCTX *
+new_ctx(void *userdata, unsigned port)
+{
+	SMBCCTX *c;
+
+	pthread_mutex_lock(&ctx_mu);
+	c = new_ctx_locked(userdata, port);
+	pthread_mutex_unlock(&ctx_mu);
+	return c;
+}
+
+struct smb_worker *
+smb_worker_new(void)
+{
+	return calloc(1, sizeof(struct smb_worker));
+}
+
+void
+smb_worker_free(struct smb_worker *w)
+{
+	if (w == NULL)
+		return;
+	if (w->ctx != NULL)
+		free_ctx(w->ctx);
+	free(w->key);
+	free(w->buf);
+	free(w);
+}
+
+int
+smb_is_unc(const char *remote)
+{
+	return remote[0] == '\\' && remote[1] == '\\';
+}
+
+char *
+smb_url(const char *unc, unsigned port)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	const char *p;
+	char *out, *o;
+	int seps = 0;
+
+	if (!smb_is_unc(unc) || unc[2] == '\0' || unc[2] == '\\')
+		return NULL;
+	if ((out = malloc(strlen(unc) * 3 + 32)) == NULL)
+		return NULL;
+	o = out + sprintf(out, "smb://");
+	for (p = unc + 2; *p != '\0'; p++) {
+		unsigned char ch = (unsigned char)*p;
+
+		if (ch == '\\' || ch == '/') {
+			if (seps++ == 0)
+				o += sprintf(o, ":%u", port);
+			*o++ = '/';
+		} else if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' &&
+		    ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+		    strchr("-._~$", ch) != NULL)
+			*o++ = (char)ch;
+		else {
+			*o++ = '%';
+			*o++ = hex[ch >> 4];
+			*o++ = hex[ch & 15];
+		}
+	}
+	*o = '\0';
+	if (seps < 2) {		/* a share and a path are required */
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
+static int
+smb_fail(struct xfer *x, int err, const char *what)
+{
+	switch (err) {
+	case ENOENT:
+	case ENOTDIR:
+		return xfer_fail(x, BK_CTX_REMOTE_FILE, HR_FILE_NOT_FOUND, 0,
+		    "%s %s: %s", what, x->remote, strerror(err));
+	case EACCES:
+	case EPERM:
+		return xfer_fail(x, BK_CTX_REMOTE_FILE, HR_ACCESS_DENIED, 0,
+		    "%s %s: access denied", what, x->remote);
+	case ENODEV:
+	case ENXIO:
+		return xfer_fail(x, BK_CTX_REMOTE_FILE,
+		    HR_WIN32(ERROR_BAD_NET_NAME), 0, "%s %s: no such share",
+		    what, x->remote);
+	case EINVAL:
+		return xfer_fail(x, BK_CTX_REMOTE_FILE, HR_INET_INVALID_URL,
+		    0, "%s %s: invalid UNC path", what, x->remote);
+	default:
+		return xfer_fail(x, BK_CTX_GENERAL_TRANSPORT, HR_BAD_NETPATH,
+		    1, "%s %s: %s", what, x->remote, strerror(err));
+	}
+}
+
+static int
+ensure_ctx(struct smb_worker *w, const struct xfer *x)
+{
+	char key[600];
+
+	snprintf(key, sizeof(key), "%u|%s|%s", x->smb_port,
+	    x->user ? x->user : "", x->domain ? x->domain : "");
+	if (w->ctx != NULL && w->key != NULL && strcmp(w->key, key) == 0)
+		return 0;
+	if (w->ctx != NULL)
+		free_ctx(w->ctx);
+	free(w->key);
+	w->key = NULL;
+	if ((w->ctx = new_ctx(w, x->smb_port)) == NULL)
+		return -1;
+	w->key = strdup(key);
+	return 0;
+}
+
+int
+smb_transfer(struct smb_worker *w, struct xfer *x)
+{
+	struct bk_validators v;
+	struct stat sb;
+	SMBCFILE *fh = NULL;
+	char *url = NULL;
+	uint64_t got = 0, unsynced = 0;
+	off_t sync_from;
+	ssize_t r;
+	int ret, restart = 0, err;
+
+	w->cur = x;
+	if ((url = smb_url(x->remote, x->smb_port)) == NULL) {
+		ret = smb_fail(x, EINVAL, "opening");
+		goto out;
+	}
+	if (w->buf == NULL && (w->buf = malloc(SMB_BUFFER)) == NULL) {
+		ret = xfer_fail(x, BK_CTX_GENERAL_QUEUE_MANAGER, HR_GEN_FAILURE,
+		    1, "out of memory");
+		goto out;
+	}
+	if (ensure_ctx(w, x) != 0) {
+		ret = xfer_fail(x, BK_CTX_GENERAL_TRANSPORT, HR_GEN_FAILURE, 1,
+		    "cannot set up the SMB client");
+		goto out;
+	}
+	errno = 0;
+	fh = smbc_getFunctionOpen(w->ctx)(w->ctx, url, O_RDONLY, 0);
+	if (fh == NULL) {
+		ret = smb_fail(x, errno ? errno : EIO, "opening");
+		/* A broken session would fail every later open too. */
+		if (x->transient) {
+			free_ctx(w->ctx);
+			w->ctx = NULL;
+		}
+		goto out;
+	}
+	if (smbc_getFunctionFstat(w->ctx)(w->ctx, fh, &sb) != 0) {
+		ret = smb_fail(x, errno, "reading the size of");
+		goto out;
+	}
+	if (x->offset > 0 && (x->have == NULL ||
+	    x->have->size != (uint64_t)sb.st_size ||
+	    x->have->mtime != (int64_t)sb.st_mtime ||
+	    x->offset > (uint64_t)sb.st_size)) {
+		if (ftruncate(x->fd, 0) != 0 || lseek(x->fd, 0, SEEK_SET) != 0) {
+			err = errno;
+			ret = xfer_fail(x, BK_CTX_LOCAL_FILE, lf_hresult(err), 0,
+			    "%s", strerror(err));
+			goto out;
+		}
+		x->offset = 0;
+		restart = 1;
+	}
+	memset(&v, 0, sizeof(v));
+	v.size = (uint64_t)sb.st_size;
+	v.mtime = (int64_t)sb.st_mtime;
+	if (x->on_start(x, &v, v.size, restart) != 0) {
+		ret = XFER_ABORTED;
+		goto out;
+	}
+	if (x->offset > 0 && smbc_getFunctionLseek(w->ctx)(w->ctx, fh,
+	    (off_t)x->offset, SEEK_SET) < 0) {
+		ret = smb_fail(x, errno, "seeking in");
+		goto out;
+	}
+	sync_from = (off_t)x->offset;
+	for (;;) {
+		if (x->should_abort(x)) {
+			ret = XFER_ABORTED;
+			goto out;
+		}
+		r = smbc_getFunctionRead(w->ctx)(w->ctx, fh, w->buf,
+		    SMB_BUFFER);
+		if (r < 0) {
+			ret = smb_fail(x, errno, "reading");
+			goto out;
+		}
+		if (r == 0)
+			break;
+		if ((err = xfer_write(x->fd, w->buf, (size_t)r)) != 0) {
+			ret = xfer_fail(x, BK_CTX_LOCAL_FILE, lf_hresult(err), 0,
+			    "writing the temporary file: %s", strerror(err));
+			goto out;
+		}
+		got += (uint64_t)r;
+		unsynced += (uint64_t)r;
+		if (unsynced >= SMB_SYNC_EVERY) {
+			sync_file_range(x->fd, sync_from, (off_t)unsynced,
+			    SYNC_FILE_RANGE_WRITE);
+			sync_from += (off_t)unsynced;
+			unsynced = 0;
+		}
+		if (x->on_data(x, (size_t)r) != 0) {
+			ret = XFER_ABORTED;
+			goto out;
+		}
+	}
+	if (x->offset + got != (uint64_t)sb.st_size) {
+		ret = xfer_fail(x, BK_CTX_REMOTE_FILE, HR_NETNAME_DELETED, 1,
+		    "%s changed size while being read", x->remote);
+		goto out;
+	}
+	ret = XFER_OK;
+out:
+	if (fh != NULL && w->ctx != NULL)
+		smbc_getFunctionClose(w->ctx)(w->ctx, fh);
+	w->cur = NULL;
+	free(url);
+	return ret;
+}
+
+int
+smb_probe(const struct xfer *settings, struct bk_validators *out,
+    struct bk_error *err)
+{
+	struct xfer x = *settings;
+	struct smb_worker *w;
+	struct stat sb;
+	char *url = NULL;
+	int ret = BK_E_IO;
+
+	memset(out, 0, sizeof(*out));
+	memset(err, 0, sizeof(*err));
+	if ((w = smb_worker_new()) == NULL)
+		return BK_E_IO;
+	w->cur = &x;
+	if ((url = smb_url(x.remote, x.smb_port)) == NULL)
+		smb_fail(&x, EINVAL, "probing");
+	else if (ensure_ctx(w, &x) != 0)
+		xfer_fail(&x, BK_CTX_GENERAL_TRANSPORT, HR_GEN_FAILURE, 1,
+		    "cannot set up the SMB client");
+	else if (smbc_getFunctionStat(w->ctx)(w->ctx, url, &sb) != 0)
+		smb_fail(&x, errno, "probing");
+	else {
+		out->size = (uint64_t)sb.st_size;
+		out->mtime = (int64_t)sb.st_mtime;
+		ret = BK_OK;
+	}
+	if (ret != BK_OK) {
+		err->context = x.ectx;
+		err->code = x.code;
+		err->text = strdup(x.text);
+		err->remote = strdup(x.remote);
+	}
+	free(url);
+	smb_worker_free(w);
+	return ret;
+}
