@@ -42,7 +42,7 @@ void diag_add(struct diags *d, const char *file, unsigned line, unsigned col,
     __attribute__((format(printf, 7, 8)));
 void diag_vadd(struct diags *d, const char *file, unsigned line,
     unsigned col, enum diag_severity sev, const char *rule, const char *fmt,
-    va_list ap);
+    va_list ap) __attribute__((format(printf, 7, 0)));
 
 /* Stable order for output: by file (order of first appearance), then line,
  * then column, then insertion order. */

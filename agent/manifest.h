@@ -73,6 +73,7 @@ struct mset {
 	const char *name;
 	struct mpos pos;
 	const char *source_name;
+	struct mpos source_pos;		/* where 'source:' names it */
 	const struct msource *source;	/* NULL when unknown (already reported) */
 	const char *path;		/* sub-path under the source, '/' separated, or "" */
 	const char *destination;	/* as written */
@@ -94,7 +95,10 @@ struct manifest {
 struct manifest_opts {
 	enum platform platform;
 	const struct config *config;	/* allow_drives, allow_roots; may be NULL */
-	int check_permissions;		/* design §7 StrictModes checks */
+	/* Design §7 StrictModes: PERM_REFUSE for what the agent loads (an
+	 * unsafe file is not read), PERM_WARN for paths named on the
+	 * command line (reported, still read), PERM_OFF for tests. */
+	enum { PERM_OFF, PERM_WARN, PERM_REFUSE } permissions;
 };
 
 enum platform manifest_host_platform(void);

@@ -285,7 +285,7 @@ check_links(struct pcheck *pc, const char *abs)
 }
 
 int
-perm_check(const char *path, struct diags *d)
+perm_check(const char *path, enum diag_severity sev, struct diags *d)
 {
 	struct pcheck pc;
 	char *resolved = NULL, *abs = NULL, cwd[PATH_MAX];
@@ -315,8 +315,9 @@ perm_check(const char *path, struct diags *d)
 	if (pc.io_failed)
 		goto out;
 	if (pc.noffenders > 0) {
-		diag_add(d, path, 0, 0, DIAG_ERROR, RULE_PERM, "%s; run: %s",
-		    pc.msg.s, pc.fix.s);
+		diag_add(d, path, 0, 0, sev, RULE_PERM, "%s%s; run: %s",
+		    sev == DIAG_WARNING ? "the agent would refuse this file: " :
+		    "", pc.msg.s, pc.fix.s);
 		goto out;
 	}
 	rc = 0;

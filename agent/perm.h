@@ -9,9 +9,11 @@
 #include "diag.h"
 
 /* Checks path and its parents.  Returns 0 when safe; otherwise adds one
- * file-permissions error to d naming the offending file or directory, its
- * owner and mode, and the command that fixes it, and returns -1.  A path
- * that cannot be inspected gives an io-error and -1. */
-int perm_check(const char *path, struct diags *d);
+ * file-permissions diagnostic of severity sev to d naming the offending
+ * file or directory, its owner and mode, and the command that fixes it,
+ * and returns -1.  A path that cannot be inspected gives an io-error and
+ * -1.  Warnings serve `validate PATH` on a checkout that the agent will
+ * never load itself. */
+int perm_check(const char *path, enum diag_severity sev, struct diags *d);
 
 #endif

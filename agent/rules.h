@@ -33,9 +33,14 @@
 #define RULE_FILE_PERMISSIONS		"file-permissions"
 #define RULE_IO_ERROR			"io-error"
 
-/* dropin: the documents came from a drop-in directory, so each may hold only
+/* dropin[i]: docs[i] came from a drop-in directory, so it may hold only
  * sources or only sets; a lone manifest file needs both. */
-void rules_check(struct ydoc *const *docs, size_t ndocs, int dropin,
+void rules_check(struct ydoc *const *docs, const unsigned char *dropin,
+    size_t ndocs,
     const struct manifest_opts *opts, struct manifest *m, struct diags *d);
+
+/* Hands the arena holding the model's strings and arrays to m, which frees
+ * it with the rest (manifest.c). */
+void manifest_adopt_arena(struct manifest *m, struct arena *a);
 
 #endif

@@ -66,6 +66,16 @@ struct ydoc *ydoc_load_buffer(const char *name, const void *buf, size_t len,
 
 void ydoc_free(struct ydoc *doc);
 
+/* The key of a value that sits in a mapping (container_of on its pair):
+ * diagnostics about a mapping-valued key point at the key, where the
+ * admin looks, not at the first line inside it. */
+static inline const struct ynode *
+ynode_key_of(const struct ynode *value)
+{
+	return &((const struct ypair *)(const void *)((const char *)value -
+	    offsetof(struct ypair, value)))->key;
+}
+
 /* The value of key in a mapping node, or NULL. */
 const struct ynode *ynode_get(const struct ynode *map, const char *key);
 

@@ -61,7 +61,7 @@ expect_ok_at(int line, const char *path)
 	int rc;
 
 	diags_init(&d);
-	rc = perm_check(path, &d);
+	rc = perm_check(path, DIAG_ERROR, &d);
 	if (rc != 0 || d.n != 0) {
 		fprintf(stderr, "%s:%d: expected %s to pass:\n", __FILE__,
 		    line, path);
@@ -82,7 +82,7 @@ expect_fail_at(int line, const char *path, const char *rule,
 	int rc, bad = 0;
 
 	diags_init(&d);
-	rc = perm_check(path, &d);
+	rc = perm_check(path, DIAG_ERROR, &d);
 	if (rc != -1 || d.n != 1)
 		bad = 1;
 	else {
@@ -314,7 +314,7 @@ main(void)
 	/* The tree lives under /tmp: if the machine's own /tmp chain is
 	 * unsafe, every case would fail for a reason not under test. */
 	diags_init(&d);
-	rc = perm_check(tmpdir, &d);
+	rc = perm_check(tmpdir, DIAG_ERROR, &d);
 	diags_free(&d);
 	if (rc != 0) {
 		CHECK_SKIP("the temp directory itself fails perm_check; fix "
