@@ -6,7 +6,7 @@
 # (/etc, /var/lib, /lib/systemd/system) because the package is the supported
 # way to install bitsync on Linux.
 #
-# Layout (see packaging/README.md for the reasons):
+# Layout:
 #   /usr/bin/bitsync                                      0755
 #   /lib/systemd/system/bitsync.service                   0644  not enabled
 #   /etc/bitsync/                                         0755 root:root
@@ -17,6 +17,20 @@
 #   /usr/share/man/man8/bitsync.8.gz, man5/bitsync.ini.5.gz, man5/bitsync-manifest.5.gz
 #   /usr/share/bash-completion/completions/bitsync
 #   /usr/share/doc/bitsync/examples/  (the sample manifests, linux-dropin.d/)
+#
+# Choices an administrator would ask about:
+# - /usr/bin, not /usr/sbin: validate/plan/status are used by unprivileged
+#   users and CI pipelines (Debian policy puts in sbin only what only root
+#   needs).  The man page stays in section 8: the agent is a system service.
+# - The unit is installed, never enabled or started by the package; postinst
+#   only runs daemon-reload, and on upgrade try-restart (restarts the agent
+#   only if the admin had it running, so it does not keep the old binary).
+# - manifest.d and /etc/bitsync: root:root, writable by root only (design
+#   section 7: the agent refuses anything others can write); credentials/
+#   0700 (each credential file 0600); /var/lib/bitsync 0750.
+# - purge deletes /var/lib/bitsync (state, job store, last-known-good
+#   manifests) and the conffile; manifests and credentials an admin put in
+#   /etc/bitsync are not the package's and stay (dpkg says so).
 
 set(_bs_pkg ${CMAKE_CURRENT_LIST_DIR})
 set(_bs_out ${CMAKE_BINARY_DIR}/packaging)
@@ -97,16 +111,16 @@ set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_PACKAGE_CONTACT "bitsync maintainers <maintainers@bitsync.invalid>")
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "declarative file-sync agent with BITS semantics")
+# CPack puts the summary on the Description: line and indents these lines.
 set(CPACK_DEBIAN_PACKAGE_DESCRIPTION
-"declarative file-sync agent with BITS semantics
- bitsync keeps declared sets of remote files present on a machine.  An
- administrator writes a YAML manifest (these files from that SMB share or
- HTTPS URL belong in this local folder) and the agent validates it and
- transfers until the machine matches: resumable transfers, temporary files
- committed whole, retry delays and no-progress timeouts as in Windows BITS.
- .
- This package contains the agent, its systemd unit (installed, not enabled),
- the configuration in /etc/bitsync and the manual pages.")
+"bitsync keeps declared sets of remote files present on a machine. An
+administrator writes a YAML manifest (these files from that SMB share or
+HTTPS URL belong in this local folder) and the agent validates it and
+transfers until the machine matches: resumable transfers, temporary files
+committed whole, retry delays and no-progress timeouts as in Windows BITS.
+
+This package contains the agent, its systemd unit (installed, not enabled),
+the configuration in /etc/bitsync and the manual pages.")
 set(CPACK_DEBIAN_PACKAGE_RELEASE 1)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION admin)
