@@ -281,18 +281,47 @@ settled(struct backend *b, int *all_ok)
 	return done;
 }
 
+/* Prints the state changes the engine reported since the last call. */
+static void
+drain(long long start)
+{
+	struct pollfd pfd;
+	struct ev ev;
+	char g[39];
+
+	pfd.fd = evpipe[0];
+	pfd.events = POLLIN;
+	while (poll(&pfd, 1, 0) > 0 &&
+	    read(evpipe[0], &ev, sizeof(ev)) == (ssize_t)sizeof(ev)) {
+		bk_guid_format(&ev.id, g);
+		printf("event %lld %s %s\n", now_ms() - start, g,
+		    bk_state_name(ev.state));
+	}
+	fflush(stdout);
+}
+
 static int
 run(struct backend *b, int secs, int complete, char **guids, int nguids)
 {
 	struct bk_job *jobs = NULL;
 	struct pollfd pfd;
-	struct ev ev;
 	bk_guid id;
 	char g[39];
 	long long start = now_ms(), deadline;
 	size_t n = 0, i;
 	int k, all_ok = 0, rc, ret = 1;
 
+	/* Workers may have moved before set_notify: report where every job
+	 * stands now, as events, so the stream starts complete. */
+	if (ops->list_jobs(b, &jobs, &n) == BK_OK) {
+		for (i = 0; i < n; i++) {
+			bk_guid_format(&jobs[i].id, g);
+			printf("event %lld %s %s\n", now_ms() - start, g,
+			    bk_state_name(jobs[i].state));
+		}
+		backend_free_jobs(jobs, n);
+		jobs = NULL;
+	}
 	for (k = 0; k < nguids; k++) {
 		if (bk_guid_parse(guids[k], &id) != 0 ||
 		    ops->resume(b, &id) != BK_OK) {
@@ -305,13 +334,7 @@ run(struct backend *b, int secs, int complete, char **guids, int nguids)
 	pfd.fd = evpipe[0];
 	pfd.events = POLLIN;
 	for (;;) {
-		while (poll(&pfd, 1, 0) > 0 &&
-		    read(evpipe[0], &ev, sizeof(ev)) == (ssize_t)sizeof(ev)) {
-			bk_guid_format(&ev.id, g);
-			printf("event %lld %s %s\n", now_ms() - start, g,
-			    bk_state_name(ev.state));
-		}
-		fflush(stdout);
+		drain(start);
 		if (settled(b, &all_ok) || now_ms() >= deadline)
 			break;
 		poll(&pfd, 1, 50);
@@ -329,6 +352,7 @@ run(struct backend *b, int secs, int complete, char **guids, int nguids)
 				ret = 1;
 		}
 		backend_free_jobs(jobs, n);
+		drain(start);
 	}
 	printf("elapsed_ms %lld\n", now_ms() - start);
 	fflush(stdout);

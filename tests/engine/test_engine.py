@@ -1,0 +1,513 @@
+"""Integration tests of the engine backend against real servers on
+127.0.0.1 (nginx, smbd, tinyproxy from tests/servers/servers.py), driven
+through tests/engine/engine_drive.
+
+Run one test: ENGINE_DRIVE=build/tests/engine/engine_drive \
+    /usr/bin/python3 tests/engine/test_engine.py EngineTest.test_http_download
+"""
+
+import glob
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "servers"))
+import servers  # noqa: E402
+
+DRIVE = os.environ.get("ENGINE_DRIVE", os.path.join(
+    HERE, "..", "..", "build", "tests", "engine", "engine_drive"))
+MiB = 1 << 20
+
+
+def sha(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def write_random(path, size, seed=b""):
+    with open(path, "wb") as f:
+        f.write(os.urandom(size))
+    os.chmod(path, 0o644)
+
+
+class Result:
+    def __init__(self, proc):
+        self.rc = proc.returncode
+        self.stdout = proc.stdout
+        self.stderr = proc.stderr
+        self.events = []
+        self.jobs = []
+        self.completes = {}
+        self.guid = None
+        for line in proc.stdout.splitlines():
+            if line.startswith("event "):
+                _, ms, guid, state = line.split()
+                self.events.append((int(ms), guid, state))
+            elif line.startswith('{"'):
+                self.jobs.append(json.loads(line))
+            elif line.startswith("complete "):
+                _, guid, rc = line.split()
+                self.completes[guid] = int(rc)
+            elif line.startswith("job "):
+                self.guid = line.split()[1]
+
+    def job(self, guid=None):
+        for j in self.jobs:
+            if guid is None or j["guid"] == guid:
+                return j
+        raise AssertionError("no job %s in %r" % (guid, self.stdout))
+
+    def states(self, guid=None):
+        return [s for _, g, s in self.events if guid is None or g == guid]
+
+
+class EngineTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="bitsync-engine-")
+        os.chmod(self.dir, 0o755)
+        self.www = os.path.join(self.dir, "www")
+        self.dst = os.path.join(self.dir, "dst")
+        self.state = os.path.join(self.dir, "state")
+        self.creds = os.path.join(self.dir, "creds")
+        for d in (self.www, self.dst, self.state, self.creds):
+            os.makedirs(d)
+        os.chmod(self.www, 0o755)
+        self.smb_port = 445
+        self.stack = []
+
+    def tearDown(self):
+        for s in reversed(self.stack):
+            s.stop()
+        for m in getattr(self, "mounts", []):
+            subprocess.run(["umount", "-l", m])
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def start(self, server):
+        server.start()
+        self.stack.append(server)
+        return server
+
+    def nginx(self, **kw):
+        return self.start(servers.Nginx(self.dir, self.www, **kw))
+
+    def drive(self, *args, parallel=None, env=None, timeout=120):
+        argv = [DRIVE, "-s", self.state, "-C", self.creds,
+                "-P", str(self.smb_port)]
+        if parallel is not None:
+            argv += ["-p", str(parallel)]
+        argv += list(args)
+        e = dict(os.environ)
+        for k in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY",
+                  "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY"):
+            e.pop(k, None)
+        e.update(env or {})
+        p = subprocess.run(argv, capture_output=True, text=True,
+                           timeout=timeout, env=e)
+        return Result(p)
+
+    def spawn(self, *args, parallel=None):
+        argv = [DRIVE, "-s", self.state, "-C", self.creds,
+                "-P", str(self.smb_port)]
+        if parallel is not None:
+            argv += ["-p", str(parallel)]
+        argv += list(args)
+        return subprocess.Popen(argv, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+
+    def temps(self, d=None):
+        return glob.glob(os.path.join(d or self.dst, ".BIT*.tmp"))
+
+    def wait_temp_size(self, size, proc, timeout=30):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.assertIsNone(proc.poll(), "driver ended early")
+            for t in self.temps():
+                if os.path.getsize(t) >= size:
+                    return t
+            time.sleep(0.02)
+        self.fail("temp file never reached %d bytes" % size)
+
+    def create(self, *args):
+        r = self.drive("create", *args)
+        self.assertEqual(r.rc, 0, r.stderr)
+        return r.stdout.strip()
+
+    # -- HTTP -------------------------------------------------------------
+
+    def test_http_download(self):
+        write_random(os.path.join(self.www, "a.bin"), 3 * MiB + 17)
+        web = self.nginx()
+        out = os.path.join(self.dst, "a.bin")
+        r = self.drive("get", "-H", "X-Fleet: contoso", web.url("a.bin"),
+                       out)
+        self.assertEqual(r.rc, 0, r.stdout + r.stderr)
+        self.assertEqual(sha(out), sha(os.path.join(self.www, "a.bin")))
+        self.assertEqual(r.states()[:3],
+                         ["SUSPENDED", "QUEUED", "CONNECTING"])
+        self.assertIn("TRANSFERRED", r.states())
+        self.assertIn("ACKNOWLEDGED", r.states())
+        f = r.job()["files"][0]
+        self.assertEqual(f["size"], 3 * MiB + 17)
+        self.assertTrue(f["etag"] and f["last_modified"], f)
+        self.assertEqual(web.log()[0]["x_fleet"], "contoso")
+        self.assertEqual(self.temps(), [])
+        # Complete removed the job, as BITS does.
+        self.assertEqual(self.drive("list").jobs, [])
+
+    def test_http_404_is_error(self):
+        web = self.nginx()
+        r = self.drive("get", "-R", "1", "-T", "60", web.url("missing"),
+                       os.path.join(self.dst, "m"))
+        self.assertEqual(r.rc, 1)
+        j = r.job()
+        self.assertEqual(j["state"], "ERROR")
+        self.assertEqual(j["error"]["code"], "0x80190194")
+        self.assertEqual(j["error"]["context"], "REMOTE_FILE")
+        self.assertEqual(j["error"]["context_code"], 5)
+        self.assertIn("404", j["error"]["text"])
+        self.assertNotIn("TRANSIENT_ERROR", r.states())
+
+    def test_connection_refused_transient_then_error(self):
+        port = servers.free_port()
+        t0 = time.monotonic()
+        r = self.drive("get", "-R", "1", "-T", "3",
+                       "http://127.0.0.1:%d/x" % port,
+                       os.path.join(self.dst, "x"), timeout=30)
+        took = time.monotonic() - t0
+        self.assertEqual(r.rc, 1)
+        st = r.states()
+        self.assertIn("TRANSIENT_ERROR", st)
+        self.assertEqual(st[-1], "ERROR")
+        self.assertGreaterEqual(st.count("TRANSIENT_ERROR"), 2, st)
+        j = r.job()
+        self.assertEqual(j["error"]["code"], "0x80072EFD")
+        self.assertEqual(j["error"]["context"], "GENERAL_TRANSPORT")
+        self.assertGreaterEqual(took, 2.5)
+        self.assertLess(took, 15)
+
+    def test_http_auth_helper_token(self):
+        write_random(os.path.join(self.www, "s.bin"), 100000)
+        hashed = subprocess.run(["openssl", "passwd", "-apr1", "s3cret"],
+                                capture_output=True, text=True,
+                                check=True).stdout.strip()
+        with open(os.path.join(self.dir, "htpasswd"), "w") as f:
+            f.write("reader:%s\n" % hashed)
+        web = self.nginx(extra_server='auth_basic "x"; auth_basic_user_file '
+                         '%s;' % os.path.join(self.dir, "htpasswd"))
+        cred = os.path.join(self.creds, "reader")
+        with open(cred, "w") as f:
+            f.write("# test\nusername = reader\npassword = s3cret\n")
+        os.chmod(cred, 0o644)
+        r = self.drive("get", "-c", "reader", "-t", "network",
+                       web.url("s.bin"), os.path.join(self.dst, "s1"))
+        self.assertEqual(r.job()["state"], "ERROR", "a 0644 credential"
+                         " must be refused")
+        self.assertIn("0600", r.job()["error"]["text"])
+        self.assertNotIn("s3cret", r.stdout + r.stderr)
+        self.drive("cancel", r.guid)
+        os.chmod(cred, 0o600)
+        r = self.drive("get", web.url("s.bin"), os.path.join(self.dst, "s2"))
+        self.assertEqual(r.job()["error"]["code"], "0x80190191")
+        self.drive("cancel", r.guid)
+        r = self.drive("get", "-c", "reader", "-t", "network",
+                       web.url("s.bin"), os.path.join(self.dst, "s3"))
+        self.assertEqual(r.rc, 0, r.stdout)
+        self.assertEqual(sha(os.path.join(self.dst, "s3")),
+                         sha(os.path.join(self.www, "s.bin")))
+        self.assertEqual(web.log()[-1]["user"], "reader")
+
+    # -- proxy ------------------------------------------------------------
+
+    def test_proxy_override_bypass_and_no_proxy(self):
+        write_random(os.path.join(self.www, "p.bin"), 200000)
+        web = self.nginx()
+        proxy = self.start(servers.Tinyproxy(self.dir))
+        url = web.url("p.bin")
+        # override: through the proxy, proven by its log
+        r = self.drive("get", "-x", proxy.address, url,
+                       os.path.join(self.dst, "p1"))
+        self.assertEqual(r.rc, 0, r.stdout + r.stderr)
+        self.assertEqual(proxy.requests(), [url])
+        # bypass list naming the host: direct
+        r = self.drive("get", "-x", proxy.address, "-b",
+                       "<local> *.corp.example 127.0.0.1", url,
+                       os.path.join(self.dst, "p2"))
+        self.assertEqual(r.rc, 0, r.stdout + r.stderr)
+        self.assertEqual(proxy.requests(), [url])
+        # no_proxy ignores http_proxy in the environment
+        r = self.drive("get", url, os.path.join(self.dst, "p3"),
+                       env={"http_proxy": "http://" + proxy.address})
+        self.assertEqual(r.rc, 0, r.stdout + r.stderr)
+        self.assertEqual(proxy.requests(), [url])
+        self.assertEqual(len(web.log()), 3)
+        for n in ("p1", "p2", "p3"):
+            self.assertEqual(sha(os.path.join(self.dst, n)),
+                             sha(os.path.join(self.www, "p.bin")))
+
+    # -- resume -----------------------------------------------------------
+
+    def test_resume_after_server_killed(self):
+        size = 8 * MiB
+        src = os.path.join(self.www, "big.bin")
+        write_random(src, size)
+        web = self.nginx(limit_rate=4 * MiB)
+        guid = self.create("-R", "1", "-T", "60", web.url("big.bin"),
+                           os.path.join(self.dst, "big.bin"))
+        p = self.spawn("run", "-w", "60", "-k", guid)
+        self.wait_temp_size(2 * MiB, p)
+        web.kill()
+        time.sleep(1.5)
+        web2 = self.start(servers.Nginx(self.dir, self.www, port=web.port))
+        out, err = p.communicate(timeout=60)
+        self.assertEqual(p.returncode, 0, out + err)
+        self.assertIn("TRANSIENT_ERROR", out)
+        self.assertEqual(sha(os.path.join(self.dst, "big.bin")), sha(src))
+        log = [x for x in web2.log() if x["status"] in (200, 206)]
+        self.assertEqual(len(log), 1, log)
+        self.assertEqual(log[0]["status"], 206)
+        start = int(log[0]["range"].split("=")[1].rstrip("-"))
+        self.assertGreaterEqual(start, 2 * MiB)
+        self.assertEqual(log[0]["body_bytes_sent"], size - start)
+        self.assertNotEqual(log[0]["if_range"], "-")
+
+    def _kill9_midway(self, size):
+        src = os.path.join(self.www, "big.bin")
+        web = self.nginx(limit_rate=4 * MiB)
+        guid = self.create("-R", "1", "-T", "60", web.url("big.bin"),
+                           os.path.join(self.dst, "big.bin"))
+        p = self.spawn("run", "-w", "60", guid)
+        self.wait_temp_size(2 * MiB, p)
+        p.send_signal(signal.SIGKILL)
+        p.communicate()
+        return web, src, guid
+
+    def test_resume_after_engine_kill9(self):
+        size = 8 * MiB
+        write_random(os.path.join(self.www, "big.bin"), size)
+        web, src, guid = self._kill9_midway(size)
+        held = os.path.getsize(self.temps()[0])
+        r = self.drive("run", "-w", "60", "-k")
+        self.assertEqual(r.rc, 0, r.stdout + r.stderr)
+        self.assertEqual(sha(os.path.join(self.dst, "big.bin")), sha(src))
+        # nginx logs the request whose client was killed too: the bytes
+        # served over both add up to the file, nothing twice.
+        log = web.log()
+        self.assertEqual(len(log), 2, log)
+        self.assertEqual(log[1]["status"], 206)
+        start = int(log[1]["range"].split("=")[1].rstrip("-"))
+        self.assertGreaterEqual(start, held)
+        self.assertEqual(log[1]["body_bytes_sent"], size - start)
+        self.assertEqual(log[0]["body_bytes_sent"] +
+                         log[1]["body_bytes_sent"], size)
+        self.assertEqual(self.temps(), [])
+
+    def test_remote_changed_restarts_from_zero(self):
+        size = 8 * MiB
+        write_random(os.path.join(self.www, "big.bin"), size)
+        web, src, guid = self._kill9_midway(size)
+        time.sleep(1.1)		# a new Last-Modified second, a new ETag
+        write_random(src + ".new", size + 5)
+        os.rename(src + ".new", src)
+        r = self.drive("run", "-w", "60", "-k")
+        self.assertEqual(r.rc, 0, r.stdout + r.stderr)
+        self.assertEqual(sha(os.path.join(self.dst, "big.bin")), sha(src))
+        log = web.log()
+        self.assertEqual(len(log), 2, log)
+        self.assertNotEqual(log[1]["range"], "-")	# asked to resume
+        self.assertNotEqual(log[1]["if_range"], "-")
+        self.assertEqual(log[1]["status"], 200)		# If-Range said no
+        self.assertEqual(log[1]["body_bytes_sent"], size + 5)
+        f = [j for j in r.jobs][0]["files"][0]
+        self.assertEqual(f["size"], size + 5)
+
+    # -- local files ------------------------------------------------------
+
+    def test_cancel_removes_temps(self):
+        write_random(os.path.join(self.www, "c.bin"), 8 * MiB)
+        web = self.nginx(limit_rate=2 * MiB)
+        guid = self.create(web.url("c.bin"), os.path.join(self.dst, "c.bin"))
+        r = self.drive("run", "-w", "1", guid)
+        self.assertEqual(r.job()["state"], "TRANSFERRING")
+        self.assertEqual(len(self.temps()), 1)
+        r = self.drive("cancel", guid)
+        self.assertEqual(r.rc, 0, r.stdout + r.stderr)
+        self.assertEqual(self.temps(), [])
+        self.assertFalse(os.path.exists(os.path.join(self.dst, "c.bin")))
+        self.assertEqual(self.drive("list").jobs, [])
+
+    def test_complete_replaces_atomically(self):
+        src = os.path.join(self.www, "f.bin")
+        write_random(src, 1 * MiB)
+        web = self.nginx()
+        out = os.path.join(self.dst, "f.bin")
+        with open(out, "wb") as f:
+            f.write(b"old version\n")
+        old_ino = os.stat(out).st_ino
+        guid = self.create(web.url("f.bin"), out)
+        r = self.drive("run", "-w", "30", guid)
+        self.assertEqual(r.job()["state"], "TRANSFERRED")
+        # Until Complete the old file is untouched, the new one a temp.
+        with open(out, "rb") as f:
+            self.assertEqual(f.read(), b"old version\n")
+        tp = self.drive("temp", guid, "0").stdout.strip()
+        self.assertEqual(sha(tp), sha(src))
+        self.assertEqual(os.path.dirname(tp), self.dst)
+        self.assertTrue(os.path.basename(tp).startswith(".BIT"))
+        tmp_ino = os.stat(tp).st_ino
+        r = self.drive("complete", guid)
+        self.assertEqual(r.rc, 0, r.stdout)
+        self.assertEqual(sha(out), sha(src))
+        # rename(2): the temp's inode is now the destination's
+        self.assertEqual(os.stat(out).st_ino, tmp_ino)
+        self.assertNotEqual(os.stat(out).st_ino, old_ino)
+        self.assertEqual(self.temps(), [])
+
+    def test_symlink_in_destination_not_followed(self):
+        write_random(os.path.join(self.www, "s.bin"), 1000)
+        web = self.nginx()
+        elsewhere = os.path.join(self.dir, "elsewhere")
+        os.makedirs(elsewhere)
+        os.symlink(elsewhere, os.path.join(self.dst, "link"))
+        r = self.drive("get", web.url("s.bin"),
+                       os.path.join(self.dst, "link", "s.bin"))
+        self.assertEqual(r.rc, 1)
+        j = r.job()
+        self.assertEqual(j["state"], "ERROR")
+        self.assertEqual(j["error"]["context"], "LOCAL_FILE")
+        self.assertEqual(os.listdir(elsewhere), [])
+        self.assertEqual(web.log(), [])
+
+    def test_disk_full_keeps_old_destination(self):
+        full = os.path.join(self.dir, "full")
+        os.makedirs(full)
+        m = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m",
+                            "tmpfs", full], capture_output=True, text=True)
+        if m.returncode != 0:
+            self.skipTest("cannot mount a tmpfs here: " + m.stderr.strip())
+        self.mounts = [full]
+        out = os.path.join(full, "d.bin")
+        with open(out, "wb") as f:
+            f.write(b"keep me\n" * 1000)
+        before = sha(out)
+        write_random(os.path.join(self.www, "d.bin"), 4 * MiB)
+        web = self.nginx()
+        r = self.drive("get", "-R", "1", "-T", "60", web.url("d.bin"), out)
+        self.assertEqual(r.rc, 1)
+        j = r.job()
+        self.assertEqual(j["state"], "ERROR")
+        self.assertEqual(j["error"]["code"], "0x80070070")
+        self.assertEqual(j["error"]["context"], "LOCAL_FILE")
+        self.assertNotIn("TRANSIENT_ERROR", r.states())
+        self.assertEqual(sha(out), before)
+        self.drive("cancel", r.guid)
+        self.assertEqual(self.temps(full), [])
+        self.assertEqual(sha(out), before)
+
+    # -- queue ------------------------------------------------------------
+
+    def test_priority_order(self):
+        for n in ("low", "normal", "high", "fg"):
+            write_random(os.path.join(self.www, n), 300000)
+        web = self.nginx()
+        guids = {}
+        for n in ("low", "normal", "high", "fg"):
+            guids[self.create("-y", n, web.url(n),
+                              os.path.join(self.dst, n))] = n
+        r = self.drive("resume", *guids)	# no workers: nothing moves
+        self.assertEqual(r.rc, 0, r.stdout)
+        r = self.drive("run", "-w", "30", "-k", parallel=1)
+        self.assertEqual(r.rc, 0, r.stdout + r.stderr)
+        order = [guids[g] for _, g, s in r.events if s == "CONNECTING"]
+        self.assertEqual(order, ["fg", "high", "normal", "low"])
+        served = [x["uri"].lstrip("/") for x in web.log()]
+        self.assertEqual(served, ["fg", "high", "normal", "low"])
+
+    def test_max_parallel(self):
+        names = ["j%d" % i for i in range(6)]
+        for n in names:
+            write_random(os.path.join(self.www, n), 600000)
+        web = self.nginx(limit_rate=1 * MiB)
+        guids = [self.create(web.url(n), os.path.join(self.dst, n))
+                 for n in names]
+        r = self.drive("run", "-w", "60", "-k", *guids, parallel=2)
+        self.assertEqual(r.rc, 0, r.stdout + r.stderr)
+        active, peak = set(), 0
+        for _, g, s in r.events:
+            if s in ("CONNECTING", "TRANSFERRING"):
+                active.add(g)
+            else:
+                active.discard(g)
+            peak = max(peak, len(active))
+        self.assertEqual(peak, 2)
+        for n in names:
+            self.assertEqual(sha(os.path.join(self.dst, n)),
+                             sha(os.path.join(self.www, n)))
+
+    # -- SMB --------------------------------------------------------------
+
+    def _smbd(self):
+        pub = os.path.join(self.dir, "pub")
+        priv = os.path.join(self.dir, "priv")
+        for d in (pub, priv):
+            os.makedirs(d)
+            os.chmod(d, 0o755)
+        smb = self.start(servers.Smbd(
+            self.dir, {"pub": servers.Share(pub, guest=True),
+                       "priv": servers.Share(priv, guest=False,
+                                             users=["daemon"])},
+            users={"daemon": "Sm8-pass"}))
+        self.smb_port = smb.port
+        return smb, pub, priv
+
+    def test_smb_guest_share(self):
+        smb, pub, priv = self._smbd()
+        os.makedirs(os.path.join(pub, "sub dir"))
+        src = os.path.join(pub, "sub dir", "g.bin")
+        write_random(src, 5 * MiB + 3)
+        out = os.path.join(self.dst, "g.bin")
+        r = self.drive("get", "-a", smb.unc("pub", "sub dir", "g.bin"), out)
+        self.assertEqual(r.rc, 0, r.stdout + r.stderr)
+        self.assertEqual(sha(out), sha(src))
+        f = r.job()["files"][0]
+        self.assertEqual(f["size"], 5 * MiB + 3)
+        self.assertEqual(f["mtime"], int(os.stat(src).st_mtime))
+        r = self.drive("probe", smb.unc("pub", "sub dir", "g.bin"))
+        self.assertEqual(json.loads(r.stdout)["size"], 5 * MiB + 3)
+        # guest cannot read the user share
+        r = self.drive("get", "-a", smb.unc("priv", "x"),
+                       os.path.join(self.dst, "x"))
+        self.assertEqual(r.job()["state"], "ERROR", r.stdout)
+        self.assertEqual(r.job()["error"]["code"], "0x80070005")
+
+    def test_smb_user_share(self):
+        smb, pub, priv = self._smbd()
+        src = os.path.join(priv, "u.bin")
+        write_random(src, 2 * MiB)
+        cred = os.path.join(self.creds, "reader")
+        with open(cred, "w") as f:
+            f.write("username = daemon\npassword = Sm8-pass\n"
+                    "domain = WORKGROUP\n")
+        os.chmod(cred, 0o600)
+        out = os.path.join(self.dst, "u.bin")
+        r = self.drive("get", "-c", "reader", "-t", "network",
+                       smb.unc("priv", "u.bin"), out)
+        self.assertEqual(r.rc, 0, r.stdout + r.stderr)
+        self.assertEqual(sha(out), sha(src))
+        # a missing file: ERROR at once, REMOTE_FILE, 0x80070002
+        r = self.drive("get", "-c", "reader", "-t", "network",
+                       smb.unc("priv", "nope.bin"),
+                       os.path.join(self.dst, "n"))
+        self.assertEqual(r.job()["error"]["code"], "0x80070002")
+        self.assertEqual(r.job()["error"]["context"], "REMOTE_FILE")
+
+
+if __name__ == "__main__":
+    unittest.main()
