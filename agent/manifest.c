@@ -140,6 +140,20 @@ manifest_load(const char *const *paths, size_t npaths,
 	return m;
 }
 
+struct manifest *
+manifest_load_buffer(const char *name, const void *buf, size_t len,
+    int dropin, const struct manifest_opts *opts, struct diags *d)
+{
+	struct manifest *m;
+
+	m = xcalloc(1, sizeof(*m));
+	m->priv = xcalloc(1, sizeof(*m->priv));
+	add_doc(m, ydoc_load_buffer(name, buf, len, d), dropin);
+	rules_check(m->priv->docs, m->priv->dropin, m->priv->ndocs, opts, m,
+	    d);
+	return m;
+}
+
 void
 manifest_free(struct manifest *m)
 {

@@ -109,6 +109,12 @@ enum platform manifest_host_platform(void);
 struct manifest *manifest_load(const char *const *paths, size_t npaths,
     const struct manifest_opts *opts, struct diags *d);
 
+/* Validates one manifest held in memory (fuzzing, tests); name is used in
+ * diagnostics.  dropin: judge it as a drop-in file. */
+struct manifest *manifest_load_buffer(const char *name, const void *buf,
+    size_t len, int dropin, const struct manifest_opts *opts,
+    struct diags *d);
+
 void manifest_free(struct manifest *m);
 
 /* Defaults a set gets when neither defaults: nor the set names a key. */
