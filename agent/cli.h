@@ -22,5 +22,7 @@ struct cli {
  * returns the process exit code. */
 int cmd_validate(const struct cli *cli, int argc, char **argv);
 int cmd_version(const struct cli *cli, int argc, char **argv);
+int cmd_plan(const struct cli *cli, int argc, char **argv);	/* cmd_plan.c */
+int cmd_apply(const struct cli *cli, int argc, char **argv);	/* cmd_apply.c */
 
 #endif

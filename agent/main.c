@@ -21,9 +21,9 @@ static const struct command {
 } commands[] = {
 	{ "validate", cmd_validate, "[--platform host|windows|posix] "
 	    "[--format text|json] [--strict] [PATH...]" },
-	{ "plan", cmd_later, "[--format text|json] [--detailed-exitcode] "
+	{ "plan", cmd_plan, "[--format text|json] [--detailed-exitcode] "
 	    "[PATH...]" },
-	{ "apply", cmd_later, "[--wait] [--timeout DURATION] [PATH...]" },
+	{ "apply", cmd_apply, "[--wait] [--timeout DURATION] [PATH...]" },
 	{ "run", cmd_later, "" },
 	{ "status", cmd_later, "[--format text|json] [--watch]" },
 	{ "version", cmd_version, "" },

@@ -17,3 +17,19 @@ add_library(bitsync_reconcile STATIC
 target_include_directories(bitsync_reconcile PUBLIC ${CMAKE_CURRENT_LIST_DIR})
 target_link_libraries(bitsync_reconcile PUBLIC bitsync_core
   PkgConfig::BSR_CRYPTO PkgConfig::BSR_SQLITE3)
+
+# The reconciler proper needs a backend: bk_guid_format and friends live
+# with the backends (backend.c).
+target_sources(bitsync_reconcile PRIVATE ${CMAKE_CURRENT_LIST_DIR}/reconcile.c)
+if(TARGET bitsync_engine)
+  target_link_libraries(bitsync_reconcile PUBLIC bitsync_engine)
+endif()
+
+# plan and apply, in the bitsync binary.
+if(TARGET bitsync)
+  target_sources(bitsync PRIVATE
+    ${CMAKE_CURRENT_LIST_DIR}/reconcile_session.c
+    ${CMAKE_CURRENT_LIST_DIR}/cmd_plan.c
+    ${CMAKE_CURRENT_LIST_DIR}/cmd_apply.c)
+  target_link_libraries(bitsync PRIVATE bitsync_reconcile)
+endif()

@@ -1,0 +1,161 @@
+/* cmd_apply.c - `bitsync apply`: reconcile now, in this process.
+ *
+ * One pass creates, resumes, completes and cancels what the plan says.
+ * With the engine backend the transfers run in this process, so apply
+ * goes on (completing what transfers) until nothing is in progress; with
+ * --wait it also waits out retries until every set is in sync or has
+ * failed, or --timeout passes.  Exit 0 only when every set is in sync.
+ *
+ * Two processes never transfer from one job store: the engine holds an
+ * exclusive lock on it, so a second apply (or apply beside `run`) stops
+ * with exit 69 and says why. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "reconcile.h"
+#include "util.h"
+
+static volatile sig_atomic_t stop;
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int
+cmd_apply(const struct cli *cli, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "wait", no_argument, NULL, 'w' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct reconcile_session s;
+	struct reconcile_summary sum;
+	struct sigaction sa;
+	uint64_t timeout = 0;
+	int64_t deadline = 0, delay_ms = 200;
+	int wait = 0, quiet = 0, ch, rc, bkrc, passes = 0, invalid = 0;
+	int in_process;
+
+	while ((ch = getopt_long(argc, argv, "q", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'w':
+			wait = 1;
+			break;
+		case 't':
+			if (util_parse_duration(optarg, &timeout) != 0) {
+				fprintf(stderr, "bitsync apply: --timeout takes "
+				    "a duration such as 90s, 10m or 2h, not "
+				    "'%s'\n", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'q':
+			quiet = 1;
+			break;
+		default:
+			return EXIT_USAGE;
+		}
+	}
+	if (timeout > 0 && !wait) {
+		fprintf(stderr, "bitsync apply: --timeout needs --wait\n");
+		return EXIT_USAGE;
+	}
+	if ((rc = reconcile_session_open(&s, cli->config_path,
+	    cli->config_explicit, 1, quiet ? NULL : stderr)) != EXIT_OK)
+		return rc;
+	/* Stop between passes on ^C / SIGTERM: the engine's transfers are
+	 * resumable and their state is on disk. */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	in_process = strcmp(s.ctx.ops->name, "engine") == 0;
+	if (timeout > 0)
+		deadline = mono_ms() + (int64_t)timeout * 1000;
+	memset(&sum, 0, sizeof(sum));
+	for (;;) {
+		struct reconcile_input in;
+		struct reconcile_view v;
+		struct timespec ts;
+
+		reconcile_load(&s.ctx, (const char *const *)argv + optind,
+		    (size_t)(argc - optind), 1, &in);
+		if (!in.valid && passes == 0) {
+			diags_sort(&in.diags);
+			diags_print_text(&in.diags, stderr);
+		}
+		invalid = !in.valid;
+		if (reconcile_plan(&s.ctx, &in, (int64_t)time(NULL), &v,
+		    &bkrc) != 0) {
+			reconcile_view_free(&v);
+			reconcile_input_free(&in);
+			rc = bkrc == BK_E_IO ? EXIT_IOERR : EXIT_UNAVAILABLE;
+			goto done;
+		}
+		reconcile_execute(&s.ctx, &in, &v, &sum);
+		reconcile_view_free(&v);
+		reconcile_input_free(&in);
+		passes++;
+		if (stop)
+			break;
+		/* Done when nothing is under way: every set is in sync or
+		 * has failed (and waits for its retry time, kept in the
+		 * state for the next apply or the daemon).  BITS transfers
+		 * without us, so there only --wait stays to watch. */
+		if (!sum.again && sum.working == 0)
+			break;
+		if (!wait && !in_process)
+			break;
+		if (deadline > 0 && mono_ms() >= deadline) {
+			fprintf(stderr, "bitsync apply: timed out after %"
+			    PRIu64 "s with %zu set(s) not in sync\n", timeout,
+			    sum.sets - sum.in_sync);
+			break;
+		}
+		if (sum.again || sum.changed > 0)
+			delay_ms = 200;
+		else if (delay_ms < 2000)
+			delay_ms += 200;
+		ts.tv_sec = delay_ms / 1000;
+		ts.tv_nsec = (delay_ms % 1000) * 1000000;
+		while (nanosleep(&ts, &ts) == -1 && errno == EINTR && !stop)
+			;
+	}
+	if (!quiet)
+		fprintf(stderr, "bitsync apply: %zu set(s): %zu in sync, %zu "
+		    "in progress, %zu failing, %zu drifted, %zu held\n",
+		    sum.sets, sum.in_sync, sum.working, sum.failed, sum.drift,
+		    sum.held);
+	if (invalid)
+		rc = EXIT_INVALID;
+	else if (!wait && !in_process)
+		rc = sum.errors == 0 && sum.failed == 0 ? EXIT_OK :
+		    EXIT_INVALID;
+	else
+		rc = sum.in_sync == sum.sets && sum.errors == 0 ? EXIT_OK :
+		    EXIT_INVALID;
+done:
+	reconcile_session_close(&s);
+	return rc;
+}

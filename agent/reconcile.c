@@ -1,0 +1,1060 @@
+/* reconcile.c - one reconcile pass (see reconcile.h). */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "observe.h"
+#include "platform.h"
+#include "reconcile.h"
+#include "util.h"
+
+#define MANIFEST_MAX (16u << 20)	/* design §2: 16 MiB per file */
+
+static void
+logf_(struct reconcile_ctx *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+logf_(struct reconcile_ctx *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (c->log == NULL)
+		return;
+	va_start(ap, fmt);
+	vfprintf(c->log, fmt, ap);
+	va_end(ap);
+	fputc('\n', c->log);
+	fflush(c->log);
+}
+
+static void
+push(char ***v, size_t *n, const char *s)
+{
+	*v = xrealloc(*v, (*n + 1) * sizeof(**v));
+	(*v)[(*n)++] = xstrdup(s);
+}
+
+static void
+free_strv(char **v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static int
+in_strv(char *const *v, size_t n, const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(v[i], s) == 0)
+			return 1;
+	return 0;
+}
+
+/* Reads a whole (small) file; 0 or -1. */
+static int
+read_all(const char *path, char **data, size_t *len)
+{
+	FILE *f;
+	size_t cap = 8192, n = 0, r;
+	char *p;
+	int rc = -1;
+
+	*data = NULL;
+	*len = 0;
+	if ((f = fopen(path, "rb")) == NULL)
+		return -1;
+	p = xmalloc(cap);
+	while ((r = fread(p + n, 1, cap - n, f)) > 0) {
+		n += r;
+		if (n > MANIFEST_MAX)
+			goto done;
+		if (n == cap) {
+			cap *= 2;
+			p = xrealloc(p, cap);
+		}
+	}
+	if (ferror(f))
+		goto done;
+	*data = p;
+	*len = n;
+	p = NULL;
+	rc = 0;
+done:
+	free(p);
+	fclose(f);
+	return rc;
+}
+
+static int
+write_all(const char *path, const void *data, size_t len)
+{
+	int fd, rc = -1;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+	    0600);
+	if (fd == -1)
+		return -1;
+	if (len == 0 || write(fd, data, len) == (ssize_t)len)
+		rc = 0;
+	close(fd);
+	return rc;
+}
+
+static const char *
+base_name(const char *p)
+{
+	const char *s = strrchr(p, '/');
+
+	return s ? s + 1 : p;
+}
+
+static int
+file_has_error(const struct diags *d, const char *file)
+{
+	size_t i;
+
+	for (i = 0; i < d->n; i++)
+		if (d->v[i].severity == DIAG_ERROR && d->v[i].file != NULL &&
+		    strcmp(d->v[i].file, file) == 0)
+			return 1;
+	return 0;
+}
+
+/* Which of paths a live manifest file came from. */
+static size_t
+input_of(const char *const *paths, size_t npaths, const char *file)
+{
+	size_t i, l;
+
+	for (i = 0; i < npaths; i++) {
+		l = strlen(paths[i]);
+		if (strcmp(paths[i], file) == 0 ||
+		    (strncmp(paths[i], file, l) == 0 &&
+		    (file[l] == '/' || paths[i][l - 1] == '/')))
+			return i;
+	}
+	return npaths;
+}
+
+static void
+save_lkg(struct reconcile_ctx *c, const char *file, int64_t now)
+{
+	char *data, *old;
+	size_t len, oldlen;
+	int same;
+
+	if (read_all(file, &data, &len) == -1)
+		return;
+	/* Write only when it changed: a pass that writes nothing stays
+	 * cheap and wears nothing. */
+	old = NULL;
+	same = state_lkg_get(c->st, file, (void **)&old, &oldlen) == 0 &&
+	    oldlen == len && memcmp(old, data, len) == 0;
+	free(old);
+	if (!same && state_lkg_put(c->st, file, data, len, now) == -1)
+		logf_(c, "warning: cannot save last-known-good copy of %s: %s",
+		    file, state_errmsg(c->st));
+	free(data);
+}
+
+int
+reconcile_load(struct reconcile_ctx *c, const char *const *paths,
+    size_t npaths, int save, struct reconcile_input *in)
+{
+	/* StrictModes (design §7): what the agent loads from its config is
+	 * refused when unsafe; paths named on the command line are read
+	 * with a warning, as validate does. */
+	struct manifest_opts opts = { .platform = c->platform,
+	    .config = c->cfg, .permissions = npaths == 0 ? PERM_REFUSE :
+	    PERM_WARN };
+	const char *cfgpaths[2];
+	struct manifest *live = NULL;
+	char **written = NULL, **dirs = NULL, **effpaths = NULL;
+	size_t nwritten = 0, ndirs = 0, neff = 0, i, j, k;
+	unsigned char *bad = NULL;
+	char *effroot = NULL;
+	int64_t now = (int64_t)time(NULL);
+	int anybad = 0;
+
+	memset(in, 0, sizeof(*in));
+	diags_init(&in->diags);
+	if (npaths == 0) {
+		const char *cand[2] = { c->cfg->manifest, c->cfg->manifest_dir };
+		enum platform_kind kind;
+
+		for (i = 0; i < 2; i++)
+			if (cand[i] != NULL && cand[i][0] != '\0' &&
+			    platform_path_kind(cand[i], &kind) == 0 &&
+			    kind != PLATFORM_KIND_MISSING)
+				cfgpaths[npaths++] = cand[i];
+		paths = cfgpaths;
+		if (npaths == 0) {
+			diag_add(&in->diags, c->cfg->path ? c->cfg->path :
+			    "bitsync", 0, 0, DIAG_ERROR, "io-error",
+			    "no manifest: neither manifest (%s) nor "
+			    "manifest_dir (%s) exists",
+			    c->cfg->manifest ? c->cfg->manifest : "unset",
+			    c->cfg->manifest_dir ? c->cfg->manifest_dir :
+			    "unset");
+			in->hold_all = 1;
+			goto done;
+		}
+	}
+	live = manifest_load(paths, npaths, &opts, &in->diags);
+	in->valid = in->diags.errors == 0;
+	/* A path that cannot be read says nothing about what is declared:
+	 * withdraw nothing. */
+	if (in->diags.io_errors > 0 || live == NULL)
+		in->hold_all = 1;
+	if (live == NULL)
+		goto done;
+	bad = xcalloc(live->nfiles + 1, 1);
+	for (i = 0; i < live->nfiles; i++)
+		if ((bad[i] = (unsigned char)file_has_error(&in->diags,
+		    live->files[i])))
+			anybad = 1;
+	if (!anybad) {
+		for (i = 0; save && i < live->nfiles; i++)
+			save_lkg(c, live->files[i], now);
+		/* Copies of files that are gone are dropped: only removal
+		 * withdraws sets, and it has happened. */
+		if (save && !in->hold_all) {
+			char **names;
+			size_t n;
+
+			if (state_lkg_list(c->st, &names, &n) == 0) {
+				for (i = 0; i < n; i++)
+					if (!in_strv(live->files, live->nfiles,
+					    names[i]))
+						state_lkg_delete(c->st,
+						    names[i]);
+				free_strv(names, n);
+			}
+		}
+		in->m = live;
+		live = NULL;
+		goto done;
+	}
+
+	/* Some files failed.  Build the manifest to enforce in a private
+	 * directory: each input mirrored as <root>/<i>/, holding the live
+	 * files that validated and the last-known-good copies of those that
+	 * did not; a failed file without a copy is held. */
+	effroot = xasprintf("%s/effective.%ld", c->cfg->state_dir,
+	    (long)getpid());
+	if (mkdir(effroot, 0700) == -1 && errno != EEXIST) {
+		in->hold_all = 1;
+		goto done;
+	}
+	push(&dirs, &ndirs, effroot);
+	for (i = 0; i < npaths; i++) {
+		char *d = xasprintf("%s/%zu", effroot, i);
+
+		if (mkdir(d, 0700) == 0 || errno == EEXIST)
+			push(&dirs, &ndirs, d);
+		free(d);
+	}
+	for (i = 0; i < live->nfiles; i++) {
+		const char *f = live->files[i];
+		char *dest, *data = NULL;
+		size_t len = 0;
+		int ok;
+
+		k = input_of(paths, npaths, f);
+		if (k == npaths) {
+			push(&in->held, &in->nheld, f);
+			continue;
+		}
+		if (bad[i] && state_lkg_get(c->st, f, (void **)&data,
+		    &len) != 0) {
+			push(&in->held, &in->nheld, f);
+			continue;
+		}
+		if (bad[i])
+			push(&in->lkg_used, &in->nlkg_used, f);
+		else {
+			if (save)
+				save_lkg(c, f, now);
+			if (read_all(f, &data, &len) == -1) {
+				push(&in->held, &in->nheld, f);
+				continue;
+			}
+		}
+		dest = xasprintf("%s/%zu/%s", effroot, k, base_name(f));
+		ok = write_all(dest, data, len) == 0;
+		free(data);
+		if (ok) {
+			push(&written, &nwritten, dest);
+			in->eff = xrealloc(in->eff,
+			    (in->nmap + 1) * sizeof(*in->eff));
+			in->orig = xrealloc(in->orig,
+			    (in->nmap + 1) * sizeof(*in->orig));
+			in->eff[in->nmap] = xstrdup(dest);
+			in->orig[in->nmap] = xstrdup(f);
+			in->nmap++;
+		} else
+			push(&in->held, &in->nheld, f);
+		free(dest);
+	}
+	for (i = 0; i < npaths; i++) {
+		enum platform_kind kind;
+		char *p;
+
+		if (platform_path_kind(paths[i], &kind) != 0)
+			continue;
+		if (kind == PLATFORM_KIND_DIR)
+			p = xasprintf("%s/%zu", effroot, i);
+		else
+			p = xasprintf("%s/%zu/%s", effroot, i,
+			    base_name(paths[i]));
+		if (kind == PLATFORM_KIND_DIR ||
+		    in_strv(written, nwritten, p))
+			push(&effpaths, &neff, p);
+		free(p);
+	}
+	{
+		struct diags ed;
+
+		diags_init(&ed);
+		opts.permissions = PERM_OFF;	/* our own private copies */
+		in->m = manifest_load((const char *const *)effpaths, neff,
+		    &opts, &ed);
+		/* A copy can fail beside today's files (a set moved from the
+		 * broken file to a good one): such files are held too. */
+		for (i = 0; in->m != NULL && i < in->m->nfiles; i++)
+			if (file_has_error(&ed, in->m->files[i]))
+				for (j = 0; j < in->nmap; j++)
+					if (strcmp(in->eff[j],
+					    in->m->files[i]) == 0 &&
+					    !in_strv(in->held, in->nheld,
+					    in->orig[j]))
+						push(&in->held, &in->nheld,
+						    in->orig[j]);
+		if (ed.io_errors > 0)
+			in->hold_all = 1;
+		diags_free(&ed);
+	}
+done:
+	/* The model keeps no reference to the files: remove the copies. */
+	for (i = 0; i < nwritten; i++)
+		unlink(written[i]);
+	for (i = ndirs; i > 0; i--)
+		rmdir(dirs[i - 1]);
+	free_strv(written, nwritten);
+	free_strv(dirs, ndirs);
+	free_strv(effpaths, neff);
+	free(effroot);
+	free(bad);
+	manifest_free(live);
+	return 0;
+}
+
+void
+reconcile_input_free(struct reconcile_input *in)
+{
+	manifest_free(in->m);
+	diags_free(&in->diags);
+	free_strv(in->held, in->nheld);
+	free_strv(in->eff, in->nmap);
+	free_strv(in->orig, in->nmap);
+	free_strv(in->lkg_used, in->nlkg_used);
+	memset(in, 0, sizeof(*in));
+}
+
+const char *
+reconcile_origin(const struct reconcile_input *in, const struct mset *s)
+{
+	size_t i;
+
+	for (i = 0; i < in->nmap; i++)
+		if (strcmp(in->eff[i], s->pos.file) == 0)
+			return in->orig[i];
+	return s->pos.file;
+}
+
+static const struct state_set *
+find_recorded(const struct reconcile_view *v, const char *name)
+{
+	size_t lo = 0, hi = v->nrecorded;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(v->recorded[mid].name, name);
+
+		if (c == 0)
+			return &v->recorded[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+int
+reconcile_plan(struct reconcile_ctx *c, const struct reconcile_input *in,
+    int64_t now, struct reconcile_view *v, int *bkrc)
+{
+	struct plan_input pi;
+	struct strset declared;
+	size_t i, n;
+	int rc = -1, r;
+
+	memset(v, 0, sizeof(*v));
+	strset_init(&declared, 0);
+	*bkrc = BK_OK;
+	v->now = now;
+	if (state_load(c->st, &v->recorded, &v->nrecorded) == -1) {
+		fprintf(stderr, "bitsync: state: %s\n", state_errmsg(c->st));
+		*bkrc = BK_E_IO;
+		goto done;
+	}
+	if (c->ops != NULL && (r = c->ops->list_jobs(c->b, &v->jobs,
+	    &v->njobs)) != BK_OK) {
+		fprintf(stderr, "bitsync: %s backend: cannot list jobs (%d)\n",
+		    c->ops->name, r);
+		*bkrc = r;
+		goto done;
+	}
+	n = in->m ? in->m->nsets : 0;
+	v->desired = xcalloc(n + 1, sizeof(*v->desired));
+	v->specs = xcalloc(n + 1, sizeof(*v->specs));
+	v->obs = xcalloc(n + 1, sizeof(*v->obs));
+	for (i = 0; i < n; i++) {
+		const struct mset *s = &in->m->sets[i];
+		const struct state_set *rec;
+		struct spec *sp = &v->specs[v->ndesired];
+		int hash;
+
+		/* Only sets of files that validated (live or as their copy)
+		 * are desired; a held file's sets are neither desired nor
+		 * withdrawn. */
+		if (in_strv(in->held, in->nheld, reconcile_origin(in, s)) ||
+		    strset_add(&declared, s->name, s, NULL) != 0 ||
+		    spec_build(s, c->platform, sp) != 0)
+			continue;
+		rec = find_recorded(v, s->name);
+		/* sha256 of declared files is computed when the refresh is
+		 * due (design §4); size and mtime on every pass. */
+		hash = rec != NULL && s->settings.refresh > 0 &&
+		    now >= rec->last_check + (int64_t)s->settings.refresh;
+		v->obs[v->ndesired] = observe_spec(sp, hash);
+		v->desired[v->ndesired].set = s;
+		v->desired[v->ndesired].spec = sp;
+		v->desired[v->ndesired].obs = v->obs[v->ndesired];
+		v->ndesired++;
+	}
+	v->recorded_obs = xcalloc(v->nrecorded + 1, sizeof(*v->recorded_obs));
+	for (i = 0; i < v->nrecorded; i++)
+		if (v->recorded[i].on_remove == ON_REMOVE_DELETE &&
+		    strset_get(&declared, v->recorded[i].name) == NULL)
+			v->recorded_obs[i] = observe_recorded(&v->recorded[i],
+			    1);
+	memset(&pi, 0, sizeof(pi));
+	pi.desired = v->desired;
+	pi.ndesired = v->ndesired;
+	pi.jobs = v->jobs;
+	pi.njobs = v->njobs;
+	pi.recorded = v->recorded;
+	pi.nrecorded = v->nrecorded;
+	pi.recorded_obs = (const struct plan_obs *const *)v->recorded_obs;
+	pi.held_files = (const char *const *)in->held;
+	pi.nheld_files = in->nheld;
+	pi.hold_all = in->hold_all;
+	pi.now = now;
+	pi.jitter_seed = c->jitter_seed;
+	if (plan_make(&pi, &v->plan) == -1)
+		goto done;
+	rc = 0;
+done:
+	strset_free(&declared);
+	return rc;
+}
+
+void
+reconcile_view_free(struct reconcile_view *v)
+{
+	size_t i;
+
+	plan_free(&v->plan);
+	for (i = 0; i < v->ndesired; i++) {
+		spec_free(&v->specs[i]);
+		free(v->obs[i]);
+	}
+	free(v->desired);
+	free(v->specs);
+	free(v->obs);
+	for (i = 0; v->recorded_obs != NULL && i < v->nrecorded; i++)
+		free(v->recorded_obs[i]);
+	free(v->recorded_obs);
+	state_free_sets(v->recorded, v->nrecorded);
+	backend_free_jobs(v->jobs, v->njobs);
+	memset(v, 0, sizeof(*v));
+}
+
+static void
+count(const struct plan_action *a, struct reconcile_summary *sum)
+{
+	sum->sets++;
+	switch (a->verb) {
+	case PLAN_NONE:
+	case PLAN_RECHECK:
+		sum->in_sync++;
+		break;
+	case PLAN_WAIT:
+		if (a->reason == PLAN_R_BACKOFF)
+			sum->failed++;
+		else
+			sum->working++;
+		break;
+	case PLAN_HOLD:
+		sum->held++;
+		break;
+	case PLAN_REPORT_DRIFT:
+		sum->drift++;
+		break;
+	case PLAN_CANCEL_ORPHAN:
+		sum->sets--;
+		sum->changed++;
+		break;
+	default:
+		sum->working++;
+		sum->changed++;
+		break;
+	}
+}
+
+void
+reconcile_summarize(const struct reconcile_view *v,
+    struct reconcile_summary *sum)
+{
+	size_t i;
+
+	memset(sum, 0, sizeof(*sum));
+	for (i = 0; i < v->plan.n; i++)
+		count(&v->plan.v[i], sum);
+}
+
+/* ---- carrying out ---- */
+
+struct act {
+	struct reconcile_ctx *c;
+	const struct reconcile_input *in;
+	struct reconcile_view *v;
+	const struct plan_action *a;
+	struct reconcile_summary *sum;
+	struct state_set row;	/* the set's row as it will be written */
+};
+
+static const char *
+bk_why(struct reconcile_ctx *c, int rc)
+{
+	const char *s = c->ops->last_error ? c->ops->last_error(c->b) : NULL;
+	static char buf[64];
+
+	if (s != NULL)
+		return s;
+	snprintf(buf, sizeof(buf), "backend error %d", rc);
+	return buf;
+}
+
+static int
+put_row(struct act *x)
+{
+	if (state_put_set(x->c->st, &x->row) == 0)
+		return 0;
+	logf_(x->c, "set=%s error=\"state: %s\"", x->a->set,
+	    state_errmsg(x->c->st));
+	x->sum->errors++;
+	return -1;
+}
+
+/* Records a failure of this action: error text, attempts, next retry. */
+static void
+failed(struct act *x, unsigned attempts, const char *msg, int32_t code,
+    int context)
+{
+	const struct mset *s = x->a->desired ? x->a->desired->set : NULL;
+	uint64_t delay = plan_backoff(s ? s->settings.retry_delay : 600,
+	    attempts > 0 ? attempts - 1 : 0, x->c->jitter_seed, x->a->set);
+
+	x->row.last_error = (char *)msg;
+	x->row.last_error_code = code;
+	x->row.last_error_context = context;
+	x->row.attempts = attempts;
+	x->row.next_retry = x->v->now + (int64_t)delay;
+	logf_(x->c, "set=%s result=failed attempts=%u retry_in=%" PRIu64
+	    "s error=\"%s\"", x->a->set, attempts, delay, msg);
+	put_row(x);
+	/* count() took the set as working; it is failing instead. */
+	if (x->sum->working > 0)
+		x->sum->working--;
+	x->sum->failed++;
+}
+
+static int
+cancel_job(struct act *x, const struct bk_job *j)
+{
+	char g[39];
+	int rc;
+
+	bk_guid_format(&j->id, g);
+	rc = x->c->ops->cancel(x->c->b, &j->id);
+	if (rc != BK_OK && rc != BK_E_NOTFOUND) {
+		logf_(x->c, "set=%s job=%s cancel=failed error=\"%s\"",
+		    x->a->set, g, bk_why(x->c, rc));
+		x->sum->errors++;
+		return -1;
+	}
+	logf_(x->c, "set=%s job=%s cancelled", x->a->set, g);
+	if (state_remove_job(x->c->st, &j->id) == -1)
+		x->sum->errors++;
+	return 0;
+}
+
+/* mkdir -p of dir; new folders take their parent's permissions.  Below
+ * the set's destination a symlink is refused (design §7). */
+static int
+make_dirs(const char *dir, size_t trusted_len)
+{
+	char *p = xstrdup(dir), *s;
+	struct stat sb;
+	mode_t mode = 0755;
+	int rc = -1;
+
+	for (s = p + 1;; s++) {
+		int end = *s == '\0';
+
+		if (*s != '/' && !end)
+			continue;
+		*s = '\0';
+		if ((size_t)(s - p) > trusted_len ? lstat(p, &sb) :
+		    stat(p, &sb)) {
+			if (errno != ENOENT || mkdir(p, mode) == -1)
+				goto done;
+			if (lstat(p, &sb) == -1)
+				goto done;
+		}
+		if (!S_ISDIR(sb.st_mode)) {
+			errno = ENOTDIR;
+			goto done;
+		}
+		mode = sb.st_mode & 0777;
+		if (end)
+			break;
+		*s = '/';
+	}
+	rc = 0;
+done:
+	free(p);
+	return rc;
+}
+
+static void
+do_create(struct act *x)
+{
+	struct reconcile_ctx *c = x->c;
+	const struct spec *sp = x->a->desired->spec;
+	const char *dest = x->a->desired->set->destination;
+	bk_guid id;
+	char g[39], *msg;
+	size_t i;
+	int rc;
+
+	/* BITS needs destination folders before AddFile. */
+	for (i = 0; i < sp->job.nfiles; i++) {
+		char *d = xstrdup(sp->files[i].local);
+		char *slash = strrchr(d, '/');
+
+		if (slash != NULL && slash != d)
+			*slash = '\0';
+		rc = make_dirs(d, strlen(dest));
+		if (rc == -1) {
+			msg = xasprintf("cannot create folder %s: %s", d,
+			    strerror(errno));
+			free(d);
+			failed(x, x->a->attempts, msg, 0, BK_CTX_LOCAL_FILE);
+			free(msg);
+			return;
+		}
+		free(d);
+	}
+	/* Mark the create before it happens: if a crash comes between the
+	 * job's creation and its GUID being written, the next pass adopts
+	 * the job instead of creating a duplicate (plan.h ADOPT). */
+	x->row.create_pending = x->v->now;
+	if (put_row(x) == -1)
+		return;
+	rc = c->ops->create_job(c->b, &sp->job, &id);
+	if (rc != BK_OK) {
+		msg = xasprintf("create job: %s", bk_why(c, rc));
+		x->row.create_pending = 0;
+		failed(x, x->a->attempts, msg, 0, BK_CTX_GENERAL_QUEUE_MANAGER);
+		free(msg);
+		return;
+	}
+	bk_guid_format(&id, g);
+	x->row.create_pending = 0;
+	if (state_begin(c->st) == -1 ||
+	    state_add_job(c->st, x->a->set, &id, sp->hash, x->v->now) == -1 ||
+	    state_put_set(c->st, &x->row) == -1 || state_commit(c->st) == -1) {
+		state_rollback(c->st);
+		logf_(c, "set=%s job=%s error=\"state: %s\"", x->a->set, g,
+		    state_errmsg(c->st));
+		x->sum->errors++;
+	}
+	logf_(c, "set=%s job=%s created files=%zu spec=%.12s", x->a->set, g,
+	    sp->job.nfiles, sp->hash);
+	if ((rc = c->ops->resume(c->b, &id)) != BK_OK) {
+		logf_(c, "set=%s job=%s resume=failed error=\"%s\"", x->a->set,
+		    g, bk_why(c, rc));
+		x->sum->errors++;
+	}
+}
+
+static const struct bk_file *
+job_file(const struct bk_job *j, const char *local, size_t *index)
+{
+	size_t i;
+
+	for (i = 0; i < j->nfiles; i++)
+		if (j->files[i].local != NULL &&
+		    strcmp(j->files[i].local, local) == 0) {
+			*index = i;
+			return &j->files[i];
+		}
+	return NULL;
+}
+
+static void
+do_complete(struct act *x)
+{
+	struct reconcile_ctx *c = x->c;
+	const struct bk_job *j = x->a->job;
+	const struct spec *sp = x->a->desired->spec;
+	struct state_file *sf = NULL;
+	char g[39], *msg = NULL, *tp;
+	uint8_t got[32];
+	size_t i, idx;
+	int rc;
+
+	bk_guid_format(&j->id, g);
+	/* Verify before Complete: once renamed, a bad file is live. */
+	for (i = 0; i < sp->job.nfiles; i++) {
+		char want_hex[65], got_hex[65];
+
+		if (!sp->meta[i].has_sha256)
+			continue;
+		if (job_file(j, sp->files[i].local, &idx) == NULL) {
+			msg = xasprintf("job has no file %s",
+			    sp->files[i].local);
+			break;
+		}
+		if ((rc = c->ops->temp_path(c->b, &j->id, idx, &tp)) !=
+		    BK_OK) {
+			msg = xasprintf("cannot verify %s: %s",
+			    sp->files[i].local, bk_why(c, rc));
+			break;
+		}
+		if (observe_sha256_file(tp, got) == -1) {
+			msg = xasprintf("cannot read %s: %s", tp,
+			    strerror(errno));
+			free(tp);
+			break;
+		}
+		free(tp);
+		if (memcmp(got, sp->meta[i].sha256, 32) != 0) {
+			spec_hex(sp->meta[i].sha256, 32, want_hex);
+			spec_hex(got, 32, got_hex);
+			msg = xasprintf("sha256 mismatch for %s (from %s): "
+			    "expected %s, got %s; not committed",
+			    sp->files[i].local, sp->files[i].remote, want_hex,
+			    got_hex);
+			break;
+		}
+	}
+	if (msg != NULL) {
+		cancel_job(x, j);
+		failed(x, x->a->attempts + 1, msg, 0, BK_CTX_REMOTE_FILE);
+		free(msg);
+		return;
+	}
+	rc = c->ops->complete(c->b, &j->id);
+	if (rc != BK_OK) {
+		msg = xasprintf("complete: %s", rc == BK_PARTIAL ?
+		    "some files were not transferred" : bk_why(c, rc));
+		failed(x, x->a->attempts + 1, msg, 0,
+		    BK_CTX_GENERAL_QUEUE_MANAGER);
+		free(msg);
+		return;
+	}
+	/* What was placed, as it is now, and what the remote was. */
+	sf = xcalloc(sp->job.nfiles + 1, sizeof(*sf));
+	for (i = 0; i < sp->job.nfiles; i++) {
+		const struct bk_file *bf = job_file(j, sp->files[i].local,
+		    &idx);
+		struct plan_obs o;
+
+		sf[i].local = (char *)sp->files[i].local;
+		sf[i].remote = (char *)sp->files[i].remote;
+		sf[i].size = bf ? bf->validators.size : BK_SIZE_UNKNOWN;
+		sf[i].mtime = bf ? bf->validators.mtime : 0;
+		sf[i].etag = bf ? bf->validators.etag : NULL;
+		sf[i].last_modified = bf ? bf->validators.last_modified : NULL;
+		observe_file(sp->files[i].local, 1, &o);
+		sf[i].local_size = o.size;
+		sf[i].local_mtime_ns = o.mtime_ns;
+		sf[i].has_sha256 = o.hashed;
+		memcpy(sf[i].sha256, o.sha256, 32);
+	}
+	x->row.spec_hash = (char *)sp->hash;
+	x->row.last_success = x->v->now;
+	x->row.last_check = x->v->now;
+	x->row.last_error = NULL;
+	x->row.last_error_code = 0;
+	x->row.last_error_context = 0;
+	x->row.attempts = 0;
+	x->row.next_retry = 0;
+	x->row.remote_changed = 0;
+	if (state_begin(c->st) == -1 ||
+	    state_put_files(c->st, x->a->set, sf, sp->job.nfiles) == -1 ||
+	    state_put_set(c->st, &x->row) == -1 ||
+	    state_remove_job(c->st, &j->id) == -1 ||
+	    state_commit(c->st) == -1) {
+		state_rollback(c->st);
+		logf_(c, "set=%s error=\"state: %s\"", x->a->set,
+		    state_errmsg(c->st));
+		x->sum->errors++;
+	} else
+		logf_(c, "set=%s job=%s completed files=%zu result=in-sync",
+		    x->a->set, g, sp->job.nfiles);
+	free(sf);
+}
+
+static int
+validators_differ(const struct state_file *f, const struct bk_validators *v)
+{
+	if (f->etag != NULL && v->etag != NULL)
+		return strcmp(f->etag, v->etag) != 0;
+	if (f->last_modified != NULL && v->last_modified != NULL &&
+	    strcmp(f->last_modified, v->last_modified) != 0)
+		return 1;
+	if (f->size != BK_SIZE_UNKNOWN && v->size != BK_SIZE_UNKNOWN &&
+	    f->size != v->size)
+		return 1;
+	if (f->mtime != 0 && v->mtime != 0 && f->mtime != v->mtime)
+		return 1;
+	return 0;
+}
+
+static void
+do_recheck(struct act *x)
+{
+	struct reconcile_ctx *c = x->c;
+	const struct state_set *r = x->a->recorded;
+	const struct spec *sp = x->a->desired->spec;
+	size_t i;
+	int changed = 0, rc;
+
+	for (i = 0; r != NULL && i < r->nfiles && !changed; i++) {
+		struct bk_probe p = { r->files[i].remote, &sp->job };
+		struct bk_validators v;
+		struct bk_error err;
+
+		memset(&v, 0, sizeof(v));
+		memset(&err, 0, sizeof(err));
+		rc = c->ops->probe(c->b, &p, &v, &err);
+		if (rc == BK_OK)
+			changed = validators_differ(&r->files[i], &v);
+		else if (rc != BK_E_UNSUPPORTED) {
+			logf_(c, "set=%s recheck=failed remote=%s error=\"%s\"",
+			    x->a->set, r->files[i].remote,
+			    err.text ? err.text : bk_why(c, rc));
+		}
+		backend_free_validators(&v);
+		backend_free_error(&err);
+	}
+	x->row.last_check = x->v->now;
+	if (changed) {
+		x->row.remote_changed = 1;
+		x->sum->again = 1;
+		logf_(c, "set=%s recheck=remote-changed", x->a->set);
+	} else
+		logf_(c, "set=%s recheck=unchanged", x->a->set);
+	put_row(x);
+}
+
+static void
+do_orphan(struct act *x)
+{
+	size_t i;
+	int ok = 1;
+
+	for (i = 0; i < x->a->ncancel; i++)
+		if (cancel_job(x, x->a->cancel[i]) == -1)
+			ok = 0;
+	for (i = 0; i < x->a->nremove; i++) {
+		const char *p = x->a->remove[i]->local;
+
+		if (unlink(p) == -1 && errno != ENOENT) {
+			logf_(x->c, "set=%s delete=%s error=\"%s\"", x->a->set,
+			    p, strerror(errno));
+			x->sum->errors++;
+			ok = 0;
+		} else
+			logf_(x->c, "set=%s deleted=%s", x->a->set, p);
+	}
+	/* Forget the set only when everything went: otherwise the next
+	 * pass tries again from the record. */
+	if (ok && state_delete_set(x->c->st, x->a->set) == -1)
+		x->sum->errors++;
+}
+
+static void
+act(struct act *x)
+{
+	struct reconcile_ctx *c = x->c;
+	const struct plan_action *a = x->a;
+	char g[39] = "";
+	size_t i;
+	int rc;
+
+	if (a->job != NULL)
+		bk_guid_format(&a->job->id, g);
+	if (a->verb != PLAN_NONE)
+		logf_(c, "set=%s action=%s reason=\"%s\"%s%s", a->set,
+		    plan_verb_name(a->verb), plan_reason_text(a->reason),
+		    g[0] ? " job=" : "", g);
+	switch (a->verb) {
+	case PLAN_NONE:
+	case PLAN_WAIT:
+	case PLAN_HOLD:
+	case PLAN_REPORT_DRIFT:
+		break;
+	case PLAN_RECHECK:
+		do_recheck(x);
+		break;
+	case PLAN_CREATE:
+		do_create(x);
+		break;
+	case PLAN_CANCEL_RECREATE:
+		for (i = 0; i < a->ncancel; i++)
+			if (cancel_job(x, a->cancel[i]) == -1)
+				return;
+		do_create(x);
+		break;
+	case PLAN_ADOPT:
+		x->row.create_pending = 0;
+		if (state_begin(c->st) == -1 ||
+		    state_add_job(c->st, a->set, &a->job->id,
+		    a->desired->spec->hash, x->v->now) == -1 ||
+		    state_put_set(c->st, &x->row) == -1 ||
+		    state_commit(c->st) == -1) {
+			state_rollback(c->st);
+			x->sum->errors++;
+		}
+		break;
+	case PLAN_RESUME:
+	case PLAN_RETRY:
+		if (a->verb == PLAN_RETRY) {
+			const struct bk_error *e = &a->job->error;
+			char *msg = xasprintf("%s (context %s, 0x%08" PRIx32
+			    ")", e->text ? e->text : "job failed",
+			    bk_context_name(e->context), (uint32_t)e->code);
+
+			x->row.attempts = a->attempts;
+			x->row.last_error = msg;
+			x->row.last_error_code = e->code;
+			x->row.last_error_context = (int)e->context;
+			put_row(x);
+			x->row.last_error = NULL;
+			free(msg);
+		}
+		if ((rc = c->ops->resume(c->b, &a->job->id)) != BK_OK) {
+			logf_(c, "set=%s job=%s resume=failed error=\"%s\"",
+			    a->set, g, bk_why(c, rc));
+			x->sum->errors++;
+		}
+		break;
+	case PLAN_COMPLETE:
+		do_complete(x);
+		break;
+	case PLAN_SUSPEND:
+		if ((rc = c->ops->suspend(c->b, &a->job->id)) != BK_OK) {
+			logf_(c, "set=%s job=%s suspend=failed error=\"%s\"",
+			    a->set, g, bk_why(c, rc));
+			x->sum->errors++;
+		}
+		break;
+	case PLAN_CANCEL_ORPHAN:
+		do_orphan(x);
+		break;
+	case PLAN_REDUCE_DUPLICATES:
+		for (i = 0; i < a->ncancel; i++)
+			cancel_job(x, a->cancel[i]);
+		break;
+	}
+}
+
+int
+reconcile_execute(struct reconcile_ctx *c, const struct reconcile_input *in,
+    struct reconcile_view *v, struct reconcile_summary *sum)
+{
+	size_t i, j, k;
+
+	memset(sum, 0, sizeof(*sum));
+	/* GUIDs recorded for jobs the backend no longer has (completed,
+	 * cancelled by an administrator, expired) are forgotten. */
+	for (i = 0; i < v->nrecorded; i++)
+		for (j = 0; j < v->recorded[i].njobs; j++) {
+			const bk_guid *g = &v->recorded[i].jobs[j].guid;
+
+			for (k = 0; k < v->njobs; k++)
+				if (memcmp(v->jobs[k].id.b, g->b, 16) == 0)
+					break;
+			if (k == v->njobs && state_remove_job(c->st, g) == -1)
+				sum->errors++;
+		}
+	for (i = 0; i < v->plan.n; i++) {
+		const struct plan_action *a = &v->plan.v[i];
+		struct act x = { c, in, v, a, sum, { 0 } };
+
+		if (a->recorded != NULL)
+			x.row = *a->recorded;
+		else
+			x.row.name = (char *)a->set;
+		/* Remember where the set is declared and its on_remove:
+		 * when it leaves the manifest that is all there is. */
+		if (a->desired != NULL) {
+			const char *origin = reconcile_origin(in,
+			    a->desired->set);
+			int on_remove = (int)a->desired->set->settings.on_remove;
+
+			if (a->recorded == NULL || a->recorded->manifest_file ==
+			    NULL || strcmp(a->recorded->manifest_file,
+			    origin) != 0 || a->recorded->on_remove !=
+			    on_remove) {
+				x.row.manifest_file = (char *)origin;
+				x.row.on_remove = on_remove;
+				put_row(&x);
+			}
+		}
+		count(a, sum);
+		act(&x);
+	}
+	return sum->errors == 0 ? 0 : -1;
+}

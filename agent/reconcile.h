@@ -1,0 +1,111 @@
+/* reconcile.h - one reconcile pass: read the manifest as it is to be
+ * enforced, look at jobs, state and local files, plan (plan.h), and carry
+ * the plan out against a backend.
+ *
+ * Reading follows design §4's hard rules: every live manifest file that
+ * validates is saved as its last-known-good copy; a file that fails is
+ * replaced by its last-known-good copy (and its errors reported), or, when
+ * it never validated, its recorded sets are held: nothing of theirs is
+ * cancelled or deleted.  Only a file that is gone withdraws its sets. */
+#ifndef BITSYNC_RECONCILE_H
+#define BITSYNC_RECONCILE_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "backend.h"
+#include "config.h"
+#include "diag.h"
+#include "manifest.h"
+#include "plan.h"
+#include "spec.h"
+#include "state.h"
+
+struct reconcile_ctx {
+	const struct config *cfg;
+	enum platform platform;
+	struct state *st;
+	const struct backend_ops *ops;
+	struct backend *b;
+	uint64_t jitter_seed;
+	FILE *log;		/* one line per decision; NULL: quiet */
+};
+
+/* The manifest as enforced. */
+struct reconcile_input {
+	struct manifest *m;		/* effective model; may be NULL */
+	struct diags diags;		/* of the live files: what to report */
+	int valid;			/* the live manifest had no errors */
+	char **held;			/* live files whose sets are held */
+	size_t nheld;
+	int hold_all;			/* unreadable: withdraw nothing */
+	/* effective file path -> the live file it stands for */
+	char **eff, **orig;
+	size_t nmap;
+	char **lkg_used;		/* live files enforced from their copy */
+	size_t nlkg_used;
+};
+
+/* What the planner saw and decided. */
+struct reconcile_view {
+	struct plan plan;
+	struct plan_desired *desired;
+	struct spec *specs;
+	struct plan_obs **obs;
+	size_t ndesired;
+	struct state_set *recorded;
+	size_t nrecorded;
+	struct plan_obs **recorded_obs;
+	struct bk_job *jobs;
+	size_t njobs;
+	int64_t now;
+};
+
+struct reconcile_summary {
+	size_t sets, in_sync, working, drift, failed, held, changed;
+	size_t errors;			/* backend or state calls that failed */
+	int again;			/* something to do at once (a recheck saw change) */
+};
+
+/* Reads paths (the config's manifest and manifest_dir when npaths is 0).
+ * save_lkg: store last-known-good copies (not in plan). */
+int reconcile_load(struct reconcile_ctx *c, const char *const *paths,
+    size_t npaths, int save_lkg, struct reconcile_input *in);
+void reconcile_input_free(struct reconcile_input *in);
+
+/* The live file a set was declared in. */
+const char *reconcile_origin(const struct reconcile_input *in,
+    const struct mset *s);
+
+/* Gathers jobs, state and observations and plans.  0, or -1 with a
+ * message on stderr (backend or state unreadable: BK_* code in *bkrc). */
+int reconcile_plan(struct reconcile_ctx *c, const struct reconcile_input *in,
+    int64_t now, struct reconcile_view *v, int *bkrc);
+void reconcile_view_free(struct reconcile_view *v);
+
+/* Carries out v's plan.  Returns 0 when every call succeeded. */
+int reconcile_execute(struct reconcile_ctx *c,
+    const struct reconcile_input *in, struct reconcile_view *v,
+    struct reconcile_summary *sum);
+
+/* Counts what the plan says without doing it. */
+void reconcile_summarize(const struct reconcile_view *v,
+    struct reconcile_summary *sum);
+
+/* What plan and apply share: the config read, the state store and the
+ * backend opened (reconcile_session.c, linked into the bitsync binary). */
+struct reconcile_session {
+	struct config cfg;
+	struct state *st;
+	struct reconcile_ctx ctx;
+};
+
+/* Returns an exit code (cli.h): 0, or 1 bad config, 69 backend
+ * unavailable (BK_E_UNAVAILABLE: another process holds the job store),
+ * 74 state unreadable.  workers: transfer in this process (apply);
+ * otherwise the backend is opened only to look at and change jobs. */
+int reconcile_session_open(struct reconcile_session *s,
+    const char *config_path, int config_explicit, int workers, FILE *log);
+void reconcile_session_close(struct reconcile_session *s);
+
+#endif
