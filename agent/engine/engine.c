@@ -16,6 +16,7 @@
  * A transient error (network, timeout, 5xx) makes it TRANSIENT_ERROR until
  * retry_delay passes, unless no_progress_timeout has passed without a byte
  * of progress, which makes it ERROR, as does any other error at once. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -87,6 +88,50 @@ xstrdup_or_null(const char *s)
 	return s ? strdup(s) : NULL;
 }
 
+/* Files small enough to fetch again cheaply are written to the store in
+ * batches (a job's state change, or once a second), not one transaction
+ * each: that is most of the cost of many small files.  A crash may then
+ * forget that some finished; they are fetched again, and their temp files
+ * are swept (sweep_temps) when the job ends. */
+#define SMALL_FILE	(1u << 20)
+
+static void
+flush_files(struct backend *e, struct ejob *j)
+{
+	size_t k;
+
+	if (j->ndirty == 0)
+		return;
+	store_begin(e->store);
+	for (k = 0; k < j->nfiles; k++)
+		if (j->files[k].dirty) {
+			store_update_file(e->store, j, k);
+			j->files[k].dirty = 0;
+		}
+	store_commit(e->store);
+	j->ndirty = 0;
+	j->flushed = time(NULL);
+}
+
+static void
+file_changed(struct backend *e, struct ejob *j, size_t k)
+{
+	struct efile *f = &j->files[k];
+
+	if (f->total != BK_SIZE_UNKNOWN && f->total <= SMALL_FILE) {
+		if (!f->dirty) {
+			f->dirty = 1;
+			j->ndirty++;
+		}
+		return;
+	}
+	if (f->dirty) {
+		f->dirty = 0;
+		j->ndirty--;
+	}
+	store_update_file(e->store, j, k);
+}
+
 static void
 set_state(struct backend *e, struct ejob *j, enum bk_state s)
 {
@@ -103,6 +148,7 @@ set_state(struct backend *e, struct ejob *j, enum bk_state s)
 	j->modified = now;
 	if (s == BK_TRANSFERRED)
 		j->transfer_completed = now;
+	flush_files(e, j);
 	store_update_job(e->store, j);
 	if (e->notify != NULL)
 		e->notify(e->notify_ctx, &j->id, s);
@@ -176,6 +222,8 @@ housekeep(struct backend *e, time_t now)
 
 	for (i = 0; i < e->njobs; i++) {
 		j = e->jobs[i];
+		if (j->ndirty > 0 && difftime(now, j->flushed) >= 1)
+			flush_files(e, j);
 		if (j->state == BK_TRANSIENT_ERROR) {
 			if (now >= j->retry_at)
 				set_state(e, j, BK_QUEUED);
@@ -294,7 +342,7 @@ cb_start(struct xfer *x, const struct bk_validators *v, uint64_t total,
 	f->total = total;
 	f->done = x->offset;
 	/* Recorded before the body, so a crash mid-body can resume. */
-	store_update_file(e->store, a->j, a->idx);
+	file_changed(e, a->j, a->idx);
 	if (a->j->state == BK_CONNECTING &&
 	    atomic_load(&a->j->gen) == a->gen)
 		set_state(e, a->j, BK_TRANSFERRING);
@@ -455,7 +503,7 @@ finish(struct backend *e, struct active *a, struct xfer *x, int ret)
 		if (f->total == BK_SIZE_UNKNOWN)
 			f->total = f->done;
 	}
-	store_update_file(e->store, j, a->idx);
+	file_changed(e, j, a->idx);
 	if (atomic_load(&j->gen) != a->gen || ret == XFER_ABORTED)
 		goto out;
 	if (ret == XFER_OK) {
@@ -623,8 +671,11 @@ engine_close(struct backend *e)
 	}
 	free(e->workers);
 	for (i = 0; i < e->njobs; i++) {
-		if (e->store != NULL)
+		if (e->store != NULL && (e->jobs[i]->ndirty > 0 ||
+		    is_active(e->jobs[i]->state))) {
+			flush_files(e, e->jobs[i]);
 			store_update_job(e->store, e->jobs[i]);
+		}
 		ejob_free(e->jobs[i]);
 	}
 	free(e->jobs);
@@ -863,25 +914,93 @@ out:
 	return rc;
 }
 
-/* Removes a job's temp files (Cancel, and files Complete leaves out). */
-static void
-remove_temps(struct ejob *j, int only_incomplete)
+/* A temp file of a completed (not yet committed) file of j. */
+static int
+names_completed(const struct ejob *j, const char *name)
 {
-	struct lf_ident none = { 0, 0, 0 };
-	const char *base;
 	size_t k;
+
+	for (k = 0; k < j->nfiles; k++)
+		if (j->files[k].completed == 1 && j->files[k].temp != NULL &&
+		    strcmp(j->files[k].temp, name) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+is_temp_name(const char *n)
+{
+	size_t k;
+
+	if (strlen(n) != 16 || strncmp(n, ".BIT", 4) != 0 ||
+	    strcmp(n + 12, ".tmp") != 0)
+		return 0;
+	for (k = 4; k < 12; k++)
+		if (!strchr("0123456789ABCDEF", n[k]))
+			return 0;
+	return 1;
+}
+
+static int
+referenced(struct backend *e, const struct ejob *skip, const char *dir,
+    size_t dirlen, const char *name)
+{
+	size_t i, k;
+
+	for (i = 0; i < e->njobs; i++) {
+		const struct ejob *o = e->jobs[i];
+
+		if (o == skip)
+			continue;
+		for (k = 0; k < o->nfiles; k++) {
+			const struct efile *f = &o->files[k];
+
+			if (f->temp != NULL && strcmp(f->temp, name) == 0 &&
+			    strncmp(f->local, dir, dirlen) == 0 &&
+			    f->local[dirlen] == '/')
+				return 1;
+		}
+	}
+	return 0;
+}
+
+/* Removes a job's temp files (Cancel, and files Complete leaves out),
+ * then any temp file of ours in its directories that no job of this store
+ * names: left by a crash before its name was written down. */
+static void
+remove_temps(struct backend *e, struct ejob *j, int only_incomplete)
+{
+	const char *base, *prev = NULL;
+	size_t k, dirlen, prevlen = 0;
+	struct dirent *de;
+	DIR *d;
 	int dfd;
 
-	(void)none;
 	for (k = 0; k < j->nfiles; k++) {
 		struct efile *f = &j->files[k];
 
-		if (f->temp == NULL || (only_incomplete && f->completed))
-			continue;
 		if (lf_open_dir(f->local, &dfd, &base) != 0)
 			continue;
-		unlinkat(dfd, f->temp, 0);
-		close(dfd);
+		if (f->temp != NULL && !(only_incomplete && f->completed))
+			unlinkat(dfd, f->temp, 0);
+		dirlen = (size_t)(base - 1 - f->local);
+		if (prev != NULL && prevlen == dirlen &&
+		    strncmp(prev, f->local, dirlen) == 0) {
+			close(dfd);
+			continue;	/* swept already */
+		}
+		prev = f->local;
+		prevlen = dirlen;
+		if ((d = fdopendir(dfd)) == NULL) {
+			close(dfd);
+			continue;
+		}
+		while ((de = readdir(d)) != NULL)
+			if (is_temp_name(de->d_name) &&
+			    !referenced(e, j, f->local, dirlen, de->d_name) &&
+			    !(only_incomplete && names_completed(j, de->d_name)))
+				unlinkat(dirfd(d), de->d_name, 0);
+		closedir(d);
 	}
 }
 
@@ -898,7 +1017,7 @@ engine_cancel(struct backend *e, const bk_guid *id)
 	}
 	job_stop(j);
 	wait_idle(e, j);
-	remove_temps(j, 0);
+	remove_temps(e, j, 0);
 	set_state(e, j, BK_CANCELLED);
 	drop(e, j);
 out:
@@ -977,6 +1096,7 @@ engine_complete(struct backend *e, const bk_guid *id)
 		rc = BK_E_IO;
 		goto out;
 	}
+	store_begin(e->store);
 	for (k = 0; k < j->nfiles; k++) {
 		struct efile *f = &j->files[k];
 
@@ -1006,13 +1126,14 @@ engine_complete(struct backend *e, const bk_guid *id)
 		f->temp = NULL;
 		store_update_file(e->store, j, k);
 	}
+	store_commit(e->store);
 	if (dfd >= 0 && fsync(dfd) != 0 && err == 0)
 		err = errno;
 	if (err != 0) {
 		rc = BK_E_IO;
 		goto out;
 	}
-	remove_temps(j, 1);
+	remove_temps(e, j, 1);
 	if (ncomplete < j->nfiles)
 		rc = BK_PARTIAL;
 	set_state(e, j, BK_ACKNOWLEDGED);

@@ -46,6 +46,7 @@ struct efile {
 	uint64_t done;		/* bytes in the temp file */
 	int completed;		/* the temp holds the whole file, fsync'd */
 	int active;		/* a worker is transferring it */
+	int dirty;		/* changed since last written to the store */
 	struct bk_validators v;	/* of the remote version the temp holds */
 };
 
@@ -72,6 +73,8 @@ struct ejob {
 	struct efile *files;
 	size_t nfiles;
 	size_t nactive;		/* files a worker holds */
+	size_t ndirty;		/* files with dirty set */
+	time_t flushed;		/* when dirty files were last written */
 	/* Bumped whenever the job stops being transferable (suspend, cancel,
 	 * error, close): a worker that picked a file under another value
 	 * stops at its next callback.  Read without the mutex. */
@@ -170,6 +173,9 @@ int store_load(struct store *s, struct ejob ***jobs, size_t *n);
 int store_insert_job(struct store *s, const struct ejob *j);
 int store_update_job(struct store *s, const struct ejob *j);
 int store_update_file(struct store *s, const struct ejob *j, size_t i);
+/* Groups the writes between them into one transaction. */
+int store_begin(struct store *s);
+int store_commit(struct store *s);
 int store_delete_job(struct store *s, const bk_guid *id);
 void ejob_free(struct ejob *j);
 

@@ -10,6 +10,7 @@
  *
  * Resume by offset: the remote's size and mtime when the temp file's bytes
  * were read are recorded; when either differs now, the temp starts over. */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -27,6 +28,70 @@
 #define SMB_SYNC_EVERY	(32u << 20)
 #define ERROR_BAD_NET_NAME 67
 
+/* libsmbclient is loaded on first use (dlopen), not linked: it pulls in
+ * some 120 Samba libraries, which would cost every bitsync process (and
+ * every HTTP-only host) ~15 MiB of RSS and tens of milliseconds of
+ * start-up.  Hosts without it get an ERROR on UNC jobs that says so. */
+static struct {
+	__typeof__(smbc_getOptionUserData) *getOptionUserData;
+	__typeof__(smbc_free_context) *free_context;
+	__typeof__(smbc_new_context) *new_context;
+	__typeof__(smbc_setOptionUserData) *setOptionUserData;
+	__typeof__(smbc_setFunctionAuthDataWithContext) *setFunctionAuthDataWithContext;
+	__typeof__(smbc_setPort) *setPort;
+	__typeof__(smbc_setOptionProtocols) *setOptionProtocols;
+	__typeof__(smbc_setOptionUseKerberos) *setOptionUseKerberos;
+	__typeof__(smbc_setOptionFallbackAfterKerberos) *setOptionFallbackAfterKerberos;
+	__typeof__(smbc_setOptionNoAutoAnonymousLogin) *setOptionNoAutoAnonymousLogin;
+	__typeof__(smbc_setDebug) *setDebug;
+	__typeof__(smbc_init_context) *init_context;
+	__typeof__(smbc_getFunctionOpen) *getFunctionOpen;
+	__typeof__(smbc_getFunctionFstat) *getFunctionFstat;
+	__typeof__(smbc_getFunctionLseek) *getFunctionLseek;
+	__typeof__(smbc_getFunctionRead) *getFunctionRead;
+	__typeof__(smbc_getFunctionClose) *getFunctionClose;
+	__typeof__(smbc_getFunctionStat) *getFunctionStat;
+} S;
+static pthread_once_t smb_once = PTHREAD_ONCE_INIT;
+static int smb_loaded;
+
+static void
+smb_load(void)
+{
+	void *h;
+
+	if ((h = dlopen("libsmbclient.so.0", RTLD_NOW | RTLD_LOCAL)) == NULL)
+		return;
+#define SYM(n) if ((*(void **)&S.n = dlsym(h, "smbc_" #n)) == NULL) return
+	SYM(getOptionUserData);
+	SYM(free_context);
+	SYM(new_context);
+	SYM(setOptionUserData);
+	SYM(setFunctionAuthDataWithContext);
+	SYM(setPort);
+	SYM(setOptionProtocols);
+	SYM(setOptionUseKerberos);
+	SYM(setOptionFallbackAfterKerberos);
+	SYM(setOptionNoAutoAnonymousLogin);
+	SYM(setDebug);
+	SYM(init_context);
+	SYM(getFunctionOpen);
+	SYM(getFunctionFstat);
+	SYM(getFunctionLseek);
+	SYM(getFunctionRead);
+	SYM(getFunctionClose);
+	SYM(getFunctionStat);
+#undef SYM
+	smb_loaded = 1;
+}
+
+static int
+smb_available(void)
+{
+	pthread_once(&smb_once, smb_load);
+	return smb_loaded;
+}
+
 struct smb_worker {
 	SMBCCTX *ctx;
 	char *key;		/* port|user|domain the context logs on with */
@@ -38,7 +103,7 @@ static void
 auth_fn(SMBCCTX *c, const char *srv, const char *shr, char *wg, int wglen,
     char *un, int unlen, char *pw, int pwlen)
 {
-	struct smb_worker *w = smbc_getOptionUserData(c);
+	struct smb_worker *w = S.getOptionUserData(c);
 	const struct xfer *x = w ? w->cur : NULL;
 	const char *user = "", *bs;
 
@@ -69,7 +134,7 @@ static void
 free_ctx(SMBCCTX *c)
 {
 	pthread_mutex_lock(&ctx_mu);
-	smbc_free_context(c, 1);
+	S.free_context(c, 1);
 	pthread_mutex_unlock(&ctx_mu);
 }
 
@@ -78,18 +143,18 @@ new_ctx_locked(void *userdata, unsigned port)
 {
 	SMBCCTX *c;
 
-	if ((c = smbc_new_context()) == NULL)
+	if ((c = S.new_context()) == NULL)
 		return NULL;
-	smbc_setOptionUserData(c, userdata);
-	smbc_setFunctionAuthDataWithContext(c, auth_fn);
-	smbc_setPort(c, (uint16_t)port);
-	smbc_setOptionProtocols(c, "SMB2_02", "SMB3");
-	smbc_setOptionUseKerberos(c, 0);
-	smbc_setOptionFallbackAfterKerberos(c, 1);
-	smbc_setOptionNoAutoAnonymousLogin(c, 0);
-	smbc_setDebug(c, 0);
-	if (smbc_init_context(c) == NULL) {
-		smbc_free_context(c, 1);
+	S.setOptionUserData(c, userdata);
+	S.setFunctionAuthDataWithContext(c, auth_fn);
+	S.setPort(c, (uint16_t)port);
+	S.setOptionProtocols(c, "SMB2_02", "SMB3");
+	S.setOptionUseKerberos(c, 0);
+	S.setOptionFallbackAfterKerberos(c, 1);
+	S.setOptionNoAutoAnonymousLogin(c, 0);
+	S.setDebug(c, 0);
+	if (S.init_context(c) == NULL) {
+		S.free_context(c, 1);
 		return NULL;
 	}
 	return c;
@@ -226,6 +291,11 @@ smb_transfer(struct smb_worker *w, struct xfer *x)
 	int ret, restart = 0, err;
 
 	w->cur = x;
+	if (!smb_available()) {
+		ret = xfer_fail(x, BK_CTX_GENERAL_TRANSPORT, HR_GEN_FAILURE, 0,
+		    "UNC sources need libsmbclient, which is not installed");
+		goto out;
+	}
 	if ((url = smb_url(x->remote, x->smb_port)) == NULL) {
 		ret = smb_fail(x, EINVAL, "opening");
 		goto out;
@@ -241,7 +311,7 @@ smb_transfer(struct smb_worker *w, struct xfer *x)
 		goto out;
 	}
 	errno = 0;
-	fh = smbc_getFunctionOpen(w->ctx)(w->ctx, url, O_RDONLY, 0);
+	fh = S.getFunctionOpen(w->ctx)(w->ctx, url, O_RDONLY, 0);
 	if (fh == NULL) {
 		ret = smb_fail(x, errno ? errno : EIO, "opening");
 		/* A broken session would fail every later open too. */
@@ -251,7 +321,7 @@ smb_transfer(struct smb_worker *w, struct xfer *x)
 		}
 		goto out;
 	}
-	if (smbc_getFunctionFstat(w->ctx)(w->ctx, fh, &sb) != 0) {
+	if (S.getFunctionFstat(w->ctx)(w->ctx, fh, &sb) != 0) {
 		ret = smb_fail(x, errno, "reading the size of");
 		goto out;
 	}
@@ -275,7 +345,7 @@ smb_transfer(struct smb_worker *w, struct xfer *x)
 		ret = XFER_ABORTED;
 		goto out;
 	}
-	if (x->offset > 0 && smbc_getFunctionLseek(w->ctx)(w->ctx, fh,
+	if (x->offset > 0 && S.getFunctionLseek(w->ctx)(w->ctx, fh,
 	    (off_t)x->offset, SEEK_SET) < 0) {
 		ret = smb_fail(x, errno, "seeking in");
 		goto out;
@@ -286,7 +356,7 @@ smb_transfer(struct smb_worker *w, struct xfer *x)
 			ret = XFER_ABORTED;
 			goto out;
 		}
-		r = smbc_getFunctionRead(w->ctx)(w->ctx, fh, w->buf,
+		r = S.getFunctionRead(w->ctx)(w->ctx, fh, w->buf,
 		    SMB_BUFFER);
 		if (r < 0) {
 			ret = smb_fail(x, errno, "reading");
@@ -320,7 +390,7 @@ smb_transfer(struct smb_worker *w, struct xfer *x)
 	ret = XFER_OK;
 out:
 	if (fh != NULL && w->ctx != NULL)
-		smbc_getFunctionClose(w->ctx)(w->ctx, fh);
+		S.getFunctionClose(w->ctx)(w->ctx, fh);
 	w->cur = NULL;
 	free(url);
 	return ret;
@@ -341,12 +411,15 @@ smb_probe(const struct xfer *settings, struct bk_validators *out,
 	if ((w = smb_worker_new()) == NULL)
 		return BK_E_IO;
 	w->cur = &x;
-	if ((url = smb_url(x.remote, x.smb_port)) == NULL)
+	if (!smb_available())
+		xfer_fail(&x, BK_CTX_GENERAL_TRANSPORT, HR_GEN_FAILURE, 0,
+		    "UNC sources need libsmbclient, which is not installed");
+	else if ((url = smb_url(x.remote, x.smb_port)) == NULL)
 		smb_fail(&x, EINVAL, "probing");
 	else if (ensure_ctx(w, &x) != 0)
 		xfer_fail(&x, BK_CTX_GENERAL_TRANSPORT, HR_GEN_FAILURE, 1,
 		    "cannot set up the SMB client");
-	else if (smbc_getFunctionStat(w->ctx)(w->ctx, url, &sb) != 0)
+	else if (S.getFunctionStat(w->ctx)(w->ctx, url, &sb) != 0)
 		smb_fail(&x, errno, "probing");
 	else {
 		out->size = (uint64_t)sb.st_size;

@@ -55,6 +55,9 @@ store_open(const char *state_dir, struct store **out)
 	    SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK)
 		goto out;
 	sqlite3_busy_timeout(s->db, 5000);
+	/* Closing need not fold the WAL into the database (an fsync or two
+	 * per short-lived command); the next open reads it. */
+	sqlite3_db_config(s->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
 	if (sqlite3_exec(s->db, schema, NULL, NULL, NULL) != SQLITE_OK)
 		goto out;
 	*out = s;
@@ -348,6 +351,20 @@ int
 store_update_file(struct store *s, const struct ejob *j, size_t i)
 {
 	return put_file(s, j, i, 0);
+}
+
+int
+store_begin(struct store *s)
+{
+	return sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK ?
+	    BK_OK : BK_E_IO;
+}
+
+int
+store_commit(struct store *s)
+{
+	return sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK ?
+	    BK_OK : BK_E_IO;
 }
 
 int

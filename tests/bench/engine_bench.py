@@ -1,0 +1,215 @@
+"""Engine benchmarks: the engine beside curl, aria2c, smbclient, rclone and
+cp, in one run, on loopback (servers from tests/servers/servers.py).
+
+    /usr/bin/python3 tests/bench/engine_bench.py [--drive PATH]
+        [--work DIR] [--runs N] [--big-mib N] [--small N] [--only WHAT]
+
+WHAT: http, small, smb (comma-separated; default all).  Every figure is
+the median of --runs runs; each run starts with an empty destination.  The
+engine's time includes Complete with a durable commit (fsync or syncfs of
+the data, rename, fsync of the directory); the peers write without any
+sync, as they always do.  Peak RSS comes from /usr/bin/time (GNU time).
+"""
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "servers"))
+import servers  # noqa: E402
+
+MiB = 1 << 20
+
+
+def timed(argv, env=None, cwd=None):
+    """Runs argv under GNU time; returns (seconds, peak RSS KiB)."""
+    rss_file = "/tmp/.engine_bench_rss.%d" % os.getpid()
+    t0 = time.monotonic()
+    p = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", rss_file] + argv,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                       env=env, cwd=cwd)
+    dt = time.monotonic() - t0
+    if p.returncode != 0:
+        raise RuntimeError("%s failed (%d): %s" % (argv[0], p.returncode,
+                                                    p.stderr[-2000:]))
+    with open(rss_file) as f:
+        rss = int(f.read().split()[-1])
+    os.unlink(rss_file)
+    return dt, rss
+
+
+def fresh(d):
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+
+
+class Bench:
+    def __init__(self, args):
+        self.a = args
+        self.work = args.work
+        self.rows = []
+
+    def measure(self, group, name, make_argv, units, per, dst, env=None):
+        times, rss = [], []
+        for _ in range(self.a.runs):
+            fresh(dst)
+            subprocess.run(["sync"])
+            dt, r = timed(make_argv(), env=env)
+            times.append(dt)
+            rss.append(r)
+        t = statistics.median(times)
+        row = {"group": group, "name": name, "secs": t,
+               "rate": units / t, "per": per, "rss": max(rss) / 1024}
+        self.rows.append(row)
+        print("  %-34s %8.3f s %10.1f %-8s peak RSS %6.1f MiB" %
+              (name, t, row["rate"], per, row["rss"]), flush=True)
+        return row
+
+    def engine(self, state, *args, parallel=None):
+        argv = [self.a.drive, "-s", state]
+        if parallel:
+            argv += ["-p", str(parallel)]
+        return argv + list(args)
+
+    def ratio(self, a, b, what):
+        print("  ratio %-40s %.2f" % (what, a["rate"] / b["rate"]),
+              flush=True)
+
+    def http(self, web, src):
+        print("1 GiB over HTTP (%d MiB)" % self.a.big_mib, flush=True)
+        big = os.path.join(src, "big.bin")
+        dst = os.path.join(self.work, "dst-big")
+        state = os.path.join(self.work, "state")
+        mib = self.a.big_mib
+        cp = self.measure("http", "cp (disk floor)", lambda: [
+            "cp", big, os.path.join(dst, "big.bin")], mib, "MiB/s", dst)
+        curl = self.measure("http", "curl -o", lambda: [
+            "curl", "-s", "-f", "-o", os.path.join(dst, "big.bin"),
+            web.url("big.bin")], mib, "MiB/s", dst)
+
+        def eng():
+            fresh(state)
+            return self.engine(state, "get", web.url("big.bin"),
+                               os.path.join(dst, "big.bin"))
+        e = self.measure("http", "engine (durable commit)", eng, mib,
+                         "MiB/s", dst)
+        self.ratio(e, curl, "engine / curl (target >= 0.9)")
+        self.ratio(e, cp, "engine / cp")
+
+    def small(self, web, src):
+        n = self.a.small
+        print("%d x 64 KiB over HTTP" % n, flush=True)
+        names = ["s%05d.bin" % i for i in range(n)]
+        dst = os.path.join(self.work, "dst-small")
+        state = os.path.join(self.work, "state")
+        cp = self.measure("small", "cp -r (disk floor)", lambda: [
+            "cp", "-r", os.path.join(src, "small"), os.path.join(dst, "x")],
+            n, "files/s", dst)
+        cfg = os.path.join(self.work, "curl.cfg")
+        with open(cfg, "w") as f:
+            for s in names:
+                f.write('url = "%s"\noutput = "%s"\n' % (
+                    web.url("small/" + s), os.path.join(dst, s)))
+        curl = self.measure("small", "curl -Z --parallel-max 8", lambda: [
+            "curl", "-s", "-f", "-Z", "--parallel-max", "8", "-K", cfg],
+            n, "files/s", dst)
+        alist = os.path.join(self.work, "aria2.list")
+        with open(alist, "w") as f:
+            for s in names:
+                f.write("%s\n  out=%s\n" % (web.url("small/" + s), s))
+        aria = self.measure("small", "aria2c -j 8", lambda: [
+            "aria2c", "-q", "-j", "8", "--allow-overwrite=true",
+            "--auto-file-renaming=false", "--file-allocation=none",
+            "-d", dst, "-i", alist], n, "files/s", dst)
+
+        def eng():
+            fresh(state)
+            args = []
+            for s in names:
+                args += [web.url("small/" + s), os.path.join(dst, s)]
+            return self.engine(state, "get", *args, parallel=8)
+        e = self.measure("small", "engine, 1 job, max_parallel 8", eng, n,
+                         "files/s", dst)
+        self.ratio(e, curl, "engine / curl -Z8 (target >= 0.8)")
+        self.ratio(e, aria, "engine / aria2c -j8")
+        self.ratio(e, cp, "engine / cp")
+
+    def smb(self, smbd, src):
+        print("1 GiB over SMB (%d MiB)" % self.a.big_mib, flush=True)
+        mib = self.a.big_mib
+        dst = os.path.join(self.work, "dst-smb")
+        state = os.path.join(self.work, "state")
+        sc = self.measure("smb", "smbclient get", lambda: [
+            "smbclient", "//127.0.0.1/pub", "-p", str(smbd.port), "-N",
+            "-c", "get big.bin %s" % os.path.join(dst, "big.bin")],
+            mib, "MiB/s", dst)
+        env = dict(os.environ, RCLONE_CONFIG_X_TYPE="smb",
+                   RCLONE_CONFIG_X_HOST="127.0.0.1",
+                   RCLONE_CONFIG_X_PORT=str(smbd.port),
+                   RCLONE_CONFIG_X_USER="guest", RCLONE_CONFIG_X_PASS="")
+        rc = self.measure("smb", "rclone copy (smb backend)", lambda: [
+            "rclone", "copy", "--config", "/dev/null", "x:pub/big.bin",
+            dst], mib, "MiB/s", dst, env=env)
+
+        def eng():
+            fresh(state)
+            return self.engine(state, "-P", str(smbd.port), "get", "-a",
+                               smbd.unc("pub", "big.bin"),
+                               os.path.join(dst, "big.bin"))
+        e = self.measure("smb", "engine (durable commit)", eng, mib,
+                         "MiB/s", dst)
+        best = max(sc, rc, key=lambda r: r["rate"])
+        self.ratio(e, best, "engine / faster of smbclient, rclone (>= 1)")
+
+    def run(self):
+        src = os.path.join(self.work, "src")
+        os.makedirs(os.path.join(src, "small"), exist_ok=True)
+        os.chmod(self.work, 0o755)
+        big = os.path.join(src, "big.bin")
+        if not os.path.exists(big) or \
+                os.path.getsize(big) != self.a.big_mib * MiB:
+            subprocess.run(["openssl", "rand", "-out", big,
+                            str(self.a.big_mib * MiB)], check=True)
+        for i in range(self.a.small):
+            p = os.path.join(src, "small", "s%05d.bin" % i)
+            if not os.path.exists(p):
+                with open(p, "wb") as f:
+                    f.write(os.urandom(65536))
+        subprocess.run(["chmod", "-R", "a+rX", src], check=True)
+        with open("/proc/loadavg") as f:
+            print("load average before: %s" % " ".join(f.read().split()[:3]))
+        only = set(self.a.only.split(","))
+        with servers.Nginx(self.work, src) as web:
+            if "http" in only:
+                self.http(web, src)
+            if "small" in only:
+                self.small(web, src)
+        if "smb" in only:
+            with servers.Smbd(self.work,
+                              {"pub": servers.Share(src, guest=True)}) as s:
+                self.smb(s, src)
+        with open("/proc/loadavg") as f:
+            print("load average after: %s" % " ".join(f.read().split()[:3]))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--drive", default=os.path.join(
+        HERE, "..", "..", "build", "tests", "engine", "engine_drive"))
+    ap.add_argument("--work", default="/var/tmp/bitsync-engine-bench")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--big-mib", type=int, default=1024)
+    ap.add_argument("--small", type=int, default=2000)
+    ap.add_argument("--only", default="http,small,smb")
+    a = ap.parse_args()
+    os.makedirs(a.work, exist_ok=True)
+    Bench(a).run()
+
+
+if __name__ == "__main__":
+    main()
