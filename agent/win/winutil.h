@@ -1,0 +1,24 @@
+/* winutil.h - small helpers shared by the Windows modules: UTF-8 <-> UTF-16
+ * the system's text for an error code, SHA-256 of a file. */
+#ifndef BITSYNC_WINUTIL_H
+#define BITSYNC_WINUTIL_H
+
+#include <stddef.h>
+#include <wchar.h>
+
+/* Newly allocated UTF-16 copy of a UTF-8 string; NULL for NULL (and for
+ * input that is not UTF-8). */
+wchar_t *win_widen(const char *s);
+
+/* Newly allocated UTF-8 copy of a UTF-16 string; NULL for NULL. */
+char *win_narrow(const wchar_t *w);
+
+/* FormatMessage's text for a Win32 error code, without trailing newline or
+ * full stop, followed by " (error N)". */
+void win_strerror(unsigned long code, char *buf, size_t len);
+
+/* Lower-case hex SHA-256 of a file's contents (BCrypt).  Returns 0, or -1
+ * when the file cannot be read. */
+int win_sha256_file(const char *path, char hex[65]);
+
+#endif

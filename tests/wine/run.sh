@@ -1,0 +1,201 @@
+#!/usr/bin/env bash
+# tests/wine/run.sh - the Windows side under Wine: cross-builds bitsync.exe
+# and the backend driver with packaging/windows/build.sh, starts a private
+# Wine prefix and an nginx on 127.0.0.1, and runs
+#   - tests/wine/bits_drive.exe: the bits backend against Wine's BITS
+#     (lifecycle, cancel, enumerate and tags, 404, unsupported settings,
+#     probe, notify);
+#   - bitsync.exe version and validate on the samples (exit codes as on
+#     Linux).
+# Prints one line per check and a final "N passed, N failed"; exits 0 only
+# when nothing failed.  Installs nothing: the packages come from
+# packaging/apt-packages.txt through packaging/deps.sh.
+#
+# Environment: BITSYNC_WINE_BUILD  build directory (default: a temp dir;
+#              the ctest registration passes one inside the build tree so
+#              the cross-built libraries are cached between runs)
+#              KEEP=1               keep the temp directory for a post-mortem
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+HERE=$ROOT/tests/wine
+TMP=$(mktemp -d /tmp/bitsync-wine.XXXXXX)
+chmod 755 "$TMP"	# nginx's workers (nobody) read the served files
+BUILD=${BITSYNC_WINE_BUILD:-$TMP/build}
+PASS=0
+FAIL=0
+NGINX_PID=
+export WINEPREFIX=$TMP/prefix
+export WINEDEBUG=-all
+export WINEDLLOVERRIDES="mscoree,mshtml="	# no Mono/Gecko prompts
+export DISPLAY=
+
+pass() { echo "PASS $*"; PASS=$((PASS + 1)); }
+fail() { echo "FAIL $*"; FAIL=$((FAIL + 1)); }
+
+cleanup() {
+	[ -n "$NGINX_PID" ] && kill "$NGINX_PID" 2>/dev/null
+	if [ -d "$WINEPREFIX" ]; then
+		wineserver -k 2>/dev/null
+		wineserver -w 2>/dev/null
+	fi
+	if [ "${KEEP:-0}" = 1 ]; then
+		echo "kept $TMP" >&2
+	else
+		rm -rf "$TMP"
+	fi
+}
+trap cleanup EXIT
+
+finish() {
+	echo "$PASS passed, $FAIL failed"
+	[ "$FAIL" -eq 0 ]
+	exit $?
+}
+
+for t in wine wineserver x86_64-w64-mingw32-gcc nginx; do
+	if ! command -v "$t" >/dev/null; then
+		fail "prerequisite: $t not found (run packaging/deps.sh)"
+		finish
+	fi
+done
+
+# --- build -----------------------------------------------------------------
+t0=$(date +%s)
+if "$ROOT/packaging/windows/build.sh" "$BUILD" >"$TMP/build.log" 2>&1; then
+	pass "cross build of bitsync.exe ($(($(date +%s) - t0)) s)"
+else
+	fail "cross build of bitsync.exe (log follows)"
+	tail -n 40 "$TMP/build.log"
+fi
+
+# The driver links the Windows modules and the few core ones it needs.
+mapfile -t CFLAGS < <(grep -v '^$' "$BUILD/cflags.txt" 2>/dev/null)
+mapfile -t LIBS < <(grep -v '^$' "$BUILD/libs.txt" 2>/dev/null)
+DRIVER=$BUILD/bits_drive.exe
+if [ ${#CFLAGS[@]} -gt 0 ] && x86_64-w64-mingw32-gcc "${CFLAGS[@]}" -static \
+	-o "$DRIVER" "$HERE/bits_drive.c" "$ROOT/agent/bits/bits.c" \
+	"$ROOT/agent/win/winutil.c" "$ROOT/agent/win/sha256_win.c" \
+	"$ROOT/agent/backend.c" "$ROOT/agent/util.c" "${LIBS[@]}" \
+	>"$TMP/driver.log" 2>&1; then
+	pass "cross build of bits_drive.exe"
+else
+	fail "cross build of bits_drive.exe"
+	cat "$TMP/driver.log"
+	DRIVER=
+fi
+
+# --- nginx on a free 127.0.0.1 port ----------------------------------------
+WWW=$TMP/www
+mkdir -p "$WWW" "$TMP/nginx/logs" "$TMP/nginx/tmp"
+head -c 65536 /dev/urandom > "$WWW/a.bin"
+printf 'bitsync under wine\r\n' > "$WWW/b.txt"
+head -c $((8 * 1024 * 1024)) /dev/urandom > "$WWW/big.bin"
+SHA_A=$(sha256sum "$WWW/a.bin" | cut -d' ' -f1)
+SHA_B=$(sha256sum "$WWW/b.txt" | cut -d' ' -f1)
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat > "$TMP/nginx/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+error_log $TMP/nginx/logs/error.log;
+pid $TMP/nginx/nginx.pid;
+events { worker_connections 64; }
+http {
+	access_log $TMP/nginx/logs/access.log;
+	client_body_temp_path $TMP/nginx/tmp/body;
+	proxy_temp_path $TMP/nginx/tmp/proxy;
+	fastcgi_temp_path $TMP/nginx/tmp/fastcgi;
+	uwsgi_temp_path $TMP/nginx/tmp/uwsgi;
+	scgi_temp_path $TMP/nginx/tmp/scgi;
+	default_type application/octet-stream;
+	server {
+		listen 127.0.0.1:$PORT;
+		root $WWW;
+		limit_rate_after 1m;
+		limit_rate 4m;
+	}
+}
+CONF
+nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" 2>"$TMP/nginx/stderr" &
+NGINX_PID=$!
+for _ in $(seq 50); do
+	curl -fsS -o /dev/null "http://127.0.0.1:$PORT/b.txt" 2>/dev/null && break
+	sleep 0.1
+done
+BASE=http://127.0.0.1:$PORT
+
+# --- a private Wine prefix --------------------------------------------------
+t0=$(date +%s)
+if wine wineboot -i >"$TMP/wineboot.log" 2>&1 && wineserver -w; then
+	wineserver -p 2>/dev/null	# keep one server (and its BITS jobs) for the run
+	pass "wine prefix ($(($(date +%s) - t0)) s)"
+else
+	fail "wine prefix (wineboot -i failed)"
+	tail -n 20 "$TMP/wineboot.log"
+	finish
+fi
+
+# --- the backend driver -----------------------------------------------------
+if [ -n "$DRIVER" ]; then
+	WORK=$TMP/work
+	mkdir -p "$WORK"
+	WWORK=$(winepath -w "$WORK" 2>/dev/null)
+	timeout 300 wine "$DRIVER" "$BASE" "$WWORK" "$SHA_A" "$SHA_B" \
+		>"$TMP/drive.out" 2>"$TMP/drive.err"
+	rc=$?
+	while IFS= read -r line; do
+		line=${line%$'\r'}
+		case "$line" in
+		"PASS "*) pass "bits: ${line#PASS }" ;;
+		"FAIL "*) fail "bits: ${line#FAIL }" ;;
+		"  # "*) echo "$line" ;;
+		esac
+	done < "$TMP/drive.out"
+	if ! grep -q '^[0-9]* passed, [0-9]* failed' "$TMP/drive.out"; then
+		fail "bits_drive.exe did not finish (exit $rc)"
+		tail -n 20 "$TMP/drive.err"
+	fi
+fi
+
+# --- bitsync.exe --------------------------------------------------------------
+EXE=$BUILD/bitsync.exe
+if [ -f "$EXE" ]; then
+	out=$(wine "$EXE" version 2>&1 | tr -d '\r')
+	rc=$?
+	if [ $rc -eq 0 ] && echo "$out" | grep -q '[0-9]\.[0-9]'; then
+		pass "bitsync.exe version: $out"
+	else
+		fail "bitsync.exe version: exit $rc: $out"
+	fi
+	# Every sample is valid on Linux; Windows must agree (with the
+	# sample's own platform) and exit 0.  A fixture known invalid exits 1.
+	for f in "$ROOT"/samples/*.yaml; do
+		[ -f "$f" ] || continue
+		wf=$(winepath -w "$f")
+		out=$(wine "$EXE" validate "$wf" 2>&1 | tr -d '\r')
+		rc=$?
+		if [ $rc -eq 0 ]; then
+			pass "validate $(basename "$f") (exit 0)"
+		else
+			fail "validate $(basename "$f"): exit $rc: $out"
+		fi
+	done
+	bad=$TMP/bad.yaml
+	printf 'version: 2\nsources: {}\nsets: []\n' > "$bad"
+	out=$(wine "$EXE" validate "$(winepath -w "$bad")" 2>&1 | tr -d '\r')
+	rc=$?
+	if [ $rc -eq 1 ] && echo "$out" | grep -q '\[version\]'; then
+		pass "validate of an invalid manifest exits 1 with [version]"
+	else
+		fail "validate of an invalid manifest: exit $rc: $out"
+	fi
+	out=$(wine "$EXE" validate --no-such-flag 2>&1 | tr -d '\r')
+	rc=$?
+	if [ $rc -eq 64 ]; then
+		pass "usage error exits 64"
+	else
+		fail "usage error: exit $rc: $out"
+	fi
+fi
+
+finish
