@@ -224,6 +224,85 @@ class EngineTest(unittest.TestCase):
                          sha(os.path.join(self.www, "s.bin")))
         self.assertEqual(web.log()[-1]["user"], "reader")
 
+    def test_https_verified_ca_file_adds_anchor(self):
+        write_random(os.path.join(self.www, "t.bin"), 300000)
+        tls = servers.make_cert(self.dir)
+        web = self.nginx(tls=tls)
+        r = self.drive("get", "-R", "1", "-T", "60", web.url("t.bin"),
+                       os.path.join(self.dst, "t1"))
+        j = r.job()
+        self.assertEqual(j["state"], "ERROR", r.stdout)
+        self.assertEqual(j["error"]["code"], "0x80072F0D")
+        self.assertEqual(j["error"]["context"], "GENERAL_TRANSPORT")
+        self.assertNotIn("TRANSIENT_ERROR", r.states())
+        self.drive("cancel", r.guid)
+        r = self.drive("-A", tls[0], "get", web.url("t.bin"),
+                       os.path.join(self.dst, "t2"))
+        self.assertEqual(r.rc, 0, r.stdout + r.stderr)
+        self.assertEqual(sha(os.path.join(self.dst, "t2")),
+                         sha(os.path.join(self.www, "t.bin")))
+
+    def test_rate_limit(self):
+        write_random(os.path.join(self.www, "r.bin"), 3 * MiB)
+        web = self.nginx()
+        r = self.drive("-r", str(1 * MiB), "get", web.url("r.bin"),
+                       os.path.join(self.dst, "r.bin"))
+        self.assertEqual(r.rc, 0, r.stdout + r.stderr)
+        ms = [int(x.split()[1]) for x in r.stdout.splitlines()
+              if x.startswith("elapsed_ms")][0]
+        self.assertGreaterEqual(ms, 2500)
+        self.assertLess(ms, 8000)
+
+    def test_max_download_time(self):
+        write_random(os.path.join(self.www, "m.bin"), 8 * MiB)
+        web = self.nginx(limit_rate=1 * MiB)
+        r = self.drive("get", "-M", "2", web.url("m.bin"),
+                       os.path.join(self.dst, "m.bin"), timeout=30)
+        j = r.job()
+        self.assertEqual(j["state"], "ERROR")
+        self.assertEqual(j["error"]["code"], "0x80200054")
+
+    def test_suspend_keeps_temp_and_resumes(self):
+        src = os.path.join(self.www, "u.bin")
+        write_random(src, 6 * MiB)
+        web = self.nginx(limit_rate=3 * MiB)
+        guid = self.create(web.url("u.bin"), os.path.join(self.dst, "u.bin"))
+        self.drive("run", "-w", "1", guid)
+        r = self.drive("suspend", guid)
+        self.assertEqual(r.rc, 0)
+        self.assertEqual(self.drive("list").job()["state"], "SUSPENDED")
+        held = os.path.getsize(self.temps()[0])
+        self.assertGreater(held, 0)
+        r = self.drive("run", "-w", "30", "-k", guid)
+        self.assertEqual(r.rc, 0, r.stdout + r.stderr)
+        self.assertEqual(sha(os.path.join(self.dst, "u.bin")), sha(src))
+        self.assertEqual(web.log()[-1]["status"], 206)
+
+    def test_helper_token_local_file_identity(self):
+        write_random(os.path.join(self.www, "l.bin"), 100000)
+        web = self.nginx()
+        cred = os.path.join(self.creds, "svc")
+        with open(cred, "w") as f:
+            f.write("username = daemon\npassword = unused\n")
+        os.chmod(cred, 0o600)
+        mine = os.path.join(self.dir, "daemon-owned")
+        os.makedirs(mine)
+        os.chown(mine, 1, 1)
+        # the local user may not write root's folder: refused like BITS
+        r = self.drive("get", "-c", "svc", "-t", "local_file",
+                       web.url("l.bin"), os.path.join(self.dst, "l.bin"))
+        j = r.job()
+        self.assertEqual(j["state"], "ERROR", r.stdout)
+        self.assertEqual(j["error"]["code"], "0x80070005")
+        self.assertEqual(j["error"]["context"], "LOCAL_FILE")
+        self.drive("cancel", r.guid)
+        out = os.path.join(mine, "l.bin")
+        r = self.drive("get", "-c", "svc", "-t", "local_file",
+                       web.url("l.bin"), out)
+        self.assertEqual(r.rc, 0, r.stdout + r.stderr)
+        self.assertEqual(os.stat(out).st_uid, 1)
+        self.assertEqual(sha(out), sha(os.path.join(self.www, "l.bin")))
+
     # -- proxy ------------------------------------------------------------
 
     def test_proxy_override_bypass_and_no_proxy(self):

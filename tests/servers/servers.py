@@ -104,8 +104,10 @@ class Nginx(_Server):
     $body_bytes_sent and the Range header of every request."""
 
     def __init__(self, workdir, root, limit_rate=None, port=None,
-                 extra_server=""):
+                 extra_server="", tls=None):
+        """tls: (certificate file, key file) to serve https instead."""
         self.workdir = os.path.join(workdir, "nginx")
+        self.tls = tls
         self.root = root
         self.limit_rate = limit_rate
         self.port = port or free_port()
@@ -116,6 +118,10 @@ class Nginx(_Server):
     def _conf(self):
         w = self.workdir
         rate = "limit_rate %d;" % self.limit_rate if self.limit_rate else ""
+        ssl = ""
+        if self.tls:
+            ssl = " ssl;\n        ssl_certificate %s;\n" \
+                  "        ssl_certificate_key %s" % self.tls
         return f"""
 daemon off;
 master_process off;
@@ -138,7 +144,7 @@ http {{
                      '$body_bytes_sent "$http_range" "$http_if_range" '
                      '"$http_x_fleet" "$remote_user"';
     server {{
-        listen {HOST}:{self.port};
+        listen {HOST}:{self.port}{ssl};
         root {self.root};
         access_log {self.access_log} bytes;
         {rate}
@@ -155,7 +161,8 @@ http {{
                     "stdout.log")
 
     def url(self, path):
-        return "http://%s:%d/%s" % (HOST, self.port, path.lstrip("/"))
+        return "%s://%s:%d/%s" % ("https" if self.tls else "http", HOST,
+                                  self.port, path.lstrip("/"))
 
     def log(self):
         """Parsed access log: dicts with method, uri, status, bytes_sent,
@@ -175,6 +182,20 @@ http {{
                             "range": q[0], "if_range": q[1],
                             "x_fleet": q[2], "user": q[3]})
         return out
+
+
+def make_cert(workdir, name="server"):
+    """A self-signed certificate for 127.0.0.1 (its own trust anchor);
+    returns (certificate file, key file)."""
+    cert = os.path.join(workdir, name + ".crt")
+    key = os.path.join(workdir, name + ".key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
+                    "-nodes", "-keyout", key, "-out", cert, "-days", "2",
+                    "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+    return cert, key
 
 
 class Share:
