@@ -132,6 +132,17 @@ class ApplyTest(unittest.TestCase):
         return [json.loads(x) for x in p.stdout.splitlines()
                 if x.startswith("{")]
 
+    def wait_temp(self, d, size, proc, timeout=60):
+        """Waits until the engine's temp file in d holds size bytes."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.assertIsNone(proc.poll(), "bitsync ended early")
+            for t in glob.glob(os.path.join(d, ".BIT*")):
+                if os.path.getsize(t) >= size:
+                    return t
+            time.sleep(0.02)
+        self.fail("no temp file of %d bytes in %s" % (size, d))
+
     def requests(self, uri):
         return [r for r in self.web.log() if r["uri"] == uri]
 
@@ -222,7 +233,7 @@ class ApplyTest(unittest.TestCase):
             "app", ["big.bin"], more="on_remove: delete"))
         # Start a transfer and stop the process: the job stays.
         p = self.spawn_bitsync("apply")
-        time.sleep(1.0)
+        self.wait_temp(os.path.join(self.dst, "app"), 1, p)
         p.send_signal(signal.SIGTERM)
         p.communicate(timeout=30)
         self.assertEqual(len(self.jobs()), 1)
@@ -390,13 +401,7 @@ class ApplyTest(unittest.TestCase):
         self.nginx(limit_rate=2 * MiB)
         self.manifest("10-app.yaml", self.set_yaml("app", ["big.bin"]))
         p = self.spawn_bitsync("apply")
-        deadline = time.monotonic() + 30
-        temps = []
-        while time.monotonic() < deadline:
-            temps = glob.glob(os.path.join(self.dst, "app", ".BIT*"))
-            if temps and os.path.getsize(temps[0]) >= 2 * MiB:
-                break
-            time.sleep(0.02)
+        self.wait_temp(os.path.join(self.dst, "app"), 2 * MiB, p)
         p.send_signal(signal.SIGKILL)
         p.communicate()
         self.assertEqual(len(self.jobs()), 1)
@@ -414,7 +419,7 @@ class ApplyTest(unittest.TestCase):
         self.nginx(limit_rate=1 * MiB)
         self.manifest("10-app.yaml", self.set_yaml("app", ["big.bin"]))
         p = self.spawn_bitsync("apply")
-        time.sleep(0.8)
+        self.wait_temp(os.path.join(self.dst, "app"), 1, p)
         q = self.run_bitsync("apply")
         self.assertEqual(q.returncode, 69, q.stderr)
         self.assertIn("holds the job store", q.stderr)
