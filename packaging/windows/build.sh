@@ -18,8 +18,15 @@
 # mingw-w64-x86-64-dev, dpkg-dev (dpkg-source for apt-get source), cmake.
 set -euo pipefail
 
+MODULES_ONLY=0
+if [ "${1:-}" = "--modules-only" ]; then
+	# Only the libraries and the Windows modules (agent/win, agent/bits),
+	# not bitsync.exe: what tests/wine/run.sh --only backend needs.
+	MODULES_ONLY=1
+	shift
+fi
 if [ $# -ne 1 ]; then
-	echo "usage: $0 OUTDIR" >&2
+	echo "usage: $0 [--modules-only] OUTDIR" >&2
 	exit 64
 fi
 mkdir -p "$1"
@@ -206,6 +213,7 @@ VERSION=$(sed -n 's/^project(bitsync VERSION \([0-9.]*\).*/\1/p' "$ROOT/CMakeLis
 
 srcs=()
 for f in "$ROOT"/agent/*.c; do
+	[ "$MODULES_ONLY" = 1 ] && break
 	case "$CORE_EXCLUDE" in *" $(basename "$f") "*) continue ;; esac
 	srcs+=("$f")
 done
@@ -221,7 +229,8 @@ CFLAGS=(-std=c11 -O2 -g -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla
 	# printf at run time; the native build checks the formats.
 	-Wno-format
 	-D_WIN32_WINNT=0x0601 -DWINVER=0x0601 -DUNICODE -D_UNICODE
-	-D__USE_MINGW_ANSI_STDIO=1 -DYAML_DECLARE_STATIC
+	-D__USE_MINGW_ANSI_STDIO=1 -D_POSIX_THREAD_SAFE_FUNCTIONS
+	-DYAML_DECLARE_STATIC
 	-DBITSYNC_VERSION="\"${VERSION:-0}\""
 	-iquote "$ROOT/agent/bits" -iquote "$ROOT/agent/engine"
 	-I"$ROOT/agent" -I"$ROOT/packaging/windows/compat" -I"$PREFIX/include")
@@ -249,6 +258,10 @@ for f in "${srcs[@]}"; do
 done
 for p in "${pids[@]}"; do wait "$p" || fail=1; done
 [ -z "${fail:-}" ] || die "compilation failed"
+if [ "$MODULES_ONLY" = 1 ]; then
+	say "compiled the Windows modules (no bitsync.exe: --modules-only)"
+	exit 0
+fi
 
 "$CC" -static -o "$OUT/bitsync.exe" "${objs[@]}" "${LIBS[@]}" ||
 	die "link failed"

@@ -17,6 +17,13 @@
 #              KEEP=1               keep the temp directory for a post-mortem
 set -uo pipefail
 
+# --only backend: the backend driver only (no bitsync.exe);
+# --only exe: bitsync.exe only.  Default: both.
+ONLY=all
+if [ "${1:-}" = "--only" ] && [ -n "${2:-}" ]; then
+	ONLY=$2
+fi
+
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 HERE=$ROOT/tests/wine
 TMP=$(mktemp -d /tmp/bitsync-wine.XXXXXX)
@@ -62,18 +69,29 @@ done
 
 # --- build -----------------------------------------------------------------
 t0=$(date +%s)
-if "$ROOT/packaging/windows/build.sh" "$BUILD" >"$TMP/build.log" 2>&1; then
+if [ "$ONLY" = backend ]; then
+	if "$ROOT/packaging/windows/build.sh" --modules-only "$BUILD" >"$TMP/build.log" 2>&1; then
+		pass "cross build of the libraries and Windows modules ($(($(date +%s) - t0)) s)"
+	else
+		fail "cross build of the libraries and Windows modules (log follows)"
+		tail -n 40 "$TMP/build.log"
+	fi
+	rm -f "$BUILD/bitsync.exe"
+elif "$ROOT/packaging/windows/build.sh" "$BUILD" >"$TMP/build.log" 2>&1; then
 	pass "cross build of bitsync.exe ($(($(date +%s) - t0)) s)"
 else
 	fail "cross build of bitsync.exe (log follows)"
-	tail -n 40 "$TMP/build.log"
+	grep -E 'error|build.sh' "$TMP/build.log" | tail -n 40
+	rm -f "$BUILD/bitsync.exe"
 fi
 
 # The driver links the Windows modules and the few core ones it needs.
 mapfile -t CFLAGS < <(grep -v '^$' "$BUILD/cflags.txt" 2>/dev/null)
 mapfile -t LIBS < <(grep -v '^$' "$BUILD/libs.txt" 2>/dev/null)
 DRIVER=$BUILD/bits_drive.exe
-if [ ${#CFLAGS[@]} -gt 0 ] && x86_64-w64-mingw32-gcc "${CFLAGS[@]}" -static \
+if [ "$ONLY" = exe ]; then
+	DRIVER=
+elif [ ${#CFLAGS[@]} -gt 0 ] && x86_64-w64-mingw32-gcc "${CFLAGS[@]}" -static \
 	-o "$DRIVER" "$HERE/bits_drive.c" "$ROOT/agent/bits/bits.c" \
 	"$ROOT/agent/win/winutil.c" "$ROOT/agent/win/sha256_win.c" \
 	"$ROOT/agent/backend.c" "$ROOT/agent/util.c" "${LIBS[@]}" \
