@@ -230,7 +230,16 @@ def integral_floats(node):
     return False
 
 
-def schema_check(validator, files):
+def draft7_of(schema):
+    """The same schema evaluated with draft-07 rules: what editors do
+    (yaml-language-server validates with draft-07 semantics).  The schema
+    uses only keywords draft-07 also has; $defs is only a $ref target."""
+    s = dict(schema)
+    s["$schema"] = "http://json-schema.org/draft-07/schema#"
+    return jsonschema.Draft7Validator(s)
+
+
+def schema_check(validator, files, editor=None):
     """(errors, note, blind): errors is a list of 'file: where: message', or
     None when a file could not be loaded (note says why); blind is true
     when a document holds what JSON Schema cannot see (integral floats)."""
@@ -244,6 +253,9 @@ def schema_check(validator, files):
             return None, "PyYAML cannot load %s: %s" % (
                 os.path.basename(f), str(e).splitlines()[0]), False
         blind = blind or integral_floats(doc)
+        if editor is not None and editor.is_valid(doc) != validator.is_valid(doc):
+            errors.append("%s: draft-07 (editors) and 2020-12 disagree"
+                          % os.path.basename(f))
         for e in validator.iter_errors(doc):
             where = "/".join(str(x) for x in e.absolute_path) or "(root)"
             errors.append("%s: %s: %s" % (os.path.basename(f), where,
@@ -264,6 +276,7 @@ def cmd_agree(a, validator):
     cases = collect(a.samples, a.fixtures)
     base = os.path.dirname(os.path.abspath(a.samples.rstrip("/")))
     rows, failed, passed, skipped = [], 0, 0, 0
+    editor = draft7_of(validator.schema)
     details = []
     with tempfile.TemporaryDirectory(prefix="bitsync-agree-") as tmp:
         for kind, path, files in cases:
@@ -295,7 +308,7 @@ def cmd_agree(a, validator):
                              % ",".join(sorted(SKIP_RULES & set(rules)))))
                 skipped += 1
                 continue
-            serrs, note, blind = schema_check(validator, files)
+            serrs, note, blind = schema_check(validator, files, editor)
             if serrs is None:
                 rows.append((name, platform, "valid" if valid else "invalid",
                              "-", "skip: " + note))
@@ -359,6 +372,7 @@ def cmd_samples(a, validator):
     except jsonschema.SchemaError as e:
         print("FAIL  schema is not a valid Draft 2020-12 schema: %s" % e.message)
         failed += 1
+    editor = draft7_of(validator.schema)
     cases = collect(a.samples, None)
     in_dropin = {f for _, p, files in cases if os.path.isdir(p) for f in files}
     with tempfile.TemporaryDirectory(prefix="bitsync-samples-") as tmp:
@@ -369,7 +383,7 @@ def cmd_samples(a, validator):
                 print("FAIL  %s: first line must be '# platform: windows|posix'" % name)
                 failed += 1
                 continue
-            serrs, note, _ = schema_check(validator, files)
+            serrs, note, _ = schema_check(validator, files, editor)
             if serrs:
                 print("FAIL  %s: schema: %s" % (name, "; ".join(serrs)))
                 failed += 1
