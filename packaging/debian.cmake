@@ -46,27 +46,34 @@ set(_bs_file_mode OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
 # pipelines and config-management runs check manifests as unprivileged users.
 install(TARGETS bitsync RUNTIME DESTINATION bin)
 
-# --- systemd unit -----------------------------------------------------------
-install(FILES ${_bs_pkg}/systemd/bitsync.service
-  DESTINATION /lib/systemd/system PERMISSIONS ${_bs_file_mode})
-
-# --- /etc/bitsync -----------------------------------------------------------
-# The sample config is the conffile: every key, commented, at its default.
-install(FILES ${CMAKE_SOURCE_DIR}/samples/bitsync.ini
-  DESTINATION /etc/bitsync PERMISSIONS ${_bs_file_mode})
-
-# Empty directories with their own modes: staged from the build tree.
+# --- system files: the unit, /etc/bitsync, /var/lib/bitsync -------------
+# These live at absolute paths.  They are installed into a staging tree only
+# (DESTDIR set: CPack, or `DESTDIR=/tmp/root cmake --install build`) or for
+# prefix /usr; a plain `cmake --install build` into /usr/local never writes
+# into the real /etc, /lib or /var behind the user's back.
 file(MAKE_DIRECTORY ${_bs_out}/skel/manifest.d ${_bs_out}/skel/credentials
   ${_bs_out}/skel/bitsync)
-install(DIRECTORY ${_bs_out}/skel/manifest.d DESTINATION /etc/bitsync
-  DIRECTORY_PERMISSIONS OWNER_READ OWNER_WRITE OWNER_EXECUTE
-  GROUP_READ GROUP_EXECUTE WORLD_READ WORLD_EXECUTE)
-install(DIRECTORY ${_bs_out}/skel/credentials DESTINATION /etc/bitsync
-  DIRECTORY_PERMISSIONS OWNER_READ OWNER_WRITE OWNER_EXECUTE)
-# The state directory; systemd's StateDirectoryMode= keeps it at 0750.
-install(DIRECTORY ${_bs_out}/skel/bitsync DESTINATION /var/lib
-  DIRECTORY_PERMISSIONS OWNER_READ OWNER_WRITE OWNER_EXECUTE
-  GROUP_READ GROUP_EXECUTE)
+set(_bs_755 "OWNER_READ OWNER_WRITE OWNER_EXECUTE GROUP_READ GROUP_EXECUTE WORLD_READ WORLD_EXECUTE")
+string(REPLACE ";" " " _bs_644 "${_bs_file_mode}")
+install(CODE "
+if(\"\$ENV{DESTDIR}\" STREQUAL \"\" AND NOT CMAKE_INSTALL_PREFIX STREQUAL \"/usr\")
+  message(STATUS \"bitsync: skipping the systemd unit, /etc/bitsync and /var/lib/bitsync (prefix \${CMAKE_INSTALL_PREFIX}, no DESTDIR); install the Debian package instead: cmake --build <build> --target package\")
+else()
+  file(INSTALL DESTINATION \"/lib/systemd/system\" TYPE FILE
+    PERMISSIONS ${_bs_644} FILES \"${_bs_pkg}/systemd/bitsync.service\")
+  # the conffile: every key, commented, at its default
+  file(INSTALL DESTINATION \"/etc/bitsync\" TYPE FILE
+    PERMISSIONS ${_bs_644} FILES \"${CMAKE_SOURCE_DIR}/samples/bitsync.ini\")
+  file(INSTALL DESTINATION \"/etc/bitsync\" TYPE DIRECTORY
+    DIR_PERMISSIONS ${_bs_755} FILES \"${_bs_out}/skel/manifest.d\")
+  file(INSTALL DESTINATION \"/etc/bitsync\" TYPE DIRECTORY
+    DIR_PERMISSIONS OWNER_READ OWNER_WRITE OWNER_EXECUTE FILES \"${_bs_out}/skel/credentials\")
+  # systemd's StateDirectoryMode= keeps it at 0750 too
+  file(INSTALL DESTINATION \"/var/lib\" TYPE DIRECTORY
+    DIR_PERMISSIONS OWNER_READ OWNER_WRITE OWNER_EXECUTE GROUP_READ GROUP_EXECUTE
+    FILES \"${_bs_out}/skel/bitsync\")
+endif()
+")
 
 # --- man pages (gzip -9n as Debian policy asks) and bash completion --------
 set(_bs_man_gz)

@@ -1,0 +1,59 @@
+#!/usr/bin/python3
+"""docs_options.py SRC_DIR - every long option and command the binary
+accepts appears in bitsync(8) and in the bash completion, and nothing the
+two document is unknown to the binary.
+
+Reads the getopt_long tables (struct option ... { "name", ... }) of
+agent/*.c and the command table of agent/main.c, so a new option that
+lands without documentation fails here rather than in front of an admin."""
+import glob
+import re
+import sys
+
+src = sys.argv[1] if len(sys.argv) > 1 else "."
+problems = []
+
+opts = set()
+for path in sorted(glob.glob(f"{src}/agent/*.c")):
+    text = open(path, encoding="utf-8").read()
+    for block in re.findall(r"struct option\s+\w+\[\]\s*=\s*\{(.*?)\};", text, re.S):
+        opts.update(re.findall(r'\{\s*"([a-z][a-z0-9-]*)"\s*,', block))
+main = open(f"{src}/agent/main.c", encoding="utf-8").read()
+m = re.search(r"commands\[\]\s*=\s*\{(.*?)\};", main, re.S)
+commands = set(re.findall(r'\{\s*"([a-z]+)"\s*,\s*cmd_', m.group(1))) if m else set()
+# Options a command's synopsis in main.c promises (commands not built yet
+# have no getopt table) are known too; so are other programs' options that
+# the man page's examples use.
+known = opts | set(re.findall(r"--([a-z][a-z0-9-]*)", m.group(1) if m else "")) | {"now"}
+if not opts or not commands:
+    print("docs_options: found no option or command tables in agent/*.c")
+    sys.exit(1)
+
+man = open(f"{src}/packaging/man/bitsync.8", encoding="utf-8").read()
+man_plain = man.replace("\\-", "-")
+comp = open(f"{src}/packaging/bash-completion/bitsync", encoding="utf-8").read()
+
+man_opts = set(re.findall(r"(?<![\w-])--([a-z][a-z0-9-]*)", man_plain))
+comp_opts = set(re.findall(r"(?<![\w-])--([a-z][a-z0-9-]*)", comp))
+m = re.search(r'commands="([^"]*)"', comp)
+comp_cmds = set(m.group(1).split()) if m else set()
+
+for o in sorted(opts - man_opts):
+    problems.append(f"packaging/man/bitsync.8: option --{o} (agent/*.c) is not documented")
+for o in sorted(opts - comp_opts):
+    problems.append(f"packaging/bash-completion/bitsync: option --{o} (agent/*.c) is not completed")
+for o in sorted(man_opts - known):
+    problems.append(f"packaging/man/bitsync.8: documents --{o}, which the binary does not accept")
+for o in sorted(comp_opts - known):
+    problems.append(f"packaging/bash-completion/bitsync: completes --{o}, which the binary does not accept")
+for c in sorted(commands):
+    if not re.search(rf"^\.(B|BR|BI|TP)\s+{c}\b", man, re.M) and f"\n.B {c}\n" not in man:
+        problems.append(f"packaging/man/bitsync.8: command {c} is not documented")
+if comp_cmds != commands:
+    problems.append(f"packaging/bash-completion/bitsync: commands {sorted(comp_cmds)} != agent/main.c {sorted(commands)}")
+
+for p in problems:
+    print(p)
+if problems:
+    sys.exit(1)
+print(f"docs_options: ok ({len(commands)} commands, {len(opts)} long options)")
