@@ -24,7 +24,7 @@ commands = set(re.findall(r'\{\s*"([a-z]+)"\s*,\s*cmd_', m.group(1))) if m else 
 # Options a command's synopsis in main.c promises (commands not built yet
 # have no getopt table) are known too; so are other programs' options that
 # the man page's examples use.
-known = opts | set(re.findall(r"--([a-z][a-z0-9-]*)", m.group(1) if m else "")) | {"now"}
+known = opts | set(re.findall(r"--([a-z][a-z0-9-]*)", m.group(1) if m else "")) | {"now", "name"}  # systemctl enable --now, systemd-creds --name
 if not opts or not commands:
     print("docs_options: found no option or command tables in agent/*.c")
     sys.exit(1)
