@@ -10,6 +10,7 @@
  * exclusive lock on it, so a second apply (or apply beside `run`) stops
  * with exit 69 and says why. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -17,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <poll.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "reconcile.h"
@@ -29,6 +32,24 @@ on_signal(int sig)
 {
 	(void)sig;
 	stop = 1;
+}
+
+/* The backend's state-change callback, from its threads: only a byte
+ * into a pipe, so the loop below wakes at once (a transferred job is
+ * completed without a polling delay). */
+static int wake[2] = { -1, -1 };
+
+static void
+on_job_event(void *ctx, const bk_guid *job, enum bk_state state)
+{
+	char b = 1;
+
+	(void)ctx;
+	(void)job;
+	(void)state;
+	if (write(wake[1], &b, 1) == -1) {
+		/* full pipe: a wake-up is already pending */
+	}
 }
 
 static int64_t
@@ -91,6 +112,9 @@ cmd_apply(const struct cli *cli, int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	in_process = strcmp(s.ctx.ops->name, "engine") == 0;
+	if (pipe2(wake, O_CLOEXEC | O_NONBLOCK) == 0 &&
+	    s.ctx.ops->set_notify != NULL)
+		s.ctx.ops->set_notify(s.ctx.b, on_job_event, NULL);
 	if (timeout > 0)
 		deadline = mono_ms() + (int64_t)timeout * 1000;
 	memset(&sum, 0, sizeof(sum));
@@ -123,7 +147,10 @@ cmd_apply(const struct cli *cli, int argc, char **argv)
 		 * has failed (and waits for its retry time, kept in the
 		 * state for the next apply or the daemon).  BITS transfers
 		 * without us, so there only --wait stays to watch. */
-		if (!sum.again && sum.working == 0)
+		/* Without --wait a job in TRANSIENT_ERROR (server down) is
+		 * left to its retry delay: it may take days. */
+		if (!sum.again && sum.working - (wait ? 0 : sum.transient)
+		    == 0)
 			break;
 		if (!wait && !in_process)
 			break;
@@ -137,11 +164,26 @@ cmd_apply(const struct cli *cli, int argc, char **argv)
 			delay_ms = 200;
 		else if (delay_ms < 2000)
 			delay_ms += 200;
-		ts.tv_sec = delay_ms / 1000;
-		ts.tv_nsec = (delay_ms % 1000) * 1000000;
-		while (nanosleep(&ts, &ts) == -1 && errno == EINTR && !stop)
-			;
+		if (wake[0] >= 0) {
+			/* Job events wake us; the timeout is only a net. */
+			struct pollfd pfd = { wake[0], POLLIN, 0 };
+			char buf[64];
+
+			if (poll(&pfd, 1, sum.again ? 0 : (int)delay_ms * 5) > 0)
+				while (read(wake[0], buf, sizeof(buf)) > 0)
+					;
+		} else {
+			ts.tv_sec = delay_ms / 1000;
+			ts.tv_nsec = (delay_ms % 1000) * 1000000;
+			while (nanosleep(&ts, &ts) == -1 && errno == EINTR &&
+			    !stop)
+				;
+		}
 	}
+	if (!quiet && !wait && sum.transient > 0)
+		fprintf(stderr, "bitsync apply: %zu set(s) wait for the "
+		    "backend to retry after a transient error; `apply --wait` "
+		    "or the run daemon goes on with them\n", sum.transient);
 	if (!quiet)
 		fprintf(stderr, "bitsync apply: %zu set(s): %zu in sync, %zu "
 		    "in progress, %zu failing, %zu drifted, %zu held\n",
@@ -156,6 +198,14 @@ cmd_apply(const struct cli *cli, int argc, char **argv)
 		rc = sum.in_sync == sum.sets && sum.errors == 0 ? EXIT_OK :
 		    EXIT_INVALID;
 done:
+	if (s.ctx.ops != NULL && s.ctx.ops->set_notify != NULL &&
+	    s.ctx.b != NULL)
+		s.ctx.ops->set_notify(s.ctx.b, NULL, NULL);
 	reconcile_session_close(&s);
+	if (wake[0] >= 0) {
+		close(wake[0]);
+		close(wake[1]);
+		wake[0] = wake[1] = -1;
+	}
 	return rc;
 }

@@ -10,6 +10,7 @@
 #include <openssl/evp.h>
 
 #include "observe.h"
+#include "spec.h"
 #include "util.h"
 
 int
@@ -27,7 +28,7 @@ observe_sha256_file(const char *path, uint8_t out[32])
 		return -1;
 	buf = xmalloc(1 << 17);
 	if ((ctx = EVP_MD_CTX_new()) == NULL ||
-	    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+	    EVP_DigestInit_ex(ctx, spec_sha256_md(), NULL) != 1) {
 		errno = ENOMEM;
 		goto done;
 	}

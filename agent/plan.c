@@ -301,7 +301,8 @@ decide_own(const struct plan_input *in, const struct entry *e,
 			a->reason = PLAN_R_MONITOR;
 		} else {
 			a->verb = PLAN_WAIT;
-			a->reason = PLAN_R_JOB_ACTIVE;
+			a->reason = j->state == BK_TRANSIENT_ERROR ?
+			    PLAN_R_JOB_TRANSIENT : PLAN_R_JOB_ACTIVE;
 		}
 		return;
 	case BK_SUSPENDED:
@@ -568,6 +569,7 @@ plan_reason_text(enum plan_reason r)
 		[PLAN_R_REMOTE_CHANGED] = "remote file changed",
 		[PLAN_R_REFRESH_DUE] = "refresh due",
 		[PLAN_R_JOB_ACTIVE] = "transfer in progress",
+		[PLAN_R_JOB_TRANSIENT] = "transient error, the backend retries",
 		[PLAN_R_JOB_SUSPENDED] = "job suspended",
 		[PLAN_R_JOB_ERROR] = "job failed",
 		[PLAN_R_TOO_MANY_ERRORS] = "job failed repeatedly",

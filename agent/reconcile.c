@@ -520,6 +520,8 @@ count(const struct plan_action *a, struct reconcile_summary *sum)
 			sum->failed++;
 		else
 			sum->working++;
+		if (a->reason == PLAN_R_JOB_TRANSIENT)
+			sum->transient++;
 		break;
 	case PLAN_HOLD:
 		sum->held++;

@@ -63,6 +63,7 @@ struct reconcile_view {
 
 struct reconcile_summary {
 	size_t sets, in_sync, working, drift, failed, held, changed;
+	size_t transient;		/* of working: jobs in TRANSIENT_ERROR */
 	size_t errors;			/* backend or state calls that failed */
 	int again;			/* something to do at once (a recheck saw change) */
 };

@@ -185,6 +185,16 @@ tx_end(struct state *st, int ok)
 	return -1;
 }
 
+/* Grows an array that holds n elements to room for n + 1, doubling at
+ * powers of two: amortised O(1) without a capacity field. */
+static void *
+grow(void *v, size_t n, size_t size)
+{
+	if (n == 0 || (n & (n - 1)) == 0)
+		v = xrealloc(v, (n ? 2 * n : 1) * size);
+	return v;
+}
+
 static char *
 col_str(sqlite3_stmt *q, int i)
 {
@@ -265,7 +275,7 @@ state_load(struct state *st, struct state_set **sets, size_t *n)
 		if ((s = find_set(v, nv, name)) == NULL ||
 		    sqlite3_column_bytes(q, 1) != 16)
 			continue;
-		s->jobs = xrealloc(s->jobs, (s->njobs + 1) * sizeof(*s->jobs));
+		s->jobs = grow(s->jobs, s->njobs, sizeof(*s->jobs));
 		j = &s->jobs[s->njobs++];
 		memset(j, 0, sizeof(*j));
 		memcpy(j->guid.b, sqlite3_column_blob(q, 1), 16);
@@ -286,8 +296,7 @@ state_load(struct state *st, struct state_set **sets, size_t *n)
 
 		if ((s = find_set(v, nv, name)) == NULL)
 			continue;
-		s->files = xrealloc(s->files,
-		    (s->nfiles + 1) * sizeof(*s->files));
+		s->files = grow(s->files, s->nfiles, sizeof(*s->files));
 		f = &s->files[s->nfiles++];
 		memset(f, 0, sizeof(*f));
 		f->local = col_str(q, 1);

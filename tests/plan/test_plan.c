@@ -314,7 +314,7 @@ static const struct row rows[] = {
 	{ "own TRANSFERRING -> wait", E, 1, REC_NEVER, LOC_MISSING, 1, BK_TRANSFERRING, 0, 0,
 	    0, 21600, 0, 0, 0, K, 0, 0, 0, PLAN_WAIT, PLAN_R_JOB_ACTIVE, 0, 0, 0 },
 	{ "own TRANSIENT_ERROR -> wait", E, 1, REC_NEVER, LOC_MISSING, 1, BK_TRANSIENT_ERROR, 0, 0,
-	    0, 21600, 0, 0, 0, K, 0, 0, 0, PLAN_WAIT, PLAN_R_JOB_ACTIVE, 0, 0, 0 },
+	    0, 21600, 0, 0, 0, K, 0, 0, 0, PLAN_WAIT, PLAN_R_JOB_TRANSIENT, 0, 0, 0 },
 	{ "own TRANSFERRED -> complete after verify", E, 1, REC_NEVER, LOC_MISSING, 1, BK_TRANSFERRED, 0, 0,
 	    0, 21600, 0, 0, 0, K, 0, 0, 0, PLAN_COMPLETE, PLAN_R_TRANSFERRED, 0, 0, 0 },
 	{ "own ERROR, backoff not passed -> wait", E, 1, REC_NEVER, LOC_MISSING, 1, BK_ERROR, 0, 0,
