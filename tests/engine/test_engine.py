@@ -566,6 +566,38 @@ class EngineTest(unittest.TestCase):
         self.assertEqual(r.job()["state"], "ERROR", r.stdout)
         self.assertEqual(r.job()["error"]["code"], "0x80070005")
 
+    def test_smb_resume_after_server_killed(self):
+        smb, pub, priv = self._smbd()
+        src = os.path.join(pub, "r.bin")
+        write_random(src, 8 * MiB)
+        with open(src, "rb") as f:
+            original = f.read()
+        guid = self.create("-a", "-R", "1", "-T", "60", smb.unc("pub", "r.bin"),
+                           os.path.join(self.dst, "r.bin"))
+        # the engine's own rate limit slows it down enough to kill smbd
+        argv = [DRIVE, "-s", self.state, "-P", str(smb.port), "-r",
+                str(3 * MiB), "run", "-w", "60", "-k", guid]
+        p = subprocess.Popen(argv, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        self.wait_temp_size(2 * MiB, p)
+        smb.kill()
+        # Zero the first MiB behind the engine's back, keeping size and
+        # mtime: a resume by offset keeps the bytes it already holds (the
+        # original ones), a restart from zero would fetch the zeros.
+        st = os.stat(src)
+        fd = os.open(src, os.O_WRONLY)
+        os.pwrite(fd, bytes(MiB), 0)
+        os.close(fd)
+        os.utime(src, ns=(st.st_atime_ns, st.st_mtime_ns))
+        time.sleep(1)
+        self.start(servers.Smbd(self.dir, smb.shares, users=smb.users,
+                                port=smb.port))
+        out, err = p.communicate(timeout=60)
+        self.assertEqual(p.returncode, 0, out + err)
+        self.assertIn("TRANSIENT_ERROR", out)
+        with open(os.path.join(self.dst, "r.bin"), "rb") as f:
+            self.assertTrue(f.read() == original, "restarted from zero")
+
     def test_smb_user_share(self):
         smb, pub, priv = self._smbd()
         src = os.path.join(priv, "u.bin")

@@ -276,6 +276,17 @@ class Smbd(_Server):
         self._spawn(["/usr/sbin/smbd", "--foreground", "--debug-stdout",
                      "-s", self.conf], "stdout.log")
 
+    def stop(self, sig=signal.SIGTERM):
+        """SIGTERM: smbd stops its children itself.  SIGKILL (kill()):
+        the whole process group, which smbd's setsid made its own (checked:
+        never the caller's group), so connections die at once too."""
+        if self.proc is not None and sig == signal.SIGKILL and \
+                self.proc.poll() is None:
+            pid = self.proc.pid
+            if os.getpgid(pid) == pid and os.getpgid(0) != pid:
+                os.killpg(pid, signal.SIGKILL)
+        super().stop(sig)
+
     def unc(self, share, *path):
         return "\\\\%s\\%s\\%s" % (HOST, share, "\\".join(path))
 
