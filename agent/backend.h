@@ -154,7 +154,10 @@ struct backend;
 
 /* Called by the backend, from any thread, when a job changes state; the
  * counterpart of IBackgroundCopyCallback.  Must only record the event
- * (e.g. write to a self-pipe): the reconciler acts on it in its own loop. */
+ * (e.g. write to a self-pipe): the reconciler acts on it in its own loop.
+ * The engine calls it with its job lock held, so it must never call back
+ * into the backend.  Changes before set_notify are not replayed: read
+ * list_jobs after registering. */
 typedef void (*bk_notify_fn)(void *ctx, const bk_guid *job,
     enum bk_state state);
 
@@ -171,8 +174,9 @@ struct backend_ops {
 	void (*close)(struct backend *b);
 
 	/* Every job of this account, any owner tag (IEnumBackgroundCopyJobs
-	 * from EnumJobs(0)), with files, progress and current error.  The
-	 * caller frees the array with backend_free_jobs(). */
+	 * from EnumJobs(0)), with files, progress and current error.  As in
+	 * BITS, an ACKNOWLEDGED or CANCELLED job is gone: complete and cancel
+	 * drop it.  The caller frees the array with backend_free_jobs(). */
 	int (*list_jobs)(struct backend *b, struct bk_job **jobs, size_t *n);
 
 	/* CreateJob + AddFile for each file + the settings of spec; the new
