@@ -103,6 +103,21 @@ else
 	DRIVER=
 fi
 
+WDRIVER=$BUILD/win_drive.exe
+if [ "$ONLY" = exe ]; then
+	WDRIVER=
+elif [ ${#CFLAGS[@]} -gt 0 ] && x86_64-w64-mingw32-gcc "${CFLAGS[@]}" -static \
+	-o "$WDRIVER" "$HERE/win_drive.c" "$ROOT/agent/win/config_win.c" \
+	"$ROOT/agent/win/platform_win.c" "$ROOT/agent/win/perm_win.c" \
+	"$ROOT/agent/win/winutil.c" "$ROOT/agent/diag.c" "$ROOT/agent/util.c" \
+	"${LIBS[@]}" >"$TMP/wdriver.log" 2>&1; then
+	pass "cross build of win_drive.exe"
+else
+	fail "cross build of win_drive.exe"
+	cat "$TMP/wdriver.log"
+	WDRIVER=
+fi
+
 # --- nginx on a free 127.0.0.1 port ----------------------------------------
 WWW=$TMP/www
 mkdir -p "$WWW" "$TMP/nginx/logs" "$TMP/nginx/tmp"
@@ -153,26 +168,37 @@ else
 	finish
 fi
 
-# --- the backend driver -----------------------------------------------------
-if [ -n "$DRIVER" ]; then
-	WORK=$TMP/work
-	mkdir -p "$WORK"
-	WWORK=$(winepath -w "$WORK" 2>/dev/null)
-	timeout 300 wine "$DRIVER" "$BASE" "$WWORK" "$SHA_A" "$SHA_B" \
-		>"$TMP/drive.out" 2>"$TMP/drive.err"
+# run_driver PREFIX EXE ARGS...: runs a test program under wine and folds
+# its PASS/FAIL lines into this run's count.
+run_driver() {
+	local tag=$1 exe=$2 rc line out
+	out=$TMP/$tag.out
+	shift 2
+	timeout 300 wine "$exe" "$@" >"$out" 2>"$TMP/$tag.err"
 	rc=$?
 	while IFS= read -r line; do
 		line=${line%$'\r'}
 		case "$line" in
-		"PASS "*) pass "bits: ${line#PASS }" ;;
-		"FAIL "*) fail "bits: ${line#FAIL }" ;;
+		"PASS "*) pass "$tag: ${line#PASS }" ;;
+		"FAIL "*) fail "$tag: ${line#FAIL }" ;;
 		"  # "*) echo "$line" ;;
 		esac
-	done < "$TMP/drive.out"
-	if ! grep -q '^[0-9]* passed, [0-9]* failed' "$TMP/drive.out"; then
-		fail "bits_drive.exe did not finish (exit $rc)"
-		tail -n 20 "$TMP/drive.err"
+	done < "$out"
+	if ! tr -d '\r' < "$out" | grep -q '^[0-9]* passed, [0-9]* failed$'; then
+		fail "$tag: $(basename "$exe") did not finish (exit $rc)"
+		tail -n 20 "$TMP/$tag.err"
 	fi
+}
+
+# --- the backend driver and the Windows modules -------------------------------
+if [ -n "$DRIVER" ]; then
+	WORK=$TMP/work
+	mkdir -p "$WORK"
+	run_driver bits "$DRIVER" "$BASE" "$(winepath -w "$WORK")" "$SHA_A" "$SHA_B"
+fi
+if [ -n "$WDRIVER" ]; then
+	mkdir -p "$TMP/wwork"
+	run_driver win "$WDRIVER" "$(winepath -w "$TMP/wwork")"
 fi
 
 # --- bitsync.exe --------------------------------------------------------------
