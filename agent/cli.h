@@ -24,5 +24,7 @@ int cmd_validate(const struct cli *cli, int argc, char **argv);
 int cmd_version(const struct cli *cli, int argc, char **argv);
 int cmd_plan(const struct cli *cli, int argc, char **argv);	/* cmd_plan.c */
 int cmd_apply(const struct cli *cli, int argc, char **argv);	/* cmd_apply.c */
+int cmd_run(const struct cli *cli, int argc, char **argv);	/* cmd_run.c */
+int cmd_status(const struct cli *cli, int argc, char **argv);	/* cmd_status.c */
 
 #endif

@@ -20,6 +20,10 @@
 #include <time.h>
 #include <poll.h>
 #include <unistd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <jansson.h>
 
 #include "cli.h"
 #include "reconcile.h"
@@ -59,6 +63,88 @@ mono_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Asks a running daemon for a pass over <state_dir>/control.sock.
+ * Returns -1 when no daemon answers (reconcile here instead), else an
+ * exit code. */
+static int
+via_daemon(const struct cli *cli, int wait, uint64_t timeout, int quiet)
+{
+	struct config cfg;
+	struct diags d;
+	struct sockaddr_un sa;
+	char *path = NULL, reply[512];
+	json_t *j = NULL, *st;
+	int64_t deadline;
+	ssize_t n;
+	int fd = -1, rc = -1;
+
+	diags_init(&d);
+	config_defaults(&cfg);
+	if (config_load(&cfg, cli->config_path, !cli->config_explicit,
+	    &d) != 0 || cfg.state_dir == NULL)
+		goto done;
+	path = xasprintf("%s/control.sock", cfg.state_dir);
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sa.sun_path))
+		goto done;
+	memcpy(sa.sun_path, path, strlen(path));
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
+	    connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1)
+		goto done;
+	if (write(fd, "apply\n", 6) != 6 ||
+	    (n = read(fd, reply, sizeof(reply) - 1)) <= 0) {
+		fprintf(stderr, "bitsync apply: the daemon did not answer on "
+		    "%s\n", path);
+		rc = EXIT_UNAVAILABLE;
+		goto done;
+	}
+	reply[n] = '\0';
+	if ((j = json_loads(reply, 0, NULL)) == NULL ||
+	    json_object_get(j, "error") != NULL) {
+		fprintf(stderr, "bitsync apply: the daemon refused: %s",
+		    reply);
+		rc = EXIT_UNAVAILABLE;
+		goto done;
+	}
+	/* --wait: follow the daemon's status file until nothing transfers
+	 * or the timeout passes. */
+	deadline = mono_ms() + (timeout ? (int64_t)timeout * 1000 :
+	    INT64_MAX / 2);
+	while (wait && mono_ms() < deadline && !stop) {
+		json_t *s2 = cfg.status_file ?
+		    json_load_file(cfg.status_file, 0, NULL) : NULL;
+		json_int_t xfer = json_integer_value(json_object_get(
+		    json_object_get(s2, "summary"), "transferring"));
+
+		if (s2 != NULL) {
+			json_decref(j);
+			j = json_deep_copy(json_object_get(s2, "summary"));
+		}
+		json_decref(s2);
+		if (xfer == 0)
+			break;
+		sleep(1);
+	}
+	st = j;
+	if (!quiet)
+		fprintf(stderr, "bitsync apply (by the daemon): %lld set(s), "
+		    "%lld in sync\n", (long long)json_integer_value(
+		    json_object_get(st, "sets")), (long long)
+		    json_integer_value(json_object_get(st, "in_sync")));
+	rc = json_integer_value(json_object_get(st, "sets")) ==
+	    json_integer_value(json_object_get(st, "in_sync")) ? EXIT_OK :
+	    wait ? EXIT_INVALID : EXIT_OK;
+done:
+	json_decref(j);
+	if (fd != -1)
+		close(fd);
+	free(path);
+	config_free(&cfg);
+	diags_free(&d);
+	return rc;
 }
 
 int
@@ -102,6 +188,11 @@ cmd_apply(const struct cli *cli, int argc, char **argv)
 		fprintf(stderr, "bitsync apply: --timeout needs --wait\n");
 		return EXIT_USAGE;
 	}
+	/* A daemon that runs holds the job store: ask it.  Explicit PATHs
+	 * are not what it enforces, so they always reconcile here. */
+	if (optind == argc &&
+	    (rc = via_daemon(cli, wait, timeout, quiet)) != -1)
+		return rc;
 	if ((rc = reconcile_session_open(&s, cli->config_path,
 	    cli->config_explicit, 1, quiet ? NULL : stderr)) != EXIT_OK)
 		return rc;

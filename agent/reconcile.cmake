@@ -25,11 +25,14 @@ if(TARGET bitsync_engine)
   target_link_libraries(bitsync_reconcile PUBLIC bitsync_engine)
 endif()
 
-# plan and apply, in the bitsync binary.
+# plan, apply, run and status, in the bitsync binary.
 if(TARGET bitsync)
   target_sources(bitsync PRIVATE
     ${CMAKE_CURRENT_LIST_DIR}/reconcile_session.c
     ${CMAKE_CURRENT_LIST_DIR}/cmd_plan.c
-    ${CMAKE_CURRENT_LIST_DIR}/cmd_apply.c)
+    ${CMAKE_CURRENT_LIST_DIR}/cmd_apply.c
+    ${CMAKE_CURRENT_LIST_DIR}/cmd_run.c
+    ${CMAKE_CURRENT_LIST_DIR}/cmd_status.c
+    ${CMAKE_CURRENT_LIST_DIR}/status.c)
   target_link_libraries(bitsync PRIVATE bitsync_reconcile)
 endif()

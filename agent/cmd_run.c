@@ -1,0 +1,463 @@
+/* cmd_run.c - `bitsync run`: the service loop (issue 4).
+ *
+ * Reconciles at once, then whenever something may have changed: a
+ * manifest or the config changed (inotify, after a short debounce for
+ * editors' write-rename dance), a job changed state (the backend's
+ * notification: a transferred job is completed at once), `apply` asked
+ * over the control socket, SIGHUP, a retry or refresh fell due, or
+ * `interval` (plus a random splay) passed.  Between those it sleeps in
+ * one poll(): idle means idle.  SIGTERM stops it; transfers stay
+ * resumable.  With NOTIFY_SOCKET set (systemd Type=notify) it reports
+ * READY=1, STATUS= and STOPPING=1.  After every pass it writes
+ * status_file and metrics_file (atomically).
+ *
+ * Control socket <state_dir>/control.sock (mode 0600; peers other than
+ * root and the agent's own user are refused by SO_PEERCRED): a client
+ * sends one line, "apply", and gets one line of JSON back, the summary
+ * of the pass it caused. */
+#include <sys/inotify.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stddef.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "reconcile.h"
+#include "status.h"
+#include "util.h"
+
+#define DEBOUNCE_MS 300
+#define PROGRESS_MS 2000	/* status refresh while transfers run */
+
+static int notify_pipe[2] = { -1, -1 };
+
+static void
+on_job_event(void *ctx, const bk_guid *job, enum bk_state state)
+{
+	char b = 1;
+
+	(void)ctx;
+	(void)job;
+	(void)state;
+	if (write(notify_pipe[1], &b, 1) == -1) {
+		/* full: a wake-up is pending anyway */
+	}
+}
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* sd_notify(3) without libsystemd: one datagram to $NOTIFY_SOCKET. */
+static void
+sd_notify_msg(const char *msg)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sa;
+	socklen_t len;
+	int fd;
+
+	if (path == NULL || path[0] == '\0' ||
+	    strlen(path) >= sizeof(sa.sun_path))
+		return;
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	memcpy(sa.sun_path, path, strlen(path));
+	if (sa.sun_path[0] == '@')
+		sa.sun_path[0] = '\0';
+	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) +
+	    strlen(path));
+	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
+		return;
+	(void)sendto(fd, msg, strlen(msg), MSG_NOSIGNAL,
+	    (struct sockaddr *)&sa, len);
+	close(fd);
+}
+
+static char *
+dir_of(const char *path)
+{
+	const char *s = strrchr(path, '/');
+
+	if (s == NULL)
+		return xstrdup(".");
+	if (s == path)
+		return xstrdup("/");
+	return xstrndup(path, (size_t)(s - path));
+}
+
+static void
+watch(int fd, const char *path)
+{
+	if (path == NULL || path[0] == '\0')
+		return;
+	/* A directory that does not exist yet is not watched; the
+	 * interval still picks it up. */
+	(void)inotify_add_watch(fd, path, IN_CLOSE_WRITE | IN_MOVED_TO |
+	    IN_MOVED_FROM | IN_DELETE | IN_CREATE | IN_ATTRIB |
+	    IN_DELETE_SELF | IN_MOVE_SELF);
+}
+
+static int
+open_inotify(const struct config *cfg, const char *config_path)
+{
+	int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	char *d;
+
+	if (fd == -1)
+		return -1;
+	watch(fd, cfg->manifest_dir);
+	if (cfg->manifest != NULL && cfg->manifest[0] != '\0') {
+		d = dir_of(cfg->manifest);
+		watch(fd, d);
+		free(d);
+	}
+	d = dir_of(config_path);
+	watch(fd, d);
+	free(d);
+	return fd;
+}
+
+static int
+open_control(const char *state_dir, char **pathp)
+{
+	struct sockaddr_un sa;
+	char *path = xasprintf("%s/control.sock", state_dir);
+	int fd = -1;
+
+	*pathp = path;
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -1;
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	memcpy(sa.sun_path, path, strlen(path));
+	/* Only one daemon holds the engine's lock, so a socket file left
+	 * here is stale. */
+	unlink(path);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+	    0)) == -1)
+		return -1;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1 ||
+	    chmod(path, 0600) == -1 || listen(fd, 8) == -1) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* SO_PEERCRED: root or the agent's own user only. */
+static int
+peer_allowed(int fd)
+{
+	struct ucred uc;
+	socklen_t len = sizeof(uc);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) == -1)
+		return 0;
+	return uc.uid == 0 || uc.uid == geteuid();
+}
+
+/* When the next timed pass is due (monotonic ms): the earliest retry or
+ * refresh, or the interval with its splay. */
+static int64_t
+next_due(const struct reconcile_view *v, int64_t now_s, int64_t timer_ms)
+{
+	int64_t due = timer_ms, mono = mono_ms(), t;
+	size_t i;
+
+	for (i = 0; i < v->plan.n; i++) {
+		const struct plan_action *a = &v->plan.v[i];
+		const struct state_set *r = a->recorded;
+
+		t = 0;
+		if (a->reason == PLAN_R_BACKOFF)
+			t = a->retry_at;
+		else if (a->verb == PLAN_NONE && a->desired != NULL &&
+		    r != NULL && a->desired->set->settings.refresh > 0)
+			t = r->last_check +
+			    (int64_t)a->desired->set->settings.refresh;
+		if (t > 0) {
+			int64_t m = mono + (t - now_s) * 1000;
+
+			if (m < due)
+				due = m;
+		}
+	}
+	return due;
+}
+
+struct daemon {
+	struct reconcile_session s;
+	const struct cli *cli;
+	struct reconcile_summary last;
+	int64_t timer_ms;		/* next interval pass */
+	int64_t due_ms;			/* next pass of any kind */
+};
+
+static void
+schedule_interval(struct daemon *dm)
+{
+	uint64_t splay = dm->s.cfg.splay;
+
+	dm->timer_ms = mono_ms() + (int64_t)dm->s.cfg.interval * 1000 +
+	    (splay ? (int64_t)(random() % (long)(splay * 1000 + 1)) : 0);
+}
+
+static void
+pass(struct daemon *dm, const char *why)
+{
+	struct reconcile_input in;
+	struct reconcile_view v;
+	json_t *st;
+	int64_t now = (int64_t)time(NULL);
+	int bkrc, again = 1, rounds = 0;
+	char msg[256];
+
+	/* A recheck that saw a change is planned again at once. */
+	while (again && rounds++ < 3) {
+		reconcile_load(&dm->s.ctx, NULL, 0, 1, &in);
+		if (reconcile_plan(&dm->s.ctx, &in, now, &v, &bkrc) != 0) {
+			fprintf(stderr, "bitsync run: pass (%s) failed: "
+			    "backend or state unavailable (%d)\n", why, bkrc);
+			reconcile_view_free(&v);
+			reconcile_input_free(&in);
+			dm->due_ms = mono_ms() + 10000;
+			return;
+		}
+		reconcile_execute(&dm->s.ctx, &in, &v, &dm->last);
+		again = dm->last.again;
+		if (!again) {
+			st = status_build(&in, &v, now, 1);
+			if (dm->s.cfg.status_file != NULL &&
+			    status_write_file(dm->s.cfg.status_file, st) == -1)
+				fprintf(stderr, "bitsync run: %s: %s\n",
+				    dm->s.cfg.status_file, strerror(errno));
+			if (dm->s.cfg.metrics_file != NULL &&
+			    status_write_metrics(dm->s.cfg.metrics_file, st,
+			    now) == -1)
+				fprintf(stderr, "bitsync run: %s: %s\n",
+				    dm->s.cfg.metrics_file, strerror(errno));
+			json_decref(st);
+			dm->due_ms = next_due(&v, now, dm->timer_ms);
+			if (dm->last.working > 0 &&
+			    dm->due_ms > mono_ms() + PROGRESS_MS)
+				dm->due_ms = mono_ms() + PROGRESS_MS;
+		}
+		reconcile_view_free(&v);
+		reconcile_input_free(&in);
+		now = (int64_t)time(NULL);
+	}
+	snprintf(msg, sizeof(msg), "STATUS=%zu sets: %zu in sync, %zu "
+	    "transferring, %zu failing, %zu drift, %zu held", dm->last.sets,
+	    dm->last.in_sync, dm->last.working, dm->last.failed,
+	    dm->last.drift, dm->last.held);
+	sd_notify_msg(msg);
+}
+
+static void
+serve_control(struct daemon *dm, int lfd)
+{
+	char line[64], reply[256];
+	ssize_t n;
+	int fd;
+
+	while ((fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) != -1) {
+		struct timeval tv = { 5, 0 };
+
+		if (!peer_allowed(fd)) {
+			(void)!write(fd, "{\"error\":\"permission denied\"}\n",
+			    30);
+			close(fd);
+			continue;
+		}
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		n = read(fd, line, sizeof(line) - 1);
+		if (n > 0 && strncmp(line, "apply", 5) == 0) {
+			pass(dm, "apply");
+			n = snprintf(reply, sizeof(reply), "{\"sets\":%zu,"
+			    "\"in_sync\":%zu,\"transferring\":%zu,"
+			    "\"failed\":%zu,\"drift\":%zu,\"held\":%zu,"
+			    "\"errors\":%zu}\n", dm->last.sets,
+			    dm->last.in_sync, dm->last.working,
+			    dm->last.failed, dm->last.drift, dm->last.held,
+			    dm->last.errors);
+		} else
+			n = snprintf(reply, sizeof(reply),
+			    "{\"error\":\"unknown request\"}\n");
+		(void)!write(fd, reply, (size_t)n);
+		close(fd);
+	}
+}
+
+int
+cmd_run(const struct cli *cli, int argc, char **argv)
+{
+	struct daemon dm;
+	sigset_t mask;
+	char *sockpath = NULL, buf[4096];
+	int sfd = -1, ifd = -1, cfd = -1, rc, stop = 0, reload = 0;
+	int64_t debounce = 0;
+
+	(void)argv;
+	if (argc > 1) {
+		fprintf(stderr, "bitsync run: takes no arguments; the "
+		    "manifests come from the config (%s)\n", cli->config_path);
+		return EXIT_USAGE;
+	}
+	memset(&dm, 0, sizeof(dm));
+	dm.cli = cli;
+	srandom((unsigned)(time(NULL) ^ getpid()));
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if ((sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)) == -1 ||
+	    pipe2(notify_pipe, O_CLOEXEC | O_NONBLOCK) == -1) {
+		perror("bitsync run");
+		return EXIT_SOFTWARE;
+	}
+	if ((rc = reconcile_session_open(&dm.s, cli->config_path,
+	    cli->config_explicit, 1, stderr)) != EXIT_OK)
+		goto out;
+	for (;;) {
+		struct pollfd pfd[4];
+		int64_t now, timeout;
+
+		if (reload) {
+			struct reconcile_session ns;
+			struct config probe;
+			struct diags d;
+			int ok;
+
+			/* Re-read the config; keep the old one when the new
+			 * one is refused (its errors are on stderr). */
+			fprintf(stderr, "bitsync run: reloading %s\n",
+			    cli->config_path);
+			diags_init(&d);
+			config_defaults(&probe);
+			ok = config_load(&probe, cli->config_path,
+			    !cli->config_explicit, &d) == 0;
+			if (!ok)
+				diags_print_text(&d, stderr);
+			config_free(&probe);
+			diags_free(&d);
+			reload = 0;
+			if (!ok) {
+				pass(&dm, "reload refused");
+				continue;
+			}
+			if (dm.s.ctx.ops->set_notify != NULL)
+				dm.s.ctx.ops->set_notify(dm.s.ctx.b, NULL,
+				    NULL);
+			reconcile_session_close(&dm.s);
+			if ((rc = reconcile_session_open(&ns, cli->config_path,
+			    cli->config_explicit, 1, stderr)) != EXIT_OK)
+				goto out;
+			dm.s = ns;
+			dm.s.ctx.cfg = &dm.s.cfg;
+			close(ifd);
+			close(cfd);
+			ifd = cfd = -1;
+			reload = 0;
+		}
+		if (ifd == -1) {
+			ifd = open_inotify(&dm.s.cfg, cli->config_path);
+			free(sockpath);
+			cfd = open_control(dm.s.cfg.state_dir, &sockpath);
+			if (cfd == -1)
+				fprintf(stderr, "bitsync run: control socket "
+				    "%s: %s\n", sockpath, strerror(errno));
+			if (dm.s.ctx.ops->set_notify != NULL)
+				dm.s.ctx.ops->set_notify(dm.s.ctx.b,
+				    on_job_event, NULL);
+			schedule_interval(&dm);
+			pass(&dm, "start");
+			sd_notify_msg("READY=1");
+		}
+		now = mono_ms();
+		if (debounce > 0 && now >= debounce) {
+			debounce = 0;
+			pass(&dm, "manifest changed");
+		} else if (now >= dm.due_ms) {
+			if (now >= dm.timer_ms)
+				schedule_interval(&dm);
+			pass(&dm, "due");
+		}
+		now = mono_ms();
+		timeout = dm.due_ms - now;
+		if (debounce > 0 && debounce - now < timeout)
+			timeout = debounce - now;
+		if (timeout < 0)
+			timeout = 0;
+		if (timeout > INT_MAX)
+			timeout = INT_MAX;
+		pfd[0] = (struct pollfd){ sfd, POLLIN, 0 };
+		pfd[1] = (struct pollfd){ notify_pipe[0], POLLIN, 0 };
+		pfd[2] = (struct pollfd){ ifd, POLLIN, 0 };
+		pfd[3] = (struct pollfd){ cfd, POLLIN, 0 };
+		if (poll(pfd, 4, (int)timeout) == -1 && errno != EINTR)
+			break;
+		if (pfd[0].revents & POLLIN) {
+			struct signalfd_siginfo si;
+
+			while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+				if (si.ssi_signo == SIGHUP)
+					reload = 1;
+				else
+					stop = 1;
+			}
+			if (stop)
+				break;
+		}
+		if (pfd[1].revents & POLLIN) {
+			/* A job changed state: act now (complete what
+			 * transferred) without waiting for a timer. */
+			while (read(notify_pipe[0], buf, sizeof(buf)) > 0)
+				;
+			pass(&dm, "job event");
+		}
+		if (pfd[2].revents & POLLIN) {
+			while (read(ifd, buf, sizeof(buf)) > 0)
+				;
+			debounce = mono_ms() + DEBOUNCE_MS;
+		}
+		if (pfd[3].revents & POLLIN)
+			serve_control(&dm, cfd);
+	}
+	rc = EXIT_OK;
+out:
+	sd_notify_msg("STOPPING=1");
+	if (dm.s.ctx.b != NULL && dm.s.ctx.ops->set_notify != NULL)
+		dm.s.ctx.ops->set_notify(dm.s.ctx.b, NULL, NULL);
+	reconcile_session_close(&dm.s);
+	if (sockpath != NULL && cfd != -1)
+		unlink(sockpath);
+	free(sockpath);
+	if (cfd != -1)
+		close(cfd);
+	if (ifd != -1)
+		close(ifd);
+	close(sfd);
+	close(notify_pipe[0]);
+	close(notify_pipe[1]);
+	return rc;
+}

@@ -1,0 +1,139 @@
+/* cmd_status.c - `bitsync status`: every set, what it is doing and why.
+ *
+ * While the daemon runs, its status_file is the truth (it holds the job
+ * store; the file is rewritten after every pass and every 2 s while
+ * transfers run).  Without a daemon the status is worked out here from
+ * the manifest, the state and the jobs, without changing anything. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "reconcile.h"
+#include "status.h"
+#include "util.h"
+
+/* The daemon's document, when a daemon that is alive wrote it. */
+static json_t *
+from_daemon(const struct config *cfg)
+{
+	json_t *j;
+	json_int_t pid;
+
+	if (cfg->status_file == NULL ||
+	    (j = json_load_file(cfg->status_file, 0, NULL)) == NULL)
+		return NULL;
+	pid = json_integer_value(json_object_get(j, "pid"));
+	if (pid <= 0 || (kill((pid_t)pid, 0) == -1 && errno == ESRCH)) {
+		json_decref(j);
+		return NULL;
+	}
+	return j;
+}
+
+static json_t *
+compute(const struct cli *cli, int *rc)
+{
+	struct reconcile_session s;
+	struct reconcile_input in;
+	struct reconcile_view v;
+	json_t *j = NULL;
+	int bkrc;
+
+	if ((*rc = reconcile_session_open(&s, cli->config_path,
+	    cli->config_explicit, 0, NULL)) != EXIT_OK)
+		return NULL;
+	reconcile_load(&s.ctx, NULL, 0, 0, &in);
+	if (reconcile_plan(&s.ctx, &in, (int64_t)time(NULL), &v, &bkrc) == 0)
+		j = status_build(&in, &v, (int64_t)time(NULL), 0);
+	else
+		*rc = bkrc == BK_E_IO ? EXIT_IOERR : EXIT_UNAVAILABLE;
+	reconcile_view_free(&v);
+	reconcile_input_free(&in);
+	reconcile_session_close(&s);
+	return j;
+}
+
+static json_t *
+get(const struct cli *cli, int *rc)
+{
+	struct config cfg;
+	struct diags d;
+	json_t *j = NULL;
+
+	*rc = EXIT_OK;
+	diags_init(&d);
+	config_defaults(&cfg);
+	if (config_load(&cfg, cli->config_path, !cli->config_explicit,
+	    &d) != 0) {
+		diags_print_text(&d, stderr);
+		*rc = EXIT_INVALID;
+	} else if ((j = from_daemon(&cfg)) == NULL)
+		j = compute(cli, rc);
+	config_free(&cfg);
+	diags_free(&d);
+	return j;
+}
+
+int
+cmd_status(const struct cli *cli, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "format", required_argument, NULL, 'f' },
+		{ "watch", no_argument, NULL, 'w' },
+		{ NULL, 0, NULL, 0 }
+	};
+	json_t *j;
+	int json = 0, watchmode = 0, ch, rc;
+
+	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'f':
+			if (strcmp(optarg, "json") == 0)
+				json = 1;
+			else if (strcmp(optarg, "text") != 0) {
+				fprintf(stderr, "bitsync status: --format is "
+				    "text or json, not '%s'\n", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'w':
+			watchmode = 1;
+			break;
+		default:
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "bitsync status: takes no PATH\n");
+		return EXIT_USAGE;
+	}
+	for (;;) {
+		if ((j = get(cli, &rc)) == NULL)
+			return rc;
+		if (watchmode && !json)
+			fputs("\033[H\033[2J", stdout);
+		if (json) {
+			json_dumpf(j, stdout, JSON_INDENT(2));
+			putchar('\n');
+		} else
+			status_print_text(j, stdout, watchmode);
+		fflush(stdout);
+		/* 0 when every set is in sync, 1 otherwise: scripts can ask
+		 * "is this machine done?" */
+		rc = json_integer_value(json_object_get(json_object_get(j,
+		    "summary"), "in_sync")) == json_integer_value(
+		    json_object_get(json_object_get(j, "summary"), "sets")) &&
+		    json_is_true(json_object_get(json_object_get(j,
+		    "manifest"), "valid")) ? EXIT_OK : EXIT_INVALID;
+		json_decref(j);
+		if (!watchmode)
+			return rc;
+		sleep(1);
+	}
+}

@@ -1,0 +1,391 @@
+/* status.c - the status document, its file and the metrics (status.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "status.h"
+#include "util.h"
+
+static const char *
+set_state(const struct plan_action *a, int executed)
+{
+	if (!executed && plan_action_changes(a))
+		return "pending";
+	switch (a->verb) {
+	case PLAN_NONE:
+	case PLAN_RECHECK:
+		return "in-sync";
+	case PLAN_WAIT:
+		return a->reason == PLAN_R_BACKOFF ? "waiting-to-retry" :
+		    "transferring";
+	case PLAN_HOLD:
+		return "held";
+	case PLAN_REPORT_DRIFT:
+		return "drift";
+	case PLAN_CANCEL_ORPHAN:
+		return "removing";
+	case PLAN_RETRY:
+		return "failed";
+	default:
+		return "transferring";
+	}
+}
+
+static json_t *
+job_json(const struct bk_job *j)
+{
+	json_t *o;
+	char g[39];
+
+	if (j == NULL)
+		return json_null();
+	bk_guid_format(&j->id, g);
+	o = json_pack("{s:s,s:s,s:o,s:I,s:I,s:I}", "id", g, "state",
+	    bk_state_name(j->state), "bytes_total",
+	    j->bytes_total == BK_SIZE_UNKNOWN ? json_null() :
+	    json_integer((json_int_t)j->bytes_total), "bytes_transferred",
+	    (json_int_t)j->bytes_transferred, "files_total",
+	    (json_int_t)j->files_total, "files_transferred",
+	    (json_int_t)j->files_transferred);
+	json_object_set_new(o, "error", j->has_error ? json_pack(
+	    "{s:s,s:s,s:s?}", "context", bk_context_name(j->error.context),
+	    "code", "", "text", j->error.text) : json_null());
+	if (j->has_error) {
+		char code[16];
+
+		snprintf(code, sizeof(code), "0x%08X", (unsigned)j->error.code);
+		json_object_set_new(json_object_get(o, "error"), "code",
+		    json_string(code));
+	}
+	return o;
+}
+
+json_t *
+status_build(const struct reconcile_input *in, const struct reconcile_view *v,
+    int64_t now, int executed)
+{
+	json_t *root = json_object(), *sets = json_array(), *dg = json_array();
+	json_t *lkg = json_array(), *held = json_array();
+	size_t i, n_sync = 0, n_xfer = 0, n_fail = 0, n_drift = 0, n_held = 0;
+
+	for (i = 0; i < in->diags.n; i++) {
+		const struct diag *d = &in->diags.v[i];
+
+		json_array_append_new(dg, json_pack("{s:s?,s:i,s:i,s:s,s:s,"
+		    "s:s}", "file", d->file, "line", (int)d->line, "column",
+		    (int)d->col, "severity", diag_severity_name(d->severity),
+		    "rule", d->rule, "message", d->message));
+	}
+	for (i = 0; i < in->nlkg_used; i++)
+		json_array_append_new(lkg, json_string(in->lkg_used[i]));
+	for (i = 0; i < in->nheld; i++)
+		json_array_append_new(held, json_string(in->held[i]));
+	for (i = 0; i < v->plan.n; i++) {
+		const struct plan_action *a = &v->plan.v[i];
+		const struct state_set *r = a->recorded;
+		const struct mset *ms = a->desired ? a->desired->set : NULL;
+		const char *st = set_state(a, executed);
+		int64_t next = 0;
+		json_t *o;
+
+		if (ms != NULL && ms->settings.refresh > 0 && r != NULL &&
+		    r->last_check > 0)
+			next = r->last_check + (int64_t)ms->settings.refresh;
+		if (strcmp(st, "in-sync") == 0)
+			n_sync++;
+		else if (strcmp(st, "transferring") == 0 ||
+		    strcmp(st, "pending") == 0)
+			n_xfer++;
+		else if (strcmp(st, "drift") == 0)
+			n_drift++;
+		else if (strcmp(st, "held") == 0)
+			n_held++;
+		else if (strcmp(st, "removing") != 0)
+			n_fail++;
+		o = json_object();
+		json_object_set_new(o, "name", json_string(a->set));
+		json_object_set_new(o, "state", json_string(st));
+		json_object_set_new(o, "action",
+		    json_string(plan_verb_name(a->verb)));
+		json_object_set_new(o, "reason",
+		    json_string(plan_reason_text(a->reason)));
+		json_object_set_new(o, "mode", ms == NULL ? json_null() :
+		    json_string(ms->settings.mode == MODE_MONITOR ?
+		    "monitor" : "enforce"));
+		json_object_set_new(o, "manifest_file", ms != NULL ?
+		    json_string(reconcile_origin(in, ms)) :
+		    r && r->manifest_file ? json_string(r->manifest_file) :
+		    json_null());
+		json_object_set_new(o, "spec", a->desired ?
+		    json_string(a->desired->spec->hash) : json_null());
+		json_object_set_new(o, "last_success",
+		    json_integer(r ? r->last_success : 0));
+		json_object_set_new(o, "next_check", json_integer(next));
+		json_object_set_new(o, "attempts",
+		    json_integer(r ? r->attempts : 0));
+		json_object_set_new(o, "retry_at", json_integer(
+		    a->reason == PLAN_R_BACKOFF ? a->retry_at : 0));
+		json_object_set_new(o, "last_error", r && r->last_error ?
+		    json_string(r->last_error) : json_null());
+		json_object_set_new(o, "job", job_json(a->job));
+		json_array_append_new(sets, o);
+	}
+	json_object_set_new(root, "version", json_integer(1));
+	json_object_set_new(root, "generated", json_integer(now));
+	json_object_set_new(root, "pid", json_integer(getpid()));
+	json_object_set_new(root, "manifest", json_pack("{s:b,s:o,s:o,s:o}",
+	    "valid", in->valid, "diagnostics", dg, "last_known_good", lkg,
+	    "held", held));
+	json_object_set_new(root, "summary", json_pack("{s:I,s:I,s:I,s:I,"
+	    "s:I,s:I}", "sets", (json_int_t)(n_sync + n_xfer + n_fail +
+	    n_drift + n_held), "in_sync", (json_int_t)n_sync, "transferring",
+	    (json_int_t)n_xfer, "failed", (json_int_t)n_fail, "drift",
+	    (json_int_t)n_drift, "held", (json_int_t)n_held));
+	json_object_set_new(root, "sets", sets);
+	return root;
+}
+
+/* tmp + fsync + rename: the file is either the old or the new one. */
+static int
+write_atomic(const char *path, const char *data, size_t len)
+{
+	char *tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
+	int fd, rc = -1, saved;
+
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+	    0644);
+	if (fd == -1)
+		goto done;
+	if (write(fd, data, len) != (ssize_t)len || fsync(fd) == -1) {
+		saved = errno;
+		close(fd);
+		unlink(tmp);
+		errno = saved;
+		goto done;
+	}
+	close(fd);
+	if (rename(tmp, path) == -1) {
+		saved = errno;
+		unlink(tmp);
+		errno = saved;
+		goto done;
+	}
+	rc = 0;
+done:
+	free(tmp);
+	return rc;
+}
+
+int
+status_write_file(const char *path, const json_t *j)
+{
+	char *s = json_dumps(j, JSON_INDENT(1));
+	int rc;
+
+	if (s == NULL) {
+		errno = ENOMEM;
+		return -1;
+	}
+	rc = write_atomic(path, s, strlen(s));
+	free(s);
+	return rc;
+}
+
+/* A Prometheus label value: backslash, quote and newline escaped. */
+static void
+label(FILE *f, const char *s)
+{
+	for (; *s != '\0'; s++) {
+		if (*s == '\\' || *s == '"')
+			fputc('\\', f);
+		if (*s == '\n')
+			fputs("\\n", f);
+		else
+			fputc(*s, f);
+	}
+}
+
+int
+status_write_metrics(const char *path, const json_t *j, int64_t last)
+{
+	const json_t *sets = json_object_get(j, "sets"), *s;
+	char *buf = NULL;
+	size_t len = 0, i;
+	FILE *f = open_memstream(&buf, &len);
+	int rc;
+
+	if (f == NULL)
+		return -1;
+	fprintf(f, "# HELP bitsync_manifest_valid 1 when every manifest file "
+	    "validates.\n# TYPE bitsync_manifest_valid gauge\n"
+	    "bitsync_manifest_valid %d\n", json_is_true(json_object_get(
+	    json_object_get(j, "manifest"), "valid")) ? 1 : 0);
+	fprintf(f, "# HELP bitsync_last_reconcile_timestamp_seconds End of "
+	    "the last reconcile pass.\n# TYPE "
+	    "bitsync_last_reconcile_timestamp_seconds gauge\n"
+	    "bitsync_last_reconcile_timestamp_seconds %lld\n",
+	    (long long)last);
+	fputs("# HELP bitsync_set_in_sync 1 when the set is in sync.\n"
+	    "# TYPE bitsync_set_in_sync gauge\n", f);
+	json_array_foreach(sets, i, s) {
+		fputs("bitsync_set_in_sync{set=\"", f);
+		label(f, json_string_value(json_object_get(s, "name")));
+		fprintf(f, "\"} %d\n", strcmp(json_string_value(
+		    json_object_get(s, "state")), "in-sync") == 0);
+	}
+	fputs("# HELP bitsync_set_bytes_transferred Bytes of the set's "
+	    "current job transferred.\n# TYPE bitsync_set_bytes_transferred "
+	    "gauge\n", f);
+	json_array_foreach(sets, i, s) {
+		const json_t *job = json_object_get(s, "job");
+
+		fputs("bitsync_set_bytes_transferred{set=\"", f);
+		label(f, json_string_value(json_object_get(s, "name")));
+		fprintf(f, "\"} %lld\n", json_is_object(job) ?
+		    (long long)json_integer_value(json_object_get(job,
+		    "bytes_transferred")) : 0LL);
+	}
+	fputs("# HELP bitsync_set_errors Consecutive failures of the set.\n"
+	    "# TYPE bitsync_set_errors gauge\n", f);
+	json_array_foreach(sets, i, s) {
+		fputs("bitsync_set_errors{set=\"", f);
+		label(f, json_string_value(json_object_get(s, "name")));
+		fprintf(f, "\"} %lld\n", (long long)json_integer_value(
+		    json_object_get(s, "attempts")));
+	}
+	fclose(f);
+	rc = write_atomic(path, buf, len);
+	free(buf);
+	return rc;
+}
+
+static void
+fmt_time(int64_t t, char *buf, size_t len)
+{
+	struct tm tm;
+	time_t tt = (time_t)t;
+
+	if (t <= 0 || localtime_r(&tt, &tm) == NULL)
+		snprintf(buf, len, "never");
+	else
+		strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+static void
+fmt_bytes(double b, char *buf, size_t len)
+{
+	static const char *const u[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	int i = 0;
+
+	while (b >= 1024 && i < 4) {
+		b /= 1024;
+		i++;
+	}
+	snprintf(buf, len, i ? "%.1f %s" : "%.0f %s", b, u[i]);
+}
+
+void
+status_print_text(const json_t *j, FILE *out, int bars)
+{
+	const json_t *sets = json_object_get(j, "sets"), *s;
+	const json_t *man = json_object_get(j, "manifest");
+	const json_t *sum = json_object_get(j, "summary");
+	const json_t *x;
+	size_t i;
+	char t1[32], t2[32];
+
+	json_array_foreach(sets, i, s) {
+		const char *st = json_string_value(json_object_get(s, "state"));
+		const json_t *job = json_object_get(s, "job");
+		const char *err = json_string_value(json_object_get(s,
+		    "last_error"));
+
+		fprintf(out, "%-24s %-16s %s\n",
+		    json_string_value(json_object_get(s, "name")), st,
+		    json_string_value(json_object_get(s, "reason")));
+		if (json_is_object(job)) {
+			json_int_t tot = json_integer_value(
+			    json_object_get(job, "bytes_total"));
+			json_int_t done = json_integer_value(
+			    json_object_get(job, "bytes_transferred"));
+			char b1[32], b2[32];
+
+			fmt_bytes((double)done, b1, sizeof(b1));
+			fmt_bytes((double)tot, b2, sizeof(b2));
+			fprintf(out, "    job %s %s: %s of %s, files %lld/%lld\n",
+			    json_string_value(json_object_get(job, "id")),
+			    json_string_value(json_object_get(job, "state")),
+			    b1, json_is_integer(json_object_get(job,
+			    "bytes_total")) ? b2 : "?",
+			    (long long)json_integer_value(json_object_get(job,
+			    "files_transferred")),
+			    (long long)json_integer_value(json_object_get(job,
+			    "files_total")));
+			if (bars && tot > 0) {
+				int w = 40, k, fill = (int)((double)done /
+				    (double)tot * w);
+
+				fputs("    [", out);
+				for (k = 0; k < w; k++)
+					fputc(k < fill ? '#' : '.', out);
+				fprintf(out, "] %3d%%\n", (int)((double)done *
+				    100 / (double)tot));
+			}
+			if (json_is_object(x = json_object_get(job, "error")))
+				fprintf(out, "    error: %s (context %s, %s)\n",
+				    json_string_value(json_object_get(x,
+				    "text")) ? json_string_value(
+				    json_object_get(x, "text")) : "?",
+				    json_string_value(json_object_get(x,
+				    "context")), json_string_value(
+				    json_object_get(x, "code")));
+		}
+		if (err != NULL)
+			fprintf(out, "    last error: %s (%lld attempt%s)\n", err,
+			    (long long)json_integer_value(json_object_get(s,
+			    "attempts")), json_integer_value(json_object_get(
+			    s, "attempts")) == 1 ? "" : "s");
+		if (json_integer_value(json_object_get(s, "retry_at")) > 0) {
+			fmt_time(json_integer_value(json_object_get(s,
+			    "retry_at")), t1, sizeof(t1));
+			fprintf(out, "    retry at %s\n", t1);
+		}
+		fmt_time(json_integer_value(json_object_get(s,
+		    "last_success")), t1, sizeof(t1));
+		fmt_time(json_integer_value(json_object_get(s, "next_check")),
+		    t2, sizeof(t2));
+		fprintf(out, "    declared in %s; last success %s; next check "
+		    "%s\n", json_string_value(json_object_get(s,
+		    "manifest_file")) ? json_string_value(json_object_get(s,
+		    "manifest_file")) : "-", t1, t2);
+	}
+	json_array_foreach(json_object_get(man, "diagnostics"), i, s)
+		fprintf(out, "%s:%lld:%lld: %s: %s [%s]\n",
+		    json_string_value(json_object_get(s, "file")),
+		    (long long)json_integer_value(json_object_get(s, "line")),
+		    (long long)json_integer_value(json_object_get(s,
+		    "column")), json_string_value(json_object_get(s,
+		    "severity")), json_string_value(json_object_get(s,
+		    "message")), json_string_value(json_object_get(s, "rule")));
+	json_array_foreach(json_object_get(man, "last_known_good"), i, s)
+		fprintf(out, "note: %s is invalid; its last valid version "
+		    "stays in force\n", json_string_value(s));
+	json_array_foreach(json_object_get(man, "held"), i, s)
+		fprintf(out, "note: %s is invalid and never validated; its "
+		    "sets are held\n", json_string_value(s));
+	fmt_time(json_integer_value(json_object_get(j, "generated")), t1,
+	    sizeof(t1));
+	fprintf(out, "%lld set(s): %lld in sync, %lld transferring, %lld "
+	    "failed, %lld drift, %lld held (as of %s)\n",
+	    (long long)json_integer_value(json_object_get(sum, "sets")),
+	    (long long)json_integer_value(json_object_get(sum, "in_sync")),
+	    (long long)json_integer_value(json_object_get(sum,
+	    "transferring")),
+	    (long long)json_integer_value(json_object_get(sum, "failed")),
+	    (long long)json_integer_value(json_object_get(sum, "drift")),
+	    (long long)json_integer_value(json_object_get(sum, "held")), t1);
+}
