@@ -610,6 +610,10 @@ engine_open(const struct config *cfg, struct backend **out)
 	e->smb_port = cfg->smb_port ? cfg->smb_port : 445;
 	e->rate_limit = cfg->rate_limit;
 	clock_gettime(CLOCK_MONOTONIC, &e->rlast);
+	/* The state directory is the agent's; made here only when missing,
+	 * private, as a store of job settings should be. */
+	if (mkdir(cfg->state_dir, 0700) != 0 && errno != EEXIST)
+		goto fail;
 	snprintf(path, sizeof(path), "%s/engine.lock", cfg->state_dir);
 	if ((e->lockfd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
 	    0600)) < 0)

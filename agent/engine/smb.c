@@ -239,6 +239,7 @@ smb_fail(struct xfer *x, int err, const char *what)
 	switch (err) {
 	case ENOENT:
 	case ENOTDIR:
+	case EISDIR:
 		return xfer_fail(x, BK_CTX_REMOTE_FILE, HR_FILE_NOT_FOUND, 0,
 		    "%s %s: %s", what, x->remote, strerror(err));
 	case EACCES:
