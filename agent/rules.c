@@ -164,26 +164,31 @@ starts_with_ci(const char *s, const char *prefix)
 /* Unknown keys that look like secrets get inline-secret instead of a
  * "did you mean": the fix is a different place, not a different name. */
 static int
-looks_secret(const char *key)
+looks_secret_n(const char *key, size_t len)
 {
 	static const char *const inner[] = { "password", "passwd", "secret",
 	    "token", "apikey", "api_key", "api-key", "private_key",
 	    "privatekey", "access_key", "credentials" };
 	static const char *const whole[] = { "pass", "pwd", "key", "sas",
 	    "sig", "signature" };
-	char low[65];
+	char *low = xstrndup(key, len);
 	size_t i;
+	int found = 0;
 
-	for (i = 0; key[i] != '\0' && i < sizeof(low) - 1; i++)
-		low[i] = (char)tolower((unsigned char)key[i]);
-	low[i] = '\0';
-	for (i = 0; i < NFIELDS(inner); i++)
-		if (strstr(low, inner[i]) != NULL)
-			return 1;
-	for (i = 0; i < NFIELDS(whole); i++)
-		if (strcmp(low, whole[i]) == 0)
-			return 1;
-	return 0;
+	for (i = 0; low[i] != '\0'; i++)
+		low[i] = (char)tolower((unsigned char)low[i]);
+	for (i = 0; i < NFIELDS(inner) && !found; i++)
+		found = strstr(low, inner[i]) != NULL;
+	for (i = 0; i < NFIELDS(whole) && !found; i++)
+		found = strcmp(low, whole[i]) == 0;
+	free(low);
+	return found;
+}
+
+static int
+looks_secret(const char *key)
+{
+	return looks_secret_n(key, strlen(key));
 }
 
 static const char *
@@ -600,8 +605,9 @@ check_destination(struct ctx *c, const struct ynode *n)
 	int win = c->opts->platform == PLATFORM_WINDOWS;
 	char *norm;
 
-	if (s[0] == '~' || starts_with_ci(s, "$HOME") ||
-	    starts_with_ci(s, "${HOME}")) {
+	if (s[0] == '~' || ((starts_with_ci(s, "$HOME") ||
+	    starts_with_ci(s, "${HOME}")) && (s[s[1] == '{' ? 7 : 5] == '\0' ||
+	    is_sep(s[s[1] == '{' ? 7 : 5])))) {
 		ERR(c, n, RULE_USER_PROFILE_PATH, "destination '%s' is under a "
 		    "home directory; under a service account it is the "
 		    "service's own, never a user's: use %s", s, win ?
@@ -717,15 +723,10 @@ url_has_secret_param(const char *url)
 
 	while (q != NULL) {
 		const char *name = q + 1, *eq = strpbrk(name, "=&#");
-		char key[65];
 		size_t len = eq ? (size_t)(eq - name) : strlen(name);
 
-		if (len < sizeof(key)) {
-			memcpy(key, name, len);
-			key[len] = '\0';
-			if (looks_secret(key))
-				return 1;
-		}
+		if (looks_secret_n(name, len))
+			return 1;
 		q = strchr(name, '&');
 	}
 	return 0;
@@ -819,15 +820,11 @@ check_header(struct ctx *c, const struct ynode *h)
 		    "one line, like 'X-Fleet: contoso'", s);
 		return;
 	}
-	{
-		char name[65];
-
-		snprintf(name, sizeof(name), "%.*s", (int)nl, s);
-		if (strcasecmp(name, "Authorization") != 0 &&
-		    strcasecmp(name, "Proxy-Authorization") != 0 &&
-		    strcasecmp(name, "Cookie") != 0 && !looks_secret(name))
-			return;
-	}
+	if (!(nl == 13 && strncasecmp(s, "Authorization", nl) == 0) &&
+	    !(nl == 19 && strncasecmp(s, "Proxy-Authorization", nl) == 0) &&
+	    !(nl == 6 && strncasecmp(s, "Cookie", nl) == 0) &&
+	    !looks_secret_n(s, nl))
+		return;
 	{
 		ERR(c, h, RULE_INLINE_SECRET, "header '%.*s' carries a "
 		    "credential; store it in the host's credential store and "
@@ -1217,7 +1214,7 @@ check_document(struct ctx *c)
 		    "file with 'version: 1'");
 	else if (got[T_VERSION] != NULL && !(got[T_VERSION]->kind == YN_SCALAR
 	    && got[T_VERSION]->type == YS_INT &&
-	    strtol(got[T_VERSION]->u.s, NULL, 0) == 1))
+	    ynode_int(got[T_VERSION]) == 1))
 		ERR(c, got[T_VERSION], RULE_VERSION, "'version' must be 1 (the "
 		    "manifest format this bitsync understands), not '%s'",
 		    got[T_VERSION]->kind == YN_SCALAR ? got[T_VERSION]->u.s :

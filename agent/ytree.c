@@ -688,6 +688,18 @@ ynode_get(const struct ynode *map, const char *key)
 	return NULL;
 }
 
+long long
+ynode_int(const struct ynode *n)
+{
+	const char *s = n->u.s;
+
+	if (strncmp(s, "0o", 2) == 0)
+		return strtoll(s + 2, NULL, 8);
+	if (strncmp(s, "0x", 2) == 0)
+		return strtoll(s + 2, NULL, 16);
+	return strtoll(s, NULL, 10);
+}
+
 const char *
 ynode_describe(const struct ynode *n)
 {

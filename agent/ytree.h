@@ -79,6 +79,10 @@ ynode_key_of(const struct ynode *value)
 /* The value of key in a mapping node, or NULL. */
 const struct ynode *ynode_get(const struct ynode *map, const char *key);
 
+/* The value of a YS_INT scalar in any of the core schema's notations
+ * (decimal, 0o octal, 0x hex); saturates far outside int range. */
+long long ynode_int(const struct ynode *n);
+
 /* Human names for messages: "a string", "a mapping", "a list", ... */
 const char *ynode_describe(const struct ynode *n);
 
