@@ -575,12 +575,17 @@ recover(struct backend *e, struct ejob *j)
 	for (k = 0; k < j->nfiles; k++) {
 		struct efile *f = &j->files[k];
 
-		if (f->completed || f->temp == NULL)
+		if (f->completed == 2 || f->temp == NULL)
 			continue;
 		if (lf_open_dir(f->local, &dfd, &base) != 0)
 			continue;
 		if (fstatat(dfd, f->temp, &sb, AT_SYMLINK_NOFOLLOW) == 0)
 			f->done = (uint64_t)sb.st_size;
+		else if (errno == ENOENT) {
+			/* Someone removed the temp file: fetch it again. */
+			f->done = 0;
+			f->completed = 0;
+		}
 		close(dfd);
 	}
 	(void)e;
