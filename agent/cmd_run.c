@@ -140,7 +140,8 @@ open_control(const char *state_dir, char **pathp)
 {
 	struct sockaddr_un sa;
 	char *path = xasprintf("%s/control.sock", state_dir);
-	int fd = -1;
+	mode_t old;
+	int fd = -1, rc;
 
 	*pathp = path;
 	if (strlen(path) >= sizeof(sa.sun_path))
@@ -154,8 +155,11 @@ open_control(const char *state_dir, char **pathp)
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
 	    0)) == -1)
 		return -1;
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1 ||
-	    chmod(path, 0600) == -1 || listen(fd, 8) == -1) {
+	/* Born 0600: no window in which another user could connect. */
+	old = umask(0177);
+	rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (rc == -1 || listen(fd, 8) == -1) {
 		close(fd);
 		return -1;
 	}

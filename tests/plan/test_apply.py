@@ -40,7 +40,9 @@ def write_random(path, size):
     os.chmod(path, 0o644)
 
 
-class ApplyTest(unittest.TestCase):
+class Base(unittest.TestCase):
+    """Folders, nginx, manifests and bitsync runs for one test."""
+
     def setUp(self):
         self.dir = tempfile.mkdtemp(prefix="bitsync-apply-")
         os.chmod(self.dir, 0o755)
@@ -146,6 +148,9 @@ class ApplyTest(unittest.TestCase):
     def requests(self, uri):
         return [r for r in self.web.log() if r["uri"] == uri]
 
+
+
+class ApplyTest(Base):
     # -- the basic cycle --------------------------------------------------
 
     def test_apply_then_in_sync(self):
