@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""admx_check.py ADMX_DIR [--ini BITSYNC_INI] - the Group Policy template is well-formed and
+"""admx_check.py ADMX_DIR [--ini BITSYNC_INI] [--reader CONFIG_WIN_C] - the Group Policy template is well-formed and
 consistent (issue 6).
 
   * bitsync.admx and en-US/bitsync.adml parse as XML, in the
@@ -14,7 +14,10 @@ consistent (issue 6).
     Software\\Policies\\bitsync\\<subkey>, all machine policies;
   * with --ini: registry-values.txt names exactly the [section] keys of the
     sample bitsync.ini (which lists every key), except those that Windows
-    does not read (WINDOWS_SKIPS).
+    does not read (WINDOWS_SKIPS);
+  * with --reader: registry-values.txt names exactly the keys of the table
+    in agent/win/config_win.c (what the Windows agent reads), and each
+    listed type is one that key's kind accepts (READER_TYPES).
 
 Prints one line per problem and exits 1 when there is any."""
 import re
@@ -23,9 +26,19 @@ import xml.etree.ElementTree as ET
 
 NS = "{http://schemas.microsoft.com/GroupPolicy/2006/07/PolicyDefinitions}"
 BASE_KEY = "Software\\Policies\\bitsync"
-# INI keys with no registry value: Windows takes helper-token credentials
-# from Credential Manager, not from a directory (design section 6).
-WINDOWS_SKIPS = {("agent", "credential_dir")}
+# INI keys with no registry value (none today: agent/win/config_win.c reads
+# every key; credential_dir serves the engine backend on Windows).
+WINDOWS_SKIPS = set()
+# Registry types agent/win/config_win.c accepts per key kind (its header:
+# strings everywhere, REG_DWORD for numbers and durations, REG_MULTI_SZ for
+# the two lists).
+_SZ = {"REG_SZ", "REG_EXPAND_SZ"}
+READER_TYPES = {
+    "CK_PATH": _SZ, "CK_BACKEND": _SZ, "CK_LOG_LEVEL": _SZ,
+    "CK_DURATION": _SZ | {"REG_DWORD"},
+    "CK_UINT": _SZ | {"REG_DWORD"}, "CK_RATE": _SZ | {"REG_DWORD"},
+    "CK_DRIVES": _SZ | {"REG_MULTI_SZ"}, "CK_ROOTS": _SZ | {"REG_MULTI_SZ"},
+}
 problems = []
 
 
@@ -47,10 +60,14 @@ def parse(path):
 
 def main():
     args = sys.argv[1:]
-    ini = None
+    ini = reader = None
     if "--ini" in args:
         i = args.index("--ini")
         ini = args[i + 1]
+        del args[i:i + 2]
+    if "--reader" in args:
+        i = args.index("--reader")
+        reader = args[i + 1]
         del args[i:i + 2]
     d = args[0] if args else "packaging/windows/admx"
     admx_path = f"{d}/bitsync.admx"
@@ -240,6 +257,28 @@ def main():
             bad(f"{ini}: [{k[0]}] {k[1]} has no line in registry-values.txt (add it, with a policy, or to WINDOWS_SKIPS with the reason)")
         for k in sorted(set(listed) - want):
             bad(f"registry-values.txt: {k[0]}\\{k[1]} is not a key of {ini}")
+
+    if reader:
+        try:
+            text = open(reader, encoding="utf-8").read()
+        except OSError as e:
+            text = None
+            print(f"admx_check: {reader}: {e}; reader check skipped")
+        if text is not None:
+            table = {(sec, key): kind for sec, key, kind in re.findall(
+                r'\{\s*"(agent|engine)",\s*"([a-z_]+)",\s*(CK_[A-Z_]+)', text)}
+            if not table:
+                bad(f"{reader}: no key table found")
+            for k in sorted(set(table) - set(listed)):
+                bad(f"{reader}: the agent reads {k[0]}\\{k[1]}, which registry-values.txt (and so the ADMX) lacks")
+            for k in sorted(set(listed) - set(table)):
+                bad(f"registry-values.txt: {k[0]}\\{k[1]} is not read by {reader}")
+            for k in sorted(set(listed) & set(table)):
+                ok = READER_TYPES.get(table[k])
+                if ok is None:
+                    bad(f"{reader}: {k[0]}\\{k[1]} has kind {table[k]}, unknown to admx_check.py READER_TYPES")
+                elif listed[k] not in ok:
+                    bad(f"registry-values.txt: {k[0]}\\{k[1]} is {listed[k]}, which {reader} does not accept for {table[k]}")
 
     for p in problems:
         print(p)
