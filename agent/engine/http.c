@@ -369,6 +369,8 @@ setup_common(CURL *e, const struct xfer *x, char **noproxy, char *userbuf,
 	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
 	curl_easy_setopt(e, CURLOPT_MAXREDIRS, (long)HTTP_MAX_REDIRS);
 	curl_easy_setopt(e, CURLOPT_FAILONERROR, 1L);
+	/* A proxy's CONNECT answer is not the file's response. */
+	curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "bitsync/" BITSYNC_VERSION);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, 30L);
 	/* A connection that moves nothing for a minute is dead; the job
@@ -389,6 +391,8 @@ setup_common(CURL *e, const struct xfer *x, char **noproxy, char *userbuf,
 		curl_easy_setopt(e, CURLOPT_PROXY, "");
 		break;
 	case BK_PROXY_OVERRIDE:
+		/* libcurl takes one proxy; BITS's list is tried in order,
+		 * we use its first entry. */
 		first = j->proxy_list ? strdup(j->proxy_list) : NULL;
 		if (first != NULL && (sp = strpbrk(first, " ,;")) != NULL)
 			*sp = '\0';
