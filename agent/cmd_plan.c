@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -54,7 +55,7 @@ fmt_time(int64_t t, char *buf, size_t len)
 
 static void
 print_text(const struct reconcile_input *in, const struct reconcile_view *v,
-    int verbose)
+    int verbose, FILE *out)
 {
 	struct reconcile_summary sum;
 	size_t i, k, shown = 0;
@@ -68,19 +69,19 @@ print_text(const struct reconcile_input *in, const struct reconcile_view *v,
 		if (!verbose && (a->verb == PLAN_NONE || a->verb == PLAN_WAIT))
 			continue;
 		if (shown++ == 0)
-			printf("bitsync will perform these actions:\n\n");
-		printf("  %c %s: %s (%s)", sign(a->verb), a->set,
+			fprintf(out, "bitsync will perform these actions:\n\n");
+		fprintf(out, "  %c %s: %s (%s)", sign(a->verb), a->set,
 		    plan_verb_name(a->verb), plan_reason_text(a->reason));
 		if ((a->reason == PLAN_R_MISSING ||
 		    a->reason == PLAN_R_DRIFTED) && sp != NULL)
-			printf(": %s", sp->files[a->file].local);
-		putchar('\n');
+			fprintf(out, ": %s", sp->files[a->file].local);
+		fputc('\n', out);
 		if (a->job != NULL) {
 			bk_guid_format(&a->job->id, g);
-			printf("      job %s %s\n", g,
+			fprintf(out, "      job %s %s\n", g,
 			    bk_state_name(a->job->state));
 			if (a->job->has_error)
-				printf("      error: %s (context %s, "
+				fprintf(out, "      error: %s (context %s, "
 				    "0x%08x)\n", a->job->error.text ?
 				    a->job->error.text : "?",
 				    bk_context_name(a->job->error.context),
@@ -88,39 +89,39 @@ print_text(const struct reconcile_input *in, const struct reconcile_view *v,
 		}
 		if (a->reason == PLAN_R_BACKOFF) {
 			fmt_time(a->retry_at, t, sizeof(t));
-			printf("      retry at %s (failure %u)\n", t,
+			fprintf(out, "      retry at %s (failure %u)\n", t,
 			    a->attempts);
 		}
 		if (a->recorded != NULL && a->recorded->last_error != NULL)
-			printf("      last error: %s\n",
+			fprintf(out, "      last error: %s\n",
 			    a->recorded->last_error);
 		for (k = 0; k < a->ncancel; k++) {
 			bk_guid_format(&a->cancel[k]->id, g);
-			printf("      - cancel job %s (%s)\n", g,
+			fprintf(out, "      - cancel job %s (%s)\n", g,
 			    bk_state_name(a->cancel[k]->state));
 		}
 		for (k = 0; k < a->nremove; k++)
-			printf("      - delete %s\n", a->remove[k]->local);
+			fprintf(out, "      - delete %s\n", a->remove[k]->local);
 		if (sp != NULL && (a->verb == PLAN_CREATE ||
 		    a->verb == PLAN_CANCEL_RECREATE))
 			for (k = 0; k < sp->job.nfiles; k++)
-				printf("      + %s\n          <- %s\n",
+				fprintf(out, "      + %s\n          <- %s\n",
 				    sp->files[k].local, sp->files[k].remote);
 		if (a->nforeign > 0)
-			printf("      (%zu job%s named bitsync:%s not created "
+			fprintf(out, "      (%zu job%s named bitsync:%s not created "
 			    "by this agent: left alone)\n", a->nforeign,
 			    a->nforeign == 1 ? "" : "s", a->set);
 	}
 	if (shown == 0)
-		printf("No changes. Every declared set is in sync or on its "
+		fprintf(out, "No changes. Every declared set is in sync or on its "
 		    "way.\n");
 	for (i = 0; i < in->nlkg_used; i++)
-		printf("\nnote: %s is invalid; its last valid version stays "
+		fprintf(out, "\nnote: %s is invalid; its last valid version stays "
 		    "in force\n", in->lkg_used[i]);
 	for (i = 0; i < in->nheld; i++)
-		printf("\nnote: %s is invalid and never validated; its sets "
+		fprintf(out, "\nnote: %s is invalid and never validated; its sets "
 		    "are held as they are\n", in->held[i]);
-	printf("\nPlan: %zu to change, %zu in sync, %zu in progress, %zu "
+	fprintf(out, "\nPlan: %zu to change, %zu in sync, %zu in progress, %zu "
 	    "failing, %zu drifted (monitor), %zu held.\n", sum.changed,
 	    sum.in_sync, sum.working > sum.changed ?
 	    sum.working - sum.changed : 0, sum.failed, sum.drift, sum.held);
@@ -138,7 +139,8 @@ strv_json(char *const *v, size_t n)
 }
 
 static int
-print_json(const struct reconcile_input *in, const struct reconcile_view *v)
+print_json(const struct reconcile_input *in, const struct reconcile_view *v,
+    FILE *out)
 {
 	struct reconcile_summary sum;
 	json_t *root = json_object(), *sets = json_array(), *dg = json_array();
@@ -237,9 +239,120 @@ print_json(const struct reconcile_input *in, const struct reconcile_view *v)
 	    strv_json(in->lkg_used, in->nlkg_used));
 	json_object_set_new(root, "held_files", strv_json(in->held, in->nheld));
 	json_object_set_new(root, "sets", sets);
-	rc = json_dumpf(root, stdout, JSON_INDENT(2)) == 0 ? 0 : -1;
-	putchar('\n');
+	rc = json_dumpf(root, out, JSON_INDENT(2)) == 0 ? 0 : -1;
+	fputc('\n', out);
 	json_decref(root);
+	return rc;
+}
+
+int
+plan_render(struct reconcile_ctx *c, const char *const *paths, size_t npaths,
+    int json, int detailed, int verbose, FILE *out, FILE *err)
+{
+	struct reconcile_input in;
+	struct reconcile_view v;
+	size_t i;
+	int rc = EXIT_OK, bkrc;
+
+	reconcile_load(c, paths, npaths, 0, &in);
+	if (reconcile_plan(c, &in, (int64_t)time(NULL), &v, &bkrc) != 0) {
+		rc = bkrc == BK_E_IO ? EXIT_IOERR : EXIT_UNAVAILABLE;
+		goto done;
+	}
+	if (json) {
+		if (print_json(&in, &v, out) != 0)
+			rc = EXIT_IOERR;
+	} else {
+		diags_sort(&in.diags);
+		diags_print_text(&in.diags, err);
+		print_text(&in, &v, verbose, out);
+	}
+	if (rc == EXIT_OK && !in.valid)
+		rc = EXIT_INVALID;
+	else if (rc == EXIT_OK && detailed)
+		for (i = 0; i < v.plan.n; i++)
+			if (plan_action_changes(&v.plan.v[i])) {
+				rc = EXIT_CHANGES;
+				break;
+			}
+done:
+	reconcile_view_free(&v);
+	reconcile_input_free(&in);
+	return rc;
+}
+
+/* Request: "plan JSON DETAILED VERBOSE\n", one PATH per line, "\n".
+ * Reply: "RC OUTLEN ERRLEN\n", then the output and the error output.
+ * Returns -1 when no daemon answers. */
+static int
+plan_via_daemon(const struct cli *cli, int npaths, char **paths, int json,
+    int detailed, int verbose)
+{
+	struct config cfg;
+	struct diags d;
+	FILE *f = NULL;
+	char *req = NULL, *reply = NULL;
+	size_t reqlen = 0, outlen, errlen, got = 0, cap = 0;
+	ssize_t n;
+	int fd = -1, rc = -1, prc, i;
+
+	diags_init(&d);
+	config_defaults(&cfg);
+	if (config_load(&cfg, cli->config_path, !cli->config_explicit,
+	    &d) != 0 || cfg.state_dir == NULL ||
+	    (fd = control_connect(cfg.state_dir)) == -1)
+		goto done;
+	if ((f = open_memstream(&req, &reqlen)) == NULL)
+		goto done;
+	fprintf(f, "plan %d %d %d\n", json, detailed, verbose);
+	for (i = 0; i < npaths; i++) {
+		/* A PATH is read by the daemon: make it absolute here. */
+		char *abs = realpath(paths[i], NULL);
+
+		fprintf(f, "%s\n", abs ? abs : paths[i]);
+		free(abs);
+	}
+	fputc('\n', f);
+	fclose(f);
+	if (write(fd, req, reqlen) != (ssize_t)reqlen)
+		goto done;
+	for (;;) {
+		if (got + 4096 > cap) {
+			cap = cap ? cap * 2 : 65536;
+			reply = xrealloc(reply, cap + 1);
+		}
+		if ((n = read(fd, reply + got, cap - got)) <= 0)
+			break;
+		got += (size_t)n;
+	}
+	if (reply == NULL)
+		goto done;
+	reply[got] = '\0';
+	if (sscanf(reply, "%d %zu %zu", &prc, &outlen, &errlen) != 3 ||
+	    strchr(reply, '\n') == NULL) {
+		fprintf(stderr, "bitsync plan: the daemon refused: %s", reply);
+		rc = EXIT_UNAVAILABLE;
+		goto done;
+	} else {
+		char *body = strchr(reply, '\n') + 1;
+
+		if ((size_t)(body - reply) + outlen + errlen > got) {
+			fprintf(stderr, "bitsync plan: short answer from the "
+			    "daemon\n");
+			rc = EXIT_UNAVAILABLE;
+			goto done;
+		}
+		fwrite(body + outlen, 1, errlen, stderr);
+		fwrite(body, 1, outlen, stdout);
+		rc = prc;
+	}
+done:
+	if (fd != -1)
+		close(fd);
+	free(req);
+	free(reply);
+	config_free(&cfg);
+	diags_free(&d);
 	return rc;
 }
 
@@ -253,10 +366,7 @@ cmd_plan(const struct cli *cli, int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	struct reconcile_session s;
-	struct reconcile_input in;
-	struct reconcile_view v;
-	int json = 0, detailed = 0, verbose = 0, ch, rc, bkrc;
-	size_t i;
+	int json = 0, detailed = 0, verbose = 0, ch, rc;
 
 	while ((ch = getopt_long(argc, argv, "v", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -279,34 +389,15 @@ cmd_plan(const struct cli *cli, int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
+	/* A running daemon holds the job store: it plans for us. */
+	if ((rc = plan_via_daemon(cli, argc - optind, argv + optind, json,
+	    detailed, verbose)) != -1)
+		return rc;
 	if ((rc = reconcile_session_open(&s, cli->config_path,
 	    cli->config_explicit, 0, NULL)) != EXIT_OK)
 		return rc;
-	reconcile_load(&s.ctx, (const char *const *)argv + optind,
-	    (size_t)(argc - optind), 0, &in);
-	if (reconcile_plan(&s.ctx, &in, (int64_t)time(NULL), &v, &bkrc) != 0) {
-		rc = bkrc == BK_E_IO ? EXIT_IOERR : EXIT_UNAVAILABLE;
-		goto done;
-	}
-	if (json) {
-		if (print_json(&in, &v) != 0)
-			rc = EXIT_IOERR;
-	} else {
-		diags_sort(&in.diags);
-		diags_print_text(&in.diags, stderr);
-		print_text(&in, &v, verbose);
-	}
-	if (rc == EXIT_OK && !in.valid)
-		rc = EXIT_INVALID;
-	else if (rc == EXIT_OK && detailed)
-		for (i = 0; i < v.plan.n; i++)
-			if (plan_action_changes(&v.plan.v[i])) {
-				rc = EXIT_CHANGES;
-				break;
-			}
-done:
-	reconcile_view_free(&v);
-	reconcile_input_free(&in);
+	rc = plan_render(&s.ctx, (const char *const *)argv + optind,
+	    (size_t)(argc - optind), json, detailed, verbose, stdout, stderr);
 	reconcile_session_close(&s);
 	return rc;
 }

@@ -13,8 +13,9 @@
  *
  * Control socket <state_dir>/control.sock (mode 0600; peers other than
  * root and the agent's own user are refused by SO_PEERCRED): a client
- * sends one line, "apply", and gets one line of JSON back, the summary
- * of the pass it caused. */
+ * sends "apply\n" and gets one line of JSON back, the summary of the
+ * pass it caused; or "plan JSON DETAILED VERBOSE\n", PATH lines and an
+ * empty line, and gets "RC OUTLEN ERRLEN\n" and what `plan` prints. */
 #include <sys/inotify.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -337,25 +338,103 @@ pass(struct daemon *dm, const char *why)
 	sd_notify_msg(msg);
 }
 
+/* Reads a request: "apply\n", or "plan ...\n" + PATH lines + "\n". */
+static char *
+read_request(int fd)
+{
+	size_t cap = 4096, n = 0;
+	char *buf = xmalloc(cap + 1);
+	ssize_t r;
+
+	for (;;) {
+		buf[n] = '\0';
+		if (strncmp(buf, "apply\n", 6) == 0 ||
+		    (n >= 2 && strstr(buf, "\n\n") != NULL))
+			return buf;
+		if (n == cap) {
+			if (cap >= 65536)
+				break;
+			cap *= 2;
+			buf = xrealloc(buf, cap + 1);
+		}
+		if ((r = read(fd, buf + n, cap - n)) <= 0)
+			break;
+		n += (size_t)r;
+	}
+	free(buf);
+	return NULL;
+}
+
+static void
+write_all_fd(int fd, const char *p, size_t len)
+{
+	ssize_t w;
+
+	while (len > 0 && (w = write(fd, p, len)) > 0) {
+		p += w;
+		len -= (size_t)w;
+	}
+}
+
+/* plan for a client: rendered here, where the job store is open. */
+static void
+serve_plan(struct daemon *dm, int fd, char *req)
+{
+	char *line = strchr(req, '\n') + 1, *nl, **paths = NULL;
+	char *out = NULL, *err = NULL, head[64];
+	size_t npaths = 0, outlen = 0, errlen = 0;
+	int json = 0, detailed = 0, verbose = 0, rc;
+	FILE *fo, *fe;
+
+	sscanf(req, "plan %d %d %d", &json, &detailed, &verbose);
+	while ((nl = strchr(line, '\n')) != NULL && nl != line) {
+		*nl = '\0';
+		paths = xrealloc(paths, (npaths + 1) * sizeof(*paths));
+		paths[npaths++] = line;
+		line = nl + 1;
+	}
+	fo = open_memstream(&out, &outlen);
+	fe = open_memstream(&err, &errlen);
+	if (fo == NULL || fe == NULL) {
+		if (fo)
+			fclose(fo);
+		if (fe)
+			fclose(fe);
+		free(paths);
+		return;
+	}
+	rc = plan_render(&dm->s.ctx, (const char *const *)paths, npaths,
+	    json, detailed, verbose, fo, fe);
+	fclose(fo);
+	fclose(fe);
+	snprintf(head, sizeof(head), "%d %zu %zu\n", rc, outlen, errlen);
+	write_all_fd(fd, head, strlen(head));
+	write_all_fd(fd, out, outlen);
+	write_all_fd(fd, err, errlen);
+	free(out);
+	free(err);
+	free(paths);
+}
+
 static void
 serve_control(struct daemon *dm, int lfd)
 {
-	char line[64], reply[256];
-	ssize_t n;
-	int fd;
+	char reply[256], *req;
+	int n, fd;
 
 	while ((fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) != -1) {
 		struct timeval tv = { 5, 0 };
 
 		if (!peer_allowed(fd)) {
-			(void)!write(fd, "{\"error\":\"permission denied\"}\n",
+			write_all_fd(fd, "{\"error\":\"permission denied\"}\n",
 			    30);
 			close(fd);
 			continue;
 		}
 		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-		n = read(fd, line, sizeof(line) - 1);
-		if (n > 0 && strncmp(line, "apply", 5) == 0) {
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		req = read_request(fd);
+		if (req != NULL && strncmp(req, "apply\n", 6) == 0) {
 			pass(dm, "apply");
 			n = snprintf(reply, sizeof(reply), "{\"sets\":%zu,"
 			    "\"in_sync\":%zu,\"transferring\":%zu,"
@@ -364,10 +443,13 @@ serve_control(struct daemon *dm, int lfd)
 			    dm->last.in_sync, dm->last.working,
 			    dm->last.failed, dm->last.drift, dm->last.held,
 			    dm->last.errors);
-		} else
-			n = snprintf(reply, sizeof(reply),
-			    "{\"error\":\"unknown request\"}\n");
-		(void)!write(fd, reply, (size_t)n);
+			write_all_fd(fd, reply, (size_t)n);
+		} else if (req != NULL && strncmp(req, "plan ", 5) == 0)
+			serve_plan(dm, fd, req);
+		else
+			write_all_fd(fd, "{\"error\":\"unknown request\"}\n",
+			    28);
+		free(req);
 		close(fd);
 	}
 }

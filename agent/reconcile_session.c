@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
 #include "cli.h"
 #include "reconcile.h"
@@ -97,4 +99,26 @@ reconcile_session_close(struct reconcile_session *s)
 	state_close(s->st);
 	s->st = NULL;
 	config_free(&s->cfg);
+}
+
+int
+control_connect(const char *state_dir)
+{
+	struct sockaddr_un sa;
+	char *path = xasprintf("%s/control.sock", state_dir);
+	int fd = -1;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	if (strlen(path) < sizeof(sa.sun_path)) {
+		memcpy(sa.sun_path, path, strlen(path));
+		if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) !=
+		    -1 && connect(fd, (struct sockaddr *)&sa,
+		    sizeof(sa)) == -1) {
+			close(fd);
+			fd = -1;
+		}
+	}
+	free(path);
+	return fd;
 }

@@ -111,8 +111,11 @@ class RunTest(Base):
         self.assertIn("yaml-syntax",
                       [d["rule"] for d in st["manifest"]["diagnostics"]])
         self.assertTrue(os.path.exists(placed))
+        # plan beside the daemon: the daemon plans (it holds the store).
         p = self.run_bitsync("plan", "--detailed-exitcode")
-        self.assertEqual(p.returncode, 69, p.stderr)	# the daemon holds it
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("[yaml-syntax]", p.stderr)
+        self.assertIn("last valid version stays in force", p.stdout)
         # Removed: with on_remove delete only bitsync's files go.
         user = os.path.join(self.dst, "app", "user.txt")
         with open(user, "w") as f:
@@ -130,11 +133,17 @@ class RunTest(Base):
     def test_apply_talks_to_daemon(self):
         write_random(os.path.join(self.www, "a.bin"), 5000)
         self.nginx()
-        self.start()
         self.manifest("10-app.yaml", self.set_yaml("app", ["a.bin"]))
+        self.start()
+        # plan beside the daemon is answered by the daemon.
+        rc, plan = self.plan_json()
+        self.assertIn(self.action(plan, "app")["action"],
+                      ("create", "wait", "complete-after-verify", "none"))
         p = self.run_bitsync("apply", "--wait", "--timeout", "60s")
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertIn("by the daemon", p.stderr)
+        p = self.run_bitsync("plan", "--detailed-exitcode")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         self.assertTrue(os.path.exists(os.path.join(self.dst, "app",
                                                     "a.bin")))
 
