@@ -92,6 +92,12 @@ class Bench:
             "curl", "-s", "-f", "-o", os.path.join(dst, "big.bin"),
             web.url("big.bin")], mib, "MiB/s", dst)
 
+        # curl made as durable as the engine: the same bytes, then fsync.
+        self.measure("http", "curl -o, then sync FILE", lambda: [
+            "sh", "-c", 'curl -s -f -o "$1" "$2" && sync "$1"', "sh",
+            os.path.join(dst, "big.bin"), web.url("big.bin")], mib,
+            "MiB/s", dst)
+
         def eng():
             fresh(state)
             return self.engine(state, "get", web.url("big.bin"),
