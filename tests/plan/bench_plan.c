@@ -147,6 +147,7 @@ main(int argc, char **argv)
 		goto out;
 	}
 	phases(&c);
+	phases(&c);
 	tl = xcalloc((size_t)runs, sizeof(*tl));
 	tp = xcalloc((size_t)runs, sizeof(*tp));
 	for (i = 0; i < runs; i++) {
