@@ -73,11 +73,19 @@ void
 spec_sha256(const void *buf, size_t len, uint8_t out[32])
 {
 	static BCRYPT_ALG_HANDLE alg;
+	BCRYPT_HASH_HANDLE h = NULL;
+	int ok;
 
-	if ((alg == NULL && BCryptOpenAlgorithmProvider(&alg,
-	    BCRYPT_SHA256_ALGORITHM, NULL, 0) != 0) ||
-	    len > ULONG_MAX || BCryptHash(alg, NULL, 0, (PUCHAR)buf,
-	    (ULONG)len, out, 32) != 0) {
+	/* Create/Hash/Finish (Vista and later); BCryptHash would need
+	 * Windows 10 headers. */
+	ok = (alg != NULL || BCryptOpenAlgorithmProvider(&alg,
+	    BCRYPT_SHA256_ALGORITHM, NULL, 0) == 0) && len <= ULONG_MAX &&
+	    BCryptCreateHash(alg, &h, NULL, 0, NULL, 0, 0) == 0 &&
+	    BCryptHashData(h, (PUCHAR)buf, (ULONG)len, 0) == 0 &&
+	    BCryptFinishHash(h, out, 32, 0) == 0;
+	if (h != NULL)
+		BCryptDestroyHash(h);
+	if (!ok) {
 		fputs("bitsync: SHA-256 unavailable\n", stderr);
 		exit(70);
 	}
