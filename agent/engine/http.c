@@ -30,7 +30,9 @@
 #define HTTP_MAX_REDIRS	8
 /* Start writeback every this many bytes, so the fsync that makes the
  * commit durable finds little left to do and the page cache stays small. */
+#ifndef HTTP_SYNC_EVERY
 #define HTTP_SYNC_EVERY	(32u << 20)
+#endif
 
 struct http_worker {
 	CURL *easy;

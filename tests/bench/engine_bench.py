@@ -5,7 +5,9 @@ cp, in one run, on loopback (servers from tests/servers/servers.py).
         [--work DIR] [--runs N] [--big-mib N] [--small N] [--only WHAT]
 
 WHAT: http, small, smb (comma-separated; default all).  Every figure is
-the median of --runs runs; each run starts with an empty destination.  The
+the median of --runs runs, the tools of a group taking turns (so a change
+in the machine's load hits them alike); each run starts with an empty
+destination.  The
 engine's time includes Complete with a durable commit (fsync or syncfs of
 the data, rename, fsync of the directory); the peers write without any
 sync, as they always do.  Peak RSS comes from /usr/bin/time (GNU time).
@@ -54,21 +56,30 @@ class Bench:
         self.work = args.work
         self.rows = []
 
-    def measure(self, group, name, make_argv, units, per, dst, env=None):
-        times, rss = [], []
+    def measure_all(self, group, tools, units, per, dst):
+        """tools: (name, make_argv, env).  Runs them round-robin, --runs
+        times, so a change in the machine's load hits every tool alike;
+        reports each tool's median."""
+        times = {t[0]: [] for t in tools}
+        rss = {t[0]: [] for t in tools}
         for _ in range(self.a.runs):
-            fresh(dst)
-            subprocess.run(["sync"])
-            dt, r = timed(make_argv(), env=env)
-            times.append(dt)
-            rss.append(r)
-        t = statistics.median(times)
-        row = {"group": group, "name": name, "secs": t,
-               "rate": units / t, "per": per, "rss": max(rss) / 1024}
-        self.rows.append(row)
-        print("  %-34s %8.3f s %10.1f %-8s peak RSS %6.1f MiB" %
-              (name, t, row["rate"], per, row["rss"]), flush=True)
-        return row
+            for name, make_argv, env in tools:
+                fresh(dst)
+                subprocess.run(["sync"])
+                dt, r = timed(make_argv(), env=env)
+                times[name].append(dt)
+                rss[name].append(r)
+        rows = {}
+        for name, _, _ in tools:
+            t = statistics.median(times[name])
+            row = {"group": group, "name": name, "secs": t,
+                   "rate": units / t, "per": per,
+                   "rss": max(rss[name]) / 1024}
+            self.rows.append(row)
+            rows[name] = row
+            print("  %-34s %8.3f s %10.1f %-8s peak RSS %6.1f MiB" %
+                  (name, t, row["rate"], per, row["rss"]), flush=True)
+        return rows
 
     def engine(self, state, *args, parallel=None):
         argv = [self.a.drive, "-s", state]
@@ -86,26 +97,26 @@ class Bench:
         dst = os.path.join(self.work, "dst-big")
         state = os.path.join(self.work, "state")
         mib = self.a.big_mib
-        cp = self.measure("http", "cp (disk floor)", lambda: [
-            "cp", big, os.path.join(dst, "big.bin")], mib, "MiB/s", dst)
-        curl = self.measure("http", "curl -o", lambda: [
-            "curl", "-s", "-f", "-o", os.path.join(dst, "big.bin"),
-            web.url("big.bin")], mib, "MiB/s", dst)
-
-        # curl made as durable as the engine: the same bytes, then fsync.
-        self.measure("http", "curl -o, then sync FILE", lambda: [
-            "sh", "-c", 'curl -s -f -o "$1" "$2" && sync "$1"', "sh",
-            os.path.join(dst, "big.bin"), web.url("big.bin")], mib,
-            "MiB/s", dst)
 
         def eng():
             fresh(state)
             return self.engine(state, "get", web.url("big.bin"),
                                os.path.join(dst, "big.bin"))
-        e = self.measure("http", "engine (durable commit)", eng, mib,
-                         "MiB/s", dst)
-        self.ratio(e, curl, "engine / curl (target >= 0.9)")
-        self.ratio(e, cp, "engine / cp")
+        r = self.measure_all("http", [
+            ("cp (disk floor)", lambda: [
+                "cp", big, os.path.join(dst, "big.bin")], None),
+            ("curl -o", lambda: [
+                "curl", "-s", "-f", "-o", os.path.join(dst, "big.bin"),
+                web.url("big.bin")], None),
+            # curl made as durable as the engine: the bytes, then fsync.
+            ("curl -o, then sync FILE", lambda: [
+                "sh", "-c", 'curl -s -f -o "$1" "$2" && sync "$1"', "sh",
+                os.path.join(dst, "big.bin"), web.url("big.bin")], None),
+            ("engine (durable commit)", eng, None)], mib, "MiB/s", dst)
+        e = r["engine (durable commit)"]
+        self.ratio(e, r["curl -o"], "engine / curl (target >= 0.9)")
+        self.ratio(e, r["curl -o, then sync FILE"], "engine / curl+sync")
+        self.ratio(e, r["cp (disk floor)"], "engine / cp")
 
     def small(self, web, src):
         n = self.a.small
@@ -113,25 +124,15 @@ class Bench:
         names = ["s%05d.bin" % i for i in range(n)]
         dst = os.path.join(self.work, "dst-small")
         state = os.path.join(self.work, "state")
-        cp = self.measure("small", "cp -r (disk floor)", lambda: [
-            "cp", "-r", os.path.join(src, "small"), os.path.join(dst, "x")],
-            n, "files/s", dst)
         cfg = os.path.join(self.work, "curl.cfg")
         with open(cfg, "w") as f:
             for s in names:
                 f.write('url = "%s"\noutput = "%s"\n' % (
                     web.url("small/" + s), os.path.join(dst, s)))
-        curl = self.measure("small", "curl -Z --parallel-max 8", lambda: [
-            "curl", "-s", "-f", "-Z", "--parallel-max", "8", "-K", cfg],
-            n, "files/s", dst)
         alist = os.path.join(self.work, "aria2.list")
         with open(alist, "w") as f:
             for s in names:
                 f.write("%s\n  out=%s\n" % (web.url("small/" + s), s))
-        aria = self.measure("small", "aria2c -j 8", lambda: [
-            "aria2c", "-q", "-j", "8", "--allow-overwrite=true",
-            "--auto-file-renaming=false", "--file-allocation=none",
-            "-d", dst, "-i", alist], n, "files/s", dst)
 
         def eng():
             fresh(state)
@@ -139,37 +140,52 @@ class Bench:
             for s in names:
                 args += [web.url("small/" + s), os.path.join(dst, s)]
             return self.engine(state, "get", *args, parallel=8)
-        e = self.measure("small", "engine, 1 job, max_parallel 8", eng, n,
-                         "files/s", dst)
-        self.ratio(e, curl, "engine / curl -Z8 (target >= 0.8)")
-        self.ratio(e, aria, "engine / aria2c -j8")
-        self.ratio(e, cp, "engine / cp")
+        r = self.measure_all("small", [
+            ("cp -r (disk floor)", lambda: [
+                "cp", "-r", os.path.join(src, "small"),
+                os.path.join(dst, "x")], None),
+            ("curl -Z --parallel-max 8", lambda: [
+                "curl", "-s", "-f", "-Z", "--parallel-max", "8", "-K", cfg],
+             None),
+            ("aria2c -j 8", lambda: [
+                "aria2c", "-q", "-j", "8", "--allow-overwrite=true",
+                "--auto-file-renaming=false", "--file-allocation=none",
+                "-d", dst, "-i", alist], None),
+            ("engine, 1 job, max_parallel 8", eng, None)], n, "files/s",
+            dst)
+        e = r["engine, 1 job, max_parallel 8"]
+        self.ratio(e, r["curl -Z --parallel-max 8"],
+                   "engine / curl -Z8 (target >= 0.8)")
+        self.ratio(e, r["aria2c -j 8"], "engine / aria2c -j8")
+        self.ratio(e, r["cp -r (disk floor)"], "engine / cp")
 
     def smb(self, smbd, src):
         print("1 GiB over SMB (%d MiB)" % self.a.big_mib, flush=True)
         mib = self.a.big_mib
         dst = os.path.join(self.work, "dst-smb")
         state = os.path.join(self.work, "state")
-        sc = self.measure("smb", "smbclient get", lambda: [
-            "smbclient", "//127.0.0.1/pub", "-p", str(smbd.port), "-N",
-            "-c", "get big.bin %s" % os.path.join(dst, "big.bin")],
-            mib, "MiB/s", dst)
         env = dict(os.environ, RCLONE_CONFIG_X_TYPE="smb",
                    RCLONE_CONFIG_X_HOST="127.0.0.1",
                    RCLONE_CONFIG_X_PORT=str(smbd.port),
                    RCLONE_CONFIG_X_USER="guest", RCLONE_CONFIG_X_PASS="")
-        rc = self.measure("smb", "rclone copy (smb backend)", lambda: [
-            "rclone", "copy", "--config", "/dev/null", "x:pub/big.bin",
-            dst], mib, "MiB/s", dst, env=env)
 
         def eng():
             fresh(state)
             return self.engine(state, "-P", str(smbd.port), "get", "-a",
                                smbd.unc("pub", "big.bin"),
                                os.path.join(dst, "big.bin"))
-        e = self.measure("smb", "engine (durable commit)", eng, mib,
-                         "MiB/s", dst)
-        best = max(sc, rc, key=lambda r: r["rate"])
+        r = self.measure_all("smb", [
+            ("smbclient get", lambda: [
+                "smbclient", "//127.0.0.1/pub", "-p", str(smbd.port), "-N",
+                "-c", "get big.bin %s" % os.path.join(dst, "big.bin")],
+             None),
+            ("rclone copy (smb backend)", lambda: [
+                "rclone", "copy", "--config", "/dev/null", "x:pub/big.bin",
+                dst], env),
+            ("engine (durable commit)", eng, None)], mib, "MiB/s", dst)
+        e = r["engine (durable commit)"]
+        best = max(r["smbclient get"], r["rclone copy (smb backend)"],
+                   key=lambda x: x["rate"])
         self.ratio(e, best, "engine / faster of smbclient, rclone (>= 1)")
 
     def run(self):
