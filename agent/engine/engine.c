@@ -35,6 +35,8 @@
 struct worker {
 	struct backend *e;
 	pthread_t th;
+	struct lf_dircache dc;	/* destination directory of the last file */
+	const struct ejob *dc_job;	/* ... of this job (its identity) */
 	struct http_worker *http;
 	struct smb_worker *smb;
 };
@@ -367,14 +369,14 @@ cb_data(struct xfer *x, size_t n)
 /* Opens (or first creates) the file's temp file.  Called without the
  * mutex; the new temp name is recorded under it. */
 static int
-open_temp(struct active *a, const struct lf_ident *id, int *fdp,
-    struct xfer *x)
+open_temp(struct worker *w, struct active *a, const struct lf_ident *id,
+    int *fdp, struct xfer *x)
 {
 	struct backend *e = a->e;
 	struct lf_ident saved;
 	const char *base;
 	char *name = NULL, *temp;
-	int dfd = -1, err, ret = XFER_FAILED;
+	int dfd = -1, err, ret = XFER_FAILED, fresh;
 
 	pthread_mutex_lock(&e->mu);
 	temp = xstrdup_or_null(a->f->temp);
@@ -384,7 +386,11 @@ open_temp(struct active *a, const struct lf_ident *id, int *fdp,
 		    "cannot act as the helper token's local user");
 		goto out;
 	}
-	err = lf_open_dir(a->f->local, &dfd, &base);
+	if (w->dc_job != a->j) {
+		lf_dir_forget(&w->dc);
+		w->dc_job = a->j;
+	}
+	err = lf_dir_cached(&w->dc, a->f->local, &dfd, &base, &fresh);
 	if (err == 0)
 		err = temp ? lf_temp_open(dfd, temp, fdp) :
 		    lf_temp_create(dfd, &name, fdp);
@@ -404,8 +410,6 @@ open_temp(struct active *a, const struct lf_ident *id, int *fdp,
 	}
 	ret = XFER_OK;
 out:
-	if (dfd >= 0)
-		close(dfd);
 	free(name);
 	free(temp);
 	return ret;
@@ -455,7 +459,7 @@ transfer(struct worker *w, struct active *a, struct xfer *x)
 			goto out;
 		}
 	}
-	if ((ret = open_temp(a, &id, &fd, x)) != XFER_OK)
+	if ((ret = open_temp(w, a, &id, &fd, x)) != XFER_OK)
 		goto out;
 	if (fstat(fd, &sb) != 0 || lseek(fd, 0, SEEK_END) < 0) {
 		ret = xfer_fail(x, BK_CTX_LOCAL_FILE, lf_hresult(errno), 0,
@@ -644,6 +648,7 @@ engine_open(const struct config *cfg, struct backend **out)
 		goto fail;
 	for (k = 0; k < e->nworkers; k++) {
 		e->workers[k].e = e;
+		e->workers[k].dc.fd = -1;
 		if (pthread_create(&e->workers[k].th, NULL, worker_main,
 		    &e->workers[k]) != 0) {
 			e->nworkers = k;
@@ -675,6 +680,7 @@ engine_close(struct backend *e)
 	pthread_mutex_unlock(&e->mu);
 	for (k = 0; k < e->nworkers; k++) {
 		pthread_join(e->workers[k].th, NULL);
+		lf_dir_forget(&e->workers[k].dc);
 		http_worker_free(e->workers[k].http);
 		smb_worker_free(e->workers[k].smb);
 	}
@@ -979,38 +985,37 @@ referenced(struct backend *e, const struct ejob *skip, const char *dir,
 static void
 remove_temps(struct backend *e, struct ejob *j, int only_incomplete)
 {
-	const char *base, *prev = NULL;
-	size_t k, dirlen, prevlen = 0;
+	struct lf_dircache dc = LF_DIRCACHE_INIT;
+	const char *base;
+	size_t k, dirlen;
 	struct dirent *de;
 	DIR *d;
-	int dfd;
+	int dfd, sfd, fresh;
 
 	for (k = 0; k < j->nfiles; k++) {
 		struct efile *f = &j->files[k];
 
-		if (lf_open_dir(f->local, &dfd, &base) != 0)
+		if (lf_dir_cached(&dc, f->local, &dfd, &base, &fresh) != 0)
 			continue;
 		if (f->temp != NULL && !(only_incomplete && f->completed))
 			unlinkat(dfd, f->temp, 0);
-		dirlen = (size_t)(base - 1 - f->local);
-		if (prev != NULL && prevlen == dirlen &&
-		    strncmp(prev, f->local, dirlen) == 0) {
-			close(dfd);
+		if (!fresh)
 			continue;	/* swept already */
-		}
-		prev = f->local;
-		prevlen = dirlen;
-		if ((d = fdopendir(dfd)) == NULL) {
-			close(dfd);
+		dirlen = (size_t)(base - 1 - f->local);
+		if ((sfd = dup(dfd)) < 0)
+			continue;
+		if ((d = fdopendir(sfd)) == NULL) {
+			close(sfd);
 			continue;
 		}
 		while ((de = readdir(d)) != NULL)
 			if (is_temp_name(de->d_name) &&
 			    !referenced(e, j, f->local, dirlen, de->d_name) &&
 			    !(only_incomplete && names_completed(j, de->d_name)))
-				unlinkat(dirfd(d), de->d_name, 0);
+				unlinkat(dfd, de->d_name, 0);
 		closedir(d);
 	}
+	lf_dir_forget(&dc);
 }
 
 static int
@@ -1040,31 +1045,31 @@ out:
 static int
 sync_temps(struct ejob *j, size_t ncomplete)
 {
+	struct lf_dircache dc = LF_DIRCACHE_INIT;
 	const char *base;
 	size_t k;
-	int dfd, fd, err = 0, synced_fs = 0;
+	int dfd, fd, err = 0, fresh;
 
 	for (k = 0; k < j->nfiles && err == 0; k++) {
 		struct efile *f = &j->files[k];
 
 		if (f->completed != 1 || f->temp == NULL)
 			continue;
-		if ((err = lf_open_dir(f->local, &dfd, &base)) != 0)
+		if ((err = lf_dir_cached(&dc, f->local, &dfd, &base,
+		    &fresh)) != 0)
 			break;
-		if (ncomplete > 8 && !synced_fs) {
+		if (ncomplete > 8) {
 			if (syncfs(dfd) != 0)
 				err = errno;
-			synced_fs = 1;	/* one filesystem, as a rule */
-		} else if (ncomplete <= 8) {
-			fd = openat(dfd, f->temp, O_RDONLY | O_NOFOLLOW |
-			    O_CLOEXEC);
-			if (fd < 0 || fsync(fd) != 0)
-				err = errno;
-			if (fd >= 0)
-				close(fd);
+			break;		/* one filesystem, as a rule */
 		}
-		close(dfd);
+		fd = openat(dfd, f->temp, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0 || fsync(fd) != 0)
+			err = errno;
+		if (fd >= 0)
+			close(fd);
 	}
+	lf_dir_forget(&dc);
 	return err;
 }
 

@@ -149,6 +149,19 @@ struct lf_ident {
 /* Opens local's directory component by component (O_NOFOLLOW); stores
  * the last component's name in *base (points into local). */
 int lf_open_dir(const char *local, int *dfd, const char **base);
+/* The last directory lf_open_dir'ed, kept open: many files of a job share
+ * one, and walking the path costs an openat per component.  Keep one per
+ * identity and job: the walk's permission checks were made for those. */
+struct lf_dircache {
+	char *dir;
+	int fd;			/* -1: none */
+};
+#define LF_DIRCACHE_INIT { NULL, -1 }
+/* As lf_open_dir, but *dfd belongs to the cache; *fresh says it was just
+ * opened (not reused). */
+int lf_dir_cached(struct lf_dircache *c, const char *local, int *dfd,
+    const char **base, int *fresh);
+void lf_dir_forget(struct lf_dircache *c);
 int lf_temp_create(int dfd, char **name, int *fd);
 int lf_temp_open(int dfd, const char *name, int *fd);
 int lf_ident_enter(const struct lf_ident *id, struct lf_ident *saved);

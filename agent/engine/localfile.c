@@ -62,6 +62,46 @@ out:
 	return err;
 }
 
+int
+lf_dir_cached(struct lf_dircache *c, const char *local, int *dfd,
+    const char **base, int *fresh)
+{
+	const char *slash = strrchr(local, '/');
+	size_t len;
+	int err;
+
+	*fresh = 0;
+	if (slash == NULL)
+		return EINVAL;
+	len = (size_t)(slash - local);
+	if (c->fd >= 0 && strlen(c->dir) == len &&
+	    strncmp(c->dir, local, len) == 0) {
+		*dfd = c->fd;
+		*base = slash + 1;
+		return 0;
+	}
+	lf_dir_forget(c);
+	if ((err = lf_open_dir(local, dfd, base)) != 0)
+		return err;
+	if ((c->dir = strndup(local, len)) == NULL) {
+		close(*dfd);
+		return ENOMEM;
+	}
+	c->fd = *dfd;
+	*fresh = 1;
+	return 0;
+}
+
+void
+lf_dir_forget(struct lf_dircache *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	free(c->dir);
+	c->dir = NULL;
+	c->fd = -1;
+}
+
 /* BITS names its temp files BIT<hex>.tmp, hidden; the leading dot hides
  * ours the POSIX way. */
 int
