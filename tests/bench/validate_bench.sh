@@ -146,6 +146,7 @@ for n in "${sizes[@]}"; do
 
 	echo "#   ${cmd_v[*]}"
 	check "bitsync validate" "${cmd_v[@]}"
+	echo "#     -> $(tail -n1 "$work/warmup.out")"
 	nwarn=$(grep -c ': warning:' "$work/warmup.out" || true)
 	[ "$nwarn" -eq 0 ] || { echo "#     note: bitsync reported $nwarn warnings, first:"; grep -m3 ': warning:' "$work/warmup.out" | sed 's/^/#       /'; }
 	echo "#   ${cmd_s[*]}"
