@@ -11,9 +11,11 @@
 
 #include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 
 typedef struct evp_md_st { int sha256; } EVP_MD;
 typedef struct engine_st ENGINE;
+typedef struct ossl_lib_ctx_st OSSL_LIB_CTX;
 typedef struct evp_md_ctx_st {
 	BCRYPT_ALG_HANDLE alg;
 	BCRYPT_HASH_HANDLE hash;
@@ -25,6 +27,45 @@ EVP_sha256(void)
 	static const EVP_MD md = { 1 };
 
 	return &md;
+}
+
+/* OpenSSL 3's explicit fetch; only "SHA256" exists here. */
+static inline EVP_MD *
+EVP_MD_fetch(OSSL_LIB_CTX *ctx, const char *algorithm, const char *props)
+{
+	static EVP_MD md = { 1 };
+
+	(void)ctx;
+	(void)props;
+	if (algorithm == NULL || (strcmp(algorithm, "SHA256") != 0 &&
+	    strcmp(algorithm, "SHA2-256") != 0))
+		return NULL;
+	return &md;
+}
+
+static inline void
+EVP_MD_free(EVP_MD *md)
+{
+	(void)md;
+}
+
+/* One provider handle for the process: opening it is the slow part, and
+ * CNG lets threads share it (each hash has its own object). */
+static inline BCRYPT_ALG_HANDLE
+evp_compat_sha256_alg(void)
+{
+	static BCRYPT_ALG_HANDLE shared;
+	BCRYPT_ALG_HANDLE h;
+
+	if (shared != NULL)
+		return shared;
+	if (BCryptOpenAlgorithmProvider(&h, BCRYPT_SHA256_ALGORITHM, NULL,
+	    0) != 0)
+		return NULL;
+	if (InterlockedCompareExchangePointer((PVOID *)&shared, h, NULL) !=
+	    NULL)
+		BCryptCloseAlgorithmProvider(h, 0);
+	return shared;
 }
 
 static inline EVP_MD_CTX *
@@ -40,8 +81,6 @@ EVP_MD_CTX_free(EVP_MD_CTX *c)
 		return;
 	if (c->hash != NULL)
 		BCryptDestroyHash(c->hash);
-	if (c->alg != NULL)
-		BCryptCloseAlgorithmProvider(c->alg, 0);
 	free(c);
 }
 
@@ -55,8 +94,7 @@ EVP_DigestInit_ex(EVP_MD_CTX *c, const EVP_MD *md, ENGINE *e)
 		BCryptDestroyHash(c->hash);
 		c->hash = NULL;
 	}
-	if (c->alg == NULL && BCryptOpenAlgorithmProvider(&c->alg,
-	    BCRYPT_SHA256_ALGORITHM, NULL, 0) != 0)
+	if (c->alg == NULL && (c->alg = evp_compat_sha256_alg()) == NULL)
 		return 0;
 	return BCryptCreateHash(c->alg, &c->hash, NULL, 0, NULL, 0, 0) == 0;
 }
