@@ -80,6 +80,46 @@ get(const struct cli *cli, int *rc)
 	return j;
 }
 
+/* --watch: bytes per second of each job since the previous sample. */
+static void
+add_rates(json_t *j, const json_t *prev, int64_t *prev_ms)
+{
+	struct timespec ts;
+	const json_t *s, *p;
+	size_t i, k;
+	int64_t now;
+	double dt;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	dt = (double)(now - *prev_ms) / 1000;
+	*prev_ms = now;
+	if (prev == NULL || dt <= 0)
+		return;
+	json_array_foreach(json_object_get(j, "sets"), i, s) {
+		json_t *job = json_object_get(s, "job");
+		const char *id = json_string_value(json_object_get(job, "id"));
+
+		if (id == NULL)
+			continue;
+		json_array_foreach(json_object_get(prev, "sets"), k, p) {
+			const json_t *pj = json_object_get(p, "job");
+			const char *pid = json_string_value(json_object_get(pj,
+			    "id"));
+			json_int_t d;
+
+			if (pid == NULL || strcmp(pid, id) != 0)
+				continue;
+			d = json_integer_value(json_object_get(job,
+			    "bytes_transferred")) - json_integer_value(
+			    json_object_get(pj, "bytes_transferred"));
+			if (d >= 0)
+				json_object_set_new(job, "rate",
+				    json_real((double)d / dt));
+		}
+	}
+}
+
 int
 cmd_status(const struct cli *cli, int argc, char **argv)
 {
@@ -88,8 +128,9 @@ cmd_status(const struct cli *cli, int argc, char **argv)
 		{ "watch", no_argument, NULL, 'w' },
 		{ NULL, 0, NULL, 0 }
 	};
-	json_t *j;
+	json_t *j, *prev = NULL;
 	int json = 0, watchmode = 0, ch, rc;
+	int64_t prev_ms = 0;
 
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -114,8 +155,12 @@ cmd_status(const struct cli *cli, int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	for (;;) {
-		if ((j = get(cli, &rc)) == NULL)
+		if ((j = get(cli, &rc)) == NULL) {
+			json_decref(prev);
 			return rc;
+		}
+		if (watchmode)
+			add_rates(j, prev, &prev_ms);
 		if (watchmode && !json)
 			fputs("\033[H\033[2J", stdout);
 		if (json) {
@@ -131,9 +176,12 @@ cmd_status(const struct cli *cli, int argc, char **argv)
 		    json_object_get(json_object_get(j, "summary"), "sets")) &&
 		    json_is_true(json_object_get(json_object_get(j,
 		    "manifest"), "valid")) ? EXIT_OK : EXIT_INVALID;
-		json_decref(j);
-		if (!watchmode)
+		json_decref(prev);
+		prev = j;
+		if (!watchmode) {
+			json_decref(prev);
 			return rc;
+		}
 		sleep(1);
 	}
 }

@@ -29,6 +29,10 @@ logf_(struct reconcile_ctx *c, const char *fmt, ...)
 
 	if (c->log == NULL)
 		return;
+	/* Under systemd (stderr is the journal) a <6> prefix gives each
+	 * decision the info priority, <3> an error. */
+	if (getenv("JOURNAL_STREAM") != NULL)
+		fputs(strstr(fmt, "error") != NULL ? "<3>" : "<6>", c->log);
 	va_start(ap, fmt);
 	vfprintf(c->log, fmt, ap);
 	va_end(ap);

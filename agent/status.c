@@ -13,6 +13,8 @@
 static const char *
 set_state(const struct plan_action *a, int executed)
 {
+	if (a->verb == PLAN_CANCEL_ORPHAN)
+		return "removing";
 	if (!executed && plan_action_changes(a))
 		return "pending";
 	switch (a->verb) {
@@ -71,6 +73,7 @@ status_build(const struct reconcile_input *in, const struct reconcile_view *v,
 	json_t *root = json_object(), *sets = json_array(), *dg = json_array();
 	json_t *lkg = json_array(), *held = json_array();
 	size_t i, n_sync = 0, n_xfer = 0, n_fail = 0, n_drift = 0, n_held = 0;
+	size_t n_pend = 0;
 
 	for (i = 0; i < in->diags.n; i++) {
 		const struct diag *d = &in->diags.v[i];
@@ -97,9 +100,10 @@ status_build(const struct reconcile_input *in, const struct reconcile_view *v,
 			next = r->last_check + (int64_t)ms->settings.refresh;
 		if (strcmp(st, "in-sync") == 0)
 			n_sync++;
-		else if (strcmp(st, "transferring") == 0 ||
-		    strcmp(st, "pending") == 0)
+		else if (strcmp(st, "transferring") == 0)
 			n_xfer++;
+		else if (strcmp(st, "pending") == 0)
+			n_pend++;
 		else if (strcmp(st, "drift") == 0)
 			n_drift++;
 		else if (strcmp(st, "held") == 0)
@@ -141,10 +145,11 @@ status_build(const struct reconcile_input *in, const struct reconcile_view *v,
 	    "valid", in->valid, "diagnostics", dg, "last_known_good", lkg,
 	    "held", held));
 	json_object_set_new(root, "summary", json_pack("{s:I,s:I,s:I,s:I,"
-	    "s:I,s:I}", "sets", (json_int_t)(n_sync + n_xfer + n_fail +
-	    n_drift + n_held), "in_sync", (json_int_t)n_sync, "transferring",
-	    (json_int_t)n_xfer, "failed", (json_int_t)n_fail, "drift",
-	    (json_int_t)n_drift, "held", (json_int_t)n_held));
+	    "s:I,s:I,s:I}", "sets", (json_int_t)(n_sync + n_xfer + n_fail +
+	    n_drift + n_held + n_pend), "in_sync", (json_int_t)n_sync,
+	    "transferring", (json_int_t)n_xfer, "pending", (json_int_t)n_pend,
+	    "failed", (json_int_t)n_fail, "drift", (json_int_t)n_drift, "held",
+	    (json_int_t)n_held));
 	json_object_set_new(root, "sets", sets);
 	return root;
 }
@@ -325,6 +330,11 @@ status_print_text(const json_t *j, FILE *out, int bars)
 			    "files_transferred")),
 			    (long long)json_integer_value(json_object_get(job,
 			    "files_total")));
+			if (json_is_real(json_object_get(job, "rate"))) {
+				fmt_bytes(json_real_value(json_object_get(job,
+				    "rate")), b1, sizeof(b1));
+				fprintf(out, "    rate %s/s\n", b1);
+			}
 			if (bars && tot > 0) {
 				int w = 40, k, fill = (int)((double)done /
 				    (double)tot * w);
@@ -380,11 +390,12 @@ status_print_text(const json_t *j, FILE *out, int bars)
 	fmt_time(json_integer_value(json_object_get(j, "generated")), t1,
 	    sizeof(t1));
 	fprintf(out, "%lld set(s): %lld in sync, %lld transferring, %lld "
-	    "failed, %lld drift, %lld held (as of %s)\n",
+	    "pending, %lld failed, %lld drift, %lld held (as of %s)\n",
 	    (long long)json_integer_value(json_object_get(sum, "sets")),
 	    (long long)json_integer_value(json_object_get(sum, "in_sync")),
 	    (long long)json_integer_value(json_object_get(sum,
 	    "transferring")),
+	    (long long)json_integer_value(json_object_get(sum, "pending")),
 	    (long long)json_integer_value(json_object_get(sum, "failed")),
 	    (long long)json_integer_value(json_object_get(sum, "drift")),
 	    (long long)json_integer_value(json_object_get(sum, "held")), t1);

@@ -7,8 +7,8 @@
  *     "manifest": { "valid": bool, "diagnostics": [ {file, line, column,
  *                   severity, rule, message} ], "last_known_good": [FILE],
  *                   "held": [FILE] },
- *     "summary": { "sets", "in_sync", "transferring", "failed", "drift",
- *                  "held" },
+ *     "summary": { "sets", "in_sync", "transferring", "pending", "failed",
+ *                  "drift", "held" },   (sets being removed not counted)
  *     "sets": [ { "name", "state", "action", "reason", "mode",
  *                 "manifest_file", "spec", "last_success", "next_check",
  *                 "attempts", "retry_at", "last_error",
