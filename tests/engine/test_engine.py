@@ -161,6 +161,11 @@ class EngineTest(unittest.TestCase):
         self.assertEqual(self.temps(), [])
         # Complete removed the job, as BITS does.
         self.assertEqual(self.drive("list").jobs, [])
+        # probe: the same validators from a HEAD, no body
+        p = json.loads(self.drive("probe", web.url("a.bin")).stdout)
+        self.assertEqual(p["etag"], f["etag"])
+        self.assertEqual(p["size"], f["size"])
+        self.assertEqual(web.log()[-1]["method"], "HEAD")
 
     def test_http_404_is_error(self):
         web = self.nginx()
@@ -174,6 +179,35 @@ class EngineTest(unittest.TestCase):
         self.assertEqual(j["error"]["context_code"], 5)
         self.assertIn("404", j["error"]["text"])
         self.assertNotIn("TRANSIENT_ERROR", r.states())
+
+    def test_redirects_and_status_mapping(self):
+        write_random(os.path.join(self.www, "r.bin"), 50000)
+        web = self.nginx(extra_server=
+                         "location = /moved { return 302 /r.bin; }\n"
+                         "location = /loop { return 302 /loop; }\n"
+                         "location = /busy { return 503; }\n"
+                         "location = /deny { return 403; }\n")
+        r = self.drive("get", web.url("moved"), os.path.join(self.dst, "a"))
+        self.assertEqual(r.rc, 0, r.stdout)
+        self.assertEqual(sha(os.path.join(self.dst, "a")),
+                         sha(os.path.join(self.www, "r.bin")))
+        r = self.drive("get", "-R", "1", "-T", "30", web.url("loop"),
+                       os.path.join(self.dst, "b"))
+        self.assertEqual(r.job(r.guid)["error"]["code"], "0x80072F7C")
+        self.assertNotIn("TRANSIENT_ERROR", r.states(r.guid))
+        r = self.drive("get", "-R", "1", "-T", "30", web.url("deny"),
+                       os.path.join(self.dst, "c"))
+        self.assertEqual(r.job(r.guid)["error"]["code"], "0x80190193")
+        self.assertNotIn("TRANSIENT_ERROR", r.states(r.guid))
+        # 503 is transient: retried until the no-progress timeout
+        r = self.drive("get", "-R", "1", "-T", "2", web.url("busy"),
+                       os.path.join(self.dst, "d"))
+        self.assertEqual(r.job(r.guid)["error"]["code"], "0x801901F7")
+        self.assertEqual(r.job(r.guid)["error"]["context"], "REMOTE_FILE")
+        self.assertIn("TRANSIENT_ERROR", r.states(r.guid))
+        self.assertEqual(r.states(r.guid)[-1], "ERROR")
+        self.assertGreaterEqual(
+            len([x for x in web.log() if x["uri"] == "/busy"]), 2)
 
     def test_connection_refused_transient_then_error(self):
         port = servers.free_port()
@@ -533,10 +567,10 @@ class EngineTest(unittest.TestCase):
             else:
                 active.discard(g)
             peak = max(peak, len(active))
-        self.assertEqual(peak, 2)
+        self.assertEqual(peak, 2, r.stdout)
         for n in names:
             self.assertEqual(sha(os.path.join(self.dst, n)),
-                             sha(os.path.join(self.www, n)))
+                             sha(os.path.join(self.www, n)), r.stdout)
 
     # -- SMB --------------------------------------------------------------
 
