@@ -248,10 +248,19 @@ LIBS=(-L"$PREFIX/lib" -ljansson -lyaml -lsqlite3 -lwinhttp -lole32 -loleaut32 -l
 	-ladvapi32 -lbcrypt -lcredui -lshlwapi -luserenv)
 
 OBJ=$OUT/obj
+GEN=$OUT/gen
+# The Event Log message table: bitsync_msg.h for the sources, a resource
+# object for the executable (its EventMessageFile).
+mkdir -p "$GEN"
+${HOST}-windmc -h "$GEN" -r "$GEN" "$ROOT/packaging/windows/bitsync_msg.mc" ||
+	die "windmc failed"
+${HOST}-windres -I "$GEN" "$GEN/bitsync_msg.rc" -o "$GEN/bitsync_msg.o" ||
+	die "windres failed"
+CFLAGS+=(-I"$GEN")
 printf '%s\n' "${CFLAGS[@]}" > "$OUT/cflags.txt"
 printf '%s\n' "${LIBS[@]}" > "$OUT/libs.txt"
 mkdir -p "$OBJ"
-say "compiling bitsync.exe (${#srcs[@]} sources)"
+say "compiling ${#srcs[@]} sources"
 objs=()
 pids=()
 for f in "${srcs[@]}"; do
@@ -273,7 +282,7 @@ if [ "$MODULES_ONLY" = 1 ]; then
 	exit 0
 fi
 
-"$CC" -static -o "$OUT/bitsync.exe" "${objs[@]}" "${LIBS[@]}" ||
+"$CC" -static -o "$OUT/bitsync.exe" "${objs[@]}" "$GEN/bitsync_msg.o" "${LIBS[@]}" ||
 	die "link failed"
 say "built $OUT/bitsync.exe"
 

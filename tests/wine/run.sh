@@ -5,6 +5,10 @@
 #   - tests/wine/bits_drive.exe: the bits backend against Wine's BITS
 #     (lifecycle, cancel, enumerate and tags, 404, unsupported settings,
 #     probe, notify);
+#   - tests/wine/win_drive.exe: the registry config, platform and DACL
+#     checks (agent/win/config_win.c, platform_win.c, perm_win.c);
+#   - tests/wine/svc_drive.exe: service install / start / stop / uninstall
+#     and the Event Log source under Wine's service manager (service.c);
 #   - bitsync.exe version and validate on the samples (exit codes as on
 #     Linux).
 # Prints one line per check and a final "N passed, N failed"; exits 0 only
@@ -118,6 +122,20 @@ else
 	WDRIVER=
 fi
 
+SDRIVER=$BUILD/svc_drive.exe
+if [ "$ONLY" = exe ]; then
+	SDRIVER=
+elif [ ${#CFLAGS[@]} -gt 0 ] && x86_64-w64-mingw32-gcc "${CFLAGS[@]}" -static \
+	-o "$SDRIVER" "$HERE/svc_drive.c" "$ROOT/agent/win/service.c" \
+	"$ROOT/agent/win/winutil.c" "$ROOT/agent/util.c" \
+	"$BUILD/gen/bitsync_msg.o" "${LIBS[@]}" >"$TMP/sdriver.log" 2>&1; then
+	pass "cross build of svc_drive.exe"
+else
+	fail "cross build of svc_drive.exe"
+	cat "$TMP/sdriver.log"
+	SDRIVER=
+fi
+
 # --- nginx on a free 127.0.0.1 port ----------------------------------------
 WWW=$TMP/www
 mkdir -p "$WWW" "$TMP/nginx/logs" "$TMP/nginx/tmp"
@@ -201,6 +219,9 @@ fi
 if [ -n "$WDRIVER" ]; then
 	mkdir -p "$TMP/wwork"
 	run_driver win "$WDRIVER" "$(winepath -w "$TMP/wwork")"
+fi
+if [ -n "$SDRIVER" ]; then
+	run_driver service "$SDRIVER" test
 fi
 
 # --- bitsync.exe --------------------------------------------------------------
