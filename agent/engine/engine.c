@@ -36,7 +36,8 @@ struct worker {
 	struct backend *e;
 	pthread_t th;
 	struct lf_dircache dc;	/* destination directory of the last file */
-	const struct ejob *dc_job;	/* ... of this job (its identity) */
+	int64_t dc_seq;		/* ... of this job (its identity); seq, not a
+				 * pointer, which a later job may reuse */
 	struct http_worker *http;
 	struct smb_worker *smb;
 };
@@ -386,9 +387,9 @@ open_temp(struct worker *w, struct active *a, const struct lf_ident *id,
 		    "cannot act as the helper token's local user");
 		goto out;
 	}
-	if (w->dc_job != a->j) {
+	if (w->dc_seq != a->j->seq) {
 		lf_dir_forget(&w->dc);
-		w->dc_job = a->j;
+		w->dc_seq = a->j->seq;
 	}
 	err = lf_dir_cached(&w->dc, a->f->local, &dfd, &base, &fresh);
 	if (err == 0)
@@ -649,6 +650,7 @@ engine_open(const struct config *cfg, struct backend **out)
 	for (k = 0; k < e->nworkers; k++) {
 		e->workers[k].e = e;
 		e->workers[k].dc.fd = -1;
+		e->workers[k].dc_seq = -1;
 		if (pthread_create(&e->workers[k].th, NULL, worker_main,
 		    &e->workers[k]) != 0) {
 			e->nworkers = k;
