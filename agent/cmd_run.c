@@ -235,8 +235,10 @@ relevant(const struct inotify_event *ev, const char *config_path)
  * only pushes it out, so editors' unlink-and-rename never withdraws a
  * set and a real removal waits DEBOUNCE_REMOVE_MS. */
 static void
-inotify_debounce(int fd, const char *config_path, int64_t *debounce)
+inotify_debounce(int fd, const char *config_path, int64_t *debounce,
+    int *reload)
 {
+	const char *base = strrchr(config_path, '/');
 	char buf[4096] __attribute__((aligned(__alignof__(struct
 	    inotify_event))));
 	int64_t now = mono_ms();
@@ -249,6 +251,10 @@ inotify_debounce(int fd, const char *config_path, int64_t *debounce)
 		while (p < buf + n) {
 			const struct inotify_event *ev = (const void *)p;
 
+			if (ev->len > 0 && strcmp(ev->name, base ? base + 1 :
+			    config_path) == 0 && (ev->mask & (IN_CLOSE_WRITE |
+			    IN_MOVED_TO)))
+				*reload = 1;	/* the config changed: re-read */
 			if (relevant(ev, config_path)) {
 				if (ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO |
 				    IN_ATTRIB))
@@ -584,7 +590,8 @@ cmd_run(const struct cli *cli, int argc, char **argv)
 			pass(&dm, "job event");
 		}
 		if (pfd[2].revents & POLLIN)
-			inotify_debounce(ifd, cli->config_path, &debounce);
+			inotify_debounce(ifd, cli->config_path, &debounce,
+			    &reload);
 		if (pfd[3].revents & POLLIN)
 			serve_control(&dm, cfd);
 	}

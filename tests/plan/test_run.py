@@ -199,6 +199,28 @@ class RunTest(Base):
         self.assertEqual(log[-1]["body_bytes_sent"], size - start)
         self.assertEqual(self.jobs(), [])
 
+    def test_config_change_and_sighup_reload(self):
+        write_random(os.path.join(self.www, "a.bin"), 5000)
+        self.nginx()
+        self.manifest("10-app.yaml", self.set_yaml("app", ["a.bin"]))
+        self.start()
+        self.assertTrue(wait_for(lambda: os.path.exists(self.metrics)))
+        other = os.path.join(self.dir, "other.prom")
+        with open(self.config) as f:
+            text = f.read()
+        with open(self.config + ".tmp", "w") as f:
+            f.write(text.replace(self.metrics, other))
+        os.rename(self.config + ".tmp", self.config)
+        # Picked up on its own: the new metrics file appears.
+        self.assertTrue(wait_for(lambda: os.path.exists(other), 20))
+        # SIGHUP re-reads too; the daemon goes on.
+        os.unlink(other)
+        self.daemon.send_signal(signal.SIGHUP)
+        self.assertTrue(wait_for(lambda: os.path.exists(other), 20))
+        self.assertIsNone(self.daemon.poll())
+        err = self.stop()
+        self.assertIn("reloading", err)
+
     def test_local_file_deleted_is_restored(self):
         write_random(os.path.join(self.www, "a.bin"), 5000)
         self.nginx()
