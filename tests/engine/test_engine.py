@@ -503,6 +503,11 @@ class EngineTest(unittest.TestCase):
         self.assertEqual(j["error"]["context"], "LOCAL_FILE")
         self.assertEqual(os.listdir(elsewhere), [])
         self.assertEqual(web.log(), [])
+        # a missing destination folder is the caller's to make, as in BITS
+        r = self.drive("get", web.url("s.bin"),
+                       os.path.join(self.dst, "missing", "s.bin"))
+        self.assertEqual(r.job(r.guid)["error"]["code"], "0x80070003")
+        self.assertEqual(r.job(r.guid)["error"]["context"], "LOCAL_FILE")
 
     def test_disk_full_keeps_old_destination(self):
         if os.geteuid() != 0:
