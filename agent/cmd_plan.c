@@ -188,12 +188,16 @@ print_json(const struct reconcile_input *in, const struct reconcile_view *v,
 			bk_guid_format(&a->job->id, g);
 			json_object_set_new(o, "job", json_pack("{s:s,s:s}",
 			    "id", g, "state", bk_state_name(a->job->state)));
-			if (a->job->has_error)
+			if (a->job->has_error) {
+				char code[16];
+
+				snprintf(code, sizeof(code), "0x%08X",
+				    (unsigned)a->job->error.code);
 				json_object_set_new(o, "error", json_pack(
-				    "{s:s,s:i,s:s?}", "context",
+				    "{s:s,s:s,s:s?}", "context",
 				    bk_context_name(a->job->error.context),
-				    (int)a->job->error.code, "text",
-				    a->job->error.text));
+				    "code", code, "text", a->job->error.text));
+			}
 		} else
 			json_object_set_new(o, "job", json_null());
 		if (a->reason == PLAN_R_MISSING || a->reason == PLAN_R_DRIFTED)

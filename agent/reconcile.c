@@ -961,6 +961,14 @@ act(struct act *x)
 		for (i = 0; i < a->ncancel; i++)
 			if (cancel_job(x, a->cancel[i]) == -1)
 				return;
+		if (a->reason == PLAN_R_TOO_MANY_ERRORS) {
+			/* The failure count goes on across the new job, so
+			 * its backoff keeps growing. */
+			x->row.attempts = a->attempts;
+			if (a->job != NULL && a->job->has_error &&
+			    a->job->error.text != NULL)
+				x->row.last_error = a->job->error.text;
+		}
 		do_create(x);
 		break;
 	case PLAN_ADOPT:

@@ -373,6 +373,23 @@ class ApplyTest(Base):
         self.assertEqual(p.returncode, 1)
         self.assertEqual(len(self.requests("/a.bin")), gets)
 
+    def test_remote_404_reported_with_context(self):
+        self.nginx()
+        self.manifest("10-app.yaml", self.set_yaml("app", ["missing.bin"]))
+        p = self.run_bitsync("apply")
+        self.assertEqual(p.returncode, 1, p.stderr)
+        rc, plan = self.plan_json()
+        a = self.action(plan, "app")
+        self.assertEqual((a["action"], a["reason"]),
+                         ("wait", "waiting to retry"))
+        self.assertEqual(a["job"]["state"], "ERROR")
+        self.assertEqual(a["error"]["context"], "REMOTE_FILE")
+        self.assertGreater(a["retry_at"], time.time())
+        p = self.run_bitsync("status")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("waiting-to-retry", p.stdout)
+        self.assertIn("REMOTE_FILE", p.stdout)
+
     # -- ownership ---------------------------------------------------------
 
     def test_foreign_job_left_alone(self):
