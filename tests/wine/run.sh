@@ -16,8 +16,11 @@
 # packaging/apt-packages.txt through packaging/deps.sh.
 #
 # Environment: BITSYNC_WINE_BUILD  build directory (default: a temp dir;
-#              the ctest registration passes one inside the build tree so
-#              the cross-built libraries are cached between runs)
+#              the ctest registration passes one inside the build tree)
+#              BITSYNC_WIN_DEPS    cache of the cross-built libraries
+#              (default: ~/.cache/bitsync/mingw-deps)
+#              BITSYNC_NATIVE      the native bitsync to compare validate
+#              with (default: build/bitsync)
 #              KEEP=1               keep the temp directory for a post-mortem
 set -uo pipefail
 
@@ -33,6 +36,11 @@ HERE=$ROOT/tests/wine
 TMP=$(mktemp -d /tmp/bitsync-wine.XXXXXX)
 chmod 755 "$TMP"	# nginx's workers (nobody) read the served files
 BUILD=${BITSYNC_WINE_BUILD:-$TMP/build}
+# The cross-built libyaml, jansson and SQLite are kept per machine (they
+# take minutes to build and change only with Debian's source packages).
+if [ -z "${BITSYNC_WIN_DEPS:-}" ] && [ -n "${HOME:-}" ]; then
+	export BITSYNC_WIN_DEPS=${XDG_CACHE_HOME:-$HOME/.cache}/bitsync/mingw-deps
+fi
 PASS=0
 FAIL=0
 NGINX_PID=
@@ -113,7 +121,8 @@ if [ "$ONLY" = exe ]; then
 elif [ ${#CFLAGS[@]} -gt 0 ] && x86_64-w64-mingw32-gcc "${CFLAGS[@]}" -static \
 	-o "$WDRIVER" "$HERE/win_drive.c" "$ROOT/agent/win/config_win.c" \
 	"$ROOT/agent/win/platform_win.c" "$ROOT/agent/win/perm_win.c" \
-	"$ROOT/agent/win/winutil.c" "$ROOT/agent/diag.c" "$ROOT/agent/util.c" \
+	"$ROOT/agent/win/wincheck.c" "$ROOT/agent/win/winutil.c" \
+	"$ROOT/agent/diag.c" "$ROOT/agent/util.c" \
 	"${LIBS[@]}" >"$TMP/wdriver.log" 2>&1; then
 	pass "cross build of win_drive.exe"
 else

@@ -20,6 +20,7 @@
 #include "diag.h"
 #include "perm.h"
 #include "platform.h"
+#include "win/wincheck.h"
 #include "win/winutil.h"
 
 static int passed, failed;
@@ -347,6 +348,51 @@ test_perm(const char *work)
 	free(f);
 }
 
+static void
+test_checks(const char *work)
+{
+	const char *kind = NULL;
+	char *where = NULL, *p, *link, *target;
+	wchar_t *wl, *wt;
+	int rc;
+
+	rc = win_drive_is_fixed('c', &kind);
+	result(rc == 1 && strcmp(kind, "fixed") == 0, "C: is a fixed volume",
+	    "%d %s", rc, kind);
+	rc = win_drive_is_fixed('Q', &kind);
+	result(rc == 0 && strcmp(kind, "not present") == 0,
+	    "an absent drive is not fixed", "%d %s", rc, kind);
+	p = platform_join(work, "dest\\sub\\file.bin");
+	rc = win_path_reparse(p, &where);
+	result(rc == 0 && where == NULL, "no reparse point on a plain path "
+	    "(missing parts are fine)", "%d %s", rc, where ? where : "-");
+	free(where);
+	free(p);
+	target = platform_join(work, "elsewhere");
+	link = platform_join(work, "planted");
+	wt = win_widen(target);
+	wl = win_widen(link);
+	CreateDirectoryW(wt, NULL);
+	/* Wine 8's CreateSymbolicLinkW answers TRUE and creates nothing. */
+	if (CreateSymbolicLinkW(wl, wt, SYMBOLIC_LINK_FLAG_DIRECTORY) &&
+	    GetFileAttributesW(wl) != INVALID_FILE_ATTRIBUTES) {
+		p = platform_join(link, "file.bin");
+		rc = win_path_reparse(p, &where);
+		result(rc == 1 && where != NULL && strstr(where, "planted"),
+		    "a planted directory symlink is found", "%d %s", rc,
+		    where ? where : "-");
+		free(where);
+		free(p);
+	} else
+		printf("  # this host cannot create a symbolic link "
+		    "(CreateSymbolicLinkW): reparse point detection is not "
+		    "exercised here\n");
+	free(wt);
+	free(wl);
+	free(target);
+	free(link);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -357,6 +403,7 @@ main(int argc, char **argv)
 	test_config();
 	test_platform(argv[1]);
 	test_perm(argv[1]);
+	test_checks(argv[1]);
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }
