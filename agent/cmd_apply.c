@@ -214,8 +214,11 @@ cmd_apply(const struct cli *cli, int argc, char **argv)
 		struct reconcile_view v;
 		struct timespec ts;
 
+		/* Last-known-good copies belong to the manifests the
+		 * agent enforces (its config's); PATHs given here are a
+		 * one-off and leave them alone. */
 		reconcile_load(&s.ctx, (const char *const *)argv + optind,
-		    (size_t)(argc - optind), 1, &in);
+		    (size_t)(argc - optind), optind == argc, &in);
 		if (!in.valid && passes == 0) {
 			diags_sort(&in.diags);
 			diags_print_text(&in.diags, stderr);
