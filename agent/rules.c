@@ -846,6 +846,8 @@ token_usage(const struct ynode *seq, struct ctx *c)
 	for (i = 0; i < seq->n; i++) {
 		const struct ynode *u = &seq->u.items[i];
 
+		if (u->kind != YN_SCALAR)
+			continue;	/* refused by the reader, reported */
 		if (strcmp(u->u.s, "network") == 0)
 			bit = TOKEN_NETWORK;
 		else if (strcmp(u->u.s, "local_file") == 0)
@@ -1034,7 +1036,8 @@ check_source(struct ctx *c, const struct ynode *key, const struct ynode *sn)
 			    "have no effect on a UNC source: they apply to "
 			    "HTTP only; remove them");
 		for (i = 0; i < got[SRC_HEADERS]->n; i++)
-			check_header(c, &got[SRC_HEADERS]->u.items[i]);
+			if (got[SRC_HEADERS]->u.items[i].kind == YN_SCALAR)
+				check_header(c, &got[SRC_HEADERS]->u.items[i]);
 		src->headers = str_list(c, got[SRC_HEADERS], &src->nheaders);
 	}
 	if (got[SRC_TOKEN] != NULL && got[SRC_TOKEN]->kind == YN_MAP &&
