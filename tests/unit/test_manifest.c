@@ -100,7 +100,12 @@ test_dropin(void)
 	}
 	manifest_free(m);
 	diags_free(&d);
-	CHECK(system(xasprintf("rm -rf '%s'", dir)) == 0);
+	{
+		char *rm = xasprintf("rm -rf '%s'", dir);
+
+		CHECK(system(rm) == 0);
+		free(rm);
+	}
 }
 
 int
