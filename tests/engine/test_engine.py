@@ -393,9 +393,9 @@ class EngineTest(unittest.TestCase):
         self.assertEqual(log[0]["body_bytes_sent"], size - start)
         self.assertNotEqual(log[0]["if_range"], "-")
 
-    def _kill9_midway(self, size):
+    def _kill9_midway(self, size, **nginx):
         src = os.path.join(self.www, "big.bin")
-        web = self.nginx(limit_rate=4 * MiB)
+        web = self.nginx(limit_rate=4 * MiB, **nginx)
         guid = self.create("-R", "1", "-T", "60", web.url("big.bin"),
                            os.path.join(self.dst, "big.bin"))
         p = self.spawn("run", "-w", "60", guid)
@@ -427,6 +427,17 @@ class EngineTest(unittest.TestCase):
         self.assertGreaterEqual(twice, 0)
         self.assertLess(twice, 1 * MiB)
         self.assertEqual(self.temps(), [])
+
+    def test_resume_with_last_modified_only(self):
+        size = 8 * MiB
+        write_random(os.path.join(self.www, "big.bin"), size)
+        web, src, guid = self._kill9_midway(size, extra_server="etag off;")
+        r = self.drive("run", "-w", "60", "-k")
+        self.assertEqual(r.rc, 0, r.stdout + r.stderr)
+        self.assertEqual(sha(os.path.join(self.dst, "big.bin")), sha(src))
+        log = web.log()
+        self.assertEqual(log[1]["status"], 206, log)
+        self.assertIn("GMT", log[1]["if_range"])	# a date, not an ETag
 
     def test_remote_changed_restarts_from_zero(self):
         size = 8 * MiB
