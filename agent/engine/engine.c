@@ -214,13 +214,13 @@ drop(struct backend *e, struct ejob *j)
 }
 
 /* Timers: transient errors back to QUEUED after the retry delay;
- * max_download_time.  Returns the seconds until the next timer. */
-static int
+ * max_download_time; batched store writes.  The workers run it at least
+ * once a second (their wait times out), which is the timers' resolution. */
+static void
 housekeep(struct backend *e, time_t now)
 {
 	struct ejob *j;
 	size_t i;
-	int next = 1;
 	double spent;
 
 	for (i = 0; i < e->njobs; i++) {
@@ -244,7 +244,6 @@ housekeep(struct backend *e, time_t now)
 			set_state(e, j, BK_ERROR);
 		}
 	}
-	return next;
 }
 
 /* The next file to transfer: best priority, then oldest job, then file
@@ -545,14 +544,14 @@ worker_main(void *arg)
 	struct active a;
 	struct xfer x;
 	struct timespec ts;
-	int ret, next;
+	int ret;
 
 	pthread_mutex_lock(&e->mu);
 	while (!e->stop) {
-		next = housekeep(e, time(NULL));
+		housekeep(e, time(NULL));
 		if (!pick(e, &a)) {
 			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_sec += next;
+			ts.tv_sec += 1;
 			pthread_cond_timedwait(&e->wake, &e->mu, &ts);
 			continue;
 		}
@@ -567,7 +566,7 @@ worker_main(void *arg)
 
 /* After a crash: what the temp files hold is the truth about progress. */
 static void
-recover(struct backend *e, struct ejob *j)
+recover(struct ejob *j)
 {
 	struct stat sb;
 	const char *base;
@@ -593,7 +592,6 @@ recover(struct backend *e, struct ejob *j)
 		}
 		close(dfd);
 	}
-	(void)e;
 }
 
 static int
@@ -638,7 +636,7 @@ engine_open(const struct config *cfg, struct backend **out)
 	if (store_load(e->store, &e->jobs, &e->njobs) != BK_OK)
 		goto fail;
 	for (i = 0; i < e->njobs; i++) {
-		recover(e, e->jobs[i]);
+		recover(e->jobs[i]);
 		if (e->jobs[i]->seq >= e->next_seq)
 			e->next_seq = e->jobs[i]->seq + 1;
 	}
