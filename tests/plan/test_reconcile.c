@@ -164,6 +164,36 @@ main(void)
 		    "copy of a removed file dropped");
 	}
 
+	/* A lone manifest file (config manifest=) beside the drop-ins:
+	 * broken, its copy is enforced as a lone file again. */
+	{
+		char *lone = xasprintf("%s/manifest.yaml", dir);
+		FILE *f = fopen(lone, "w");
+
+		y = set_yaml("c");
+		fprintf(f, "%s%s", sources, strstr(y, "sets:"));
+		free(y);
+		fclose(f);
+		chmod(lone, 0644);
+		y = xasprintf("%s/00-src.yaml", mdir);
+		unlink(y);
+		free(y);
+		cfg.manifest = lone;
+		reconcile_load(&c, NULL, 0, 1, &in);
+		CHECK(in.valid && has_set(&in, "c"), "lone manifest loads");
+		reconcile_input_free(&in);
+		f = fopen(lone, "w");
+		fputs("version: 1\nsources: {}\n", f);
+		fclose(f);
+		reconcile_load(&c, NULL, 0, 1, &in);
+		CHECK(!in.valid && has_set(&in, "c") && in.nlkg_used == 1 &&
+		    strcmp(in.lkg_used[0], lone) == 0,
+		    "broken lone manifest: its copy in force");
+		reconcile_input_free(&in);
+		cfg.manifest = NULL;
+		free(lone);
+	}
+
 	/* Unreadable: nothing may be withdrawn. */
 	cfg.manifest_dir = "/nonexistent/bitsync";
 	reconcile_load(&c, NULL, 0, 1, &in);
