@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # README.md's first command: sets everything up and shows bitsync at work.
-# Installs the dependencies, builds build/bitsync, then validates every
-# sample manifest for the platform it is written for, and shows what
-# bitsync says about a manifest a service account could not carry out.
+# Installs the dependencies, builds build/bitsync, validates every sample
+# manifest for the platform it is written for, shows what bitsync says
+# about a manifest a service account could not carry out, then runs the
+# agent for real (tests/demo/demo.py): nginx and smbd serve samples/ on
+# 127.0.0.1 and the daemon syncs an HTTP set and a UNC set from them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,3 +46,9 @@ YAML
 echo "\$ bitsync validate --platform windows desktop-habits.yaml"
 "$bitsync" validate --platform windows "$tmp/desktop-habits.yaml" && rc=0 || rc=$?
 echo "(exit code $rc: 1 means invalid)"
+
+echo
+echo "== the agent at work: an HTTP set and a UNC set, served on 127.0.0.1"
+echo "   by nginx and smbd, kept in sync by 'bitsync run', watched with"
+echo "   'bitsync status' until both are in sync"
+BITSYNC="$PWD/$bitsync" /usr/bin/python3 tests/demo/demo.py
