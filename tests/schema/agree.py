@@ -4,7 +4,7 @@
     agree.py agree   --bitsync BIN --schema FILE --samples DIR [--fixtures DIR]
     agree.py samples --bitsync BIN --schema FILE --samples DIR
 
-agree:   for every sample (samples/**/*.yaml|yml, and each drop-in directory
+agree:   for every sample (samples/*.yaml|yml and samples/*.d/*, and each drop-in directory
          as a whole) and every fixture under tests/rules/fixtures, run
          `BIN validate --format json --platform P [-c CONFIG] PATH` and check
          the same file(s) against the JSON Schema:
@@ -151,6 +151,10 @@ def collect(samples, fixtures):
             continue
         for dirpath, dirnames, filenames in os.walk(root_dir):
             dirnames.sort(key=lambda n: n.encode())
+            # Sample manifests are samples/*.yaml and samples/*.d/; other
+            # folders there (ansible/, prometheus/, ...) hold other YAML.
+            if kind == "sample":
+                dirnames[:] = [d for d in dirnames if d.endswith(".d")]
             dropin = dirpath != root_dir and is_dropin(dirpath)
             if dropin:
                 cases.append((kind, dirpath, yaml_files(dirpath)))
