@@ -53,6 +53,43 @@ def wait_port(port, proc=None, timeout=15.0):
                        (HOST, port, timeout))
 
 
+def _listen_inodes(port):
+    """Socket inodes listening on 127.0.0.1:port (or any address)."""
+    out = set()
+    want = ("0100007F:%04X" % port, "00000000:%04X" % port)
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            p = line.split()
+            if p[1] in want and p[3] == "0A":
+                out.add(p[9])
+    return out
+
+
+def wait_listen(proc, port, timeout=15.0):
+    """Waits until proc itself listens on port: a connect() could reach
+    another process that holds the port (nginx keeps retrying bind() for a
+    while when it lost the port), so ownership is checked in /proc."""
+    deadline = time.monotonic() + timeout
+    fddir = "/proc/%d/fd" % proc.pid
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("server exited with %s before listening" %
+                               proc.returncode)
+        inodes = _listen_inodes(port)
+        if inodes:
+            try:
+                for fd in os.listdir(fddir):
+                    link = os.readlink(os.path.join(fddir, fd))
+                    if link.startswith("socket:[") and link[8:-1] in inodes:
+                        return
+            except OSError:
+                pass
+        time.sleep(0.05)
+    raise RuntimeError("server does not listen on %s:%d after %.0fs" %
+                       (HOST, port, timeout))
+
+
 class _Server:
     """Start/stop by PID; subclasses write a config and give a command."""
 
@@ -65,7 +102,28 @@ class _Server:
                                      stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL,
                                      start_new_session=new_session)
-        wait_port(self.port, self.proc)
+        try:
+            wait_listen(self.proc, self.port, timeout=6.0)
+        except RuntimeError:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+            self._out.close()
+            raise
+
+    def start(self):
+        """Starts the server.  When it chose its port itself and loses it
+        (another process took the free port in the meantime: tests run in
+        parallel), it tries again on a new one."""
+        for attempt in range(5):
+            try:
+                self._start()
+                return
+            except RuntimeError:
+                if not self._auto_port or attempt == 4:
+                    raise
+                self.port = free_port()
 
     def stop(self, sig=signal.SIGTERM):
         """Stops the server (SIGKILL for a hard kill) and waits for it."""
@@ -110,6 +168,7 @@ class Nginx(_Server):
         self.tls = tls
         self.root = root
         self.limit_rate = limit_rate
+        self._auto_port = port is None
         self.port = port or free_port()
         self.extra_server = extra_server
         os.makedirs(os.path.join(self.workdir, "logs"), exist_ok=True)
@@ -153,7 +212,7 @@ http {{
 }}
 """
 
-    def start(self):
+    def _start(self):
         conf = os.path.join(self.workdir, "nginx.conf")
         with open(conf, "w") as f:
             f.write(self._conf())
@@ -221,6 +280,7 @@ class Smbd(_Server):
         self.workdir = os.path.join(workdir, "smbd")
         self.shares = shares
         self.users = users or {}
+        self._auto_port = port is None
         self.port = port or free_port()
         for d in ("private", "lock", "state", "cache", "pid", "log",
                   "ncalrpc", "binddns"):
@@ -265,7 +325,7 @@ class Smbd(_Server):
                     " ".join(s.users)
         return g
 
-    def start(self):
+    def _start(self):
         with open(self.conf, "w") as f:
             f.write(self._conf())
         for user, pw in self.users.items():
@@ -297,6 +357,7 @@ class Tinyproxy(_Server):
 
     def __init__(self, workdir, port=None):
         self.workdir = os.path.join(workdir, "tinyproxy")
+        self._auto_port = port is None
         self.port = port or free_port()
         os.makedirs(self.workdir, exist_ok=True)
         self.logfile = os.path.join(self.workdir, "tinyproxy.log")
@@ -305,7 +366,7 @@ class Tinyproxy(_Server):
     def address(self):
         return "%s:%d" % (HOST, self.port)
 
-    def start(self):
+    def _start(self):
         conf = os.path.join(self.workdir, "tinyproxy.conf")
         with open(conf, "w") as f:
             f.write(f"""Port {self.port}
