@@ -478,8 +478,14 @@ transfer(struct worker *w, struct active *a, struct xfer *x)
 		ret = smb_transfer(w->smb, x);
 	} else {
 		if (w->http == NULL && (w->http = http_worker_new()) == NULL) {
-			ret = xfer_fail(x, BK_CTX_GENERAL_QUEUE_MANAGER,
-			    HR_GEN_FAILURE, 1, "out of memory");
+			if (!http_available())
+				ret = xfer_fail(x, BK_CTX_GENERAL_TRANSPORT,
+				    HR_GEN_FAILURE, 0, "libcurl (libcurl.so.4) "
+				    "cannot be loaded: install the libcurl4 "
+				    "package");
+			else
+				ret = xfer_fail(x, BK_CTX_GENERAL_QUEUE_MANAGER,
+				    HR_GEN_FAILURE, 1, "out of memory");
 			goto out;
 		}
 		ret = http_transfer(w->http, x);
@@ -640,7 +646,6 @@ engine_open(const struct config *cfg, struct backend **out)
 		if (e->jobs[i]->seq >= e->next_seq)
 			e->next_seq = e->jobs[i]->seq + 1;
 	}
-	http_global_init();
 	e->nworkers = cfg->max_parallel;
 	if (e->nworkers > 0 &&
 	    (e->workers = calloc(e->nworkers, sizeof(*e->workers))) == NULL)

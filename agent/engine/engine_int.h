@@ -122,12 +122,12 @@ int xfer_write(int fd, const void *buf, size_t n);
 
 /* http.c: one worker's handle, reused so connections stay open. */
 struct http_worker;
+int http_available(void);	/* libcurl loaded (dlopen on first call) */
 struct http_worker *http_worker_new(void);
 void http_worker_free(struct http_worker *w);
 int http_transfer(struct http_worker *w, struct xfer *x);
 int http_probe(const struct xfer *settings, struct bk_validators *out,
     struct bk_error *err);
-void http_global_init(void);
 
 /* smb.c */
 struct smb_worker;

@@ -22,7 +22,12 @@
 #include <strings.h>
 #include <unistd.h>
 
+/* Plain prototypes: the loader below takes their types with __typeof__,
+ * which curl's type-checking macros would defeat. */
+#define CURL_DISABLE_TYPECHECK
 #include <curl/curl.h>
+#include <dlfcn.h>
+#include <pthread.h>
 
 #include "engine_int.h"
 
@@ -89,18 +94,80 @@ xfer_write(int fd, const void *buf, size_t n)
 	return 0;
 }
 
-void
-http_global_init(void)
+
+/* libcurl is loaded on first use (dlopen), not linked, like libsmbclient
+ * in smb.c: with its 33 libraries linked, every bitsync process — validate
+ * and plan included — paid about 6 MiB of RSS and 30 ms of start-up before
+ * reading a byte.  A host without it gets an ERROR on HTTP jobs that says
+ * so. */
+static struct {
+	__typeof__(curl_global_init) *global_init;
+	__typeof__(curl_easy_init) *easy_init;
+	__typeof__(curl_easy_setopt) *easy_setopt;
+	__typeof__(curl_easy_getinfo) *easy_getinfo;
+	__typeof__(curl_easy_perform) *easy_perform;
+	__typeof__(curl_easy_cleanup) *easy_cleanup;
+	__typeof__(curl_easy_reset) *easy_reset;
+	__typeof__(curl_easy_strerror) *easy_strerror;
+	__typeof__(curl_slist_append) *slist_append;
+	__typeof__(curl_slist_free_all) *slist_free_all;
+	__typeof__(curl_getdate) *getdate;
+	__typeof__(curl_url) *url;
+	__typeof__(curl_url_set) *url_set;
+	__typeof__(curl_url_get) *url_get;
+	__typeof__(curl_url_cleanup) *url_cleanup;
+	__typeof__(curl_free) *free;
+} C;
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static int curl_loaded;
+
+static void
+curl_load(void)
 {
-	curl_global_init(CURL_GLOBAL_DEFAULT);
+	void *h;
+
+	if ((h = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL)) == NULL)
+		return;
+#define SYM(n) if ((*(void **)&C.n = dlsym(h, "curl_" #n)) == NULL) return
+	SYM(global_init);
+	SYM(easy_init);
+	SYM(easy_setopt);
+	SYM(easy_getinfo);
+	SYM(easy_perform);
+	SYM(easy_cleanup);
+	SYM(easy_reset);
+	SYM(easy_strerror);
+	SYM(slist_append);
+	SYM(slist_free_all);
+	SYM(getdate);
+	SYM(url);
+	SYM(url_set);
+	SYM(url_get);
+	SYM(url_cleanup);
+	SYM(free);
+#undef SYM
+	/* Once, before any handle, as curl_global_init requires. */
+	if (C.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		return;
+	curl_loaded = 1;
+}
+
+int
+http_available(void)
+{
+	pthread_once(&curl_once, curl_load);
+	return curl_loaded;
 }
 
 struct http_worker *
 http_worker_new(void)
 {
-	struct http_worker *w = calloc(1, sizeof(*w));
+	struct http_worker *w;
 
-	if (w != NULL && (w->easy = curl_easy_init()) == NULL) {
+	if (!http_available())
+		return NULL;
+	w = calloc(1, sizeof(*w));
+	if (w != NULL && (w->easy = C.easy_init()) == NULL) {
 		free(w);
 		w = NULL;
 	}
@@ -112,7 +179,7 @@ http_worker_free(struct http_worker *w)
 {
 	if (w == NULL)
 		return;
-	curl_easy_cleanup(w->easy);
+	C.easy_cleanup(w->easy);
 	free(w->wbuf);
 	free(w);
 }
@@ -158,7 +225,7 @@ headers_done(struct hstate *h, CURL *easy)
 	uint64_t total = BK_SIZE_UNKNOWN;
 	int restart = 0;
 
-	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
+	C.easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
 	if (code < 200 || (code >= 300 && code < 400) || code >= 400)
 		return 0;	/* interim, redirect, or error (FAILONERROR) */
 	if (code == 206) {
@@ -188,7 +255,7 @@ headers_done(struct hstate *h, CURL *easy)
 	v.etag = h->etag;
 	v.last_modified = h->lastmod;
 	if (h->lastmod != NULL)
-		v.mtime = curl_getdate(h->lastmod, NULL);
+		v.mtime = C.getdate(h->lastmod, NULL);
 	if (v.mtime < 0)
 		v.mtime = 0;
 	h->started = 1;
@@ -356,13 +423,13 @@ bypass_local(const char *url, const char *bypass)
 
 	if (bypass == NULL || strcasestr(bypass, "<local>") == NULL)
 		return 0;
-	if ((u = curl_url()) == NULL)
+	if ((u = C.url()) == NULL)
 		return 0;
-	if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK)
+	if (C.url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    C.url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK)
 		local = strchr(host, '.') == NULL && strchr(host, ':') == NULL;
-	curl_free(host);
-	curl_url_cleanup(u);
+	C.free(host);
+	C.url_cleanup(u);
 	return local;
 }
 
@@ -375,13 +442,13 @@ header_list(const char *headers, const char *extra)
 	if (headers != NULL && (copy = strdup(headers)) != NULL) {
 		for (tok = strtok_r(copy, "\r\n", &save); tok != NULL;
 		    tok = strtok_r(NULL, "\r\n", &save)) {
-			if ((t = curl_slist_append(l, tok)) == NULL)
+			if ((t = C.slist_append(l, tok)) == NULL)
 				break;
 			l = t;
 		}
 		free(copy);
 	}
-	if (extra != NULL && (t = curl_slist_append(l, extra)) != NULL)
+	if (extra != NULL && (t = C.slist_append(l, extra)) != NULL)
 		l = t;
 	return l;
 }
@@ -394,33 +461,33 @@ setup_common(CURL *e, const struct xfer *x, char **noproxy, char *userbuf,
 	const struct ejob *j = x->job;
 	char *first, *sp;
 
-	curl_easy_setopt(e, CURLOPT_URL, x->remote);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
-	curl_easy_setopt(e, CURLOPT_MAXREDIRS, (long)HTTP_MAX_REDIRS);
-	curl_easy_setopt(e, CURLOPT_FAILONERROR, 1L);
+	C.easy_setopt(e, CURLOPT_URL, x->remote);
+	C.easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	C.easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	C.easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	C.easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+	C.easy_setopt(e, CURLOPT_MAXREDIRS, (long)HTTP_MAX_REDIRS);
+	C.easy_setopt(e, CURLOPT_FAILONERROR, 1L);
 	/* A proxy's CONNECT answer is not the file's response. */
-	curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
-	curl_easy_setopt(e, CURLOPT_USERAGENT, "bitsync/" BITSYNC_VERSION);
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, 30L);
+	C.easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
+	C.easy_setopt(e, CURLOPT_USERAGENT, "bitsync/" BITSYNC_VERSION);
+	C.easy_setopt(e, CURLOPT_CONNECTTIMEOUT, 30L);
 	/* A connection that moves nothing for a minute is dead; the job
 	 * then retries after its retry delay, as BITS does. */
-	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, 60L);
+	C.easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	C.easy_setopt(e, CURLOPT_LOW_SPEED_TIME, 60L);
 	/* TLS is always verified (design §7); ca_file adds anchors to the
 	 * system's, which stay reachable through CAPATH. */
-	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+	C.easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+	C.easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
 	if (x->ca_file != NULL && *x->ca_file != '\0') {
-		curl_easy_setopt(e, CURLOPT_CAINFO, x->ca_file);
-		curl_easy_setopt(e, CURLOPT_CAPATH, "/etc/ssl/certs");
+		C.easy_setopt(e, CURLOPT_CAINFO, x->ca_file);
+		C.easy_setopt(e, CURLOPT_CAPATH, "/etc/ssl/certs");
 	}
 	switch (j->proxy_usage) {
 	case BK_PROXY_NO_PROXY:
 		/* "" also ignores http_proxy and friends. */
-		curl_easy_setopt(e, CURLOPT_PROXY, "");
+		C.easy_setopt(e, CURLOPT_PROXY, "");
 		break;
 	case BK_PROXY_OVERRIDE:
 		/* libcurl takes one proxy; BITS's list is tried in order,
@@ -430,12 +497,12 @@ setup_common(CURL *e, const struct xfer *x, char **noproxy, char *userbuf,
 			*sp = '\0';
 		if (first == NULL || *first == '\0' ||
 		    bypass_local(x->remote, j->proxy_bypass))
-			curl_easy_setopt(e, CURLOPT_PROXY, "");
+			C.easy_setopt(e, CURLOPT_PROXY, "");
 		else
-			curl_easy_setopt(e, CURLOPT_PROXY, first);
+			C.easy_setopt(e, CURLOPT_PROXY, first);
 		free(first);
 		*noproxy = noproxy_list(j->proxy_bypass);
-		curl_easy_setopt(e, CURLOPT_NOPROXY, *noproxy ? *noproxy : "");
+		C.easy_setopt(e, CURLOPT_NOPROXY, *noproxy ? *noproxy : "");
 		break;
 	default:
 		break;		/* PRECONFIG: the service's environment */
@@ -448,10 +515,10 @@ setup_common(CURL *e, const struct xfer *x, char **noproxy, char *userbuf,
 			    x->user);
 		else
 			snprintf(userbuf, userlen, "%s", x->user);
-		curl_easy_setopt(e, CURLOPT_USERNAME, userbuf);
-		curl_easy_setopt(e, CURLOPT_PASSWORD,
+		C.easy_setopt(e, CURLOPT_USERNAME, userbuf);
+		C.easy_setopt(e, CURLOPT_PASSWORD,
 		    x->password ? x->password : "");
-		curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_ANY);
+		C.easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_ANY);
 	}
 }
 
@@ -459,11 +526,11 @@ static int
 map_error(struct xfer *x, CURL *e, CURLcode rc, const char *errbuf)
 {
 	long code = 0;
-	const char *msg = errbuf[0] ? errbuf : curl_easy_strerror(rc);
+	const char *msg = errbuf[0] ? errbuf : C.easy_strerror(rc);
 
 	switch (rc) {
 	case CURLE_HTTP_RETURNED_ERROR:
-		curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
+		C.easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
 		return xfer_fail(x, BK_CTX_REMOTE_FILE, HR_HTTP(code),
 		    code >= 500 || code == 408 || code == 429,
 		    "HTTP status %ld for %s", code, x->remote);
@@ -531,17 +598,17 @@ http_transfer(struct http_worker *w, struct xfer *x)
 		c.h.sync_from = (off_t)x->offset;
 		c.easy = e;
 		errbuf[0] = '\0';
-		curl_easy_reset(e);
+		C.easy_reset(e);
 		setup_common(e, x, &noproxy, userbuf, sizeof(userbuf));
-		curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
-		curl_easy_setopt(e, CURLOPT_BUFFERSIZE, (long)HTTP_BUFFER);
-		curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb2);
-		curl_easy_setopt(e, CURLOPT_HEADERDATA, &c);
-		curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
-		curl_easy_setopt(e, CURLOPT_WRITEDATA, &c);
-		curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
-		curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, xferinfo_cb);
-		curl_easy_setopt(e, CURLOPT_XFERINFODATA, &c);
+		C.easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
+		C.easy_setopt(e, CURLOPT_BUFFERSIZE, (long)HTTP_BUFFER);
+		C.easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb2);
+		C.easy_setopt(e, CURLOPT_HEADERDATA, &c);
+		C.easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
+		C.easy_setopt(e, CURLOPT_WRITEDATA, &c);
+		C.easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
+		C.easy_setopt(e, CURLOPT_XFERINFOFUNCTION, xferinfo_cb);
+		C.easy_setopt(e, CURLOPT_XFERINFODATA, &c);
 		validator = NULL;
 		if (x->offset > 0 && x->have != NULL)
 			validator = x->have->etag ? x->have->etag :
@@ -563,19 +630,19 @@ http_transfer(struct http_worker *w, struct xfer *x)
 			    (unsigned long long)x->offset);
 			snprintf(ifrange, sizeof(ifrange), "If-Range: %s",
 			    validator);
-			curl_easy_setopt(e, CURLOPT_RANGE, range);
+			C.easy_setopt(e, CURLOPT_RANGE, range);
 		}
-		curl_slist_free_all(hdrs);
+		C.slist_free_all(hdrs);
 		hdrs = header_list(x->job->headers, x->offset > 0 ? ifrange :
 		    NULL);
-		curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdrs);
+		C.easy_setopt(e, CURLOPT_HTTPHEADER, hdrs);
 
-		rc = curl_easy_perform(e);
+		rc = C.easy_perform(e);
 		/* Whatever arrived is a valid prefix of the file, even when
 		 * the transfer then failed: keep it for the resume. */
 		wflush(&c.h);
 		if (rc == CURLE_HTTP_RETURNED_ERROR && x->offset > 0 &&
-		    attempt == 0 && curl_easy_getinfo(e,
+		    attempt == 0 && C.easy_getinfo(e,
 		    CURLINFO_RESPONSE_CODE, &code) == CURLE_OK && code == 416) {
 			/* We hold at least the whole file (killed before
 			 * recording it done): fetch it again whole. */
@@ -608,10 +675,10 @@ http_transfer(struct http_worker *w, struct xfer *x)
 		ret = XFER_OK;
 out:
 	/* The easy handle keeps pointers to these until the next reset. */
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER, NULL);
-	curl_easy_setopt(e, CURLOPT_NOPROXY, NULL);
-	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, NULL);
-	curl_slist_free_all(hdrs);
+	C.easy_setopt(e, CURLOPT_HTTPHEADER, NULL);
+	C.easy_setopt(e, CURLOPT_NOPROXY, NULL);
+	C.easy_setopt(e, CURLOPT_ERRORBUFFER, NULL);
+	C.slist_free_all(hdrs);
 	free(noproxy);
 	hstate_reset(&c.h);
 	return ret;
@@ -645,17 +712,25 @@ http_probe(const struct xfer *settings, struct bk_validators *out,
 	memset(out, 0, sizeof(*out));
 	memset(&h, 0, sizeof(h));
 	h.x = &x;
-	if ((e = curl_easy_init()) == NULL)
+	if (!http_available()) {
+		memset(err, 0, sizeof(*err));
+		err->context = BK_CTX_GENERAL_TRANSPORT;
+		err->code = HR_GEN_FAILURE;
+		err->text = strdup("libcurl (libcurl.so.4) cannot be loaded: "
+		    "install the libcurl4 package");
+		return BK_E_UNSUPPORTED;
+	}
+	if ((e = C.easy_init()) == NULL)
 		return BK_E_IO;
 	setup_common(e, &x, &noproxy, userbuf, sizeof(userbuf));
 	hdrs = header_list(x.job->headers, NULL);
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
-	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, probe_header_cb);
-	curl_easy_setopt(e, CURLOPT_HEADERDATA, &h);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard_cb);
-	rc = curl_easy_perform(e);
+	C.easy_setopt(e, CURLOPT_HTTPHEADER, hdrs);
+	C.easy_setopt(e, CURLOPT_NOBODY, 1L);
+	C.easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
+	C.easy_setopt(e, CURLOPT_HEADERFUNCTION, probe_header_cb);
+	C.easy_setopt(e, CURLOPT_HEADERDATA, &h);
+	C.easy_setopt(e, CURLOPT_WRITEFUNCTION, discard_cb);
+	rc = C.easy_perform(e);
 	if (rc != CURLE_OK) {
 		map_error(&x, e, rc, errbuf);
 		memset(err, 0, sizeof(*err));
@@ -669,14 +744,14 @@ http_probe(const struct xfer *settings, struct bk_validators *out,
 	out->size = h.have_clen ? h.clen : BK_SIZE_UNKNOWN;
 	out->etag = h.etag;
 	out->last_modified = h.lastmod;
-	out->mtime = h.lastmod ? curl_getdate(h.lastmod, NULL) : 0;
+	out->mtime = h.lastmod ? C.getdate(h.lastmod, NULL) : 0;
 	if (out->mtime < 0)
 		out->mtime = 0;
 	h.etag = h.lastmod = NULL;
 out:
 	hstate_reset(&h);
-	curl_slist_free_all(hdrs);
-	curl_easy_cleanup(e);
+	C.slist_free_all(hdrs);
+	C.easy_cleanup(e);
 	free(noproxy);
 	return ret;
 }
