@@ -502,6 +502,20 @@ normalise(const char *in, char *out)
 	return dotdot ? -1 : 0;
 }
 
+/* Most paths are already normal: point at the document's string then,
+ * and copy only the ones normalising changed.  Frees alloc, the block
+ * that holds norm. */
+static const char *
+keep_or_copy(struct ctx *c, const char *orig, const char *norm, char *alloc)
+{
+	const char *r = orig;
+
+	if (strcmp(orig, norm) != 0)
+		r = arena_strdup(c->arena, norm);
+	free(alloc);
+	return r;
+}
+
 /* A relative path inside a set: path, files[].path, as.  Returns the
  * normalised copy, or NULL when refused (reported). */
 static const char *
@@ -521,17 +535,19 @@ check_relpath(struct ctx *c, const struct ynode *n, const char *what)
 		    "path") == 0 ? "source url" : "destination");
 		return NULL;
 	}
-	buf = arena_alloc(c->arena, n->n + 1);
+	buf = xmalloc(n->n + 1);
 	if (normalise(n->u.s, buf) != 0) {
 		ERR(c, n, RULE_PATH_TRAVERSAL, "%s '%s' contains '..'; name "
 		    "the file inside the set's folder instead", what, n->u.s);
+		free(buf);
 		return NULL;
 	}
 	if (buf[0] == '\0' && strcmp(what, "path") != 0) {
 		ERR(c, n, RULE_SCHEMA, "%s '%s' names no file", what, n->u.s);
+		free(buf);
 		return NULL;
 	}
-	return buf;
+	return keep_or_copy(c, n->u.s, buf, buf);
 }
 
 static const char *const known_folders[] = { "ProgramData", "ProgramFiles",
@@ -603,7 +619,7 @@ check_destination(struct ctx *c, const struct ynode *n)
 {
 	const char *s = n->u.s;
 	int win = c->opts->platform == PLATFORM_WINDOWS;
-	char *norm;
+	char *norm;		/* two spare bytes in front for the root */
 
 	if (s[0] == '~' || ((starts_with_ci(s, "$HOME") ||
 	    starts_with_ci(s, "${HOME}")) && (s[s[1] == '{' ? 7 : 5] == '\0' ||
@@ -692,25 +708,27 @@ check_destination(struct ctx *c, const struct ynode *n)
 		    "allowed drive or a UNC path" : "/srv/...");
 		return NULL;
 	}
-	norm = arena_alloc(c->arena, n->n + 2);
-	if (normalise(s, norm) != 0) {
+	norm = xmalloc(n->n + 3);
+	if (normalise(s, norm + 2) != 0) {
 		ERR(c, n, RULE_PATH_TRAVERSAL, "destination '%s' contains '..'; "
 		    "write the folder it means", s);
+		free(norm);
 		return NULL;
 	}
-	/* Keep what normalise drops and the model needs: a POSIX root, and
-	 * the leading "\\" of a UNC destination. */
+	/* Put back what normalise drops and the model needs: a POSIX root,
+	 * or the leading "\\" of a UNC destination. */
 	if (s[0] == '/' || (is_sep(s[0]) && is_sep(s[1]))) {
-		size_t lead = s[0] == '/' && !is_sep(s[1]) ? 1 : 2;
-		char *full = arena_alloc(c->arena, strlen(norm) + 3);
+		int posix = s[0] == '/' && !is_sep(s[1]);
 
-		memcpy(full, "//", lead);
-		strcpy(full + lead, norm);
-		check_roots(c, n, norm, s[0] == '/' && !is_sep(s[1]));
-		return full;
+		check_roots(c, n, norm + 2, posix);
+		if (posix)
+			norm[1] = '/';
+		else
+			norm[0] = norm[1] = '/';
+		return keep_or_copy(c, s, posix ? norm + 1 : norm, norm);
 	}
-	check_roots(c, n, norm, 0);
-	return norm;
+	check_roots(c, n, norm + 2, 0);
+	return keep_or_copy(c, s, norm + 2, norm);
 }
 
 /* ---- sources --------------------------------------------------------- */
@@ -1244,9 +1262,17 @@ check_document(struct ctx *c)
 		for (i = 0; i < got[T_SOURCES]->n; i++)
 			check_source(c, &got[T_SOURCES]->u.pairs[i].key,
 			    &got[T_SOURCES]->u.pairs[i].value);
-	if (got[T_SETS] != NULL)
+	if (got[T_SETS] != NULL && got[T_SETS]->kind == YN_SEQ) {
+		/* Exactly as many as declared: doubling would leave up to
+		 * half the array unused at 10,000 sets. */
+		if (c->m->nsets + got[T_SETS]->n > c->cap_sets) {
+			c->cap_sets = c->m->nsets + got[T_SETS]->n;
+			c->m->sets = xrealloc(c->m->sets,
+			    c->cap_sets * sizeof(*c->m->sets));
+		}
 		for (i = 0; i < got[T_SETS]->n; i++)
 			check_set(c, &got[T_SETS]->u.items[i], &defaults);
+	}
 }
 
 /* ---- across files ---------------------------------------------------- */
