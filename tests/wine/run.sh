@@ -189,7 +189,7 @@ t0=$(date +%s)
 if wine wineboot -i >"$TMP/wineboot.log" 2>&1 </dev/null && wineserver -w; then
 	wineserver -p 2>/dev/null	# keep one server (and its BITS jobs) for the run
 	# start Wine's services now, with no pipe of ours to inherit
-	wine cmd /c exit >/dev/null 2>&1 </dev/null
+	wine cmd /c exit >"$TMP/services.log" 2>&1 </dev/null
 	pass "wine prefix ($(($(date +%s) - t0)) s)"
 else
 	fail "wine prefix (wineboot -i failed)"
@@ -224,6 +224,9 @@ if [ -n "$DRIVER" ]; then
 	WORK=$TMP/work
 	mkdir -p "$WORK"
 	run_driver bits "$DRIVER" "$BASE" "$(winepath -w "$WORK")" "$SHA_A" "$SHA_B"
+	# an agent restart: a new process adopts the job the last one left
+	run_driver bits-restart1 "$DRIVER" --leave "$BASE" "$(winepath -w "$WORK")"
+	run_driver bits-restart2 "$DRIVER" --adopt "$(winepath -w "$WORK")" "$SHA_B"
 fi
 if [ -n "$WDRIVER" ]; then
 	mkdir -p "$TMP/wwork"
