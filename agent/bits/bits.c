@@ -231,6 +231,34 @@ bits_open(const struct config *cfg, struct backend **out)
 
 static void bits_set_notify(struct backend *b, bk_notify_fn fn, void *ctx);
 
+/* The BITS service restarts (updates, a crash) and leaves the manager
+ * proxy dead; the jobs live on in the service's store.  A call that fails
+ * that way reconnects once and is tried again. */
+static int
+service_gone(HRESULT hr)
+{
+	return hr == RPC_E_DISCONNECTED || hr == RPC_E_SERVER_DIED ||
+	    hr == RPC_E_SERVER_DIED_DNE ||
+	    hr == HRESULT_FROM_WIN32(RPC_S_SERVER_UNAVAILABLE) ||
+	    hr == HRESULT_FROM_WIN32(RPC_S_CALL_FAILED);
+}
+
+static int
+reconnect(struct backend *b)
+{
+	IBackgroundCopyManager *m = NULL;
+	HRESULT hr;
+
+	hr = CoCreateInstance(&CLSID_BackgroundCopyManager, NULL,
+	    CLSCTX_LOCAL_SERVER, &IID_IBackgroundCopyManager, (void **)&m);
+	if (FAILED(hr))
+		return -1;
+	/* The dead proxy is not released: set_notify's thread may be inside
+	 * a call on it, and one proxy per service restart is little. */
+	b->mgr = m;
+	return 0;
+}
+
 static void
 bits_close(struct backend *b)
 {
@@ -262,6 +290,8 @@ get_job(struct backend *b, const bk_guid *id, IBackgroundCopyJob **job)
 	memcpy(&g, id->b, sizeof(g));
 	bk_guid_format(id, gs);
 	hr = IBackgroundCopyManager_GetJob(b->mgr, &g, job);
+	if (service_gone(hr) && reconnect(b) == 0)
+		hr = IBackgroundCopyManager_GetJob(b->mgr, &g, job);
 	if (FAILED(hr)) {
 		if (hr == HR_NOT_FOUND) {
 			seterr(b, "no BITS job %s", gs);
@@ -446,6 +476,8 @@ enum_jobs(struct backend *b, struct bk_job **jobs, size_t *n, int with_files)
 	HRESULT hr;
 
 	hr = IBackgroundCopyManager_EnumJobs(b->mgr, 0, &en);
+	if (service_gone(hr) && reconnect(b) == 0)
+		hr = IBackgroundCopyManager_EnumJobs(b->mgr, 0, &en);
 	if (FAILED(hr))
 		return fail(b, hr, "EnumJobs");
 	IEnumBackgroundCopyJobs_GetCount(en, &count);
@@ -743,6 +775,9 @@ bits_create_job(struct backend *b, const struct bk_job_spec *spec,
 	w = win_widen(spec->display_name);
 	hr = IBackgroundCopyManager_CreateJob(b->mgr, w, BG_JOB_TYPE_DOWNLOAD,
 	    &g, &job);
+	if (service_gone(hr) && reconnect(b) == 0)
+		hr = IBackgroundCopyManager_CreateJob(b->mgr, w,
+		    BG_JOB_TYPE_DOWNLOAD, &g, &job);
 	free(w);
 	if (FAILED(hr))
 		return fail(b, hr, "CreateJob");
