@@ -289,8 +289,10 @@ cmd_apply(const struct cli *cli, int argc, char **argv)
 		rc = sum.errors == 0 && sum.failed == 0 ? EXIT_OK :
 		    EXIT_INVALID;
 	else
-		rc = sum.in_sync == sum.sets && sum.errors == 0 ? EXIT_OK :
-		    EXIT_INVALID;
+		/* A monitor-mode set that drifted is reported, not failed:
+		 * the admin asked bitsync not to transfer it. */
+		rc = sum.in_sync + sum.drift == sum.sets && sum.errors == 0 ?
+		    EXIT_OK : EXIT_INVALID;
 done:
 	if (s.ctx.ops != NULL && s.ctx.ops->set_notify != NULL &&
 	    s.ctx.b != NULL)

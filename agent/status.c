@@ -229,8 +229,8 @@ status_write_metrics(const char *path, const json_t *j, int64_t last)
 	    "validates.\n# TYPE bitsync_manifest_valid gauge\n"
 	    "bitsync_manifest_valid %d\n", json_is_true(json_object_get(
 	    json_object_get(j, "manifest"), "valid")) ? 1 : 0);
-	fprintf(f, "# HELP bitsync_last_reconcile_timestamp_seconds End of "
-	    "the last reconcile pass.\n# TYPE "
+	fprintf(f, "# HELP bitsync_last_reconcile_timestamp_seconds Start of "
+	    "the last completed reconcile pass.\n# TYPE "
 	    "bitsync_last_reconcile_timestamp_seconds gauge\n"
 	    "bitsync_last_reconcile_timestamp_seconds %lld\n",
 	    (long long)last);

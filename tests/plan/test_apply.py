@@ -369,8 +369,10 @@ class ApplyTest(Base):
         self.assertEqual(p.returncode, 0, p.stdout)
         self.assertIn("! app: report-drift (local file changed)", p.stdout)
         gets = len(self.requests("/a.bin"))
+        # Reported, not failed: the admin asked for no transfer.
         p = self.run_bitsync("apply")
-        self.assertEqual(p.returncode, 1)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("1 drifted", p.stderr)
         self.assertEqual(len(self.requests("/a.bin")), gets)
 
     def test_remote_404_reported_with_context(self):
