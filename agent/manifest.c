@@ -167,8 +167,7 @@ manifest_free(struct manifest *m)
 	free(m->priv->dropin);
 	arena_free(m->priv->model);
 	free(m->priv);
-	free(m->sources);
-	free(m->sets);
+	free(m->sources);	/* sets live in the model arena */
 	free(m->files);
 	free(m);
 }

@@ -355,8 +355,11 @@ read_map(struct ctx *c, const struct ynode *map, const struct ynode *at,
 			    "not %s", where, ynode_describe(k));
 			continue;
 		}
+		/* Lengths first: most keys differ from most field names there,
+		 * and this runs for every key of every set. */
 		for (j = 0; j < nfields; j++)
-			if (strcmp(k->u.s, fields[j].name) == 0)
+			if (k->n == strlen(fields[j].name) &&
+			    memcmp(k->u.s, fields[j].name, k->n) == 0)
 				break;
 		if (j < nfields) {
 			got[j] = v;
@@ -1150,11 +1153,7 @@ check_set(struct ctx *c, const struct ynode *sn,
 		snprintf(where, sizeof(where), "the set at line %u", sn->line);
 	if (!read_map(c, sn, sn, set_fields, SET_COUNT, where, got))
 		return;
-	if (c->m->nsets == c->cap_sets) {
-		c->cap_sets = c->cap_sets ? c->cap_sets * 2 : 16;
-		c->m->sets = xrealloc(c->m->sets,
-		    c->cap_sets * sizeof(*c->m->sets));
-	}
+	/* check_document reserved room for every set of the file. */
 	set = &c->m->sets[c->m->nsets];
 	memset(set, 0, sizeof(*set));
 	set->pos.file = c->doc->file;
@@ -1263,12 +1262,21 @@ check_document(struct ctx *c)
 			check_source(c, &got[T_SOURCES]->u.pairs[i].key,
 			    &got[T_SOURCES]->u.pairs[i].value);
 	if (got[T_SETS] != NULL && got[T_SETS]->kind == YN_SEQ) {
-		/* Exactly as many as declared: doubling would leave up to
-		 * half the array unused at 10,000 sets. */
+		/* From the model's arena, whose big chunks come with their
+		 * pages filled in; exactly as many as this file declares when
+		 * it is the first, else at least doubled (the old array stays
+		 * in the arena: the waste is bounded by the final size). */
 		if (c->m->nsets + got[T_SETS]->n > c->cap_sets) {
-			c->cap_sets = c->m->nsets + got[T_SETS]->n;
-			c->m->sets = xrealloc(c->m->sets,
-			    c->cap_sets * sizeof(*c->m->sets));
+			size_t cap = c->m->nsets + got[T_SETS]->n;
+			struct mset *v;
+
+			if (c->cap_sets > 0 && cap < c->cap_sets * 2)
+				cap = c->cap_sets * 2;
+			v = arena_alloc(c->arena, cap * sizeof(*v));
+			if (c->m->nsets > 0)
+				memcpy(v, c->m->sets, c->m->nsets * sizeof(*v));
+			c->m->sets = v;
+			c->cap_sets = cap;
 		}
 		for (i = 0; i < got[T_SETS]->n; i++)
 			check_set(c, &got[T_SETS]->u.items[i], &defaults);
@@ -1331,8 +1339,7 @@ resolve_sources(struct ctx *c)
  * composed only to confirm a hash match and for the message. */
 struct dest_slot {
 	uint64_t hash;			/* 0: empty */
-	const struct mset *set;
-	const struct mfile *file;
+	uint32_t set, file;		/* indexes into the model */
 };
 
 static uint64_t
@@ -1350,6 +1357,7 @@ hash_dest(const char *dest, const char *local, int fold)
 			h *= 1099511628211ULL;
 		}
 	}
+	h = util_hash_finish(h);
 	return h ? h : 1;
 }
 
@@ -1368,7 +1376,9 @@ check_files_across(struct ctx *c)
 
 	for (i = 0; i < c->m->nsets; i++)
 		nfiles += c->m->sets[i].nfiles;
-	while (cap < nfiles * 2)
+	/* At most 3/4 full; a smaller table is fewer fresh pages to fault
+	 * in, which is what this check costs at 10,000 sets. */
+	while (cap * 3 < nfiles * 4)
 		cap *= 2;
 	tab = xcalloc(cap, sizeof(*tab));
 	for (i = 0; i < c->m->nsets; i++) {
@@ -1400,7 +1410,8 @@ check_files_across(struct ctx *c)
 					continue;
 				if (mine == NULL)
 					mine = join_dest(set, f);
-				theirs = join_dest(sl->set, sl->file);
+				theirs = join_dest(&c->m->sets[sl->set],
+				    &c->m->sets[sl->set].files[sl->file]);
 				same = (fold ? strcasecmp(mine, theirs) :
 				    strcmp(mine, theirs)) == 0;
 				free(theirs);
@@ -1409,17 +1420,21 @@ check_files_across(struct ctx *c)
 			}
 			if (sl->hash == 0) {
 				sl->hash = h;
-				sl->set = set;
-				sl->file = f;
-			} else
+				sl->set = (uint32_t)i;
+				sl->file = (uint32_t)j;
+			} else {
+				const struct mfile *first =
+				    &c->m->sets[sl->set].files[sl->file];
+
 				report_at(c, &f->pos, DIAG_ERROR,
 				    RULE_DUPLICATE_DESTINATION, "'%s' resolves "
 				    "to %s, which %s:%u:%u already writes%s; two "
 				    "jobs would fight over one file: give one "
 				    "another 'as' name or destination", f->local,
-				    mine, sl->file->pos.file, sl->file->pos.line,
-				    sl->file->pos.col, fold ? " (Windows compares "
+				    mine, first->pos.file, first->pos.line,
+				    first->pos.col, fold ? " (Windows compares "
 				    "names without case)" : "");
+			}
 			free(mine);
 		}
 	}

@@ -223,7 +223,7 @@ hash_str(const char *s, int fold)
 		h ^= fold ? (unsigned char)tolower(c) : c;
 		h *= 1099511628211ULL;
 	}
-	return h;
+	return util_hash_finish(h);
 }
 
 void

@@ -31,6 +31,18 @@ unsigned util_edit_distance(const char *a, const char *b, unsigned cap);
 const char *util_closest(const char *word, const char *const *candidates,
     size_t n);
 
+/* Finishes an FNV-1a hash for a power-of-two table: FNV's low bits barely
+ * depend on the high bits of the input, and names such as pkg-000123 and
+ * pkg-000124 differ only there, which made long probe chains. */
+static inline uint64_t
+util_hash_finish(uint64_t h)
+{
+	h ^= h >> 32;
+	h *= 0x9e3779b97f4a7c15ULL;
+	h ^= h >> 29;
+	return h;
+}
+
 /* A set of strings (open addressing, FNV-1a).  Keys are not copied: they
  * must outlive the set.  Each key carries one pointer of caller data. */
 struct strset {
