@@ -1084,6 +1084,14 @@ check_source(struct ctx *c, const struct ynode *key, const struct ynode *sn)
 
 /* ---- sets ------------------------------------------------------------ */
 
+/* One hex digit, already checked to be one. */
+static unsigned
+hexval(char ch)
+{
+	return ch <= '9' ? (unsigned)(ch - '0') :
+	    (unsigned)(tolower((unsigned char)ch) - 'a' + 10);
+}
+
 static void
 check_sha(struct ctx *c, const struct ynode *n, struct mfile *f)
 {
@@ -1094,11 +1102,9 @@ check_sha(struct ctx *c, const struct ynode *n, struct mfile *f)
 		    "(what sha256sum prints); got %u characters", n->n);
 		return;
 	}
-	for (i = 0; i < 32; i++) {
-		char hex[3] = { n->u.s[2 * i], n->u.s[2 * i + 1], '\0' };
-
-		f->sha256[i] = (uint8_t)strtoul(hex, NULL, 16);
-	}
+	for (i = 0; i < 32; i++)
+		f->sha256[i] = (uint8_t)(hexval(n->u.s[2 * i]) << 4 |
+		    hexval(n->u.s[2 * i + 1]));
 	f->has_sha256 = 1;
 }
 

@@ -213,6 +213,10 @@ resolve_plain(const char *s)
 {
 	const char *d = s;
 
+	/* Most plain scalars are names and paths: only these first
+	 * characters can start a null, a boolean or a number. */
+	if (*s != '\0' && strchr("~nNtTfF.-+0123456789", *s) == NULL)
+		return YS_STR;
 	if (*s == '\0' || strcmp(s, "~") == 0 || strcmp(s, "null") == 0 ||
 	    strcmp(s, "Null") == 0 || strcmp(s, "NULL") == 0)
 		return YS_NULL;
