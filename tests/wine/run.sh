@@ -258,7 +258,15 @@ if [ -f "$EXE" ]; then
 	# --platform (BITSYNC_NATIVE, default build/bitsync; without it, each
 	# sample must at least be valid for one platform).
 	NATIVE=${BITSYNC_NATIVE:-$ROOT/build/bitsync}
-	for f in "$ROOT"/samples/*.yaml "$ROOT"/samples/*.d; do
+	# Both binaries read a copy in C:\samples: Windows has no sticky bit,
+	# so under Wine a checkout below /tmp has an ancestor Everyone may
+	# write, and bitsync.exe rightly warns where the native one does not.
+	SAMPLES=$WINEPREFIX/drive_c/samples
+	rm -rf "$SAMPLES"
+	mkdir -p "$SAMPLES"
+	cp -r "$ROOT"/samples/*.yaml "$ROOT"/samples/*.d "$SAMPLES"/
+	chmod -R go-w "$SAMPLES"
+	for f in "$SAMPLES"/*.yaml "$SAMPLES"/*.d; do
 		[ -e "$f" ] || continue
 		wf=$(winepath -w "$f")
 		ok_any=0
@@ -288,7 +296,7 @@ if [ -f "$EXE" ]; then
 		fi
 	done
 	wexe validate --format json --platform windows \
-		"$(winepath -w "$ROOT/samples/gpo-installers.yaml")"
+		"$(winepath -w "$SAMPLES/gpo-installers.yaml")"
 	if echo "$out" | python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(0 if d["valid"] is True and d["diagnostics"]==[] else 1)'; then
 		pass "validate --format json"
 	else
