@@ -124,11 +124,14 @@ auth_fn(SMBCCTX *c, const char *srv, const char *shr, char *wg, int wglen,
 	snprintf(pw, (size_t)pwlen, "%s", x->password ? x->password : "");
 }
 
-/* Debian's libsmbclient does not export smbc_thread_posix(); its global
- * state (smb.conf, the debug system) is touched when a context is set up
- * or freed, so those steps are serialised.  Each worker then uses only its
- * own context, which libsmbclient supports across threads. */
-static pthread_mutex_t ctx_mu = PTHREAD_MUTEX_INITIALIZER;
+/* Debian's libsmbclient does not export smbc_thread_posix(), so its
+ * global state — smb.conf, the debug system and, on every call, talloc's
+ * stack of frames — is shared by all threads.  Two workers using their own
+ * contexts at once still corrupt that stack ("Freed frame ..., expected
+ * ...") and stall, so every use of libsmbclient holds this one lock:
+ * SMB transfers run one at a time (HTTP workers are not affected).  It is
+ * recursive because a transfer sets up its context inside the lock. */
+static pthread_mutex_t ctx_mu = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
 
 static void
 free_ctx(SMBCCTX *c)
@@ -279,8 +282,35 @@ ensure_ctx(struct smb_worker *w, const struct xfer *x)
 	return 0;
 }
 
+static int smb_transfer_locked(struct smb_worker *w, struct xfer *x);
+static int smb_probe_locked(const struct xfer *settings,
+    struct bk_validators *out, struct bk_error *err);
+
 int
 smb_transfer(struct smb_worker *w, struct xfer *x)
+{
+	int ret;
+
+	pthread_mutex_lock(&ctx_mu);
+	ret = smb_transfer_locked(w, x);
+	pthread_mutex_unlock(&ctx_mu);
+	return ret;
+}
+
+int
+smb_probe(const struct xfer *settings, struct bk_validators *out,
+    struct bk_error *err)
+{
+	int ret;
+
+	pthread_mutex_lock(&ctx_mu);
+	ret = smb_probe_locked(settings, out, err);
+	pthread_mutex_unlock(&ctx_mu);
+	return ret;
+}
+
+static int
+smb_transfer_locked(struct smb_worker *w, struct xfer *x)
 {
 	struct bk_validators v;
 	struct stat sb;
@@ -397,8 +427,8 @@ out:
 	return ret;
 }
 
-int
-smb_probe(const struct xfer *settings, struct bk_validators *out,
+static int
+smb_probe_locked(const struct xfer *settings, struct bk_validators *out,
     struct bk_error *err)
 {
 	struct xfer x = *settings;

@@ -69,14 +69,10 @@ def main():
         web.start()
         smb.start()
         cfg = os.path.join(d, "bitsync.ini")
-        # max_parallel = 1: with two workers on two files of one SMB job
-        # libsmbclient's talloc stack frames get mixed up between threads
-        # ("Freed frame ..., expected ...") and the job stalls; reported
-        # to the engine (issue 3).  Drop this line when that is fixed.
         with open(cfg, "w") as f:
             f.write("[agent]\nmanifest_dir = %s\nstate_dir = %s\n"
                     "status_file = %s/status.json\ninterval = 15m\n"
-                    "[engine]\nsmb_port = %d\nmax_parallel = 1\n"
+                    "[engine]\nsmb_port = %d\n"
                     % (mdir, state, state, smb.port))
         http_files = ["https-proxy.yaml", "bitsync.ini"]
         unc_files = ["gpo-installers.yaml", "helper-token-share.yaml"]
