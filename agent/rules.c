@@ -1283,6 +1283,7 @@ check_document(struct ctx *c)
 				memcpy(v, c->m->sets, c->m->nsets * sizeof(*v));
 			c->m->sets = v;
 			c->cap_sets = cap;
+			strset_reserve(&c->set_names, cap);
 		}
 		for (i = 0; i < got[T_SETS]->n; i++)
 			check_set(c, &got[T_SETS]->u.items[i], &defaults);
@@ -1386,7 +1387,9 @@ check_files_across(struct ctx *c)
 	 * in, which is what this check costs at 10,000 sets. */
 	while (cap * 3 < nfiles * 4)
 		cap *= 2;
-	tab = xcalloc(cap, sizeof(*tab));
+	/* From the model's arena: its pages are already there. */
+	tab = arena_alloc(c->arena, cap * sizeof(*tab));
+	memset(tab, 0, cap * sizeof(*tab));
 	for (i = 0; i < c->m->nsets; i++) {
 		struct mset *set = &c->m->sets[i];
 
@@ -1444,7 +1447,6 @@ check_files_across(struct ctx *c)
 			free(mine);
 		}
 	}
-	free(tab);
 }
 
 void
@@ -1453,13 +1455,18 @@ rules_check(struct ydoc *const *docs, const unsigned char *dropin,
     const struct manifest_opts *opts, struct manifest *m, struct diags *d)
 {
 	struct ctx c;
-	size_t i;
+	size_t i, tree_bytes = 0;
 
 	memset(&c, 0, sizeof(c));
 	c.opts = opts;
 	c.d = d;
 	c.m = m;
 	c.arena = arena_new();
+	/* The model takes about 3/5 of the trees it comes from (and the
+	 * destination table below its share): one populated chunk. */
+	for (i = 0; i < ndocs; i++)
+		tree_bytes += arena_bytes(docs[i]->arena);
+	arena_reserve(c.arena, tree_bytes / 5 * 3);
 	strset_init(&c.source_names, 0);
 	strset_init(&c.set_names, 0);
 	for (i = 0; i < ndocs; i++) {

@@ -242,33 +242,51 @@ strset_free(struct strset *s)
 }
 
 static struct strset_slot *
-find_slot(const struct strset *s, const char *key)
+find_slot(const struct strset *s, const char *key, uint64_t h)
 {
-	size_t i = (size_t)hash_str(key, s->fold_case) & (s->cap - 1);
+	size_t i = (size_t)h & (s->cap - 1);
 
 	for (;; i = (i + 1) & (s->cap - 1)) {
 		struct strset_slot *sl = &s->slots[i];
 
 		if (sl->key == NULL)
 			return sl;
-		if ((s->fold_case ? strcasecmp(sl->key, key) :
+		if (sl->hash == h && (s->fold_case ? strcasecmp(sl->key, key) :
 		    strcmp(sl->key, key)) == 0)
 			return sl;
 	}
 }
 
+/* Rehashes into a table of cap slots (a power of two, > old n * 4/3). */
 static void
-grow(struct strset *s)
+resize(struct strset *s, size_t cap)
 {
 	struct strset old = *s;
-	size_t i;
+	size_t i, j;
 
-	s->cap = old.cap ? old.cap * 2 : 16;
+	s->cap = cap;
 	s->slots = xcalloc(s->cap, sizeof(*s->slots));
-	for (i = 0; i < old.cap; i++)
-		if (old.slots[i].key != NULL)
-			*find_slot(s, old.slots[i].key) = old.slots[i];
+	for (i = 0; i < old.cap; i++) {
+		if (old.slots[i].key == NULL)
+			continue;
+		/* Keys are distinct: the first free slot is theirs. */
+		for (j = (size_t)old.slots[i].hash & (cap - 1);
+		    s->slots[j].key != NULL; j = (j + 1) & (cap - 1))
+			;
+		s->slots[j] = old.slots[i];
+	}
 	free(old.slots);
+}
+
+void
+strset_reserve(struct strset *s, size_t n)
+{
+	size_t cap = s->cap ? s->cap : 16;
+
+	while (n * 4 > cap * 3)
+		cap *= 2;
+	if (cap != s->cap)
+		resize(s, cap);
 }
 
 int
@@ -276,10 +294,11 @@ strset_add(struct strset *s, const char *key, const void *data,
     const void **prev)
 {
 	struct strset_slot *sl;
+	uint64_t h = hash_str(key, s->fold_case);
 
 	if ((s->n + 1) * 4 > s->cap * 3)
-		grow(s);
-	sl = find_slot(s, key);
+		resize(s, s->cap ? s->cap * 2 : 16);
+	sl = find_slot(s, key, h);
 	if (sl->key != NULL) {
 		if (prev != NULL)
 			*prev = sl->data;
@@ -287,6 +306,7 @@ strset_add(struct strset *s, const char *key, const void *data,
 	}
 	sl->key = key;
 	sl->data = data;
+	sl->hash = h;
 	s->n++;
 	return 0;
 }
@@ -298,6 +318,6 @@ strset_get(const struct strset *s, const char *key)
 
 	if (s->cap == 0)
 		return NULL;
-	sl = find_slot(s, key);
+	sl = find_slot(s, key, hash_str(key, s->fold_case));
 	return sl->key ? sl->data : NULL;
 }

@@ -44,14 +44,23 @@ util_hash_finish(uint64_t h)
 }
 
 /* A set of strings (open addressing, FNV-1a).  Keys are not copied: they
- * must outlive the set.  Each key carries one pointer of caller data. */
+ * must outlive the set.  Each key carries one pointer of caller data.
+ * Slots keep their key's hash: a probe compares strings only when the
+ * hashes match, and growing never hashes a string again. */
 struct strset {
-	struct strset_slot { const char *key; const void *data; } *slots;
+	struct strset_slot {
+		const char *key;
+		const void *data;
+		uint64_t hash;
+	} *slots;
 	size_t n, cap;
 	int fold_case;		/* compare ASCII case-insensitively */
 };
 void strset_init(struct strset *s, int fold_case);
 void strset_free(struct strset *s);
+/* Room for n keys in all without growing (one allocation instead of a
+ * dozen when the caller knows how many are coming). */
+void strset_reserve(struct strset *s, size_t n);
 /* Inserts key; when it is already present leaves the set alone and returns
  * the data stored with the earlier key through *prev (then returns 1). */
 int strset_add(struct strset *s, const char *key, const void *data,

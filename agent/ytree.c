@@ -55,12 +55,50 @@ arena_new(void)
  * hypervisor) was most of validate's time at 10,000 sets.  Small chunks,
  * the common case for small manifests, stay with malloc. */
 #define CHUNK_MMAP_MIN (256u * 1024)
+#define HUGE_PAGE (2u * 1024 * 1024)
+
+/* A chunk for a whole big tree or model, backed by transparent huge
+ * pages where the kernel offers them (madvise mode is Debian's default):
+ * on a virtual machine every page-table update is expensive, and a huge
+ * page is one entry for 512 pages.  The mapping starts on a huge-page
+ * boundary so every whole 2 MiB inside it can be one; the tail beyond the
+ * last boundary stays in small pages, so memory follows use (a huge page
+ * is resident in full at its first touch).  Nothing is populated ahead:
+ * what is never used costs nothing.  NULL where this is not possible;
+ * the caller then takes the plain path. */
+static struct chunk *
+chunk_new_huge(size_t bytes)
+{
+#if defined(MADV_HUGEPAGE)
+	char *p, *a;
+
+	p = mmap(NULL, bytes + HUGE_PAGE, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	a = (char *)(((uintptr_t)p + HUGE_PAGE - 1) &
+	    ~(uintptr_t)(HUGE_PAGE - 1));
+	if (a > p)
+		munmap(p, (size_t)(a - p));
+	munmap(a + bytes, (size_t)(p + HUGE_PAGE - a));
+	(void)madvise(a, bytes, MADV_HUGEPAGE);
+	return (struct chunk *)(void *)a;
+#else
+	(void)bytes;
+	return NULL;
+#endif
+}
 
 static struct chunk *
 chunk_new(size_t bytes)
 {
 	struct chunk *c = MAP_FAILED;
 
+	if (bytes >= HUGE_PAGE && (c = chunk_new_huge(bytes)) != NULL) {
+		c->mapped = 1;
+		return c;
+	}
+	c = MAP_FAILED;
 	if (bytes >= CHUNK_MMAP_MIN)
 		c = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
 		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
@@ -115,6 +153,27 @@ arena_take(struct arena *a, size_t n, size_t al)
 	p = (char *)c->data + c->used;
 	c->used += n;
 	return p;
+}
+
+void
+arena_reserve(struct arena *a, size_t n)
+{
+	struct chunk *c;
+
+	if (n < HUGE_PAGE)
+		return;
+	/* A tail of more than half a huge page becomes one: at most 1 MiB
+	 * unused, against some 256 faults saved. */
+	if (n % HUGE_PAGE >= HUGE_PAGE / 2)
+		n = (n + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
+	else
+		n = (n + 4095) / 4096 * 4096;
+	c = chunk_new(n);
+	c->size = n - sizeof(*c);
+	c->used = 0;
+	c->next = a->head;
+	a->head = c;
+	a->bytes += c->size;
 }
 
 void *
@@ -679,14 +738,19 @@ ydoc_load_file(const char *path, struct diags *d)
 	}
 	/* Refuse big regular files before reading a byte; the read handler
 	 * still counts, for pipes and files that grow while we read. */
-	if (fstat(fileno(fp), &st) == 0 && S_ISREG(st.st_mode) &&
-	    st.st_size > (off_t)YTREE_MAX_BYTES) {
+	if (fstat(fileno(fp), &st) != 0)
+		st.st_mode = 0;	/* unknown: read it and count */
+	if (S_ISREG(st.st_mode) && st.st_size > (off_t)YTREE_MAX_BYTES) {
 		diag_add(d, path, 0, 0, DIAG_ERROR, RULE_FEATURE,
 		    "file is larger than 16 MiB (%lld bytes); split it into "
 		    "drop-in files", (long long)st.st_size);
 		doc->refused = 1;
 		goto out;
 	}
+	/* A tree takes about 2.2 times its file (measured on generated
+	 * manifests of 1,000 to 100,000 sets): one big chunk up front. */
+	if (S_ISREG(st.st_mode))
+		arena_reserve(doc->arena, (size_t)st.st_size / 4 * 9);
 	init_builder(&b, doc, d);
 	b.fp = fp;
 	if (!yaml_parser_initialize(&p)) {
