@@ -7,18 +7,17 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
 #include "observe.h"
+#include "sha256.h"
 #include "spec.h"
 #include "util.h"
 
 int
 observe_sha256_file(const char *path, uint8_t out[32])
 {
-	EVP_MD_CTX *ctx = NULL;
+	struct sha256 *h;
 	unsigned char *buf = NULL;
-	unsigned int olen = 32;
+	uint8_t d[32];
 	ssize_t r;
 	int fd, rc = -1, saved;
 
@@ -27,30 +26,22 @@ observe_sha256_file(const char *path, uint8_t out[32])
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1)
 		return -1;
 	buf = xmalloc(1 << 17);
-	if ((ctx = EVP_MD_CTX_new()) == NULL ||
-	    EVP_DigestInit_ex(ctx, spec_sha256_md(), NULL) != 1) {
-		errno = ENOMEM;
-		goto done;
-	}
+	h = sha256_new();
 	while ((r = read(fd, buf, 1 << 17)) != 0) {
 		if (r == -1) {
 			if (errno == EINTR)
 				continue;
-			goto done;
+			break;
 		}
-		if (EVP_DigestUpdate(ctx, buf, (size_t)r) != 1) {
-			errno = ENOMEM;
-			goto done;
-		}
+		sha256_update(h, buf, (size_t)r);
 	}
-	if (EVP_DigestFinal_ex(ctx, out, &olen) != 1) {
-		errno = ENOMEM;
-		goto done;
+	/* Finished either way: the context is freed with the digest. */
+	sha256_final(h, d);
+	if (r == 0) {
+		memcpy(out, d, sizeof(d));
+		rc = 0;
 	}
-	rc = 0;
-done:
 	saved = errno;
-	EVP_MD_CTX_free(ctx);
 	free(buf);
 	close(fd);
 	errno = saved;

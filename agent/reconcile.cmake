@@ -4,19 +4,23 @@
 if(NOT TARGET PkgConfig::BSR_CRYPTO)
   pkg_check_modules(BSR_CRYPTO REQUIRED IMPORTED_TARGET libcrypto)
 endif()
+find_package(Threads REQUIRED)
 if(NOT TARGET PkgConfig::BSR_SQLITE3)
   pkg_check_modules(BSR_SQLITE3 REQUIRED IMPORTED_TARGET sqlite3)
 endif()
 
 add_library(bitsync_reconcile STATIC
+  ${CMAKE_CURRENT_LIST_DIR}/sha256.c
   ${CMAKE_CURRENT_LIST_DIR}/spec.c
   ${CMAKE_CURRENT_LIST_DIR}/state.c
   ${CMAKE_CURRENT_LIST_DIR}/plan.c
   ${CMAKE_CURRENT_LIST_DIR}/observe.c
 )
 target_include_directories(bitsync_reconcile PUBLIC ${CMAKE_CURRENT_LIST_DIR})
+# libcrypto: its headers only; sha256.c loads the library on first use.
+target_include_directories(bitsync_reconcile PRIVATE ${BSR_CRYPTO_INCLUDE_DIRS})
 target_link_libraries(bitsync_reconcile PUBLIC bitsync_core
-  PkgConfig::BSR_CRYPTO PkgConfig::BSR_SQLITE3)
+  PkgConfig::BSR_SQLITE3 Threads::Threads ${CMAKE_DL_LIBS})
 
 # The reconciler proper needs a backend: bk_guid_format and friends live
 # with the backends (backend.c).

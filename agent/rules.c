@@ -1387,9 +1387,7 @@ check_files_across(struct ctx *c)
 	 * in, which is what this check costs at 10,000 sets. */
 	while (cap * 3 < nfiles * 4)
 		cap *= 2;
-	/* From the model's arena: its pages are already there. */
-	tab = arena_alloc(c->arena, cap * sizeof(*tab));
-	memset(tab, 0, cap * sizeof(*tab));
+	tab = arena_zalloc(c->arena, cap * sizeof(*tab));
 	for (i = 0; i < c->m->nsets; i++) {
 		struct mset *set = &c->m->sets[i];
 

@@ -5,13 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef _WIN32
-#include <windows.h>
-#include <bcrypt.h>
-#else
-#include <openssl/evp.h>
-#endif
-
+#include "sha256.h"
 #include "spec.h"
 #include "util.h"
 
@@ -67,56 +61,11 @@ canon_num(struct buf *b, const char *key, unsigned long long v)
 	canon_field(b, key, num);
 }
 
-#ifdef _WIN32
-/* Windows: CNG, so bitsync.exe needs no OpenSSL. */
 void
 spec_sha256(const void *buf, size_t len, uint8_t out[32])
 {
-	static BCRYPT_ALG_HANDLE alg;
-	BCRYPT_HASH_HANDLE h = NULL;
-	int ok;
-
-	/* Create/Hash/Finish (Vista and later); BCryptHash would need
-	 * Windows 10 headers. */
-	ok = (alg != NULL || BCryptOpenAlgorithmProvider(&alg,
-	    BCRYPT_SHA256_ALGORITHM, NULL, 0) == 0) && len <= ULONG_MAX &&
-	    BCryptCreateHash(alg, &h, NULL, 0, NULL, 0, 0) == 0 &&
-	    BCryptHashData(h, (PUCHAR)buf, (ULONG)len, 0) == 0 &&
-	    BCryptFinishHash(h, out, 32, 0) == 0;
-	if (h != NULL)
-		BCryptDestroyHash(h);
-	if (!ok) {
-		fputs("bitsync: SHA-256 unavailable\n", stderr);
-		exit(70);
-	}
+	sha256_buf(buf, len, out);
 }
-#else
-/* OpenSSL 3 looks the algorithm up in its providers on every implicit
- * EVP_sha256() use; fetching it once makes hashing 10,000 specs about
- * 40 % cheaper.  A race between two first callers only fetches twice. */
-static EVP_MD *sha256_md;
-
-const EVP_MD *
-spec_sha256_md(void)
-{
-	if (sha256_md == NULL)
-		sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
-	return sha256_md ? sha256_md : EVP_sha256();
-}
-
-void
-spec_sha256(const void *buf, size_t len, uint8_t out[32])
-{
-	unsigned int olen = 32;
-
-	/* EVP_Digest only fails without memory or a provider: fatal here as
-	 * for any allocation. */
-	if (EVP_Digest(buf, len, out, &olen, spec_sha256_md(), NULL) != 1) {
-		fputs("bitsync: SHA-256 unavailable\n", stderr);
-		exit(70);
-	}
-}
-#endif
 
 void
 spec_hex(const uint8_t *b, size_t n, char *out)

@@ -183,6 +183,20 @@ arena_alloc(struct arena *a, size_t n)
 	    sizeof(uint64_t) : sizeof(void *));
 }
 
+void *
+arena_zalloc(struct arena *a, size_t n)
+{
+	void *p = arena_alloc(a, n);
+
+	/* Mapped chunks come zeroed from the kernel and the arena never
+	 * hands out a byte twice: only malloc'ed chunks need the memset
+	 * (which on a big fresh mapping would touch every page for
+	 * nothing). */
+	if (!a->head->mapped)
+		memset(p, 0, n);
+	return p;
+}
+
 char *
 arena_strndup(struct arena *a, const char *s, size_t n)
 {
@@ -239,8 +253,8 @@ is_float(const char *s)
 
 	if (*s == '-' || *s == '+')
 		s++;
-	if (strcmp(s, ".inf") == 0 || strcmp(s, ".Inf") == 0 ||
-	    strcmp(s, ".INF") == 0)
+	if (*s == '.' && (strcmp(s, ".inf") == 0 || strcmp(s, ".Inf") == 0 ||
+	    strcmp(s, ".INF") == 0))
 		return 1;
 	while (*s >= '0' && *s <= '9') {
 		s++;
@@ -279,10 +293,13 @@ resolve_plain(const char *s)
 	if (*s == '\0' || strcmp(s, "~") == 0 || strcmp(s, "null") == 0 ||
 	    strcmp(s, "Null") == 0 || strcmp(s, "NULL") == 0)
 		return YS_NULL;
-	if (strcmp(s, "true") == 0 || strcmp(s, "True") == 0 ||
-	    strcmp(s, "TRUE") == 0 || strcmp(s, "false") == 0 ||
-	    strcmp(s, "False") == 0 || strcmp(s, "FALSE") == 0)
-		return YS_BOOL;
+	if (strchr("tTfF", *s) != NULL) {
+		if (strcmp(s, "true") == 0 || strcmp(s, "True") == 0 ||
+		    strcmp(s, "TRUE") == 0 || strcmp(s, "false") == 0 ||
+		    strcmp(s, "False") == 0 || strcmp(s, "FALSE") == 0)
+			return YS_BOOL;
+		return YS_STR;
+	}
 	if (*d == '-' || *d == '+')
 		d++;
 	if (all_digits(d, "0123456789"))

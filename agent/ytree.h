@@ -91,6 +91,7 @@ const char *ynode_describe(const struct ynode *n);
 /* A bump allocator for trees and models: many small objects, freed at once. */
 struct arena *arena_new(void);
 void *arena_alloc(struct arena *a, size_t n);
+void *arena_zalloc(struct arena *a, size_t n);	/* zeroed */
 /* Room for about n more bytes in one populated chunk (ignored below
  * 2 MiB): for callers that know how big they will get. */
 void arena_reserve(struct arena *a, size_t n);

@@ -133,9 +133,10 @@ set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION admin)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
-# The engine dlopen()s libcurl and libsmbclient on first use (so validate,
-# plan and status start without them); dpkg-shlibdeps cannot see that.
-set(CPACK_DEBIAN_PACKAGE_DEPENDS "libcurl4, libsmbclient")
+# The engine dlopen()s libcurl and libsmbclient, and sha256.c libcrypto, on
+# first use (so validate, plan and status start without them);
+# dpkg-shlibdeps cannot see that.
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "libcurl4, libsmbclient, libssl3")
 set(CPACK_DEBIAN_COMPRESSION_TYPE xz)
 set(CPACK_STRIP_FILES ON)
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
