@@ -26,8 +26,13 @@ struct manifest_priv {
 	struct ydoc **docs;
 	size_t ndocs, cap;
 	unsigned char *dropin;
-	struct arena *model;
+	/* The trees and the model built from them, in one arena: one
+	 * reservation per file, one free.  The model takes about 1.45 bytes
+	 * per byte of YAML (a 10,000-set manifest: 2.95 MB of YAML, 6.5 MB
+	 * of tree, 4.2 MB of model). */
+	struct arena *arena;
 };
+#define MODEL_BYTES_PER_BYTE 1.45
 
 enum platform
 manifest_host_platform(void)
@@ -39,11 +44,10 @@ manifest_host_platform(void)
 #endif
 }
 
-void
-manifest_adopt_arena(struct manifest *m, struct arena *a)
+struct arena *
+manifest_arena(struct manifest *m)
 {
-	arena_free(m->priv->model);
-	m->priv->model = a;
+	return m->priv->arena;
 }
 
 static void
@@ -72,7 +76,8 @@ load_file(struct manifest *m, const char *path, int dropin,
 	    opts->permissions == PERM_WARN ? DIAG_WARNING : DIAG_ERROR, d) != 0
 	    && opts->permissions == PERM_REFUSE)
 		return;
-	add_doc(m, ydoc_load_file(path, d), dropin);
+	add_doc(m, ydoc_load_file_in(path, m->priv->arena,
+	    YTREE_BYTES_PER_BYTE + MODEL_BYTES_PER_BYTE, d), dropin);
 }
 
 static void
@@ -109,6 +114,7 @@ manifest_load(const char *const *paths, size_t npaths,
 
 	m = xcalloc(1, sizeof(*m));
 	m->priv = xcalloc(1, sizeof(*m->priv));
+	m->priv->arena = arena_new();
 	for (i = 0; i < npaths; i++) {
 		enum platform_kind kind;
 
@@ -148,6 +154,7 @@ manifest_load_buffer(const char *name, const void *buf, size_t len,
 
 	m = xcalloc(1, sizeof(*m));
 	m->priv = xcalloc(1, sizeof(*m->priv));
+	m->priv->arena = arena_new();
 	add_doc(m, ydoc_load_buffer(name, buf, len, d), dropin);
 	rules_check(m->priv->docs, m->priv->dropin, m->priv->ndocs, opts, m,
 	    d);
@@ -165,9 +172,9 @@ manifest_free(struct manifest *m)
 		ydoc_free(m->priv->docs[i]);
 	free(m->priv->docs);
 	free(m->priv->dropin);
-	arena_free(m->priv->model);
+	arena_free(m->priv->arena);
 	free(m->priv);
-	free(m->sources);	/* sets live in the model arena */
+	free(m->sources);	/* sets live in the arena */
 	free(m->files);
 	free(m);
 }

@@ -1084,12 +1084,12 @@ check_source(struct ctx *c, const struct ynode *key, const struct ynode *sn)
 
 /* ---- sets ------------------------------------------------------------ */
 
-/* One hex digit, already checked to be one. */
+/* One hex digit, already checked to be one ('A' | 0x20 is 'a'). */
 static unsigned
 hexval(char ch)
 {
 	return ch <= '9' ? (unsigned)(ch - '0') :
-	    (unsigned)(tolower((unsigned char)ch) - 'a' + 10);
+	    (unsigned)((ch | 0x20) - 'a' + 10);
 }
 
 static void
@@ -1374,12 +1374,58 @@ join_dest(const struct mset *set, const struct mfile *f)
 	return xasprintf("%s/%s", set->destination, f->local);
 }
 
+/* Enters one file's local path (hashed into *p) in the table, or reports
+ * the file that already writes there. */
+static void
+dest_insert(struct ctx *c, struct dest_slot *tab, size_t cap, int fold,
+    const struct dest_slot *p)
+{
+	const struct mset *set = &c->m->sets[p->set];
+	const struct mfile *f = &set->files[p->file], *first;
+	struct dest_slot *sl;
+	char *mine = NULL, *theirs;
+
+	for (sl = &tab[p->hash & (cap - 1)]; sl->hash != 0;
+	    sl = &tab[(size_t)(sl - tab + 1) & (cap - 1)]) {
+		int same;
+
+		if (sl->hash != p->hash)
+			continue;
+		if (mine == NULL)
+			mine = join_dest(set, f);
+		theirs = join_dest(&c->m->sets[sl->set],
+		    &c->m->sets[sl->set].files[sl->file]);
+		same = (fold ? strcasecmp(mine, theirs) :
+		    strcmp(mine, theirs)) == 0;
+		free(theirs);
+		if (same)
+			break;
+	}
+	if (sl->hash == 0) {
+		*sl = *p;
+		goto out;
+	}
+	first = &c->m->sets[sl->set].files[sl->file];
+	report_at(c, &f->pos, DIAG_ERROR, RULE_DUPLICATE_DESTINATION, "'%s' "
+	    "resolves to %s, which %s:%u:%u already writes%s; two jobs would "
+	    "fight over one file: give one another 'as' name or destination",
+	    f->local, mine, first->pos.file, first->pos.line, first->pos.col,
+	    fold ? " (Windows compares names without case)" : "");
+out:
+	free(mine);
+}
+
+/* Files are entered a few behind their hashing, with their slots
+ * prefetched: at 10,000 sets the table is bigger than the cache, and a
+ * memory round trip per file was half of this check. */
+#define DEST_AHEAD 8
+
 static void
 check_files_across(struct ctx *c)
 {
 	int fold = c->opts->platform == PLATFORM_WINDOWS;
-	struct dest_slot *tab;
-	size_t i, j, nfiles = 0, cap = 16;
+	struct dest_slot *tab, ring[DEST_AHEAD];
+	size_t i, j, nfiles = 0, cap = 16, queued = 0;
 
 	for (i = 0; i < c->m->nsets; i++)
 		nfiles += c->m->sets[i].nfiles;
@@ -1389,13 +1435,11 @@ check_files_across(struct ctx *c)
 		cap *= 2;
 	tab = arena_zalloc(c->arena, cap * sizeof(*tab));
 	for (i = 0; i < c->m->nsets; i++) {
-		struct mset *set = &c->m->sets[i];
+		const struct mset *set = &c->m->sets[i];
 
 		for (j = 0; j < set->nfiles; j++) {
-			struct mfile *f = &set->files[j];
-			struct dest_slot *sl;
-			uint64_t h;
-			char *mine, *theirs;
+			const struct mfile *f = &set->files[j];
+			struct dest_slot *next;
 
 			if (set->source != NULL && set->source->kind ==
 			    SOURCE_HTTP && !f->has_sha256 && f->remote != NULL)
@@ -1407,44 +1451,20 @@ check_files_across(struct ctx *c)
 				    "https://", f->remote);
 			if (set->destination == NULL || f->local == NULL)
 				continue;
-			h = hash_dest(set->destination, f->local, fold);
-			mine = NULL;
-			for (sl = &tab[h & (cap - 1)]; sl->hash != 0;
-			    sl = &tab[(size_t)(sl - tab + 1) & (cap - 1)]) {
-				int same;
-
-				if (sl->hash != h)
-					continue;
-				if (mine == NULL)
-					mine = join_dest(set, f);
-				theirs = join_dest(&c->m->sets[sl->set],
-				    &c->m->sets[sl->set].files[sl->file]);
-				same = (fold ? strcasecmp(mine, theirs) :
-				    strcmp(mine, theirs)) == 0;
-				free(theirs);
-				if (same)
-					break;
-			}
-			if (sl->hash == 0) {
-				sl->hash = h;
-				sl->set = (uint32_t)i;
-				sl->file = (uint32_t)j;
-			} else {
-				const struct mfile *first =
-				    &c->m->sets[sl->set].files[sl->file];
-
-				report_at(c, &f->pos, DIAG_ERROR,
-				    RULE_DUPLICATE_DESTINATION, "'%s' resolves "
-				    "to %s, which %s:%u:%u already writes%s; two "
-				    "jobs would fight over one file: give one "
-				    "another 'as' name or destination", f->local,
-				    mine, first->pos.file, first->pos.line,
-				    first->pos.col, fold ? " (Windows compares "
-				    "names without case)" : "");
-			}
-			free(mine);
+			next = &ring[queued % DEST_AHEAD];
+			if (queued >= DEST_AHEAD)
+				dest_insert(c, tab, cap, fold, next);
+			next->hash = hash_dest(set->destination, f->local,
+			    fold);
+			next->set = (uint32_t)i;
+			next->file = (uint32_t)j;
+			__builtin_prefetch(&tab[next->hash & (cap - 1)], 1);
+			queued++;
 		}
 	}
+	for (i = queued > DEST_AHEAD ? queued - DEST_AHEAD : 0; i < queued;
+	    i++)
+		dest_insert(c, tab, cap, fold, &ring[i % DEST_AHEAD]);
 }
 
 void
@@ -1453,18 +1473,13 @@ rules_check(struct ydoc *const *docs, const unsigned char *dropin,
     const struct manifest_opts *opts, struct manifest *m, struct diags *d)
 {
 	struct ctx c;
-	size_t i, tree_bytes = 0;
+	size_t i;
 
 	memset(&c, 0, sizeof(c));
 	c.opts = opts;
 	c.d = d;
 	c.m = m;
-	c.arena = arena_new();
-	/* The model takes about 3/5 of the trees it comes from (and the
-	 * destination table below its share): one populated chunk. */
-	for (i = 0; i < ndocs; i++)
-		tree_bytes += arena_bytes(docs[i]->arena);
-	arena_reserve(c.arena, tree_bytes / 5 * 3);
+	c.arena = manifest_arena(m);
 	strset_init(&c.source_names, 0);
 	strset_init(&c.set_names, 0);
 	for (i = 0; i < ndocs; i++) {
@@ -1476,5 +1491,4 @@ rules_check(struct ydoc *const *docs, const unsigned char *dropin,
 	check_files_across(&c);
 	strset_free(&c.source_names);
 	strset_free(&c.set_names);
-	manifest_adopt_arena(m, c.arena);
 }

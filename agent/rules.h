@@ -39,8 +39,8 @@ void rules_check(struct ydoc *const *docs, const unsigned char *dropin,
     size_t ndocs,
     const struct manifest_opts *opts, struct manifest *m, struct diags *d);
 
-/* Hands the arena holding the model's strings and arrays to m, which frees
- * it with the rest (manifest.c). */
-void manifest_adopt_arena(struct manifest *m, struct arena *a);
+/* The arena the model's strings and arrays go into: m's, freed with it
+ * (manifest.c). */
+struct arena *manifest_arena(struct manifest *m);
 
 #endif

@@ -143,6 +143,10 @@ arena_take(struct arena *a, size_t n, size_t al)
 			size = 524288 - sizeof(*c);
 		if (size < n)
 			size = n;
+		/* A big arena grows by huge pages (see chunk_new_huge). */
+		if (a->bytes >= HUGE_PAGE)
+			size = (sizeof(*c) + size + HUGE_PAGE - 1) /
+			    HUGE_PAGE * HUGE_PAGE - sizeof(*c);
 		c = chunk_new(sizeof(*c) + size);
 		c->size = size;
 		c->used = 0;
@@ -160,14 +164,12 @@ arena_reserve(struct arena *a, size_t n)
 {
 	struct chunk *c;
 
-	if (n < HUGE_PAGE)
+	if (n < HUGE_PAGE || (a->head != NULL && a->head->used <=
+	    a->head->size && a->head->size - a->head->used >= n))
 		return;
-	/* A tail of more than half a huge page becomes one: at most 1 MiB
-	 * unused, against some 256 faults saved. */
-	if (n % HUGE_PAGE >= HUGE_PAGE / 2)
-		n = (n + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
-	else
-		n = (n + 4095) / 4096 * 4096;
+	/* Whole huge pages: nothing is resident before it is touched, so
+	 * rounding up costs at most the unused part of the last one. */
+	n = (n + sizeof(*c) + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
 	c = chunk_new(n);
 	c->size = n - sizeof(*c);
 	c->used = 0;
@@ -715,12 +717,13 @@ run_parser(struct builder *b, yaml_parser_t *p)
 }
 
 static struct ydoc *
-new_doc(const char *name)
+new_doc(const char *name, struct arena *a)
 {
 	struct ydoc *doc = xcalloc(1, sizeof(*doc));
 
 	doc->file = xstrdup(name);
-	doc->arena = arena_new();
+	doc->own_arena = a == NULL;
+	doc->arena = a != NULL ? a : arena_new();
 	return doc;
 }
 
@@ -740,7 +743,14 @@ init_builder(struct builder *b, struct ydoc *doc, struct diags *d)
 struct ydoc *
 ydoc_load_file(const char *path, struct diags *d)
 {
-	struct ydoc *doc = new_doc(path);
+	return ydoc_load_file_in(path, NULL, YTREE_BYTES_PER_BYTE, d);
+}
+
+struct ydoc *
+ydoc_load_file_in(const char *path, struct arena *a, double reserve,
+    struct diags *d)
+{
+	struct ydoc *doc = new_doc(path, a);
 	struct builder b;
 	yaml_parser_t p;
 	struct stat st;
@@ -764,10 +774,9 @@ ydoc_load_file(const char *path, struct diags *d)
 		doc->refused = 1;
 		goto out;
 	}
-	/* A tree takes about 2.2 times its file (measured on generated
-	 * manifests of 1,000 to 100,000 sets): one big chunk up front. */
 	if (S_ISREG(st.st_mode))
-		arena_reserve(doc->arena, (size_t)st.st_size / 4 * 9);
+		arena_reserve(doc->arena, (size_t)((double)st.st_size *
+		    reserve));
 	init_builder(&b, doc, d);
 	b.fp = fp;
 	if (!yaml_parser_initialize(&p)) {
@@ -787,7 +796,7 @@ struct ydoc *
 ydoc_load_buffer(const char *name, const void *buf, size_t len,
     struct diags *d)
 {
-	struct ydoc *doc = new_doc(name);
+	struct ydoc *doc = new_doc(name, NULL);
 	struct builder b;
 	yaml_parser_t p;
 
@@ -815,7 +824,8 @@ ydoc_free(struct ydoc *doc)
 {
 	if (doc == NULL)
 		return;
-	arena_free(doc->arena);
+	if (doc->own_arena)
+		arena_free(doc->arena);
 	free(doc->file);
 	free(doc);
 }
