@@ -1084,27 +1084,34 @@ check_source(struct ctx *c, const struct ynode *key, const struct ynode *sn)
 
 /* ---- sets ------------------------------------------------------------ */
 
-/* One hex digit, already checked to be one ('A' | 0x20 is 'a'). */
-static unsigned
-hexval(char ch)
-{
-	return ch <= '9' ? (unsigned)(ch - '0') :
-	    (unsigned)((ch | 0x20) - 'a' + 10);
-}
+/* Each hex digit's value plus one, 0 for anything else: a table,
+ * because the digits of a hash are random and a branch on them
+ * mispredicts half the time (at 10,000 sets that was a fifth of the
+ * rules' time). */
+static const uint8_t hexval1[256] = {
+	['0'] = 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
+	['a'] = 11, 12, 13, 14, 15, 16,
+	['A'] = 11, 12, 13, 14, 15, 16,
+};
 
 static void
 check_sha(struct ctx *c, const struct ynode *n, struct mfile *f)
 {
+	const unsigned char *s = (const unsigned char *)n->u.s;
+	unsigned bad = n->n != 64, hi, lo;
 	size_t i;
 
-	if (n->n != 64 || strspn(n->u.s, "0123456789abcdefABCDEF") != 64) {
+	for (i = 0; !bad && i < 32; i++) {
+		hi = hexval1[s[2 * i]];
+		lo = hexval1[s[2 * i + 1]];
+		bad = hi == 0 || lo == 0;
+		f->sha256[i] = (uint8_t)((hi - 1) << 4 | (lo - 1));
+	}
+	if (bad) {
 		ERR(c, n, RULE_SCHEMA, "sha256 must be 64 hexadecimal digits "
 		    "(what sha256sum prints); got %u characters", n->n);
 		return;
 	}
-	for (i = 0; i < 32; i++)
-		f->sha256[i] = (uint8_t)(hexval(n->u.s[2 * i]) << 4 |
-		    hexval(n->u.s[2 * i + 1]));
 	f->has_sha256 = 1;
 }
 
@@ -1349,22 +1356,25 @@ struct dest_slot {
 	uint32_t set, file;		/* indexes into the model */
 };
 
+/* FNV-1a over s, continuing from h: a set's destination and '/' are
+ * hashed once, and each of its files continues from there. */
 static uint64_t
-hash_dest(const char *dest, const char *local, int fold)
+hash_more(uint64_t h, const char *s, int fold)
 {
-	const char *parts[3] = { dest, "/", local };
-	uint64_t h = 1469598103934665603ULL;
-	size_t i;
+	const unsigned char *p;
 
-	for (i = 0; i < 3; i++) {
-		const unsigned char *p;
-
-		for (p = (const unsigned char *)parts[i]; *p != '\0'; p++) {
-			h ^= fold ? (unsigned char)tolower(*p) : *p;
-			h *= 1099511628211ULL;
-		}
+	for (p = (const unsigned char *)s; *p != '\0'; p++) {
+		h ^= fold ? (unsigned char)tolower(*p) : *p;
+		h *= 1099511628211ULL;
 	}
-	h = util_hash_finish(h);
+	return h;
+}
+
+static uint64_t
+hash_dest(uint64_t prefix, const char *local, int fold)
+{
+	uint64_t h = util_hash_finish(hash_more(prefix, local, fold));
+
 	return h ? h : 1;
 }
 
@@ -1436,7 +1446,11 @@ check_files_across(struct ctx *c)
 	tab = arena_zalloc(c->arena, cap * sizeof(*tab));
 	for (i = 0; i < c->m->nsets; i++) {
 		const struct mset *set = &c->m->sets[i];
+		uint64_t prefix = 1469598103934665603ULL;
 
+		if (set->destination != NULL)
+			prefix = hash_more(hash_more(prefix, set->destination,
+			    fold), "/", fold);
 		for (j = 0; j < set->nfiles; j++) {
 			const struct mfile *f = &set->files[j];
 			struct dest_slot *next;
@@ -1454,8 +1468,7 @@ check_files_across(struct ctx *c)
 			next = &ring[queued % DEST_AHEAD];
 			if (queued >= DEST_AHEAD)
 				dest_insert(c, tab, cap, fold, next);
-			next->hash = hash_dest(set->destination, f->local,
-			    fold);
+			next->hash = hash_dest(prefix, f->local, fold);
 			next->set = (uint32_t)i;
 			next->file = (uint32_t)j;
 			__builtin_prefetch(&tab[next->hash & (cap - 1)], 1);
