@@ -1290,7 +1290,9 @@ check_document(struct ctx *c)
 				memcpy(v, c->m->sets, c->m->nsets * sizeof(*v));
 			c->m->sets = v;
 			c->cap_sets = cap;
-			strset_reserve(&c->set_names, cap);
+			strset_reserve_in(&c->set_names, cap, arena_zalloc(
+			    c->arena, strset_slots_for(cap) *
+			    sizeof(struct strset_slot)));
 		}
 		for (i = 0; i < got[T_SETS]->n; i++)
 			check_set(c, &got[T_SETS]->u.items[i], &defaults);

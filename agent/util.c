@@ -236,9 +236,11 @@ strset_init(struct strset *s, int fold_case)
 void
 strset_free(struct strset *s)
 {
-	free(s->slots);
+	if (!s->borrowed)
+		free(s->slots);
 	s->slots = NULL;
 	s->n = s->cap = 0;
+	s->borrowed = 0;
 }
 
 static struct strset_slot *
@@ -257,15 +259,16 @@ find_slot(const struct strset *s, const char *key, uint64_t h)
 	}
 }
 
-/* Rehashes into a table of cap slots (a power of two, > old n * 4/3). */
+/* Moves the keys into slots (cap of them, a power of two, zeroed, more
+ * than n * 4/3); the old slots are freed unless they were borrowed. */
 static void
-resize(struct strset *s, size_t cap)
+rehash(struct strset *s, struct strset_slot *slots, size_t cap)
 {
 	struct strset old = *s;
 	size_t i, j;
 
 	s->cap = cap;
-	s->slots = xcalloc(s->cap, sizeof(*s->slots));
+	s->slots = slots;
 	for (i = 0; i < old.cap; i++) {
 		if (old.slots[i].key == NULL)
 			continue;
@@ -275,18 +278,36 @@ resize(struct strset *s, size_t cap)
 			;
 		s->slots[j] = old.slots[i];
 	}
-	free(old.slots);
+	if (!old.borrowed)
+		free(old.slots);
 }
 
-void
-strset_reserve(struct strset *s, size_t n)
+static void
+resize(struct strset *s, size_t cap)
 {
-	size_t cap = s->cap ? s->cap : 16;
+	rehash(s, xcalloc(cap, sizeof(*s->slots)), cap);
+	s->borrowed = 0;
+}
+
+size_t
+strset_slots_for(size_t n)
+{
+	size_t cap = 16;
 
 	while (n * 4 > cap * 3)
 		cap *= 2;
-	if (cap != s->cap)
-		resize(s, cap);
+	return cap;
+}
+
+void
+strset_reserve_in(struct strset *s, size_t n, struct strset_slot *slots)
+{
+	size_t cap = strset_slots_for(n);
+
+	if (cap > s->cap) {
+		rehash(s, slots, cap);
+		s->borrowed = 1;
+	}
 }
 
 int

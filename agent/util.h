@@ -55,12 +55,16 @@ struct strset {
 	} *slots;
 	size_t n, cap;
 	int fold_case;		/* compare ASCII case-insensitively */
+	int borrowed;		/* slots are the caller's (strset_reserve_in) */
 };
 void strset_init(struct strset *s, int fold_case);
 void strset_free(struct strset *s);
-/* Room for n keys in all without growing (one allocation instead of a
- * dozen when the caller knows how many are coming). */
-void strset_reserve(struct strset *s, size_t n);
+/* Room for n keys in all without growing, in caller memory: slots must
+ * hold strset_slots_for(n) zeroed entries and outlive the set (an arena:
+ * one allocation instead of a dozen, in pages that may already be
+ * there). */
+size_t strset_slots_for(size_t n);
+void strset_reserve_in(struct strset *s, size_t n, struct strset_slot *slots);
 /* Inserts key; when it is already present leaves the set alone and returns
  * the data stored with the earlier key through *prev (then returns 1). */
 int strset_add(struct strset *s, const char *key, const void *data,

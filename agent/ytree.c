@@ -323,6 +323,10 @@ struct frame {
 	struct ynode node;	/* the collection being built */
 	struct ynode *kids;	/* children so far (map: key, value, ...) */
 	size_t n, cap;
+	/* The previous collection at this depth left its children in kids:
+	 * how many, and whether it was a mapping (see intern_key). */
+	size_t prev_n;
+	int prev_map;
 	struct strset keys;	/* duplicate detection for big maps */
 };
 
@@ -447,6 +451,30 @@ check_tag(struct builder *b, const yaml_mark_t *m, const yaml_char_t *tag)
 	return -1;
 }
 
+/* Keys repeat (name, source, files, ... once per set): one copy of each
+ * saves about a tenth of a big manifest's tree.  They mostly repeat in
+ * the same order, too: the key in the same place of the previous mapping
+ * at this depth, still in the frame's vector, is compared before the
+ * table is asked. */
+static const char *
+intern_key(struct builder *b, const struct frame *f, const char *v,
+    size_t len)
+{
+	const struct ynode *same = f->n < f->prev_n && f->prev_map ?
+	    &f->kids[f->n] : NULL;
+	const char *s;
+
+	if (same != NULL && same->kind == YN_SCALAR && same->n == len &&
+	    memcmp(same->u.s, v, len) == 0)
+		return same->u.s;
+	if ((s = strset_get(&b->keys, v)) != NULL)
+		return s;
+	s = arena_strndup(b->doc->arena, v, len);
+	if (b->keys.n < 1024)
+		strset_add(&b->keys, s, s, NULL);
+	return s;
+}
+
 static void
 on_scalar(struct builder *b, const yaml_event_t *e)
 {
@@ -468,19 +496,11 @@ on_scalar(struct builder *b, const yaml_event_t *e)
 	}
 	if (check_tag(b, &e->start_mark, e->data.scalar.tag) != 0)
 		n.kind = YN_REFUSED;
-	/* Keys repeat (name, source, files, ... once per set): keep one copy
-	 * of each, which saves about a tenth of a big manifest's tree. */
 	if (b->depth > 0 && b->stack[b->depth - 1].node.kind == YN_MAP &&
-	    b->stack[b->depth - 1].n % 2 == 0 && len < 64 &&
-	    (n.u.s = strset_get(&b->keys, v)) != NULL)
-		;
-	else {
+	    b->stack[b->depth - 1].n % 2 == 0 && len < 64)
+		n.u.s = intern_key(b, &b->stack[b->depth - 1], v, len);
+	else
 		n.u.s = arena_strndup(b->doc->arena, v, len);
-		if (b->depth > 0 && b->stack[b->depth - 1].node.kind ==
-		    YN_MAP && b->stack[b->depth - 1].n % 2 == 0 && len < 64 &&
-		    b->keys.n < 1024)
-			strset_add(&b->keys, n.u.s, n.u.s, NULL);
-	}
 	if (tag != NULL && strcmp(tag, YAML_STR_TAG) == 0)
 		n.type = YS_STR;
 	else if (e->data.scalar.style == YAML_PLAIN_SCALAR_STYLE ||
@@ -518,6 +538,8 @@ on_start(struct builder *b, const yaml_event_t *e, enum ynode_kind kind,
 	refuse_anchor(b, &e->start_mark, anchor);
 	check_tag(b, &e->start_mark, tag);
 	f = &b->stack[b->depth++];
+	f->prev_n = f->n;
+	f->prev_map = f->node.kind == YN_MAP;
 	memset(&f->node, 0, sizeof(f->node));
 	f->node.kind = (uint8_t)kind;
 	f->node.line = (uint32_t)e->start_mark.line + 1;
