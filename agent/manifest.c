@@ -2,6 +2,8 @@
  * the validated model. */
 #include "manifest.h"
 
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,7 +87,7 @@ load_dir(struct manifest *m, const char *dir,
     const struct manifest_opts *opts, struct diags *d)
 {
 	char **names = NULL;
-	size_t n = 0, i;
+	size_t n = 0, i, total = 0;
 
 	if (opts->permissions != PERM_OFF && perm_check(dir,
 	    opts->permissions == PERM_WARN ? DIAG_WARNING : DIAG_ERROR, d) != 0
@@ -96,6 +98,18 @@ load_dir(struct manifest *m, const char *dir,
 		    "the drop-in directory: %s", strerror(errno));
 		return;
 	}
+	/* One reservation for the whole directory: per file, each would
+	 * leave a partly used huge page behind it. */
+	for (i = 0; i < n; i++) {
+		char *path = platform_join(dir, names[i]);
+		struct stat st;
+
+		if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
+			total += (size_t)st.st_size;
+		free(path);
+	}
+	arena_reserve(m->priv->arena, (size_t)((double)total *
+	    (YTREE_BYTES_PER_BYTE + MODEL_BYTES_PER_BYTE)));
 	for (i = 0; i < n; i++) {
 		char *path = platform_join(dir, names[i]);
 
