@@ -454,12 +454,57 @@ header_list(const char *headers, const char *extra)
 }
 
 /* Options every request of a job carries. */
+/* Entry n (from 0) of a proxy list ("a:8080 b:3128", also ',' or ';'
+ * between entries) into buf, or NULL when the list is shorter. */
+static const char *
+proxy_entry(const char *list, int n, char *buf, size_t len)
+{
+	const char *p = list;
+	size_t k;
+
+	for (;;) {
+		p += strspn(p, " ,;");
+		k = strcspn(p, " ,;");
+		if (k == 0)
+			return NULL;
+		if (n-- == 0)
+			break;
+		p += k;
+	}
+	if (k >= len)
+		return NULL;
+	memcpy(buf, p, k);
+	buf[k] = '\0';
+	return buf;
+}
+
+/* Whether an OVERRIDE job has a proxy after entry n to fail over to. */
+static int
+proxy_next(const struct ejob *j, int n)
+{
+	char buf[512];
+
+	return j->proxy_usage == BK_PROXY_OVERRIDE && j->proxy_list != NULL &&
+	    proxy_entry(j->proxy_list, n + 1, buf, sizeof(buf)) != NULL;
+}
+
+/* A failure that says the proxy itself is unreachable: the next one in
+ * the list is tried, as BITS does with its list. */
+static int
+proxy_failed(CURLcode rc)
+{
+	return rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_PROXY;
+}
+
+/* Options every request of a job carries; proxy is the entry of an
+ * OVERRIDE job's list to use. */
 static void
-setup_common(CURL *e, const struct xfer *x, char **noproxy, char *userbuf,
-    size_t userlen)
+setup_common(CURL *e, const struct xfer *x, int proxy, char **noproxy,
+    char *userbuf, size_t userlen)
 {
 	const struct ejob *j = x->job;
-	char *first, *sp;
+	char pbuf[512];
+	const char *use;
 
 	C.easy_setopt(e, CURLOPT_URL, x->remote);
 	C.easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
@@ -490,17 +535,15 @@ setup_common(CURL *e, const struct xfer *x, char **noproxy, char *userbuf,
 		C.easy_setopt(e, CURLOPT_PROXY, "");
 		break;
 	case BK_PROXY_OVERRIDE:
-		/* libcurl takes one proxy; BITS's list is tried in order,
-		 * we use its first entry. */
-		first = j->proxy_list ? strdup(j->proxy_list) : NULL;
-		if (first != NULL && (sp = strpbrk(first, " ,;")) != NULL)
-			*sp = '\0';
-		if (first == NULL || *first == '\0' ||
-		    bypass_local(x->remote, j->proxy_bypass))
+		/* libcurl takes one proxy at a time; the caller walks the
+		 * list when one cannot be reached. */
+		use = j->proxy_list ? proxy_entry(j->proxy_list, proxy, pbuf,
+		    sizeof(pbuf)) : NULL;
+		if (use == NULL || bypass_local(x->remote, j->proxy_bypass))
 			C.easy_setopt(e, CURLOPT_PROXY, "");
 		else
-			C.easy_setopt(e, CURLOPT_PROXY, first);
-		free(first);
+			C.easy_setopt(e, CURLOPT_PROXY, use);
+		free(*noproxy);
 		*noproxy = noproxy_list(j->proxy_bypass);
 		C.easy_setopt(e, CURLOPT_NOPROXY, *noproxy ? *noproxy : "");
 		break;
@@ -586,7 +629,7 @@ http_transfer(struct http_worker *w, struct xfer *x)
 	const char *validator = NULL;
 	CURLcode rc;
 	long code = 0;
-	int ret, attempt;
+	int ret, attempt, proxy = 0;
 
 	if (w->wbuf == NULL && (w->wbuf = malloc(HTTP_WBUF)) == NULL)
 		return xfer_fail(x, BK_CTX_GENERAL_QUEUE_MANAGER, HR_GEN_FAILURE,
@@ -599,7 +642,7 @@ http_transfer(struct http_worker *w, struct xfer *x)
 		c.easy = e;
 		errbuf[0] = '\0';
 		C.easy_reset(e);
-		setup_common(e, x, &noproxy, userbuf, sizeof(userbuf));
+		setup_common(e, x, proxy, &noproxy, userbuf, sizeof(userbuf));
 		C.easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
 		C.easy_setopt(e, CURLOPT_BUFFERSIZE, (long)HTTP_BUFFER);
 		C.easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb2);
@@ -655,6 +698,12 @@ http_transfer(struct http_worker *w, struct xfer *x)
 				continue;
 			}
 		}
+		if (proxy_failed(rc) && !c.h.started && proxy_next(x->job,
+		    proxy)) {
+			proxy++;
+			hstate_reset(&c.h);
+			continue;
+		}
 		break;
 	}
 	if (c.h.aborted)
@@ -707,7 +756,7 @@ http_probe(const struct xfer *settings, struct bk_validators *out,
 	char *noproxy = NULL, userbuf[512], errbuf[CURL_ERROR_SIZE] = "";
 	struct curl_slist *hdrs;
 	CURLcode rc;
-	int ret = BK_OK;
+	int ret = BK_OK, proxy = 0;
 
 	memset(out, 0, sizeof(*out));
 	memset(&h, 0, sizeof(h));
@@ -722,15 +771,19 @@ http_probe(const struct xfer *settings, struct bk_validators *out,
 	}
 	if ((e = C.easy_init()) == NULL)
 		return BK_E_IO;
-	setup_common(e, &x, &noproxy, userbuf, sizeof(userbuf));
 	hdrs = header_list(x.job->headers, NULL);
-	C.easy_setopt(e, CURLOPT_HTTPHEADER, hdrs);
-	C.easy_setopt(e, CURLOPT_NOBODY, 1L);
-	C.easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
-	C.easy_setopt(e, CURLOPT_HEADERFUNCTION, probe_header_cb);
-	C.easy_setopt(e, CURLOPT_HEADERDATA, &h);
-	C.easy_setopt(e, CURLOPT_WRITEFUNCTION, discard_cb);
-	rc = C.easy_perform(e);
+	do {
+		C.easy_reset(e);
+		setup_common(e, &x, proxy, &noproxy, userbuf,
+		    sizeof(userbuf));
+		C.easy_setopt(e, CURLOPT_HTTPHEADER, hdrs);
+		C.easy_setopt(e, CURLOPT_NOBODY, 1L);
+		C.easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
+		C.easy_setopt(e, CURLOPT_HEADERFUNCTION, probe_header_cb);
+		C.easy_setopt(e, CURLOPT_HEADERDATA, &h);
+		C.easy_setopt(e, CURLOPT_WRITEFUNCTION, discard_cb);
+		rc = C.easy_perform(e);
+	} while (proxy_failed(rc) && proxy_next(x.job, proxy++));
 	if (rc != CURLE_OK) {
 		map_error(&x, e, rc, errbuf);
 		memset(err, 0, sizeof(*err));

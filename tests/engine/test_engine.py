@@ -367,6 +367,29 @@ class EngineTest(unittest.TestCase):
             self.assertEqual(sha(os.path.join(self.dst, n)),
                              sha(os.path.join(self.www, "p.bin")))
 
+    def test_proxy_list_fails_over_in_order(self):
+        write_random(os.path.join(self.www, "q.bin"), 100000)
+        web = self.nginx()
+        proxy = self.start(servers.Tinyproxy(self.dir))
+        dead = "127.0.0.1:%d" % servers.free_port()   # nothing listens
+        url = web.url("q.bin")
+        # the first proxy cannot be reached: the second carries it
+        r = self.drive("get", "-x", dead + " " + proxy.address, url,
+                       os.path.join(self.dst, "q1"))
+        self.assertEqual(r.rc, 0, r.stdout + r.stderr)
+        self.assertEqual(proxy.requests(), [url])
+        self.assertEqual(sha(os.path.join(self.dst, "q1")),
+                         sha(os.path.join(self.www, "q.bin")))
+        # only dead proxies: transient errors, then an error that says
+        # it could not connect, nothing written
+        r = self.drive("get", "-R", "1", "-T", "3", "-x", dead + "," + dead,
+                       url, os.path.join(self.dst, "q2"), timeout=30)
+        self.assertEqual(r.rc, 1)
+        self.assertEqual(r.states()[-1], "ERROR")
+        self.assertEqual(r.job()["error"]["code"], "0x80072EFD")
+        self.assertFalse(os.path.exists(os.path.join(self.dst, "q2")))
+        self.assertEqual(proxy.requests(), [url])
+
     # -- resume -----------------------------------------------------------
 
     def test_resume_after_server_killed(self):
