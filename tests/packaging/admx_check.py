@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""admx_check.py ADMX_DIR [--ini BITSYNC_INI] [--reader CONFIG_WIN_C] - the Group Policy template is well-formed and
+"""admx_check.py ADMX_DIR [--ini BITSYNC_INI] [--reader CONFIG_KEYS_C] - the Group Policy template is well-formed and
 consistent (issue 6).
 
   * bitsync.admx and en-US/bitsync.adml parse as XML, in the
@@ -16,7 +16,8 @@ consistent (issue 6).
     sample bitsync.ini (which lists every key), except those that Windows
     does not read (WINDOWS_SKIPS);
   * with --reader: registry-values.txt names exactly the keys of the table
-    in agent/win/config_win.c (what the Windows agent reads), and each
+    in agent/config_keys.c (what the agent reads, from bitsync.ini and from
+    the registry through agent/win/config_win.c alike), and each
     listed type is one that key's kind accepts (READER_TYPES).
 
 Prints one line per problem and exits 1 when there is any."""
@@ -27,7 +28,7 @@ import xml.etree.ElementTree as ET
 NS = "{http://schemas.microsoft.com/GroupPolicy/2006/07/PolicyDefinitions}"
 BASE_KEY = "Software\\Policies\\bitsync"
 # INI keys with no registry value (none today: agent/win/config_win.c reads
-# every key; credential_dir serves the engine backend on Windows).
+# every key of agent/config_keys.c; credential_dir serves the engine backend on Windows).
 WINDOWS_SKIPS = set()
 # Registry types agent/win/config_win.c accepts per key kind (its header:
 # strings everywhere, REG_DWORD for numbers and durations, REG_MULTI_SZ for
