@@ -70,6 +70,10 @@ const struct ckey config_keys[] = {
 	    offsetof(struct config, metrics_file),
 	    "/var/lib/prometheus/node-exporter/bitsync.prom",
 	    "%ProgramData%\\bitsync\\bitsync.prom" },
+	/* For test hosts (Wine) only; see set_calls(). */
+	{ "agent", "bits_tolerate_unimplemented", CK_CALLS, CF_LOCAL_ONLY,
+	    0, 0, offsetof(struct config, bits_tolerate),
+	    "SetProxySettings", NULL },
 	{ "engine", "max_parallel", CK_UINT, 0, 1, 64,
 	    offsetof(struct config, max_parallel), "4", NULL },
 	{ "engine", "rate_limit", CK_RATE, 0, 0, 0,
@@ -95,6 +99,8 @@ static const char *const log_level_names[] = {
 	[LOG_LEVEL_ERROR] = "error", [LOG_LEVEL_WARNING] = "warning",
 	[LOG_LEVEL_INFO] = "info", [LOG_LEVEL_DEBUG] = "debug"
 };
+/* bits_tolerate_unimplemented: bit i is the BITS method named here. */
+static const char *const bits_call_names[] = { "SetProxySettings" };
 #define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
 
 /* An empty list that needs no freeing, for the default. */
@@ -145,6 +151,7 @@ ckeys_defaults(struct config *cfg)
 	cfg->rate_limit = 0;
 	cfg->ca_file = NULL;
 	cfg->smb_port = 445;
+	cfg->bits_tolerate = 0;
 	cfg->owned = NULL;
 }
 
@@ -434,6 +441,49 @@ set_drives(struct cset *cs, const struct ckey *k, const char *value,
 	}
 }
 
+/* The BITS calls whose E_NOTIMPL the bits backend may turn into a loud
+ * warning for the set (the transfer then goes on without the setting).
+ * That is a downgrade design §4 otherwise refuses, so the list is explicit
+ * and names each call: a test host whose BITS lacks a call (Wine's
+ * SetProxySettings) can still move bytes.  Never for real Windows, whose
+ * BITS implements them all. */
+static void
+set_calls(struct cset *cs, const struct ckey *k, const char *value,
+    uint32_t *mask)
+{
+	const char *p = value, *e, *best;
+	char *one;
+	size_t i;
+
+	while (*p != '\0') {
+		while (*p == ',' || isspace((unsigned char)*p))
+			p++;
+		if (*p == '\0')
+			break;
+		for (e = p; *e != '\0' && *e != ',' &&
+		    !isspace((unsigned char)*e); e++)
+			;
+		one = xstrndup(p, (size_t)(e - p));
+		p = e;
+		for (i = 0; i < NELEM(bits_call_names); i++)
+			if (strcmp(bits_call_names[i], one) == 0)
+				break;
+		if (i < NELEM(bits_call_names)) {
+			*mask |= UINT32_C(1) << i;
+			free(one);
+			continue;
+		}
+		best = util_closest(one, bits_call_names,
+		    NELEM(bits_call_names));
+		ckeys_err(cs, "%s: '%s' is not a BITS call this setting can "
+		    "tolerate; %s%s%sthe calls are: SetProxySettings (or "
+		    "leave it empty: on real Windows it must be)", k->name,
+		    one, best ? "did you mean '" : "", best ? best : "",
+		    best ? "'? " : "");
+		free(one);
+	}
+}
+
 static void
 set_path(struct cset *cs, const struct ckey *k, const char *value,
     char **field)
@@ -477,7 +527,7 @@ ckeys_set(struct cset *cs, const struct ckey *k, const char *where,
 		cs->seen_line[i] = line;
 		/* An empty list says "none" even though the default is also
 		 * none; a later source's list replaces an earlier one. */
-		if (k->kind == CK_DRIVES)
+		if (k->kind == CK_DRIVES || k->kind == CK_CALLS)
 			*(uint32_t *)(void *)field = 0;
 		if (k->kind == CK_ROOTS) {
 			cs->nroots = 0;
@@ -562,6 +612,9 @@ ckeys_set(struct cset *cs, const struct ckey *k, const char *where,
 		break;
 	case CK_ROOTS:
 		set_roots(cs, k, value);
+		break;
+	case CK_CALLS:
+		set_calls(cs, k, value, (uint32_t *)(void *)field);
 		break;
 	}
 }

@@ -31,10 +31,13 @@ enum ckind {
 	CK_BACKEND,	/* enum config_backend */
 	CK_LOG_LEVEL,	/* enum log_level */
 	CK_DRIVES,	/* uint32_t bit mask */
-	CK_ROOTS	/* char ** + nallow_roots */
+	CK_ROOTS,	/* char ** + nallow_roots */
+	CK_CALLS	/* uint32_t mask of CONFIG_TOLERATE_* */
 };
 
 #define CF_EMPTY_OFF	0x1	/* an empty path stores NULL (off) */
+#define CF_LOCAL_ONLY	0x2	/* a test-host setting: not read from Group
+				 * Policy (HKLM\SOFTWARE\Policies\bitsync) */
 
 struct ckey {
 	const char	*section;

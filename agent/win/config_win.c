@@ -8,7 +8,9 @@
  * subkeys.  Values are REG_SZ or REG_EXPAND_SZ (expanded) in the INI
  * syntax; numbers (max_parallel, smb_port, rate_limit) may also be
  * REG_DWORD, durations a REG_DWORD of seconds, and allow_drives /
- * allow_roots a REG_MULTI_SZ (one entry per string).  As with the INI file,
+ * allow_roots / bits_tolerate_unimplemented a REG_MULTI_SZ (one entry per
+ * string).  bits_tolerate_unimplemented, a setting for test hosts, is read
+ * from the local key only: under the Policies key it is an error.  As with the INI file,
  * reading is all or nothing: an unknown subkey or value, a value of the
  * wrong type or a bad value is an error naming the registry value
  * (HKLM\SOFTWARE\Policies\bitsync\engine\max_parallel), and any error
@@ -184,7 +186,8 @@ value_text(struct cset *st, const struct ckey *k, const char *where,
 		if (type == REG_MULTI_SZ) {
 			size_t i, n = len / sizeof(wchar_t);
 
-			if (k->kind != CK_DRIVES && k->kind != CK_ROOTS) {
+			if (k->kind != CK_DRIVES && k->kind != CK_ROOTS &&
+			    k->kind != CK_CALLS) {
 				free(w);
 				break;
 			}
@@ -222,14 +225,15 @@ value_text(struct cset *st, const struct ckey *k, const char *where,
 	rerr(st, where, "%s has the wrong registry type; write it as a "
 	    "REG_SZ%s, e.g. %s", k->name, k->kind == CK_UINT ||
 	    k->kind == CK_RATE || k->kind == CK_DURATION ? " or REG_DWORD" :
-	    k->kind == CK_DRIVES || k->kind == CK_ROOTS ? " or REG_MULTI_SZ" :
+	    k->kind == CK_DRIVES || k->kind == CK_ROOTS ||
+	    k->kind == CK_CALLS ? " or REG_MULTI_SZ" :
 	    "", ckeys_example(st, k));
 	return NULL;
 }
 
 static void
 read_section(struct cset *st, HKEY key, const char *keyname,
-    const char *section)
+    const char *section, int policy)
 {
 	wchar_t name[256];
 	BYTE *data = NULL;
@@ -263,6 +267,12 @@ read_section(struct cset *st, HKEY key, const char *keyname,
 		k = ckeys_find(section, n8, ICASE);
 		if (k == NULL)
 			unknown_value(st, where, section, n8);
+		else if (policy && (k->flags & CF_LOCAL_ONLY))
+			/* A test-host setting must not reach a fleet. */
+			rerr(st, where, "%s is a setting for test hosts, not a "
+			    "Group Policy; delete it here (on a test host, set "
+			    "it under HKLM\\SOFTWARE\\bitsync\\%s)", k->name,
+			    k->section);
 		else if ((text = value_text(st, k, where, type, data, dl)) !=
 		    NULL) {
 			ckeys_set(st, k, where, 0, text, 0);
@@ -278,7 +288,7 @@ read_section(struct cset *st, HKEY key, const char *keyname,
  * fine: it sets nothing. */
 static void
 read_root(struct cset *st, HKEY hive, const wchar_t *path,
-    const char *keyname)
+    const char *keyname, int policy)
 {
 	HKEY root, sub;
 	wchar_t name[256];
@@ -346,7 +356,7 @@ read_root(struct cset *st, HKEY hive, const wchar_t *path,
 			    best ? "'?)" : "");
 		} else if (RegOpenKeyExW(root, name, 0, KEY_READ |
 		    KEY_WOW64_64KEY, &sub) == ERROR_SUCCESS) {
-			read_section(st, sub, where, sec);
+			read_section(st, sub, where, sec, policy);
 			RegCloseKey(sub);
 		}
 		free(where);
@@ -384,15 +394,15 @@ config_load(struct config *cfg, const char *path, int missing_ok,
 	ckeys_begin(&st, cfg, d, &reg_syntax);
 	if (sub != NULL) {
 		wsub = win_widen(sub);
-		read_root(&st, hive, wsub, path);
+		read_root(&st, hive, wsub, path, 0);
 		free(wsub);
 	} else {
 		/* The policy's values are read last, so they win. */
 		read_root(&st, HKEY_LOCAL_MACHINE, L"SOFTWARE\\bitsync",
-		    "HKLM\\SOFTWARE\\bitsync");
+		    "HKLM\\SOFTWARE\\bitsync", 0);
 		read_root(&st, HKEY_LOCAL_MACHINE,
 		    L"SOFTWARE\\Policies\\bitsync",
-		    "HKLM\\SOFTWARE\\Policies\\bitsync");
+		    "HKLM\\SOFTWARE\\Policies\\bitsync", 1);
 	}
 	if (ckeys_finish(&st, sub != NULL ? path :
 	    "HKLM\\SOFTWARE\\bitsync\\agent") == -1)
