@@ -413,31 +413,38 @@ set_roots(struct cset *cs, const struct ckey *k, const char *value)
 	}
 }
 
+/* The next word of a list separated by commas and/or whitespace, or NULL
+ * at its end; *p moves past the word. */
+static const char *
+next_word(const char **p, size_t *len)
+{
+	const char *s = *p, *e;
+
+	while (*s == ',' || isspace((unsigned char)*s))
+		s++;
+	for (e = s; *e != '\0' && *e != ',' && !isspace((unsigned char)*e); e++)
+		;
+	*p = e;
+	*len = (size_t)(e - s);
+	return *len > 0 ? s : NULL;
+}
+
 static void
 set_drives(struct cset *cs, const struct ckey *k, const char *value,
     uint32_t *mask)
 {
-	const char *p = value, *e;
+	const char *p = value, *w;
 	size_t l;
 
-	while (*p != '\0') {
-		while (*p == ',' || isspace((unsigned char)*p))
-			p++;
-		if (*p == '\0')
-			break;
-		for (e = p; *e != '\0' && *e != ',' &&
-		    !isspace((unsigned char)*e); e++)
-			;
-		l = (size_t)(e - p);
-		if ((l == 1 || (l == 2 && p[1] == ':')) &&
-		    isalpha((unsigned char)p[0]))
+	while ((w = next_word(&p, &l)) != NULL) {
+		if ((l == 1 || (l == 2 && w[1] == ':')) &&
+		    isalpha((unsigned char)w[0]))
 			*mask |= UINT32_C(1) <<
-			    (toupper((unsigned char)p[0]) - 'A');
+			    (toupper((unsigned char)w[0]) - 'A');
 		else
 			ckeys_err(cs, "%s: '%.*s' is not a drive letter; "
 			    "write single letters separated by commas, e.g. "
-			    "%s", k->name, (int)l, p, ckeys_example(cs, k));
-		p = e;
+			    "%s", k->name, (int)l, w, ckeys_example(cs, k));
 	}
 }
 
@@ -451,20 +458,12 @@ static void
 set_calls(struct cset *cs, const struct ckey *k, const char *value,
     uint32_t *mask)
 {
-	const char *p = value, *e, *best;
+	const char *p = value, *w, *best;
 	char *one;
-	size_t i;
+	size_t i, l;
 
-	while (*p != '\0') {
-		while (*p == ',' || isspace((unsigned char)*p))
-			p++;
-		if (*p == '\0')
-			break;
-		for (e = p; *e != '\0' && *e != ',' &&
-		    !isspace((unsigned char)*e); e++)
-			;
-		one = xstrndup(p, (size_t)(e - p));
-		p = e;
+	while ((w = next_word(&p, &l)) != NULL) {
+		one = xstrndup(w, l);
 		for (i = 0; i < NELEM(bits_call_names); i++)
 			if (strcmp(bits_call_names[i], one) == 0)
 				break;

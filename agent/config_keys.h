@@ -47,7 +47,7 @@ struct ckey {
 	uint64_t	 min, max;	/* CK_DURATION, CK_UINT */
 	size_t		 off;
 	const char	*example;	/* a good value (POSIX) */
-	const char	*example_win;	/* the same on Windows; NULL: as above */
+	const char	*example_win;	/* on Windows; NULL: as example */
 };
 
 #define CKEYS_MAX	32	/* at least config_nkeys, for arrays */

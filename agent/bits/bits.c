@@ -740,8 +740,8 @@ apply_settings(struct backend *b, IBackgroundCopyJob *job,
 			    "(E_NOTIMPL), so proxy usage '%s' is NOT applied "
 			    "and the set is transferred with the machine's "
 			    "default proxy settings, because the config's "
-			    "bits_tolerate_unimplemented names SetProxySettings; "
-			    "that setting is for test hosts (Wine), never for "
+			    "bits_tolerate_unimplemented names "
+			    "SetProxySettings; that setting is for test hosts (Wine), never for "
 			    "real Windows", proxy_usage_name(s->proxy_usage));
 			hr = S_OK;
 		}

@@ -10,11 +10,11 @@
  * REG_DWORD, durations a REG_DWORD of seconds, and allow_drives /
  * allow_roots / bits_tolerate_unimplemented a REG_MULTI_SZ (one entry per
  * string).  bits_tolerate_unimplemented, a setting for test hosts, is read
- * from the local key only: under the Policies key it is an error.  As with the INI file,
- * reading is all or nothing: an unknown subkey or value, a value of the
- * wrong type or a bad value is an error naming the registry value
- * (HKLM\SOFTWARE\Policies\bitsync\engine\max_parallel), and any error
- * leaves the defaults in place.
+ * from the local key only: under the Policies key it is an error.  As with
+ * the INI file, reading is all or nothing: an unknown subkey or value, a
+ * value of the wrong type or a bad value is an error naming the registry
+ * value (HKLM\SOFTWARE\Policies\bitsync\engine\max_parallel), and any
+ * error leaves the defaults in place.
  *
  * The keys, their value checks and the rules between them are the INI
  * reader's too (config_keys.c); this file is what is registry about the
@@ -153,8 +153,8 @@ unknown_value(struct cset *st, const char *where, const char *section,
 	for (i = 0; i < config_nkeys; i++)
 		if (_stricmp(config_keys[i].name, name) == 0) {
 			rerr(st, where, "'%s' belongs under the %s subkey, not "
-			    "%s; move the value there", name, config_keys[i].section,
-			    section);
+			    "%s; move the value there", name,
+			    config_keys[i].section, section);
 			return;
 		}
 	for (i = 0; i < config_nkeys; i++)
