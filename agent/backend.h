@@ -217,6 +217,12 @@ struct backend_ops {
 	 * BK_E_UNSUPPORTED: what the host lacks and what to do), or NULL.
 	 * Valid until the next call on b.  May be NULL in a backend. */
 	const char *(*last_error)(struct backend *b);
+
+	/* After a create_job that returned BK_OK: one sentence on a setting
+	 * of the spec the host could not apply but the config tolerates
+	 * (bits_tolerate_unimplemented, test hosts only), or NULL.  The
+	 * caller logs it loudly with the set.  May be NULL in a backend. */
+	const char *(*last_warning)(struct backend *b);
 };
 
 void backend_free_jobs(struct bk_job *jobs, size_t n);

@@ -14,6 +14,9 @@
 #define CONFIG_DEFAULT_PATH "/etc/bitsync/bitsync.ini"
 
 enum config_backend { BACKEND_DEFAULT, BACKEND_ENGINE, BACKEND_BITS };
+/* bits_tolerate_unimplemented: the named BITS calls */
+#define CONFIG_TOLERATE_SET_PROXY_SETTINGS	0x1	/* SetProxySettings */
+
 enum log_level { LOG_LEVEL_ERROR, LOG_LEVEL_WARNING, LOG_LEVEL_INFO,
 	LOG_LEVEL_DEBUG };
 
@@ -33,6 +36,10 @@ struct config {
 	char *credential_dir;
 	char *status_file;
 	char *metrics_file;		/* NULL: off */
+	/* BITS calls whose E_NOTIMPL is a warning, not a refusal of the set
+	 * (CONFIG_TOLERATE_*): for test hosts whose BITS is incomplete
+	 * (Wine), never for real Windows.  Default 0: nothing tolerated. */
+	uint32_t bits_tolerate;
 	/* [engine] */
 	unsigned max_parallel;
 	uint64_t rate_limit;		/* bytes per second; 0: unlimited */

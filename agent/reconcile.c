@@ -678,6 +678,7 @@ do_create(struct act *x)
 	const char *dest = x->a->desired->set->destination;
 	bk_guid id;
 	char g[39], *msg;
+	const char *warn;
 	size_t i;
 	int rc;
 
@@ -725,6 +726,11 @@ do_create(struct act *x)
 	}
 	logf_(c, "set=%s job=%s created files=%zu spec=%.12s", x->a->set, g,
 	    sp->job.nfiles, sp->hash);
+	/* A downgrade the config tolerates on a test host: said with the
+	 * set every time, never silently. */
+	if (c->ops->last_warning != NULL &&
+	    (warn = c->ops->last_warning(c->b)) != NULL)
+		logf_(c, "set=%s job=%s warning=\"%s\"", x->a->set, g, warn);
 	if ((rc = c->ops->resume(c->b, &id)) != BK_OK) {
 		logf_(c, "set=%s job=%s resume=failed error=\"%s\"", x->a->set,
 		    g, bk_why(c, rc));

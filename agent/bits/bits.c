@@ -7,7 +7,11 @@
  * a job spec that needs one the host's BITS lacks is refused with
  * BK_E_UNSUPPORTED and a sentence in last_error(), never silently
  * downgraded.  Calls that a host's BITS answers with E_NOTIMPL (Wine's
- * SetProxySettings, Suspend) are reported the same way.
+ * SetProxySettings, Suspend) are reported the same way, except the ones
+ * the config's bits_tolerate_unimplemented names (a setting for test hosts
+ * such as Wine, never for real Windows): then the job is created without
+ * that setting and last_warning() says so, for the reconciler to log with
+ * the set.
  *
  * list_jobs leaves out ACKNOWLEDGED and CANCELLED jobs, and calls on them
  * give BK_E_NOTFOUND: Windows forgets such jobs at once, Wine lists them
@@ -41,6 +45,7 @@
 
 #include "backend.h"
 #include "bits/bits.h"
+#include "config.h"
 #include "win/winutil.h"
 #include "util.h"
 
@@ -97,6 +102,8 @@ struct backend {
 	IBackgroundCopyManager *mgr;
 	int com_owned;			/* CoUninitialize on close */
 	char err[1024];			/* last_error() */
+	char warn[1024];		/* last_warning() */
+	uint32_t tolerate;		/* config's CONFIG_TOLERATE_* */
 	/* set_notify's polling thread */
 	CRITICAL_SECTION lock;
 	HANDLE thread, stop;
@@ -200,7 +207,8 @@ bits_open(const struct config *cfg, struct backend **out)
 	struct backend *b = xcalloc(1, sizeof(*b));
 	HRESULT hr;
 
-	(void)cfg;
+	if (cfg != NULL)
+		b->tolerate = cfg->bits_tolerate;
 	hr = CoInitializeEx(NULL, COINIT_MULTITHREADED);
 	if (SUCCEEDED(hr))
 		b->com_owned = 1;
@@ -276,6 +284,12 @@ static const char *
 bits_last_error(struct backend *b)
 {
 	return b->err[0] ? b->err : NULL;
+}
+
+static const char *
+bits_last_warning(struct backend *b)
+{
+	return b->warn[0] ? b->warn : NULL;
 }
 
 static int
@@ -651,6 +665,14 @@ is_http(const char *u)
 	return _strnicmp(u, "http://", 7) == 0 || _strnicmp(u, "https://", 8) == 0;
 }
 
+static const char *
+proxy_usage_name(enum bk_proxy_usage u)
+{
+	return u == BK_PROXY_OVERRIDE ? "override" :
+	    u == BK_PROXY_NO_PROXY ? "no_proxy" :
+	    u == BK_PROXY_AUTODETECT ? "autodetect" : "preconfig";
+}
+
 static int
 apply_settings(struct backend *b, IBackgroundCopyJob *job,
     const struct bk_job_spec *s)
@@ -711,16 +733,27 @@ apply_settings(struct backend *b, IBackgroundCopyJob *job,
 		    s->proxy_usage == BK_PROXY_OVERRIDE ? w2 : NULL);
 		free(w);
 		free(w2);
+		if (hr == E_NOTIMPL && (b->tolerate &
+		    CONFIG_TOLERATE_SET_PROXY_SETTINGS)) {
+			snprintf(b->warn, sizeof(b->warn), "WARNING: this "
+			    "host's BITS does not implement SetProxySettings "
+			    "(E_NOTIMPL), so proxy usage '%s' is NOT applied "
+			    "and the set is transferred with the machine's "
+			    "default proxy settings, because the config's "
+			    "bits_tolerate_unimplemented names "
+			    "SetProxySettings; that setting is for test hosts (Wine), never for "
+			    "real Windows", proxy_usage_name(s->proxy_usage));
+			hr = S_OK;
+		}
 		if (hr == E_NOTIMPL) {
 			seterr(b, "this host's BITS does not implement "
 			    "SetProxySettings (E_NOTIMPL), so proxy usage '%s' "
 			    "cannot be applied; the set is not transferred "
 			    "rather than sent through the machine's default "
-			    "proxy settings",
-			    s->proxy_usage == BK_PROXY_OVERRIDE ? "override" :
-			    s->proxy_usage == BK_PROXY_NO_PROXY ? "no_proxy" :
-			    s->proxy_usage == BK_PROXY_AUTODETECT ?
-			    "autodetect" : "preconfig");
+			    "proxy settings (on a test host only, "
+			    "bits_tolerate_unimplemented = SetProxySettings "
+			    "turns this into a warning)",
+			    proxy_usage_name(s->proxy_usage));
 			return BK_E_UNSUPPORTED;
 		}
 		if (FAILED(hr))
@@ -768,6 +801,7 @@ bits_create_job(struct backend *b, const struct bk_job_spec *spec,
 	int rc;
 
 	b->err[0] = 0;
+	b->warn[0] = 0;
 	if (spec == NULL || spec->display_name == NULL || spec->nfiles == 0) {
 		seterr(b, "create_job: a job needs a display name and files");
 		return BK_E_INVALID;
@@ -1168,4 +1202,5 @@ const struct backend_ops bits_backend_ops = {
 	.probe = bits_probe,
 	.set_notify = bits_set_notify,
 	.last_error = bits_last_error,
+	.last_warning = bits_last_warning,
 };

@@ -286,3 +286,6 @@ fi
 	die "link failed"
 say "built $OUT/bitsync.exe"
 
+
+# The Windows Installer package (issue 6): OUTDIR/bitsync.msi.
+"$ROOT/packaging/windows/msi/build-msi.sh" "$OUT" || die "building the MSI failed"

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""admx_check.py ADMX_DIR [--ini BITSYNC_INI] [--reader CONFIG_WIN_C] - the Group Policy template is well-formed and
+"""admx_check.py ADMX_DIR [--ini BITSYNC_INI] [--reader CONFIG_KEYS_C] - the Group Policy template is well-formed and
 consistent (issue 6).
 
   * bitsync.admx and en-US/bitsync.adml parse as XML, in the
@@ -16,7 +16,8 @@ consistent (issue 6).
     sample bitsync.ini (which lists every key), except those that Windows
     does not read (WINDOWS_SKIPS);
   * with --reader: registry-values.txt names exactly the keys of the table
-    in agent/win/config_win.c (what the Windows agent reads), and each
+    in agent/config_keys.c (what the agent reads, from bitsync.ini and from
+    the registry through agent/win/config_win.c alike), and each
     listed type is one that key's kind accepts (READER_TYPES).
 
 Prints one line per problem and exits 1 when there is any."""
@@ -27,8 +28,18 @@ import xml.etree.ElementTree as ET
 NS = "{http://schemas.microsoft.com/GroupPolicy/2006/07/PolicyDefinitions}"
 BASE_KEY = "Software\\Policies\\bitsync"
 # INI keys with no registry value (none today: agent/win/config_win.c reads
-# every key; credential_dir serves the engine backend on Windows).
+# every key of agent/config_keys.c; credential_dir serves the engine backend on Windows).
 WINDOWS_SKIPS = set()
+# Keys the agent reads but that are deliberately not Group Policies: a
+# setting for test hosts has no place in a template an administrator pushes
+# to a fleet.  bits_tolerate_unimplemented turns a BITS call the host lacks
+# (Wine's SetProxySettings) into a warning and a transfer without that
+# setting, a downgrade that must never reach real Windows; so it has no
+# policy and no line in registry-values.txt, and the agent refuses it under
+# Software\Policies\bitsync (it reads it from the local
+# HKLM\SOFTWARE\bitsync\agent only).  The key table marks such keys
+# CF_LOCAL_ONLY; with --reader, that flag and this set must agree.
+NOT_POLICIES = {("agent", "bits_tolerate_unimplemented")}
 # Registry types agent/win/config_win.c accepts per key kind (its header:
 # strings everywhere, REG_DWORD for numbers and durations, REG_MULTI_SZ for
 # the two lists).
@@ -38,6 +49,7 @@ READER_TYPES = {
     "CK_DURATION": _SZ | {"REG_DWORD"},
     "CK_UINT": _SZ | {"REG_DWORD"}, "CK_RATE": _SZ | {"REG_DWORD"},
     "CK_DRIVES": _SZ | {"REG_MULTI_SZ"}, "CK_ROOTS": _SZ | {"REG_MULTI_SZ"},
+    "CK_CALLS": _SZ | {"REG_MULTI_SZ"},
 }
 problems = []
 
@@ -252,7 +264,9 @@ def main():
                     section = m.group(1)
                 elif "=" in t and not line[0].isspace():
                     inikeys.add((section, t.split("=", 1)[0].strip()))
-        want = inikeys - WINDOWS_SKIPS
+        want = inikeys - WINDOWS_SKIPS - NOT_POLICIES
+        for k in sorted(NOT_POLICIES - inikeys):
+            bad(f"{ini}: [{k[0]}] {k[1]} (NOT_POLICIES) is not in the sample; document it there as a test-host setting")
         for k in sorted(want - set(listed)):
             bad(f"{ini}: [{k[0]}] {k[1]} has no line in registry-values.txt (add it, with a policy, or to WINDOWS_SKIPS with the reason)")
         for k in sorted(set(listed) - want):
@@ -265,11 +279,18 @@ def main():
             text = None
             print(f"admx_check: {reader}: {e}; reader check skipped")
         if text is not None:
-            table = {(sec, key): kind for sec, key, kind in re.findall(
-                r'\{\s*"(agent|engine)",\s*"([a-z_]+)",\s*(CK_[A-Z_]+)', text)}
+            rows = re.findall(
+                r'\{\s*"(agent|engine)",\s*"([a-z_]+)",\s*(CK_[A-Z_]+),\s*([A-Z0-9_| ]+),', text)
+            table = {(sec, key): kind for sec, key, kind, _ in rows}
+            local_only = {(sec, key) for sec, key, _, flags in rows
+                          if "CF_LOCAL_ONLY" in flags}
             if not table:
                 bad(f"{reader}: no key table found")
-            for k in sorted(set(table) - set(listed)):
+            for k in sorted(local_only ^ NOT_POLICIES):
+                bad(f"{reader}: {k[0]}\\{k[1]} is {'' if k in local_only else 'not '}CF_LOCAL_ONLY but {'not ' if k not in NOT_POLICIES else ''}in admx_check.py NOT_POLICIES; make them agree")
+            for k in sorted(NOT_POLICIES & set(listed)):
+                bad(f"registry-values.txt: {k[0]}\\{k[1]} is a test-host setting (NOT_POLICIES), never a Group Policy; remove its line and policy")
+            for k in sorted(set(table) - set(listed) - NOT_POLICIES):
                 bad(f"{reader}: the agent reads {k[0]}\\{k[1]}, which registry-values.txt (and so the ADMX) lacks")
             for k in sorted(set(listed) - set(table)):
                 bad(f"registry-values.txt: {k[0]}\\{k[1]} is not read by {reader}")

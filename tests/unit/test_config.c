@@ -44,6 +44,7 @@ is_default(const struct config *cfg)
 	    cfg->nallow_roots == 0 && cfg->allow_roots != NULL &&
 	    cfg->allow_roots[0] == NULL && cfg->max_parallel == 4 &&
 	    cfg->rate_limit == 0 && cfg->smb_port == 445 &&
+	    cfg->bits_tolerate == 0 &&
 	    cfg->backend == BACKEND_ENGINE && cfg->metrics_file == NULL &&
 	    cfg->ca_file == NULL &&
 	    strcmp(cfg->state_dir, "/var/lib/bitsync") == 0 &&
@@ -134,6 +135,7 @@ test_every_key(void)
 	    "credential_dir = /srv/cred\n"
 	    "status_file = /srv/status.json\n"
 	    "metrics_file = /srv/metrics.prom\n"
+	    "bits_tolerate_unimplemented = SetProxySettings\n"
 	    "\n"
 	    "[engine]\n"
 	    "max_parallel = 64\n"
@@ -167,6 +169,7 @@ test_every_key(void)
 	CHECK_STR(cfg.credential_dir, "/srv/cred");
 	CHECK_STR(cfg.status_file, "/srv/status.json");
 	CHECK_STR(cfg.metrics_file, "/srv/metrics.prom");
+	CHECK_INT(cfg.bits_tolerate, CONFIG_TOLERATE_SET_PROXY_SETTINGS);
 	CHECK_INT(cfg.max_parallel, 64);
 	CHECK_INT(cfg.rate_limit, 10 * 1024 * 1024);
 	CHECK_STR(cfg.ca_file, "/srv/ca.pem");
@@ -371,6 +374,42 @@ test_refusals(void)
 	    "max_parallel = 8\nsmb_port = 0\n", 6, "smb_port");
 }
 
+/* bits_tolerate_unimplemented (issue 5): a list of named BITS calls, empty
+ * by default; an unknown name refuses the file, with a suggestion. */
+static void
+test_tolerate(void)
+{
+	struct config cfg;
+	struct diags d;
+	int rc;
+
+	rc = load_text("[agent]\nbits_tolerate_unimplemented =\n", &cfg, &d);
+	CHECK_INT(rc, 0);
+	CHECK_INT(cfg.bits_tolerate, 0);
+	config_free(&cfg);
+	diags_free(&d);
+	rc = load_text("[agent]\nbits_tolerate_unimplemented = "
+	    "SetProxySettings, SetProxySettings\n", &cfg, &d);
+	CHECK_INT(rc, 0);
+	CHECK_INT(cfg.bits_tolerate, CONFIG_TOLERATE_SET_PROXY_SETTINGS);
+	config_free(&cfg);
+	diags_free(&d);
+	expect_error("[agent]\nbits_tolerate_unimplemented = "
+	    "SetProxySetings\n", 2, "did you mean 'SetProxySettings'?");
+	expect_error("[agent]\nbits_tolerate_unimplemented = "
+	    "SetProxySettings Suspend\n", 2, "'Suspend' is not a BITS call "
+	    "this setting can tolerate");
+	/* Names are BITS's own, matched exactly. */
+	expect_error("[agent]\nbits_tolerate_unimplemented = "
+	    "setproxysettings\n", 2, "did you mean 'SetProxySettings'?");
+	/* One line: it is no list that grows on continuation lines. */
+	expect_error("[agent]\nbits_tolerate_unimplemented = "
+	    "SetProxySettings\n  SetProxySettings\n", 3, "continues the "
+	    "value of 'bits_tolerate_unimplemented'");
+	expect_error("[engine]\nbits_tolerate_unimplemented = "
+	    "SetProxySettings\n", 2, "belongs in [agent]");
+}
+
 static void
 test_all_errors_reported(void)
 {
@@ -491,6 +530,7 @@ main(void)
 	test_every_key();
 	test_values();
 	test_refusals();
+	test_tolerate();
 	test_all_errors_reported();
 	test_nul_byte();
 	test_missing();

@@ -11,7 +11,9 @@
  * prints "PASS name" or "FAIL name: why"; the last line is
  * "N passed, N failed".  Where a host's BITS lacks a call (Wine: proxy
  * settings, Suspend, IBackgroundCopyFile3, IBitsTokenOptions), the check is
- * that the backend refuses with BK_E_UNSUPPORTED and says what is missing. */
+ * that the backend refuses with BK_E_UNSUPPORTED and says what is missing;
+ * with the config's bits_tolerate_unimplemented naming SetProxySettings,
+ * that the set proceeds without the proxy and with a loud warning. */
 #include <windows.h>
 
 #include <stdarg.h>
@@ -519,6 +521,96 @@ test_optional(const char *base, const char *work)
 	}
 }
 
+/* bits_tolerate_unimplemented (issue 5): where the host's BITS lacks
+ * SetProxySettings, a set with a proxy override is refused (test_optional)
+ * unless the config names the call; then the job is created with a loud
+ * warning and transfers without the proxy (127.0.0.1:9, which refuses
+ * every connection, had it been applied). */
+static void
+test_tolerate(const char *base, const char *work)
+{
+	struct backend *strict = be, *lax = NULL;
+	struct config cfg;
+	struct bk_file_spec f[1];
+	struct bk_job_spec s;
+	struct bk_job j;
+	bk_guid id;
+	const char *w;
+	enum bk_state st;
+	int rc;
+
+	memset(&j, 0, sizeof(j));
+	f[0].remote = url_of(base, "b.txt");
+	f[0].local = path_in(work, "tolerated.txt");
+	spec_init(&s, "tolerate", f, 1);
+	s.proxy_usage = BK_PROXY_OVERRIDE;
+	s.proxy_list = "127.0.0.1:9";
+	rc = ops->create_job(be, &s, &id);
+	if (rc == BK_OK) {
+		note("this host's BITS implements SetProxySettings: "
+		    "bits_tolerate_unimplemented is not exercised");
+		ops->cancel(be, &id);
+		goto out;
+	}
+	result(rc == BK_E_UNSUPPORTED && strstr(lasterr(), "SetProxySettings") &&
+	    strstr(lasterr(), "bits_tolerate_unimplemented"),
+	    "tolerate: without bits_tolerate_unimplemented a proxy override is "
+	    "refused, and the message names the setting", "rc %d: %s", rc,
+	    lasterr());
+
+	/* Only bits_tolerate is read by the bits backend's open. */
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.bits_tolerate = CONFIG_TOLERATE_SET_PROXY_SETTINGS;
+	rc = ops->open(&cfg, &lax);
+	if (rc != BK_OK) {
+		result(0, "tolerate: open with bits_tolerate_unimplemented",
+		    "rc %d", rc);
+		goto out;
+	}
+	be = lax;
+	rc = ops->create_job(be, &s, &id);
+	w = ops->last_warning != NULL ? ops->last_warning(be) : NULL;
+	result(rc == BK_OK && w != NULL && strstr(w, "WARNING") &&
+	    strstr(w, "SetProxySettings") && strstr(w, "NOT applied") &&
+	    strstr(w, "never for real Windows"), "tolerate: with "
+	    "bits_tolerate_unimplemented = SetProxySettings the job is "
+	    "created with a loud warning", "rc %d (%s), warning: %s", rc,
+	    lasterr(), w ? w : "(none)");
+	if (rc != BK_OK)
+		goto out;
+	if (w != NULL)
+		note("%s", w);
+	rc = ops->resume(be, &id);
+	st = wait_job(&id, 60, &j);
+	result(rc == BK_OK && st == BK_TRANSFERRED, "tolerate: the job "
+	    "transfers without the proxy", "resume %d, state %s (0x%08lX %s)",
+	    rc, bk_state_name(st), (unsigned long)j.error.code,
+	    j.error.text ? j.error.text : "");
+	if (st == BK_TRANSFERRED) {
+		rc = ops->complete(be, &id);
+		result(rc == BK_OK && exists(f[0].local), "tolerate: the job "
+		    "completes", "complete %d %s", rc, lasterr());
+	} else
+		ops->cancel(be, &id);
+	free_job(&j);
+
+	/* A spec that needs no tolerated call gets no warning. */
+	spec_init(&s, "tolerate-plain", f, 1);
+	rc = ops->create_job(be, &s, &id);
+	w = ops->last_warning != NULL ? ops->last_warning(be) : NULL;
+	result(rc == BK_OK && w == NULL, "tolerate: no warning for a set "
+	    "without a proxy override", "rc %d warning %s", rc,
+	    w ? w : "(none)");
+	if (rc == BK_OK)
+		ops->cancel(be, &id);
+out:
+	be = strict;
+	if (lax != NULL)
+		ops->close(lax);
+	free((char *)f[0].remote);
+	free((char *)f[0].local);
+}
+
 static void
 test_probe(const char *base)
 {
@@ -694,6 +786,7 @@ main(int argc, char **argv)
 	test_enumerate(argv[1], argv[2]);
 	test_404(argv[1], argv[2]);
 	test_optional(argv[1], argv[2]);
+	test_tolerate(argv[1], argv[2]);
 	test_probe(argv[1]);
 	test_notify(argv[1], argv[2]);
 	ops->close(be);

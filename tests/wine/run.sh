@@ -10,7 +10,10 @@
 #   - tests/wine/svc_drive.exe: service install / start / stop / uninstall
 #     and the Event Log source under Wine's service manager (service.c);
 #   - bitsync.exe version and validate on the samples (exit codes as on
-#     Linux).
+#     Linux);
+#   - bitsync.msi: its tables (msiinfo), then msiexec /i, an upgrade to a
+#     newer version and msiexec /x (files, service, Event Log source,
+#     products registered).
 # Prints one line per check and a final "N passed, N failed"; exits 0 only
 # when nothing failed.  Installs nothing: the packages come from
 # packaging/apt-packages.txt through packaging/deps.sh.
@@ -25,7 +28,9 @@
 set -uo pipefail
 
 # --only backend: the backend driver only (no bitsync.exe);
-# --only exe: bitsync.exe only.  Default: both.
+# --only exe: bitsync.exe only;
+# --only msi: bitsync.msi only (its tables, then install, upgrade and
+# uninstall under Wine's msiexec).  Default: all three.
 ONLY=all
 if [ "${1:-}" = "--only" ] && [ -n "${2:-}" ]; then
 	ONLY=$2
@@ -101,7 +106,7 @@ fi
 mapfile -t CFLAGS < <(grep -v '^$' "$BUILD/cflags.txt" 2>/dev/null)
 mapfile -t LIBS < <(grep -v '^$' "$BUILD/libs.txt" 2>/dev/null)
 DRIVER=$BUILD/bits_drive.exe
-if [ "$ONLY" = exe ]; then
+if [ "$ONLY" = exe ] || [ "$ONLY" = msi ]; then
 	DRIVER=
 elif [ ${#CFLAGS[@]} -gt 0 ] && x86_64-w64-mingw32-gcc "${CFLAGS[@]}" -static \
 	-o "$DRIVER" "$HERE/bits_drive.c" "$ROOT/agent/bits/bits.c" \
@@ -116,10 +121,11 @@ else
 fi
 
 WDRIVER=$BUILD/win_drive.exe
-if [ "$ONLY" = exe ]; then
+if [ "$ONLY" = exe ] || [ "$ONLY" = msi ]; then
 	WDRIVER=
 elif [ ${#CFLAGS[@]} -gt 0 ] && x86_64-w64-mingw32-gcc "${CFLAGS[@]}" -static \
 	-o "$WDRIVER" "$HERE/win_drive.c" "$ROOT/agent/win/config_win.c" \
+	"$ROOT/agent/config_keys.c" \
 	"$ROOT/agent/win/platform_win.c" "$ROOT/agent/win/perm_win.c" \
 	"$ROOT/agent/win/wincheck.c" "$ROOT/agent/win/winutil.c" \
 	"$ROOT/agent/diag.c" "$ROOT/agent/util.c" \
@@ -132,7 +138,7 @@ else
 fi
 
 SDRIVER=$BUILD/svc_drive.exe
-if [ "$ONLY" = exe ]; then
+if [ "$ONLY" = exe ] || [ "$ONLY" = msi ]; then
 	SDRIVER=
 elif [ ${#CFLAGS[@]} -gt 0 ] && x86_64-w64-mingw32-gcc "${CFLAGS[@]}" -static \
 	-o "$SDRIVER" "$HERE/svc_drive.c" "$ROOT/agent/win/service.c" \
@@ -246,7 +252,7 @@ wexe() {
 }
 
 EXE=$BUILD/bitsync.exe
-if [ -f "$EXE" ]; then
+if [ "$ONLY" != msi ] && [ -f "$EXE" ]; then
 	wexe version
 	if [ $rc -eq 0 ] && echo "$out" | grep -q '[0-9]\.[0-9]'; then
 		pass "bitsync.exe version: $out"
@@ -321,6 +327,175 @@ if [ -f "$EXE" ]; then
 		pass "usage error exits 64"
 	else
 		fail "usage error: exit $rc: $out"
+	fi
+fi
+
+
+# --- bitsync.msi ---------------------------------------------------------------
+# wreg KEY [ARGS...]: `reg query` under Wine, output in $TMP/wreg.out (a
+# file, as for wexe), status in rc.
+wreg() {
+	wine reg query "$@" >"$TMP/wreg.out" 2>&1 </dev/null
+	rc=$?
+	out=$(tr -d '\r' < "$TMP/wreg.out")
+}
+# products: the Uninstall entries whose DisplayName is bitsync, one
+# "ProductCode DisplayVersion" line each.
+products() {
+	local k
+	wreg 'HKLM\Software\Microsoft\Windows\CurrentVersion\Uninstall'
+	for k in $(echo "$out" | grep -o '{[0-9A-F-]*}$'); do
+		wreg "HKLM\\Software\\Microsoft\\Windows\\CurrentVersion\\Uninstall\\$k"
+		echo "$out" | grep -q 'DisplayName[[:space:]]*REG_SZ[[:space:]]*bitsync$' &&
+			echo "$k $(echo "$out" | sed -n 's/.*DisplayVersion[[:space:]]*REG_SZ[[:space:]]*//p')"
+	done
+}
+# msirow TABLE REGEX WHAT: a row of TABLE (msiinfo export, tab-separated)
+# matches the extended REGEX.
+msirow() {
+	if msiinfo export "$MSI" "$1" 2>/dev/null | tr -d '\r' | grep -Eq "$2"; then
+		pass "msi table $1: $3"
+	else
+		fail "msi table $1: $3 (no row matches $2)"
+		msiinfo export "$MSI" "$1" 2>&1 | tail -n +4 | head -n 10
+	fi
+}
+
+MSI=$BUILD/bitsync.msi
+if { [ "$ONLY" = msi ] || [ "$ONLY" = all ]; } && [ ! -f "$MSI" ]; then
+	fail "bitsync.msi was not built (see the cross build above)"
+elif [ "$ONLY" = msi ] || [ "$ONLY" = all ]; then
+	T=$'\t'
+	tables=$(msiinfo tables "$MSI" 2>&1 | tr '\n' ' ')
+	missing=
+	for t in File Component Directory CreateFolder ServiceInstall \
+		ServiceControl Registry Upgrade MsiLockPermissionsEx; do
+		case " $tables " in *" $t "*) ;; *) missing="$missing $t" ;; esac
+	done
+	if [ -z "$missing" ]; then
+		pass "msi tables: File, Directory, ServiceInstall, ServiceControl, Registry, Upgrade, MsiLockPermissionsEx"
+	else
+		fail "msi tables: missing$missing (has: $tables)"
+	fi
+	msirow File "^bitsync\.exe${T}Agent${T}bitsync\.exe${T}[0-9]+${T}" \
+		"bitsync.exe in component Agent"
+	msirow Component "^Agent${T}\{[0-9A-F-]+\}${T}INSTALLDIR${T}256${T}${T}bitsync\.exe$" \
+		"Agent: 64-bit, in INSTALLDIR, keyed by bitsync.exe"
+	msirow Directory "^INSTALLDIR${T}ProgramFiles64Folder${T}bitsync$" \
+		"INSTALLDIR is Program Files\\bitsync"
+	msirow Directory "^DATADIR${T}CommonAppDataFolder${T}bitsync$" \
+		"DATADIR is %ProgramData%\\bitsync"
+	msirow Directory "^MANIFESTDIR${T}DATADIR${T}manifest\.d$" \
+		"MANIFESTDIR is DATADIR\\manifest.d"
+	msirow CreateFolder "^MANIFESTDIR${T}ManifestDir$" "manifest.d is created"
+	msirow ServiceInstall "^AgentService${T}bitsync${T}[^$T]*${T}16${T}2${T}1${T}${T}BITS\[~\]\[~\]${T}${T}${T}run --service${T}Agent${T}" \
+		"service bitsync: own process, automatic, after BITS, LocalSystem, run --service"
+	msirow ServiceControl "^AgentServiceControl${T}bitsync${T}162${T}" \
+		"stopped on install and uninstall, deleted on uninstall"
+	msirow Registry "^[^$T]+${T}2${T}SYSTEM\\\\CurrentControlSet\\\\Services\\\\EventLog\\\\Application\\\\bitsync\\\\?${T}EventMessageFile${T}\[#bitsync\.exe\]${T}Agent$" \
+		"Event Log source: EventMessageFile is bitsync.exe"
+	msirow Registry "${T}TypesSupported${T}#7${T}Agent$" "Event Log source: TypesSupported 7"
+	msirow Upgrade "^\{C151503B-BBD5-4E94-B6DA-E945C4855B90\}${T}${T}[0-9.]+${T}" \
+		"MajorUpgrade: older versions of the fixed UpgradeCode are removed"
+	msirow MsiLockPermissionsEx "^LockDataDir${T}DATADIR${T}CreateFolder${T}D:PAI\(A;OICI;FA;;;SY\)\(A;OICI;FA;;;BA\)" \
+		"%ProgramData%\\bitsync: protected DACL, SYSTEM and Administrators only"
+
+	PF="$WINEPREFIX/drive_c/Program Files/bitsync"
+	PD="$WINEPREFIX/drive_c/ProgramData/bitsync"
+	t0=$(date +%s)
+	wine msiexec /i "$(winepath -w "$MSI")" /qn /l*v "$(winepath -w "$TMP/msi-install.log")" \
+		>"$TMP/msiexec.out" 2>&1 </dev/null
+	rc=$?
+	if [ $rc -eq 0 ]; then
+		pass "msiexec /i bitsync.msi /qn exits 0 ($(($(date +%s) - t0)) s)"
+	else
+		fail "msiexec /i bitsync.msi /qn: exit $rc"
+		tr -d '\r' < "$TMP/msi-install.log" 2>/dev/null | grep -iE 'error|return value 3' | head -n 20
+	fi
+	EXE=$PF/bitsync.exe
+	if [ -f "$EXE" ]; then
+		wexe version
+		if [ $rc -eq 0 ] && echo "$out" | grep -q '^bitsync [0-9]'; then
+			pass "installed Program Files\\bitsync\\bitsync.exe runs: $out"
+		else
+			fail "installed bitsync.exe version: exit $rc: $out"
+		fi
+	else
+		fail "Program Files\\bitsync\\bitsync.exe was not installed"
+	fi
+	if [ -d "$PD/manifest.d" ]; then
+		pass "%ProgramData%\\bitsync\\manifest.d created"
+	else
+		fail "%ProgramData%\\bitsync\\manifest.d missing"
+	fi
+	wine sc query bitsync >"$TMP/sc.out" 2>&1 </dev/null
+	rc=$?
+	out=$(tr -d '\r' < "$TMP/sc.out")
+	if [ $rc -eq 0 ] && echo "$out" | grep -q 'SERVICE_NAME: bitsync' &&
+		echo "$out" | grep -q 'STOPPED'; then
+		pass "the SCM knows service bitsync (sc query: registered, not started)"
+	else
+		fail "sc query bitsync: exit $rc: $out"
+	fi
+	wreg 'HKLM\SYSTEM\CurrentControlSet\Services\bitsync'
+	if echo "$out" | grep -q 'ImagePath.*\\bitsync\\bitsync\.exe.* run --service$' &&
+		echo "$out" | grep -q 'Start[[:space:]]*REG_DWORD[[:space:]]*0x2$' &&
+		echo "$out" | grep -q 'DependOnService[[:space:]]*REG_MULTI_SZ[[:space:]]*BITS$'; then
+		pass "service config: Program Files\\bitsync\\bitsync.exe run --service, automatic, after BITS"
+	else
+		fail "service config: $out"
+	fi
+	wreg 'HKLM\SYSTEM\CurrentControlSet\Services\EventLog\Application\bitsync'
+	if [ $rc -eq 0 ] && echo "$out" | grep -q 'EventMessageFile.*\\bitsync\\bitsync\.exe$'; then
+		pass "Event Log source registered (EventMessageFile is the installed bitsync.exe)"
+	else
+		fail "Event Log source: exit $rc: $out"
+	fi
+	p1=$(products)
+	if [ "$(echo "$p1" | grep -c .)" -eq 1 ]; then
+		pass "one product registered: $p1"
+	else
+		fail "products after install: '$p1'"
+	fi
+
+	# A newer version upgrades in place: the same exe, ProductVersion
+	# one patch level up, built as build.sh builds the real one.
+	cur=$(msiinfo export "$MSI" Property | tr -d '\r' | sed -n 's/^ProductVersion\t//p')
+	newer=$(echo "$cur" | awk -F. '{ printf "%d.%d.%d", $1, $2, $3 + 1 }')
+	mkdir -p "$TMP/msi-up"
+	cp "$BUILD/bitsync.exe" "$TMP/msi-up/"
+	echo 'version: 1' > "$PD/manifest.d/10-admin.yaml"	# the admin's, kept
+	if "$ROOT/packaging/windows/msi/build-msi.sh" "$TMP/msi-up" "$newer" \
+		>"$TMP/msi-up.log" 2>&1; then
+		wine msiexec /i "$(winepath -w "$TMP/msi-up/bitsync.msi")" /qn \
+			>"$TMP/msiexec.out" 2>&1 </dev/null
+		rc=$?
+		p2=$(products)
+		if [ $rc -eq 0 ] && [ "$(echo "$p2" | grep -c .)" -eq 1 ] &&
+			echo "$p2" | grep -q " $newer$" && [ "$p2" != "$p1" ] &&
+			[ -f "$EXE" ] && [ -f "$PD/manifest.d/10-admin.yaml" ]; then
+			pass "msiexec /i of $newer upgrades $cur in place: one product ($p2), manifests kept"
+		else
+			fail "upgrade to $newer: exit $rc, products '$p2' (before '$p1')"
+		fi
+	else
+		fail "building the $newer MSI for the upgrade"
+		cat "$TMP/msi-up.log"
+	fi
+
+	wine msiexec /x "$(winepath -w "$TMP/msi-up/bitsync.msi")" /qn \
+		>"$TMP/msiexec.out" 2>&1 </dev/null
+	rc=$?
+	gone=1
+	[ -e "$EXE" ] && gone=0
+	wine sc query bitsync >"$TMP/sc.out" 2>&1 </dev/null && gone=0
+	wreg 'HKLM\SYSTEM\CurrentControlSet\Services\EventLog\Application\bitsync'
+	[ $rc -eq 0 ] && gone=0
+	[ -n "$(products)" ] && gone=0
+	if [ $gone = 1 ] && [ -f "$PD/manifest.d/10-admin.yaml" ]; then
+		pass "msiexec /x removes bitsync.exe, the service, the Event Log source and the product (the admin's manifests stay)"
+	else
+		fail "msiexec /x: exe $( [ -e "$EXE" ] && echo present || echo gone), products '$(products)'"
 	fi
 fi
 

@@ -140,6 +140,8 @@ test_config(void)
 	    L"%ProgramData%\\Contoso, D:\\data\\");
 	reg_dword(L"engine", L"max_parallel", 8);
 	reg_sz(L"engine", L"rate_limit", REG_SZ, L"10M");
+	reg_sz(L"agent", L"bits_tolerate_unimplemented", REG_MULTI_SZ,
+	    L"SetProxySettings\0");
 	diags_init(&d);
 	rc = config_load(&cfg, "HKCU\\Software\\bitsync-test", 1, &d);
 	config_format_drives(cfg.allow_drives, drives, sizeof(drives));
@@ -150,7 +152,8 @@ test_config(void)
 	    strstr(cfg.allow_roots[0], "\\Contoso") != NULL &&
 	    cfg.allow_roots[0][1] == ':' && cfg.max_parallel == 8 &&
 	    cfg.rate_limit == 10u << 20 && cfg.manifest_dir != NULL &&
-	    strstr(cfg.manifest_dir, "bitsync\\drop") != NULL,
+	    strstr(cfg.manifest_dir, "bitsync\\drop") != NULL &&
+	    cfg.bits_tolerate == CONFIG_TOLERATE_SET_PROXY_SETTINGS,
 	    "config from the registry (REG_SZ, REG_EXPAND_SZ, REG_DWORD, "
 	    "REG_MULTI_SZ)", "rc %d, %zu diagnostics, interval %llu, "
 	    "drives %s, roots %zu, max_parallel %u, manifest_dir %s", rc,
@@ -213,6 +216,44 @@ test_config(void)
 	    "is refused with where the settings live", "rc %d", rc);
 	diags_free(&d);
 	config_free(&cfg);
+
+	/* bits_tolerate_unimplemented: an unknown call is refused with a
+	 * suggestion; under the Group Policy key it is refused outright (a
+	 * test-host setting must not reach a fleet) */
+	reg_clear();
+	reg_sz(L"agent", L"bits_tolerate_unimplemented", REG_SZ,
+	    L"SetProxySetting");
+	diags_init(&d);
+	rc = config_load(&cfg, "HKCU\\Software\\bitsync-test", 1, &d);
+	print_diags(&d);
+	result(rc == -1 && d.n == 1 && has_diag(&d,
+	    "agent\\bits_tolerate_unimplemented",
+	    "did you mean 'SetProxySettings'"), "bits_tolerate_unimplemented: "
+	    "an unknown call is refused", "rc %d n %zu", rc, d.n);
+	diags_free(&d);
+	config_free(&cfg);
+	{
+		HKEY k;
+		static const wchar_t v[] = L"SetProxySettings";
+
+		RegCreateKeyExW(HKEY_LOCAL_MACHINE,
+		    L"SOFTWARE\\Policies\\bitsync\\agent", 0, NULL, 0,
+		    KEY_ALL_ACCESS, NULL, &k, NULL);
+		RegSetValueExW(k, L"bits_tolerate_unimplemented", 0, REG_SZ,
+		    (const BYTE *)v, sizeof(v));
+		RegCloseKey(k);
+		diags_init(&d);
+		rc = config_load(&cfg, CONFIG_DEFAULT_PATH, 1, &d);
+		print_diags(&d);
+		result(rc == -1 && d.n == 1 && has_diag(&d, "Policies\\bitsync"
+		    "\\agent\\bits_tolerate_unimplemented", "not a Group "
+		    "Policy"), "bits_tolerate_unimplemented under the Policies "
+		    "key is refused", "rc %d n %zu", rc, d.n);
+		diags_free(&d);
+		config_free(&cfg);
+		RegDeleteTreeW(HKEY_LOCAL_MACHINE,
+		    L"SOFTWARE\\Policies\\bitsync");
+	}
 
 	/* the default keys, absent here: defaults, no error */
 	diags_init(&d);
