@@ -238,33 +238,60 @@ spec_local_path(const char *destination, const char *rel,
 	return b.p;
 }
 
-static char *
-keep(struct spec *s, char *str)
+/* Every string of a spec lives in one block (spec.h): while it is built
+ * the block may move, so strings are kept as offsets until it is done.
+ * Appends s (len bytes) and a NUL; returns the offset. */
+static size_t
+blk_add(struct buf *b, const char *s, size_t len)
 {
-	s->strings = xrealloc(s->strings,
-	    (s->nstrings + 1) * sizeof(*s->strings));
-	s->strings[s->nstrings++] = str;
-	return str;
+	size_t off = b->n;
+
+	buf_add(b, s, len);
+	buf_add(b, "", 1);
+	return off;
 }
 
-static char *
-join(const char *const *v, size_t n, const char *sep)
+static size_t
+blk_join(struct buf *b, const char *const *v, size_t n, const char *sep)
 {
-	struct buf b = { 0 };
-	size_t i;
+	size_t off = b->n, i;
 
-	buf_add(&b, "", 0);
 	for (i = 0; i < n; i++) {
 		if (i > 0)
-			buf_str(&b, sep);
-		buf_str(&b, v[i]);
+			buf_str(b, sep);
+		buf_str(b, v[i]);
 	}
-	return b.p;
+	buf_add(b, "", 1);
+	return off;
+}
+
+/* The remote or local path of a file, appended to the block. */
+static size_t
+blk_remote(struct buf *b, const struct msource *src, const char *path,
+    const char *rel)
+{
+	char *p = spec_remote_path(src, path, rel);
+	size_t off = blk_add(b, p, strlen(p));
+
+	free(p);
+	return off;
+}
+
+static size_t
+blk_local(struct buf *b, const char *destination, const char *rel,
+    enum platform platform)
+{
+	char *p = spec_local_path(destination, rel, platform);
+	size_t off = blk_add(b, p, strlen(p));
+
+	free(p);
+	return off;
 }
 
 struct fileent {
 	struct bk_file_spec f;
 	struct spec_file m;
+	size_t roff, loff;	/* offsets of remote and local in the block */
 };
 
 static int
@@ -284,38 +311,65 @@ spec_build(const struct mset *set, enum platform platform, struct spec *out)
 {
 	const struct msource *src = set->source;
 	struct fileent *fe = NULL;
-	struct buf c = { 0 };
+	struct buf c = { 0 }, blk = { 0 };
 	uint8_t digest[32];
 	char hex[65];
-	size_t i;
-	int http, rc = -1;
+	size_t i, n = set->nfiles, plist = 0, pbypass = 0, hdrs = 0, dname,
+	    desc, hashat;
+	int http, proxied, rc = -1;
 
 	memset(out, 0, sizeof(*out));
 	if (src == NULL)
 		goto done;
 	http = src->kind != SOURCE_UNC;
+	proxied = http && src->proxy_usage == PROXY_OVERRIDE;
 
-	fe = xcalloc(set->nfiles ? set->nfiles : 1, sizeof(*fe));
-	for (i = 0; i < set->nfiles; i++) {
+	/* The block: every path, the proxy lists and headers, the display
+	 * name and the description (its hash filled in at the end). */
+	fe = xcalloc(n ? n : 1, sizeof(*fe));
+	for (i = 0; i < n; i++) {
 		const struct mfile *mf = &set->files[i];
 
-		fe[i].f.remote = keep(out, spec_remote_path(src, set->path,
-		    mf->remote));
-		fe[i].f.local = keep(out, spec_local_path(set->destination,
-		    mf->local, platform));
+		fe[i].roff = blk_remote(&blk, src, set->path, mf->remote);
+		fe[i].loff = blk_local(&blk, set->destination, mf->local,
+		    platform);
 		fe[i].m.has_sha256 = mf->has_sha256;
 		memcpy(fe[i].m.sha256, mf->sha256, 32);
 		fe[i].m.mfile = mf;
 	}
+	if (proxied) {
+		plist = blk_join(&blk, (const char *const *)src->proxy_servers,
+		    src->nproxy_servers, " ");
+		pbypass = blk_join(&blk, (const char *const *)src->proxy_bypass,
+		    src->nproxy_bypass, " ");
+	}
+	if (http && src->nheaders > 0)
+		hdrs = blk_join(&blk, (const char *const *)src->headers,
+		    src->nheaders, "\r\n");
+	dname = blk.n;
+	buf_str(&blk, SPEC_NAME_PREFIX);
+	blk_add(&blk, set->name, strlen(set->name));
+	desc = blk.n;
+	buf_str(&blk, SPEC_DESC_PREFIX);
+	buf_str(&blk, set->name);
+	buf_str(&blk, " spec=");
+	hashat = blk.n;
+	blk_add(&blk, "", SPEC_HASH_LEN);	/* room for the hash */
+	out->block = blk.p;
+	blk.p = NULL;
+	for (i = 0; i < n; i++) {
+		fe[i].f.remote = out->block + fe[i].roff;
+		fe[i].f.local = out->block + fe[i].loff;
+	}
+
 	/* Local paths are unique within a set (duplicate-destination), so
 	 * this order is total: the job and the hash do not depend on the
-	 * order files are listed in. */
-	qsort(fe, set->nfiles, sizeof(*fe), cmp_fileent);
-	out->files = xcalloc(set->nfiles ? set->nfiles : 1,
-	    sizeof(*out->files));
-	out->meta = xcalloc(set->nfiles ? set->nfiles : 1,
+	 * order files are listed in.  files and meta share one allocation. */
+	qsort(fe, n, sizeof(*fe), cmp_fileent);
+	out->files = xcalloc(n ? n : 1, sizeof(*out->files) +
 	    sizeof(*out->meta));
-	for (i = 0; i < set->nfiles; i++) {
+	out->meta = (struct spec_file *)(out->files + (n ? n : 1));
+	for (i = 0; i < n; i++) {
 		out->files[i] = fe[i].f;
 		out->meta[i] = fe[i].m;
 	}
@@ -334,26 +388,23 @@ spec_build(const struct mset *set, enum platform platform, struct spec *out)
 	out->job.proxy_usage = BK_PROXY_PRECONFIG;
 	if (http && src->proxy_usage != PROXY_UNSET)
 		out->job.proxy_usage = (enum bk_proxy_usage)src->proxy_usage;
-	if (http && src->proxy_usage == PROXY_OVERRIDE) {
-		out->proxy_list = join(src->proxy_servers,
-		    src->nproxy_servers, " ");
-		out->proxy_bypass = join(src->proxy_bypass,
-		    src->nproxy_bypass, " ");
-		out->job.proxy_list = out->proxy_list;
-		out->job.proxy_bypass = out->proxy_bypass;
+	if (proxied) {
+		out->job.proxy_list = out->block + plist;
+		out->job.proxy_bypass = out->block + pbypass;
 	}
-	if (http && src->nheaders > 0) {
-		out->headers = join(src->headers, src->nheaders, "\r\n");
-		out->job.custom_headers = out->headers;
-	}
+	if (http && src->nheaders > 0)
+		out->job.custom_headers = out->block + hdrs;
 	out->job.credential = src->credential;
 	out->job.token_flags = src->credential ? src->token_usage : 0;
 	out->job.auth_computer = !http && src->auth_computer;
 	out->job.files = out->files;
-	out->job.nfiles = set->nfiles;
+	out->job.nfiles = n;
 
 	/* The canonical text: one length-prefixed field per line, in a fixed
-	 * order, holding exactly what the job is made of. */
+	 * order, holding exactly what the job is made of.  It is hashed and
+	 * dropped; the buffer is sized so that one allocation serves. */
+	c.cap = 2048;
+	c.p = xmalloc(c.cap);
 	canon_field(&c, "bitsync-spec", "1");
 	canon_field(&c, "set", set->name);
 	canon_field(&c, "kind", src->kind == SOURCE_UNC ? "unc" :
@@ -371,8 +422,8 @@ spec_build(const struct mset *set, enum platform platform, struct spec *out)
 	canon_num(&c, "retry_delay", out->job.retry_delay);
 	canon_num(&c, "no_progress_timeout", out->job.no_progress_timeout);
 	canon_num(&c, "max_download_time", out->job.max_download_time);
-	canon_num(&c, "files", set->nfiles);
-	for (i = 0; i < set->nfiles; i++) {
+	canon_num(&c, "files", n);
+	for (i = 0; i < n; i++) {
 		canon_field(&c, "remote", out->files[i].remote);
 		canon_field(&c, "local", out->files[i].local);
 		if (out->meta[i].has_sha256) {
@@ -383,19 +434,16 @@ spec_build(const struct mset *set, enum platform platform, struct spec *out)
 	}
 	spec_sha256(c.p, c.n, digest);
 	spec_hex(digest, 32, out->hash);
-	out->canonical = c.p;
-	out->canonical_len = c.n;
-	c.p = NULL;
-
-	out->display_name = xasprintf("%s%s", SPEC_NAME_PREFIX, set->name);
-	out->description = xasprintf("%s%s spec=%s", SPEC_DESC_PREFIX,
-	    set->name, out->hash);
+	memcpy(out->block + hashat, out->hash, SPEC_HASH_LEN);
+	out->display_name = out->block + dname;
+	out->description = out->block + desc;
 	out->job.display_name = out->display_name;
 	out->job.description = out->description;
 	rc = 0;
 done:
 	free(fe);
 	free(c.p);
+	free(blk.p);
 	if (rc != 0)
 		spec_free(out);
 	return rc;
@@ -404,21 +452,10 @@ done:
 void
 spec_free(struct spec *s)
 {
-	size_t i;
-
 	if (s == NULL)
 		return;
-	for (i = 0; i < s->nstrings; i++)
-		free(s->strings[i]);
-	free(s->strings);
-	free(s->files);
-	free(s->meta);
-	free(s->canonical);
-	free(s->display_name);
-	free(s->description);
-	free(s->proxy_list);
-	free(s->proxy_bypass);
-	free(s->headers);
+	free(s->files);		/* and meta */
+	free(s->block);
 	memset(s, 0, sizeof(*s));
 }
 

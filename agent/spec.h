@@ -32,17 +32,15 @@ struct spec_file {
 
 struct spec {
 	char hash[SPEC_HASH_LEN + 1];
-	char *display_name;		/* "bitsync:<set>" */
-	char *description;		/* "bitsync/1 set=<set> spec=<hash>" */
+	const char *display_name;	/* "bitsync:<set>" */
+	const char *description;	/* "bitsync/1 set=<set> spec=<hash>" */
 	struct bk_job_spec job;		/* points into this struct */
 	struct bk_file_spec *files;	/* sorted by local path; job.files */
-	struct spec_file *meta;		/* parallel to files */
-	char *canonical;		/* the text that was hashed */
-	size_t canonical_len;
-	/* storage behind job's strings */
-	char *proxy_list, *proxy_bypass, *headers;
-	char **strings;
-	size_t nstrings;
+	struct spec_file *meta;		/* parallel to files, same allocation */
+	/* One allocation behind every string above and in job (paths,
+	 * proxy lists, headers, names): 10,000 specs are 10,000 blocks, not
+	 * 100,000 small strings. */
+	char *block;
 };
 
 /* Builds the spec of set for a host of the given platform.  Returns 0, or
