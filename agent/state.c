@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,22 +186,86 @@ tx_end(struct state *st, int ok)
 	return -1;
 }
 
-/* Grows an array that holds n elements to room for n + 1, doubling at
- * powers of two: amortised O(1) without a capacity field. */
+/* What state_load returns lives in an arena: a list of big chunks that
+ * never move, freed at once by state_free_sets.  10,000 sets with 28,000
+ * files were 120,000 small allocations before, each a strdup. */
+#define CHUNK_SIZE (256u << 10)
+
+struct chunk {
+	struct chunk *next;
+	size_t used, cap;
+	max_align_t data[];
+};
+
+struct arena {
+	struct chunk *head;
+};
+
 static void *
-grow(void *v, size_t n, size_t size)
+arena_alloc(struct arena *a, size_t n)
 {
-	if (n == 0 || (n & (n - 1)) == 0)
-		v = xrealloc(v, (n ? 2 * n : 1) * size);
-	return v;
+	struct chunk *c = a->head;
+	void *p;
+
+	n = (n + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
+	if (c == NULL || c->cap - c->used < n) {
+		size_t cap = n > CHUNK_SIZE ? n : CHUNK_SIZE;
+
+		c = xmalloc(sizeof(*c) + cap);
+		c->cap = cap;
+		c->used = 0;
+		c->next = a->head;
+		a->head = c;
+	}
+	p = (char *)c->data + c->used;
+	c->used += n;
+	return p;
 }
 
+/* Strings are packed: no alignment padding between them. */
 static char *
-col_str(sqlite3_stmt *q, int i)
+arena_str(struct arena *a, const char *s, size_t len)
+{
+	struct chunk *c = a->head;
+	char *p;
+
+	if (c == NULL || c->cap - c->used < len + 1)
+		p = arena_alloc(a, len + 1);
+	else {
+		p = (char *)c->data + c->used;
+		c->used += len + 1;
+	}
+	memcpy(p, s, len);
+	p[len] = '\0';
+	return p;
+}
+
+static void
+arena_free(struct arena *a)
+{
+	struct chunk *c, *next;
+
+	for (c = a->head; c != NULL; c = next) {
+		next = c->next;
+		free(c);
+	}
+	a->head = NULL;
+}
+
+/* The sets array handed out sits behind the arena that holds everything
+ * it points to. */
+struct loaded {
+	struct arena arena;
+	struct state_set sets[];
+};
+
+static char *
+col_str(struct arena *a, sqlite3_stmt *q, int i)
 {
 	const unsigned char *s = sqlite3_column_text(q, i);
 
-	return s ? xstrdup((const char *)s) : NULL;
+	return s ? arena_str(a, (const char *)s,
+	    (size_t)sqlite3_column_bytes(q, i)) : NULL;
 }
 
 static int
@@ -219,39 +284,136 @@ find_set(struct state_set *v, size_t n, const char *name)
 	return bsearch(&key, v, n, sizeof(*v), cmp_set_name);
 }
 
+/* SELECT count(*) of a table; -1 on error. */
+static int64_t
+count_rows(struct state *st, const char *sql)
+{
+	sqlite3_stmt *q = NULL;
+	int64_t n = -1;
+
+	if (sqlite3_prepare_v2(st->db, sql, -1, &q, NULL) == SQLITE_OK &&
+	    sqlite3_step(q) == SQLITE_ROW)
+		n = sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	return n;
+}
+
+/* Reads the files table into files (room for max rows), each set's rows
+ * one slice of it.  In table order the rows of a set are together and
+ * sorted (state_put_files writes them so, in one go); when they are not
+ * (ordered) returns 1 and the caller asks again with ORDER BY, which
+ * guarantees it.  0, 1 or -1 (SQLite error). */
+static int
+load_files(struct state *st, struct arena *a, struct state_set *v,
+    size_t nv, struct state_file *files, size_t max, int ordered)
+{
+	sqlite3_stmt *q = NULL;
+	struct state_set *s = NULL;
+	size_t nf = 0, i;
+	int r, rc = -1;
+
+	for (i = 0; i < nv; i++) {
+		v[i].files = NULL;
+		v[i].nfiles = 0;
+	}
+	if (sqlite3_prepare_v2(st->db, ordered ? "SELECT set_name, local, "
+	    "remote, size, mtime, etag, last_modified, local_size, "
+	    "local_mtime_ns, sha256 FROM files ORDER BY set_name, local" :
+	    "SELECT set_name, local, remote, size, mtime, etag, "
+	    "last_modified, local_size, local_mtime_ns, sha256 FROM files",
+	    -1, &q, NULL) != SQLITE_OK)
+		goto done;
+	while ((r = sqlite3_step(q)) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(q, 0);
+		const char *local = (const char *)sqlite3_column_text(q, 1);
+		const char *sha = (const char *)sqlite3_column_text(q, 9);
+		struct state_file *f;
+
+		if (name == NULL || local == NULL)
+			continue;
+		if (s == NULL || strcmp(s->name, name) != 0) {
+			if ((s = find_set(v, nv, name)) == NULL)
+				continue;	/* no such set: not loaded */
+			if (s->nfiles > 0) {
+				rc = 1;		/* its rows are apart */
+				goto done;
+			}
+			s->files = &files[nf];
+		} else if (strcmp(s->files[s->nfiles - 1].local, local) >= 0) {
+			rc = 1;			/* not sorted */
+			goto done;
+		}
+		if (nf == max)
+			break;		/* cannot happen in one transaction */
+		f = &files[nf++];
+		s->nfiles++;
+		memset(f, 0, sizeof(*f));
+		f->local = col_str(a, q, 1);
+		f->remote = col_str(a, q, 2);
+		f->size = (uint64_t)sqlite3_column_int64(q, 3);
+		f->mtime = sqlite3_column_int64(q, 4);
+		f->etag = col_str(a, q, 5);
+		f->last_modified = col_str(a, q, 6);
+		f->local_size = (uint64_t)sqlite3_column_int64(q, 7);
+		f->local_mtime_ns = sqlite3_column_int64(q, 8);
+		f->has_sha256 = spec_unhex(sha, f->sha256, 32) == 0;
+	}
+	if (r != SQLITE_ROW && r != SQLITE_DONE)
+		goto done;
+	rc = 0;
+done:
+	sqlite3_finalize(q);
+	return rc;
+}
+
 int
 state_load(struct state *st, struct state_set **sets, size_t *n)
 {
 	sqlite3_stmt *q = NULL;
-	struct state_set *v = NULL, *s;
-	size_t nv = 0, cap = 0;
+	struct arena a = { NULL };
+	struct loaded *l = NULL;
+	struct state_set *v, *s;
+	struct state_file *files;
+	int64_t cs, cf;
+	size_t nv = 0;
 	int rc = -1, r;
 
 	*sets = NULL;
 	*n = 0;
-	/* One read transaction, so sets, jobs and files agree. */
+	/* One read transaction, so sets, jobs and files agree (and the
+	 * counts with the rows). */
 	if (!st->in_tx && exec(st, "BEGIN;") == -1)
 		return -1;
+	/* Counted first, so that everything is allocated once at its size:
+	 * on this kind of VM fresh memory costs more than the reading. */
+	if ((cs = count_rows(st, "SELECT count(*) FROM sets")) < 0 ||
+	    (cf = count_rows(st, "SELECT count(*) FROM files")) < 0)
+		goto done;
+	l = xmalloc(sizeof(*l) + ((size_t)cs + 1) * sizeof(*v));
+	l->arena.head = NULL;
+	v = l->sets;
+	/* Tables are read in their own order and sorted here: ORDER BY
+	 * through the primary-key index costs a table seek per row, about
+	 * as much as the rest of the load. */
 	if (sqlite3_prepare_v2(st->db, "SELECT name, spec_hash, "
 	    "manifest_file, on_remove, last_success, last_check, last_error, "
 	    "last_error_code, last_error_context, attempts, next_retry, "
-	    "remote_changed, create_pending FROM sets ORDER BY name",
+	    "remote_changed, create_pending FROM sets",
 	    -1, &q, NULL) != SQLITE_OK)
 		goto done;
-	while ((r = sqlite3_step(q)) == SQLITE_ROW) {
-		if (nv == cap) {
-			cap = cap ? cap * 2 : 16;
-			v = xrealloc(v, cap * sizeof(*v));
-		}
+	while ((r = sqlite3_step(q)) == SQLITE_ROW && nv < (size_t)cs) {
+		/* A name is the primary key: never NULL in a sane file. */
+		if (sqlite3_column_text(q, 0) == NULL)
+			continue;
 		s = &v[nv++];
 		memset(s, 0, sizeof(*s));
-		s->name = col_str(q, 0);
-		s->spec_hash = col_str(q, 1);
-		s->manifest_file = col_str(q, 2);
+		s->name = col_str(&a, q, 0);
+		s->spec_hash = col_str(&a, q, 1);
+		s->manifest_file = col_str(&a, q, 2);
 		s->on_remove = sqlite3_column_int(q, 3);
 		s->last_success = sqlite3_column_int64(q, 4);
 		s->last_check = sqlite3_column_int64(q, 5);
-		s->last_error = col_str(q, 6);
+		s->last_error = col_str(&a, q, 6);
 		s->last_error_code = sqlite3_column_int(q, 7);
 		s->last_error_context = sqlite3_column_int(q, 8);
 		s->attempts = (unsigned)sqlite3_column_int(q, 9);
@@ -259,10 +421,13 @@ state_load(struct state *st, struct state_set **sets, size_t *n)
 		s->remote_changed = sqlite3_column_int(q, 11);
 		s->create_pending = sqlite3_column_int64(q, 12);
 	}
-	if (r != SQLITE_DONE)
+	if (r != SQLITE_DONE && r != SQLITE_ROW)
 		goto done;
 	sqlite3_finalize(q);
-	/* ORDER BY uses SQLite's BINARY collation: memcmp, as strcmp. */
+	q = NULL;
+	/* strcmp is SQLite's BINARY collation: the order ORDER BY gave. */
+	qsort(v, nv, sizeof(*v), cmp_set_name);
+
 	if (sqlite3_prepare_v2(st->db, "SELECT set_name, guid, spec_hash, "
 	    "created FROM jobs ORDER BY set_name, created, guid", -1, &q,
 	    NULL) != SQLITE_OK)
@@ -270,88 +435,60 @@ state_load(struct state *st, struct state_set **sets, size_t *n)
 	while ((r = sqlite3_step(q)) == SQLITE_ROW) {
 		const char *name = (const char *)sqlite3_column_text(q, 0);
 		const char *h = (const char *)sqlite3_column_text(q, 2);
-		struct state_job *j;
+		struct state_job *jb;
 
-		if ((s = find_set(v, nv, name)) == NULL ||
+		if (name == NULL || (s = find_set(v, nv, name)) == NULL ||
 		    sqlite3_column_bytes(q, 1) != 16)
 			continue;
-		s->jobs = grow(s->jobs, s->njobs, sizeof(*s->jobs));
-		j = &s->jobs[s->njobs++];
-		memset(j, 0, sizeof(*j));
-		memcpy(j->guid.b, sqlite3_column_blob(q, 1), 16);
-		snprintf(j->spec_hash, sizeof(j->spec_hash), "%s", h ? h : "");
-		j->created = sqlite3_column_int64(q, 3);
+		/* Jobs are few; a set's grow in the arena by copying. */
+		jb = arena_alloc(&a, (s->njobs + 1) * sizeof(*jb));
+		if (s->njobs > 0)
+			memcpy(jb, s->jobs, s->njobs * sizeof(*jb));
+		s->jobs = jb;
+		jb = &s->jobs[s->njobs++];
+		memset(jb, 0, sizeof(*jb));
+		memcpy(jb->guid.b, sqlite3_column_blob(q, 1), 16);
+		snprintf(jb->spec_hash, sizeof(jb->spec_hash), "%s",
+		    h ? h : "");
+		jb->created = sqlite3_column_int64(q, 3);
 	}
 	if (r != SQLITE_DONE)
 		goto done;
 	sqlite3_finalize(q);
-	if (sqlite3_prepare_v2(st->db, "SELECT set_name, local, remote, size, "
-	    "mtime, etag, last_modified, local_size, local_mtime_ns, sha256 "
-	    "FROM files ORDER BY set_name, local", -1, &q, NULL) != SQLITE_OK)
-		goto done;
-	while ((r = sqlite3_step(q)) == SQLITE_ROW) {
-		const char *name = (const char *)sqlite3_column_text(q, 0);
-		const char *sha = (const char *)sqlite3_column_text(q, 9);
-		struct state_file *f;
+	q = NULL;
 
-		if ((s = find_set(v, nv, name)) == NULL)
-			continue;
-		s->files = grow(s->files, s->nfiles, sizeof(*s->files));
-		f = &s->files[s->nfiles++];
-		memset(f, 0, sizeof(*f));
-		f->local = col_str(q, 1);
-		f->remote = col_str(q, 2);
-		f->size = (uint64_t)sqlite3_column_int64(q, 3);
-		f->mtime = sqlite3_column_int64(q, 4);
-		f->etag = col_str(q, 5);
-		f->last_modified = col_str(q, 6);
-		f->local_size = (uint64_t)sqlite3_column_int64(q, 7);
-		f->local_mtime_ns = sqlite3_column_int64(q, 8);
-		f->has_sha256 = spec_unhex(sha, f->sha256, 32) == 0;
-	}
-	if (r != SQLITE_DONE)
+	files = arena_alloc(&a, ((size_t)cf + 1) * sizeof(*files));
+	if ((r = load_files(st, &a, v, nv, files, (size_t)cf, 0)) == 1)
+		r = load_files(st, &a, v, nv, files, (size_t)cf, 1);
+	if (r != 0)
 		goto done;
-	*sets = v;
+	l->arena = a;
+	a.head = NULL;
+	*sets = l->sets;
 	*n = nv;
-	v = NULL;
-	nv = 0;
+	l = NULL;
 	rc = 0;
 done:
 	sqlite3_finalize(q);
 	if (!st->in_tx)
 		exec(st, rc == 0 ? "COMMIT;" : "ROLLBACK;");
-	state_free_sets(v, nv);
+	free(l);
+	arena_free(&a);
 	return rc;
-}
-
-void
-state_free_set(struct state_set *s)
-{
-	size_t i;
-
-	free(s->name);
-	free(s->spec_hash);
-	free(s->manifest_file);
-	free(s->last_error);
-	free(s->jobs);
-	for (i = 0; i < s->nfiles; i++) {
-		free(s->files[i].local);
-		free(s->files[i].remote);
-		free(s->files[i].etag);
-		free(s->files[i].last_modified);
-	}
-	free(s->files);
-	memset(s, 0, sizeof(*s));
 }
 
 void
 state_free_sets(struct state_set *sets, size_t n)
 {
-	size_t i;
+	struct loaded *l;
 
-	for (i = 0; i < n; i++)
-		state_free_set(&sets[i]);
-	free(sets);
+	(void)n;
+	if (sets == NULL)
+		return;
+	l = (struct loaded *)(void *)((char *)sets -
+	    offsetof(struct loaded, sets));
+	arena_free(&l->arena);
+	free(l);
 }
 
 static void
@@ -624,7 +761,8 @@ state_lkg_list(struct state *st, char ***names, size_t *n)
 		goto done;
 	while ((r = sqlite3_step(q)) == SQLITE_ROW) {
 		v = xrealloc(v, (nv + 1) * sizeof(*v));
-		v[nv++] = col_str(q, 0);
+		v[nv++] = xstrdup(sqlite3_column_text(q, 0) ?
+		    (const char *)sqlite3_column_text(q, 0) : "");
 	}
 	if (r != SQLITE_DONE)
 		goto done;

@@ -83,10 +83,11 @@ int state_begin(struct state *st);
 int state_commit(struct state *st);
 void state_rollback(struct state *st);
 
-/* Every recorded set, sorted by name, with jobs and files. */
+/* Every recorded set, sorted by name, with jobs and files.  The sets and
+ * all they point to are one allocation for state_free_sets: a set cannot
+ * be freed on its own. */
 int state_load(struct state *st, struct state_set **sets, size_t *n);
 void state_free_sets(struct state_set *sets, size_t n);
-void state_free_set(struct state_set *s);
 
 /* Writes the set's own row (not jobs, not files). */
 int state_put_set(struct state *st, const struct state_set *s);
