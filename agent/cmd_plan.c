@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "cli.h"
+#include "platform.h"
 #include "reconcile.h"
 #include "util.h"
 
@@ -259,6 +260,10 @@ plan_render(struct reconcile_ctx *c, const char *const *paths, size_t npaths,
 	int rc = EXIT_OK, bkrc;
 
 	reconcile_load(c, paths, npaths, 0, &in);
+	/* What a plan builds from here (specs, observations, the record)
+	 * stays until it exits: about 3 KB a set. */
+	if (c->one_shot && in.m != NULL)
+		platform_heap_hint(in.m->nsets * 3072);
 	if (reconcile_plan(c, &in, (int64_t)time(NULL), &v, &bkrc) != 0) {
 		rc = bkrc == BK_E_IO ? EXIT_IOERR : EXIT_UNAVAILABLE;
 		goto done;
@@ -400,6 +405,7 @@ cmd_plan(const struct cli *cli, int argc, char **argv)
 	if ((rc = reconcile_session_open(&s, cli->config_path,
 	    cli->config_explicit, 0, NULL)) != EXIT_OK)
 		return rc;
+	s.ctx.one_shot = 1;
 	rc = plan_render(&s.ctx, (const char *const *)argv + optind,
 	    (size_t)(argc - optind), json, detailed, verbose, stdout, stderr);
 	reconcile_session_close(&s);

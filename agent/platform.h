@@ -22,4 +22,10 @@ void platform_free_names(char **names, size_t n);
 /* dir + separator + name, newly allocated. */
 char *platform_join(const char *dir, const char *name);
 
+/* A hint that the process is about to allocate about bytes and keep them
+ * until it exits (a plan over a large manifest): where the C library
+ * allows, the heap then grows in one step backed by huge pages instead of
+ * faulting in 4 KiB at a time.  Nothing else changes; may do nothing. */
+void platform_heap_hint(size_t bytes);
+
 #endif

@@ -10,10 +10,15 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#include <sys/mman.h>
+#endif
 
 #include "platform.h"
 #include "util.h"
@@ -133,4 +138,40 @@ platform_join(const char *dir, const char *name)
 	if (dir[l - 1] == '/')
 		return xasprintf("%s%s", dir, name);
 	return xasprintf("%s/%s", dir, name);
+}
+
+/* A fresh 4 KiB page costs about 4 us on a paravirtualised VM (a 10,000-set
+ * plan touched 7,000 of them, a third of its time); a 2 MiB huge page costs
+ * little more than one.  glibc gives the heap huge pages only when asked at
+ * startup (GLIBC_TUNABLES), so: grow the brk heap once by bytes, mark that
+ * range MADV_HUGEPAGE, and give it back to malloc, which then carves what
+ * follows from it.  Untouched pages are never resident: RSS still follows
+ * use, to the next 2 MiB. */
+void
+platform_heap_hint(size_t bytes)
+{
+#if defined(__GLIBC__) && defined(MADV_HUGEPAGE) && defined(M_MMAP_THRESHOLD)
+	const uintptr_t huge = 2u << 20;
+	uintptr_t lo, hi;
+	char *p;
+
+	if (bytes < 2 * huge || bytes > (size_t)1 << 30)
+		return;
+	/* From the brk heap, not a private mapping, and kept there when
+	 * freed. */
+	if (mallopt(M_MMAP_THRESHOLD, 32 << 20) != 1 ||
+	    mallopt(M_TRIM_THRESHOLD, (int)(bytes + huge)) != 1)
+		return;
+	if (bytes >= 32u << 20)
+		bytes = (32u << 20) - huge;
+	if ((p = malloc(bytes)) == NULL)
+		return;
+	lo = ((uintptr_t)p + huge - 1) & ~(huge - 1);
+	hi = ((uintptr_t)p + bytes) & ~(huge - 1);
+	if (hi > lo)
+		(void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+	free(p);
+#else
+	(void)bytes;
+#endif
 }

@@ -29,6 +29,7 @@ struct reconcile_ctx {
 	struct backend *b;
 	uint64_t jitter_seed;
 	FILE *log;		/* one line per decision; NULL: quiet */
+	int one_shot;		/* a command that exits after one pass */
 };
 
 /* The manifest as enforced. */

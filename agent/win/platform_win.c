@@ -189,3 +189,10 @@ platform_join(const char *dir, const char *name)
 		return xasprintf("%s%s", dir, name);
 	return xasprintf("%s\\%s", dir, name);
 }
+
+/* The hint of platform.h: the CRT heap has no such knob worth pulling. */
+void
+platform_heap_hint(size_t bytes)
+{
+	(void)bytes;
+}
