@@ -28,4 +28,13 @@ char *platform_join(const char *dir, const char *name);
  * faulting in 4 KiB at a time.  Nothing else changes; may do nothing. */
 void platform_heap_hint(size_t bytes);
 
+/* Calls fn(arg, lo, hi) over [0, n) in slices of about grain items, on
+ * up to four threads at once (the caller's among them, one per CPU), and
+ * returns when every slice is done: for independent system calls that
+ * spend their time in the kernel (a stat of every placed file).  fn must
+ * be safe to run concurrently on different slices.  Runs inline when n is
+ * one slice, or where threads are not offered. */
+void platform_parallel(size_t n, size_t grain,
+    void (*fn)(void *arg, size_t lo, size_t hi), void *arg);
+
 #endif

@@ -10,6 +10,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,4 +176,56 @@ platform_heap_hint(size_t bytes)
 #else
 	(void)bytes;
 #endif
+}
+
+#define PARALLEL_MAX 4
+
+struct par {
+	size_t n, grain;
+	atomic_size_t next;		/* first item not yet taken */
+	void (*fn)(void *, size_t, size_t);
+	void *arg;
+};
+
+/* Takes slices until none is left: a slow slice (a cold directory) does
+ * not hold up the others. */
+static void *
+par_run(void *vp)
+{
+	struct par *p = vp;
+	size_t lo;
+
+	while ((lo = atomic_fetch_add(&p->next, p->grain)) < p->n)
+		p->fn(p->arg, lo, lo + p->grain < p->n ? lo + p->grain : p->n);
+	return NULL;
+}
+
+void
+platform_parallel(size_t n, size_t grain,
+    void (*fn)(void *arg, size_t lo, size_t hi), void *arg)
+{
+	struct par p;
+	pthread_t t[PARALLEL_MAX - 1];
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t nt = 0, want, i;
+
+	if (grain == 0)
+		grain = 1;
+	want = cpus > 1 ? (size_t)cpus : 1;
+	if (want > PARALLEL_MAX)
+		want = PARALLEL_MAX;
+	if (want > (n + grain - 1) / grain)
+		want = (n + grain - 1) / grain;
+	p.n = n;
+	p.grain = grain;
+	atomic_init(&p.next, 0);
+	p.fn = fn;
+	p.arg = arg;
+	/* A thread that cannot be started only means fewer hands. */
+	for (i = 1; i < want; i++)
+		if (pthread_create(&t[nt], NULL, par_run, &p) == 0)
+			nt++;
+	par_run(&p);
+	for (i = 0; i < nt; i++)
+		pthread_join(t[i], NULL);
 }

@@ -415,6 +415,7 @@ reconcile_plan(struct reconcile_ctx *c, const struct reconcile_input *in,
 {
 	struct plan_input pi;
 	struct strset declared;
+	unsigned char *hash = NULL;
 	size_t i, n;
 	int rc = -1, r;
 
@@ -438,11 +439,11 @@ reconcile_plan(struct reconcile_ctx *c, const struct reconcile_input *in,
 	v->desired = xcalloc(n + 1, sizeof(*v->desired));
 	v->specs = xcalloc(n + 1, sizeof(*v->specs));
 	v->obs = xcalloc(n + 1, sizeof(*v->obs));
+	hash = xcalloc(n + 1, 1);
 	for (i = 0; i < n; i++) {
 		const struct mset *s = &in->m->sets[i];
 		const struct state_set *rec;
 		struct spec *sp = &v->specs[v->ndesired];
-		int hash;
 
 		/* Only sets of files that validated (live or as their copy)
 		 * are desired; a held file's sets are neither desired nor
@@ -454,14 +455,17 @@ reconcile_plan(struct reconcile_ctx *c, const struct reconcile_input *in,
 		rec = find_recorded(v, s->name);
 		/* sha256 of declared files is computed when the refresh is
 		 * due (design §4); size and mtime on every pass. */
-		hash = rec != NULL && s->settings.refresh > 0 &&
+		hash[v->ndesired] = rec != NULL && s->settings.refresh > 0 &&
 		    now >= rec->last_check + (int64_t)s->settings.refresh;
-		v->obs[v->ndesired] = observe_spec(sp, hash);
 		v->desired[v->ndesired].set = s;
 		v->desired[v->ndesired].spec = sp;
-		v->desired[v->ndesired].obs = v->obs[v->ndesired];
 		v->ndesired++;
 	}
+	/* The local files of every desired set, all at once: the stats are
+	 * most of a plan's time and do not depend on one another. */
+	observe_specs(v->specs, hash, v->ndesired, v->obs);
+	for (i = 0; i < v->ndesired; i++)
+		v->desired[i].obs = v->obs[i];
 	v->recorded_obs = xcalloc(v->nrecorded + 1, sizeof(*v->recorded_obs));
 	for (i = 0; i < v->nrecorded; i++)
 		if (v->recorded[i].on_remove == ON_REMOVE_DELETE &&
@@ -485,6 +489,7 @@ reconcile_plan(struct reconcile_ctx *c, const struct reconcile_input *in,
 		goto done;
 	rc = 0;
 done:
+	free(hash);
 	strset_free(&declared);
 	return rc;
 }

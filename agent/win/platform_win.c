@@ -196,3 +196,14 @@ platform_heap_hint(size_t bytes)
 {
 	(void)bytes;
 }
+
+/* platform_parallel: in order on the calling thread (the Windows build has
+ * no use for it yet). */
+void
+platform_parallel(size_t n, size_t grain,
+    void (*fn)(void *arg, size_t lo, size_t hi), void *arg)
+{
+	(void)grain;
+	if (n > 0)
+		fn(arg, 0, n);
+}
