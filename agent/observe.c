@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include "observe.h"
-#include "platform.h"
 #include "sha256.h"
 #include "spec.h"
 #include "util.h"
@@ -101,31 +100,4 @@ observe_recorded(const struct state_set *r, int hash)
 		(void)observe_file(r->files[i].local,
 		    hash && r->files[i].has_sha256, &v[i]);
 	return v;
-}
-
-struct batch {
-	const struct spec *specs;
-	const unsigned char *hash;
-	struct plan_obs **out;
-};
-
-static void
-batch_run(void *arg, size_t lo, size_t hi)
-{
-	struct batch *b = arg;
-	size_t i;
-
-	for (i = lo; i < hi; i++)
-		b->out[i] = observe_spec(&b->specs[i], b->hash[i]);
-}
-
-void
-observe_specs(const struct spec *specs, const unsigned char *hash, size_t n,
-    struct plan_obs **out)
-{
-	struct batch b = { specs, hash, out };
-
-	/* A stat is a few microseconds of kernel time and 10,000 sets have
-	 * 28,000 files: spread over the CPUs, 64 sets a slice. */
-	platform_parallel(n, 64, batch_run, &b);
 }

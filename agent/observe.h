@@ -21,11 +21,6 @@ int observe_sha256_file(const char *path, uint8_t out[32]);
  * that declare a sha256 are hashed when hash_declared (refresh due). */
 struct plan_obs *observe_spec(const struct spec *sp, int hash_declared);
 
-/* observe_spec of specs[i] with hash[i] into out[i], for every i below
- * n, several at once: the same results as the loop, sooner. */
-void observe_specs(const struct spec *specs, const unsigned char *hash,
-    size_t n, struct plan_obs **out);
-
 /* Observations of the files a recorded set placed (for on_remove). */
 struct plan_obs *observe_recorded(const struct state_set *r, int hash);
 

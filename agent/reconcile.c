@@ -409,14 +409,44 @@ find_recorded(const struct reconcile_view *v, const char *name)
 	return NULL;
 }
 
+struct desire_work {
+	struct reconcile_ctx *c;
+	struct reconcile_view *v;
+	int64_t now;
+};
+
+/* Spec and observations of desired sets lo..hi-1 (platform_parallel). */
+static void
+desire(void *arg, size_t lo, size_t hi)
+{
+	struct desire_work *w = arg;
+	struct reconcile_view *v = w->v;
+	size_t i;
+
+	for (i = lo; i < hi; i++) {
+		const struct mset *s = v->desired[i].set;
+		const struct state_set *rec;
+		int hash;
+
+		if (spec_build(s, w->c->platform, &v->specs[i]) != 0)
+			continue;
+		rec = find_recorded(v, s->name);
+		/* sha256 of declared files is computed when the refresh is
+		 * due (design §4); size and mtime on every pass. */
+		hash = rec != NULL && s->settings.refresh > 0 &&
+		    w->now >= rec->last_check + (int64_t)s->settings.refresh;
+		v->obs[i] = observe_spec(&v->specs[i], hash);
+	}
+}
+
 int
 reconcile_plan(struct reconcile_ctx *c, const struct reconcile_input *in,
     int64_t now, struct reconcile_view *v, int *bkrc)
 {
 	struct plan_input pi;
 	struct strset declared;
-	unsigned char *hash = NULL;
-	size_t i, n;
+	struct desire_work w;
+	size_t i, k, n;
 	int rc = -1, r;
 
 	memset(v, 0, sizeof(*v));
@@ -439,33 +469,43 @@ reconcile_plan(struct reconcile_ctx *c, const struct reconcile_input *in,
 	v->desired = xcalloc(n + 1, sizeof(*v->desired));
 	v->specs = xcalloc(n + 1, sizeof(*v->specs));
 	v->obs = xcalloc(n + 1, sizeof(*v->obs));
-	hash = xcalloc(n + 1, 1);
+	/* Which sets are desired, in order: only sets of files that
+	 * validated (live or as their copy); a held file's sets are neither
+	 * desired nor withdrawn. */
 	for (i = 0; i < n; i++) {
 		const struct mset *s = &in->m->sets[i];
-		const struct state_set *rec;
-		struct spec *sp = &v->specs[v->ndesired];
 
-		/* Only sets of files that validated (live or as their copy)
-		 * are desired; a held file's sets are neither desired nor
-		 * withdrawn. */
 		if (in_strv(in->held, in->nheld, reconcile_origin(in, s)) ||
-		    strset_add(&declared, s->name, s, NULL) != 0 ||
-		    spec_build(s, c->platform, sp) != 0)
+		    strset_add(&declared, s->name, s, NULL) != 0)
 			continue;
-		rec = find_recorded(v, s->name);
-		/* sha256 of declared files is computed when the refresh is
-		 * due (design §4); size and mtime on every pass. */
-		hash[v->ndesired] = rec != NULL && s->settings.refresh > 0 &&
-		    now >= rec->last_check + (int64_t)s->settings.refresh;
-		v->desired[v->ndesired].set = s;
-		v->desired[v->ndesired].spec = sp;
-		v->ndesired++;
+		v->desired[v->ndesired++].set = s;
 	}
-	/* The local files of every desired set, all at once: the stats are
-	 * most of a plan's time and do not depend on one another. */
-	observe_specs(v->specs, hash, v->ndesired, v->obs);
-	for (i = 0; i < v->ndesired; i++)
-		v->desired[i].obs = v->obs[i];
+	/* Their specs and local files, several sets at once: the stats are
+	 * most of a plan's time, and no set's depend on another's. */
+	w.c = c;
+	w.v = v;
+	w.now = now;
+#ifndef _WIN32
+	(void)spec_sha256_md();		/* fetched before the threads race */
+#endif
+	platform_parallel(v->ndesired, 64, desire, &w);
+	/* A set without a usable source (reported by validation) has no
+	 * spec: close the gaps, keeping the order. */
+	for (i = k = 0; i < v->ndesired; i++) {
+		if (v->obs[i] == NULL)
+			continue;
+		if (k != i) {
+			v->desired[k] = v->desired[i];
+			v->specs[k] = v->specs[i];
+			v->obs[k] = v->obs[i];
+			memset(&v->specs[i], 0, sizeof(v->specs[i]));
+			v->obs[i] = NULL;
+		}
+		v->desired[k].spec = &v->specs[k];
+		v->desired[k].obs = v->obs[k];
+		k++;
+	}
+	v->ndesired = k;
 	v->recorded_obs = xcalloc(v->nrecorded + 1, sizeof(*v->recorded_obs));
 	for (i = 0; i < v->nrecorded; i++)
 		if (v->recorded[i].on_remove == ON_REMOVE_DELETE &&
@@ -489,7 +529,6 @@ reconcile_plan(struct reconcile_ctx *c, const struct reconcile_input *in,
 		goto done;
 	rc = 0;
 done:
-	free(hash);
 	strset_free(&declared);
 	return rc;
 }

@@ -144,6 +144,88 @@ test_roundtrip(const char *dir)
 	state_close(st);
 }
 
+/* Writes set-<j>'s three files, in reverse order when reverse. */
+static void
+put_three(struct state *st, size_t j, int reverse)
+{
+	struct state_file f[3];
+	char name[32], loc[3][64];
+	size_t k;
+
+	memset(f, 0, sizeof(f));
+	snprintf(name, sizeof(name), "set-%03zu", j);
+	for (k = 0; k < 3; k++) {
+		size_t kk = reverse ? 2 - k : k;
+
+		snprintf(loc[k], sizeof(loc[k]), "/d/%s/f%zu", name, kk);
+		f[k].local = loc[k];
+		f[k].local_size = j * 10 + kk;
+	}
+	state_put_files(st, name, f, 3);
+}
+
+/* Every one of the 300 sets loaded with exactly its own files, sorted. */
+static int
+many_ok(struct state *st)
+{
+	struct state_set *v;
+	char name[32], loc[64];
+	size_t n, i, k;
+	int ok;
+
+	if (state_load(st, &v, &n) != 0)
+		return 0;
+	ok = n == 300;
+	for (i = 0; i < n && ok; i++) {
+		snprintf(name, sizeof(name), "set-%03zu", i);
+		if (strcmp(v[i].name, name) != 0 || v[i].nfiles != 3)
+			ok = 0;
+		for (k = 0; ok && k < 3; k++) {
+			snprintf(loc, sizeof(loc), "/d/%s/f%zu", name, k);
+			if (strcmp(v[i].files[k].local, loc) != 0 ||
+			    v[i].files[k].local_size != i * 10 + k)
+				ok = 0;
+		}
+	}
+	state_free_sets(v, n);
+	return ok;
+}
+
+/* Many sets, recorded in another order than their names: the load hands
+ * every set exactly its own files, sorted, and skips file rows of a set
+ * that has no row of its own -- both when each set's rows lie together
+ * and sorted in the table (as apply writes them) and when they do not. */
+static void
+test_many(const char *dir)
+{
+	struct state *st = open_or_die(dir);
+	struct state_set s;
+	struct state_file ghost;
+	char name[32];
+	size_t i;
+
+	memset(&s, 0, sizeof(s));
+	memset(&ghost, 0, sizeof(ghost));
+	CHECK(state_begin(st) == 0, "many: begin");
+	for (i = 0; i < 300; i++) {
+		size_t j = (i * 7) % 300;	/* not in name order */
+
+		snprintf(name, sizeof(name), "set-%03zu", j);
+		s.name = name;
+		s.spec_hash = (char *)"h";
+		state_put_set(st, &s);
+		put_three(st, j, 0);
+	}
+	ghost.local = (char *)"/d/ghost/f0";
+	state_put_files(st, "ghost", &ghost, 1);
+	CHECK(state_commit(st) == 0, "many: commit");
+	CHECK(many_ok(st), "many: each set its own files (table in order)");
+	put_three(st, 7, 1);
+	CHECK(many_ok(st), "many: each set its own files, sorted (one set's "
+	    "rows out of order)");
+	state_close(st);
+}
+
 /* The child records set "k" with attempts = i in a loop, each write one
  * transaction with its files and job, and tells the parent every i it
  * saw committed. */
@@ -270,6 +352,9 @@ main(int argc, char **argv)
 	if ((dir = mkdtemp(tmpl)) == NULL)
 		return 1;
 	test_roundtrip(dir);
+	cmd = xasprintf("%s/many", dir);
+	test_many(cmd);
+	free(cmd);
 	test_kill9(dir, argc > 1 ? atoi(argv[1]) : 20);
 	cmd = xasprintf("rm -rf '%s'", dir);
 	if (system(cmd) != 0)
