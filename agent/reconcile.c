@@ -485,9 +485,6 @@ reconcile_plan(struct reconcile_ctx *c, const struct reconcile_input *in,
 	w.c = c;
 	w.v = v;
 	w.now = now;
-#ifndef _WIN32
-	(void)spec_sha256_md();		/* fetched before the threads race */
-#endif
 	platform_parallel(v->ndesired, 64, desire, &w);
 	/* A set without a usable source (reported by validation) has no
 	 * spec: close the gaps, keeping the order. */
