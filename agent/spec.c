@@ -331,6 +331,7 @@ static const char *const prio_names[] = {
 int
 spec_build(const struct mset *set, enum platform platform, struct spec *out)
 {
+	static const char room[SPEC_HASH_LEN];
 	const struct msource *src = set->source;
 	struct fileent *fe = NULL;
 	struct buf c = { 0 }, blk = { 0 };
@@ -376,7 +377,7 @@ spec_build(const struct mset *set, enum platform platform, struct spec *out)
 	buf_str(&blk, set->name);
 	buf_str(&blk, " spec=");
 	hashat = blk.n;
-	blk_add(&blk, "", SPEC_HASH_LEN);	/* room for the hash */
+	blk_add(&blk, room, SPEC_HASH_LEN);	/* the hash goes here */
 	/* Kept at its size: 10,000 blocks at doubled capacity were 10 MB
 	 * of fresh pages. */
 	out->block = xrealloc(blk.p, blk.n);

@@ -204,22 +204,22 @@ struct arena {
 static void *
 arena_alloc(struct arena *a, size_t n)
 {
+	const size_t al = sizeof(max_align_t);
 	struct chunk *c = a->head;
-	void *p;
+	size_t at = c ? (c->used + al - 1) & ~(al - 1) : 0;
 
-	n = (n + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
-	if (c == NULL || c->cap - c->used < n) {
+	/* Strings before may have left used anywhere: align the start. */
+	if (c == NULL || at > c->cap || c->cap - at < n) {
 		size_t cap = n > CHUNK_SIZE ? n : CHUNK_SIZE;
 
 		c = xmalloc(sizeof(*c) + cap);
 		c->cap = cap;
-		c->used = 0;
 		c->next = a->head;
 		a->head = c;
+		at = 0;
 	}
-	p = (char *)c->data + c->used;
-	c->used += n;
-	return p;
+	c->used = at + n;
+	return (char *)c->data + at;
 }
 
 /* Strings are packed: no alignment padding between them. */
