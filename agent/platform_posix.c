@@ -162,6 +162,9 @@ platform_heap_hint(size_t bytes)
 	/* From the brk heap, not a private mapping, and kept there when
 	 * freed. */
 	if (mallopt(M_MMAP_THRESHOLD, 32 << 20) != 1 ||
+	    /* threads (platform_parallel) allocate from it too, not from
+	     * arenas of their own in small pages */
+	    mallopt(M_ARENA_MAX, 1) != 1 ||
 	    mallopt(M_TRIM_THRESHOLD, (int)(bytes + huge)) != 1)
 		return;
 	if (bytes >= 32u << 20)
