@@ -157,7 +157,8 @@ pct_segment(struct buf *b, const char *s, size_t len)
 /* Appends rel ('/' or '\' separated) to b, segment by segment, with sep
  * between segments; empty segments vanish. */
 static void
-add_segments(struct buf *b, const char *rel, char sep, int encode)
+add_segments(struct buf *b, size_t start, const char *rel, char sep,
+    int encode)
 {
 	const char *p = rel, *q;
 
@@ -169,7 +170,7 @@ add_segments(struct buf *b, const char *rel, char sep, int encode)
 		q = p;
 		while (*q != '\0' && *q != '/' && *q != '\\')
 			q++;
-		if (b->n > 0 && b->p[b->n - 1] != sep)
+		if (b->n > start && b->p[b->n - 1] != sep)
 			buf_add(b, &sep, 1);
 		if (encode)
 			pct_segment(b, p, (size_t)(q - p));
@@ -179,33 +180,42 @@ add_segments(struct buf *b, const char *rel, char sep, int encode)
 	}
 }
 
+/* The remote path of a file appended to b (from start = b->n). */
+static void
+remote_into(struct buf *b, const struct msource *src, const char *path,
+    const char *rel)
+{
+	size_t start = b->n, i;
+
+	if (src->kind == SOURCE_UNC) {
+		/* \\server\share[\...]: the url as written, separators made
+		 * backslashes, no trailing one. */
+		buf_str(b, src->url);
+		for (i = start; i < b->n; i++)
+			if (b->p[i] == '/')
+				b->p[i] = '\\';
+		while (b->n - start > 2 && b->p[b->n - 1] == '\\')
+			b->p[--b->n] = '\0';
+		add_segments(b, start, path ? path : "", '\\', 0);
+		add_segments(b, start, rel, '\\', 0);
+	} else {
+		/* The url is taken as written (it may hold encoded bytes of
+		 * its own); path and file names are names, so encoded here. */
+		buf_str(b, src->url);
+		while (b->n > start && b->p[b->n - 1] == '/')
+			b->p[--b->n] = '\0';
+		add_segments(b, start, path ? path : "", '/', 1);
+		add_segments(b, start, rel, '/', 1);
+	}
+}
+
 char *
 spec_remote_path(const struct msource *src, const char *path,
     const char *rel)
 {
 	struct buf b = { 0 };
-	size_t i;
 
-	if (src->kind == SOURCE_UNC) {
-		/* \\server\share[\...]: the url as written, separators made
-		 * backslashes, no trailing one. */
-		buf_str(&b, src->url);
-		for (i = 0; i < b.n; i++)
-			if (b.p[i] == '/')
-				b.p[i] = '\\';
-		while (b.n > 2 && b.p[b.n - 1] == '\\')
-			b.p[--b.n] = '\0';
-		add_segments(&b, path ? path : "", '\\', 0);
-		add_segments(&b, rel, '\\', 0);
-	} else {
-		/* The url is taken as written (it may hold encoded bytes of
-		 * its own); path and file names are names, so encoded here. */
-		buf_str(&b, src->url);
-		while (b.n > 0 && b.p[b.n - 1] == '/')
-			b.p[--b.n] = '\0';
-		add_segments(&b, path ? path : "", '/', 1);
-		add_segments(&b, rel, '/', 1);
-	}
+	remote_into(&b, src, path, rel);
 	return b.p;
 }
 
@@ -231,32 +241,41 @@ add_expanded(struct buf *b, const char *dest)
 }
 #endif
 
+/* The local path of a file appended to b (from start = b->n). */
+static void
+local_into(struct buf *b, const char *destination, const char *rel,
+    enum platform platform)
+{
+	size_t start = b->n, i;
+
+	if (platform == PLATFORM_WINDOWS) {
+#ifdef _WIN32
+		add_expanded(b, destination);
+#else
+		buf_str(b, destination);
+#endif
+		for (i = start; i < b->n; i++)
+			if (b->p[i] == '/')
+				b->p[i] = '\\';
+		/* Keep "C:\" and "\\" whole; drop other trailing separators. */
+		while (b->n - start > 3 && b->p[b->n - 1] == '\\')
+			b->p[--b->n] = '\0';
+		add_segments(b, start, rel, '\\', 0);
+	} else {
+		buf_str(b, destination);
+		while (b->n - start > 1 && b->p[b->n - 1] == '/')
+			b->p[--b->n] = '\0';
+		add_segments(b, start, rel, '/', 0);
+	}
+}
+
 char *
 spec_local_path(const char *destination, const char *rel,
     enum platform platform)
 {
 	struct buf b = { 0 };
-	size_t i;
 
-	if (platform == PLATFORM_WINDOWS) {
-#ifdef _WIN32
-		add_expanded(&b, destination);
-#else
-		buf_str(&b, destination);
-#endif
-		for (i = 0; i < b.n; i++)
-			if (b.p[i] == '/')
-				b.p[i] = '\\';
-		/* Keep "C:\" and "\\" whole; drop other trailing separators. */
-		while (b.n > 3 && b.p[b.n - 1] == '\\')
-			b.p[--b.n] = '\0';
-		add_segments(&b, rel, '\\', 0);
-	} else {
-		buf_str(&b, destination);
-		while (b.n > 1 && b.p[b.n - 1] == '/')
-			b.p[--b.n] = '\0';
-		add_segments(&b, rel, '/', 0);
-	}
+	local_into(&b, destination, rel, platform);
 	return b.p;
 }
 
@@ -292,10 +311,10 @@ static size_t
 blk_remote(struct buf *b, const struct msource *src, const char *path,
     const char *rel)
 {
-	char *p = spec_remote_path(src, path, rel);
-	size_t off = blk_add(b, p, strlen(p));
+	size_t off = b->n;
 
-	free(p);
+	remote_into(b, src, path, rel);
+	buf_add(b, "", 1);
 	return off;
 }
 
@@ -303,10 +322,10 @@ static size_t
 blk_local(struct buf *b, const char *destination, const char *rel,
     enum platform platform)
 {
-	char *p = spec_local_path(destination, rel, platform);
-	size_t off = blk_add(b, p, strlen(p));
+	size_t off = b->n;
 
-	free(p);
+	local_into(b, destination, rel, platform);
+	buf_add(b, "", 1);
 	return off;
 }
 
