@@ -21,12 +21,19 @@
 #                      (the whole command: config, state, validation, specs,
 #                      a stat of every file, the plan, its text)
 #
+# Then, on the same host, the idle benchmark (issue 4: "CPU time and RSS of
+# `run` over 60 s with 10,000 declared sets in sync"): `bitsync run` starts
+# with a status_file, its first pass is awaited (the file appears), and its
+# CPU time (utime + stime from /proc/PID/stat) and RSS are read at the start
+# and the end of BENCH_IDLE seconds (default 60; 0 skips it).  The daemon
+# must still be running at the end and must have started no job.
+#
 # Each runs once untimed, then BENCH_RUNS times (default 9) under
 # `/usr/bin/time -f %M`, interleaved; wall time is bash's $EPOCHREALTIME
 # around that, the median is reported; peak RSS is the largest %M.  Every
 # run must exit 0.
 #
-# Environment: BENCH_RUNS, BENCH_SEED (default 1), BENCH_KEEP=1 keeps the
+# Environment: BENCH_RUNS, BENCH_IDLE, BENCH_SEED (default 1), BENCH_KEEP=1 keeps the
 # folder, BENCH_ENFORCE=1 exits 1 when the 10,000-set verdict fails,
 # BENCH_BITSYNC / BENCH_PLANSEED / BENCH_PYTHON override the programs.
 set -euo pipefail
@@ -44,6 +51,7 @@ done
 
 here=$(cd "$(dirname "$0")" && pwd)
 runs=${BENCH_RUNS:-9}
+idle=${BENCH_IDLE:-60}
 seed=${BENCH_SEED:-1}
 python=${BENCH_PYTHON:-/usr/bin/python3}
 bitsync=${BENCH_BITSYNC:-$build/bitsync}
@@ -56,13 +64,13 @@ die() { echo "plan_bench.sh: $*" >&2; exit 1; }
 [ -x "$planseed" ] || die "$planseed missing: build target bench_plan"
 [ -x "$python" ] || die "$python missing"
 [[ $runs =~ ^[1-9][0-9]*$ ]] || die "BENCH_RUNS must be a positive integer"
+[[ $idle =~ ^[0-9]+$ ]] || die "BENCH_IDLE must be a number of seconds"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/bitsync-planbench.XXXXXX")
-if [ "${BENCH_KEEP:-0}" = 1 ]; then
-	echo "keeping the benchmark's folder $work"
-else
-	trap 'rm -rf "$work"' EXIT
-fi
+DAEMON=
+# The idle benchmark's daemon never outlives the script.
+trap '[ -n "$DAEMON" ] && kill "$DAEMON" 2>/dev/null; wait; [ "${BENCH_KEEP:-0}" = 1 ] || rm -rf "$work"' EXIT
+[ "${BENCH_KEEP:-0}" = 1 ] && echo "keeping the benchmark's folder $work"
 
 echo "# bitsync plan benchmark, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 echo "# host: $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)"
@@ -104,8 +112,44 @@ base_ms=$(median "${WALLS[base]}")
 echo "# process start overhead (/usr/bin/time /bin/true, median of 5): $base_ms ms, included in every wall time"
 echo "#"
 
+# idle_run CONFIG DIR: the idle benchmark on one host; sets IDLE_CPU (% of
+# one CPU over the window), IDLE_RSS and IDLE_HWM (MiB).
+idle_run() {
+	local config=$1 dir=$2 pid t0 t1 c0 c1 tck i
+	tck=$(getconf CLK_TCK)
+	cp "$config" "$dir/run.ini"
+	printf 'status_file = %s\n' "$dir/status.json" >>"$dir/run.ini"
+	chmod 600 "$dir/run.ini"
+	"$bitsync" -c "$dir/run.ini" run 2>"$dir/run.err" &
+	pid=$! DAEMON=$!
+	i=0
+	while [ ! -s "$dir/status.json" ] && [ $i -lt 600 ]; do
+		kill -0 "$pid" 2>/dev/null || { tail -n 5 "$dir/run.err" >&2; die "run exited before its first pass"; }
+		sleep 0.1
+		i=$((i + 1))
+	done
+	[ -s "$dir/status.json" ] || die "run wrote no status_file within 60 s"
+	sleep 1	# the first pass's last writes
+	cpu() { awk '{ print $14 + $15 }' "/proc/$pid/stat"; }
+	c0=$(cpu) t0=$EPOCHREALTIME
+	sleep "$idle"
+	c1=$(cpu) t1=$EPOCHREALTIME
+	kill -0 "$pid" 2>/dev/null || die "run died during the idle window"
+	IDLE_RSS=$(awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$pid/status")
+	IDLE_HWM=$(awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$pid/status")
+	IDLE_CPU=$(awk -v c="$((c1 - c0))" -v t="$tck" -v a="$t0" -v b="$t1" \
+		'BEGIN { printf "%.3f", 100 * c / t / (b - a) }')
+	kill -TERM "$pid"
+	wait "$pid" || die "run did not stop cleanly on SIGTERM"
+	DAEMON=
+	if grep -q "created" "$dir/run.err"; then
+		grep "created" "$dir/run.err" | head -n 3 >&2
+		die "run created jobs on a host in sync"
+	fi
+}
+
 rows=()
-declare -A pms prss pratio
+declare -A pms prss pratio icpu irss
 for n in "${sizes[@]}"; do
 	host=$work/host-$n
 	mkdir -p "$host/dest"
@@ -157,6 +201,11 @@ EOF
 		rows+=("$(awk -v n="$n" -v c="$cname" -v ms="$ms" -v kb="$kb" -v vms="$v_ms" \
 			'BEGIN { printf "%7d  %-18s  %10.1f  %9.1f  %9.2f", n, c, ms, kb / 1024, ms / vms }')")
 	done
+	if [ "$idle" -gt 0 ]; then
+		idle_run "$config" "$host"
+		echo "#   bitsync run, ${idle} s idle after its first pass: CPU $IDLE_CPU % of one core, RSS $IDLE_RSS MiB (peak $IDLE_HWM MiB, the first pass included)"
+		icpu[$n]=$IDLE_CPU irss[$n]=$IDLE_RSS
+	fi
 	pms[$n]=$p_ms
 	prss[$n]=$(awk -v a="$p_kb" 'BEGIN { printf "%.1f", a / 1024 }')
 	pratio[$n]=$(awk -v a="$p_ms" -v b="$v_ms" 'BEGIN { printf "%.2f", a / b }')
@@ -178,6 +227,10 @@ if [ -n "${pms[10000]:-}" ]; then
 	echo "  (plan / validate of the same manifest: ${pratio[10000]}; peak RSS ${prss[10000]} MiB; information only)"
 else
 	echo "verdict: no 10000-set run, none given"
+fi
+if [ -n "${icpu[10000]:-}" ]; then
+	if awk -v c="${icpu[10000]}" -v r="${irss[10000]}" 'BEGIN { exit !(c < 0.1 && r < 16) }'; then v=PASS; else v=FAIL fail=1; fi
+	echo "verdict (10000 sets): bitsync run idle over $idle s = ${icpu[10000]} % CPU, ${irss[10000]} MiB RSS (targets < 0.1 %, < 16 MiB): $v"
 fi
 if [ "$fail" = 1 ] && [ "${BENCH_ENFORCE:-0}" = 1 ]; then
 	exit 1
