@@ -6,11 +6,13 @@
  * --wait it also waits out retries until every set is in sync or has
  * failed, or --timeout passes.  Exit 0 only when every set is in sync.
  *
- * Two processes never transfer from one job store: the engine holds an
- * exclusive lock on it, so a second apply (or apply beside `run`) stops
- * with exit 69 and says why. */
+ * Two processes never reconcile from one state directory: the session
+ * holds an exclusive lock on it (and the engine one on its job store), so
+ * a second apply (or apply beside `run`) stops with exit 69 and says why.
+ *
+ * On Windows there is no control endpoint to a daemon yet: apply always
+ * reconciles in process (design §5), and BITS transfers without us. */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -18,42 +20,36 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <poll.h>
 #include <unistd.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 
 #include <jansson.h>
 
 #include "cli.h"
+#include "platform.h"
 #include "reconcile.h"
 #include "util.h"
 
 static volatile sig_atomic_t stop;
 
+/* The loop below wakes on it: a job changed state (a transferred job is
+ * completed without a polling delay) or a stop was asked. */
+static struct platform_wake *wake;
+
 static void
-on_signal(int sig)
+on_stop(void)
 {
-	(void)sig;
 	stop = 1;
+	platform_wake_post(wake);
 }
 
-/* The backend's state-change callback, from its threads: only a byte
- * into a pipe, so the loop below wakes at once (a transferred job is
- * completed without a polling delay). */
-static int wake[2] = { -1, -1 };
-
+/* The backend's state-change callback, from its threads. */
 static void
 on_job_event(void *ctx, const bk_guid *job, enum bk_state state)
 {
-	char b = 1;
-
 	(void)ctx;
 	(void)job;
 	(void)state;
-	if (write(wake[1], &b, 1) == -1) {
-		/* full pipe: a wake-up is already pending */
-	}
+	platform_wake_post(wake);
 }
 
 static int64_t
@@ -73,7 +69,6 @@ via_daemon(const struct cli *cli, int wait, uint64_t timeout, int quiet)
 {
 	struct config cfg;
 	struct diags d;
-	struct sockaddr_un sa;
 	char *path = NULL, reply[512];
 	json_t *j = NULL, *st;
 	int64_t deadline;
@@ -86,13 +81,7 @@ via_daemon(const struct cli *cli, int wait, uint64_t timeout, int quiet)
 	    &d) != 0 || cfg.state_dir == NULL)
 		goto done;
 	path = xasprintf("%s/control.sock", cfg.state_dir);
-	memset(&sa, 0, sizeof(sa));
-	sa.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sa.sun_path))
-		goto done;
-	memcpy(sa.sun_path, path, strlen(path));
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
-	    connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1)
+	if ((fd = control_connect(cfg.state_dir)) == -1)
 		goto done;
 	if (write(fd, "apply\n", 6) != 6 ||
 	    (n = read(fd, reply, sizeof(reply) - 1)) <= 0) {
@@ -126,7 +115,7 @@ via_daemon(const struct cli *cli, int wait, uint64_t timeout, int quiet)
 		json_decref(s2);
 		if (xfer == 0)
 			break;
-		sleep(1);
+		platform_wake_wait(wake, 1000);
 	}
 	st = j;
 	if (!quiet)
@@ -158,7 +147,6 @@ cmd_apply(const struct cli *cli, int argc, char **argv)
 	};
 	struct reconcile_session s;
 	struct reconcile_summary sum;
-	struct sigaction sa;
 	uint64_t timeout = 0;
 	int64_t deadline = 0, delay_ms = 200;
 	int wait = 0, quiet = 0, ch, rc, bkrc, passes = 0, invalid = 0;
@@ -188,23 +176,24 @@ cmd_apply(const struct cli *cli, int argc, char **argv)
 		fprintf(stderr, "bitsync apply: --timeout needs --wait\n");
 		return EXIT_USAGE;
 	}
+	/* Stop between passes on ^C / SIGTERM (Windows: Ctrl-C, Ctrl-Break,
+	 * console close): the engine's transfers are resumable and their
+	 * state is on disk; BITS jobs go on without us. */
+	if ((wake = platform_wake_new()) == NULL) {
+		perror("bitsync apply");
+		return EXIT_SOFTWARE;
+	}
+	platform_on_stop(on_stop);
 	/* A daemon that runs holds the job store: ask it.  Explicit PATHs
 	 * are not what it enforces, so they always reconcile here. */
 	if (optind == argc &&
 	    (rc = via_daemon(cli, wait, timeout, quiet)) != -1)
-		return rc;
+		goto out;
 	if ((rc = reconcile_session_open(&s, cli->config_path,
 	    cli->config_explicit, 1, quiet ? NULL : stderr)) != EXIT_OK)
-		return rc;
-	/* Stop between passes on ^C / SIGTERM: the engine's transfers are
-	 * resumable and their state is on disk. */
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+		goto out;
 	in_process = strcmp(s.ctx.ops->name, "engine") == 0;
-	if (pipe2(wake, O_CLOEXEC | O_NONBLOCK) == 0 &&
-	    s.ctx.ops->set_notify != NULL)
+	if (s.ctx.ops->set_notify != NULL)
 		s.ctx.ops->set_notify(s.ctx.b, on_job_event, NULL);
 	if (timeout > 0)
 		deadline = mono_ms() + (int64_t)timeout * 1000;
@@ -212,7 +201,6 @@ cmd_apply(const struct cli *cli, int argc, char **argv)
 	for (;;) {
 		struct reconcile_input in;
 		struct reconcile_view v;
-		struct timespec ts;
 
 		/* Last-known-good copies belong to the manifests the
 		 * agent enforces (its config's); PATHs given here are a
@@ -258,21 +246,10 @@ cmd_apply(const struct cli *cli, int argc, char **argv)
 			delay_ms = 200;
 		else if (delay_ms < 2000)
 			delay_ms += 200;
-		if (wake[0] >= 0) {
-			/* Job events wake us; the timeout is only a net. */
-			struct pollfd pfd = { wake[0], POLLIN, 0 };
-			char buf[64];
-
-			if (poll(&pfd, 1, sum.again ? 0 : (int)delay_ms * 5) > 0)
-				while (read(wake[0], buf, sizeof(buf)) > 0)
-					;
-		} else {
-			ts.tv_sec = delay_ms / 1000;
-			ts.tv_nsec = (delay_ms % 1000) * 1000000;
-			while (nanosleep(&ts, &ts) == -1 && errno == EINTR &&
-			    !stop)
-				;
-		}
+		/* Job events wake us; the timeout is only a net. */
+		if (!stop)
+			platform_wake_wait(wake, sum.again ? 0 :
+			    (int)delay_ms * 5);
 	}
 	if (!quiet && !wait && sum.transient > 0)
 		fprintf(stderr, "bitsync apply: %zu set(s) wait for the "
@@ -298,10 +275,9 @@ done:
 	    s.ctx.b != NULL)
 		s.ctx.ops->set_notify(s.ctx.b, NULL, NULL);
 	reconcile_session_close(&s);
-	if (wake[0] >= 0) {
-		close(wake[0]);
-		close(wake[1]);
-		wake[0] = wake[1] = -1;
-	}
+out:
+	platform_on_stop(NULL);
+	platform_wake_free(wake);
+	wake = NULL;
 	return rc;
 }

@@ -299,9 +299,8 @@ plan_via_daemon(const struct cli *cli, int npaths, char **paths, int json,
 {
 	struct config cfg;
 	struct diags d;
-	FILE *f = NULL;
-	char *req = NULL, *reply = NULL;
-	size_t reqlen = 0, outlen, errlen, got = 0, cap = 0;
+	char *req = NULL, *reply = NULL, *t;
+	size_t reqlen, outlen, errlen, got = 0, cap = 0;
 	ssize_t n;
 	int fd = -1, rc = -1, prc, i;
 
@@ -311,18 +310,20 @@ plan_via_daemon(const struct cli *cli, int npaths, char **paths, int json,
 	    &d) != 0 || cfg.state_dir == NULL ||
 	    (fd = control_connect(cfg.state_dir)) == -1)
 		goto done;
-	if ((f = open_memstream(&req, &reqlen)) == NULL)
-		goto done;
-	fprintf(f, "plan %d %d %d\n", json, detailed, verbose);
+	req = xasprintf("plan %d %d %d\n", json, detailed, verbose);
 	for (i = 0; i < npaths; i++) {
 		/* A PATH is read by the daemon: make it absolute here. */
-		char *abs = realpath(paths[i], NULL);
+		char *abs = platform_abspath(paths[i]);
 
-		fprintf(f, "%s\n", abs ? abs : paths[i]);
+		t = xasprintf("%s%s\n", req, abs ? abs : paths[i]);
+		free(req);
+		req = t;
 		free(abs);
 	}
-	fputc('\n', f);
-	fclose(f);
+	t = xasprintf("%s\n", req);
+	free(req);
+	req = t;
+	reqlen = strlen(req);
 	if (write(fd, req, reqlen) != (ssize_t)reqlen)
 		goto done;
 	for (;;) {

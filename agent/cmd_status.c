@@ -4,9 +4,7 @@
  * store; the file is rewritten after every pass and every 2 s while
  * transfers run).  Without a daemon the status is worked out here from
  * the manifest, the state and the jobs, without changing anything. */
-#include <errno.h>
 #include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "platform.h"
 #include "reconcile.h"
 #include "status.h"
 #include "util.h"
@@ -29,7 +28,7 @@ from_daemon(const struct config *cfg)
 	    (j = json_load_file(cfg->status_file, 0, NULL)) == NULL)
 		return NULL;
 	pid = json_integer_value(json_object_get(j, "pid"));
-	if (pid <= 0 || (kill((pid_t)pid, 0) == -1 && errno == ESRCH)) {
+	if (!platform_pid_alive((long)pid)) {
 		json_decref(j);
 		return NULL;
 	}

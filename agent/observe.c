@@ -1,13 +1,11 @@
 /* observe.c - local file observations for the planner (see observe.h). */
-#include <sys/stat.h>
-
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "observe.h"
+#include "platform.h"
 #include "sha256.h"
 #include "spec.h"
 #include "util.h"
@@ -21,9 +19,9 @@ observe_sha256_file(const char *path, uint8_t out[32])
 	ssize_t r;
 	int fd, rc = -1, saved;
 
-	/* O_NOFOLLOW: a symlink planted where a file was placed is not the
-	 * file bitsync placed. */
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1)
+	/* A symlink planted where a file was placed is not the file
+	 * bitsync placed. */
+	if ((fd = platform_open_nofollow(path)) == -1)
 		return -1;
 	buf = xmalloc(1 << 17);
 	h = sha256_new();
@@ -51,23 +49,22 @@ observe_sha256_file(const char *path, uint8_t out[32])
 int
 observe_file(const char *path, int hash, struct plan_obs *o)
 {
-	struct stat sb;
+	struct platform_stat sb;
 
 	memset(o, 0, sizeof(*o));
-	if (lstat(path, &sb) == -1) {
-		if (errno == ENOENT || errno == ENOTDIR)
-			return 0;
+	if (platform_lstat(path, &sb) == -1) {
 		o->exists = -1;
 		return -1;
 	}
-	if (!S_ISREG(sb.st_mode)) {
+	if (sb.kind == PLATFORM_KIND_MISSING)
+		return 0;
+	if (sb.kind != PLATFORM_KIND_FILE || sb.is_link) {
 		o->exists = -1;
 		return 0;
 	}
 	o->exists = 1;
-	o->size = (uint64_t)sb.st_size;
-	o->mtime_ns = (int64_t)sb.st_mtim.tv_sec * 1000000000 +
-	    sb.st_mtim.tv_nsec;
+	o->size = sb.size;
+	o->mtime_ns = sb.mtime_ns;
 	if (hash) {
 		if (observe_sha256_file(path, o->sha256) == -1) {
 			o->exists = -1;

@@ -5,6 +5,8 @@
 #define BITSYNC_PLATFORM_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
 
 enum platform_kind { PLATFORM_KIND_MISSING, PLATFORM_KIND_FILE,
 	PLATFORM_KIND_DIR, PLATFORM_KIND_OTHER };
@@ -36,5 +38,88 @@ void platform_heap_hint(size_t bytes);
  * one slice, or where threads are not offered. */
 void platform_parallel(size_t n, size_t grain,
     void (*fn)(void *arg, size_t lo, size_t hi), void *arg);
+
+/* Whether c separates path components ('/'; on Windows also '\\'). */
+int platform_is_sep(int c);
+
+/* An absolute form of path (newly allocated), or NULL with errno set. */
+char *platform_abspath(const char *path);
+
+/* What path itself is, without following a final symlink or reparse
+ * point (is_link is set instead, kind is OTHER).  MISSING when absent. */
+struct platform_stat {
+	enum platform_kind kind;
+	int is_link;
+	uint64_t size;
+	int64_t mtime_ns;
+};
+int platform_lstat(const char *path, struct platform_stat *sb);
+
+/* A read-only descriptor for read() and close(), refusing a final
+ * symlink or reparse point (errno ELOOP): a link planted where bitsync
+ * placed a file is not that file. */
+int platform_open_nofollow(const char *path);
+
+/* Creates the folder dir (one level) for the agent alone: mode 0700 on
+ * POSIX; on Windows a protected DACL granting SYSTEM and Administrators
+ * only, inherited by what is created inside.  0 also when it exists. */
+int platform_mkdir_private(const char *dir);
+
+/* mkdir -p of dir.  New folders take their parent's permissions (on
+ * Windows: inherit its ACL).  Components past the first trusted_len
+ * bytes must not be symlinks or reparse points (design §7): ELOOP. */
+int platform_make_dirs(const char *dir, size_t trusted_len);
+
+/* Creates path when missing as a file only the agent may read (0600 /
+ * the private folder's DACL), never through a link; keeps its content. */
+int platform_create_private(const char *path);
+
+/* Writes path anew (truncating) as a private file, never through a link. */
+int platform_write_private(const char *path, const void *data, size_t len);
+
+/* Atomic replacement: write to the stream platform_replace_open returns,
+ * then platform_replace_commit flushes it to disk and puts it in place of
+ * path in one step (rename / MoveFileEx with MOVEFILE_REPLACE_EXISTING and
+ * MOVEFILE_WRITE_THROUGH); readers see the old or the new file, never a
+ * mix.  commit always closes f and frees *tmp; on failure it removes the
+ * temporary file and returns -1 with errno set. */
+FILE *platform_replace_open(const char *path, char **tmp);
+int platform_replace_commit(FILE *f, char *tmp, const char *path);
+/* Gives the replacement up: closes f, removes and frees tmp. */
+void platform_replace_abort(FILE *f, char *tmp);
+
+/* This host's name, NUL-terminated (empty when unknown). */
+void platform_hostname(char *buf, size_t len);
+
+/* Whether a process with that id runs (0 when it surely does not). */
+int platform_pid_alive(long pid);
+
+/* An exclusive lock on <dir>/<name>, held until platform_unlock (or the
+ * process ends): 0 taken, 1 held by another process, -1 error (errno).
+ * flock on POSIX, LockFileEx on Windows. */
+struct platform_lock;
+int platform_lock(const char *dir, const char *name,
+    struct platform_lock **out);
+void platform_unlock(struct platform_lock *l);
+
+/* Calls fn (which may only set a flag and post a wake) when the user or
+ * the system asks the process to stop: SIGINT / SIGTERM, Ctrl-C / Ctrl-
+ * Break / console close. */
+void platform_on_stop(void (*fn)(void));
+
+/* A wake-up a thread (or a stop handler) posts and a loop waits for:
+ * a non-blocking pipe on POSIX, an auto-reset event on Windows. */
+struct platform_wake;
+struct platform_wake *platform_wake_new(void);
+void platform_wake_post(struct platform_wake *w);
+/* 1 when posted (consumed), 0 when ms passed. */
+int platform_wake_wait(struct platform_wake *w, int ms);
+void platform_wake_free(struct platform_wake *w);
+
+/* A connected stream to the run daemon's control endpoint in state_dir
+ * (<state_dir>/control.sock), or -1 when none answers.  Windows has no
+ * control endpoint yet: always -1 (errno ENOSYS), and commands work in
+ * process. */
+int platform_control_connect(const char *state_dir);
 
 #endif

@@ -7,15 +7,23 @@
  * is a drop-in; perm_check judges where it points).  Byte order (strcmp)
  * is the contract: locale collation would order "B.yaml" and "a.yaml"
  * differently on two hosts of one fleet. */
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -231,4 +239,329 @@ platform_parallel(size_t n, size_t grain,
 	par_run(&p);
 	for (i = 0; i < nt; i++)
 		pthread_join(t[i], NULL);
+}
+
+int
+platform_is_sep(int c)
+{
+	return c == '/';
+}
+
+char *
+platform_abspath(const char *path)
+{
+	return realpath(path, NULL);
+}
+
+int
+platform_lstat(const char *path, struct platform_stat *st)
+{
+	struct stat sb;
+
+	memset(st, 0, sizeof(*st));
+	if (lstat(path, &sb) == -1) {
+		if (errno == ENOENT || errno == ENOTDIR) {
+			st->kind = PLATFORM_KIND_MISSING;
+			return 0;
+		}
+		return -1;
+	}
+	if (S_ISREG(sb.st_mode))
+		st->kind = PLATFORM_KIND_FILE;
+	else if (S_ISDIR(sb.st_mode))
+		st->kind = PLATFORM_KIND_DIR;
+	else
+		st->kind = PLATFORM_KIND_OTHER;
+	st->is_link = S_ISLNK(sb.st_mode);
+	st->size = (uint64_t)sb.st_size;
+	st->mtime_ns = (int64_t)sb.st_mtim.tv_sec * 1000000000 +
+	    sb.st_mtim.tv_nsec;
+	return 0;
+}
+
+int
+platform_open_nofollow(const char *path)
+{
+	return open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+}
+
+int
+platform_mkdir_private(const char *dir)
+{
+	if (mkdir(dir, 0700) == -1 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+int
+platform_make_dirs(const char *dir, size_t trusted_len)
+{
+	char *p = xstrdup(dir), *s;
+	struct stat sb;
+	mode_t mode = 0755;
+	int rc = -1;
+
+	for (s = p + 1;; s++) {
+		int end = *s == '\0';
+
+		if (*s != '/' && !end)
+			continue;
+		*s = '\0';
+		if ((size_t)(s - p) > trusted_len ? lstat(p, &sb) :
+		    stat(p, &sb)) {
+			if (errno != ENOENT || mkdir(p, mode) == -1)
+				goto done;
+			if (lstat(p, &sb) == -1)
+				goto done;
+		}
+		if (S_ISLNK(sb.st_mode)) {
+			errno = ELOOP;
+			goto done;
+		}
+		if (!S_ISDIR(sb.st_mode)) {
+			errno = ENOTDIR;
+			goto done;
+		}
+		mode = sb.st_mode & 0777;
+		if (end)
+			break;
+		*s = '/';
+	}
+	rc = 0;
+done:
+	free(p);
+	return rc;
+}
+
+int
+platform_create_private(const char *path)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+
+	if (fd == -1)
+		return -1;
+	close(fd);
+	return 0;
+}
+
+int
+platform_write_private(const char *path, const void *data, size_t len)
+{
+	int fd, rc = -1;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+	    0600);
+	if (fd == -1)
+		return -1;
+	if (len == 0 || write(fd, data, len) == (ssize_t)len)
+		rc = 0;
+	if (close(fd) == -1)
+		rc = -1;
+	return rc;
+}
+
+FILE *
+platform_replace_open(const char *path, char **tmp)
+{
+	FILE *f;
+	int fd, saved;
+
+	*tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
+	fd = open(*tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+	    0644);
+	if (fd == -1)
+		goto fail;
+	if ((f = fdopen(fd, "w")) == NULL) {
+		saved = errno;
+		close(fd);
+		unlink(*tmp);
+		errno = saved;
+		goto fail;
+	}
+	return f;
+fail:
+	saved = errno;
+	free(*tmp);
+	*tmp = NULL;
+	errno = saved;
+	return NULL;
+}
+
+int
+platform_replace_commit(FILE *f, char *tmp, const char *path)
+{
+	int rc = -1, saved = 0;
+
+	if (fflush(f) == EOF || ferror(f) || fsync(fileno(f)) == -1)
+		saved = errno ? errno : EIO;
+	if (fclose(f) == EOF && saved == 0)
+		saved = errno;
+	if (saved == 0 && rename(tmp, path) == -1)
+		saved = errno;
+	if (saved != 0)
+		unlink(tmp);
+	else
+		rc = 0;
+	free(tmp);
+	errno = saved;
+	return rc;
+}
+
+void
+platform_replace_abort(FILE *f, char *tmp)
+{
+	int saved = errno;
+
+	fclose(f);
+	unlink(tmp);
+	free(tmp);
+	errno = saved;
+}
+
+void
+platform_hostname(char *buf, size_t len)
+{
+	if (len == 0)
+		return;
+	if (gethostname(buf, len - 1) == -1)
+		buf[0] = '\0';
+	buf[len - 1] = '\0';
+}
+
+int
+platform_pid_alive(long pid)
+{
+	if (pid <= 0 || pid > INT_MAX)
+		return 0;
+	return !(kill((pid_t)pid, 0) == -1 && errno == ESRCH);
+}
+
+struct platform_lock {
+	int fd;
+};
+
+int
+platform_lock(const char *dir, const char *name, struct platform_lock **out)
+{
+	char *path = platform_join(dir, name);
+	int fd, rc = -1;
+
+	*out = NULL;
+	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd == -1)
+		goto done;
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		rc = errno == EWOULDBLOCK ? 1 : -1;
+		close(fd);
+		goto done;
+	}
+	*out = xmalloc(sizeof(**out));
+	(*out)->fd = fd;
+	rc = 0;
+done:
+	free(path);
+	return rc;
+}
+
+void
+platform_unlock(struct platform_lock *l)
+{
+	if (l == NULL)
+		return;
+	close(l->fd);
+	free(l);
+}
+
+static void (*stop_fn)(void);
+
+static void
+on_stop_signal(int sig)
+{
+	(void)sig;
+	if (stop_fn != NULL)
+		stop_fn();
+}
+
+void
+platform_on_stop(void (*fn)(void))
+{
+	struct sigaction sa;
+
+	stop_fn = fn;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = fn != NULL ? on_stop_signal : SIG_DFL;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
+struct platform_wake {
+	int fd[2];
+};
+
+struct platform_wake *
+platform_wake_new(void)
+{
+	struct platform_wake *w = xmalloc(sizeof(*w));
+
+	if (pipe2(w->fd, O_CLOEXEC | O_NONBLOCK) == -1) {
+		free(w);
+		return NULL;
+	}
+	return w;
+}
+
+/* Only a write(2): safe from threads and signal handlers. */
+void
+platform_wake_post(struct platform_wake *w)
+{
+	char b = 1;
+
+	if (w != NULL && write(w->fd[1], &b, 1) == -1) {
+		/* full pipe: a wake-up is already pending */
+	}
+}
+
+int
+platform_wake_wait(struct platform_wake *w, int ms)
+{
+	struct pollfd pfd = { w->fd[0], POLLIN, 0 };
+	char buf[64];
+
+	if (poll(&pfd, 1, ms) <= 0)
+		return 0;
+	while (read(w->fd[0], buf, sizeof(buf)) > 0)
+		;
+	return 1;
+}
+
+void
+platform_wake_free(struct platform_wake *w)
+{
+	if (w == NULL)
+		return;
+	close(w->fd[0]);
+	close(w->fd[1]);
+	free(w);
+}
+
+int
+platform_control_connect(const char *state_dir)
+{
+	struct sockaddr_un sa;
+	char *path = xasprintf("%s/control.sock", state_dir);
+	int fd = -1;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	if (strlen(path) < sizeof(sa.sun_path)) {
+		memcpy(sa.sun_path, path, strlen(path));
+		if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) !=
+		    -1 && connect(fd, (struct sockaddr *)&sa,
+		    sizeof(sa)) == -1) {
+			close(fd);
+			fd = -1;
+		}
+	}
+	free(path);
+	return fd;
 }

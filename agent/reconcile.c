@@ -1,8 +1,5 @@
 /* reconcile.c - one reconcile pass (see reconcile.h). */
-#include <sys/stat.h>
-
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -103,27 +100,15 @@ done:
 	return rc;
 }
 
-static int
-write_all(const char *path, const void *data, size_t len)
-{
-	int fd, rc = -1;
-
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-	    0600);
-	if (fd == -1)
-		return -1;
-	if (len == 0 || write(fd, data, len) == (ssize_t)len)
-		rc = 0;
-	close(fd);
-	return rc;
-}
-
 static const char *
 base_name(const char *p)
 {
-	const char *s = strrchr(p, '/');
+	const char *s, *b = p;
 
-	return s ? s + 1 : p;
+	for (s = p; *s != '\0'; s++)
+		if (platform_is_sep((unsigned char)*s))
+			b = s + 1;
+	return b;
 }
 
 static int
@@ -148,7 +133,8 @@ input_of(const char *const *paths, size_t npaths, const char *file)
 		l = strlen(paths[i]);
 		if (strcmp(paths[i], file) == 0 ||
 		    (strncmp(paths[i], file, l) == 0 &&
-		    (file[l] == '/' || paths[i][l - 1] == '/')))
+		    (platform_is_sep((unsigned char)file[l]) ||
+		    platform_is_sep((unsigned char)paths[i][l - 1]))))
 			return i;
 	}
 	return npaths;
@@ -260,7 +246,7 @@ reconcile_load(struct reconcile_ctx *c, const char *const *paths,
 	 * did not; a failed file without a copy is held. */
 	effroot = xasprintf("%s/effective.%ld", c->cfg->state_dir,
 	    (long)getpid());
-	if (mkdir(effroot, 0700) == -1 && errno != EEXIST) {
+	if (platform_mkdir_private(effroot) == -1) {
 		in->hold_all = 1;
 		goto done;
 	}
@@ -268,7 +254,7 @@ reconcile_load(struct reconcile_ctx *c, const char *const *paths,
 	for (i = 0; i < npaths; i++) {
 		char *d = xasprintf("%s/%zu", effroot, i);
 
-		if (mkdir(d, 0700) == 0 || errno == EEXIST)
+		if (platform_mkdir_private(d) == 0)
 			push(&dirs, &ndirs, d);
 		free(d);
 	}
@@ -299,7 +285,7 @@ reconcile_load(struct reconcile_ctx *c, const char *const *paths,
 			}
 		}
 		dest = xasprintf("%s/%zu/%s", effroot, k, base_name(f));
-		ok = write_all(dest, data, len) == 0;
+		ok = platform_write_private(dest, data, len) == 0;
 		free(data);
 		if (ok) {
 			push(&written, &nwritten, dest);
@@ -673,44 +659,6 @@ cancel_job(struct act *x, const struct bk_job *j)
 	return 0;
 }
 
-/* mkdir -p of dir; new folders take their parent's permissions.  Below
- * the set's destination a symlink is refused (design §7). */
-static int
-make_dirs(const char *dir, size_t trusted_len)
-{
-	char *p = xstrdup(dir), *s;
-	struct stat sb;
-	mode_t mode = 0755;
-	int rc = -1;
-
-	for (s = p + 1;; s++) {
-		int end = *s == '\0';
-
-		if (*s != '/' && !end)
-			continue;
-		*s = '\0';
-		if ((size_t)(s - p) > trusted_len ? lstat(p, &sb) :
-		    stat(p, &sb)) {
-			if (errno != ENOENT || mkdir(p, mode) == -1)
-				goto done;
-			if (lstat(p, &sb) == -1)
-				goto done;
-		}
-		if (!S_ISDIR(sb.st_mode)) {
-			errno = ENOTDIR;
-			goto done;
-		}
-		mode = sb.st_mode & 0777;
-		if (end)
-			break;
-		*s = '/';
-	}
-	rc = 0;
-done:
-	free(p);
-	return rc;
-}
-
 static void
 do_create(struct act *x)
 {
@@ -726,11 +674,11 @@ do_create(struct act *x)
 	/* BITS needs destination folders before AddFile. */
 	for (i = 0; i < sp->job.nfiles; i++) {
 		char *d = xstrdup(sp->files[i].local);
-		char *slash = strrchr(d, '/');
+		char *slash = (char *)base_name(d);
 
-		if (slash != NULL && slash != d)
-			*slash = '\0';
-		rc = make_dirs(d, strlen(dest));
+		if (slash > d + 1)
+			slash[-1] = '\0';
+		rc = platform_make_dirs(d, strlen(dest));
 		if (rc == -1) {
 			msg = xasprintf("cannot create folder %s: %s", d,
 			    strerror(errno));

@@ -18,6 +18,7 @@
 #include "diag.h"
 #include "manifest.h"
 #include "plan.h"
+#include "platform.h"
 #include "spec.h"
 #include "state.h"
 
@@ -99,6 +100,7 @@ void reconcile_summarize(const struct reconcile_view *v,
 struct reconcile_session {
 	struct config cfg;
 	struct state *st;
+	struct platform_lock *lock;	/* held while reconciling (workers) */
 	struct reconcile_ctx ctx;
 };
 
@@ -111,7 +113,7 @@ int reconcile_session_open(struct reconcile_session *s,
 void reconcile_session_close(struct reconcile_session *s);
 
 /* A connected socket to the daemon's <state_dir>/control.sock, or -1
- * when no daemon listens. */
+ * when no daemon listens (always on Windows: no control endpoint yet). */
 int control_connect(const char *state_dir);
 
 /* What `plan` prints (cmd_plan.c), to out and err; returns its exit

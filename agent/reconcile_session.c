@@ -1,12 +1,11 @@
 /* reconcile_session.c - config, state and backend for plan and apply. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 
 #include "cli.h"
+#include "platform.h"
 #include "reconcile.h"
 #include "util.h"
 
@@ -22,11 +21,11 @@
 static uint64_t
 host_seed(void)
 {
-	char host[256] = "";
+	char host[256];
 	uint64_t h = 0xcbf29ce484222325ULL;
 	size_t i;
 
-	gethostname(host, sizeof(host) - 1);
+	platform_hostname(host, sizeof(host));
 	for (i = 0; host[i] != '\0'; i++) {
 		h ^= (unsigned char)host[i];
 		h *= 0x100000001b3ULL;
@@ -53,6 +52,22 @@ reconcile_session_open(struct reconcile_session *s, const char *config_path,
 	if (state_open(s->cfg.state_dir, &s->st, &err) != 0) {
 		fprintf(stderr, "bitsync: state: %s\n", err);
 		rc = EXIT_IOERR;
+		goto done;
+	}
+	/* One process reconciles a store at a time: two applies (or apply
+	 * beside `run`) would each create a job for the same set.  The
+	 * engine also locks its job store; BITS is shared by the whole
+	 * host, so on Windows this lock is the only guard. */
+	if (workers && (r = platform_lock(s->cfg.state_dir, "reconcile.lock",
+	    &s->lock)) != 0) {
+		if (r == 1)
+			fprintf(stderr, "bitsync: another bitsync process (the "
+			    "run daemon, or an apply) holds the job store in "
+			    "%s\n", s->cfg.state_dir);
+		else
+			fprintf(stderr, "bitsync: cannot lock %s: %s\n",
+			    s->cfg.state_dir, strerror(errno));
+		rc = r == 1 ? EXIT_UNAVAILABLE : EXIT_IOERR;
 		goto done;
 	}
 	s->ctx.cfg = &s->cfg;
@@ -98,27 +113,13 @@ reconcile_session_close(struct reconcile_session *s)
 	s->ctx.b = NULL;
 	state_close(s->st);
 	s->st = NULL;
+	platform_unlock(s->lock);
+	s->lock = NULL;
 	config_free(&s->cfg);
 }
 
 int
 control_connect(const char *state_dir)
 {
-	struct sockaddr_un sa;
-	char *path = xasprintf("%s/control.sock", state_dir);
-	int fd = -1;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sun_family = AF_UNIX;
-	if (strlen(path) < sizeof(sa.sun_path)) {
-		memcpy(sa.sun_path, path, strlen(path));
-		if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) !=
-		    -1 && connect(fd, (struct sockaddr *)&sa,
-		    sizeof(sa)) == -1) {
-			close(fd);
-			fd = -1;
-		}
-	}
-	free(path);
-	return fd;
+	return platform_control_connect(state_dir);
 }

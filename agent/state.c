@@ -1,17 +1,14 @@
 /* state.c - recorded state in SQLite (see state.h for the schema and the
  * crash-safety argument). */
-#include <sys/stat.h>
-
 #include <errno.h>
-#include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <sqlite3.h>
 
+#include "platform.h"
 #include "spec.h"
 #include "state.h"
 #include "util.h"
@@ -70,23 +67,21 @@ state_open(const char *dir, struct state **out, char **err)
 	struct state *st = xcalloc(1, sizeof(*st));
 	sqlite3_stmt *q = NULL;
 	char *path = NULL;
-	int fd, rc = -1;
+	int rc = -1;
 
 	*out = NULL;
 	*err = NULL;
-	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
+	if (platform_mkdir_private(dir) == -1) {
 		*err = xasprintf("%s: %s", dir, strerror(errno));
 		goto done;
 	}
-	path = xasprintf("%s/%s", dir, STATE_DB_NAME);
-	/* Create it 0600 ourselves: SQLite would use 0644, and its -wal and
-	 * -shm files copy the database's mode. */
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd == -1) {
+	path = platform_join(dir, STATE_DB_NAME);
+	/* Create it private ourselves: SQLite would use 0644, and its -wal
+	 * and -shm files copy the database's mode. */
+	if (platform_create_private(path) == -1) {
 		*err = xasprintf("%s: %s", path, strerror(errno));
 		goto done;
 	}
-	close(fd);
 	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_NOFOLLOW, NULL) != SQLITE_OK)
 		goto dberr;

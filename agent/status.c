@@ -1,12 +1,12 @@
 /* status.c - the status document, its file and the metrics (status.h). */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "platform.h"
 #include "status.h"
 #include "util.h"
 
@@ -154,50 +154,21 @@ status_build(const struct reconcile_input *in, const struct reconcile_view *v,
 	return root;
 }
 
-/* tmp + fsync + rename: the file is either the old or the new one. */
-static int
-write_atomic(const char *path, const char *data, size_t len)
-{
-	char *tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
-	int fd, rc = -1, saved;
-
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-	    0644);
-	if (fd == -1)
-		goto done;
-	if (write(fd, data, len) != (ssize_t)len || fsync(fd) == -1) {
-		saved = errno;
-		close(fd);
-		unlink(tmp);
-		errno = saved;
-		goto done;
-	}
-	close(fd);
-	if (rename(tmp, path) == -1) {
-		saved = errno;
-		unlink(tmp);
-		errno = saved;
-		goto done;
-	}
-	rc = 0;
-done:
-	free(tmp);
-	return rc;
-}
-
 int
 status_write_file(const char *path, const json_t *j)
 {
-	char *s = json_dumps(j, JSON_INDENT(1));
-	int rc;
+	char *tmp;
+	FILE *f;
 
-	if (s == NULL) {
+	/* Replaced in one step: readers see the old or the new file. */
+	if ((f = platform_replace_open(path, &tmp)) == NULL)
+		return -1;
+	if (json_dumpf(j, f, JSON_INDENT(1)) == -1) {
+		platform_replace_abort(f, tmp);
 		errno = ENOMEM;
 		return -1;
 	}
-	rc = write_atomic(path, s, strlen(s));
-	free(s);
-	return rc;
+	return platform_replace_commit(f, tmp, path);
 }
 
 /* A Prometheus label value: backslash, quote and newline escaped. */
@@ -218,10 +189,9 @@ int
 status_write_metrics(const char *path, const json_t *j, int64_t last)
 {
 	const json_t *sets = json_object_get(j, "sets"), *s;
-	char *buf = NULL;
-	size_t len = 0, i;
-	FILE *f = open_memstream(&buf, &len);
-	int rc;
+	char *tmp;
+	size_t i;
+	FILE *f = platform_replace_open(path, &tmp);
 
 	if (f == NULL)
 		return -1;
@@ -262,10 +232,7 @@ status_write_metrics(const char *path, const json_t *j, int64_t last)
 		fprintf(f, "\"} %lld\n", (long long)json_integer_value(
 		    json_object_get(s, "attempts")));
 	}
-	fclose(f);
-	rc = write_atomic(path, buf, len);
-	free(buf);
-	return rc;
+	return platform_replace_commit(f, tmp, path);
 }
 
 static void
