@@ -111,6 +111,23 @@ base_name(const char *p)
 	return b;
 }
 
+/* <root>/<i>[/<name>] with the host's separator: the manifest reader
+ * names what it lists with platform_join, and the copies are matched
+ * back to their originals by that name. */
+static char *
+eff_path(const char *root, size_t i, const char *name)
+{
+	char num[24], *d, *p;
+
+	snprintf(num, sizeof(num), "%zu", i);
+	d = platform_join(root, num);
+	if (name == NULL)
+		return d;
+	p = platform_join(d, name);
+	free(d);
+	return p;
+}
+
 static int
 file_has_error(const struct diags *d, const char *file)
 {
@@ -244,15 +261,19 @@ reconcile_load(struct reconcile_ctx *c, const char *const *paths,
 	 * directory: each input mirrored as <root>/<i>/, holding the live
 	 * files that validated and the last-known-good copies of those that
 	 * did not; a failed file without a copy is held. */
-	effroot = xasprintf("%s/effective.%ld", c->cfg->state_dir,
-	    (long)getpid());
+	{
+		char nm[40];
+
+		snprintf(nm, sizeof(nm), "effective.%ld", (long)getpid());
+		effroot = platform_join(c->cfg->state_dir, nm);
+	}
 	if (platform_mkdir_private(effroot) == -1) {
 		in->hold_all = 1;
 		goto done;
 	}
 	push(&dirs, &ndirs, effroot);
 	for (i = 0; i < npaths; i++) {
-		char *d = xasprintf("%s/%zu", effroot, i);
+		char *d = eff_path(effroot, i, NULL);
 
 		if (platform_mkdir_private(d) == 0)
 			push(&dirs, &ndirs, d);
@@ -284,7 +305,7 @@ reconcile_load(struct reconcile_ctx *c, const char *const *paths,
 				continue;
 			}
 		}
-		dest = xasprintf("%s/%zu/%s", effroot, k, base_name(f));
+		dest = eff_path(effroot, k, base_name(f));
 		ok = platform_write_private(dest, data, len) == 0;
 		free(data);
 		if (ok) {
@@ -306,11 +327,8 @@ reconcile_load(struct reconcile_ctx *c, const char *const *paths,
 
 		if (platform_path_kind(paths[i], &kind) != 0)
 			continue;
-		if (kind == PLATFORM_KIND_DIR)
-			p = xasprintf("%s/%zu", effroot, i);
-		else
-			p = xasprintf("%s/%zu/%s", effroot, i,
-			    base_name(paths[i]));
+		p = eff_path(effroot, i, kind == PLATFORM_KIND_DIR ? NULL :
+		    base_name(paths[i]));
 		if (kind == PLATFORM_KIND_DIR ||
 		    in_strv(written, nwritten, p))
 			push(&effpaths, &neff, p);
@@ -989,6 +1007,19 @@ act(struct act *x)
 			x->row.last_error = msg;
 			x->row.last_error_code = e->code;
 			x->row.last_error_context = (int)e->context;
+			/* The planner counts the backoff from the job's
+			 * last change; a backend that reports none (Wine's
+			 * BITS: GetTimes gives 0) would be retried at every
+			 * pass, so this retry's time stands in. */
+			if (a->job->modified <= 0) {
+				const struct mset *s = a->desired ?
+				    a->desired->set : NULL;
+
+				x->row.next_retry = x->v->now +
+				    (int64_t)plan_backoff(s ?
+				    s->settings.retry_delay : 600,
+				    a->attempts, c->jitter_seed, a->set);
+			}
 			put_row(x);
 			x->row.last_error = NULL;
 			free(msg);
