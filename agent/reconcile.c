@@ -1003,6 +1003,8 @@ act(struct act *x)
 			    ")", e->text ? e->text : "job failed",
 			    bk_context_name(e->context), (uint32_t)e->code);
 
+			logf_(c, "set=%s job=%s error=\"%s\" attempts=%u",
+			    a->set, g, msg, a->attempts);
 			x->row.attempts = a->attempts;
 			x->row.last_error = msg;
 			x->row.last_error_code = e->code;
