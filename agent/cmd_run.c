@@ -25,7 +25,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <malloc.h>
 #include <stddef.h>
 #include <poll.h>
 #include <signal.h>
@@ -36,16 +35,8 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "reconcile.h"
-#include "status.h"
+#include "daemon.h"
 #include "util.h"
-
-/* A file written in place or renamed into place is complete when its
- * IN_CLOSE_WRITE / IN_MOVED_TO arrives: act almost at once.  A removal
- * withdraws sets, and editors remove-then-recreate: wait longer. */
-#define DEBOUNCE_WRITE_MS 30
-#define DEBOUNCE_REMOVE_MS 1000
-#define PROGRESS_MS 2000	/* status refresh while transfers run */
 
 static int notify_pipe[2] = { -1, -1 };
 
@@ -60,15 +51,6 @@ on_job_event(void *ctx, const bk_guid *job, enum bk_state state)
 	if (write(notify_pipe[1], &b, 1) == -1) {
 		/* full: a wake-up is pending anyway */
 	}
-}
-
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* sd_notify(3) without libsystemd: one datagram to $NOTIFY_SOCKET. */
@@ -184,35 +166,6 @@ peer_allowed(int fd)
 	return uc.uid == 0 || uc.uid == geteuid();
 }
 
-/* When the next timed pass is due (monotonic ms): the earliest retry or
- * refresh, or the interval with its splay. */
-static int64_t
-next_due(const struct reconcile_view *v, int64_t now_s, int64_t timer_ms)
-{
-	int64_t due = timer_ms, mono = mono_ms(), t;
-	size_t i;
-
-	for (i = 0; i < v->plan.n; i++) {
-		const struct plan_action *a = &v->plan.v[i];
-		const struct state_set *r = a->recorded;
-
-		t = 0;
-		if (a->reason == PLAN_R_BACKOFF)
-			t = a->retry_at;
-		else if (a->verb == PLAN_NONE && a->desired != NULL &&
-		    r != NULL && a->desired->set->settings.refresh > 0)
-			t = r->last_check +
-			    (int64_t)a->desired->set->settings.refresh;
-		if (t > 0) {
-			int64_t m = mono + (t - now_s) * 1000;
-
-			if (m < due)
-				due = m;
-		}
-	}
-	return due;
-}
-
 /* Whether an event's name can matter: manifests (*.yaml, *.yml) and the
  * config; editors' temporary files do not. */
 static int
@@ -241,7 +194,6 @@ inotify_debounce(int fd, const char *config_path, int64_t *debounce,
 	const char *base = strrchr(config_path, '/');
 	char buf[4096] __attribute__((aligned(__alignof__(struct
 	    inotify_event))));
-	int64_t now = mono_ms();
 	int complete = 0, other = 0;
 	ssize_t n;
 
@@ -265,83 +217,7 @@ inotify_debounce(int fd, const char *config_path, int64_t *debounce,
 			p += sizeof(*ev) + ev->len;
 		}
 	}
-	if (complete)
-		*debounce = now + DEBOUNCE_WRITE_MS;
-	else if (other && (*debounce == 0 ||
-	    *debounce < now + DEBOUNCE_REMOVE_MS))
-		*debounce = now + DEBOUNCE_REMOVE_MS;
-}
-
-struct daemon {
-	struct reconcile_session s;
-	const struct cli *cli;
-	struct reconcile_summary last;
-	int64_t timer_ms;		/* next interval pass */
-	int64_t due_ms;			/* next pass of any kind */
-};
-
-static void
-schedule_interval(struct daemon *dm)
-{
-	uint64_t splay = dm->s.cfg.splay;
-
-	dm->timer_ms = mono_ms() + (int64_t)dm->s.cfg.interval * 1000 +
-	    (splay ? (int64_t)(random() % (long)(splay * 1000 + 1)) : 0);
-}
-
-static void
-pass(struct daemon *dm, const char *why)
-{
-	struct reconcile_input in;
-	struct reconcile_view v;
-	json_t *st;
-	int64_t now = (int64_t)time(NULL);
-	int bkrc, again = 1, rounds = 0;
-	char msg[256];
-
-	/* A recheck that saw a change is planned again at once. */
-	while (again && rounds++ < 3) {
-		reconcile_load(&dm->s.ctx, NULL, 0, 1, &in);
-		if (reconcile_plan(&dm->s.ctx, &in, now, &v, &bkrc) != 0) {
-			fprintf(stderr, "bitsync run: pass (%s) failed: "
-			    "backend or state unavailable (%d)\n", why, bkrc);
-			reconcile_view_free(&v);
-			reconcile_input_free(&in);
-			dm->due_ms = mono_ms() + 10000;
-			return;
-		}
-		reconcile_execute(&dm->s.ctx, &in, &v, &dm->last);
-		again = dm->last.again;
-		if (!again) {
-			st = status_build(&in, &v, now, 1);
-			if (dm->s.cfg.status_file != NULL &&
-			    status_write_file(dm->s.cfg.status_file, st) == -1)
-				fprintf(stderr, "bitsync run: %s: %s\n",
-				    dm->s.cfg.status_file, strerror(errno));
-			if (dm->s.cfg.metrics_file != NULL &&
-			    status_write_metrics(dm->s.cfg.metrics_file, st,
-			    now) == -1)
-				fprintf(stderr, "bitsync run: %s: %s\n",
-				    dm->s.cfg.metrics_file, strerror(errno));
-			json_decref(st);
-			dm->due_ms = next_due(&v, now, dm->timer_ms);
-			if (dm->last.working > 0 &&
-			    dm->due_ms > mono_ms() + PROGRESS_MS)
-				dm->due_ms = mono_ms() + PROGRESS_MS;
-		}
-		reconcile_view_free(&v);
-		reconcile_input_free(&in);
-		now = (int64_t)time(NULL);
-	}
-	/* A pass over 10,000 sets allocates tens of MiB and frees them all;
-	 * hand the pages back so an idle daemon is small (issue 4: under
-	 * 16 MiB at 10,000 sets). */
-	malloc_trim(0);
-	snprintf(msg, sizeof(msg), "STATUS=%zu sets: %zu in sync, %zu "
-	    "transferring, %zu failing, %zu drift, %zu held", dm->last.sets,
-	    dm->last.in_sync, dm->last.working, dm->last.failed,
-	    dm->last.drift, dm->last.held);
-	sd_notify_msg(msg);
+	daemon_debounce(debounce, complete, other);
 }
 
 /* Reads a request: "apply\n", or "plan ...\n" + PATH lines + "\n". */
@@ -441,7 +317,7 @@ serve_control(struct daemon *dm, int lfd)
 		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 		req = read_request(fd);
 		if (req != NULL && strncmp(req, "apply\n", 6) == 0) {
-			pass(dm, "apply");
+			daemon_pass(dm, "apply");
 			n = snprintf(reply, sizeof(reply), "{\"sets\":%zu,"
 			    "\"in_sync\":%zu,\"transferring\":%zu,"
 			    "\"failed\":%zu,\"drift\":%zu,\"held\":%zu,"
@@ -466,7 +342,7 @@ cmd_run(const struct cli *cli, int argc, char **argv)
 	struct daemon dm;
 	sigset_t mask;
 	char *sockpath = NULL, buf[4096];
-	int sfd = -1, ifd = -1, cfd = -1, rc, stop = 0, reload = 0;
+	int sfd = -1, ifd = -1, cfd = -1, rc, r, stop = 0, reload = 0;
 	int64_t debounce = 0;
 
 	(void)argv;
@@ -475,9 +351,6 @@ cmd_run(const struct cli *cli, int argc, char **argv)
 		    "manifests come from the config (%s)\n", cli->config_path);
 		return EXIT_USAGE;
 	}
-	memset(&dm, 0, sizeof(dm));
-	dm.cli = cli;
-	srandom((unsigned)(time(NULL) ^ getpid()));
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
@@ -489,49 +362,22 @@ cmd_run(const struct cli *cli, int argc, char **argv)
 		perror("bitsync run");
 		return EXIT_SOFTWARE;
 	}
-	if ((rc = reconcile_session_open(&dm.s, cli->config_path,
-	    cli->config_explicit, 1, stderr)) != EXIT_OK)
+	rc = daemon_open(&dm, cli);
+	dm.on_status = sd_notify_msg;
+	if (rc != EXIT_OK)
 		goto out;
 	for (;;) {
 		struct pollfd pfd[4];
-		int64_t now, timeout;
 
 		if (reload) {
-			struct reconcile_session ns;
-			struct config probe;
-			struct diags d;
-			int ok;
-
-			/* Re-read the config; keep the old one when the new
-			 * one is refused (its errors are on stderr). */
-			fprintf(stderr, "bitsync run: reloading %s\n",
-			    cli->config_path);
-			diags_init(&d);
-			config_defaults(&probe);
-			ok = config_load(&probe, cli->config_path,
-			    !cli->config_explicit, &d) == 0;
-			if (!ok)
-				diags_print_text(&d, stderr);
-			config_free(&probe);
-			diags_free(&d);
 			reload = 0;
-			if (!ok) {
-				pass(&dm, "reload refused");
-				continue;
-			}
-			if (dm.s.ctx.ops->set_notify != NULL)
-				dm.s.ctx.ops->set_notify(dm.s.ctx.b, NULL,
-				    NULL);
-			reconcile_session_close(&dm.s);
-			if ((rc = reconcile_session_open(&ns, cli->config_path,
-			    cli->config_explicit, 1, stderr)) != EXIT_OK)
+			if ((r = daemon_reload(&dm, &rc)) == -1)
 				goto out;
-			dm.s = ns;
-			dm.s.ctx.cfg = &dm.s.cfg;
+			if (r == 0)
+				continue;
 			close(ifd);
 			close(cfd);
 			ifd = cfd = -1;
-			reload = 0;
 		}
 		if (ifd == -1) {
 			ifd = open_inotify(&dm.s.cfg, cli->config_path);
@@ -543,32 +389,17 @@ cmd_run(const struct cli *cli, int argc, char **argv)
 			if (dm.s.ctx.ops->set_notify != NULL)
 				dm.s.ctx.ops->set_notify(dm.s.ctx.b,
 				    on_job_event, NULL);
-			schedule_interval(&dm);
-			pass(&dm, "start");
+			daemon_schedule_interval(&dm);
+			daemon_pass(&dm, "start");
 			sd_notify_msg("READY=1");
 		}
-		now = mono_ms();
-		if (debounce > 0 && now >= debounce) {
-			debounce = 0;
-			pass(&dm, "manifest changed");
-		} else if (now >= dm.due_ms) {
-			if (now >= dm.timer_ms)
-				schedule_interval(&dm);
-			pass(&dm, "due");
-		}
-		now = mono_ms();
-		timeout = dm.due_ms - now;
-		if (debounce > 0 && debounce - now < timeout)
-			timeout = debounce - now;
-		if (timeout < 0)
-			timeout = 0;
-		if (timeout > INT_MAX)
-			timeout = INT_MAX;
+		daemon_run_due(&dm, &debounce);
 		pfd[0] = (struct pollfd){ sfd, POLLIN, 0 };
 		pfd[1] = (struct pollfd){ notify_pipe[0], POLLIN, 0 };
 		pfd[2] = (struct pollfd){ ifd, POLLIN, 0 };
 		pfd[3] = (struct pollfd){ cfd, POLLIN, 0 };
-		if (poll(pfd, 4, (int)timeout) == -1 && errno != EINTR)
+		if (poll(pfd, 4, daemon_wait_ms(&dm, debounce)) == -1 &&
+		    errno != EINTR)
 			break;
 		if (pfd[0].revents & POLLIN) {
 			struct signalfd_siginfo si;
@@ -587,7 +418,7 @@ cmd_run(const struct cli *cli, int argc, char **argv)
 			 * transferred) without waiting for a timer. */
 			while (read(notify_pipe[0], buf, sizeof(buf)) > 0)
 				;
-			pass(&dm, "job event");
+			daemon_pass(&dm, "job event");
 		}
 		if (pfd[2].revents & POLLIN)
 			inotify_debounce(ifd, cli->config_path, &debounce,
@@ -598,9 +429,7 @@ cmd_run(const struct cli *cli, int argc, char **argv)
 	rc = EXIT_OK;
 out:
 	sd_notify_msg("STOPPING=1");
-	if (dm.s.ctx.b != NULL && dm.s.ctx.ops->set_notify != NULL)
-		dm.s.ctx.ops->set_notify(dm.s.ctx.b, NULL, NULL);
-	reconcile_session_close(&dm.s);
+	daemon_close(&dm);
 	if (sockpath != NULL && cfd != -1)
 		unlink(sockpath);
 	free(sockpath);

@@ -116,6 +116,9 @@ void platform_wake_post(struct platform_wake *w);
 int platform_wake_wait(struct platform_wake *w, int ms);
 void platform_wake_free(struct platform_wake *w);
 
+/* Hands freed heap pages back to the system (after a large pass). */
+void platform_trim_heap(void);
+
 /* A connected stream to the run daemon's control endpoint in state_dir
  * (<state_dir>/control.sock), or -1 when none answers.  Windows has no
  * control endpoint yet: always -1 (errno ENOSYS), and commands work in

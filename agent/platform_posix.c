@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -542,6 +543,14 @@ platform_wake_free(struct platform_wake *w)
 	close(w->fd[0]);
 	close(w->fd[1]);
 	free(w);
+}
+
+void
+platform_trim_heap(void)
+{
+#ifdef __GLIBC__
+	malloc_trim(0);
+#endif
 }
 
 int

@@ -743,6 +743,12 @@ platform_wake_free(struct platform_wake *w)
 	free(w);
 }
 
+void
+platform_trim_heap(void)
+{
+	HeapCompact(GetProcessHeap(), 0);
+}
+
 int
 platform_control_connect(const char *state_dir)
 {

@@ -1,0 +1,225 @@
+/* daemon.c - the portable core of `bitsync run` (see daemon.h). */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "platform.h"
+#include "status.h"
+#include "util.h"
+
+int64_t
+daemon_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int
+daemon_open(struct daemon *dm, const struct cli *cli)
+{
+	memset(dm, 0, sizeof(*dm));
+	dm->cli = cli;
+	/* Hosts of a fleet started together spread their interval passes:
+	 * any seed that differs between processes will do. */
+	dm->rnd = ((uint64_t)time(NULL) << 20) ^ (uint64_t)getpid() ^
+	    0x9e3779b97f4a7c15ULL;
+	return reconcile_session_open(&dm->s, cli->config_path,
+	    cli->config_explicit, 1, stderr);
+}
+
+void
+daemon_close(struct daemon *dm)
+{
+	if (dm->s.ctx.b != NULL && dm->s.ctx.ops->set_notify != NULL)
+		dm->s.ctx.ops->set_notify(dm->s.ctx.b, NULL, NULL);
+	reconcile_session_close(&dm->s);
+}
+
+int
+daemon_reload(struct daemon *dm, int *rc)
+{
+	struct reconcile_session ns;
+	struct config probe;
+	struct diags d;
+	int ok;
+
+	/* Re-read the config; keep the old one when the new one is refused
+	 * (its errors are on stderr). */
+	fprintf(stderr, "bitsync run: reloading %s\n", dm->cli->config_path ?
+	    dm->cli->config_path : "the configuration");
+	diags_init(&d);
+	config_defaults(&probe);
+	ok = config_load(&probe, dm->cli->config_path,
+	    !dm->cli->config_explicit, &d) == 0;
+	if (!ok)
+		diags_print_text(&d, stderr);
+	config_free(&probe);
+	diags_free(&d);
+	if (!ok) {
+		daemon_pass(dm, "reload refused");
+		return 0;
+	}
+	if (dm->s.ctx.ops->set_notify != NULL)
+		dm->s.ctx.ops->set_notify(dm->s.ctx.b, NULL, NULL);
+	reconcile_session_close(&dm->s);
+	if ((*rc = reconcile_session_open(&ns, dm->cli->config_path,
+	    dm->cli->config_explicit, 1, stderr)) != EXIT_OK)
+		return -1;
+	dm->s = ns;
+	dm->s.ctx.cfg = &dm->s.cfg;
+	return 1;
+}
+
+/* xorshift64*: the splay needs spread, not quality, and rand() gives
+ * only 15 bits on Windows. */
+static uint64_t
+next_rnd(struct daemon *dm)
+{
+	dm->rnd ^= dm->rnd >> 12;
+	dm->rnd ^= dm->rnd << 25;
+	dm->rnd ^= dm->rnd >> 27;
+	return dm->rnd * 0x2545f4914f6cdd1dULL;
+}
+
+void
+daemon_schedule_interval(struct daemon *dm)
+{
+	uint64_t splay = dm->s.cfg.splay;
+
+	dm->timer_ms = daemon_mono_ms() + (int64_t)dm->s.cfg.interval * 1000 +
+	    (splay ? (int64_t)(next_rnd(dm) % (splay * 1000 + 1)) : 0);
+}
+
+/* When the next timed pass is due (monotonic ms): the earliest retry or
+ * refresh, or the interval with its splay. */
+static int64_t
+next_due(const struct reconcile_view *v, int64_t now_s, int64_t timer_ms)
+{
+	int64_t due = timer_ms, mono = daemon_mono_ms(), t;
+	size_t i;
+
+	for (i = 0; i < v->plan.n; i++) {
+		const struct plan_action *a = &v->plan.v[i];
+		const struct state_set *r = a->recorded;
+
+		t = 0;
+		if (a->reason == PLAN_R_BACKOFF)
+			t = a->retry_at;
+		else if (a->verb == PLAN_NONE && a->desired != NULL &&
+		    r != NULL && a->desired->set->settings.refresh > 0)
+			t = r->last_check +
+			    (int64_t)a->desired->set->settings.refresh;
+		if (t > 0) {
+			int64_t m = mono + (t - now_s) * 1000;
+
+			if (m < due)
+				due = m;
+		}
+	}
+	return due;
+}
+
+void
+daemon_pass(struct daemon *dm, const char *why)
+{
+	struct reconcile_input in;
+	struct reconcile_view v;
+	json_t *st;
+	int64_t now = (int64_t)time(NULL);
+	int bkrc, again = 1, rounds = 0;
+	char msg[256];
+
+	/* A recheck that saw a change is planned again at once. */
+	while (again && rounds++ < 3) {
+		reconcile_load(&dm->s.ctx, NULL, 0, 1, &in);
+		if (reconcile_plan(&dm->s.ctx, &in, now, &v, &bkrc) != 0) {
+			fprintf(stderr, "bitsync run: pass (%s) failed: "
+			    "backend or state unavailable (%d)\n", why, bkrc);
+			reconcile_view_free(&v);
+			reconcile_input_free(&in);
+			dm->due_ms = daemon_mono_ms() + 10000;
+			return;
+		}
+		reconcile_execute(&dm->s.ctx, &in, &v, &dm->last);
+		again = dm->last.again;
+		if (!again) {
+			st = status_build(&in, &v, now, 1);
+			if (dm->s.cfg.status_file != NULL &&
+			    status_write_file(dm->s.cfg.status_file, st) == -1)
+				fprintf(stderr, "bitsync run: %s: %s\n",
+				    dm->s.cfg.status_file, strerror(errno));
+			if (dm->s.cfg.metrics_file != NULL &&
+			    status_write_metrics(dm->s.cfg.metrics_file, st,
+			    now) == -1)
+				fprintf(stderr, "bitsync run: %s: %s\n",
+				    dm->s.cfg.metrics_file, strerror(errno));
+			json_decref(st);
+			dm->due_ms = next_due(&v, now, dm->timer_ms);
+			if (dm->last.working > 0 &&
+			    dm->due_ms > daemon_mono_ms() + PROGRESS_MS)
+				dm->due_ms = daemon_mono_ms() + PROGRESS_MS;
+		}
+		reconcile_view_free(&v);
+		reconcile_input_free(&in);
+		now = (int64_t)time(NULL);
+	}
+	/* A pass over 10,000 sets allocates tens of MiB and frees them all;
+	 * hand the pages back so an idle daemon is small (issue 4: under
+	 * 16 MiB at 10,000 sets). */
+	platform_trim_heap();
+	if (dm->on_status != NULL) {
+		snprintf(msg, sizeof(msg), "STATUS=%zu sets: %zu in sync, %zu "
+		    "transferring, %zu failing, %zu drift, %zu held",
+		    dm->last.sets, dm->last.in_sync, dm->last.working,
+		    dm->last.failed, dm->last.drift, dm->last.held);
+		dm->on_status(msg);
+	}
+}
+
+void
+daemon_debounce(int64_t *debounce, int complete, int other)
+{
+	int64_t now = daemon_mono_ms();
+
+	if (complete)
+		*debounce = now + DEBOUNCE_WRITE_MS;
+	else if (other && (*debounce == 0 ||
+	    *debounce < now + DEBOUNCE_REMOVE_MS))
+		*debounce = now + DEBOUNCE_REMOVE_MS;
+}
+
+int
+daemon_wait_ms(const struct daemon *dm, int64_t debounce)
+{
+	int64_t now = daemon_mono_ms(), timeout = dm->due_ms - now;
+
+	if (debounce > 0 && debounce - now < timeout)
+		timeout = debounce - now;
+	if (timeout < 0)
+		timeout = 0;
+	if (timeout > INT_MAX)
+		timeout = INT_MAX;
+	return (int)timeout;
+}
+
+void
+daemon_run_due(struct daemon *dm, int64_t *debounce)
+{
+	int64_t now = daemon_mono_ms();
+
+	if (*debounce > 0 && now >= *debounce) {
+		*debounce = 0;
+		daemon_pass(dm, "manifest changed");
+	} else if (now >= dm->due_ms) {
+		if (now >= dm->timer_ms)
+			daemon_schedule_interval(dm);
+		daemon_pass(dm, "due");
+	}
+}

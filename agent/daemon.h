@@ -1,0 +1,65 @@
+/* daemon.h - what `bitsync run` is on every platform: a reconcile session
+ * kept open, passes when something may have changed, the interval with
+ * its splay, the debounce of manifest changes, config reloads, and the
+ * status and metrics files after every pass.  The event loop that feeds
+ * it is the platform's: cmd_run.c (inotify, signalfd, the control socket)
+ * and win/run_win.c (ReadDirectoryChangesW, the Service Control Manager). */
+#ifndef BITSYNC_DAEMON_H
+#define BITSYNC_DAEMON_H
+
+#include <stdint.h>
+
+#include "cli.h"
+#include "reconcile.h"
+
+/* A file written in place or renamed into place is complete when its
+ * close / rename arrives: act almost at once.  A removal withdraws sets,
+ * and editors remove-then-recreate: wait longer. */
+#define DEBOUNCE_WRITE_MS 30
+#define DEBOUNCE_REMOVE_MS 1000
+#define PROGRESS_MS 2000	/* status refresh while transfers run */
+
+struct daemon {
+	struct reconcile_session s;
+	const struct cli *cli;
+	struct reconcile_summary last;
+	int64_t timer_ms;		/* next interval pass */
+	int64_t due_ms;			/* next pass of any kind */
+	uint64_t rnd;			/* splay's generator state */
+	/* Told a one-line summary after every pass (systemd's STATUS=);
+	 * may be NULL. */
+	void (*on_status)(const char *msg);
+};
+
+int64_t daemon_mono_ms(void);
+
+/* Opens the session (exit code as reconcile_session_open). */
+int daemon_open(struct daemon *dm, const struct cli *cli);
+void daemon_close(struct daemon *dm);
+
+/* Re-reads the config and reopens the session with it; a refused config
+ * keeps the old one (its errors on stderr, and a pass is made).  Returns
+ * 1 reloaded (the caller renews its watches and notification), 0 kept,
+ * -1 when the session could not be reopened (exit code in *rc). */
+int daemon_reload(struct daemon *dm, int *rc);
+
+void daemon_schedule_interval(struct daemon *dm);
+
+/* One reconcile pass (planned again, up to 3 times, while a recheck saw
+ * a change); writes status_file and metrics_file and sets due_ms. */
+void daemon_pass(struct daemon *dm, const char *why);
+
+/* Moves the debounce deadline for what a watch saw: complete (a file
+ * closed after writing or renamed into place) sets it near; other (a
+ * removal, a bare create) only pushes it out. */
+void daemon_debounce(int64_t *debounce, int complete, int other);
+
+/* Milliseconds until the next pass is due (debounce included), for a
+ * wait; 0 when one is due now. */
+int daemon_wait_ms(const struct daemon *dm, int64_t debounce);
+
+/* Runs what is due now: the debounced manifest change, or the timed pass.
+ * Clears *debounce when it fired. */
+void daemon_run_due(struct daemon *dm, int64_t *debounce);
+
+#endif
