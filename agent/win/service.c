@@ -185,6 +185,7 @@ static struct {
 	service_body_fn body;
 	void *ctx;
 	HANDLE stop;
+	HANDLE reload;		/* SERVICE_CONTROL_PARAMCHANGE */
 	SERVICE_STATUS_HANDLE h;
 	SERVICE_STATUS st;
 	int rc;
@@ -198,7 +199,8 @@ report(DWORD state, DWORD exit_code, DWORD wait_hint)
 	run.st.dwServiceType = SERVICE_WIN32_OWN_PROCESS;
 	run.st.dwCurrentState = state;
 	run.st.dwControlsAccepted = state == SERVICE_RUNNING ?
-	    SERVICE_ACCEPT_STOP | SERVICE_ACCEPT_SHUTDOWN : 0;
+	    SERVICE_ACCEPT_STOP | SERVICE_ACCEPT_SHUTDOWN |
+	    SERVICE_ACCEPT_PARAMCHANGE : 0;
 	run.st.dwWin32ExitCode = exit_code ? ERROR_SERVICE_SPECIFIC_ERROR :
 	    NO_ERROR;
 	run.st.dwServiceSpecificExitCode = exit_code;
@@ -219,6 +221,11 @@ ctrl_handler(DWORD ctrl, DWORD type, LPVOID data, LPVOID ctx)
 	case SERVICE_CONTROL_SHUTDOWN:
 		report(SERVICE_STOP_PENDING, 0, 30000);
 		SetEvent(run.stop);
+		return NO_ERROR;
+	case SERVICE_CONTROL_PARAMCHANGE:
+		/* sc paramchange / a GPO refresh: re-read the settings, as
+		 * SIGHUP does on POSIX. */
+		SetEvent(run.reload);
 		return NO_ERROR;
 	case SERVICE_CONTROL_INTERROGATE:
 		return NO_ERROR;
@@ -258,6 +265,17 @@ console_handler(DWORD type)
 	}
 }
 
+static int
+run_in_console(service_body_fn body, void *ctx)
+{
+	int rc;
+
+	SetConsoleCtrlHandler(console_handler, TRUE);
+	rc = body(ctx, run.stop);
+	SetConsoleCtrlHandler(console_handler, FALSE);
+	return rc;
+}
+
 int
 service_run(const char *name, service_body_fn body, void *ctx)
 {
@@ -267,6 +285,7 @@ service_run(const char *name, service_body_fn body, void *ctx)
 	run.body = body;
 	run.ctx = ctx;
 	run.stop = CreateEventW(NULL, TRUE, FALSE, NULL);
+	run.reload = CreateEventW(NULL, FALSE, FALSE, NULL);
 	memset(table, 0, sizeof(table));
 	table[0].lpServiceName = run.name;
 	table[0].lpServiceProc = service_main;
@@ -276,14 +295,33 @@ service_run(const char *name, service_body_fn body, void *ctx)
 			goto out;
 		}
 		/* Not started by the SCM: a console run. */
-		SetConsoleCtrlHandler(console_handler, TRUE);
-		run.rc = body(ctx, run.stop);
-		SetConsoleCtrlHandler(console_handler, FALSE);
+		run.rc = run_in_console(body, ctx);
 	}
 out:
 	CloseHandle(run.stop);
+	CloseHandle(run.reload);
+	run.reload = NULL;
 	free(run.name);
 	return run.rc;
+}
+
+int
+service_run_console(service_body_fn body, void *ctx)
+{
+	int rc;
+
+	run.stop = CreateEventW(NULL, TRUE, FALSE, NULL);
+	run.reload = NULL;
+	rc = run_in_console(body, ctx);
+	CloseHandle(run.stop);
+	run.stop = NULL;
+	return rc;
+}
+
+HANDLE
+service_reload_event(void)
+{
+	return run.reload;
 }
 
 int

@@ -36,6 +36,17 @@ typedef int (*service_body_fn)(void *ctx, HANDLE stop);
  * Ctrl+Break and console close as stop.  Returns body's exit code. */
 int service_run(const char *name, service_body_fn body, void *ctx);
 
+/* Runs body directly with Ctrl+C, Ctrl+Break and console close as stop,
+ * without asking the SCM's dispatcher first: Wine's
+ * StartServiceCtrlDispatcher does not fail in a process the SCM did not
+ * start (it connects to the control pipe of the service started last and
+ * waits), so a console run must not call it. */
+int service_run_console(service_body_fn body, void *ctx);
+
+/* Inside service_run's body: an auto-reset event the SCM's
+ * SERVICE_CONTROL_PARAMCHANGE sets (never set in a console run). */
+HANDLE service_reload_event(void);
+
 /* Which account this process runs as now (for the LocalService warning
  * of design §3 about auth: computer); -1 when it is none of the three. */
 int service_current_account(enum service_account *out);

@@ -209,19 +209,16 @@ build_sqlite
 # ---------------------------------------------------------------------------
 # Core modules that are POSIX-only, replaced by agent/win/*.c on Windows:
 CORE_EXCLUDE=" platform_posix.c perm.c config.c "
-# Core modules that still call POSIX-only APIs (inotify, signalfd, the
-# unix control socket) and so are not in bitsync.exe yet.  The commands
-# among them are answered by agent/win/pending_win.c (exit 69, a clear
-# message).  Port a module and drop it from this list.
-WIN_PENDING=" cmd_run.c "
+# Core modules that have a Windows counterpart in agent/win/: cmd_run.c's
+# POSIX event loop (inotify, signalfd, the control socket) is
+# agent/win/run_win.c there; both drive daemon.c.
+CORE_EXCLUDE="$CORE_EXCLUDE cmd_run.c "
 VERSION=$(sed -n 's/^project(bitsync VERSION \([0-9.]*\).*/\1/p' "$ROOT/CMakeLists.txt")
 
 srcs=()
 for f in "$ROOT"/agent/*.c; do
 	[ "$MODULES_ONLY" = 1 ] && break
 	case "$CORE_EXCLUDE" in *" $(basename "$f") "*) continue ;; esac
-	case "$WIN_PENDING" in *[[:space:]]"$(basename "$f")"[[:space:]]*)
-		continue ;; esac
 	srcs+=("$f")
 done
 for f in "$ROOT"/agent/win/*.c "$ROOT"/agent/bits/*.c; do
@@ -239,7 +236,6 @@ CFLAGS=(-std=c11 -O2 -g -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla
 	-D__USE_MINGW_ANSI_STDIO=1 -D_POSIX_THREAD_SAFE_FUNCTIONS
 	-DYAML_DECLARE_STATIC
 	-DBITSYNC_VERSION="\"${VERSION:-0}\""
-	$(for m in $WIN_PENDING; do case $m in cmd_*) echo "-DPENDING_${m%.c}" ;; esac; done)
 	-iquote "$ROOT/agent/bits" -iquote "$ROOT/agent/engine"
 	-I"$ROOT/agent" -I"$ROOT/packaging/windows/compat" -I"$PREFIX/include")
 LIBS=(-L"$PREFIX/lib" -ljansson -lyaml -lsqlite3 -lwinhttp -lole32 -loleaut32 -luuid
