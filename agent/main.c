@@ -27,6 +27,10 @@ static const struct command {
 	{ "apply", cmd_apply, "[--wait] [--timeout DURATION] [PATH...]" },
 	{ "run", cmd_run, "" },
 	{ "status", cmd_status, "[--format text|json] [--watch]" },
+#ifdef _WIN32
+	{ "service", cmd_service, "install [--account LocalSystem|"
+	    "NetworkService|LocalService] | uninstall" },
+#endif
 	{ "version", cmd_version, "" },
 };
 

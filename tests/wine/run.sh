@@ -144,7 +144,7 @@ else
 fi
 
 SDRIVER=$BUILD/svc_drive.exe
-if [ "$ONLY" = exe ] || [ "$ONLY" = msi ] || [ "$ONLY" = reconcile ]; then
+if [ "$ONLY" = exe ] || [ "$ONLY" = msi ]; then
 	SDRIVER=
 elif [ ${#CFLAGS[@]} -gt 0 ] && x86_64-w64-mingw32-gcc "${CFLAGS[@]}" -static \
 	-o "$SDRIVER" "$HERE/svc_drive.c" "$ROOT/agent/win/service.c" \
@@ -266,7 +266,7 @@ if [ -n "$WDRIVER" ]; then
 	mkdir -p "$TMP/wwork"
 	run_driver win "$WDRIVER" "$(winepath -w "$TMP/wwork")"
 fi
-if [ -n "$SDRIVER" ]; then
+if [ -n "$SDRIVER" ] && [ "$ONLY" != reconcile ]; then
 	run_driver service "$SDRIVER" test
 fi
 
@@ -336,11 +336,11 @@ if [ "$ONLY" != msi ] && [ "$ONLY" != reconcile ] && [ -f "$EXE" ]; then
 	else
 		fail "validate --format json: $out"
 	fi
-	wexe run
-	if [ $rc -eq 69 ] && echo "$out" | grep -q 'not available in the Windows build'; then
-		pass "run answers 69 with a clear message until its service loop is ported"
+	wexe run extra-argument
+	if [ $rc -eq 64 ] && echo "$out" | grep -q 'takes no arguments'; then
+		pass "run with an argument is a usage error (64)"
 	else
-		fail "run: exit $rc: $out"
+		fail "run extra-argument: exit $rc: $out"
 	fi
 	bad=$TMP/bad.yaml
 	printf 'version: 2\nsources: {}\nsets: []\n' > "$bad"
@@ -737,6 +737,153 @@ sys.exit(0 if m["state"] == "waiting-to-retry" and m["attempts"] >= 1 and
 		pass "reconcile: not restarted from zero: one GET of big.bin served the whole file across the restart"
 	else
 		fail "reconcile: big.bin requests: $(grep 'big.bin' "$TMP/nginx/logs/access.log")"
+	fi
+
+	# run in the console: a manifest dropped into the folder is applied
+	rm -f "$RDIR/status.json"
+	wine "$EXE" -c "$RKEY" run >"$TMP/run.out" 2>&1 </dev/null &
+	rpid=$!
+	for _ in $(seq 100); do
+		[ -f "$RDIR/status.json" ] && break
+		sleep 0.1
+	done
+	if [ -f "$RDIR/status.json" ] && kill -0 "$rpid" 2>/dev/null; then
+		pass "run: the console run starts and writes status_file"
+	else
+		fail "run: no status_file: $(tr -d '\r' < "$TMP/run.out")"
+	fi
+	wrc apply
+	if [ $rc -eq 69 ] && echo "$out" | grep -q 'holds the job store'; then
+		pass "run: apply beside it exits 69, the state directory is locked"
+	else
+		fail "run: apply beside run: exit $rc: $out"
+	fi
+	wrc status --format json
+	if [ $rc -eq 0 ] && echo "$out" | /usr/bin/python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+sys.exit(0 if d["summary"]["sets"] == d["summary"]["in_sync"] == 3 else 1)'; then
+		pass "run: status reads the running agent's document: 3 sets in sync"
+	else
+		fail "run: status beside run: exit $rc: $out"
+	fi
+	manifest 50-drop.yaml.tmp web5 "$BASE/" drop 'C:\bsr\dest\drop' a.bin
+	t0=$(date +%s.%N)
+	mv "$RDIR/manifests/50-drop.yaml.tmp" "$RDIR/manifests/50-drop.yaml"
+	for _ in $(seq 300); do
+		[ "$(sha_of "$RDIR/dest/drop/a.bin")" = "$SHA_A" ] && break
+		sleep 0.1
+	done
+	t1=$(date +%s.%N)
+	if [ "$(sha_of "$RDIR/dest/drop/a.bin")" = "$SHA_A" ]; then
+		pass "run: a manifest dropped into the folder is applied ($(awk "BEGIN { printf \"%.2f\", $t1 - $t0 }") s from rename to file)"
+	else
+		fail "run: the dropped manifest was not applied: $(tr -d '\r' < "$TMP/run.out")"
+	fi
+	# Ctrl+C (Wine turns SIGINT into CTRL_C_EVENT): a clean stop
+	kill -INT "$rpid" 2>/dev/null
+	for _ in $(seq 100); do
+		kill -0 "$rpid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$rpid" 2>/dev/null; then
+		kill -9 "$rpid" 2>/dev/null
+		fail "run: still running 10 s after Ctrl+C"
+	else
+		wait "$rpid"
+		rrc=$?
+		if [ $rrc -eq 0 ]; then
+			pass "run: Ctrl+C stops it cleanly (exit 0)"
+		else
+			fail "run: exit $rrc after Ctrl+C: $(tr -d '\r' < "$TMP/run.out")"
+		fi
+	fi
+
+	# the same under the service manager: bitsync.exe service install,
+	# sc start, a drop-in, PARAMCHANGE reloads the settings, sc stop,
+	# uninstall.  The service reads HKLM\SOFTWARE\bitsync.
+	SKEY='HKLM\Software\bitsync'
+	SDIR=$WINEPREFIX/drive_c/bss
+	mkdir -p "$SDIR/manifests"
+	for v in 'manifest_dir C:\bss\manifests' 'state_dir C:\bss\state' \
+		'status_file C:\bss\status.json' 'allow_drives C'; do
+		wine reg add "$SKEY\\agent" /v "${v%% *}" /d "${v#* }" /f \
+			>/dev/null 2>&1 </dev/null
+	done
+	wine reg add "$SKEY\\agent" /v bits_tolerate_unimplemented \
+		/t REG_MULTI_SZ /d SetProxySettings /f >/dev/null 2>&1 </dev/null
+	wexe service install
+	irc=$rc
+	wine sc start bitsync >"$TMP/sc.out" 2>&1 </dev/null
+	src=$?
+	for _ in $(seq 100); do
+		[ -f "$SDIR/status.json" ] && break
+		sleep 0.1
+	done
+	if [ $irc -eq 0 ] && [ $src -eq 0 ] && [ -f "$SDIR/status.json" ]; then
+		pass "service: bitsync.exe service install, sc start: the service runs and writes status_file"
+	else
+		fail "service: install exit $irc ($out), sc start exit $src: $(tr -d '\r' < "$TMP/sc.out")"
+	fi
+	{
+		echo "version: 1"
+		echo "sources:"
+		echo "  websvc:"
+		echo "    url: $BASE/"
+		echo "    proxy: {usage: no_proxy}"
+		echo "sets:"
+		echo "  - name: svc"
+		echo "    source: websvc"
+		echo "    destination: 'C:\\bss\\dest\\svc'"
+		echo "    files: [a.bin, sub/b.txt]"
+	} > "$SDIR/manifests/10-svc.yaml.tmp"
+	t0=$(date +%s.%N)
+	mv "$SDIR/manifests/10-svc.yaml.tmp" "$SDIR/manifests/10-svc.yaml"
+	for _ in $(seq 300); do
+		[ "$(sha_of "$SDIR/dest/svc/sub/b.txt")" = "$SHA_B" ] && break
+		sleep 0.1
+	done
+	t1=$(date +%s.%N)
+	if [ "$(sha_of "$SDIR/dest/svc/a.bin")" = "$SHA_A" ] &&
+		[ "$(sha_of "$SDIR/dest/svc/sub/b.txt")" = "$SHA_B" ]; then
+		pass "service: a manifest dropped into the folder is applied by the service ($(awk "BEGIN { printf \"%.2f\", $t1 - $t0 }") s)"
+	else
+		fail "service: the dropped manifest was not applied: $(ls -lR "$SDIR" 2>&1 | head -n 20)"
+	fi
+	# PARAMCHANGE (as a GPO refresh would send): the settings are read
+	# again; the new status_file shows it
+	wine reg add "$SKEY\\agent" /v status_file /d 'C:\bss\status2.json' /f \
+		>/dev/null 2>&1 </dev/null
+	wine "$SDRIVER" paramchange bitsync >"$TMP/pc.out" 2>&1 </dev/null
+	prc=$?
+	for _ in $(seq 100); do
+		[ -f "$SDIR/status2.json" ] && break
+		sleep 0.1
+	done
+	if [ $prc -eq 0 ] && [ -f "$SDIR/status2.json" ]; then
+		pass "service: SERVICE_CONTROL_PARAMCHANGE reloads the settings (the new status_file is written)"
+	else
+		fail "service: paramchange exit $prc: $(tr -d '\r' < "$TMP/pc.out")"
+	fi
+	wine sc stop bitsync >"$TMP/sc.out" 2>&1 </dev/null
+	for _ in $(seq 100); do
+		wine sc query bitsync </dev/null 2>&1 | tr -d '\r' |
+			grep -q 'STATE.*STOPPED' && break
+		sleep 0.2
+	done
+	squery=$(wine sc query bitsync </dev/null 2>&1 | tr -d '\r')
+	if echo "$squery" | grep -q 'STATE.*STOPPED' &&
+		echo "$squery" | grep -q 'WIN32_EXIT_CODE *: 0 '; then
+		pass "service: sc stop stops it cleanly (STOPPED, exit code 0)"
+	else
+		fail "service: after sc stop: $squery"
+	fi
+	wexe service uninstall
+	if [ $rc -eq 0 ] && ! wine sc query bitsync </dev/null 2>&1 | tr -d '\r' |
+		grep -q 'SERVICE_NAME: bitsync'; then
+		pass "service: bitsync.exe service uninstall removes it"
+	else
+		fail "service: uninstall exit $rc: $out"
 	fi
 fi
 

@@ -8,7 +8,11 @@
  *   svc_drive.exe run --service
  *                           what the SCM starts (service.c's command line):
  *                           the service body writes a marker file, logs an
- *                           event, waits for stop. */
+ *                           event, waits for stop.
+ *   svc_drive.exe paramchange NAME
+ *                           sends SERVICE_CONTROL_PARAMCHANGE to service
+ *                           NAME (Wine's sc has no "control"); exit 0 when
+ *                           the service accepted it. */
 #include <windows.h>
 
 #include <stdarg.h>
@@ -233,9 +237,37 @@ test(void)
 	CloseServiceHandle(scm);
 }
 
+static int
+paramchange(const char *name)
+{
+	SC_HANDLE scm, svc = NULL;
+	SERVICE_STATUS st;
+	wchar_t *w = win_widen(name);
+	int rc = 1;
+
+	if ((scm = OpenSCManagerW(NULL, NULL, SC_MANAGER_CONNECT)) == NULL)
+		goto out;
+	if ((svc = OpenServiceW(scm, w, SERVICE_PAUSE_CONTINUE)) == NULL)
+		goto out;
+	if (ControlService(svc, SERVICE_CONTROL_PARAMCHANGE, &st))
+		rc = 0;
+	else
+		fprintf(stderr, "svc_drive: ControlService: error %lu\n",
+		    GetLastError());
+out:
+	if (svc != NULL)
+		CloseServiceHandle(svc);
+	if (scm != NULL)
+		CloseServiceHandle(scm);
+	free(w);
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
+	if (argc == 3 && strcmp(argv[1], "paramchange") == 0)
+		return paramchange(argv[2]);
 	if (argc >= 2 && strcmp(argv[1], "run") == 0)
 		return service_run(NAME, body, NULL);
 	if (argc == 2 && strcmp(argv[1], "test") == 0) {
@@ -243,6 +275,7 @@ main(int argc, char **argv)
 		printf("%d passed, %d failed\n", passed, failed);
 		return failed ? 1 : 0;
 	}
-	fprintf(stderr, "usage: svc_drive test | run --service\n");
+	fprintf(stderr, "usage: svc_drive test | run --service | "
+	    "paramchange NAME\n");
 	return 64;
 }
