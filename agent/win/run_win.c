@@ -9,6 +9,10 @@
  *     once), and the retry, refresh and interval timers.
  * One WaitForMultipleObjects between those: idle means idle.
  *
+ * Under the SCM the service's start, stop and settings reloads (and a
+ * refused reload) are also Event Log records of source "bitsync"; the
+ * per-set log lines go to stderr, which a service does not have.
+ *
  * There is no control endpoint on Windows yet (a named pipe would be its
  * form): while the service runs, `apply` finds the state directory locked
  * and says so, `plan` and `status` read it in their own process. */
@@ -19,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bitsync_msg.h"
 #include "cli.h"
 #include "daemon.h"
 #include "platform.h"
@@ -35,6 +40,18 @@ struct watch {
 };
 
 static HANDLE job_event;
+
+struct run_args {
+	const struct cli *cli;
+	int as_service;
+};
+
+static void
+event(const struct run_args *ra, unsigned long id, const char *text)
+{
+	if (ra->as_service)
+		eventlog_report(SERVICE_NAME_DEFAULT, id, text);
+}
 
 static void
 on_job_event(void *ctx, const bk_guid *job, enum bk_state state)
@@ -174,7 +191,8 @@ watches_open(struct watch *w, const struct config *cfg)
 static int
 run_body(void *ctx, HANDLE stop)
 {
-	const struct cli *cli = ctx;
+	const struct run_args *ra = ctx;
+	const struct cli *cli = ra->cli;
 	struct daemon dm;
 	struct watch w[MAX_WATCHES];
 	HANDLE h[3 + MAX_WATCHES], reload = service_reload_event();
@@ -185,8 +203,14 @@ run_body(void *ctx, HANDLE stop)
 
 	if ((job_event = CreateEventW(NULL, FALSE, FALSE, NULL)) == NULL)
 		return EXIT_SOFTWARE;
-	if ((rc = daemon_open(&dm, cli)) != EXIT_OK)
+	if ((rc = daemon_open(&dm, cli)) != EXIT_OK) {
+		event(ra, MSG_CONFIG_ERROR, "the service could not open its "
+		    "configuration, state or backend (exit code in the "
+		    "service's status)");
 		goto out;
+	}
+	event(ra, MSG_SERVICE_STARTED, "settings from HKLM\\SOFTWARE\\bitsync "
+	    "and HKLM\\SOFTWARE\\Policies\\bitsync");
 	for (;;) {
 		if (renew) {
 			for (i = 0; i < nw; i++)
@@ -226,10 +250,20 @@ run_body(void *ctx, HANDLE stop)
 			 * transferred) without waiting for a timer. */
 			daemon_pass(&dm, "job event");
 		} else if (h[k] == reload) {
-			if ((r = daemon_reload(&dm, &rc)) == -1)
+			if ((r = daemon_reload(&dm, &rc)) == -1) {
+				event(ra, MSG_CONFIG_ERROR, "reopening with "
+				    "the new settings failed; the service "
+				    "stops");
 				goto out;
-			if (r == 1)
+			}
+			if (r == 1) {
 				renew = 1;
+				event(ra, MSG_CONFIG_RELOADED, "settings read "
+				    "again (SERVICE_CONTROL_PARAMCHANGE)");
+			} else
+				event(ra, MSG_CONFIG_ERROR, "the new settings "
+				    "were refused; the previous ones stay in "
+				    "force");
 		} else {
 			for (i = 0; i < nw; i++)
 				if (h[k] == w[i].ov.hEvent)
@@ -237,6 +271,7 @@ run_body(void *ctx, HANDLE stop)
 		}
 	}
 	rc = EXIT_OK;
+	event(ra, MSG_SERVICE_STOPPED, "stop requested");
 out:
 	for (i = 0; i < nw; i++)
 		watch_close(&w[i]);
@@ -249,6 +284,7 @@ out:
 int
 cmd_run(const struct cli *cli, int argc, char **argv)
 {
+	struct run_args ra;
 	int i, as_service = 0;
 
 	/* "--service" is on the command line service_install registers:
@@ -264,8 +300,9 @@ cmd_run(const struct cli *cli, int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
+	ra.cli = cli;
+	ra.as_service = as_service;
 	if (as_service)
-		return service_run(SERVICE_NAME_DEFAULT, run_body,
-		    (void *)cli);
-	return service_run_console(run_body, (void *)cli);
+		return service_run(SERVICE_NAME_DEFAULT, run_body, &ra);
+	return service_run_console(run_body, &ra);
 }
