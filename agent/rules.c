@@ -332,6 +332,7 @@ read_map(struct ctx *c, const struct ynode *map, const struct ynode *at,
 	const char *names[16];
 	char list[256];
 	size_t i, j;
+	unsigned seen = 0;	/* bit j: fields[j] is present */
 
 	memset(got, 0, nfields * sizeof(*got));
 	if (map->kind == YN_REFUSED)
@@ -355,13 +356,14 @@ read_map(struct ctx *c, const struct ynode *map, const struct ynode *at,
 			    "not %s", where, ynode_describe(k));
 			continue;
 		}
-		/* Lengths first: most keys differ from most field names there,
-		 * and this runs for every key of every set. */
+		/* First characters first: most keys differ from most field
+		 * names there, and this runs for every key of every set. */
 		for (j = 0; j < nfields; j++)
-			if (k->n == strlen(fields[j].name) &&
-			    memcmp(k->u.s, fields[j].name, k->n) == 0)
+			if (k->u.s[0] == fields[j].name[0] &&
+			    strcmp(k->u.s, fields[j].name) == 0)
 				break;
 		if (j < nfields) {
+			seen |= 1u << j;
 			got[j] = v;
 			check_value(c, &fields[j], v, &got[j]);
 			continue;
@@ -386,8 +388,7 @@ read_map(struct ctx *c, const struct ynode *map, const struct ynode *at,
 		}
 	}
 	for (i = 0; i < nfields; i++)
-		if (fields[i].required && ynode_get(map, fields[i].name)
-		    == NULL)
+		if (fields[i].required && !(seen & 1u << i))
 			ERR(c, at, RULE_SCHEMA, "%s needs '%s'", where,
 			    fields[i].name);
 	return 1;
@@ -524,7 +525,8 @@ keep_or_copy(struct ctx *c, const char *orig, const char *norm, char *alloc)
 static const char *
 check_relpath(struct ctx *c, const struct ynode *n, const char *what)
 {
-	char *buf;
+	char small[256], *buf;
+	const char *r;
 
 	if (is_sep(n->u.s[0])) {
 		ERR(c, n, RULE_PATH_TRAVERSAL, "%s '%s' is absolute; write it "
@@ -538,19 +540,19 @@ check_relpath(struct ctx *c, const struct ynode *n, const char *what)
 		    "path") == 0 ? "source url" : "destination");
 		return NULL;
 	}
-	buf = xmalloc(n->n + 1);
-	if (normalise(n->u.s, buf) != 0) {
+	/* Nearly every path fits on the stack: no allocation per file. */
+	buf = n->n < sizeof(small) ? small : xmalloc(n->n + 1);
+	r = NULL;
+	if (normalise(n->u.s, buf) != 0)
 		ERR(c, n, RULE_PATH_TRAVERSAL, "%s '%s' contains '..'; name "
 		    "the file inside the set's folder instead", what, n->u.s);
-		free(buf);
-		return NULL;
-	}
-	if (buf[0] == '\0' && strcmp(what, "path") != 0) {
+	else if (buf[0] == '\0' && strcmp(what, "path") != 0)
 		ERR(c, n, RULE_SCHEMA, "%s '%s' names no file", what, n->u.s);
+	else
+		r = keep_or_copy(c, n->u.s, buf, NULL);
+	if (buf != small)
 		free(buf);
-		return NULL;
-	}
-	return keep_or_copy(c, n->u.s, buf, buf);
+	return r;
 }
 
 static const char *const known_folders[] = { "ProgramData", "ProgramFiles",

@@ -237,14 +237,22 @@ arena_bytes(const struct arena *a)
 
 /* ---- scalar resolution (YAML 1.2 core schema) ------------------------ */
 
+/* Whether s is one or more characters, each a digit of the base (8, 10
+ * or 16). */
 static int
-all_digits(const char *s, const char *set)
+all_digits(const char *s, int base)
 {
 	if (*s == '\0')
 		return 0;
-	for (; *s != '\0'; s++)
-		if (strchr(set, *s) == NULL)
+	for (; *s != '\0'; s++) {
+		unsigned char ch = (unsigned char)*s;
+		int ok = base == 8 ? ch >= '0' && ch <= '7' :
+		    (ch >= '0' && ch <= '9') || (base == 16 &&
+		    ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'f'));
+
+		if (!ok)
 			return 0;
+	}
 	return 1;
 }
 
@@ -288,28 +296,34 @@ resolve_plain(const char *s)
 {
 	const char *d = s;
 
-	/* Most plain scalars are names and paths: only these first
+	/* Most plain scalars are names and paths: only a few first
 	 * characters can start a null, a boolean or a number. */
-	if (*s != '\0' && strchr("~nNtTfF.-+0123456789", *s) == NULL)
-		return YS_STR;
-	if (*s == '\0' || strcmp(s, "~") == 0 || strcmp(s, "null") == 0 ||
-	    strcmp(s, "Null") == 0 || strcmp(s, "NULL") == 0)
+	switch (*s) {
+	case '\0':
 		return YS_NULL;
-	if (strchr("tTfF", *s) != NULL) {
-		if (strcmp(s, "true") == 0 || strcmp(s, "True") == 0 ||
+	case '~': case 'n': case 'N':
+		return strcmp(s, "~") == 0 || strcmp(s, "null") == 0 ||
+		    strcmp(s, "Null") == 0 || strcmp(s, "NULL") == 0 ?
+		    YS_NULL : YS_STR;
+	case 't': case 'T': case 'f': case 'F':
+		return strcmp(s, "true") == 0 || strcmp(s, "True") == 0 ||
 		    strcmp(s, "TRUE") == 0 || strcmp(s, "false") == 0 ||
-		    strcmp(s, "False") == 0 || strcmp(s, "FALSE") == 0)
-			return YS_BOOL;
+		    strcmp(s, "False") == 0 || strcmp(s, "FALSE") == 0 ?
+		    YS_BOOL : YS_STR;
+	case '.': case '-': case '+':
+	case '0': case '1': case '2': case '3': case '4':
+	case '5': case '6': case '7': case '8': case '9':
+		break;
+	default:
 		return YS_STR;
 	}
 	if (*d == '-' || *d == '+')
 		d++;
-	if (all_digits(d, "0123456789"))
+	if (all_digits(d, 10))
 		return YS_INT;
-	if (strncmp(s, "0o", 2) == 0 && all_digits(s + 2, "01234567"))
+	if (strncmp(s, "0o", 2) == 0 && all_digits(s + 2, 8))
 		return YS_INT;
-	if (strncmp(s, "0x", 2) == 0 &&
-	    all_digits(s + 2, "0123456789abcdefABCDEF"))
+	if (strncmp(s, "0x", 2) == 0 && all_digits(s + 2, 16))
 		return YS_INT;
 	if (is_float(s) || strcmp(s, ".nan") == 0 || strcmp(s, ".NaN") == 0 ||
 	    strcmp(s, ".NAN") == 0)

@@ -166,11 +166,23 @@ test_types_and_positions(void)
 	    "h: 0x1F\n"
 	    "  # comment\n"
 	    "i:\n"
-	    "  - x\n";
+	    "  - x\n"
+	    /* the YAML 1.2 core schema's corners (first characters decide
+	     * what is looked at) */
+	    "j: 0o17\n" "k: 0o19\n" "l: -3\n" "m: +.inf\n" "n: .NaN\n"
+	    "o: Null\n" "p: nullx\n" "q: FALSE\n" "r: tRUE\n" "s: 1e5\n"
+	    "t: 0xG\n" "u: -a\n" "v: 1.2.3\n" "w: n\n" "x: ~x\n"
+	    "y: 0xaBc\n" "z: .5\n";
 	static const struct { const char *key; int type; } want[] = {
 		{ "a", YS_INT }, { "b", YS_STR }, { "c", YS_STR },
 		{ "d", YS_NULL }, { "e", YS_BOOL }, { "f", YS_FLOAT },
 		{ "g", YS_STR }, { "h", YS_INT },
+		{ "j", YS_INT }, { "k", YS_STR }, { "l", YS_INT },
+		{ "m", YS_FLOAT }, { "n", YS_FLOAT }, { "o", YS_NULL },
+		{ "p", YS_STR }, { "q", YS_BOOL }, { "r", YS_STR },
+		{ "s", YS_FLOAT }, { "t", YS_STR }, { "u", YS_STR },
+		{ "v", YS_STR }, { "w", YS_STR }, { "x", YS_STR },
+		{ "y", YS_INT }, { "z", YS_FLOAT },
 	};
 	const struct ynode *i_node;
 	struct ydoc *doc;
