@@ -11,7 +11,8 @@
 #
 # Each contender runs once untimed (warm-up; its exit status and output are
 # checked), then BENCH_RUNS times (default 5) under `/usr/bin/time -f %M`,
-# the contenders' runs interleaved so that load changes hit all of them.
+# bitsync's and the scan's runs interleaved (in alternating order) so that
+# load changes hit both, PyYAML's after them (see the loop for why).
 # Wall time is taken around that command with bash's $EPOCHREALTIME and the
 # median is reported; peak RSS is the largest %M over the runs.  Every run
 # must exit 0: a benchmark of a failing run is worthless, so the script stops.
@@ -162,14 +163,23 @@ for n in "${sizes[@]}"; do
 	*) pyname="pyyaml (loader only)" ;;
 	esac
 
-	# Interleaved, so that a change of machine load hits every contender.
+	# bitsync and the scan interleaved, so that a change of machine load
+	# hits both, and in alternating order, so that neither always runs
+	# in the other's wake; PyYAML after them: a run of several seconds and
+	# 120 MiB right before a 60 ms one measured its aftermath (cold
+	# caches, memory being compacted), not the 60 ms one.
 	WALLS=() PEAK=()
-	for ((i = 0; i < runs || i < py_runs; i++)); do
-		if [ $i -lt "$runs" ]; then
+	for ((i = 0; i < runs; i++)); do
+		if [ $((i % 2)) = 0 ]; then
 			timed v "${cmd_v[@]}"
 			timed s "${cmd_s[@]}"
+		else
+			timed s "${cmd_s[@]}"
+			timed v "${cmd_v[@]}"
 		fi
-		[ $i -ge "$py_runs" ] || timed p "${cmd_p[@]}"
+	done
+	for ((i = 0; i < py_runs; i++)); do
+		timed p "${cmd_p[@]}"
 	done
 	v_ms=$(median "${WALLS[v]}") v_kb=${PEAK[v]}
 	s_ms=$(median "${WALLS[s]}") s_kb=${PEAK[s]}
