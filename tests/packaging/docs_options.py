@@ -19,6 +19,10 @@ for path in sorted(glob.glob(f"{src}/agent/*.c")):
     for block in re.findall(r"struct option\s+\w+\[\]\s*=\s*\{(.*?)\};", text, re.S):
         opts.update(re.findall(r'\{\s*"([a-z][a-z0-9-]*)"\s*,', block))
 main = open(f"{src}/agent/main.c", encoding="utf-8").read()
+# Commands under #ifdef _WIN32 (service) are not in the Linux binary, and
+# bitsync(8) and the completion ship in the Debian package: README's
+# Windows section documents them.
+main = re.sub(r"#ifdef _WIN32\n.*?#endif\n", "", main, flags=re.S)
 m = re.search(r"commands\[\]\s*=\s*\{(.*?)\};", main, re.S)
 commands = set(re.findall(r'\{\s*"([a-z]+)"\s*,\s*cmd_', m.group(1))) if m else set()
 # Options a command's synopsis in main.c promises (commands not built yet
