@@ -24,14 +24,18 @@ daemon_mono_ms(void)
 int
 daemon_open(struct daemon *dm, const struct cli *cli)
 {
+	int rc;
+
 	memset(dm, 0, sizeof(*dm));
 	dm->cli = cli;
 	/* Hosts of a fleet started together spread their interval passes:
 	 * any seed that differs between processes will do. */
 	dm->rnd = ((uint64_t)time(NULL) << 20) ^ (uint64_t)getpid() ^
 	    0x9e3779b97f4a7c15ULL;
-	return reconcile_session_open(&dm->s, cli->config_path,
-	    cli->config_explicit, 1, stderr);
+	if ((rc = reconcile_session_open(&dm->s, cli->config_path,
+	    cli->config_explicit, 1, stderr)) == EXIT_OK)
+		dm->s.ctx.events = 1;
+	return rc;
 }
 
 void
@@ -40,6 +44,9 @@ daemon_close(struct daemon *dm)
 	if (dm->s.ctx.b != NULL && dm->s.ctx.ops->set_notify != NULL)
 		dm->s.ctx.ops->set_notify(dm->s.ctx.b, NULL, NULL);
 	reconcile_session_close(&dm->s);
+	free(dm->refused);
+	dm->refused = NULL;
+	dm->nrefused = 0;
 }
 
 int
@@ -74,6 +81,7 @@ daemon_reload(struct daemon *dm, int *rc)
 		return -1;
 	dm->s = ns;
 	dm->s.ctx.cfg = &dm->s.cfg;
+	dm->s.ctx.events = 1;
 	return 1;
 }
 
@@ -126,6 +134,89 @@ next_due(const struct reconcile_view *v, int64_t now_s, int64_t timer_ms)
 	return due;
 }
 
+static uint64_t
+fnv(uint64_t h, const char *s)
+{
+	for (; s != NULL && *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+	return (h ^ 0xff) * 0x100000001b3ULL;
+}
+
+static int
+listed(char *const *v, size_t n, const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(v[i], s) == 0)
+			return 1;
+	return 0;
+}
+
+/* Whether e is an error about file f. */
+static int
+error_of(const struct diag *e, const char *f)
+{
+	return e->severity == DIAG_ERROR &&
+	    strcmp(e->file ? e->file : "manifest", f) == 0;
+}
+
+/* A manifest file refused by validation is a record (platform_event) with
+ * its first errors: kept at its last-known-good copy, or held.  Once per
+ * file and errors, since a pass runs at every job event and timer; stderr
+ * has no such line (validate and plan say it there). */
+static void
+report_refused(struct daemon *dm, const struct reconcile_input *in)
+{
+	const struct diags *d = &in->diags;
+	uint64_t fp, *now = NULL;
+	size_t i, j, k, nnow = 0, nerr, shown;
+	char *text, *t, pos[48];
+	const char *f;
+
+	for (i = 0; i < d->n; i++) {
+		f = d->v[i].file ? d->v[i].file : "manifest";
+		if (!error_of(&d->v[i], f))
+			continue;
+		for (j = 0; j < i && !error_of(&d->v[j], f); j++)
+			;
+		if (j < i)
+			continue;	/* this file was seen */
+		fp = fnv(0xcbf29ce484222325ULL, f);
+		for (j = i, nerr = 0; j < d->n; j++)
+			if (error_of(&d->v[j], f)) {
+				snprintf(pos, sizeof(pos), "%u:%u",
+				    d->v[j].line, d->v[j].col);
+				fp = fnv(fnv(fnv(fp, pos), d->v[j].rule),
+				    d->v[j].message);
+				nerr++;
+			}
+		now = xrealloc(now, (nnow + 1) * sizeof(*now));
+		now[nnow++] = fp;
+		for (k = 0; k < dm->nrefused && dm->refused[k] != fp; k++)
+			;
+		if (k < dm->nrefused)
+			continue;	/* reported as it is */
+		text = xasprintf("%s: %zu error(s)", f, nerr);
+		for (j = i, shown = 0; j < d->n && shown < 3; j++) {
+			if (!error_of(&d->v[j], f))
+				continue;
+			t = xasprintf("%s; %u:%u %s: %s", text, d->v[j].line,
+			    d->v[j].col, d->v[j].rule, d->v[j].message);
+			free(text);
+			text = t;
+			shown++;
+		}
+		platform_event(listed(in->lkg_used, in->nlkg_used, f) ?
+		    PLATFORM_EV_VALIDATION_KEPT : PLATFORM_EV_VALIDATION_HELD,
+		    text);
+		free(text);
+	}
+	free(dm->refused);
+	dm->refused = now;
+	dm->nrefused = nnow;
+}
+
 void
 daemon_pass(struct daemon *dm, const char *why)
 {
@@ -139,6 +230,8 @@ daemon_pass(struct daemon *dm, const char *why)
 	/* A recheck that saw a change is planned again at once. */
 	while (again && rounds++ < 3) {
 		reconcile_load(&dm->s.ctx, NULL, 0, 1, &in);
+		if (rounds == 1)
+			report_refused(dm, &in);
 		if (reconcile_plan(&dm->s.ctx, &in, now, &v, &bkrc) != 0) {
 			fprintf(stderr, "bitsync run: pass (%s) failed: "
 			    "backend or state unavailable (%d)\n", why, bkrc);

@@ -119,6 +119,23 @@ void platform_wake_free(struct platform_wake *w);
 /* Hands freed heap pages back to the system (after a large pass). */
 void platform_trim_heap(void);
 
+/* What an administrator must see of the run daemon's decisions, beside
+ * the log line reconcile.c and daemon.c print: on Windows a record of
+ * source "bitsync" in the Application log (a service has no stderr),
+ * whose id (packaging/windows/bitsync_msg.mc) and type follow ev and whose
+ * one insertion string is text.  Nothing on POSIX, where the log line on
+ * stderr (the journal) is the record. */
+enum platform_event {
+	PLATFORM_EV_JOB_CREATED,	/* information, MSG_JOB_CREATED */
+	PLATFORM_EV_SET_COMPLETED,	/* information, MSG_SET_COMPLETED */
+	PLATFORM_EV_JOB_ERROR,		/* error, MSG_JOB_ERROR */
+	PLATFORM_EV_VALIDATION_KEPT,	/* error, MSG_VALIDATION_ERROR: the
+					 * last-known-good copy is in force */
+	PLATFORM_EV_VALIDATION_HELD,	/* error, MSG_VALIDATION_HELD */
+	PLATFORM_EV_WARNING		/* warning, MSG_WARNING */
+};
+void platform_event(enum platform_event ev, const char *text);
+
 /* A connected stream to the run daemon's control endpoint in state_dir
  * (<state_dir>/control.sock), or -1 when none answers.  Windows has no
  * control endpoint yet: always -1 (errno ENOSYS), and commands work in

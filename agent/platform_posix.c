@@ -553,6 +553,14 @@ platform_trim_heap(void)
 #endif
 }
 
+void
+platform_event(enum platform_event ev, const char *text)
+{
+	/* The caller's log line on stderr is the record here. */
+	(void)ev;
+	(void)text;
+}
+
 int
 platform_control_connect(const char *state_dir)
 {

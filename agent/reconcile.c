@@ -16,6 +16,39 @@
 #define MANIFEST_MAX (16u << 20)	/* design §2: 16 MiB per file */
 
 static void
+vlog(struct reconcile_ctx *c, int ev, const char *fmt, va_list ap)
+{
+	va_list aq;
+	char *line;
+	int n;
+
+	if (c->log == NULL && !c->events)
+		return;
+	va_copy(aq, ap);
+	n = vsnprintf(NULL, 0, fmt, aq);
+	va_end(aq);
+	if (n < 0)
+		return;
+	line = xmalloc((size_t)n + 1);
+	vsnprintf(line, (size_t)n + 1, fmt, ap);
+	if (c->log != NULL) {
+		/* Under systemd (stderr is the journal) a <6> prefix gives
+		 * each decision the info priority, <3> an error. */
+		if (getenv("JOURNAL_STREAM") != NULL)
+			fputs(strstr(fmt, "error") != NULL ? "<3>" : "<6>",
+			    c->log);
+		fputs(line, c->log);
+		fputc('\n', c->log);
+		fflush(c->log);
+	}
+	/* The daemon's decisions an administrator must see are also
+	 * records where the platform keeps them (the Event Log). */
+	if (c->events && ev >= 0)
+		platform_event((enum platform_event)ev, line);
+	free(line);
+}
+
+static void
 logf_(struct reconcile_ctx *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
@@ -24,17 +57,24 @@ logf_(struct reconcile_ctx *c, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (c->log == NULL)
-		return;
-	/* Under systemd (stderr is the journal) a <6> prefix gives each
-	 * decision the info priority, <3> an error. */
-	if (getenv("JOURNAL_STREAM") != NULL)
-		fputs(strstr(fmt, "error") != NULL ? "<3>" : "<6>", c->log);
 	va_start(ap, fmt);
-	vfprintf(c->log, fmt, ap);
+	vlog(c, -1, fmt, ap);
 	va_end(ap);
-	fputc('\n', c->log);
-	fflush(c->log);
+}
+
+/* logf_, and a record of kind ev for the daemon (platform_event). */
+static void
+logev(struct reconcile_ctx *c, enum platform_event ev, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+logev(struct reconcile_ctx *c, enum platform_event ev, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog(c, (int)ev, fmt, ap);
+	va_end(ap);
 }
 
 static void
@@ -173,7 +213,8 @@ save_lkg(struct reconcile_ctx *c, const char *file, int64_t now)
 	    oldlen == len && memcmp(old, data, len) == 0;
 	free(old);
 	if (!same && state_lkg_put(c->st, file, data, len, now) == -1)
-		logf_(c, "warning: cannot save last-known-good copy of %s: %s",
+		logev(c, PLATFORM_EV_WARNING, "warning: cannot save "
+		    "last-known-good copy of %s: %s",
 		    file, state_errmsg(c->st));
 	free(data);
 }
@@ -648,7 +689,8 @@ failed(struct act *x, unsigned attempts, const char *msg, int32_t code,
 	x->row.last_error_context = context;
 	x->row.attempts = attempts;
 	x->row.next_retry = x->v->now + (int64_t)delay;
-	logf_(x->c, "set=%s result=failed attempts=%u retry_in=%" PRIu64
+	logev(x->c, PLATFORM_EV_JOB_ERROR, "set=%s result=failed attempts=%u "
+	    "retry_in=%" PRIu64
 	    "s error=\"%s\"", x->a->set, attempts, delay, msg);
 	put_row(x);
 	/* count() took the set as working; it is failing instead. */
@@ -731,16 +773,18 @@ do_create(struct act *x)
 		    state_errmsg(c->st));
 		x->sum->errors++;
 	}
-	logf_(c, "set=%s job=%s created files=%zu spec=%.12s", x->a->set, g,
+	logev(c, PLATFORM_EV_JOB_CREATED, "set=%s job=%s created files=%zu "
+	    "spec=%.12s", x->a->set, g,
 	    sp->job.nfiles, sp->hash);
 	/* A downgrade the config tolerates on a test host: said with the
 	 * set every time, never silently. */
 	if (c->ops->last_warning != NULL &&
 	    (warn = c->ops->last_warning(c->b)) != NULL)
-		logf_(c, "set=%s job=%s warning=\"%s\"", x->a->set, g, warn);
+		logev(c, PLATFORM_EV_WARNING, "set=%s job=%s warning=\"%s\"",
+		    x->a->set, g, warn);
 	if ((rc = c->ops->resume(c->b, &id)) != BK_OK) {
-		logf_(c, "set=%s job=%s resume=failed error=\"%s\"", x->a->set,
-		    g, bk_why(c, rc));
+		logev(c, PLATFORM_EV_JOB_ERROR, "set=%s job=%s resume=failed "
+		    "error=\"%s\"", x->a->set, g, bk_why(c, rc));
 		x->sum->errors++;
 	}
 }
@@ -859,7 +903,8 @@ do_complete(struct act *x)
 		    state_errmsg(c->st));
 		x->sum->errors++;
 	} else
-		logf_(c, "set=%s job=%s completed files=%zu result=in-sync",
+		logev(c, PLATFORM_EV_SET_COMPLETED, "set=%s job=%s completed "
+		    "files=%zu result=in-sync",
 		    x->a->set, g, sp->job.nfiles);
 	free(sf);
 }
@@ -1003,7 +1048,8 @@ act(struct act *x)
 			    ")", e->text ? e->text : "job failed",
 			    bk_context_name(e->context), (uint32_t)e->code);
 
-			logf_(c, "set=%s job=%s error=\"%s\" attempts=%u",
+			logev(c, PLATFORM_EV_JOB_ERROR, "set=%s job=%s "
+			    "error=\"%s\" attempts=%u",
 			    a->set, g, msg, a->attempts);
 			x->row.attempts = a->attempts;
 			x->row.last_error = msg;

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bitsync_msg.h"
 #include "platform.h"
 #include "util.h"
 #include "win/winutil.h"
@@ -747,6 +748,22 @@ void
 platform_trim_heap(void)
 {
 	HeapCompact(GetProcessHeap(), 0);
+}
+
+void
+platform_event(enum platform_event ev, const char *text)
+{
+	static const unsigned long ids[] = {
+		[PLATFORM_EV_JOB_CREATED] = MSG_JOB_CREATED,
+		[PLATFORM_EV_SET_COMPLETED] = MSG_SET_COMPLETED,
+		[PLATFORM_EV_JOB_ERROR] = MSG_JOB_ERROR,
+		[PLATFORM_EV_VALIDATION_KEPT] = MSG_VALIDATION_ERROR,
+		[PLATFORM_EV_VALIDATION_HELD] = MSG_VALIDATION_HELD,
+		[PLATFORM_EV_WARNING] = MSG_WARNING,
+	};
+
+	if ((size_t)ev < sizeof(ids) / sizeof(ids[0]))
+		win_report_event("bitsync", ids[ev], text);
 }
 
 int

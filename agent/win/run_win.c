@@ -10,8 +10,10 @@
  * One WaitForMultipleObjects between those: idle means idle.
  *
  * Under the SCM the service's start, stop and settings reloads (and a
- * refused reload) are also Event Log records of source "bitsync"; the
- * per-set log lines go to stderr, which a service does not have.
+ * refused reload) are also Event Log records of source "bitsync"; so are,
+ * in a console too, the per-set decisions an administrator must see (job
+ * created, in sync, job error, a file refused by validation), through
+ * daemon.c and reconcile.c's platform_event.
  *
  * There is no control endpoint on Windows yet (a named pipe would be its
  * form): while the service runs, `apply` finds the state directory locked

@@ -60,3 +60,34 @@ win_strerror(unsigned long code, char *buf, size_t len)
 	snprintf(buf, len, "%s (error %lu)", s, code);
 	free(s);
 }
+
+void
+win_report_event(const char *name, unsigned long id, const char *text)
+{
+	static HANDLE src;
+	wchar_t *w, *wname;
+	LPCWSTR strs[1];
+	WORD type;
+
+	if (src == NULL) {
+		wname = win_widen(name);
+		src = RegisterEventSourceW(NULL, wname);
+		free(wname);
+		if (src == NULL)
+			return;
+	}
+	switch (id >> 30) {		/* the severity bits of an MC id */
+	case 3:
+		type = EVENTLOG_ERROR_TYPE;
+		break;
+	case 2:
+		type = EVENTLOG_WARNING_TYPE;
+		break;
+	default:
+		type = EVENTLOG_INFORMATION_TYPE;
+	}
+	w = win_widen(text);
+	strs[0] = w ? w : L"";
+	ReportEventW(src, type, 0, (DWORD)id, NULL, 1, 0, strs, NULL);
+	free(w);
+}

@@ -21,4 +21,10 @@ void win_strerror(unsigned long code, char *buf, size_t len);
  * when the file cannot be read. */
 int win_sha256_file(const char *path, char hex[65]);
 
+/* One Event Log record of source name (registered once per process): id
+ * is an MSG_* of bitsync_msg.mc, whose severity bits give the record's
+ * type; text (UTF-8) its one insertion string.  Failures are dropped: a
+ * log that cannot be written must not stop the agent. */
+void win_report_event(const char *name, unsigned long id, const char *text);
+
 #endif

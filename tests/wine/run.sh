@@ -739,9 +739,14 @@ sys.exit(0 if m["state"] == "waiting-to-retry" and m["attempts"] >= 1 and
 		fail "reconcile: big.bin requests: $(grep 'big.bin' "$TMP/nginx/logs/access.log")"
 	fi
 
-	# run in the console: a manifest dropped into the folder is applied
+	# run in the console: a manifest dropped into the folder is applied.
+	# Its Event Log records: Wine's ReportEventW keeps none (ReadEventLog
+	# is a stub) but prints each record's string on the eventlog channel
+	# (err: an error record, warn: a warning, trace: information), and
+	# the record's id on advapi's fixme line just before.
 	rm -f "$RDIR/status.json"
-	wine "$EXE" -c "$RKEY" run >"$TMP/run.out" 2>&1 </dev/null &
+	WINEDEBUG=-all,+eventlog,fixme+advapi \
+		wine "$EXE" -c "$RKEY" run >"$TMP/run.out" 2>&1 </dev/null &
 	rpid=$!
 	for _ in $(seq 100); do
 		[ -f "$RDIR/status.json" ] && break
@@ -780,6 +785,48 @@ sys.exit(0 if d["summary"]["sets"] == d["summary"]["in_sync"] == 3 else 1)'; the
 	else
 		fail "run: the dropped manifest was not applied: $(tr -d '\r' < "$TMP/run.out")"
 	fi
+	# evrec ID CLASS PATTERN: an Event Log record ID (bitsync_msg.h) of
+	# type CLASS (err, warn, trace) whose text matches PATTERN was written
+	evrec() {
+		tr -d '\r' < "$TMP/run.out" | grep -A1 "ReportEventW (.*,$1," |
+			grep -q "$2:eventlog:ReportEventW L\"$3"
+	}
+	if evrec 0x410003f1 trace 'set=drop job={[-0-9A-F]*} created files=1' &&
+		evrec 0x410003ed trace 'set=drop job={[-0-9A-F]*} completed files=1 result=in-sync'; then
+		pass "run: event records 1009 (job created) and 1005 (set in sync, information) for the drop-in"
+	else
+		fail "run: no job-created / completed records: $(tr -d '\r' < "$TMP/run.out" | grep eventlog)"
+	fi
+	manifest 60-gone.yaml web6 "$BASE/" gone 'C:\bsr\dest\gone' nope.bin
+	for _ in $(seq 300); do
+		evrec 0xc10003ec err 'set=gone job=.* error=.*' && break
+		sleep 0.1
+	done
+	if evrec 0xc10003ec err 'set=gone job={[-0-9A-F]*} error=\\".*(context [A-Z_]*, 0x80190194)'; then
+		pass "run: a set whose file 404s is an error record 1004 with BITS's context, code and text"
+	else
+		fail "run: no job-error record for the 404 set: $(tr -d '\r' < "$TMP/run.out" | grep 'eventlog.*gone')"
+	fi
+	# an invalid drop-in (never valid: held), and a valid file made
+	# invalid (its last-known-good copy stays in force)
+	printf 'version: 1\nsets:\n  - name: broken\n    files: [x]\n' \
+		> "$RDIR/manifests/70-broken.yaml"
+	printf 'version: 1\nsets: 7\n' > "$RDIR/manifests/50-drop.yaml.tmp"
+	mv "$RDIR/manifests/50-drop.yaml.tmp" "$RDIR/manifests/50-drop.yaml"
+	for _ in $(seq 300); do
+		evrec 0xc10003f2 err '.*70-broken.yaml: ' &&
+			evrec 0xc10003ea err '.*50-drop.yaml: ' && break
+		sleep 0.1
+	done
+	if evrec 0xc10003f2 err '.*manifests.*70-broken.yaml: [0-9]* error(s); [0-9]*:[0-9]* [a-z_-]*: ' &&
+		evrec 0xc10003ea err '.*manifests.*50-drop.yaml: [0-9]* error(s); [0-9]*:[0-9]* [a-z_-]*: ' &&
+		[ "$(tr -d '\r' < "$TMP/run.out" | grep -c 'eventlog:ReportEventW L".*70-broken.yaml: ')" -eq 1 ]; then
+		pass "run: validation error records: 1010 for a new invalid file (held), 1002 for a file kept at its last valid version; file, line, rule; once"
+	else
+		fail "run: no validation records: $(tr -d '\r' < "$TMP/run.out" | grep 'eventlog')"
+	fi
+	rm -f "$RDIR/manifests/60-gone.yaml" "$RDIR/manifests/70-broken.yaml"
+	manifest 50-drop.yaml web5 "$BASE/" drop 'C:\bsr\dest\drop' a.bin
 	# Ctrl+C (Wine turns SIGINT into CTRL_C_EVENT): a clean stop
 	kill -INT "$rpid" 2>/dev/null
 	for _ in $(seq 100); do
