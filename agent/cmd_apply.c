@@ -10,8 +10,9 @@
  * holds an exclusive lock on it (and the engine one on its job store), so
  * a second apply (or apply beside `run`) stops with exit 69 and says why.
  *
- * On Windows there is no control endpoint to a daemon yet: apply always
- * reconciles in process (design §5), and BITS transfers without us. */
+ * When `run` runs, apply asks it for the pass over its control endpoint
+ * (platform_control_connect: the unix socket, on Windows a named pipe)
+ * and reconciles in process only when no agent runs. */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -61,7 +62,7 @@ mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Asks a running daemon for a pass over <state_dir>/control.sock.
+/* Asks a running daemon for a pass over its control endpoint.
  * Returns -1 when no daemon answers (reconcile here instead), else an
  * exit code. */
 static int

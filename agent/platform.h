@@ -136,10 +136,11 @@ enum platform_event {
 };
 void platform_event(enum platform_event ev, const char *text);
 
-/* A connected stream to the run daemon's control endpoint in state_dir
- * (<state_dir>/control.sock), or -1 when none answers.  Windows has no
- * control endpoint yet: always -1 (errno ENOSYS), and commands work in
- * process. */
+/* A connected stream (a descriptor for read, write and close) to the run
+ * daemon's control endpoint for state_dir, or -1 when none answers: the
+ * unix socket <state_dir>/control.sock; on Windows the named pipe
+ * \\.\pipe\bitsync-<hash of state_dir> (run_win.c), whose server must be
+ * owned by SYSTEM, Administrators or this user. */
 int platform_control_connect(const char *state_dir);
 
 #endif

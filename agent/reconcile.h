@@ -113,8 +113,8 @@ int reconcile_session_open(struct reconcile_session *s,
     const char *config_path, int config_explicit, int workers, FILE *log);
 void reconcile_session_close(struct reconcile_session *s);
 
-/* A connected socket to the daemon's <state_dir>/control.sock, or -1
- * when no daemon listens (always on Windows: no control endpoint yet). */
+/* A connected stream to the daemon's control endpoint, or -1 when no
+ * daemon listens (platform_control_connect). */
 int control_connect(const char *state_dir);
 
 /* What `plan` prints (cmd_plan.c), to out and err; returns its exit

@@ -1,6 +1,7 @@
 /* platform_win.c - platform.h for Windows: file kinds, the drop-in listing
  * and path joining, with UTF-8 paths converted to UTF-16 for the W APIs. */
 #include <windows.h>
+#include <aclapi.h>
 #include <sddl.h>
 
 #include <errno.h>
@@ -766,12 +767,107 @@ platform_event(enum platform_event ev, const char *text)
 		win_report_event("bitsync", ids[ev], text);
 }
 
+wchar_t *
+win_control_pipe(const char *state_dir)
+{
+	char *abs = platform_abspath(state_dir), *p, name[64];
+	uint64_t h = 0xcbf29ce484222325ULL;
+	size_t n;
+
+	if (abs == NULL)
+		return NULL;
+	/* One folder has many spellings on Windows: C:/x, c:\X\ */
+	n = strlen(abs);
+	while (n > 3 && platform_is_sep((unsigned char)abs[n - 1]))
+		n--;
+	for (p = abs; p < abs + n; p++) {
+		int c = *p == '/' ? '\\' : *p;
+
+		if (c >= 'A' && c <= 'Z')
+			c += 'a' - 'A';
+		h = (h ^ (unsigned char)c) * 0x100000001b3ULL;
+	}
+	free(abs);
+	snprintf(name, sizeof(name), "\\\\.\\pipe\\bitsync-%016llx",
+	    (unsigned long long)h);
+	return win_widen(name);
+}
+
+/* Whether the pipe's server is the agent: its owner (run_win.c sets it
+ * to the agent's account) is SYSTEM, the Administrators, an account the
+ * service may run as (NetworkService, LocalService) or this process's own
+ * user (who may run the agent in a console).  Another user who took the name first (squatting a pipe
+ * needs no privilege) is not asked to reconcile. */
+static int
+pipe_owner_trusted(HANDLE h)
+{
+	PSECURITY_DESCRIPTOR sd = NULL;
+	PSID owner = NULL;
+	HANDLE tok = NULL;
+	union {
+		TOKEN_USER tu;
+		char buf[SECURITY_MAX_SID_SIZE + sizeof(TOKEN_USER)];
+	} u;
+	DWORD len;
+	int ok = 0;
+
+	if (GetSecurityInfo(h, SE_KERNEL_OBJECT, OWNER_SECURITY_INFORMATION,
+	    &owner, NULL, NULL, NULL, &sd) != ERROR_SUCCESS || owner == NULL)
+		goto out;
+	if (IsWellKnownSid(owner, WinLocalSystemSid) ||
+	    IsWellKnownSid(owner, WinBuiltinAdministratorsSid) ||
+	    IsWellKnownSid(owner, WinNetworkServiceSid) ||
+	    IsWellKnownSid(owner, WinLocalServiceSid))
+		ok = 1;
+	else if (OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &tok) &&
+	    GetTokenInformation(tok, TokenUser, &u, sizeof(u), &len) &&
+	    EqualSid(owner, u.tu.User.Sid))
+		ok = 1;
+out:
+	if (tok != NULL)
+		CloseHandle(tok);
+	LocalFree(sd);
+	return ok;
+}
+
 int
 platform_control_connect(const char *state_dir)
 {
-	/* No control endpoint on Windows yet (a named pipe would be its
-	 * form): plan and apply reconcile in process (design §5). */
-	(void)state_dir;
-	errno = ENOSYS;
-	return -1;
+	wchar_t *name = win_control_pipe(state_dir);
+	HANDLE h = INVALID_HANDLE_VALUE;
+	int fd = -1, tries;
+
+	if (name == NULL)
+		return -1;
+	/* The agent serves one client at a time: a busy pipe is waited
+	 * for (its pass may take a while), a missing one means no agent. */
+	for (tries = 0; tries < 30; tries++) {
+		h = CreateFileW(name, GENERIC_READ | GENERIC_WRITE, 0, NULL,
+		    OPEN_EXISTING, SECURITY_SQOS_PRESENT |
+		    SECURITY_IDENTIFICATION, NULL);
+		if (h != INVALID_HANDLE_VALUE ||
+		    GetLastError() != ERROR_PIPE_BUSY)
+			break;
+		WaitNamedPipeW(name, 2000);
+	}
+	if (h == INVALID_HANDLE_VALUE) {
+		set_errno_from(GetLastError());
+		goto out;
+	}
+	if (!pipe_owner_trusted(h)) {
+		fprintf(stderr, "bitsync: %ls is not the agent's (its owner is "
+		    "not SYSTEM, Administrators, a service account or this "
+		    "user): ignored; stop "
+		    "the program that holds it\n", name);
+		CloseHandle(h);
+		errno = EACCES;
+		goto out;
+	}
+	/* A C descriptor, so that the commands' read/write/close speak to
+	 * the pipe as to the unix socket. */
+	if ((fd = _open_osfhandle((intptr_t)h, _O_RDWR | _O_BINARY)) == -1)
+		CloseHandle(h);
+out:
+	free(name);
+	return fd;
 }

@@ -15,12 +15,18 @@
  * created, in sync, job error, a file refused by validation), through
  * daemon.c and reconcile.c's platform_event.
  *
- * There is no control endpoint on Windows yet (a named pipe would be its
- * form): while the service runs, `apply` finds the state directory locked
- * and says so, `plan` and `status` read it in their own process. */
+ * The control endpoint is the named pipe win_control_pipe(state_dir),
+ * one instance, served in the same wait; its DACL admits SYSTEM and the
+ * Administrators only (on Linux the socket refuses peers other than root
+ * and the agent's user).  It speaks cmd_run.c's protocol: "apply\n" makes
+ * a pass and answers its summary as one line of JSON; "plan J D V\n",
+ * PATH lines and "\n" answers "RC OUTLEN ERRLEN\n" and what plan prints. */
 #include <windows.h>
+#include <sddl.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <io.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +35,7 @@
 #include "cli.h"
 #include "daemon.h"
 #include "platform.h"
+#include "reconcile.h"
 #include "util.h"
 #include "win/service.h"
 #include "win/winutil.h"
@@ -42,6 +49,14 @@ struct watch {
 };
 
 static HANDLE job_event;
+
+#define CTL_IO_MS	5000	/* a client that stalls longer is dropped */
+
+/* The control pipe: one instance, a ConnectNamedPipe pending on ov. */
+struct ctl {
+	HANDLE pipe;
+	OVERLAPPED ov;
+};
 
 struct run_args {
 	const struct cli *cli;
@@ -159,6 +174,301 @@ watch_drain(struct watch *w, int64_t *debounce)
 		watch_close(w);
 }
 
+static void
+ctl_close(struct ctl *c)
+{
+	if (c->pipe != INVALID_HANDLE_VALUE) {
+		CancelIo(c->pipe);
+		CloseHandle(c->pipe);
+	}
+	if (c->ov.hEvent != NULL)
+		CloseHandle(c->ov.hEvent);
+	c->pipe = INVALID_HANDLE_VALUE;
+	c->ov.hEvent = NULL;
+}
+
+/* Waits for the next client without blocking: the event is set when one
+ * connects (at once when it already has). */
+static int
+ctl_arm(struct ctl *c)
+{
+	memset(&c->ov.Internal, 0, sizeof(c->ov) - sizeof(c->ov.hEvent));
+	ResetEvent(c->ov.hEvent);
+	if (ConnectNamedPipe(c->pipe, &c->ov))
+		SetEvent(c->ov.hEvent);
+	else if (GetLastError() == ERROR_PIPE_CONNECTED)
+		SetEvent(c->ov.hEvent);
+	else if (GetLastError() != ERROR_IO_PENDING)
+		return -1;
+	return 0;
+}
+
+/* The pipe's security: only SYSTEM and the Administrators may open it;
+ * its owner is said to be this process's account, which is what clients
+ * check (platform_control_connect): otherwise the token's default owner
+ * is used, which Wine gives as the user's primary group. */
+static wchar_t *
+pipe_sddl(void)
+{
+	union {
+		TOKEN_USER tu;
+		char buf[SECURITY_MAX_SID_SIZE + sizeof(TOKEN_USER)];
+	} u;
+	HANDLE tok;
+	DWORD len;
+	wchar_t *sid = NULL, *r = NULL;
+	size_t n;
+
+	if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &tok))
+		return NULL;
+	if (GetTokenInformation(tok, TokenUser, &u, sizeof(u), &len) &&
+	    ConvertSidToStringSidW(u.tu.User.Sid, &sid)) {
+		n = wcslen(sid) + 64;
+		r = xcalloc(n, sizeof(*r));
+		_snwprintf(r, n - 1, L"O:%lsD:P(A;;GA;;;SY)(A;;GA;;;BA)", sid);
+		LocalFree(sid);
+	}
+	CloseHandle(tok);
+	return r;
+}
+
+/* Creates the pipe.  FILE_FLAG_FIRST_PIPE_INSTANCE: when another process
+ * holds the name (a second agent, or someone squatting it) we do not
+ * share it; apply then finds the lock taken and says so. */
+static int
+ctl_open(struct ctl *c, const char *state_dir)
+{
+	SECURITY_ATTRIBUTES sa = { sizeof(sa), NULL, FALSE };
+	wchar_t *name = NULL, *sddl = NULL;
+	char err[160];
+	int rc = -1;
+
+	c->pipe = INVALID_HANDLE_VALUE;
+	c->ov.hEvent = NULL;
+	if (state_dir == NULL || (name = win_control_pipe(state_dir)) == NULL)
+		goto out;
+	if ((sddl = pipe_sddl()) == NULL ||
+	    !ConvertStringSecurityDescriptorToSecurityDescriptorW(sddl,
+	    SDDL_REVISION_1, &sa.lpSecurityDescriptor, NULL))
+		goto fail;
+	c->pipe = CreateNamedPipeW(name, PIPE_ACCESS_DUPLEX |
+	    FILE_FLAG_OVERLAPPED | FILE_FLAG_FIRST_PIPE_INSTANCE,
+	    PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT |
+	    PIPE_REJECT_REMOTE_CLIENTS, 1, 65536, 65536, 0, &sa);
+	if (c->pipe == INVALID_HANDLE_VALUE)
+		goto fail;
+	if ((c->ov.hEvent = CreateEventW(NULL, TRUE, FALSE, NULL)) == NULL ||
+	    ctl_arm(c) == -1)
+		goto fail;
+	rc = 0;
+	goto out;
+fail:
+	win_strerror(GetLastError(), err, sizeof(err));
+	fprintf(stderr, "bitsync run: control pipe %ls: %s; `apply` beside "
+	    "this agent will find the state directory locked\n", name, err);
+	ctl_close(c);
+out:
+	LocalFree(sa.lpSecurityDescriptor);
+	free(sddl);
+	free(name);
+	return rc;
+}
+
+/* One overlapped read or write on the pipe, waited for up to CTL_IO_MS.
+ * Returns the bytes moved, or -1 (the client went or stalled). */
+static long
+ctl_io(struct ctl *c, int wr, void *buf, DWORD len)
+{
+	OVERLAPPED ov;
+	DWORD got = 0;
+	BOOL ok;
+
+	memset(&ov, 0, sizeof(ov));
+	ov.hEvent = c->ov.hEvent;
+	ResetEvent(ov.hEvent);
+	ok = wr ? WriteFile(c->pipe, buf, len, NULL, &ov) :
+	    ReadFile(c->pipe, buf, len, NULL, &ov);
+	if (!ok && GetLastError() != ERROR_IO_PENDING)
+		return -1;
+	if (WaitForSingleObject(ov.hEvent, CTL_IO_MS) != WAIT_OBJECT_0) {
+		CancelIo(c->pipe);
+		GetOverlappedResult(c->pipe, &ov, &got, TRUE);
+		return -1;
+	}
+	if (!GetOverlappedResult(c->pipe, &ov, &got, FALSE))
+		return -1;
+	return (long)got;
+}
+
+static int
+ctl_write(struct ctl *c, const char *p, size_t len)
+{
+	long n;
+
+	while (len > 0) {
+		if ((n = ctl_io(c, 1, (void *)p, len > 65536 ? 65536 :
+		    (DWORD)len)) <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* "apply\n", or "plan ...\n" + PATH lines + "\n" (cmd_run.c's). */
+static char *
+ctl_request(struct ctl *c)
+{
+	size_t cap = 4096, n = 0;
+	char *buf = xmalloc(cap + 1);
+	long r;
+
+	for (;;) {
+		buf[n] = '\0';
+		if (strncmp(buf, "apply\n", 6) == 0 ||
+		    (n >= 2 && strstr(buf, "\n\n") != NULL))
+			return buf;
+		if (n == cap) {
+			if (cap >= 65536)
+				break;
+			cap *= 2;
+			buf = xrealloc(buf, cap + 1);
+		}
+		if ((r = ctl_io(c, 0, buf + n, (DWORD)(cap - n))) <= 0)
+			break;
+		n += (size_t)r;
+	}
+	free(buf);
+	return NULL;
+}
+
+/* A scratch stream in the state directory (mingw has no open_memstream;
+ * tmpfile() writes to the drive's root), gone when closed. */
+static FILE *
+scratch(const char *state_dir, const char *tag)
+{
+	char nm[64], *path;
+	wchar_t *w;
+	HANDLE h;
+	FILE *f = NULL;
+	int fd;
+
+	snprintf(nm, sizeof(nm), "control-%s.%lu", tag,
+	    (unsigned long)GetCurrentProcessId());
+	path = platform_join(state_dir, nm);
+	w = win_widen(path);
+	free(path);
+	if (w == NULL)
+		return NULL;
+	h = CreateFileW(w, GENERIC_READ | GENERIC_WRITE, 0, NULL,
+	    CREATE_ALWAYS, FILE_ATTRIBUTE_TEMPORARY |
+	    FILE_FLAG_DELETE_ON_CLOSE, NULL);
+	free(w);
+	if (h == INVALID_HANDLE_VALUE)
+		return NULL;
+	if ((fd = _open_osfhandle((intptr_t)h, _O_RDWR | _O_BINARY)) == -1)
+		CloseHandle(h);
+	else if ((f = _fdopen(fd, "w+b")) == NULL)
+		_close(fd);
+	return f;
+}
+
+/* The stream's content, newly allocated (NUL-terminated), in *len. */
+static char *
+slurp(FILE *f, size_t *len)
+{
+	long n;
+	char *p;
+
+	fflush(f);
+	n = ftell(f);
+	*len = n > 0 ? (size_t)n : 0;
+	p = xmalloc(*len + 1);
+	rewind(f);
+	*len = fread(p, 1, *len, f);
+	p[*len] = '\0';
+	return p;
+}
+
+static void
+ctl_plan(struct daemon *dm, struct ctl *c, char *req)
+{
+	char *line = strchr(req, '\n') + 1, *nl, **paths = NULL;
+	char *out = NULL, *err = NULL, head[64];
+	size_t npaths = 0, outlen = 0, errlen = 0;
+	int json = 0, detailed = 0, verbose = 0, rc;
+	FILE *fo, *fe;
+
+	sscanf(req, "plan %d %d %d", &json, &detailed, &verbose);
+	while ((nl = strchr(line, '\n')) != NULL && nl != line) {
+		*nl = '\0';
+		paths = xrealloc(paths, (npaths + 1) * sizeof(*paths));
+		paths[npaths++] = line;
+		line = nl + 1;
+	}
+	fo = scratch(dm->s.cfg.state_dir, "out");
+	fe = scratch(dm->s.cfg.state_dir, "err");
+	if (fo == NULL || fe == NULL) {
+		static const char no[] = "{\"error\":\"no scratch file in "
+		    "the state directory\"}\n";
+
+		ctl_write(c, no, sizeof(no) - 1);
+		goto out;
+	}
+	rc = plan_render(&dm->s.ctx, (const char *const *)paths, npaths,
+	    json, detailed, verbose, fo, fe);
+	out = slurp(fo, &outlen);
+	err = slurp(fe, &errlen);
+	snprintf(head, sizeof(head), "%d %zu %zu\n", rc, outlen, errlen);
+	if (ctl_write(c, head, strlen(head)) == 0 &&
+	    ctl_write(c, out, outlen) == 0)
+		ctl_write(c, err, errlen);
+out:
+	if (fo != NULL)
+		fclose(fo);
+	if (fe != NULL)
+		fclose(fe);
+	free(out);
+	free(err);
+	free(paths);
+}
+
+/* A client connected: answer its one request, hang up, wait for the
+ * next. */
+static void
+ctl_serve(struct daemon *dm, struct ctl *c)
+{
+	char reply[256], *req = NULL;
+	DWORD got;
+	int n;
+
+	if (!GetOverlappedResult(c->pipe, &c->ov, &got, FALSE) &&
+	    GetLastError() != ERROR_PIPE_CONNECTED)
+		goto done;
+	req = ctl_request(c);
+	if (req != NULL && strncmp(req, "apply\n", 6) == 0) {
+		daemon_pass(dm, "apply");
+		n = snprintf(reply, sizeof(reply), "{\"sets\":%zu,"
+		    "\"in_sync\":%zu,\"transferring\":%zu,\"failed\":%zu,"
+		    "\"drift\":%zu,\"held\":%zu,\"errors\":%zu}\n",
+		    dm->last.sets, dm->last.in_sync, dm->last.working,
+		    dm->last.failed, dm->last.drift, dm->last.held,
+		    dm->last.errors);
+		ctl_write(c, reply, (size_t)n);
+	} else if (req != NULL && strncmp(req, "plan ", 5) == 0)
+		ctl_plan(dm, c, req);
+	else if (req != NULL)
+		ctl_write(c, "{\"error\":\"unknown request\"}\n", 28);
+	/* The client reads all before it sees the end: let it, then hang
+	 * up (DisconnectNamedPipe drops what is unread). */
+	FlushFileBuffers(c->pipe);
+done:
+	free(req);
+	DisconnectNamedPipe(c->pipe);
+	if (ctl_arm(c) == -1)
+		ctl_close(c);
+}
+
 static char *
 dir_of(const char *path)
 {
@@ -197,12 +507,15 @@ run_body(void *ctx, HANDLE stop)
 	const struct cli *cli = ra->cli;
 	struct daemon dm;
 	struct watch w[MAX_WATCHES];
-	HANDLE h[3 + MAX_WATCHES], reload = service_reload_event();
+	struct ctl ctl;
+	HANDLE h[4 + MAX_WATCHES], reload = service_reload_event();
 	size_t nw = 0, i;
 	int64_t debounce = 0;
 	int rc, r, renew = 1;
 	DWORD k, nh;
 
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.pipe = INVALID_HANDLE_VALUE;
 	if ((job_event = CreateEventW(NULL, FALSE, FALSE, NULL)) == NULL)
 		return EXIT_SOFTWARE;
 	if ((rc = daemon_open(&dm, cli)) != EXIT_OK) {
@@ -218,6 +531,10 @@ run_body(void *ctx, HANDLE stop)
 			for (i = 0; i < nw; i++)
 				watch_close(&w[i]);
 			nw = watches_open(w, &dm.s.cfg);
+			/* The state directory may have moved with the
+			 * settings: the pipe's name follows it. */
+			ctl_close(&ctl);
+			ctl_open(&ctl, dm.s.cfg.state_dir);
 			if (dm.s.ctx.ops->set_notify != NULL)
 				dm.s.ctx.ops->set_notify(dm.s.ctx.b,
 				    on_job_event, NULL);
@@ -231,6 +548,8 @@ run_body(void *ctx, HANDLE stop)
 		h[nh++] = job_event;
 		if (reload != NULL)
 			h[nh++] = reload;
+		if (ctl.pipe != INVALID_HANDLE_VALUE)
+			h[nh++] = ctl.ov.hEvent;
 		for (i = 0; i < nw; i++)
 			if (w[i].dir != INVALID_HANDLE_VALUE)
 				h[nh++] = w[i].ov.hEvent;
@@ -266,6 +585,9 @@ run_body(void *ctx, HANDLE stop)
 				event(ra, MSG_CONFIG_ERROR, "the new settings "
 				    "were refused; the previous ones stay in "
 				    "force");
+		} else if (ctl.pipe != INVALID_HANDLE_VALUE &&
+		    h[k] == ctl.ov.hEvent) {
+			ctl_serve(&dm, &ctl);
 		} else {
 			for (i = 0; i < nw; i++)
 				if (h[k] == w[i].ov.hEvent)
@@ -277,6 +599,7 @@ run_body(void *ctx, HANDLE stop)
 out:
 	for (i = 0; i < nw; i++)
 		watch_close(&w[i]);
+	ctl_close(&ctl);
 	daemon_close(&dm);
 	CloseHandle(job_event);
 	job_event = NULL;

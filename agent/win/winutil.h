@@ -21,6 +21,11 @@ void win_strerror(unsigned long code, char *buf, size_t len);
  * when the file cannot be read. */
 int win_sha256_file(const char *path, char hex[65]);
 
+/* The name of the run daemon's control pipe for state_dir (in
+ * platform_win.c): \\.\pipe\bitsync-<hash of the folder's absolute,
+ * case-folded path>, newly allocated; NULL when the path is unusable. */
+wchar_t *win_control_pipe(const char *state_dir);
+
 /* One Event Log record of source name (registered once per process): id
  * is an MSG_* of bitsync_msg.mc, whose severity bits give the record's
  * type; text (UTF-8) its one insertion string.  Failures are dropped: a

@@ -757,18 +757,30 @@ sys.exit(0 if m["state"] == "waiting-to-retry" and m["attempts"] >= 1 and
 	else
 		fail "run: no status_file: $(tr -d '\r' < "$TMP/run.out")"
 	fi
-	wrc apply
-	if [ $rc -eq 69 ] && echo "$out" | grep -q 'holds the job store'; then
-		pass "run: apply beside it exits 69, the state directory is locked"
+	# apply beside it asks the agent over its control pipe: a set added
+	# just before is in sync when apply --wait returns
+	manifest 45-beside.yaml web4 "$BASE/" beside 'C:\bsr\dest\beside' sub/b.txt
+	t0=$(date +%s.%N)
+	wrc apply --wait --timeout 60s
+	t1=$(date +%s.%N)
+	if [ $rc -eq 0 ] && echo "$out" | grep -q 'by the daemon' &&
+		[ "$(sha_of "$RDIR/dest/beside/sub/b.txt")" = "$SHA_B" ]; then
+		pass "run: apply --wait beside it asks the agent over the control pipe: exit 0, the new set in sync ($(awk "BEGIN { printf \"%.2f\", $t1 - $t0 }") s)"
 	else
 		fail "run: apply beside run: exit $rc: $out"
+	fi
+	wrc plan --detailed-exitcode
+	if [ $rc -eq 0 ]; then
+		pass "run: plan beside it: nothing to do (exit 0)"
+	else
+		fail "run: plan beside run: exit $rc: $out"
 	fi
 	wrc status --format json
 	if [ $rc -eq 0 ] && echo "$out" | /usr/bin/python3 -c '
 import json, sys
 d = json.load(sys.stdin)
-sys.exit(0 if d["summary"]["sets"] == d["summary"]["in_sync"] == 3 else 1)'; then
-		pass "run: status reads the running agent's document: 3 sets in sync"
+sys.exit(0 if d["summary"]["sets"] == d["summary"]["in_sync"] == 4 else 1)'; then
+		pass "run: status reads the running agent's document: 4 sets in sync"
 	else
 		fail "run: status beside run: exit $rc: $out"
 	fi
