@@ -70,7 +70,7 @@ via_daemon(const struct cli *cli, int wait, uint64_t timeout, int quiet)
 {
 	struct config cfg;
 	struct diags d;
-	char *path = NULL, reply[512];
+	char reply[512];
 	json_t *j = NULL, *st;
 	int64_t deadline;
 	ssize_t n;
@@ -81,13 +81,13 @@ via_daemon(const struct cli *cli, int wait, uint64_t timeout, int quiet)
 	if (config_load(&cfg, cli->config_path, !cli->config_explicit,
 	    &d) != 0 || cfg.state_dir == NULL)
 		goto done;
-	path = xasprintf("%s/control.sock", cfg.state_dir);
 	if ((fd = control_connect(cfg.state_dir)) == -1)
 		goto done;
 	if (write(fd, "apply\n", 6) != 6 ||
 	    (n = read(fd, reply, sizeof(reply) - 1)) <= 0) {
-		fprintf(stderr, "bitsync apply: the daemon did not answer on "
-		    "%s\n", path);
+		fprintf(stderr, "bitsync apply: the daemon of %s did not "
+		    "answer on its control endpoint (control.sock there, a "
+		    "named pipe on Windows); is it stuck?\n", cfg.state_dir);
 		rc = EXIT_UNAVAILABLE;
 		goto done;
 	}
@@ -131,7 +131,6 @@ done:
 	json_decref(j);
 	if (fd != -1)
 		close(fd);
-	free(path);
 	config_free(&cfg);
 	diags_free(&d);
 	return rc;
