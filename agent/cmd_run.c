@@ -220,31 +220,11 @@ inotify_debounce(int fd, const char *config_path, int64_t *debounce,
 	daemon_debounce(debounce, complete, other);
 }
 
-/* Reads a request: "apply\n", or "plan ...\n" + PATH lines + "\n". */
-static char *
-read_request(int fd)
+/* daemon_read_request's reader over a socket. */
+static long
+read_fd(void *arg, char *buf, size_t len)
 {
-	size_t cap = 4096, n = 0;
-	char *buf = xmalloc(cap + 1);
-	ssize_t r;
-
-	for (;;) {
-		buf[n] = '\0';
-		if (strncmp(buf, "apply\n", 6) == 0 ||
-		    (n >= 2 && strstr(buf, "\n\n") != NULL))
-			return buf;
-		if (n == cap) {
-			if (cap >= 65536)
-				break;
-			cap *= 2;
-			buf = xrealloc(buf, cap + 1);
-		}
-		if ((r = read(fd, buf + n, cap - n)) <= 0)
-			break;
-		n += (size_t)r;
-	}
-	free(buf);
-	return NULL;
+	return (long)read(*(int *)arg, buf, len);
 }
 
 static void
@@ -315,7 +295,7 @@ serve_control(struct daemon *dm, int lfd)
 		}
 		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-		req = read_request(fd);
+		req = daemon_read_request(read_fd, &fd);
 		if (req != NULL && strncmp(req, "apply\n", 6) == 0) {
 			daemon_pass(dm, "apply");
 			n = snprintf(reply, sizeof(reply), "{\"sets\":%zu,"

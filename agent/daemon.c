@@ -142,16 +142,6 @@ fnv(uint64_t h, const char *s)
 	return (h ^ 0xff) * 0x100000001b3ULL;
 }
 
-static int
-listed(char *const *v, size_t n, const char *s)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (strcmp(v[i], s) == 0)
-			return 1;
-	return 0;
-}
 
 /* Whether e is an error about file f. */
 static int
@@ -207,7 +197,7 @@ report_refused(struct daemon *dm, const struct reconcile_input *in)
 			text = t;
 			shown++;
 		}
-		platform_event(listed(in->lkg_used, in->nlkg_used, f) ?
+		platform_event(util_strv_has(in->lkg_used, in->nlkg_used, f) ?
 		    PLATFORM_EV_VALIDATION_KEPT : PLATFORM_EV_VALIDATION_HELD,
 		    text);
 		free(text);
@@ -315,4 +305,30 @@ daemon_run_due(struct daemon *dm, int64_t *debounce)
 			daemon_schedule_interval(dm);
 		daemon_pass(dm, "due");
 	}
+}
+
+char *
+daemon_read_request(long (*rd)(void *arg, char *buf, size_t len), void *arg)
+{
+	size_t cap = 4096, n = 0;
+	char *buf = xmalloc(cap + 1);
+	long r;
+
+	for (;;) {
+		buf[n] = '\0';
+		if (strncmp(buf, "apply\n", 6) == 0 ||
+		    (n >= 2 && strstr(buf, "\n\n") != NULL))
+			return buf;
+		if (n == cap) {
+			if (cap >= 65536)
+				break;
+			cap *= 2;
+			buf = xrealloc(buf, cap + 1);
+		}
+		if ((r = rd(arg, buf + n, cap - n)) <= 0)
+			break;
+		n += (size_t)r;
+	}
+	free(buf);
+	return NULL;
 }

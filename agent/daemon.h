@@ -56,6 +56,13 @@ void daemon_pass(struct daemon *dm, const char *why);
  * removal, a bare create) only pushes it out. */
 void daemon_debounce(int64_t *debounce, int complete, int other);
 
+/* Reads one control request ("apply\n", or "plan ...\n" + PATH lines +
+ * "\n") through rd, which reads up to len bytes from the connection arg
+ * and returns the count, 0 at its end or -1.  Returns the request (free
+ * it), or NULL for a truncated or oversized one. */
+char *daemon_read_request(long (*rd)(void *arg, char *buf, size_t len),
+    void *arg);
+
 /* Milliseconds until the next pass is due (debounce included), for a
  * wait; 0 when one is due now. */
 int daemon_wait_ms(const struct daemon *dm, int64_t debounce);

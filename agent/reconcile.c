@@ -94,16 +94,6 @@ free_strv(char **v, size_t n)
 	free(v);
 }
 
-static int
-in_strv(char *const *v, size_t n, const char *s)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (strcmp(v[i], s) == 0)
-			return 1;
-	return 0;
-}
 
 /* Reads a whole (small) file; 0 or -1. */
 static int
@@ -286,7 +276,7 @@ reconcile_load(struct reconcile_ctx *c, const char *const *paths,
 
 			if (state_lkg_list(c->st, &names, &n) == 0) {
 				for (i = 0; i < n; i++)
-					if (!in_strv(live->files, live->nfiles,
+					if (!util_strv_has(live->files, live->nfiles,
 					    names[i]))
 						state_lkg_delete(c->st,
 						    names[i]);
@@ -371,7 +361,7 @@ reconcile_load(struct reconcile_ctx *c, const char *const *paths,
 		p = eff_path(effroot, i, kind == PLATFORM_KIND_DIR ? NULL :
 		    base_name(paths[i]));
 		if (kind == PLATFORM_KIND_DIR ||
-		    in_strv(written, nwritten, p))
+		    util_strv_has(written, nwritten, p))
 			push(&effpaths, &neff, p);
 		free(p);
 	}
@@ -389,7 +379,7 @@ reconcile_load(struct reconcile_ctx *c, const char *const *paths,
 				for (j = 0; j < in->nmap; j++)
 					if (strcmp(in->eff[j],
 					    in->m->files[i]) == 0 &&
-					    !in_strv(in->held, in->nheld,
+					    !util_strv_has(in->held, in->nheld,
 					    in->orig[j]))
 						push(&in->held, &in->nheld,
 						    in->orig[j]);
@@ -520,7 +510,7 @@ reconcile_plan(struct reconcile_ctx *c, const struct reconcile_input *in,
 	for (i = 0; i < n; i++) {
 		const struct mset *s = &in->m->sets[i];
 
-		if (in_strv(in->held, in->nheld, reconcile_origin(in, s)) ||
+		if (util_strv_has(in->held, in->nheld, reconcile_origin(in, s)) ||
 		    strset_add(&declared, s->name, s, NULL) != 0)
 			continue;
 		v->desired[v->ndesired++].set = s;

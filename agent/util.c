@@ -226,6 +226,17 @@ hash_str(const char *s, int fold)
 	return util_hash_finish(h);
 }
 
+int
+util_strv_has(char *const *v, size_t n, const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(v[i], s) == 0)
+			return 1;
+	return 0;
+}
+
 void
 strset_init(struct strset *s, int fold_case)
 {

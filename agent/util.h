@@ -43,6 +43,9 @@ util_hash_finish(uint64_t h)
 	return h;
 }
 
+/* Whether s is one of the n strings of v (short lists: a linear scan). */
+int util_strv_has(char *const *v, size_t n, const char *s);
+
 /* A set of strings (open addressing, FNV-1a).  Keys are not copied: they
  * must outlive the set.  Each key carries one pointer of caller data.
  * Slots keep their key's hash: a probe compares strings only when the

@@ -315,31 +315,11 @@ ctl_write(struct ctl *c, const char *p, size_t len)
 	return 0;
 }
 
-/* "apply\n", or "plan ...\n" + PATH lines + "\n" (cmd_run.c's). */
-static char *
-ctl_request(struct ctl *c)
+/* daemon_read_request's reader over the pipe. */
+static long
+ctl_read(void *arg, char *buf, size_t len)
 {
-	size_t cap = 4096, n = 0;
-	char *buf = xmalloc(cap + 1);
-	long r;
-
-	for (;;) {
-		buf[n] = '\0';
-		if (strncmp(buf, "apply\n", 6) == 0 ||
-		    (n >= 2 && strstr(buf, "\n\n") != NULL))
-			return buf;
-		if (n == cap) {
-			if (cap >= 65536)
-				break;
-			cap *= 2;
-			buf = xrealloc(buf, cap + 1);
-		}
-		if ((r = ctl_io(c, 0, buf + n, (DWORD)(cap - n))) <= 0)
-			break;
-		n += (size_t)r;
-	}
-	free(buf);
-	return NULL;
+	return ctl_io(arg, 0, buf, (DWORD)(len > 65536 ? 65536 : len));
 }
 
 /* A scratch stream in the state directory (mingw has no open_memstream;
@@ -445,7 +425,7 @@ ctl_serve(struct daemon *dm, struct ctl *c)
 	if (!GetOverlappedResult(c->pipe, &c->ov, &got, FALSE) &&
 	    GetLastError() != ERROR_PIPE_CONNECTED)
 		goto done;
-	req = ctl_request(c);
+	req = daemon_read_request(ctl_read, c);
 	if (req != NULL && strncmp(req, "apply\n", 6) == 0) {
 		daemon_pass(dm, "apply");
 		n = snprintf(reply, sizeof(reply), "{\"sets\":%zu,"
