@@ -17,6 +17,10 @@
 
 static void
 vlog(struct reconcile_ctx *c, int ev, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
+static void
+vlog(struct reconcile_ctx *c, int ev, const char *fmt, va_list ap)
 {
 	va_list aq;
 	char *line;
