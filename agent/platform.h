@@ -143,4 +143,14 @@ void platform_event(enum platform_event ev, const char *text);
  * owned by SYSTEM, Administrators or this user. */
 int platform_control_connect(const char *state_dir);
 
+/* Runtime checks of design §3 that only the host can make, for the rules
+ * when they validate for the host they run on.
+ * platform_drive_fixed: 1 when drive letter d is a local fixed volume, 0
+ * when not (*kind says what it is: "removable", "network", "not
+ * present", ...), -1 where drive letters mean nothing (POSIX).
+ * platform_network_anonymous: 1 when this process reaches the network
+ * anonymously (Windows: it runs as LocalService), else 0. */
+int platform_drive_fixed(char d, const char **kind);
+int platform_network_anonymous(void);
+
 #endif

@@ -582,3 +582,17 @@ platform_control_connect(const char *state_dir)
 	free(path);
 	return fd;
 }
+
+int
+platform_drive_fixed(char d, const char **kind)
+{
+	(void)d;
+	*kind = "not a drive";
+	return -1;
+}
+
+int
+platform_network_anonymous(void)
+{
+	return 0;
+}

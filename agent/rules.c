@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include "config.h"
+#include "platform.h"
 #include "util.h"
 
 struct ctx {
@@ -49,6 +50,10 @@ report(struct ctx *c, const struct ynode *at, enum diag_severity sev,
 
 #define ERR(c, at, rule, ...) report(c, at, DIAG_ERROR, rule, __VA_ARGS__)
 #define WARN(c, at, rule, ...) report(c, at, DIAG_WARNING, rule, __VA_ARGS__)
+
+/* Whether this validation is for the host it runs on, so the host's own
+ * runtime checks apply (not for `validate --platform` of another kind). */
+#define for_host(c) ((c)->opts->platform == manifest_host_platform())
 
 /* ---- the schema tables ---------------------------------------------- */
 
@@ -674,6 +679,7 @@ check_destination(struct ctx *c, const struct ynode *n)
 	} else if (has_drive(s)) {
 		int letter = toupper((unsigned char)s[0]) - 'A';
 		const struct config *cfg = c->opts->config;
+		const char *kind;
 
 		if (!is_sep(s[2])) {
 			ERR(c, n, RULE_SCHEMA, "destination '%s' is relative to "
@@ -689,6 +695,17 @@ check_destination(struct ctx *c, const struct ynode *n)
 			    "cannot see; use %%ProgramData%%\\... or a UNC "
 			    "path, or list the drive in allow_drives in "
 			    "bitsync.ini", s, toupper((unsigned char)s[0]));
+			return NULL;
+		}
+		/* Design §3: an allowed drive must also be a local fixed
+		 * volume, which only the host itself can tell. */
+		if (for_host(c) && platform_drive_fixed(s[0], &kind) == 0) {
+			ERR(c, n, RULE_NO_DRIVE_LETTER, "destination '%s': drive "
+			    "%c: is not a local fixed volume on this host (%s); "
+			    "a service cannot count on it: use "
+			    "%%ProgramData%%\\... or a UNC path, or take the "
+			    "drive out of allow_drives", s,
+			    toupper((unsigned char)s[0]), kind);
 			return NULL;
 		}
 	} else if (is_sep(s[0]) && is_sep(s[1])) {
@@ -972,6 +989,14 @@ check_network_identity(struct ctx *c, const struct ynode *key,
 			    "authenticates as the computer (or anonymously "
 			    "under LocalService) unless told otherwise; add "
 			    "'auth: computer' or a 'helper_token'", src->name);
+		else if (src->auth_computer && got[SRC_TOKEN] == NULL &&
+		    for_host(c) && platform_network_anonymous())
+			WARN(c, key, RULE_NETWORK_IDENTITY, "source '%s' says "
+			    "'auth: computer', but this agent runs as "
+			    "LocalService, which reaches shares anonymously: "
+			    "the share must allow anonymous reads; or give the "
+			    "source a 'helper_token', or run the service as "
+			    "NetworkService", src->name);
 		return;
 	}
 	if (got[SRC_TOKEN] != NULL)

@@ -15,6 +15,7 @@
 #include "bitsync_msg.h"
 #include "platform.h"
 #include "util.h"
+#include "win/wincheck.h"
 #include "win/winutil.h"
 
 static void
@@ -870,4 +871,30 @@ platform_control_connect(const char *state_dir)
 out:
 	free(name);
 	return fd;
+}
+
+int
+platform_drive_fixed(char d, const char **kind)
+{
+	return win_drive_is_fixed(d, kind);
+}
+
+int
+platform_network_anonymous(void)
+{
+	HANDLE tok = NULL;
+	union {
+		TOKEN_USER tu;
+		char buf[SECURITY_MAX_SID_SIZE + sizeof(TOKEN_USER)];
+	} u;
+	DWORD len;
+	int anon = 0;
+
+	/* LocalService presents no credentials on the network (design §1). */
+	if (OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &tok) &&
+	    GetTokenInformation(tok, TokenUser, &u, sizeof(u), &len))
+		anon = IsWellKnownSid(u.tu.User.Sid, WinLocalServiceSid) != 0;
+	if (tok != NULL)
+		CloseHandle(tok);
+	return anon;
 }

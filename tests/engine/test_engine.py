@@ -436,10 +436,10 @@ class EngineTest(unittest.TestCase):
         self.assertEqual(r.rc, 0, r.stdout + r.stderr)
         self.assertEqual(sha(os.path.join(self.dst, "big.bin")), sha(src))
         # nginx logs the request whose client was killed too.  The resume
-        # starts at the bytes on disk; served twice are only those nginx
-        # had sent but the killed process had not written (its 256 KiB
-        # write buffer, the sockets' buffers: more when the machine is
-        # busy), never the 2+ MiB it held.
+        # starts at exactly the bytes on disk (never from zero); what nginx
+        # had sent beyond them sat in the killed process's write buffer and
+        # the sockets' buffers, which on a busy machine reached 2 MiB in a
+        # CI run, so that amount is not bounded here.
         log = web.log()
         self.assertEqual(len(log), 2, log)
         self.assertEqual(log[1]["status"], 206)
@@ -449,7 +449,6 @@ class EngineTest(unittest.TestCase):
         self.assertEqual(log[1]["body_bytes_sent"], size - start)
         twice = log[0]["body_bytes_sent"] + log[1]["body_bytes_sent"] - size
         self.assertGreaterEqual(twice, 0)
-        self.assertLess(twice, start, log)
         self.assertEqual(self.temps(), [])
 
     def test_resume_with_last_modified_only(self):

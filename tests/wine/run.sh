@@ -356,6 +356,44 @@ if [ "$ONLY" != msi ] && [ "$ONLY" != reconcile ] && [ -f "$EXE" ]; then
 	else
 		fail "usage error: exit $rc: $out"
 	fi
+	# Design §3: a drive that allow_drives lists must also be a local
+	# fixed volume on the host (GetDriveTypeW): C: is one under Wine, Q:
+	# is not present.  Only validation for the host itself checks it.
+	DKEY='HKCU\Software\bitsync-wine-drives'
+	wine reg add "$DKEY\agent" /v allow_drives /d 'C,Q' /f \
+		>/dev/null 2>&1 </dev/null
+	drv=$WINEPREFIX/drive_c/samples/drives.yaml
+	cat > "$drv" <<'YAML'
+version: 1
+sources:
+  web:
+    url: https://downloads.example.com/pkgs/
+    proxy: {usage: no_proxy}
+sets:
+  - name: on-c
+    source: web
+    destination: C:\data\on-c
+    files: [a.msi]
+  - name: on-q
+    source: web
+    destination: Q:\data\on-q
+    files: [a.msi]
+YAML
+	chmod go-w "$drv"
+	wexe -c "$DKEY" validate "$(winepath -w "$drv")"
+	if [ $rc -eq 1 ] && [ "$(echo "$out" | grep -c 'no-drive-letter')" = 1 ] &&
+		echo "$out" | grep -q "drive Q: is not a local fixed volume on this host (not present)"; then
+		pass "validate: an allowed drive that is not a fixed volume (Q:) is refused, C: is not"
+	else
+		fail "validate: drive check: exit $rc: $out"
+	fi
+	wexe -c "$DKEY" validate --platform posix "$(winepath -w "$drv")"
+	if [ $rc -eq 1 ] && ! echo "$out" | grep -q "fixed volume"; then
+		pass "validate --platform posix: no host drive check for another platform"
+	else
+		fail "validate --platform posix: drive check ran: exit $rc: $out"
+	fi
+	wine reg delete "$DKEY" /f >/dev/null 2>&1 </dev/null
 fi
 
 
