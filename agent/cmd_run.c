@@ -242,19 +242,18 @@ write_all_fd(int fd, const char *p, size_t len)
 static void
 serve_plan(struct daemon *dm, int fd, char *req)
 {
-	char *line = strchr(req, '\n') + 1, *nl, **paths = NULL;
-	char *out = NULL, *err = NULL, head[64];
-	size_t npaths = 0, outlen = 0, errlen = 0;
-	int json = 0, detailed = 0, verbose = 0, rc;
+	struct daemon_plan_req pr;
+	char *out = NULL, *err = NULL, head[64], **paths;
+	size_t npaths, outlen = 0, errlen = 0;
+	int json, detailed, verbose, rc;
 	FILE *fo, *fe;
 
-	sscanf(req, "plan %d %d %d", &json, &detailed, &verbose);
-	while ((nl = strchr(line, '\n')) != NULL && nl != line) {
-		*nl = '\0';
-		paths = xrealloc(paths, (npaths + 1) * sizeof(*paths));
-		paths[npaths++] = line;
-		line = nl + 1;
-	}
+	daemon_parse_plan(req, &pr);
+	paths = pr.paths;
+	npaths = pr.npaths;
+	json = pr.json;
+	detailed = pr.detailed;
+	verbose = pr.verbose;
 	fo = open_memstream(&out, &outlen);
 	fe = open_memstream(&err, &errlen);
 	if (fo == NULL || fe == NULL) {

@@ -332,3 +332,19 @@ daemon_read_request(long (*rd)(void *arg, char *buf, size_t len), void *arg)
 	free(buf);
 	return NULL;
 }
+
+void
+daemon_parse_plan(char *req, struct daemon_plan_req *pr)
+{
+	char *line = strchr(req, '\n') + 1, *nl;
+
+	memset(pr, 0, sizeof(*pr));
+	sscanf(req, "plan %d %d %d", &pr->json, &pr->detailed, &pr->verbose);
+	while ((nl = strchr(line, '\n')) != NULL && nl != line) {
+		*nl = '\0';
+		pr->paths = xrealloc(pr->paths, (pr->npaths + 1) *
+		    sizeof(*pr->paths));
+		pr->paths[pr->npaths++] = line;
+		line = nl + 1;
+	}
+}

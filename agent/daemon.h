@@ -63,6 +63,16 @@ void daemon_debounce(int64_t *debounce, int complete, int other);
 char *daemon_read_request(long (*rd)(void *arg, char *buf, size_t len),
     void *arg);
 
+/* A "plan JSON DETAILED VERBOSE\n" request split in place: its flags and
+ * its PATH lines (paths points into req; free the array, not the
+ * strings). */
+struct daemon_plan_req {
+	int json, detailed, verbose;
+	char **paths;
+	size_t npaths;
+};
+void daemon_parse_plan(char *req, struct daemon_plan_req *pr);
+
 /* Milliseconds until the next pass is due (debounce included), for a
  * wait; 0 when one is due now. */
 int daemon_wait_ms(const struct daemon *dm, int64_t debounce);

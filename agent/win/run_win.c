@@ -373,19 +373,18 @@ slurp(FILE *f, size_t *len)
 static void
 ctl_plan(struct daemon *dm, struct ctl *c, char *req)
 {
-	char *line = strchr(req, '\n') + 1, *nl, **paths = NULL;
-	char *out = NULL, *err = NULL, head[64];
-	size_t npaths = 0, outlen = 0, errlen = 0;
-	int json = 0, detailed = 0, verbose = 0, rc;
+	struct daemon_plan_req pr;
+	char *out = NULL, *err = NULL, head[64], **paths;
+	size_t npaths, outlen = 0, errlen = 0;
+	int json, detailed, verbose, rc;
 	FILE *fo, *fe;
 
-	sscanf(req, "plan %d %d %d", &json, &detailed, &verbose);
-	while ((nl = strchr(line, '\n')) != NULL && nl != line) {
-		*nl = '\0';
-		paths = xrealloc(paths, (npaths + 1) * sizeof(*paths));
-		paths[npaths++] = line;
-		line = nl + 1;
-	}
+	daemon_parse_plan(req, &pr);
+	paths = pr.paths;
+	npaths = pr.npaths;
+	json = pr.json;
+	detailed = pr.detailed;
+	verbose = pr.verbose;
 	fo = scratch(dm->s.cfg.state_dir, "out");
 	fe = scratch(dm->s.cfg.state_dir, "err");
 	if (fo == NULL || fe == NULL) {
