@@ -528,7 +528,14 @@ finish(struct backend *e, struct active *a, struct xfer *x, int ret)
 	if (x->transient) {
 		if (j->stall_since == 0)
 			j->stall_since = now;
-		if (difftime(now, j->stall_since) >= j->no_progress_timeout) {
+		/*
+		 * stall_since has whole-second resolution (it is persisted as
+		 * wall time), so "at least the timeout" needs a strict '>':
+		 * with '>=' a 3 s timeout could end a job after 2.1 s.  0 is
+		 * BITS's "never retry".
+		 */
+		if (j->no_progress_timeout == 0 ||
+		    difftime(now, j->stall_since) > j->no_progress_timeout) {
 			set_state(e, j, BK_ERROR);
 		} else {
 			j->retry_at = now + (time_t)j->retry_delay;
