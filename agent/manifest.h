@@ -117,6 +117,37 @@ struct manifest *manifest_load_buffer(const char *name, const void *buf,
 
 void manifest_free(struct manifest *m);
 
+/* manifest_load in two steps, for a cache of the validated model
+ * (mcache.h) that must know which files a load would read.  Collecting
+ * looks at paths, permissions and drop-in directories and reads no file;
+ * what it finds (a refused or unreadable path) waits in pre, and
+ * manifest_load_inputs reports each in its place among the files'
+ * diagnostics, as manifest_load does. */
+struct manifest_input {
+	char *path;
+	int dropin;		/* from a drop-in directory */
+	size_t ndiag;		/* pre's diagnostics that come before it */
+	size_t reserve;		/* bytes of YAML to reserve room for */
+	const char *data;	/* its bytes when already read, else NULL */
+	size_t len;
+};
+struct manifest_inputs {
+	struct manifest_input *v;
+	size_t n, cap;
+	struct diags pre;
+};
+void manifest_inputs_collect(const char *const *paths, size_t npaths,
+    const struct manifest_opts *opts, struct manifest_inputs *in);
+struct manifest *manifest_load_inputs(const struct manifest_inputs *in,
+    const struct manifest_opts *opts, struct diags *d);
+/* Copies pre's diagnostics lo..hi-1 to d. */
+void manifest_inputs_diags(const struct manifest_inputs *in, size_t lo,
+    size_t hi, struct diags *d);
+void manifest_inputs_free(struct manifest_inputs *in);
+
+/* An empty model; its strings and arrays go into manifest_arena(m). */
+struct manifest *manifest_new(void);
+
 /* Defaults a set gets when neither defaults: nor the set names a key. */
 extern const struct msettings manifest_builtin_defaults;
 

@@ -153,4 +153,9 @@ int platform_control_connect(const char *state_dir);
 int platform_drive_fixed(char d, const char **kind);
 int platform_network_anonymous(void);
 
+/* Names this very build of the program (on Linux: the executable's device,
+ * inode, size and mtime), for caches of what it computed: a cache written
+ * by another build must not be trusted.  0, or -1 when it cannot tell. */
+int platform_self_id(char *buf, size_t len);
+
 #endif

@@ -596,3 +596,21 @@ platform_network_anonymous(void)
 {
 	return 0;
 }
+
+int
+platform_self_id(char *buf, size_t len)
+{
+	struct stat st;
+	int n;
+
+	/* /proc/self/exe follows to the file the kernel ran, even when its
+	 * name was replaced since (a package upgrade under a running
+	 * daemon): then the id is of the old build, as it should be. */
+	if (stat("/proc/self/exe", &st) != 0)
+		return -1;
+	n = snprintf(buf, len, "%llu:%llu:%lld:%lld.%09ld",
+	    (unsigned long long)st.st_dev, (unsigned long long)st.st_ino,
+	    (long long)st.st_size, (long long)st.st_mtim.tv_sec,
+	    (long)st.st_mtim.tv_nsec);
+	return n > 0 && (size_t)n < len ? 0 : -1;
+}

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mcache.h"
 #include "observe.h"
 #include "platform.h"
 #include "reconcile.h"
@@ -256,7 +257,16 @@ reconcile_load(struct reconcile_ctx *c, const char *const *paths,
 			goto done;
 		}
 	}
-	live = manifest_load(paths, npaths, &opts, &in->diags);
+	/* The configured manifest goes through the cache in the state
+	 * directory (mcache.h): unchanged, it is not parsed again. */
+	{
+		char *cache = cfgpaths == paths && c->cfg->state_dir != NULL ?
+		    platform_join(c->cfg->state_dir, MCACHE_FILE) : NULL;
+
+		live = mcache_manifest_load(cache, paths, npaths, &opts,
+		    &in->diags, NULL);
+		free(cache);
+	}
 	in->valid = in->diags.errors == 0;
 	/* A path that cannot be read says nothing about what is declared:
 	 * withdraw nothing. */
@@ -448,13 +458,20 @@ find_recorded(const struct reconcile_view *v, const char *name)
 	return NULL;
 }
 
+/* The record is read while the desired sets are specified and observed:
+ * the first slice of platform_parallel's range stands for state_load,
+ * the others for sets, so the two threads share both jobs. */
+#define DESIRE_GRAIN 64
+
 struct desire_work {
 	struct reconcile_ctx *c;
 	struct reconcile_view *v;
-	int64_t now;
+	int state_rc;
 };
 
-/* Spec and observations of desired sets lo..hi-1 (platform_parallel). */
+/* State, or spec and observations of desired sets lo..hi-1 (shifted by
+ * the state's slice).  Declared sha256 are not hashed here: whether a
+ * set's refresh is due is in its record (see hash_due). */
 static void
 desire(void *arg, size_t lo, size_t hi)
 {
@@ -462,20 +479,36 @@ desire(void *arg, size_t lo, size_t hi)
 	struct reconcile_view *v = w->v;
 	size_t i;
 
-	for (i = lo; i < hi; i++) {
-		const struct mset *s = v->desired[i].set;
-		const struct state_set *rec;
-		int hash;
-
-		if (spec_build(s, w->c->platform, &v->specs[i]) != 0)
-			continue;
-		rec = find_recorded(v, s->name);
-		/* sha256 of declared files is computed when the refresh is
-		 * due (design §4); size and mtime on every pass. */
-		hash = rec != NULL && s->settings.refresh > 0 &&
-		    w->now >= rec->last_check + (int64_t)s->settings.refresh;
-		v->obs[i] = observe_spec(&v->specs[i], hash);
+	if (lo == 0) {
+		w->state_rc = state_load(w->c->st, &v->recorded,
+		    &v->nrecorded);
+		return;
 	}
+	for (i = lo - DESIRE_GRAIN; i < hi - DESIRE_GRAIN; i++) {
+		if (spec_build(v->desired[i].set, w->c->platform,
+		    &v->specs[i]) == 0)
+			v->obs[i] = observe_spec(&v->specs[i], 0);
+	}
+}
+
+/* The sha256 of a set's declared files is computed when its refresh is
+ * due (design §4); size and mtime on every pass. */
+static void
+hash_due(struct reconcile_view *v, size_t i)
+{
+	const struct mset *s = v->desired[i].set;
+	const struct state_set *rec = find_recorded(v, s->name);
+	size_t k;
+
+	if (rec == NULL || s->settings.refresh == 0 ||
+	    v->now < rec->last_check + (int64_t)s->settings.refresh)
+		return;
+	for (k = 0; k < v->specs[i].job.nfiles; k++)
+		if (v->specs[i].meta[k].has_sha256) {
+			free(v->obs[i]);
+			v->obs[i] = observe_spec(&v->specs[i], 1);
+			return;
+		}
 }
 
 int
@@ -492,18 +525,6 @@ reconcile_plan(struct reconcile_ctx *c, const struct reconcile_input *in,
 	strset_init(&declared, 0);
 	*bkrc = BK_OK;
 	v->now = now;
-	if (state_load(c->st, &v->recorded, &v->nrecorded) == -1) {
-		fprintf(stderr, "bitsync: state: %s\n", state_errmsg(c->st));
-		*bkrc = BK_E_IO;
-		goto done;
-	}
-	if (c->ops != NULL && (r = c->ops->list_jobs(c->b, &v->jobs,
-	    &v->njobs)) != BK_OK) {
-		fprintf(stderr, "bitsync: %s backend: cannot list jobs (%d)\n",
-		    c->ops->name, r);
-		*bkrc = r;
-		goto done;
-	}
 	n = in->m ? in->m->nsets : 0;
 	v->desired = xcalloc(n + 1, sizeof(*v->desired));
 	v->specs = xcalloc(n + 1, sizeof(*v->specs));
@@ -519,12 +540,29 @@ reconcile_plan(struct reconcile_ctx *c, const struct reconcile_input *in,
 			continue;
 		v->desired[v->ndesired++].set = s;
 	}
-	/* Their specs and local files, several sets at once: the stats are
-	 * most of a plan's time, and no set's depend on another's. */
+	/* Their specs and local files, several sets at once, and the
+	 * record beside them: the stats are most of a plan's time, and no
+	 * set's depend on another's. */
 	w.c = c;
 	w.v = v;
-	w.now = now;
-	platform_parallel(v->ndesired, 64, desire, &w);
+	w.state_rc = -1;
+	platform_parallel(v->ndesired + DESIRE_GRAIN, DESIRE_GRAIN, desire,
+	    &w);
+	if (w.state_rc == -1) {
+		fprintf(stderr, "bitsync: state: %s\n", state_errmsg(c->st));
+		*bkrc = BK_E_IO;
+		goto done;
+	}
+	if (c->ops != NULL && (r = c->ops->list_jobs(c->b, &v->jobs,
+	    &v->njobs)) != BK_OK) {
+		fprintf(stderr, "bitsync: %s backend: cannot list jobs (%d)\n",
+		    c->ops->name, r);
+		*bkrc = r;
+		goto done;
+	}
+	for (i = 0; i < v->ndesired; i++)
+		if (v->obs[i] != NULL)
+			hash_due(v, i);
 	/* A set without a usable source (reported by validation) has no
 	 * spec: close the gaps, keeping the order. */
 	for (i = k = 0; i < v->ndesired; i++) {

@@ -832,7 +832,15 @@ struct ydoc *
 ydoc_load_buffer(const char *name, const void *buf, size_t len,
     struct diags *d)
 {
-	struct ydoc *doc = new_doc(name, NULL);
+	return ydoc_load_buffer_in(name, buf, len, NULL, YTREE_BYTES_PER_BYTE,
+	    d);
+}
+
+struct ydoc *
+ydoc_load_buffer_in(const char *name, const void *buf, size_t len,
+    struct arena *a, double reserve, struct diags *d)
+{
+	struct ydoc *doc = new_doc(name, a);
 	struct builder b;
 	yaml_parser_t p;
 
@@ -842,6 +850,7 @@ ydoc_load_buffer(const char *name, const void *buf, size_t len,
 		doc->refused = 1;
 		return doc;
 	}
+	arena_reserve(doc->arena, (size_t)((double)len * reserve));
 	init_builder(&b, doc, d);
 	b.buf = buf;
 	b.len = len;

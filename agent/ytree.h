@@ -76,6 +76,10 @@ struct ydoc *ydoc_load_file_in(const char *path, struct arena *a,
 /* The same over a buffer (fuzzing, tests); name is used in diagnostics. */
 struct ydoc *ydoc_load_buffer(const char *name, const void *buf, size_t len,
     struct diags *d);
+/* Both: a buffer into a caller's arena (a manifest read once, hashed and
+ * parsed from the same bytes). */
+struct ydoc *ydoc_load_buffer_in(const char *name, const void *buf,
+    size_t len, struct arena *a, double reserve, struct diags *d);
 
 void ydoc_free(struct ydoc *doc);
 
