@@ -33,6 +33,10 @@ struct manifest_priv {
 	 * per byte of YAML (a 10,000-set manifest: 2.95 MB of YAML, 6.5 MB
 	 * of tree, 4.2 MB of model). */
 	struct arena *arena;
+	/* A model read from the manifest cache points into its mapping
+	 * (mcache.c), unmapped with the model. */
+	const void *map;
+	size_t maplen;
 };
 #define MODEL_BYTES_PER_BYTE 1.45
 
@@ -66,6 +70,13 @@ add_doc(struct manifest *m, struct ydoc *doc, int dropin)
 	p->dropin[p->ndocs] = (unsigned char)dropin;
 	p->docs[p->ndocs++] = doc;
 	m->files[m->nfiles++] = doc->file;
+}
+
+void
+manifest_keep_map(struct manifest *m, const void *map, size_t len)
+{
+	m->priv->map = map;
+	m->priv->maplen = len;
 }
 
 struct manifest *
@@ -273,6 +284,7 @@ manifest_free(struct manifest *m)
 	free(m->priv->docs);
 	free(m->priv->dropin);
 	arena_free(m->priv->arena);
+	platform_unmap_file(m->priv->map, m->priv->maplen);
 	free(m->priv);
 	free(m->sources);	/* sets live in the arena */
 	free(m->files);

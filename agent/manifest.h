@@ -147,6 +147,9 @@ void manifest_inputs_free(struct manifest_inputs *in);
 
 /* An empty model; its strings and arrays go into manifest_arena(m). */
 struct manifest *manifest_new(void);
+/* The model points into a mapping (platform_map_file): unmapped by
+ * manifest_free. */
+void manifest_keep_map(struct manifest *m, const void *map, size_t len);
 
 /* Defaults a set gets when neither defaults: nor the set names a key. */
 extern const struct msettings manifest_builtin_defaults;

@@ -132,14 +132,12 @@ mcache_encode(const struct manifest *m, const struct diags *d, size_t from,
     const uint8_t key[32], char **out, size_t *outlen)
 {
 	struct wbuf w = { NULL, 0, 0 };
-	size_t i, k, lenat;
-	uint64_t len;
+	size_t i, k;
 
 	put(&w, MAGIC, 8);
 	put_u32(&w, FORMAT);
 	put(&w, key, 32);
-	lenat = w.n;
-	put_u64(&w, 0);
+	put_u64(&w, 0);		/* the payload's length: mcache_seal */
 	put_strv(&w, (const char *const *)m->files, m->nfiles);
 	put_u32(&w, (uint32_t)m->nsources);
 	for (i = 0; i < m->nsources; i++) {
@@ -199,11 +197,23 @@ mcache_encode(const struct manifest *m, const struct diags *d, size_t from,
 		put_str(&w, g->rule);
 		put_str(&w, g->message);
 	}
-	len = (uint64_t)(w.n - HEADER_BYTES);
-	memcpy(w.p + lenat, &len, sizeof(len));
-	put_u64(&w, checksum(w.p, w.n));
+	put_u64(&w, 0);
+	mcache_seal(w.p, w.n);
 	*out = w.p;
 	*outlen = w.n;
+}
+
+void
+mcache_seal(char *buf, size_t len)
+{
+	uint64_t n, sum;
+
+	if (len < HEADER_BYTES + 8)
+		return;
+	n = (uint64_t)(len - HEADER_BYTES - 8);
+	memcpy(buf + HEADER_BYTES - 8, &n, sizeof(n));
+	sum = checksum(buf, len - 8);
+	memcpy(buf + len - 8, &sum, sizeof(sum));
 }
 
 /* ---- reading ---------------------------------------------------------- */
@@ -480,11 +490,10 @@ mcache_decode(const char *buf, size_t len, const uint8_t key[32],
 
 /* ---- the cache file --------------------------------------------------- */
 
-/* Reads a whole file of at most max bytes into *buf, from arena a (or
- * malloc'ed when a is NULL, and freed on failure); 0 or -1. */
+/* Reads a whole file of at most max bytes into *buf (malloc'ed); 0 or
+ * -1. */
 static int
-slurp(const char *path, size_t max, struct arena *a, char **buf,
-    size_t *len)
+slurp(const char *path, size_t max, char **buf, size_t *len)
 {
 	struct stat st;
 	FILE *f;
@@ -497,12 +506,7 @@ slurp(const char *path, size_t max, struct arena *a, char **buf,
 	    (uint64_t)st.st_size > (uint64_t)max)
 		goto done;
 	*len = (size_t)st.st_size;
-	if (a != NULL) {
-		/* A big cache takes huge pages, not thousands of faults. */
-		arena_reserve(a, *len + 1);
-		*buf = arena_alloc(a, *len + 1);
-	} else
-		*buf = xmalloc(*len + 1);
+	*buf = xmalloc(*len + 1);
 	/* One more byte than the size: a file that grew is read again by
 	 * the parser, not cut short here. */
 	if (fread(*buf, 1, *len + 1, f) != *len || ferror(f))
@@ -510,8 +514,7 @@ slurp(const char *path, size_t max, struct arena *a, char **buf,
 	rc = 0;
 done:
 	if (rc != 0) {
-		if (a == NULL)
-			free(*buf);
+		free(*buf);
 		*buf = NULL;
 	}
 	fclose(f);
@@ -533,13 +536,50 @@ hash_str(struct sha256 *h, const char *s)
 	hash_bytes(h, s, strlen(s) + 1);
 }
 
-static void
+/* Hashes a file as hash_bytes would hash its content, through buf (a
+ * few pages, used again for every file: reading a big manifest into
+ * fresh memory costs more than hashing it).  0, or -1 when it cannot be
+ * read whole or changes size while read. */
+static int
+hash_file(struct sha256 *h, const char *path, char *buf, size_t bufsz)
+{
+	struct stat st;
+	uint64_t size, got = 0;
+	size_t r;
+	FILE *f;
+	int rc = -1;
+
+	if ((f = fopen(path, "rb")) == NULL)
+		return -1;
+	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) ||
+	    (uint64_t)st.st_size > YTREE_MAX_BYTES)
+		goto done;
+	size = (uint64_t)st.st_size;
+	sha256_update(h, &size, sizeof(size));
+	while ((r = fread(buf, 1, bufsz, f)) > 0) {
+		got += r;
+		if (got > size)
+			goto done;
+		sha256_update(h, buf, r);
+	}
+	if (!ferror(f) && got == size)
+		rc = 0;
+done:
+	fclose(f);
+	return rc;
+}
+
+/* The key of a load of in: from the files on disk (data NULL), or from
+ * the bytes already read.  0, or -1 when a file cannot be hashed. */
+static int
 make_key(const char *self, const struct manifest_opts *opts,
     const struct manifest_inputs *in, uint8_t key[32])
 {
 	struct sha256 *h = sha256_new();
+	char *buf = NULL;
 	uint32_t v[3];
 	size_t i;
+	int rc = 0;
 
 	hash_str(h, "bitsync manifest cache");
 	hash_str(h, self);
@@ -550,12 +590,21 @@ make_key(const char *self, const struct manifest_opts *opts,
 	for (i = 0; opts->config != NULL && i < opts->config->nallow_roots; i++)
 		hash_str(h, opts->config->allow_roots[i]);
 	hash_str(h, "files");
-	for (i = 0; i < in->n; i++) {
+	for (i = 0; i < in->n && rc == 0; i++) {
 		hash_str(h, in->v[i].path);
 		hash_bytes(h, &in->v[i].dropin, sizeof(in->v[i].dropin));
-		hash_bytes(h, in->v[i].data, in->v[i].len);
+		if (in->v[i].data != NULL)
+			hash_bytes(h, in->v[i].data, in->v[i].len);
+		else {
+			if (buf == NULL)
+				buf = xmalloc(65536);
+			rc = hash_file(h, in->v[i].path, buf, 65536);
+		}
 	}
+	/* Finished either way: the context is freed with the digest. */
 	sha256_final(h, key);
+	free(buf);
+	return rc;
 }
 
 static void
@@ -585,9 +634,10 @@ mcache_manifest_load(const char *cache, const char *const *paths,
 {
 	struct manifest_inputs in;
 	struct manifest *m = NULL;
-	char self[128], **data = NULL, *cbuf;
+	const void *map;
+	char self[128], **data = NULL;
 	uint8_t key[32];
-	size_t i, clen = 0, from = d->n, errors = d->errors;
+	size_t i, maplen, from = d->n, errors = d->errors;
 	int cacheable;
 
 	if (hit != NULL)
@@ -595,35 +645,39 @@ mcache_manifest_load(const char *cache, const char *const *paths,
 	manifest_inputs_collect(paths, npaths, opts, &in);
 	cacheable = cache != NULL && in.pre.n == 0 &&
 	    platform_self_id(self, sizeof(self)) == 0;
+	/* A hit: the files hashed as they are on disk, the cache mapped. */
+	if (cacheable && make_key(self, opts, &in, key) == 0 &&
+	    (map = platform_map_file(cache, (size_t)1 << 30, &maplen)) !=
+	    NULL) {
+		m = manifest_new();
+		if (decode_into(m, map, maplen, key, d) == 0) {
+			manifest_keep_map(m, map, maplen);
+			if (hit != NULL)
+				*hit = 1;
+			goto done;
+		}
+		manifest_free(m);
+		platform_unmap_file(map, maplen);
+	}
+	/* A miss: each file read once, and the key made again from the very
+	 * bytes that are parsed (a file edited since it was hashed above
+	 * must not be cached under the old content's key). */
 	if (cacheable) {
 		data = xcalloc(in.n + 1, sizeof(*data));
 		for (i = 0; i < in.n && cacheable; i++) {
 			cacheable = slurp(in.v[i].path, YTREE_MAX_BYTES,
-			    NULL, &data[i], &in.v[i].len) == 0;
+			    &data[i], &in.v[i].len) == 0;
 			in.v[i].data = data[i];
 		}
+		if (cacheable)
+			cacheable = make_key(self, opts, &in, key) == 0;
+		else
+			/* The parser reads them and says what was wrong. */
+			for (i = 0; i < in.n; i++)
+				in.v[i].data = NULL;
 	}
-	if (!cacheable) {
-		/* Read as if there were no cache (the parser says what was
-		 * wrong with a file that could not be read here). */
-		for (i = 0; i < in.n; i++)
-			in.v[i].data = NULL;
-		m = manifest_load_inputs(&in, opts, d);
-		goto done;
-	}
-	make_key(self, opts, &in, key);
-	/* The model points into the cache's bytes: they are read into its
-	 * arena and freed with it. */
-	m = manifest_new();
-	if (slurp(cache, (size_t)1 << 30, manifest_arena(m), &cbuf,
-	    &clen) == 0 && decode_into(m, cbuf, clen, key, d) == 0) {
-		if (hit != NULL)
-			*hit = 1;
-		goto done;
-	}
-	manifest_free(m);
 	m = manifest_load_inputs(&in, opts, d);
-	if (d->errors == errors)
+	if (cacheable && d->errors == errors)
 		store(cache, m, d, from, key);
 done:
 	for (i = 0; data != NULL && i < in.n; i++)

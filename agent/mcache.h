@@ -43,5 +43,9 @@ void mcache_encode(const struct manifest *m, const struct diags *d,
     size_t from, const uint8_t key[32], char **out, size_t *outlen);
 struct manifest *mcache_decode(const char *buf, size_t len,
     const uint8_t key[32], struct diags *d);
+/* Writes the payload length and the checksum into a cache of len bytes:
+ * the encoder's last step, and the fuzz target's first (so that it
+ * explores the payload, not the checksum). */
+void mcache_seal(char *buf, size_t len);
 
 #endif

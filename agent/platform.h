@@ -158,4 +158,13 @@ int platform_network_anonymous(void);
  * by another build must not be trusted.  0, or -1 when it cannot tell. */
 int platform_self_id(char *buf, size_t len);
 
+/* A private file of the agent's (never through a link) mapped read-only:
+ * its pages come from the page cache, where reading it into fresh memory
+ * would have the kernel zero as many pages first.  Only for files that
+ * are replaced by rename, never truncated in place (a mapping of a file
+ * cut short faults).  NULL when it cannot (*len is then 0); Windows has
+ * none. */
+const void *platform_map_file(const char *path, size_t max, size_t *len);
+void platform_unmap_file(const void *p, size_t len);
+
 #endif

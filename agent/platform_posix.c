@@ -26,9 +26,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/mman.h>
 #if defined(__GLIBC__)
 #include <malloc.h>
-#include <sys/mman.h>
 #endif
 
 #include "platform.h"
@@ -595,6 +595,36 @@ int
 platform_network_anonymous(void)
 {
 	return 0;
+}
+
+const void *
+platform_map_file(const char *path, size_t max, size_t *len)
+{
+	struct stat st;
+	void *p = NULL;
+	int fd;
+
+	*len = 0;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1)
+		return NULL;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
+	    (uint64_t)st.st_size <= (uint64_t)max) {
+		p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd,
+		    0);
+		if (p == MAP_FAILED)
+			p = NULL;
+		else
+			*len = (size_t)st.st_size;
+	}
+	close(fd);
+	return p;
+}
+
+void
+platform_unmap_file(const void *p, size_t len)
+{
+	if (p != NULL)
+		munmap((void *)p, len);
 }
 
 int

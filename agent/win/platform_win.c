@@ -908,3 +908,19 @@ platform_self_id(char *buf, size_t len)
 	(void)len;
 	return -1;
 }
+
+const void *
+platform_map_file(const char *path, size_t max, size_t *len)
+{
+	(void)path;
+	(void)max;
+	*len = 0;
+	return NULL;
+}
+
+void
+platform_unmap_file(const void *p, size_t len)
+{
+	(void)p;
+	(void)len;
+}

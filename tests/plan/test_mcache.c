@@ -131,7 +131,7 @@ same(const struct loaded *a, const struct loaded *b, enum platform p)
 		    a->d.v[i].line != b->d.v[i].line ||
 		    a->d.v[i].col != b->d.v[i].col ||
 		    a->d.v[i].severity != b->d.v[i].severity ||
-		    a->d.v[i].rule != b->d.v[i].rule ||
+		    strcmp(a->d.v[i].rule, b->d.v[i].rule) != 0 ||
 		    strcmp(a->d.v[i].message, b->d.v[i].message) != 0)
 			return 0;
 	for (i = 0; i < a->m->nsets; i++) {
@@ -267,7 +267,12 @@ main(void)
 	load(&a, &cfg, PLATFORM_POSIX, cache);
 	CHECK(!a.hit && a.m->nsets == 4, "a new drop-in file is a miss");
 	unload(&a);
-	unlink(xasprintf("%s/20-more.yaml", mdir));
+	{
+		char *p = xasprintf("%s/20-more.yaml", mdir);
+
+		unlink(p);
+		free(p);
+	}
 	load(&a, &cfg, PLATFORM_POSIX, cache);
 	CHECK(!a.hit && a.m->nsets == 3, "a removed drop-in file is a miss");
 	unload(&a);
