@@ -80,6 +80,10 @@ struct mset {
 	struct mfile *files;
 	size_t nfiles;
 	struct msettings settings;	/* effective */
+	/* The spec hash (spec.h) of this set as the manifest cache stored
+	 * it, so that a plan need not canonicalise and hash again; NULL
+	 * when read from YAML. */
+	const char *spec_hash;
 };
 
 struct manifest {

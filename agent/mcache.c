@@ -26,11 +26,12 @@
 #include "platform.h"
 #include "rules.h"
 #include "sha256.h"
+#include "spec.h"
 #include "util.h"
 #include "ytree.h"
 
 #define MAGIC "BSMCACHE"
-#define FORMAT 1u
+#define FORMAT 2u
 #define NONE 0xffffffffu
 #define HEADER_BYTES (8 + 4 + 32 + 8)
 
@@ -128,8 +129,9 @@ put_pos(struct wbuf *w, const struct manifest *m, const struct mpos *p)
 }
 
 void
-mcache_encode(const struct manifest *m, const struct diags *d, size_t from,
-    const uint8_t key[32], char **out, size_t *outlen)
+mcache_encode(const struct manifest *m, enum platform platform,
+    const struct diags *d, size_t from, const uint8_t key[32], char **out,
+    size_t *outlen)
 {
 	struct wbuf w = { NULL, 0, 0 };
 	size_t i, k;
@@ -175,6 +177,16 @@ mcache_encode(const struct manifest *m, const struct diags *d, size_t from,
 		put_u64(&w, t->max_download_time);
 		put_u32(&w, (uint32_t)t->on_remove);
 		put_u32(&w, (uint32_t)t->mode);
+		{
+			struct spec sp;
+
+			if (s->source != NULL && spec_build(s, platform,
+			    &sp) == 0) {
+				put_str(&w, sp.hash);
+				spec_free(&sp);
+			} else
+				put_str(&w, NULL);
+		}
 		put_u32(&w, (uint32_t)s->nfiles);
 		for (k = 0; k < s->nfiles; k++) {
 			const struct mfile *f = &s->files[k];
@@ -396,6 +408,10 @@ get_set(struct rbuf *r, struct manifest *m, struct mset *s)
 	t->max_download_time = get_u64(r);
 	t->on_remove = (enum on_remove)get_enum(r, ON_REMOVE_DELETE);
 	t->mode = (enum set_mode)get_enum(r, MODE_MONITOR);
+	s->spec_hash = get_str(r, 1);
+	if (s->spec_hash != NULL && (strlen(s->spec_hash) != SPEC_HASH_LEN ||
+	    strspn(s->spec_hash, "0123456789abcdef") != SPEC_HASH_LEN))
+		r->bad = 1;
 	s->nfiles = get_count(r, 4 * 6 + 32);
 	s->files = s->nfiles ? arena_zalloc(manifest_arena(m),
 	    s->nfiles * sizeof(*s->files)) : NULL;
@@ -608,13 +624,13 @@ make_key(const char *self, const struct manifest_opts *opts,
 }
 
 static void
-store(const char *cache, const struct manifest *m, const struct diags *d,
-    size_t from, const uint8_t key[32])
+store(const char *cache, const struct manifest *m, enum platform platform,
+    const struct diags *d, size_t from, const uint8_t key[32])
 {
 	char *buf, *tmp = xasprintf("%s.tmp.%ld", cache, (long)getpid());
 	size_t len;
 
-	mcache_encode(m, d, from, key, &buf, &len);
+	mcache_encode(m, platform, d, from, key, &buf, &len);
 	/* Best effort: a cache that cannot be written costs time, nothing
 	 * else (plan by an unprivileged user, a full disk).  Private like
 	 * the state beside it; renamed into place, so a reader sees the old
@@ -678,7 +694,7 @@ mcache_manifest_load(const char *cache, const char *const *paths,
 	}
 	m = manifest_load_inputs(&in, opts, d);
 	if (cacheable && d->errors == errors)
-		store(cache, m, d, from, key);
+		store(cache, m, opts->platform, d, from, key);
 done:
 	for (i = 0; data != NULL && i < in.n; i++)
 		free(data[i]);

@@ -35,12 +35,14 @@ struct manifest *mcache_manifest_load(const char *cache,
     const struct manifest_opts *opts, struct diags *d, int *hit);
 
 /* The cache's format, for tests and the fuzz target.  mcache_encode
- * serialises m and d's diagnostics from..n-1 under key into *out (malloc'ed).
+ * serialises m (with each set's spec hash for platform) and d's
+ * diagnostics from..n-1 under key into *out (malloc'ed).
  * mcache_decode returns the model in buf (which must stay valid as long
  * as the model: its strings point into it) and adds its diagnostics to
  * d, or NULL when buf is not a cache for key. */
-void mcache_encode(const struct manifest *m, const struct diags *d,
-    size_t from, const uint8_t key[32], char **out, size_t *outlen);
+void mcache_encode(const struct manifest *m, enum platform platform,
+    const struct diags *d, size_t from, const uint8_t key[32], char **out,
+    size_t *outlen);
 struct manifest *mcache_decode(const char *buf, size_t len,
     const uint8_t key[32], struct diags *d);
 /* Writes the payload length and the checksum into a cache of len bytes:

@@ -347,15 +347,60 @@ static const char *const prio_names[] = {
 	"foreground", "high", "normal", "low"
 };
 
+/* The canonical text: one length-prefixed field per line, in a fixed
+ * order, holding exactly what the job is made of.  It is hashed into
+ * out->hash and dropped; the buffer is sized so that one allocation
+ * serves. */
+static void
+canon_hash(const struct mset *set, struct spec *out)
+{
+	const struct msource *src = set->source;
+	struct buf c = { 0 };
+	uint8_t digest[32];
+	char hex[65];
+	size_t i, n = out->job.nfiles;
+
+	c.cap = 2048;
+	c.p = xmalloc(c.cap);
+	canon_field(&c, "bitsync-spec", "1");
+	canon_field(&c, "set", set->name);
+	canon_field(&c, "kind", src->kind == SOURCE_UNC ? "unc" :
+	    src->kind == SOURCE_HTTP ? "http" : "https");
+	canon_num(&c, "auth_computer", (unsigned long long)out->job.auth_computer);
+	canon_num(&c, "proxy_usage", (unsigned long long)out->job.proxy_usage);
+	canon_field(&c, "proxy_list", out->job.proxy_list);
+	canon_field(&c, "proxy_bypass", out->job.proxy_bypass);
+	canon_field(&c, "headers", out->job.custom_headers);
+	canon_field(&c, "credential", out->job.credential);
+	canon_num(&c, "token_flags", out->job.token_flags);
+	canon_field(&c, "priority",
+	    (unsigned)set->settings.priority < 4 ?
+	    prio_names[set->settings.priority] : "?");
+	canon_num(&c, "retry_delay", out->job.retry_delay);
+	canon_num(&c, "no_progress_timeout", out->job.no_progress_timeout);
+	canon_num(&c, "max_download_time", out->job.max_download_time);
+	canon_num(&c, "files", n);
+	for (i = 0; i < n; i++) {
+		canon_field(&c, "remote", out->files[i].remote);
+		canon_field(&c, "local", out->files[i].local);
+		if (out->meta[i].has_sha256) {
+			spec_hex(out->meta[i].sha256, 32, hex);
+			canon_field(&c, "sha256", hex);
+		} else
+			canon_field(&c, "sha256", "");
+	}
+	spec_sha256(c.p, c.n, digest);
+	spec_hex(digest, 32, out->hash);
+	free(c.p);
+}
+
 int
 spec_build(const struct mset *set, enum platform platform, struct spec *out)
 {
 	static const char room[SPEC_HASH_LEN];
 	const struct msource *src = set->source;
 	struct fileent *fe = NULL;
-	struct buf c = { 0 }, blk = { 0 };
-	uint8_t digest[32];
-	char hex[65];
+	struct buf blk = { 0 };
 	size_t i, n = set->nfiles, plist = 0, pbypass = 0, hdrs = 0, dname,
 	    desc, hashat;
 	int http, proxied, rc = -1;
@@ -444,40 +489,12 @@ spec_build(const struct mset *set, enum platform platform, struct spec *out)
 	out->job.files = out->files;
 	out->job.nfiles = n;
 
-	/* The canonical text: one length-prefixed field per line, in a fixed
-	 * order, holding exactly what the job is made of.  It is hashed and
-	 * dropped; the buffer is sized so that one allocation serves. */
-	c.cap = 2048;
-	c.p = xmalloc(c.cap);
-	canon_field(&c, "bitsync-spec", "1");
-	canon_field(&c, "set", set->name);
-	canon_field(&c, "kind", src->kind == SOURCE_UNC ? "unc" :
-	    src->kind == SOURCE_HTTP ? "http" : "https");
-	canon_num(&c, "auth_computer", (unsigned long long)out->job.auth_computer);
-	canon_num(&c, "proxy_usage", (unsigned long long)out->job.proxy_usage);
-	canon_field(&c, "proxy_list", out->job.proxy_list);
-	canon_field(&c, "proxy_bypass", out->job.proxy_bypass);
-	canon_field(&c, "headers", out->job.custom_headers);
-	canon_field(&c, "credential", out->job.credential);
-	canon_num(&c, "token_flags", out->job.token_flags);
-	canon_field(&c, "priority",
-	    (unsigned)set->settings.priority < 4 ?
-	    prio_names[set->settings.priority] : "?");
-	canon_num(&c, "retry_delay", out->job.retry_delay);
-	canon_num(&c, "no_progress_timeout", out->job.no_progress_timeout);
-	canon_num(&c, "max_download_time", out->job.max_download_time);
-	canon_num(&c, "files", n);
-	for (i = 0; i < n; i++) {
-		canon_field(&c, "remote", out->files[i].remote);
-		canon_field(&c, "local", out->files[i].local);
-		if (out->meta[i].has_sha256) {
-			spec_hex(out->meta[i].sha256, 32, hex);
-			canon_field(&c, "sha256", hex);
-		} else
-			canon_field(&c, "sha256", "");
-	}
-	spec_sha256(c.p, c.n, digest);
-	spec_hex(digest, 32, out->hash);
+	if (set->spec_hash != NULL)
+		/* Hashed when the manifest cache was written, by this very
+		 * build for this platform (mcache.h). */
+		memcpy(out->hash, set->spec_hash, SPEC_HASH_LEN + 1);
+	else
+		canon_hash(set, out);
 	memcpy(out->block + hashat, out->hash, SPEC_HASH_LEN);
 	out->display_name = out->block + dname;
 	out->description = out->block + desc;
@@ -486,7 +503,6 @@ spec_build(const struct mset *set, enum platform platform, struct spec *out)
 	rc = 0;
 done:
 	free(fe);
-	free(c.p);
 	free(blk.p);
 	if (rc != 0)
 		spec_free(out);

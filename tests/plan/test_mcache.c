@@ -204,6 +204,9 @@ main(void)
 	CHECK(b.hit, "second load: a hit");
 	CHECK(same(&ref, &b, PLATFORM_POSIX), "a hit gives the same model, "
 	    "specs and warnings");
+	CHECK(ref.m->sets[0].spec_hash == NULL && b.m->sets[0].spec_hash !=
+	    NULL && b.m->sets[2].spec_hash != NULL, "a hit carries the spec "
+	    "hashes, equal to those computed from the YAML");
 	CHECK(b.m->sets[1].settings.mode == MODE_MONITOR &&
 	    b.m->sets[0].settings.on_remove == ON_REMOVE_DELETE &&
 	    b.m->sets[0].settings.refresh == 3600 &&
