@@ -1,7 +1,9 @@
 /* cmd_plan.c - `bitsync plan`: what a reconcile pass would do now, per
  * set, as a diff an administrator reads before an apply (like terraform
- * plan), or as JSON for pipelines.  Changes nothing: no job, no file, no
- * state, no last-known-good copy. */
+ * plan), or as JSON for pipelines.  Changes nothing: no job, no state,
+ * no last-known-good copy; the one file it may write is the validated-
+ * manifest cache (mcache.h), which only spares the next command the
+ * validation. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -250,25 +250,33 @@ take(struct rbuf *r, size_t n)
 	return v;
 }
 
+/* n bytes into out, or zeros past the end. */
+static void
+get(struct rbuf *r, void *out, size_t n)
+{
+	const void *v = take(r, n);
+
+	if (v != NULL)
+		memcpy(out, v, n);
+	else
+		memset(out, 0, n);
+}
+
 static uint32_t
 get_u32(struct rbuf *r)
 {
-	const void *v = take(r, sizeof(uint32_t));
-	uint32_t x = 0;
+	uint32_t x;
 
-	if (v != NULL)
-		memcpy(&x, v, sizeof(x));
+	get(r, &x, sizeof(x));
 	return x;
 }
 
 static uint64_t
 get_u64(struct rbuf *r)
 {
-	const void *v = take(r, sizeof(uint64_t));
-	uint64_t x = 0;
+	uint64_t x;
 
-	if (v != NULL)
-		memcpy(&x, v, sizeof(x));
+	get(r, &x, sizeof(x));
 	return x;
 }
 
@@ -417,13 +425,11 @@ get_set(struct rbuf *r, struct manifest *m, struct mset *s)
 	    s->nfiles * sizeof(*s->files)) : NULL;
 	for (k = 0; k < s->nfiles && !r->bad; k++) {
 		struct mfile *f = &s->files[k];
-		const void *h;
 
 		f->remote = get_str(r, 0);
 		f->local = get_str(r, 0);
 		f->has_sha256 = (int)get_enum(r, 1);
-		if ((h = take(r, 32)) != NULL)
-			memcpy(f->sha256, h, 32);
+		get(r, f->sha256, 32);
 		get_pos(r, m, &f->pos);
 	}
 }

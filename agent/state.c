@@ -91,10 +91,7 @@ state_open(const char *dir, struct state **out, char **err)
 	/* Another bitsync process (apply beside the daemon) may hold the
 	 * write lock for a moment. */
 	sqlite3_busy_timeout(st->db, 10000);
-	/* Pages read through a mapping, not a pread each: a state_load of
-	 * 10,000 sets read 2,600 pages, each a system call. */
 	if (exec(st, "PRAGMA journal_mode=WAL;") == -1 ||
-	    exec(st, "PRAGMA mmap_size=268435456;") == -1 ||
 	    exec(st, "PRAGMA synchronous=FULL;") == -1 ||
 	    exec(st, "BEGIN IMMEDIATE;") == -1)
 		goto dberr;
@@ -381,10 +378,16 @@ state_load(struct state *st, struct state_set **sets, size_t *n)
 
 	*sets = NULL;
 	*n = 0;
+	/* Pages read through a mapping, not a pread each (a load of 10,000
+	 * sets read 2,600 pages, each a system call), and unmapped after:
+	 * a daemon that kept the mapping would keep every page it touched
+	 * in its resident set while it sleeps.  Best effort both ways. */
+	if (!st->in_tx)
+		(void)exec(st, "PRAGMA mmap_size=268435456;");
 	/* One read transaction, so sets, jobs and files agree (and the
 	 * counts with the rows). */
 	if (!st->in_tx && exec(st, "BEGIN;") == -1)
-		return -1;
+		goto done;
 	/* Counted first, so that everything is allocated once at its size:
 	 * on this kind of VM fresh memory costs more than the reading. */
 	if ((cs = count_rows(st, "SELECT count(*) FROM sets")) < 0 ||
@@ -471,8 +474,10 @@ state_load(struct state *st, struct state_set **sets, size_t *n)
 	rc = 0;
 done:
 	sqlite3_finalize(q);
-	if (!st->in_tx)
+	if (!st->in_tx) {
 		exec(st, rc == 0 ? "COMMIT;" : "ROLLBACK;");
+		(void)exec(st, "PRAGMA mmap_size=0;");
+	}
 	free(l);
 	arena_free(&a);
 	return rc;

@@ -15,17 +15,10 @@
 #include "spec.h"
 #include "util.h"
 
-static int failures;
+#include "../unit/check.h"
+
 static char dir[] = "/tmp/bitsync-mcache-XXXXXX";
 static char *mdir, *cache;
-
-#define CHECK(cond, what) do {						\
-	if (!(cond)) {							\
-		printf("FAIL %s (line %d)\n", what, __LINE__);		\
-		failures++;						\
-	} else								\
-		printf("ok   %s\n", what);				\
-} while (0)
 
 static void
 put(const char *name, const char *text)
@@ -178,7 +171,6 @@ main(void)
 	size_t len;
 	FILE *f;
 
-	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (mkdtemp(dir) == NULL)
 		return 1;
 	chmod(dir, 0755);
@@ -191,30 +183,33 @@ main(void)
 
 	/* The reference: a load without a cache. */
 	load(&ref, &cfg, PLATFORM_POSIX, NULL);
-	CHECK(ref.d.errors == 0 && ref.d.warnings > 0 && ref.m->nsets == 3,
-	    "the fixture is valid, with a warning");
+	/* the fixture is valid, with a warning */
+	CHECK(ref.d.errors == 0 && ref.d.warnings > 0 && ref.m->nsets == 3);
 
 	load(&a, &cfg, PLATFORM_POSIX, cache);
-	CHECK(!a.hit && cache_exists(), "first load: a miss, the cache is "
-	    "written");
-	CHECK(stat(cache, &st) == 0 && (st.st_mode & 077) == 0,
-	    "the cache is private to the agent (mode 0600)");
-	CHECK(same(&ref, &a, PLATFORM_POSIX), "a miss gives the full load");
+	/* first load: a miss, the cache is written */
+	CHECK(!a.hit && cache_exists());
+	/* the cache is private to the agent (mode 0600) */
+	CHECK(stat(cache, &st) == 0 && (st.st_mode & 077) == 0);
+	/* a miss gives the full load */
+	CHECK(same(&ref, &a, PLATFORM_POSIX));
 	load(&b, &cfg, PLATFORM_POSIX, cache);
-	CHECK(b.hit, "second load: a hit");
-	CHECK(same(&ref, &b, PLATFORM_POSIX), "a hit gives the same model, "
-	    "specs and warnings");
+	/* second load: a hit */
+	CHECK(b.hit);
+	/* a hit gives the same model, specs and warnings */
+	CHECK(same(&ref, &b, PLATFORM_POSIX));
+	/* a hit carries the spec hashes, equal to those computed from the
+	 * YAML */
 	CHECK(ref.m->sets[0].spec_hash == NULL && b.m->sets[0].spec_hash !=
-	    NULL && b.m->sets[2].spec_hash != NULL, "a hit carries the spec "
-	    "hashes, equal to those computed from the YAML");
+	    NULL && b.m->sets[2].spec_hash != NULL);
+	/* a hit keeps settings and sources that are not in the spec hash */
 	CHECK(b.m->sets[1].settings.mode == MODE_MONITOR &&
 	    b.m->sets[0].settings.on_remove == ON_REMOVE_DELETE &&
 	    b.m->sets[0].settings.refresh == 3600 &&
 	    b.m->sets[2].settings.retry_delay == 90 &&
 	    b.m->sources[2].credential != NULL &&
 	    strcmp(b.m->sources[2].credential, "reader") == 0 &&
-	    b.m->sources[0].nproxy_servers == 2,
-	    "a hit keeps settings and sources that are not in the spec hash");
+	    b.m->sources[0].nproxy_servers == 2);
 	unload(&a);
 	unload(&b);
 
@@ -230,8 +225,8 @@ main(void)
 		ts[1] = st.st_mtim;
 		utimensat(AT_FDCWD, p, ts, 0);
 		load(&a, &cfg, PLATFORM_POSIX, cache);
-		CHECK(!a.hit && strcmp(a.m->sets[0].path, "Tools/v2") == 0,
-		    "an edit that keeps size and mtime is a miss");
+		/* an edit that keeps size and mtime is a miss */
+		CHECK(!a.hit && strcmp(a.m->sets[0].path, "Tools/v2") == 0);
 		unload(&a);
 		put("10-sets.yml", sets);
 		free(t);
@@ -242,7 +237,8 @@ main(void)
 
 	/* What validation depends on beyond the files. */
 	load(&a, &cfg, PLATFORM_WINDOWS, cache);
-	CHECK(!a.hit, "another platform is a miss");
+	/* another platform is a miss */
+	CHECK(!a.hit);
 	unload(&a);
 	load(&a, &cfg, PLATFORM_POSIX, cache);
 	unload(&a);
@@ -253,14 +249,16 @@ main(void)
 	roots.allow_roots = rootsv;
 	roots.nallow_roots = 1;
 	load(&a, &roots, PLATFORM_POSIX, cache);
-	CHECK(!a.hit && a.d.errors > 0, "other allow_roots: a miss, and "
-	    "their errors");
+	/* other allow_roots: a miss, and their errors */
+	CHECK(!a.hit && a.d.errors > 0);
 	unload(&a);
 	load(&a, &roots, PLATFORM_POSIX, cache);
-	CHECK(!a.hit, "a load with errors is never cached");
+	/* a load with errors is never cached */
+	CHECK(!a.hit);
 	unload(&a);
 	load(&a, &cfg, PLATFORM_POSIX, cache);
-	CHECK(a.hit, "the valid load's cache survived the invalid one");
+	/* the valid load's cache survived the invalid one */
+	CHECK(a.hit);
 	unload(&a);
 
 	/* A file added to the drop-in directory. */
@@ -268,7 +266,8 @@ main(void)
 	    "    source: share\n    destination: /srv/more\n"
 	    "    files: [m.bin]\n");
 	load(&a, &cfg, PLATFORM_POSIX, cache);
-	CHECK(!a.hit && a.m->nsets == 4, "a new drop-in file is a miss");
+	/* a new drop-in file is a miss */
+	CHECK(!a.hit && a.m->nsets == 4);
 	unload(&a);
 	{
 		char *p = xasprintf("%s/20-more.yaml", mdir);
@@ -277,13 +276,14 @@ main(void)
 		free(p);
 	}
 	load(&a, &cfg, PLATFORM_POSIX, cache);
-	CHECK(!a.hit && a.m->nsets == 3, "a removed drop-in file is a miss");
+	/* a removed drop-in file is a miss */
+	CHECK(!a.hit && a.m->nsets == 3);
 	unload(&a);
 
 	/* Damage: every truncation and a flipped byte in each region. */
 	if ((f = fopen(cache, "rb")) == NULL) {
-		CHECK(0, "the cache is there to damage");
-		return 1;
+		CHECK(!"the cache is there to damage");
+		return check_done();
 	}
 	fseek(f, 0, SEEK_END);
 	len = (size_t)ftell(f);
@@ -304,8 +304,8 @@ main(void)
 			wrong += !same(&ref, &a, PLATFORM_POSIX);
 			unload(&a);
 		}
-		CHECK(len > 0 && bad == 0 && wrong == 0,
-		    "a truncated cache is a miss, and the load is right");
+		/* a truncated cache is a miss, and the load is right */
+		CHECK(len > 0 && bad == 0 && wrong == 0);
 		for (cut = 0; cut < len; cut += step) {
 			text[cut] ^= 0x5a;
 			f = fopen(cache, "wb");
@@ -317,8 +317,9 @@ main(void)
 			wrong += !same(&ref, &a, PLATFORM_POSIX);
 			unload(&a);
 		}
-		CHECK(bad == 0 && wrong == 0, "a cache with a damaged byte "
-		    "is a miss, and the load is right");
+		/* a cache with a damaged byte is a miss, and the load is
+		 * right */
+		CHECK(bad == 0 && wrong == 0);
 	}
 	free(text);
 	/* Unwritable: the load goes on without a cache. */
@@ -327,8 +328,8 @@ main(void)
 		char *nodir = xasprintf("%s/missing/%s", dir, MCACHE_FILE);
 
 		load(&a, &cfg, PLATFORM_POSIX, nodir);
-		CHECK(!a.hit && same(&ref, &a, PLATFORM_POSIX),
-		    "a cache that cannot be written changes nothing");
+		/* a cache that cannot be written changes nothing */
+		CHECK(!a.hit && same(&ref, &a, PLATFORM_POSIX));
 		unload(&a);
 		free(nodir);
 	}
@@ -338,10 +339,8 @@ main(void)
 	{
 		char *cmd = xasprintf("rm -rf %s", dir);
 
-		if (system(cmd) != 0)
-			failures++;
+		CHECK(system(cmd) == 0);
 		free(cmd);
 	}
-	printf("%d failure(s)\n", failures);
-	return failures ? 1 : 0;
+	return check_done();
 }

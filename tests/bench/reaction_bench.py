@@ -2,7 +2,7 @@
 """Reaction benchmark (issue 4): from a drop-in file written to its job
 created by a running `bitsync run`, median over 20 edits.
 
-    BITSYNC=build/bitsync /usr/bin/python3 tests/plan/bench_reaction.py [N]
+    BITSYNC=build/bitsync /usr/bin/python3 tests/bench/reaction_bench.py [N]
 
 Each edit writes a new drop-in (temporary file + rename, as config
 management tools do) declaring one more set; the time is taken when the
