@@ -261,6 +261,23 @@ main(void)
 	CHECK(a.hit);
 	unload(&a);
 
+	/* Permissions are looked at on every load, hit or not (design §7):
+	 * a file others may write is refused even though its bytes are
+	 * those of the cache. */
+	{
+		char *p = xasprintf("%s/10-sets.yml", mdir);
+
+		chmod(p, 0666);
+		load(&a, &cfg, PLATFORM_POSIX, cache);
+		CHECK(!a.hit && a.d.errors > 0 && a.m->nsets == 0);
+		unload(&a);
+		chmod(p, 0644);
+		load(&a, &cfg, PLATFORM_POSIX, cache);
+		CHECK(a.hit);
+		unload(&a);
+		free(p);
+	}
+
 	/* A file added to the drop-in directory. */
 	put("20-more.yaml", "version: 1\nsets:\n  - name: more\n"
 	    "    source: share\n    destination: /srv/more\n"
