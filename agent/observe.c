@@ -46,13 +46,15 @@ observe_sha256_file(const char *path, uint8_t out[32])
 	return rc;
 }
 
-int
-observe_file(const char *path, int hash, struct plan_obs *o)
+static int
+observe_in(struct platform_statdir *sd, const char *path, int hash,
+    struct plan_obs *o)
 {
 	struct platform_stat sb;
 
 	memset(o, 0, sizeof(*o));
-	if (platform_lstat(path, &sb) == -1) {
+	if ((sd != NULL ? platform_lstat_in(sd, path, &sb) :
+	    platform_lstat(path, &sb)) == -1) {
 		o->exists = -1;
 		return -1;
 	}
@@ -75,14 +77,21 @@ observe_file(const char *path, int hash, struct plan_obs *o)
 	return 0;
 }
 
+int
+observe_file(const char *path, int hash, struct plan_obs *o)
+{
+	return observe_in(NULL, path, hash, o);
+}
+
 struct plan_obs *
-observe_spec(const struct spec *sp, int hash_declared)
+observe_spec(const struct spec *sp, int hash_declared,
+    struct platform_statdir *sd)
 {
 	struct plan_obs *v = xcalloc(sp->job.nfiles + 1, sizeof(*v));
 	size_t i;
 
 	for (i = 0; i < sp->job.nfiles; i++)
-		(void)observe_file(sp->files[i].local,
+		(void)observe_in(sd, sp->files[i].local,
 		    hash_declared && sp->meta[i].has_sha256, &v[i]);
 	return v;
 }

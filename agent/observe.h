@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "plan.h"
+#include "platform.h"
 #include "spec.h"
 #include "state.h"
 
@@ -18,8 +19,11 @@ int observe_file(const char *path, int hash, struct plan_obs *o);
 int observe_sha256_file(const char *path, uint8_t out[32]);
 
 /* Observations of every file of a spec, parallel to sp->files.  Files
- * that declare a sha256 are hashed when hash_declared (refresh due). */
-struct plan_obs *observe_spec(const struct spec *sp, int hash_declared);
+ * that declare a sha256 are hashed when hash_declared (refresh due).
+ * sd (may be NULL): folder handles kept from one spec to the next, so
+ * that the stats of many sets walk short paths. */
+struct plan_obs *observe_spec(const struct spec *sp, int hash_declared,
+    struct platform_statdir *sd);
 
 /* Observations of the files a recorded set placed (for on_remove). */
 struct plan_obs *observe_recorded(const struct state_set *r, int hash);

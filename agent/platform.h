@@ -55,6 +55,18 @@ struct platform_stat {
 };
 int platform_lstat(const char *path, struct platform_stat *sb);
 
+/* platform_lstat of many paths that share folders (a plan's stat of every
+ * placed file): a handle on a folder a path lies under is kept and the
+ * next paths under it are looked up from there, so that a stat walks the
+ * last components only (/srv/bitsync/<set>/<file>: two of four).  What is
+ * seen is what platform_lstat sees.  Not shared between threads;
+ * platform_statdir_free(NULL) does nothing. */
+struct platform_statdir;
+struct platform_statdir *platform_statdir_new(void);
+int platform_lstat_in(struct platform_statdir *sd, const char *path,
+    struct platform_stat *sb);
+void platform_statdir_free(struct platform_statdir *sd);
+
 /* A read-only descriptor for read() and close(), refusing a final
  * symlink or reparse point (errno ELOOP): a link planted where bitsync
  * placed a file is not that file. */

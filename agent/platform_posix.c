@@ -254,30 +254,111 @@ platform_abspath(const char *path)
 	return realpath(path, NULL);
 }
 
-int
-platform_lstat(const char *path, struct platform_stat *st)
+/* platform_lstat's answer from lstat's (r: its return value). */
+static int
+from_stat(int r, const struct stat *sb, struct platform_stat *st)
 {
-	struct stat sb;
-
 	memset(st, 0, sizeof(*st));
-	if (lstat(path, &sb) == -1) {
+	if (r == -1) {
 		if (errno == ENOENT || errno == ENOTDIR) {
 			st->kind = PLATFORM_KIND_MISSING;
 			return 0;
 		}
 		return -1;
 	}
-	if (S_ISREG(sb.st_mode))
+	if (S_ISREG(sb->st_mode))
 		st->kind = PLATFORM_KIND_FILE;
-	else if (S_ISDIR(sb.st_mode))
+	else if (S_ISDIR(sb->st_mode))
 		st->kind = PLATFORM_KIND_DIR;
 	else
 		st->kind = PLATFORM_KIND_OTHER;
-	st->is_link = S_ISLNK(sb.st_mode);
-	st->size = (uint64_t)sb.st_size;
-	st->mtime_ns = (int64_t)sb.st_mtim.tv_sec * 1000000000 +
-	    sb.st_mtim.tv_nsec;
+	st->is_link = S_ISLNK(sb->st_mode);
+	st->size = (uint64_t)sb->st_size;
+	st->mtime_ns = (int64_t)sb->st_mtim.tv_sec * 1000000000 +
+	    sb->st_mtim.tv_nsec;
 	return 0;
+}
+
+int
+platform_lstat(const char *path, struct platform_stat *st)
+{
+	struct stat sb;
+
+	return from_stat(lstat(path, &sb), &sb, st);
+}
+
+struct platform_statdir {
+	char *dir;		/* the folder fd stands for, no trailing '/' */
+	size_t len;
+	int fd;			/* O_PATH, or -1 */
+};
+
+struct platform_statdir *
+platform_statdir_new(void)
+{
+	struct platform_statdir *sd = xcalloc(1, sizeof(*sd));
+
+	sd->fd = -1;
+	return sd;
+}
+
+void
+platform_statdir_free(struct platform_statdir *sd)
+{
+	if (sd == NULL)
+		return;
+	if (sd->fd != -1)
+		close(sd->fd);
+	free(sd->dir);
+	free(sd);
+}
+
+static int
+under(const struct platform_statdir *sd, const char *path)
+{
+	return sd->dir != NULL && strncmp(path, sd->dir, sd->len) == 0 &&
+	    path[sd->len] == '/' && path[sd->len + 1] != '\0';
+}
+
+/* Keeps a handle on the grandparent of path: for <dest>/<set>/<file>,
+ * the folder the sets' destinations lie in.  None for a relative path or
+ * one too short to gain from it. */
+static void
+statdir_take(struct platform_statdir *sd, const char *path)
+{
+	const char *last = strrchr(path, '/'), *cut = last;
+
+	if (sd->fd != -1)
+		close(sd->fd);
+	free(sd->dir);
+	sd->dir = NULL;
+	sd->fd = -1;
+	if (path[0] != '/' || last == NULL)
+		return;
+	while (cut > path && *--cut != '/')
+		;
+	if (cut <= path)
+		return;
+	sd->len = (size_t)(cut - path);
+	sd->dir = xstrndup(path, sd->len);
+	sd->fd = open(sd->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+}
+
+int
+platform_lstat_in(struct platform_statdir *sd, const char *path,
+    struct platform_stat *st)
+{
+	struct stat sb;
+
+	/* A folder that cannot be opened (not there yet) is remembered as
+	 * such: the paths under it are looked up whole, without trying
+	 * again for each. */
+	if (!under(sd, path))
+		statdir_take(sd, path);
+	if (sd->fd == -1 || !under(sd, path))
+		return platform_lstat(path, st);
+	return from_stat(fstatat(sd->fd, path + sd->len + 1, &sb,
+	    AT_SYMLINK_NOFOLLOW), &sb, st);
 }
 
 int

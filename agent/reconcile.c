@@ -477,6 +477,7 @@ desire(void *arg, size_t lo, size_t hi)
 {
 	struct desire_work *w = arg;
 	struct reconcile_view *v = w->v;
+	struct platform_statdir *sd;
 	size_t i;
 
 	if (lo == 0) {
@@ -484,11 +485,13 @@ desire(void *arg, size_t lo, size_t hi)
 		    &v->nrecorded);
 		return;
 	}
+	sd = platform_statdir_new();
 	for (i = lo - DESIRE_GRAIN; i < hi - DESIRE_GRAIN; i++) {
 		if (spec_build(v->desired[i].set, w->c->platform,
 		    &v->specs[i]) == 0)
-			v->obs[i] = observe_spec(&v->specs[i], 0);
+			v->obs[i] = observe_spec(&v->specs[i], 0, sd);
 	}
+	platform_statdir_free(sd);
 }
 
 /* The sha256 of a set's declared files is computed when its refresh is
@@ -506,7 +509,7 @@ hash_due(struct reconcile_view *v, size_t i)
 	for (k = 0; k < v->specs[i].job.nfiles; k++)
 		if (v->specs[i].meta[k].has_sha256) {
 			free(v->obs[i]);
-			v->obs[i] = observe_spec(&v->specs[i], 1);
+			v->obs[i] = observe_spec(&v->specs[i], 1, NULL);
 			return;
 		}
 }

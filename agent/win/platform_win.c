@@ -924,3 +924,29 @@ platform_unmap_file(const void *p, size_t len)
 	(void)p;
 	(void)len;
 }
+
+/* Windows: no folder handles (the stats of a plan go through
+ * platform_lstat one by one). */
+struct platform_statdir {
+	int unused;
+};
+
+struct platform_statdir *
+platform_statdir_new(void)
+{
+	return xcalloc(1, sizeof(struct platform_statdir));
+}
+
+int
+platform_lstat_in(struct platform_statdir *sd, const char *path,
+    struct platform_stat *sb)
+{
+	(void)sd;
+	return platform_lstat(path, sb);
+}
+
+void
+platform_statdir_free(struct platform_statdir *sd)
+{
+	free(sd);
+}

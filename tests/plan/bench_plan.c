@@ -45,6 +45,7 @@ phases(struct reconcile_ctx *c)
 	struct state_set *rec;
 	struct spec *specs;
 	struct plan_obs **obs;
+	struct platform_statdir *sd;
 	size_t nrec, n, k;
 	double t0, t1, t2, t3, t4;
 
@@ -59,8 +60,10 @@ phases(struct reconcile_ctx *c)
 	for (k = 0; k < n; k++)
 		spec_build(&in.m->sets[k], PLATFORM_POSIX, &specs[k]);
 	t3 = cpu_ms();
+	sd = platform_statdir_new();
 	for (k = 0; k < n; k++)
-		obs[k] = observe_spec(&specs[k], 0);
+		obs[k] = observe_spec(&specs[k], 0, sd);
+	platform_statdir_free(sd);
 	t4 = cpu_ms();
 	printf("cpu: read+validate %.1f ms, state_load %.1f ms, spec_build "
 	    "%.1f ms, observe %.1f ms\n", t1 - t0, t2 - t1, t3 - t2,

@@ -1,5 +1,5 @@
 /* test_platform.c - path kinds, drop-in listing (which names, what
- * order), joining. */
+ * order), joining, stats through kept folder handles. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -140,6 +140,69 @@ test_join(void)
 	free(s);
 }
 
+/* platform_lstat_in sees what platform_lstat sees, whatever order the
+ * paths come in: folders switched, missing, linked, relative, short. */
+static void
+test_lstat_in(void)
+{
+	static const char *const rel[] = {
+		"d/s1/a", "d/s1/sub/b", "d/s2/a", "d/s2/link", "d/s2/none",
+		"d/gone/a", "e/s1/a", "d/s1/a", "d/s2/dir", "d/s2/dir/",
+		"d", "d/s1", "d/s2/a/not-a-dir", "e/s1/a",
+	};
+	struct platform_statdir *sd = platform_statdir_new();
+	struct platform_stat x, y;
+	size_t i;
+	char cwd[512];
+
+	CHECK(mkdir(path_of("d"), 0755) == 0 && mkdir(path_of("d/s1"), 0755)
+	    == 0 && mkdir(path_of("d/s1/sub"), 0755) == 0 &&
+	    mkdir(path_of("d/s2"), 0755) == 0 &&
+	    mkdir(path_of("d/s2/dir"), 0755) == 0 &&
+	    mkdir(path_of("e"), 0755) == 0 && mkdir(path_of("e/s1"), 0755)
+	    == 0);
+	touch("d/s1/a");
+	touch("d/s1/sub/b");
+	touch("d/s2/a");
+	touch("e/s1/a");
+	CHECK(truncate(path_of("d/s2/a"), 1234) == 0);
+	CHECK(symlink(path_of("d/s1/a"), path_of("d/s2/link")) == 0);
+	for (i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
+		const char *p = path_of(rel[i]);
+		int rx = platform_lstat(p, &x), ry = platform_lstat_in(sd, p,
+		    &y);
+
+		CHECK_INT(ry, rx);
+		CHECK_INT(y.kind, x.kind);
+		CHECK_INT(y.is_link, x.is_link);
+		CHECK_INT(y.size, x.size);
+		CHECK_INT(y.mtime_ns, x.mtime_ns);
+	}
+	CHECK(platform_lstat_in(sd, path_of("d/s2/a"), &y) == 0 &&
+	    y.kind == PLATFORM_KIND_FILE && y.size == 1234);
+	CHECK(platform_lstat_in(sd, path_of("d/s2/link"), &y) == 0 &&
+	    y.is_link);
+	CHECK(platform_lstat_in(sd, path_of("d/gone/a"), &y) == 0 &&
+	    y.kind == PLATFORM_KIND_MISSING);
+	/* A folder replaced since its handle was kept is seen anew once a
+	 * path leaves it; a file removed under a kept handle is missing. */
+	CHECK(unlink(path_of("d/s1/a")) == 0);
+	CHECK(platform_lstat_in(sd, path_of("d/s1/a"), &y) == 0 &&
+	    y.kind == PLATFORM_KIND_MISSING);
+	/* Relative paths and paths right under / are looked up whole. */
+	if (getcwd(cwd, sizeof(cwd)) != NULL && chdir(tmpdir) == 0) {
+		CHECK(platform_lstat_in(sd, "d/s2/a", &y) == 0 &&
+		    y.size == 1234);
+		CHECK(chdir(cwd) == 0);
+	}
+	CHECK(platform_lstat_in(sd, "/tmp", &y) == 0 &&
+	    y.kind == PLATFORM_KIND_DIR);
+	CHECK(platform_lstat_in(sd, "/", &y) == 0 &&
+	    y.kind == PLATFORM_KIND_DIR);
+	platform_statdir_free(sd);
+	platform_statdir_free(NULL);
+}
+
 int
 main(void)
 {
@@ -153,6 +216,7 @@ main(void)
 	test_list();
 	test_kind();
 	test_join();
+	test_lstat_in();
 	rc = check_done();
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
 	if (system(cmd) != 0)
