@@ -448,36 +448,49 @@ plan_make(const struct plan_input *in, struct plan *out)
 	}
 	qsort(nj, nnj, sizeof(*nj), cmp_named);
 
-	/* Declared and recorded sets, merged by name. */
+	/* Declared and recorded sets, merged by name: each list sorted on
+	 * its own (the record comes sorted from state_load, so that sort
+	 * is only a check), then walked together. */
 	ents = xcalloc(in->ndesired + in->nrecorded + 1, sizeof(*ents));
 	for (i = 0; i < in->ndesired; i++) {
 		ents[nents].name = in->desired[i].set->name;
 		ents[nents].d = &in->desired[i];
 		nents++;
 	}
+	qsort(ents, nents, sizeof(*ents), cmp_entry);
 	for (i = 0; i < in->nrecorded; i++) {
 		ents[nents].name = in->recorded[i].name;
 		ents[nents].r = &in->recorded[i];
 		ents[nents].ri = i;
 		nents++;
 	}
-	/* Stable tie order: qsort is not stable, so merge pairs after. */
-	qsort(ents, nents, sizeof(*ents), cmp_entry);
+	for (i = in->ndesired + 1; i < nents; i++)
+		if (strcmp(ents[i - 1].name, ents[i].name) > 0) {
+			qsort(ents + in->ndesired, in->nrecorded, sizeof(*ents),
+			    cmp_entry);
+			break;
+		}
 	merged = xcalloc(nents + 1, sizeof(*merged));
-	for (i = 0; i < nents; i++) {
+	for (i = 0, k = in->ndesired; i < in->ndesired || k < nents;) {
+		const struct entry *e = k == nents || (i < in->ndesired &&
+		    strcmp(ents[i].name, ents[k].name) <= 0) ? &ents[i++] :
+		    &ents[k++];
+
+		/* The same name again (a declared set and its record):
+		 * one entry. */
 		if (nmerged > 0 &&
-		    strcmp(merged[nmerged - 1].name, ents[i].name) == 0) {
+		    strcmp(merged[nmerged - 1].name, e->name) == 0) {
 			struct entry *m = &merged[nmerged - 1];
 
-			if (ents[i].d != NULL)
-				m->d = ents[i].d;
-			if (ents[i].r != NULL) {
-				m->r = ents[i].r;
-				m->ri = ents[i].ri;
+			if (e->d != NULL)
+				m->d = e->d;
+			if (e->r != NULL) {
+				m->r = e->r;
+				m->ri = e->ri;
 			}
 			continue;
 		}
-		merged[nmerged++] = ents[i];
+		merged[nmerged++] = *e;
 	}
 
 	out->v = xcalloc(nmerged + 1, sizeof(*out->v));

@@ -500,18 +500,18 @@ static void
 hash_due(struct reconcile_view *v, size_t i)
 {
 	const struct mset *s = v->desired[i].set;
-	const struct state_set *rec = find_recorded(v, s->name);
+	const struct state_set *rec;
 	size_t k;
 
-	if (rec == NULL || s->settings.refresh == 0 ||
+	for (k = 0; k < v->specs[i].job.nfiles; k++)
+		if (v->specs[i].meta[k].has_sha256)
+			break;
+	if (k == v->specs[i].job.nfiles || s->settings.refresh == 0 ||
+	    (rec = find_recorded(v, s->name)) == NULL ||
 	    v->now < rec->last_check + (int64_t)s->settings.refresh)
 		return;
-	for (k = 0; k < v->specs[i].job.nfiles; k++)
-		if (v->specs[i].meta[k].has_sha256) {
-			free(v->obs[i]);
-			v->obs[i] = observe_spec(&v->specs[i], 1, NULL);
-			return;
-		}
+	free(v->obs[i]);
+	v->obs[i] = observe_spec(&v->specs[i], 1, NULL);
 }
 
 int

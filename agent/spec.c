@@ -335,6 +335,9 @@ struct fileent {
 	size_t roff, loff;	/* offsets of remote and local in the block */
 };
 
+/* A set's files sorted on the stack up to this many (most sets). */
+#define FE_ON_STACK 16
+
 static int
 cmp_fileent(const void *a, const void *b)
 {
@@ -399,7 +402,7 @@ spec_build(const struct mset *set, enum platform platform, struct spec *out)
 {
 	static const char room[SPEC_HASH_LEN];
 	const struct msource *src = set->source;
-	struct fileent *fe = NULL;
+	struct fileent fe_stack[FE_ON_STACK], *fe = NULL;
 	struct buf blk = { 0 };
 	size_t i, n = set->nfiles, plist = 0, pbypass = 0, hdrs = 0, dname,
 	    desc, hashat;
@@ -412,8 +415,22 @@ spec_build(const struct mset *set, enum platform platform, struct spec *out)
 	proxied = http && src->proxy_usage == PROXY_OVERRIDE;
 
 	/* The block: every path, the proxy lists and headers, the display
-	 * name and the description (its hash filled in at the end). */
-	fe = xcalloc(n ? n : 1, sizeof(*fe));
+	 * name and the description (its hash filled in at the end).  Sized
+	 * for the paths written out plainly, so that it seldom grows: each
+	 * growth was a copy, and a malloc call contended by the other
+	 * thread of a plan. */
+	blk.cap = 256 + 2 * strlen(set->name) + SPEC_HASH_LEN;
+	for (i = 0; i < n; i++)
+		blk.cap += strlen(src->url) + strlen(set->path ? set->path :
+		    "") + strlen(set->destination ? set->destination : "") +
+		    2 * (strlen(set->files[i].remote) +
+		    strlen(set->files[i].local)) + 8;
+	blk.p = xmalloc(blk.cap);
+	if (n <= FE_ON_STACK) {
+		fe = fe_stack;
+		memset(fe, 0, n * sizeof(*fe));
+	} else
+		fe = xcalloc(n, sizeof(*fe));
 	for (i = 0; i < n; i++) {
 		const struct mfile *mf = &set->files[i];
 
@@ -502,7 +519,8 @@ spec_build(const struct mset *set, enum platform platform, struct spec *out)
 	out->job.description = out->description;
 	rc = 0;
 done:
-	free(fe);
+	if (fe != fe_stack)
+		free(fe);
 	free(blk.p);
 	if (rc != 0)
 		spec_free(out);
