@@ -480,13 +480,17 @@ desire(void *arg, size_t lo, size_t hi)
 	struct platform_statdir *sd;
 	size_t i;
 
-	if (lo == 0) {
+	/* A slice may be wider than one grain (platform_parallel's slices
+	 * are "about" grain items; in order on one thread it may be all of
+	 * them): whatever it holds of the state's slot, then of the sets. */
+	if (lo == 0)
 		w->state_rc = state_load(w->c->st, &v->recorded,
 		    &v->nrecorded);
+	if (hi <= DESIRE_GRAIN)
 		return;
-	}
 	sd = platform_statdir_new();
-	for (i = lo - DESIRE_GRAIN; i < hi - DESIRE_GRAIN; i++) {
+	for (i = (lo < DESIRE_GRAIN ? DESIRE_GRAIN : lo) - DESIRE_GRAIN;
+	    i < hi - DESIRE_GRAIN; i++) {
 		if (spec_build(v->desired[i].set, w->c->platform,
 		    &v->specs[i]) == 0)
 			v->obs[i] = observe_spec(&v->specs[i], 0, sd);
