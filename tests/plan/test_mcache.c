@@ -14,6 +14,7 @@
 #include "mcache.h"
 #include "spec.h"
 #include "util.h"
+#include "fixture.h"
 
 #include "../unit/check.h"
 
@@ -23,13 +24,7 @@ static char *mdir, *cache;
 static void
 put(const char *name, const char *text)
 {
-	char *p = xasprintf("%s/%s", mdir, name);
-	FILE *f = fopen(p, "w");
-
-	fputs(text, f);
-	fclose(f);
-	chmod(p, 0644);
-	free(p);
+	fixture_put(mdir, name, text);
 }
 
 static const char sources[] =

@@ -11,6 +11,8 @@
 #include "reconcile.h"
 #include "util.h"
 
+#include "fixture.h"
+
 static int failures;
 static char dir[] = "/tmp/bitsync-reconcile-XXXXXX";
 static char *mdir, *sdir;
@@ -26,13 +28,7 @@ static char *mdir, *sdir;
 static void
 put(const char *name, const char *text)
 {
-	char *p = xasprintf("%s/%s", mdir, name);
-	FILE *f = fopen(p, "w");
-
-	fputs(text, f);
-	fclose(f);
-	chmod(p, 0644);
-	free(p);
+	fixture_put(mdir, name, text);
 }
 
 static const char sources[] =
