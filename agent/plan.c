@@ -457,7 +457,12 @@ plan_make(const struct plan_input *in, struct plan *out)
 		ents[nents].d = &in->desired[i];
 		nents++;
 	}
-	qsort(ents, nents, sizeof(*ents), cmp_entry);
+	/* Manifests often list their sets in order: then no sort. */
+	for (i = 1; i < nents; i++)
+		if (strcmp(ents[i - 1].name, ents[i].name) > 0) {
+			qsort(ents, nents, sizeof(*ents), cmp_entry);
+			break;
+		}
 	for (i = 0; i < in->nrecorded; i++) {
 		ents[nents].name = in->recorded[i].name;
 		ents[nents].r = &in->recorded[i];

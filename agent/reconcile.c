@@ -518,6 +518,19 @@ hash_due(struct reconcile_view *v, size_t i)
 	v->obs[i] = observe_spec(&v->specs[i], 1, NULL);
 }
 
+/* hash_due over sets lo..hi-1 (platform_parallel): reading the files
+ * is system calls again, and no set's depend on another's. */
+static void
+rehash(void *arg, size_t lo, size_t hi)
+{
+	struct reconcile_view *v = arg;
+	size_t i;
+
+	for (i = lo; i < hi; i++)
+		if (v->obs[i] != NULL)
+			hash_due(v, i);
+}
+
 int
 reconcile_plan(struct reconcile_ctx *c, const struct reconcile_input *in,
     int64_t now, struct reconcile_view *v, int *bkrc)
@@ -567,9 +580,7 @@ reconcile_plan(struct reconcile_ctx *c, const struct reconcile_input *in,
 		*bkrc = r;
 		goto done;
 	}
-	for (i = 0; i < v->ndesired; i++)
-		if (v->obs[i] != NULL)
-			hash_due(v, i);
+	platform_parallel(v->ndesired, DESIRE_GRAIN, rehash, v);
 	/* A set without a usable source (reported by validation) has no
 	 * spec: close the gaps, keeping the order. */
 	for (i = k = 0; i < v->ndesired; i++) {
