@@ -16,7 +16,6 @@
 
 #include <sys/stat.h>
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,8 +35,8 @@
 #define HEADER_BYTES (8 + 4 + 32 + 8)
 
 /* A fast 64-bit sum of the file (not a MAC: the state directory is the
- * agent's own): eight bytes a step, each mixed by a multiply and a
- * rotation, so that any one damaged byte changes it. */
+ * agent's own): eight bytes a step, each mixed in by a multiply and a
+ * shift, so that any one damaged byte changes it. */
 static uint64_t
 checksum(const char *p, size_t n)
 {
