@@ -18,6 +18,7 @@ struct entry {
 	const struct plan_desired *d;
 	const struct state_set *r;
 	size_t ri;		/* index of r in the input */
+	size_t jlo, jhi;	/* the jobs named for it: nj[jlo..jhi-1] */
 };
 
 static int
@@ -421,9 +422,28 @@ done:
 	free(own);
 }
 
+struct decide_work {
+	const struct plan_input *in;
+	const struct entry *merged;
+	const struct named *nj;
+	struct plan_action *out;
+};
+
+static void
+decide_range(void *arg, size_t lo, size_t hi)
+{
+	const struct decide_work *w = arg;
+	size_t i;
+
+	for (i = lo; i < hi; i++)
+		decide(w->in, &w->merged[i], w->nj + w->merged[i].jlo,
+		    w->merged[i].jhi - w->merged[i].jlo, &w->out[i]);
+}
+
 int
 plan_make(const struct plan_input *in, struct plan *out)
 {
+	struct decide_work dw;
 	struct entry *ents = NULL, *merged = NULL;
 	struct named *nj = NULL;
 	size_t nents = 0, nnj = 0, nmerged = 0, i, k;
@@ -498,21 +518,30 @@ plan_make(const struct plan_input *in, struct plan *out)
 		merged[nmerged++] = *e;
 	}
 
-	out->v = xcalloc(nmerged + 1, sizeof(*out->v));
+	/* The range of jobs named for each set, in one walk of both lists;
+	 * then the decisions, which need nothing from one another. */
 	k = 0;
 	for (i = 0; i < nmerged; i++) {
 		struct named key = { .set = merged[i].name,
 		    .setlen = strlen(merged[i].name) };
-		size_t lo, hi;
 
-		/* The range of jobs named for this set. */
 		while (k < nnj && cmp_named(&nj[k], &key) < 0)
 			k++;
-		lo = hi = k;
-		while (hi < nnj && cmp_named(&nj[hi], &key) == 0)
-			hi++;
-		decide(in, &merged[i], nj + lo, hi - lo, &out->v[out->n++]);
+		merged[i].jlo = merged[i].jhi = k;
+		while (merged[i].jhi < nnj &&
+		    cmp_named(&nj[merged[i].jhi], &key) == 0)
+			merged[i].jhi++;
 	}
+	out->v = xcalloc(nmerged + 1, sizeof(*out->v));
+	out->n = nmerged;
+	dw.in = in;
+	dw.merged = merged;
+	dw.nj = nj;
+	dw.out = out->v;
+	if (in->each != NULL)
+		in->each(nmerged, 256, decide_range, &dw);
+	else
+		decide_range(&dw, 0, nmerged);
 	rc = 0;
 done:
 	free(nj);

@@ -97,6 +97,12 @@ struct plan_input {
 	int hold_all;		/* the manifest could not be read: withdraw nothing */
 	int64_t now;
 	uint64_t jitter_seed;	/* per host; spreads retries of a fleet */
+	/* Optional: calls fn(arg, lo, hi) over [0, n) in slices of about
+	 * grain, perhaps on several threads at once (platform_parallel).
+	 * Each set's decision reads only the input and writes only its own
+	 * action, so they may be taken in any order.  NULL: in order, here. */
+	void (*each)(size_t n, size_t grain,
+	    void (*fn)(void *arg, size_t lo, size_t hi), void *arg);
 };
 
 struct plan_action {

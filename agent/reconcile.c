@@ -617,6 +617,7 @@ reconcile_plan(struct reconcile_ctx *c, const struct reconcile_input *in,
 	pi.hold_all = in->hold_all;
 	pi.now = now;
 	pi.jitter_seed = c->jitter_seed;
+	pi.each = platform_parallel;
 	if (plan_make(&pi, &v->plan) == -1)
 		goto done;
 	rc = 0;

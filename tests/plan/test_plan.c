@@ -481,6 +481,19 @@ test_backoff(void)
 		printf("ok   backoff\n");
 }
 
+/* plan_input.each that takes the slices last first. */
+static void
+backwards(size_t n, size_t grain, void (*fn)(void *, size_t, size_t),
+    void *arg)
+{
+	size_t lo = (n + grain - 1) / grain * grain;
+
+	while (lo > 0) {
+		lo -= grain;
+		fn(arg, lo, lo + grain < n ? lo + grain : n);
+	}
+}
+
 /* 10,000 sets against 10,000 recorded sets and 10,000 jobs: the issue's
  * budget for `plan` is 100 ms; the planner must be a small part of it. */
 static void
@@ -536,6 +549,30 @@ test_scale(void)
 	ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
 	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
 	printf("ok   scale: plan of %d sets, %d jobs: %.1f ms\n", N, N, ms);
+	/* Taken slice by slice in any order (as on several threads), the
+	 * decisions are the same. */
+	{
+		struct plan q;
+		size_t same = 0;
+
+		in.each = backwards;
+		if (plan_make(&in, &q) == 0 && q.n == p.n)
+			for (i = 0; i < N; i++)
+				same += strcmp(q.v[i].set, p.v[i].set) == 0 &&
+				    q.v[i].verb == p.v[i].verb &&
+				    q.v[i].reason == p.v[i].reason &&
+				    q.v[i].job == p.v[i].job &&
+				    q.v[i].ncancel == p.v[i].ncancel &&
+				    q.v[i].nforeign == p.v[i].nforeign;
+		if (same != N) {
+			printf("FAIL scale: %zu of %d decisions the same when "
+			    "slices are taken backwards\n", same, N);
+			failures++;
+		} else
+			printf("ok   scale: slices taken backwards decide "
+			    "the same\n");
+		plan_free(&q);
+	}
 	plan_free(&p);
 	for (i = 0; i < N; i++) {
 		spec_free(&specs[i]);
