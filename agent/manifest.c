@@ -204,8 +204,9 @@ manifest_inputs_free(struct manifest_inputs *in)
 	memset(in, 0, sizeof(*in));
 }
 
-void
-manifest_inputs_diags(const struct manifest_inputs *in, size_t lo, size_t hi,
+/* Copies pre's diagnostics lo..hi-1 to d. */
+static void
+inputs_diags(const struct manifest_inputs *in, size_t lo, size_t hi,
     struct diags *d)
 {
 	size_t i;
@@ -229,7 +230,7 @@ manifest_load_inputs(const struct manifest_inputs *in,
 		const struct manifest_input *x = &in->v[i];
 
 		/* What collecting found before this file, in its place. */
-		manifest_inputs_diags(in, said, x->ndiag, d);
+		inputs_diags(in, said, x->ndiag, d);
 		said = x->ndiag;
 		if (x->reserve > 0)
 			arena_reserve(m->priv->arena, (size_t)((double)
@@ -241,7 +242,7 @@ manifest_load_inputs(const struct manifest_inputs *in,
 		    m->priv->arena, YTREE_BYTES_PER_BYTE +
 		    MODEL_BYTES_PER_BYTE, d), x->dropin);
 	}
-	manifest_inputs_diags(in, said, in->pre.n, d);
+	inputs_diags(in, said, in->pre.n, d);
 	rules_check(m->priv->docs, m->priv->dropin, m->priv->ndocs, opts, m,
 	    d);
 	return m;

@@ -144,9 +144,6 @@ void manifest_inputs_collect(const char *const *paths, size_t npaths,
     const struct manifest_opts *opts, struct manifest_inputs *in);
 struct manifest *manifest_load_inputs(const struct manifest_inputs *in,
     const struct manifest_opts *opts, struct diags *d);
-/* Copies pre's diagnostics lo..hi-1 to d. */
-void manifest_inputs_diags(const struct manifest_inputs *in, size_t lo,
-    size_t hi, struct diags *d);
 void manifest_inputs_free(struct manifest_inputs *in);
 
 /* An empty model; its strings and arrays go into manifest_arena(m). */

@@ -511,37 +511,6 @@ mcache_decode(const char *buf, size_t len, const uint8_t key[32],
 
 /* ---- the cache file --------------------------------------------------- */
 
-/* Reads a whole file of at most max bytes into *buf (malloc'ed); 0 or
- * -1. */
-static int
-slurp(const char *path, size_t max, char **buf, size_t *len)
-{
-	struct stat st;
-	FILE *f;
-	int rc = -1;
-
-	*buf = NULL;
-	if ((f = fopen(path, "rb")) == NULL)
-		return -1;
-	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) ||
-	    (uint64_t)st.st_size > (uint64_t)max)
-		goto done;
-	*len = (size_t)st.st_size;
-	*buf = xmalloc(*len + 1);
-	/* One more byte than the size: a file that grew is read again by
-	 * the parser, not cut short here. */
-	if (fread(*buf, 1, *len + 1, f) != *len || ferror(f))
-		goto done;
-	rc = 0;
-done:
-	if (rc != 0) {
-		free(*buf);
-		*buf = NULL;
-	}
-	fclose(f);
-	return rc;
-}
-
 static void
 hash_bytes(struct sha256 *h, const void *v, size_t n)
 {
@@ -686,8 +655,8 @@ mcache_manifest_load(const char *cache, const char *const *paths,
 	if (cacheable) {
 		data = xcalloc(in.n + 1, sizeof(*data));
 		for (i = 0; i < in.n && cacheable; i++) {
-			cacheable = slurp(in.v[i].path, YTREE_MAX_BYTES,
-			    &data[i], &in.v[i].len) == 0;
+			cacheable = util_read_file(in.v[i].path,
+			    YTREE_MAX_BYTES, &data[i], &in.v[i].len) == 0;
 			in.v[i].data = data[i];
 		}
 		if (cacheable)

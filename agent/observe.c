@@ -53,8 +53,7 @@ observe_in(struct platform_statdir *sd, const char *path, int hash,
 	struct platform_stat sb;
 
 	memset(o, 0, sizeof(*o));
-	if ((sd != NULL ? platform_lstat_in(sd, path, &sb) :
-	    platform_lstat(path, &sb)) == -1) {
+	if (platform_lstat_in(sd, path, &sb) == -1) {
 		o->exists = -1;
 		return -1;
 	}

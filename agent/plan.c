@@ -41,6 +41,20 @@ cmp_entry(const void *a, const void *b)
 	return strcmp(x->name, y->name);
 }
 
+/* Sorts entries by name, unless they are in order already (the record
+ * always is, state_load sorts it; manifests often list their sets so). */
+static void
+sort_by_name(struct entry *v, size_t n)
+{
+	size_t i;
+
+	for (i = 1; i < n; i++)
+		if (strcmp(v[i - 1].name, v[i].name) > 0) {
+			qsort(v, n, sizeof(*v), cmp_entry);
+			return;
+		}
+}
+
 static const struct state_job *
 recorded_job(const struct state_set *r, const bk_guid *g)
 {
@@ -477,24 +491,14 @@ plan_make(const struct plan_input *in, struct plan *out)
 		ents[nents].d = &in->desired[i];
 		nents++;
 	}
-	/* Manifests often list their sets in order: then no sort. */
-	for (i = 1; i < nents; i++)
-		if (strcmp(ents[i - 1].name, ents[i].name) > 0) {
-			qsort(ents, nents, sizeof(*ents), cmp_entry);
-			break;
-		}
+	sort_by_name(ents, in->ndesired);
 	for (i = 0; i < in->nrecorded; i++) {
 		ents[nents].name = in->recorded[i].name;
 		ents[nents].r = &in->recorded[i];
 		ents[nents].ri = i;
 		nents++;
 	}
-	for (i = in->ndesired + 1; i < nents; i++)
-		if (strcmp(ents[i - 1].name, ents[i].name) > 0) {
-			qsort(ents + in->ndesired, in->nrecorded, sizeof(*ents),
-			    cmp_entry);
-			break;
-		}
+	sort_by_name(ents + in->ndesired, in->nrecorded);
 	merged = xcalloc(nents + 1, sizeof(*merged));
 	for (i = 0, k = in->ndesired; i < in->ndesired || k < nents;) {
 		const struct entry *e = k == nents || (i < in->ndesired &&

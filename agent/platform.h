@@ -59,8 +59,9 @@ int platform_lstat(const char *path, struct platform_stat *sb);
  * placed file): a handle on a folder a path lies under is kept and the
  * next paths under it are looked up from there, so that a stat walks the
  * last components only (/srv/bitsync/<set>/<file>: two of four).  What is
- * seen is what platform_lstat sees.  Not shared between threads;
- * platform_statdir_free(NULL) does nothing. */
+ * seen is what platform_lstat sees.  Not shared between threads; a NULL
+ * sd is platform_lstat itself, and platform_statdir_free(NULL) does
+ * nothing. */
 struct platform_statdir;
 struct platform_statdir *platform_statdir_new(void);
 int platform_lstat_in(struct platform_statdir *sd, const char *path,

@@ -350,6 +350,8 @@ platform_lstat_in(struct platform_statdir *sd, const char *path,
 {
 	struct stat sb;
 
+	if (sd == NULL)
+		return platform_lstat(path, st);
 	/* A folder that cannot be opened (not there yet) is remembered as
 	 * such: the paths under it are looked up whole, without trying
 	 * again for each. */

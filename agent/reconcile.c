@@ -99,42 +99,6 @@ free_strv(char **v, size_t n)
 	free(v);
 }
 
-
-/* Reads a whole (small) file; 0 or -1. */
-static int
-read_all(const char *path, char **data, size_t *len)
-{
-	FILE *f;
-	size_t cap = 8192, n = 0, r;
-	char *p;
-	int rc = -1;
-
-	*data = NULL;
-	*len = 0;
-	if ((f = fopen(path, "rb")) == NULL)
-		return -1;
-	p = xmalloc(cap);
-	while ((r = fread(p + n, 1, cap - n, f)) > 0) {
-		n += r;
-		if (n > MANIFEST_MAX)
-			goto done;
-		if (n == cap) {
-			cap *= 2;
-			p = xrealloc(p, cap);
-		}
-	}
-	if (ferror(f))
-		goto done;
-	*data = p;
-	*len = n;
-	p = NULL;
-	rc = 0;
-done:
-	free(p);
-	fclose(f);
-	return rc;
-}
-
 static const char *
 base_name(const char *p)
 {
@@ -199,7 +163,7 @@ save_lkg(struct reconcile_ctx *c, const char *file, int64_t now)
 	size_t len, oldlen;
 	int same;
 
-	if (read_all(file, &data, &len) == -1)
+	if (util_read_file(file, MANIFEST_MAX, &data, &len) == -1)
 		return;
 	/* Write only when it changed: a pass that writes nothing stays
 	 * cheap and wears nothing. */
@@ -345,7 +309,7 @@ reconcile_load(struct reconcile_ctx *c, const char *const *paths,
 		else {
 			if (save)
 				save_lkg(c, f, now);
-			if (read_all(f, &data, &len) == -1) {
+			if (util_read_file(f, MANIFEST_MAX, &data, &len) == -1) {
 				push(&in->held, &in->nheld, f);
 				continue;
 			}

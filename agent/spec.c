@@ -419,12 +419,12 @@ spec_build(const struct mset *set, enum platform platform, struct spec *out)
 	 * for the paths written out plainly, so that it seldom grows: each
 	 * growth was a copy, and a malloc call contended by the other
 	 * thread of a plan. */
-	blk.cap = 256 + 2 * strlen(set->name) + SPEC_HASH_LEN;
+	blk.cap = 256 + 2 * strlen(set->name) + SPEC_HASH_LEN + n *
+	    (strlen(src->url) + strlen(set->path ? set->path : "") +
+	    strlen(set->destination ? set->destination : "") + 8);
 	for (i = 0; i < n; i++)
-		blk.cap += strlen(src->url) + strlen(set->path ? set->path :
-		    "") + strlen(set->destination ? set->destination : "") +
-		    2 * (strlen(set->files[i].remote) +
-		    strlen(set->files[i].local)) + 8;
+		blk.cap += 2 * (strlen(set->files[i].remote) +
+		    strlen(set->files[i].local));
 	blk.p = xmalloc(blk.cap);
 	if (n <= FE_ON_STACK) {
 		fe = fe_stack;

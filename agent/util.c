@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 static void
 oom(void)
@@ -352,4 +353,45 @@ strset_get(const struct strset *s, const char *key)
 		return NULL;
 	sl = find_slot(s, key, hash_str(key, s->fold_case));
 	return sl->key ? sl->data : NULL;
+}
+
+int
+util_read_file(const char *path, size_t max, char **data, size_t *len)
+{
+	struct stat st;
+	FILE *f;
+	size_t cap = 8192, n = 0, r;
+	char *p;
+	int rc = -1;
+
+	*data = NULL;
+	*len = 0;
+	if ((f = fopen(path, "rb")) == NULL)
+		return -1;
+	/* Sized from the file, one byte over, so that a file that does not
+	 * grow is read in one buffer and its end seen without a copy. */
+	if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) &&
+	    (uint64_t)st.st_size < (uint64_t)max)
+		cap = (size_t)st.st_size + 1;
+	p = xmalloc(cap + 1);
+	while ((r = fread(p + n, 1, cap - n, f)) > 0) {
+		n += r;
+		if (n > max)
+			goto done;
+		if (n == cap) {
+			cap *= 2;
+			p = xrealloc(p, cap + 1);
+		}
+	}
+	if (ferror(f))
+		goto done;
+	p[n] = '\0';
+	*data = p;
+	*len = n;
+	p = NULL;
+	rc = 0;
+done:
+	free(p);
+	fclose(f);
+	return rc;
 }

@@ -46,6 +46,10 @@ util_hash_finish(uint64_t h)
 /* Whether s is one of the n strings of v (short lists: a linear scan). */
 int util_strv_has(char *const *v, size_t n, const char *s);
 
+/* Reads a whole file into *data (malloc'ed, *len bytes, NUL after them);
+ * 0, or -1 when it cannot be read or holds more than max bytes. */
+int util_read_file(const char *path, size_t max, char **data, size_t *len);
+
 /* A set of strings (open addressing, FNV-1a).  Keys are not copied: they
  * must outlive the set.  Each key carries one pointer of caller data.
  * Slots keep their key's hash: a probe compares strings only when the

@@ -1,6 +1,7 @@
-/* fixture.h - what the reconciliation tests share: writing a manifest
- * file as an administrator would leave it (mode 0644, so that the
- * agent's permission checks accept it). */
+/* fixture.h - what the reconciliation tests share: their drop-in
+ * directory and put(), which writes a manifest file in it as an
+ * administrator would leave it (mode 0644, so that the agent's
+ * permission checks accept it). */
 #ifndef BITSYNC_TEST_FIXTURE_H
 #define BITSYNC_TEST_FIXTURE_H
 
@@ -11,10 +12,12 @@
 
 #include "util.h"
 
+static char *mdir;	/* the test's drop-in directory */
+
 static inline void
-fixture_put(const char *dir, const char *name, const char *text)
+put(const char *name, const char *text)
 {
-	char *p = xasprintf("%s/%s", dir, name);
+	char *p = xasprintf("%s/%s", mdir, name);
 	FILE *f = fopen(p, "w");
 
 	if (f == NULL) {

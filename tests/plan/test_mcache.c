@@ -19,13 +19,7 @@
 #include "../unit/check.h"
 
 static char dir[] = "/tmp/bitsync-mcache-XXXXXX";
-static char *mdir, *cache;
-
-static void
-put(const char *name, const char *text)
-{
-	fixture_put(mdir, name, text);
-}
+static char *cache;
 
 static const char sources[] =
     "version: 1\n"

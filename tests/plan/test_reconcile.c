@@ -15,7 +15,7 @@
 
 static int failures;
 static char dir[] = "/tmp/bitsync-reconcile-XXXXXX";
-static char *mdir, *sdir;
+static char *sdir;
 
 #define CHECK(cond, what) do {						\
 	if (!(cond)) {							\
@@ -24,12 +24,6 @@ static char *mdir, *sdir;
 	} else								\
 		printf("ok   %s\n", what);				\
 } while (0)
-
-static void
-put(const char *name, const char *text)
-{
-	fixture_put(mdir, name, text);
-}
 
 static const char sources[] =
     "version: 1\n"

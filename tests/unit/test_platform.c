@@ -184,14 +184,26 @@ test_lstat_in(void)
 	    y.is_link);
 	CHECK(platform_lstat_in(sd, path_of("d/gone/a"), &y) == 0 &&
 	    y.kind == PLATFORM_KIND_MISSING);
-	/* A folder replaced since its handle was kept is seen anew once a
-	 * path leaves it; a file removed under a kept handle is missing. */
+	/* Under a kept handle (on d), what changes below it is seen: a
+	 * file removed, a set's folder replaced by another. */
+	CHECK(platform_lstat_in(sd, path_of("d/s1/a"), &y) == 0 &&
+	    y.kind == PLATFORM_KIND_FILE);
 	CHECK(unlink(path_of("d/s1/a")) == 0);
 	CHECK(platform_lstat_in(sd, path_of("d/s1/a"), &y) == 0 &&
 	    y.kind == PLATFORM_KIND_MISSING);
+	CHECK(rename(path_of("d/s2"), path_of("d/old-s2")) == 0 &&
+	    mkdir(path_of("d/s2"), 0755) == 0);
+	touch("d/s2/a");
+	CHECK(platform_lstat_in(sd, path_of("d/s2/a"), &y) == 0 &&
+	    y.kind == PLATFORM_KIND_FILE && y.size == 0);
+	CHECK(platform_lstat_in(sd, path_of("d/s2/link"), &y) == 0 &&
+	    y.kind == PLATFORM_KIND_MISSING);
+	/* A NULL handle is platform_lstat. */
+	CHECK(platform_lstat_in(NULL, path_of("d/s2/a"), &y) == 0 &&
+	    y.kind == PLATFORM_KIND_FILE);
 	/* Relative paths and paths right under / are looked up whole. */
 	if (getcwd(cwd, sizeof(cwd)) != NULL && chdir(tmpdir) == 0) {
-		CHECK(platform_lstat_in(sd, "d/s2/a", &y) == 0 &&
+		CHECK(platform_lstat_in(sd, "d/old-s2/a", &y) == 0 &&
 		    y.size == 1234);
 		CHECK(chdir(cwd) == 0);
 	}
