@@ -11,6 +11,7 @@ import re
 import sys
 
 src = sys.argv[1] if len(sys.argv) > 1 else "."
+binary = sys.argv[2] if len(sys.argv) > 2 else None
 problems = []
 
 opts = set()
@@ -55,6 +56,42 @@ for c in sorted(commands):
         problems.append(f"packaging/man/bitsync.8: command {c} is not documented")
 if comp_cmds != commands:
     problems.append(f"packaging/bash-completion/bitsync: commands {sorted(comp_cmds)} != agent/main.c {sorted(commands)}")
+
+# The binary itself: --version, help, and COMMAND --help exit 0 on stdout,
+# and each command's help names every option of its getopt table.
+if binary:
+    import subprocess
+
+    def run(*args):
+        return subprocess.run([binary, *args], capture_output=True, text=True)
+
+    for args in (["--version"], ["-V"], ["version"], ["--help"], ["help"]):
+        r = run(*args)
+        if r.returncode != 0 or not r.stdout or r.stderr:
+            problems.append(f"bitsync {' '.join(args)}: exit {r.returncode}, stdout {r.stdout[:60]!r}, stderr {r.stderr[:60]!r}")
+    if run("--version").stdout != run("version").stdout:
+        problems.append("bitsync --version and bitsync version differ")
+    r = run("help", "no-such-command")
+    if r.returncode != 64 or "no-such-command" not in r.stderr:
+        problems.append(f"bitsync help no-such-command: exit {r.returncode} (want 64 and the name in the message)")
+    cmd_opts = {}
+    for path in sorted(glob.glob(f"{src}/agent/*.c")):
+        text = open(path, encoding="utf-8").read()
+        fn = re.search(r"^cmd_(\w+)\(", text, re.M)
+        for block in re.findall(r"struct option\s+\w+\[\]\s*=\s*\{(.*?)\};", text, re.S):
+            # main.c's table is the global options (-c, --version)
+            if fn and fn.group(1) in commands and not path.endswith("/main.c"):
+                cmd_opts.setdefault(fn.group(1), set()).update(
+                    re.findall(r'\{\s*"([a-z][a-z0-9-]*)"\s*,', block))
+    for c in sorted(commands):
+        for form in (["help", c], [c, "--help"], [c, "-h"]):
+            r = run(*form)
+            if r.returncode != 0 or f"bitsync [-c CONFIG] {c}" not in r.stdout:
+                problems.append(f"bitsync {' '.join(form)}: exit {r.returncode}, want 0 and the usage of {c}")
+                continue
+            for o in sorted(cmd_opts.get(c, ())):
+                if f"--{o}" not in r.stdout:
+                    problems.append(f"bitsync {' '.join(form)}: option --{o} is not described")
 
 for p in problems:
     print(p)
