@@ -62,6 +62,7 @@ const struct ckey config_keys[] = {
 	{ "agent", "credential_dir", CK_PATH, 0, 0, 0,
 	    offsetof(struct config, credential_dir),
 	    "/etc/bitsync/credentials", "%ProgramData%\\bitsync\\credentials" },
+	/* default: STATE_DIR/status.json (ckeys_finish) */
 	{ "agent", "status_file", CK_PATH, 0, 0, 0,
 	    offsetof(struct config, status_file),
 	    "/var/lib/bitsync/status.json",
@@ -671,6 +672,23 @@ ckeys_finish(struct cset *cs, const char *fallback)
 	}
 	if (cs->errors > 0)
 		goto out;
+	/* status_file follows state_dir unless it is set itself: with a
+	 * custom state_dir the status belongs beside the rest of the
+	 * agent's state, not in a default folder no daemon writes. */
+	if (cs->seen_where[ckeys_find("agent", "status_file", 0) -
+	    config_keys] == NULL && cfg->state_dir != NULL) {
+		size_t n = strlen(cfg->state_dir);
+		const char *sep = strchr(cfg->state_dir, '\\') != NULL ?
+		    "\\" : "/";
+
+		while (n > 1 && (cfg->state_dir[n - 1] == '/' ||
+		    cfg->state_dir[n - 1] == '\\'))
+			n--;
+		cfg->status_file = config_alloc(cfg, n + sizeof(
+		    "/status.json"));
+		snprintf(cfg->status_file, n + sizeof("/status.json"),
+		    "%.*s%sstatus.json", (int)n, cfg->state_dir, sep);
+	}
 	if (cs->roots_set) {
 		cfg->allow_roots = config_alloc(cfg,
 		    (cs->nroots + 1) * sizeof(char *));

@@ -518,6 +518,25 @@ test_sample(void)
 	diags_free(&d);
 }
 
+/* status_file follows a custom state_dir unless set itself (a daemon with
+ * its own state_dir must not write or look for /var/lib/bitsync). */
+static void
+test_status_follows_state_dir(void)
+{
+	struct config cfg;
+	struct diags d;
+
+	CHECK_INT(load_text("[agent]\nstate_dir = /srv/st/\n", &cfg, &d), 0);
+	CHECK_STR(cfg.status_file, "/srv/st/status.json");
+	config_free(&cfg);
+	diags_free(&d);
+	CHECK_INT(load_text("[agent]\nstatus_file = /srv/s.json\n"
+	    "state_dir = /srv/st\n", &cfg, &d), 0);
+	CHECK_STR(cfg.status_file, "/srv/s.json");
+	config_free(&cfg);
+	diags_free(&d);
+}
+
 int
 main(void)
 {
@@ -528,6 +547,7 @@ main(void)
 	snprintf(inipath, sizeof(inipath), "%s/bitsync.ini", tmpdir);
 	test_defaults();
 	test_every_key();
+	test_status_follows_state_dir();
 	test_values();
 	test_refusals();
 	test_tolerate();
