@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "perm.h"
 #include "platform.h"
 #include "reconcile.h"
 #include "util.h"
@@ -34,6 +35,30 @@ host_seed(void)
 }
 
 int
+reconcile_config_load(struct config *cfg, const char *path, int missing_ok,
+    struct diags *d)
+{
+	int rc = -1;
+#ifndef _WIN32
+	enum platform_kind kind;
+
+	config_defaults(cfg);
+	/* Only a file that is there is judged: a missing one is config_load's
+	 * to report (or to default).  The Windows config is the registry,
+	 * guarded by its own ACL. */
+	if (path != NULL && platform_path_kind(path, &kind) == 0 &&
+	    kind != PLATFORM_KIND_MISSING && perm_check(path, DIAG_ERROR,
+	    d) != 0)
+		goto done;
+#endif
+	rc = config_load(cfg, path, missing_ok, d);
+#ifndef _WIN32
+done:
+#endif
+	return rc;
+}
+
+int
 reconcile_session_open(struct reconcile_session *s, const char *config_path,
     int config_explicit, int workers, FILE *log)
 {
@@ -45,7 +70,8 @@ reconcile_session_open(struct reconcile_session *s, const char *config_path,
 	memset(s, 0, sizeof(*s));
 	diags_init(&d);
 	config_defaults(&s->cfg);
-	if (config_load(&s->cfg, config_path, !config_explicit, &d) != 0) {
+	if (reconcile_config_load(&s->cfg, config_path, !config_explicit,
+	    &d) != 0) {
 		diags_print_text(&d, stderr);
 		goto done;
 	}
