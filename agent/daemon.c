@@ -65,7 +65,8 @@ daemon_reload(struct daemon *dm, int *rc)
 	diags_init(&d);
 	config_defaults(&probe);
 	ok = reconcile_config_load(&probe, dm->cli->config_path,
-	    !dm->cli->config_explicit, &d) == 0;
+	    !dm->cli->config_explicit, &d) == 0 &&
+	    reconcile_state_dir_check(probe.state_dir, probe.path, &d) == 0;
 	config_free(&probe);
 	if (!ok) {
 		diags_print_text(&d, stderr);

@@ -220,6 +220,34 @@ class TrustTest(Base):
         self.assertNotIn("deleted=", err)
         self.assert_placed("daemon stopped")
 
+    def test_state_dir_refused(self):
+        """A state_dir others can write, or another account owns, is
+        refused with the chmod / chown that fixes it; a missing one is
+        created 0700."""
+        self.two_sets_in_sync()
+        os.rmdir(self.state)
+        self.assert_in_sync("state_dir created")
+        self.assertEqual(os.stat(self.state).st_mode & 0o7777, 0o700)
+        os.chmod(self.state, 0o777)
+        for cmd in (["apply"], ["plan"], ["status"]):
+            p = self.run_bitsync(*cmd)
+            self.assert_refused(p, "chmod go-w %s" % self.state,
+                                "o+w state_dir, " + cmd[0])
+            self.assertIn("state_dir %s is refused" % self.state, p.stderr)
+        os.chmod(self.state, 0o700)
+        self.assert_in_sync("state_dir 0700 again")
+        if os.geteuid() != 0:
+            return      # only root can give the folder to another account
+        os.chown(self.state, 65534, -1)
+        try:
+            p = self.run_bitsync("apply")
+            self.assert_refused(p, "chown root %s" % self.state,
+                                "state_dir of nobody")
+            self.assertIn("state_dir %s is owned by" % self.state, p.stderr)
+        finally:
+            os.chown(self.state, 0, -1)
+        self.assert_in_sync("state_dir owned by root again")
+
     def test_refused_config_at_start(self):
         """run refuses an unsafe config at start, as validate does."""
         self.two_sets_in_sync()
