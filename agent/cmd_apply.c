@@ -78,8 +78,8 @@ via_daemon(const struct cli *cli, int wait, uint64_t timeout, int quiet)
 
 	diags_init(&d);
 	config_defaults(&cfg);
-	if (config_load(&cfg, cli->config_path, !cli->config_explicit,
-	    &d) != 0 || cfg.state_dir == NULL)
+	if (reconcile_config_load(&cfg, cli->config_path,
+	    !cli->config_explicit, &d) != 0 || cfg.state_dir == NULL)
 		goto done;
 	if ((fd = control_connect(cfg.state_dir)) == -1)
 		goto done;

@@ -308,8 +308,8 @@ plan_via_daemon(const struct cli *cli, int npaths, char **paths, int json,
 
 	diags_init(&d);
 	config_defaults(&cfg);
-	if (config_load(&cfg, cli->config_path, !cli->config_explicit,
-	    &d) != 0 || cfg.state_dir == NULL ||
+	if (reconcile_config_load(&cfg, cli->config_path,
+	    !cli->config_explicit, &d) != 0 || cfg.state_dir == NULL ||
 	    (fd = control_connect(cfg.state_dir)) == -1)
 		goto done;
 	req = xasprintf("plan %d %d %d\n", json, detailed, verbose);

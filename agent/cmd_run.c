@@ -205,8 +205,10 @@ inotify_debounce(int fd, const char *config_path, int64_t *debounce,
 
 			if (ev->len > 0 && strcmp(ev->name, base ? base + 1 :
 			    config_path) == 0 && (ev->mask & (IN_CLOSE_WRITE |
-			    IN_MOVED_TO)))
-				*reload = 1;	/* the config changed: re-read */
+			    IN_MOVED_TO | IN_ATTRIB)))
+				/* The config changed, or its mode did
+				 * (StrictModes): re-read and re-judge. */
+				*reload = 1;
 			if (relevant(ev, config_path)) {
 				if (ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO |
 				    IN_ATTRIB))

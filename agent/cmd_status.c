@@ -68,8 +68,8 @@ get(const struct cli *cli, int *rc)
 	*rc = EXIT_OK;
 	diags_init(&d);
 	config_defaults(&cfg);
-	if (config_load(&cfg, cli->config_path, !cli->config_explicit,
-	    &d) != 0) {
+	if (reconcile_config_load(&cfg, cli->config_path,
+	    !cli->config_explicit, &d) != 0) {
 		diags_print_text(&d, stderr);
 		*rc = EXIT_INVALID;
 	} else if ((j = from_daemon(&cfg)) == NULL)

@@ -47,6 +47,7 @@ daemon_close(struct daemon *dm)
 	free(dm->refused);
 	dm->refused = NULL;
 	dm->nrefused = 0;
+	diags_free(&dm->config_refused);
 }
 
 int
@@ -63,16 +64,23 @@ daemon_reload(struct daemon *dm, int *rc)
 	    dm->cli->config_path : "the configuration");
 	diags_init(&d);
 	config_defaults(&probe);
-	ok = config_load(&probe, dm->cli->config_path,
-	    !dm->cli->config_explicit, &d) == 0;
-	if (!ok)
-		diags_print_text(&d, stderr);
+	ok = reconcile_config_load(&probe, dm->cli->config_path,
+	    !dm->cli->config_explicit, &d) == 0 &&
+	    reconcile_state_dir_check(probe.state_dir, probe.path, &d) == 0;
 	config_free(&probe);
-	diags_free(&d);
 	if (!ok) {
+		diags_print_text(&d, stderr);
+		fprintf(stderr, "bitsync run: reload refused: the previous "
+		    "configuration stays in force until %s is fixed\n",
+		    dm->cli->config_path ? dm->cli->config_path :
+		    "the configuration");
+		diags_free(&dm->config_refused);
+		dm->config_refused = d;
 		daemon_pass(dm, "reload refused");
 		return 0;
 	}
+	diags_free(&d);
+	diags_free(&dm->config_refused);
 	if (dm->s.ctx.ops->set_notify != NULL)
 		dm->s.ctx.ops->set_notify(dm->s.ctx.b, NULL, NULL);
 	reconcile_session_close(&dm->s);
@@ -216,12 +224,21 @@ daemon_pass(struct daemon *dm, const char *why)
 	int64_t now = (int64_t)time(NULL);
 	int bkrc, again = 1, rounds = 0;
 	char msg[256];
+	size_t i;
 
 	/* A recheck that saw a change is planned again at once. */
 	while (again && rounds++ < 3) {
 		reconcile_load(&dm->s.ctx, NULL, 0, 1, &in);
 		if (rounds == 1)
 			report_refused(dm, &in);
+		/* A refused config reload is an error of the agent as it
+		 * runs: status shows it until a reload is accepted. */
+		for (i = 0; i < dm->config_refused.n; i++) {
+			const struct diag *g = &dm->config_refused.v[i];
+
+			diag_add(&in.diags, g->file, g->line, g->col,
+			    g->severity, g->rule, "%s", g->message);
+		}
 		if (reconcile_plan(&dm->s.ctx, &in, now, &v, &bkrc) != 0) {
 			fprintf(stderr, "bitsync run: pass (%s) failed: "
 			    "backend or state unavailable (%d)\n", why, bkrc);

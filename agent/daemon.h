@@ -28,6 +28,10 @@ struct daemon {
 	uint64_t rnd;			/* splay's generator state */
 	uint64_t *refused;		/* a fingerprint per refused file, */
 	size_t nrefused;		/* as last reported */
+	/* Why the last reload of the config was refused (its
+	 * diagnostics), shown in status beside the manifest's until a
+	 * reload is accepted; the old config stays in force meanwhile. */
+	struct diags config_refused;
 	/* Told a one-line summary after every pass (systemd's STATUS=);
 	 * may be NULL. */
 	void (*on_status)(const char *msg);

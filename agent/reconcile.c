@@ -193,7 +193,8 @@ reconcile_load(struct reconcile_ctx *c, const char *const *paths,
 	char **written = NULL, **dirs = NULL, **effpaths = NULL;
 	size_t nwritten = 0, ndirs = 0, neff = 0, i, j, k;
 	unsigned char *bad = NULL;
-	char *effroot = NULL;
+	char *effroot = NULL, **refused = NULL, **covered = NULL;
+	size_t nrefused = 0, ncovered = 0;
 	int64_t now = (int64_t)time(NULL);
 	int anybad = 0;
 
@@ -243,7 +244,55 @@ reconcile_load(struct reconcile_ctx *c, const char *const *paths,
 		if ((bad[i] = (unsigned char)file_has_error(&in->diags,
 		    live->files[i])))
 			anybad = 1;
-	if (!anybad) {
+	/* A path refused before it was read (StrictModes, a drop-in
+	 * directory that cannot be listed, an I/O error) is not in the
+	 * model at all, yet it was not removed: a permissions slip pushed
+	 * to a fleet must not withdraw (and with on_remove: delete, delete)
+	 * its sets.  It is held exactly like an invalid file: its
+	 * last-known-good copies stay in force, the sets it recorded are
+	 * held, its copies are kept.  A refused directory may hold any
+	 * file, so nothing at all is withdrawn while it is refused. */
+	for (i = 0; i < in->diags.n; i++) {
+		const struct diag *g = &in->diags.v[i];
+		enum platform_kind kind;
+
+		if (g->severity != DIAG_ERROR || g->file == NULL ||
+		    util_strv_has(live->files, live->nfiles, g->file) ||
+		    util_strv_has(refused, nrefused, g->file))
+			continue;
+		push(&refused, &nrefused, g->file);
+		if (platform_path_kind(g->file, &kind) != 0 ||
+		    kind != PLATFORM_KIND_FILE)
+			in->hold_all = 1;
+	}
+	if (nrefused > 0) {
+		char **names;
+		size_t n, l;
+
+		if (state_lkg_list(c->st, &names, &n) == 0) {
+			for (i = 0; i < n; i++)
+				for (j = 0; j < nrefused; j++) {
+					l = strlen(refused[j]);
+					if (!util_strv_has(live->files,
+					    live->nfiles, names[i]) &&
+					    strncmp(names[i], refused[j],
+					    l) == 0 && (names[i][l] == '\0' ||
+					    platform_is_sep(
+					    (unsigned char)names[i][l]))) {
+						push(&covered, &ncovered,
+						    names[i]);
+						break;
+					}
+				}
+			free_strv(names, n);
+		} else
+			in->hold_all = 1;
+		/* Without a copy, what it recorded is held. */
+		for (j = 0; j < nrefused; j++)
+			if (!util_strv_has(covered, ncovered, refused[j]))
+				push(&in->held, &in->nheld, refused[j]);
+	}
+	if (!anybad && nrefused == 0) {
 		for (i = 0; save && i < live->nfiles; i++)
 			save_lkg(c, live->files[i], now);
 		/* Copies of files that are gone are dropped: only removal
@@ -288,8 +337,11 @@ reconcile_load(struct reconcile_ctx *c, const char *const *paths,
 			push(&dirs, &ndirs, d);
 		free(d);
 	}
-	for (i = 0; i < live->nfiles; i++) {
-		const char *f = live->files[i];
+	/* The live files, then the copies of refused files. */
+	for (i = 0; i < live->nfiles + ncovered; i++) {
+		int isbad = i >= live->nfiles || bad[i];
+		const char *f = i < live->nfiles ? live->files[i] :
+		    covered[i - live->nfiles];
 		char *dest, *data = NULL;
 		size_t len = 0;
 		int ok;
@@ -299,12 +351,12 @@ reconcile_load(struct reconcile_ctx *c, const char *const *paths,
 			push(&in->held, &in->nheld, f);
 			continue;
 		}
-		if (bad[i] && state_lkg_get(c->st, f, (void **)&data,
+		if (isbad && state_lkg_get(c->st, f, (void **)&data,
 		    &len) != 0) {
 			push(&in->held, &in->nheld, f);
 			continue;
 		}
-		if (bad[i])
+		if (isbad)
 			push(&in->lkg_used, &in->nlkg_used, f);
 		else {
 			if (save)
@@ -376,6 +428,8 @@ done:
 	free_strv(effpaths, neff);
 	free(effroot);
 	free(bad);
+	free_strv(refused, nrefused);
+	free_strv(covered, ncovered);
 	manifest_free(live);
 	return 0;
 }

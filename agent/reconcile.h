@@ -105,6 +105,25 @@ struct reconcile_session {
 	struct reconcile_ctx ctx;
 };
 
+/* config_load for the agent itself (run, apply, plan, status): the file
+ * is first held to StrictModes (perm_check, design §7) exactly as
+ * `validate` holds it, and refused with the same file-permissions
+ * diagnostic before a byte of it is read: whoever can write it chooses
+ * state_dir, status_file, ca_file and allow_roots of a root agent.
+ * A missing file with missing_ok gives the defaults, as config_load. */
+int reconcile_config_load(struct config *cfg, const char *path,
+    int missing_ok, struct diags *d);
+
+/* The state directory holds the job store, the last-known-good manifests,
+ * the manifest cache and the control socket, all trusted like the
+ * manifests: creates it 0700 when missing, and refuses one (a diagnostic
+ * naming state_dir and the chown/chmod that fixes it, -1) that is not
+ * owned by the agent's account, or that the group, others or an unsafe
+ * directory above it could change (perm_check).  cfgpath: the config
+ * file that names it, for the message. */
+int reconcile_state_dir_check(const char *dir, const char *cfgpath,
+    struct diags *d);
+
 /* Returns an exit code (cli.h): 0, or 1 bad config, 69 backend
  * unavailable (BK_E_UNAVAILABLE: another process holds the job store),
  * 74 state unreadable.  workers: transfer in this process (apply);

@@ -3,8 +3,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifndef _WIN32
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#endif
 
 #include "cli.h"
+#include "perm.h"
 #include "platform.h"
 #include "reconcile.h"
 #include "util.h"
@@ -34,6 +40,105 @@ host_seed(void)
 }
 
 int
+reconcile_config_load(struct config *cfg, const char *path, int missing_ok,
+    struct diags *d)
+{
+	int rc = -1;
+#ifndef _WIN32
+	enum platform_kind kind;
+
+	config_defaults(cfg);
+	/* Only a file that is there is judged: a missing one is config_load's
+	 * to report (or to default).  The Windows config is the registry,
+	 * guarded by its own ACL. */
+	if (path != NULL && platform_path_kind(path, &kind) == 0 &&
+	    kind != PLATFORM_KIND_MISSING && perm_check(path, DIAG_ERROR,
+	    d) != 0)
+		goto done;
+#endif
+	rc = config_load(cfg, path, missing_ok, d);
+#ifndef _WIN32
+done:
+#endif
+	return rc;
+}
+
+int
+reconcile_state_dir_check(const char *dir, const char *cfgpath,
+    struct diags *d)
+{
+	int rc = -1;
+#ifndef _WIN32
+	struct passwd *pw;
+	struct stat sb;
+	char agent[64], owner[64];
+	size_t before = d->n;
+
+	if (dir == NULL || *dir == '\0') {
+		rc = 0;
+		goto done;
+	}
+	/* Missing: made private (mkdir 0700; the umask can only take
+	 * bits away). */
+	if (platform_mkdir_private(dir) == -1 || stat(dir, &sb) == -1) {
+		diag_add(d, cfgpath, 0, 0, DIAG_ERROR, "io-error", "state_dir "
+		    "%s cannot be created or inspected: %s; create it (mode "
+		    "0700, owned by the agent's account) or set another "
+		    "state_dir", dir, strerror(errno));
+		goto done;
+	}
+	if (!S_ISDIR(sb.st_mode)) {
+		diag_add(d, cfgpath, 0, 0, DIAG_ERROR, "io-error", "state_dir "
+		    "%s is not a directory; set state_dir to a directory of "
+		    "the agent's own", dir);
+		goto done;
+	}
+	if (sb.st_uid != geteuid()) {
+		pw = getpwuid(geteuid());
+		snprintf(agent, sizeof(agent), "%s", pw != NULL ?
+		    pw->pw_name : "the agent's account");
+		pw = getpwuid(sb.st_uid);
+		if (pw != NULL)
+			snprintf(owner, sizeof(owner), "%s", pw->pw_name);
+		else
+			snprintf(owner, sizeof(owner), "%lu",
+			    (unsigned long)sb.st_uid);
+		diag_add(d, dir, 0, 0, DIAG_ERROR, "file-permissions",
+		    "state_dir %s is owned by '%s' (mode %04o), not by '%s', "
+		    "the agent's account; it holds the job store, the "
+		    "last-known-good manifests and the control socket: run: "
+		    "chown %s %s && chmod 0700 %s, or set state_dir (in %s) "
+		    "to a directory of the agent's own", dir, owner,
+		    (unsigned)(sb.st_mode & 07777), agent, agent, dir, dir,
+		    cfgpath ? cfgpath : "the config");
+		goto done;
+	}
+	/* Writable by the group or others, or below a directory others can
+	 * change: perm_check names each and the command that fixes it. */
+	if (perm_check(dir, DIAG_ERROR, d) != 0) {
+		if (d->n > before)
+			diag_add(d, dir, 0, 0, DIAG_ERROR, "file-permissions",
+			    "state_dir %s is refused: what it holds steers "
+			    "this agent, so only the agent's account may "
+			    "change it (mode 0700 is what bitsync creates); "
+			    "fix it as said, or set state_dir (in %s) to a "
+			    "directory of the agent's own", dir,
+			    cfgpath ? cfgpath : "the config");
+		goto done;
+	}
+#else
+	(void)dir;
+	(void)cfgpath;
+	(void)d;
+#endif
+	rc = 0;
+#ifndef _WIN32
+done:
+#endif
+	return rc;
+}
+
+int
 reconcile_session_open(struct reconcile_session *s, const char *config_path,
     int config_explicit, int workers, FILE *log)
 {
@@ -45,7 +150,13 @@ reconcile_session_open(struct reconcile_session *s, const char *config_path,
 	memset(s, 0, sizeof(*s));
 	diags_init(&d);
 	config_defaults(&s->cfg);
-	if (config_load(&s->cfg, config_path, !config_explicit, &d) != 0) {
+	if (reconcile_config_load(&s->cfg, config_path, !config_explicit,
+	    &d) != 0) {
+		diags_print_text(&d, stderr);
+		goto done;
+	}
+	if (reconcile_state_dir_check(s->cfg.state_dir, s->cfg.path,
+	    &d) != 0) {
 		diags_print_text(&d, stderr);
 		goto done;
 	}

@@ -927,6 +927,33 @@ str_list(struct ctx *c, const struct ynode *seq, size_t *n)
 	return v;
 }
 
+/* A proxy entry with userinfo ("user:pass@proxy:8080", with or without a
+ * scheme) puts a secret in the manifest, as a url with one does. */
+static void
+check_proxy_servers(struct ctx *c, const struct ynode *seq)
+{
+	const char *s, *auth;
+	uint32_t i;
+
+	if (seq == NULL || seq->kind != YN_SEQ)
+		return;
+	for (i = 0; i < seq->n; i++) {
+		if (seq->u.items[i].kind != YN_SCALAR)
+			continue;
+		s = seq->u.items[i].u.s;
+		auth = strstr(s, "://");
+		auth = auth != NULL && auth > s && strcspn(s, "/?#@") >
+		    (size_t)(auth - s) ? auth + 3 : s;
+		if (memchr(auth, '@', strcspn(auth, "/?#")) != NULL)
+			ERR(c, &seq->u.items[i], RULE_INLINE_SECRET, "proxy "
+			    "server '%s' carries credentials before '@'; "
+			    "remove them: a secret in a manifest reaches every "
+			    "host, log and repository it passes through; keep "
+			    "it in the host's credential store and name it "
+			    "with 'helper_token: {credential: NAME}'", s);
+	}
+}
+
 static void
 check_proxy(struct ctx *c, const struct ynode *pkey, const struct ynode *pn,
     struct msource *src)
@@ -942,6 +969,7 @@ check_proxy(struct ctx *c, const struct ynode *pkey, const struct ynode *pn,
 		WARN(c, pkey, RULE_PROXY_SCOPE, "'proxy' has no effect on a UNC "
 		    "source: proxies apply to HTTP only; remove it");
 	read_map(c, pn, pkey, proxy_fields, PX_COUNT, "'proxy'", px);
+	check_proxy_servers(c, ynode_get(pn, "servers"));
 	if (px[PX_USAGE] == NULL)
 		return;
 	/* proxy_usage_values is ordered override, no_proxy, preconfig,
@@ -1101,6 +1129,17 @@ check_source(struct ctx *c, const struct ynode *key, const struct ynode *sn)
 				    "a secret or a path", src->credential);
 		}
 		src->token_usage = token_usage(tk[TK_USAGE], c);
+		/* A password for the network over plain http:// either
+		 * crosses it as Basic in the clear, or (as the engine
+		 * does) is never offered to a Basic-only server. */
+		if (src->kind == SOURCE_HTTP && got[SRC_URL] != NULL &&
+		    (src->token_usage & TOKEN_NETWORK))
+			WARN(c, ynode_key_of(got[SRC_TOKEN]),
+			    RULE_INSECURE_CREDENTIALS, "source '%s' sends a "
+			    "helper token's credentials over plain http://, "
+			    "where anyone on the path can read or replay them "
+			    "(the engine never sends them as Basic there); use "
+			    "an https:// url", src->name);
 	} else if (got[SRC_TOKEN] != NULL)
 		ERR(c, ynode_key_of(got[SRC_TOKEN]), RULE_SCHEMA, "'helper_token' needs "
 		    "'credential', the name of an entry in the host's "

@@ -32,6 +32,7 @@
 #define RULE_DESTINATION_ROOT		"destination-root"
 #define RULE_FILE_PERMISSIONS		"file-permissions"
 #define RULE_IO_ERROR			"io-error"
+#define RULE_INSECURE_CREDENTIALS	"insecure-credentials"
 
 /* dropin[i]: docs[i] came from a drop-in directory, so it may hold only
  * sources or only sets; a lone manifest file needs both. */

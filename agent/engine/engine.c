@@ -1223,7 +1223,13 @@ engine_probe(struct backend *e, const struct bk_probe *p,
 		settings.proxy_list = (char *)p->settings->proxy_list;
 		settings.proxy_bypass = (char *)p->settings->proxy_bypass;
 		settings.headers = (char *)p->settings->custom_headers;
-		if (p->settings->credential != NULL) {
+		/* A probe carries the helper token exactly as a transfer
+		 * does (worker setup above): a token for local files only
+		 * (BG_TOKEN_LOCAL_FILE) never goes over the network, and
+		 * its secret is not even read here. */
+		if (p->settings->credential != NULL &&
+		    ((p->settings->token_flags & BK_TOKEN_NETWORK) ||
+		    p->settings->token_flags == 0)) {
 			if (cred_load(e->credential_dir,
 			    p->settings->credential, &c, why,
 			    sizeof(why)) != 0) {

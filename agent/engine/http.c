@@ -496,6 +496,13 @@ proxy_failed(CURLcode rc)
 	return rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_PROXY;
 }
 
+/* Whether url is plain http:// (no TLS under it). */
+static int
+plain_http(const char *url)
+{
+	return strncasecmp(url, "http://", 7) == 0;
+}
+
 /* Options every request of a job carries; proxy is the entry of an
  * OVERRIDE job's list to use. */
 static void
@@ -561,7 +568,16 @@ setup_common(CURL *e, const struct xfer *x, int proxy, char **noproxy,
 		C.easy_setopt(e, CURLOPT_USERNAME, userbuf);
 		C.easy_setopt(e, CURLOPT_PASSWORD,
 		    x->password ? x->password : "");
-		C.easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_ANY);
+		/* Basic puts the helper token's password on the wire as it
+		 * is: only inside TLS.  Over plain http:// the schemes that
+		 * never send it (Negotiate, NTLM, Digest) are still offered;
+		 * a server that asks only for Basic gets no credentials and
+		 * answers 401 (map_error says why).  libcurl drops the
+		 * credentials on a redirect to another scheme, host or
+		 * port, so https:// redirected to http:// sends none. */
+		C.easy_setopt(e, CURLOPT_HTTPAUTH, plain_http(x->remote) ?
+		    (long)(CURLAUTH_ANY & ~CURLAUTH_BASIC) :
+		    (long)CURLAUTH_ANY);
 	}
 }
 
@@ -574,6 +590,13 @@ map_error(struct xfer *x, CURL *e, CURLcode rc, const char *errbuf)
 	switch (rc) {
 	case CURLE_HTTP_RETURNED_ERROR:
 		C.easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
+		if (code == 401 && x->user != NULL && plain_http(x->remote))
+			return xfer_fail(x, BK_CTX_REMOTE_FILE, HR_HTTP(code),
+			    0, "HTTP status 401 for %s: the helper token's "
+			    "password is never sent as Basic authentication "
+			    "over plain http://; use an https:// source (or "
+			    "a server that offers Negotiate, NTLM or Digest)",
+			    x->remote);
 		return xfer_fail(x, BK_CTX_REMOTE_FILE, HR_HTTP(code),
 		    code >= 500 || code == 408 || code == 429,
 		    "HTTP status %ld for %s", code, x->remote);

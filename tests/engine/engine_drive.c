@@ -11,7 +11,7 @@
  *   resume|suspend|cancel|complete GUID...
  *   list                                         one JSON line per job
  *   temp GUID INDEX                              the temp file's path
- *   probe [-c CRED] REMOTE                       validators as JSON
+ *   probe [-c CRED] [-t network,local_file] REMOTE  validators as JSON
  *   run [-w SECS] [-k] [GUID...]   transfers (max_parallel workers,
  *       default 4); resumes the GUIDs given; prints "event MS GUID STATE"
  *       lines; returns when every job is TRANSFERRED or ERROR (or after
@@ -441,9 +441,14 @@ main(int argc, char **argv)
 		memset(&spec, 0, sizeof(spec));
 		spec.proxy_usage = BK_PROXY_NO_PROXY;
 		optind = 1;
-		while ((ch = getopt(argc, argv, "c:")) != -1)
+		while ((ch = getopt(argc, argv, "c:t:")) != -1) {
 			if (ch == 'c')
 				spec.credential = optarg;
+			else if (ch == 't' && strstr(optarg, "network"))
+				spec.token_flags |= BK_TOKEN_NETWORK;
+			if (ch == 't' && strstr(optarg, "local"))
+				spec.token_flags |= BK_TOKEN_LOCAL_FILE;
+		}
 		if (optind >= argc)
 			usage();
 		p.remote = argv[optind];

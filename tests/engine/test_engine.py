@@ -234,13 +234,17 @@ class EngineTest(unittest.TestCase):
                                 check=True).stdout.strip()
         with open(os.path.join(self.dir, "htpasswd"), "w") as f:
             f.write("reader:%s\n" % hashed)
-        web = self.nginx(extra_server='auth_basic "x"; auth_basic_user_file '
-                         '%s;' % os.path.join(self.dir, "htpasswd"))
+        # Basic only inside TLS: over plain http:// the engine never
+        # sends the password (tests/engine/test_token.py).
+        tls = servers.make_cert(self.dir)
+        web = self.nginx(tls=tls, extra_server='auth_basic "x"; '
+                         'auth_basic_user_file %s;'
+                         % os.path.join(self.dir, "htpasswd"))
         cred = os.path.join(self.creds, "reader")
         with open(cred, "w") as f:
             f.write("# test\nusername = reader\npassword = s3cret\n")
         os.chmod(cred, 0o644)
-        r = self.drive("get", "-c", "reader", "-t", "network",
+        r = self.drive("-A", tls[0], "get", "-c", "reader", "-t", "network",
                        web.url("s.bin"), os.path.join(self.dst, "s1"))
         self.assertEqual(r.job()["state"], "ERROR", "a 0644 credential"
                          " must be refused")
@@ -248,10 +252,11 @@ class EngineTest(unittest.TestCase):
         self.assertNotIn("s3cret", r.stdout + r.stderr)
         self.drive("cancel", r.guid)
         os.chmod(cred, 0o600)
-        r = self.drive("get", web.url("s.bin"), os.path.join(self.dst, "s2"))
+        r = self.drive("-A", tls[0], "get", web.url("s.bin"),
+                       os.path.join(self.dst, "s2"))
         self.assertEqual(r.job()["error"]["code"], "0x80190191")
         self.drive("cancel", r.guid)
-        r = self.drive("get", "-c", "reader", "-t", "network",
+        r = self.drive("-A", tls[0], "get", "-c", "reader", "-t", "network",
                        web.url("s.bin"), os.path.join(self.dst, "s3"))
         self.assertEqual(r.rc, 0, r.stdout)
         self.assertEqual(sha(os.path.join(self.dst, "s3")),
