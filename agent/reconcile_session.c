@@ -155,6 +155,24 @@ reconcile_session_open(struct reconcile_session *s, const char *config_path,
 		diags_print_text(&d, stderr);
 		goto done;
 	}
+	/* This build carries one backend; a config naming the other is
+	 * refused rather than silently served by the one built in. */
+#ifdef _WIN32
+	if (s->cfg.backend == BACKEND_ENGINE) {
+		fprintf(stderr, "bitsync: %s: backend = engine is not "
+		    "available on Windows, where BITS carries the jobs; remove "
+		    "the value (the default is bits)\n", s->cfg.path ?
+		    s->cfg.path : "config");
+#else
+	if (s->cfg.backend == BACKEND_BITS) {
+		fprintf(stderr, "bitsync: %s: backend = bits needs Windows's "
+		    "Background Intelligent Transfer Service; on this host "
+		    "write backend = engine (the default)\n", s->cfg.path ?
+		    s->cfg.path : "config");
+#endif
+		rc = EXIT_UNAVAILABLE;
+		goto done;
+	}
 	if (reconcile_state_dir_check(s->cfg.state_dir, s->cfg.path,
 	    &d) != 0) {
 		diags_print_text(&d, stderr);
