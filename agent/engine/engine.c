@@ -580,8 +580,9 @@ finish(struct backend *e, struct active *a, struct xfer *x, int ret)
 			 * cannot park a job for ever. */
 			j->retry_at = now + (time_t)j->retry_delay;
 			if (x->retry_after > j->retry_delay)
-				j->retry_at = now + (time_t)(x->retry_after <
-				    86400 ? x->retry_after : 86400);
+				j->retry_at = now + 1 + (time_t)(
+				    x->retry_after < 86400 ? x->retry_after :
+				    86400);	/* +1: now is truncated */
 			set_state(e, j, BK_TRANSIENT_ERROR);
 		}
 	} else
@@ -646,12 +647,17 @@ recover(struct ejob *j)
 			 * exactly the recorded size; otherwise the transfer
 			 * resumes (or, past the size, starts over). */
 			if (f->completed == 1 && f->total != BK_SIZE_UNKNOWN &&
-			    f->done != f->total)
+			    f->done != f->total) {
 				f->completed = 0;
+				if (j->state == BK_TRANSFERRED)
+					j->state = BK_QUEUED;
+			}
 		} else if (errno == ENOENT) {
 			/* Someone removed the temp file: fetch it again. */
 			f->done = 0;
 			f->completed = 0;
+			if (j->state == BK_TRANSFERRED)
+				j->state = BK_QUEUED;
 		}
 		close(dfd);
 	}

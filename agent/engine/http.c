@@ -741,8 +741,13 @@ map_error(struct xfer *x, CURL *e, CURLcode rc, const char *errbuf)
 		/* A redirect to file:, ftp: and the like lands here: only
 		 * http and https are ever followed. */
 		if (C.easy_getinfo(e, CURLINFO_REDIRECT_URL, &redir) !=
-		    CURLE_OK || redir == NULL)
-			redir = NULL;
+		    CURLE_OK || redir == NULL) {
+			/* Followed already: the URL it failed on. */
+			if (C.easy_getinfo(e, CURLINFO_EFFECTIVE_URL, &redir) !=
+			    CURLE_OK || redir == NULL ||
+			    strcmp(redir, x->remote) == 0)
+				redir = NULL;
+		}
 		if (redir != NULL)
 			return xfer_fail(x, BK_CTX_REMOTE_FILE,
 			    HR_INET_REDIRECT_FAILED, 0, "%s redirects to %.80s:"
