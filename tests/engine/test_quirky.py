@@ -295,6 +295,32 @@ class QuirkyTest(unittest.TestCase):
         self.assertIn(self.q.url("404"), err["text"])
         self.assertNotIn("TRANSIENT_ERROR", r.states())
 
+    # -- libcurl refusing an option ----------------------------------------
+
+    def test_setopt_refused_is_error(self):
+        """A libcurl that refuses CURLOPT_PROTOCOLS_STR (the http/https
+        restriction) makes the job an ERROR naming it, before any request:
+        never a transfer without the restriction."""
+        shim = os.environ.get("CURL_SHIM_DIR", os.path.join(
+            HERE, "..", "..", "build", "tests", "engine", "curl-shim"))
+        if not os.path.exists(os.path.join(shim, "libcurl.so.4")):
+            self.skipTest("no curl shim built in " + shim)
+        self.put(5000)
+        out = os.path.join(self.dst, "f.bin")
+        argv = [DRIVE, "-s", self.state, "get", "-R", "1", "-T", "60",
+                self.q.url("plain"), out]
+        e = {k: v for k, v in os.environ.items()
+             if k.lower() not in ("http_proxy", "https_proxy", "all_proxy",
+                                  "no_proxy")}
+        e["LD_LIBRARY_PATH"] = shim + ":" + e.get("LD_LIBRARY_PATH", "")
+        e["BITSYNC_SHIM_REFUSE"] = "10318"     # CURLOPT_PROTOCOLS_STR
+        r = Result(subprocess.run(argv, capture_output=True, text=True,
+                                  timeout=60, env=e))
+        err = self.assert_failed(r, out, "0x8007001F", "GENERAL_TRANSPORT")
+        self.assertIn("CURLOPT_PROTOCOLS_STR", err["text"])
+        self.assertNotIn("TRANSIENT_ERROR", r.states())
+        self.assertEqual(self.q.log("plain"), [])
+
     # -- the whole agent: a checksum decides ---------------------------------
 
     def apply(self, mode, files):
