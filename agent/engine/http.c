@@ -224,12 +224,14 @@ room_for(struct hstate *h, uint64_t need)
 	struct statvfs s;
 	uint64_t size;
 
-	if (fstatvfs(h->x->fd, &s) != 0)
+	h->checked = h->got;
+	if (fstatvfs(h->x->fd, &s) != 0) {
+		h->reserve = HTTP_RESERVE;	/* the next check, not at once */
 		return 1;
+	}
 	h->avail = (uint64_t)s.f_bavail * s.f_frsize;
 	size = (uint64_t)s.f_blocks * s.f_frsize;
 	h->reserve = size / 20 < HTTP_RESERVE ? size / 20 : HTTP_RESERVE;
-	h->checked = h->got;
 	return h->avail >= h->reserve && h->avail - h->reserve >= need;
 }
 

@@ -307,9 +307,21 @@ if __name__ != "__main__":
         def url(self, mode, name="f.bin"):
             return "http://127.0.0.1:%d/%s/%s" % (self.port, mode, name)
 
-        def log(self, mode=None):
+        def _read(self):
             if not os.path.exists(self.logfile):
                 return []
             with open(self.logfile) as f:
-                recs = [json.loads(line) for line in f if line.strip()]
+                return [json.loads(line) for line in f if line.strip()]
+
+        def log(self, mode=None):
+            """The requests served.  A request is logged once its answer
+            is written, which may be just after the client saw the end of
+            it: read until the log holds still for 0.2 s."""
+            recs, deadline = self._read(), time.monotonic() + 5
+            while time.monotonic() < deadline:
+                time.sleep(0.2)
+                again = self._read()
+                if again == recs:
+                    break
+                recs = again
             return [r for r in recs if mode is None or r["mode"] == mode]
