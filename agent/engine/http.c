@@ -9,10 +9,18 @@
  *
  * Resume: a temp file holding N bytes of a remote whose ETag (or else
  * Last-Modified) we recorded asks for "Range: bytes=N-" guarded by
- * "If-Range: <validator>"; a 206 whose Content-Range starts at N appends,
- * a 200 means the remote changed (or ignores ranges) and the temp file is
- * emptied and filled from zero.  CURLOPT_RANGE rather than
- * CURLOPT_RESUME_FROM, because the latter turns that 200 into an error. */
+ * "If-Range: <validator>"; a 206 whose Content-Range starts at N, with
+ * the validator sent and the total recorded, appends; a 200 means the
+ * remote changed (or ignores ranges) and the temp file is emptied and
+ * filled from zero.  CURLOPT_RANGE rather than CURLOPT_RESUME_FROM,
+ * because the latter turns that 200 into an error.
+ *
+ * The server is not trusted (hdr.c parses its headers strictly): a 206
+ * that starts elsewhere, or belongs to another version, is not appended
+ * but the file fetched from zero; a short 206 is continued from where it
+ * ended; bytes beyond what an answer announced are refused; a body of
+ * unknown size stops before the destination's filesystem falls under
+ * its reserve.  Without a validator nothing is ever resumed. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
