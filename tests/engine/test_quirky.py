@@ -219,6 +219,20 @@ class QuirkyTest(unittest.TestCase):
         self.assertEqual([x["range"] for x in self.q.log("changing-noetag")],
                          ["-", "-"])
 
+    def test_etag_with_cr_not_sent_back(self):
+        """An ETag holding a bare CR is not kept as a validator (sent back
+        in If-Range it would inject a header): the resume uses
+        Last-Modified instead."""
+        data = self.put(200000)
+        r, out = self.get("etag-cr")
+        self.assert_ok(r, out, data)
+        log = self.q.log("etag-cr")
+        self.assertEqual([x["range"] for x in log], ["-", "bytes=100000-"])
+        for x in log:
+            self.assertNotIn("\r", x["if_range"])
+            self.assertIsNone(x["injected"])
+        self.assertTrue(log[1]["if_range"].endswith(" GMT"), log[1])
+
     # -- bodies of unknown size --------------------------------------------
 
     def test_chunked(self):

@@ -23,6 +23,9 @@ Modes (A is the file's bytes, B the changed version: A reversed):
                    request gets 206 from B (ETag "b") - a splice if trusted
   changing-noetag/ no ETag, no Last-Modified; 1st GET A cut; then B, Range
                    honoured blindly
+  etag-cr/         1st GET cut; the ETag holds a bare CR and a header after
+                   it ("a<CR>X-Injected: yes"), sent back verbatim in an
+                   If-Range it would split the request line; then honest
   chunked/         honest body in chunked encoding, no Content-Length
   chunked-endless/ chunked, never ends (fills a disk)
   redirect-rel/    302 Location: /plain/NAME (relative)
@@ -83,6 +86,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                "method": self.command,
                "range": self.headers.get("Range", "-"),
                "if_range": self.headers.get("If-Range", "-"),
+               "injected": self.headers.get("X-Injected"),
                "status": status, "sent": sent, "t": time.time()}
         with _lock, open(_args.log, "a") as f:
             f.write(json.dumps(rec) + "\n")
@@ -234,6 +238,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         elif m == "changing-noetag":
             self._honest(data if first else data[::-1], validators=False,
                          if_range=False, cut=first)
+        elif m == "etag-cr":
+            self._honest(data, etag='"a\rX-Injected: yes"', cut=first)
         elif m == "chunked":
             self._chunked(data)
         elif m == "chunked-endless":
