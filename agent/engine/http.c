@@ -802,14 +802,19 @@ judge(struct xfer *x, struct hctx *c, CURL *e, CURLcode rc,
 		    x->remote, h->why, (unsigned long long)h->reserve,
 		    (unsigned long long)h->avail, h->nospace == 2 ?
 		    "; the partial temporary file was emptied" : "");
+	/* A server that keeps contradicting itself is an ERROR at once, not
+	 * a transient one: the bytes it sends before the contradiction would
+	 * count as progress and keep the job retrying for ever.  The
+	 * reconciler resumes an ERROR job after the set's backoff. */
 	if (h->overlong)
 		return xfer_fail(x, BK_CTX_REMOTE_FILE,
-		    HR_BG_INVALID_SERVER_RESPONSE, 1, "%s sent more than the"
-		    " %llu bytes it announced: the extra bytes were refused",
+		    HR_BG_INVALID_SERVER_RESPONSE, 0, "%s sent more than the"
+		    " %llu bytes it announced: the extra bytes were refused;"
+		    " check the server or the proxy or cache in front of it",
 		    x->remote, (unsigned long long)h->limit);
 	if (h->badrange || h->refetch)
 		return xfer_fail(x, BK_CTX_REMOTE_FILE,
-		    HR_BG_INVALID_SERVER_RESPONSE, 1, "%s answered with %s:"
+		    HR_BG_INVALID_SERVER_RESPONSE, 0, "%s answered with %s:"
 		    " nothing of that answer was kept; check the server or"
 		    " the proxy or cache in front of it", x->remote, h->why);
 	if (rc != CURLE_OK) {

@@ -233,6 +233,18 @@ class QuirkyTest(unittest.TestCase):
             self.assertIsNone(x["injected"])
         self.assertTrue(log[1]["if_range"].endswith(" GMT"), log[1])
 
+    def test_overlong_206_refused(self):
+        """More bytes than the Content-Range announced: refused, the job
+        fails clearly, nothing committed."""
+        self.put(50000)
+        out = os.path.join(self.dst, "f.bin")
+        r = self.drive("get", "-R", "1", "-T", "2", self.q.url("overlong"),
+                       out)
+        err = self.assert_failed(r, out, "0x8020001C")
+        self.assertIn("more than the 50000 bytes it announced",
+                      err["text"])
+        self.assertNotIn("TRANSIENT_ERROR", r.states())
+
     # -- bodies of unknown size --------------------------------------------
 
     def test_chunked(self):

@@ -26,6 +26,8 @@ Modes (A is the file's bytes, B the changed version: A reversed):
   etag-cr/         1st GET cut; the ETag holds a bare CR and a header after
                    it ("a<CR>X-Injected: yes"), sent back verbatim in an
                    If-Range it would split the request line; then honest
+  overlong/        206 "bytes 0-(N-1)/N" without Content-Length, then N+5000
+                   bytes and the connection closed
   chunked/         honest body in chunked encoding, no Content-Length
   chunked-endless/ chunked, never ends (fills a disk)
   redirect-rel/    302 Location: /plain/NAME (relative)
@@ -36,7 +38,8 @@ Modes (A is the file's bytes, B the changed version: A reversed):
   503/             1st GET: 503 with Retry-After: RETRY (seconds); then honest
   404/             404
 
-Every request is logged as one JSON line in --log: mode, name, method,
+Every request is logged as one JSON line in --log: seq (arrival order),
+mode, name, method,
 range, if_range, status, sent (body bytes written), t (time.time()).
 
   python3 quirky.py --port P --alt-port Q --root DIR --log FILE
@@ -82,7 +85,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 
     def _log(self, status, sent):
-        rec = {"mode": self.mode, "name": self.name,
+        rec = {"seq": self.seq, "mode": self.mode, "name": self.name,
                "method": self.command,
                "range": self.headers.get("Range", "-"),
                "if_range": self.headers.get("If-Range", "-"),
@@ -98,12 +101,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         a = r[6:].split("-", 1)[0]
         return int(a) if a.isdigit() else None
 
-    def _send(self, status, headers, body, cut=False):
-        """Sends the answer; cut: half of body, then the connection."""
+    def _send(self, status, headers, body, cut=False, close=False):
+        """Sends the answer; cut: half of body, then the connection;
+        close: all of body, then the connection (no Content-Length)."""
         self.send_response(status)
         for k, v in headers:
             self.send_header(k, v)
-        if cut:
+        if cut or close:
             self.send_header("Connection", "close")
         self.end_headers()
         sent = 0
@@ -115,7 +119,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 sent = len(part)
             except OSError:
                 pass
-        if cut:
+        if cut or close:
             self.close_connection = True
             try:
                 self.connection.shutdown(socket.SHUT_RDWR)
@@ -182,6 +186,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.mode = parts[0]
         self.name = parts[1] if len(parts) > 1 else ""
         n = _count((self.mode, self.name))
+        self.seq = _count("all requests")
         data = b""
         self.mtime = time.time()
         path = os.path.join(_args.root, os.path.basename(self.name))
@@ -240,6 +245,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
                          if_range=False, cut=first)
         elif m == "etag-cr":
             self._honest(data, etag='"a\rX-Injected: yes"', cut=first)
+        elif m == "overlong":
+            self._send(206, [("ETag", _etag(data)),
+                             ("Content-Range", "bytes 0-%d/%d" %
+                              (len(data) - 1, len(data)))],
+                       data + b"\0" * 5000, close=True)
         elif m == "chunked":
             self._chunked(data)
         elif m == "chunked-endless":
@@ -322,12 +332,15 @@ if __name__ != "__main__":
         def log(self, mode=None):
             """The requests served.  A request is logged once its answer
             is written, which may be just after the client saw the end of
-            it: read until the log holds still for 0.2 s."""
+            it: read until the log holds still for 0.5 s."""
             recs, deadline = self._read(), time.monotonic() + 5
             while time.monotonic() < deadline:
-                time.sleep(0.2)
+                time.sleep(0.5)
                 again = self._read()
                 if again == recs:
                     break
                 recs = again
+            # In the order the requests came: an answer the client gave up
+            # on may be logged after a later one.
+            recs.sort(key=lambda r: r["seq"])
             return [r for r in recs if mode is None or r["mode"] == mode]
