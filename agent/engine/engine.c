@@ -415,6 +415,34 @@ out:
 	return ret;
 }
 
+/* A file is complete only when the temp holds exactly the bytes the
+ * server announced (without an announced size, the protocol said the
+ * body ended cleanly).  Checked on the file itself, whatever the
+ * protocol module believes: a short file must never be committed and
+ * reported in sync. */
+static int
+check_length(struct active *a, struct xfer *x, int fd)
+{
+	struct backend *e = a->e;
+	struct stat sb;
+	uint64_t total;
+
+	pthread_mutex_lock(&e->mu);
+	total = a->f->total;
+	pthread_mutex_unlock(&e->mu);
+	if (fstat(fd, &sb) != 0)
+		return xfer_fail(x, BK_CTX_LOCAL_FILE, lf_hresult(errno), 0,
+		    "%s: %s", a->f->local, strerror(errno));
+	if (total != BK_SIZE_UNKNOWN && (uint64_t)sb.st_size != total)
+		return xfer_fail(x, BK_CTX_REMOTE_FILE,
+		    HR_BG_INVALID_SERVER_RESPONSE, 1, "%s ended after %llu of"
+		    " the %llu bytes it announced: not committed, the"
+		    " transfer resumes after the retry delay", x->remote,
+		    (unsigned long long)sb.st_size,
+		    (unsigned long long)total);
+	return XFER_OK;
+}
+
 static int
 transfer(struct worker *w, struct active *a, struct xfer *x)
 {
@@ -490,6 +518,8 @@ transfer(struct worker *w, struct active *a, struct xfer *x)
 		}
 		ret = http_transfer(w->http, x);
 	}
+	if (ret == XFER_OK)
+		ret = check_length(a, x, fd);
 out:
 	if (fd >= 0)
 		close(fd);
@@ -508,6 +538,13 @@ finish(struct backend *e, struct active *a, struct xfer *x, int ret)
 
 	f->active = 0;
 	j->nactive--;
+	if (ret == XFER_OK && f->total != BK_SIZE_UNKNOWN &&
+	    f->done != f->total)
+		ret = xfer_fail(x, BK_CTX_REMOTE_FILE,
+		    HR_BG_INVALID_SERVER_RESPONSE, 1, "%s: %llu of %llu bytes"
+		    " arrived: not committed, the transfer resumes after the"
+		    " retry delay", f->remote, (unsigned long long)f->done,
+		    (unsigned long long)f->total);
 	if (ret == XFER_OK) {
 		f->completed = 1;
 		if (f->total == BK_SIZE_UNKNOWN)
@@ -538,7 +575,14 @@ finish(struct backend *e, struct active *a, struct xfer *x, int ret)
 		    difftime(now, j->stall_since) > j->no_progress_timeout) {
 			set_state(e, j, BK_ERROR);
 		} else {
+			/* A server's Retry-After (503, 429) is honoured when
+			 * longer than the job's delay, up to a day: a server
+			 * cannot park a job for ever. */
 			j->retry_at = now + (time_t)j->retry_delay;
+			if (x->retry_after > j->retry_delay)
+				j->retry_at = now + 1 + (time_t)(
+				    x->retry_after < 86400 ? x->retry_after :
+				    86400);	/* +1: now is truncated */
 			set_state(e, j, BK_TRANSIENT_ERROR);
 		}
 	} else
@@ -596,12 +640,24 @@ recover(struct ejob *j)
 			continue;
 		if (lf_open_dir(f->local, &dfd, &base) != 0)
 			continue;
-		if (fstatat(dfd, f->temp, &sb, AT_SYMLINK_NOFOLLOW) == 0)
+		if (fstatat(dfd, f->temp, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
 			f->done = (uint64_t)sb.st_size;
-		else if (errno == ENOENT) {
+			/* The store may say complete before the data was
+			 * durable (a crash lost the tail): complete only at
+			 * exactly the recorded size; otherwise the transfer
+			 * resumes (or, past the size, starts over). */
+			if (f->completed == 1 && f->total != BK_SIZE_UNKNOWN &&
+			    f->done != f->total) {
+				f->completed = 0;
+				if (j->state == BK_TRANSFERRED)
+					j->state = BK_QUEUED;
+			}
+		} else if (errno == ENOENT) {
 			/* Someone removed the temp file: fetch it again. */
 			f->done = 0;
 			f->completed = 0;
+			if (j->state == BK_TRANSFERRED)
+				j->state = BK_QUEUED;
 		}
 		close(dfd);
 	}

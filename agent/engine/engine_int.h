@@ -107,7 +107,8 @@ struct xfer {
 	enum bk_error_context ectx;
 	int32_t code;
 	int transient;
-	char text[256];
+	uint64_t retry_after;		/* seconds the server asked to wait */
+	char text[512];
 };
 
 enum { XFER_OK = 0, XFER_FAILED = -1, XFER_ABORTED = -2 };

@@ -9,10 +9,18 @@
  *
  * Resume: a temp file holding N bytes of a remote whose ETag (or else
  * Last-Modified) we recorded asks for "Range: bytes=N-" guarded by
- * "If-Range: <validator>"; a 206 whose Content-Range starts at N appends,
- * a 200 means the remote changed (or ignores ranges) and the temp file is
- * emptied and filled from zero.  CURLOPT_RANGE rather than
- * CURLOPT_RESUME_FROM, because the latter turns that 200 into an error. */
+ * "If-Range: <validator>"; a 206 whose Content-Range starts at N, with
+ * the validator sent and the total recorded, appends; a 200 means the
+ * remote changed (or ignores ranges) and the temp file is emptied and
+ * filled from zero.  CURLOPT_RANGE rather than CURLOPT_RESUME_FROM,
+ * because the latter turns that 200 into an error.
+ *
+ * The server is not trusted (hdr.c parses its headers strictly): a 206
+ * that starts elsewhere, or belongs to another version, is not appended
+ * but the file fetched from zero; a short 206 is continued from where it
+ * ended; bytes beyond what an answer announced are refused; a body of
+ * unknown size stops before the destination's filesystem falls under
+ * its reserve.  Without a validator nothing is ever resumed. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -20,6 +28,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Plain prototypes: the loader below takes their types with __typeof__,
@@ -30,9 +40,20 @@
 #include <pthread.h>
 
 #include "engine_int.h"
+#include "hdr.h"
 
 #define HTTP_BUFFER	(512 * 1024)	/* fewer, larger write(2)s */
 #define HTTP_MAX_REDIRS	8
+/* Free space a transfer leaves on the destination's filesystem (or 5 %
+ * of it when smaller), and how often a body of unknown size checks. */
+#define HTTP_RESERVE	((uint64_t)64 << 20)
+#define HTTP_SPACE_STEP	((uint64_t)8 << 20)
+/* A short 206 is continued from where it ended, this often per attempt;
+ * each round must bring bytes. */
+#define HTTP_MAX_ROUNDS	10000
+/* Range answers that cannot be appended, before the file is fetched
+ * from zero instead, and fetches from zero per attempt. */
+#define HTTP_MAX_REFETCH 2
 /* Start writeback every this many bytes, so the fsync that makes the
  * commit durable finds little left to do and the page cache stays small. */
 #ifndef HTTP_SYNC_EVERY
@@ -50,10 +71,20 @@ struct http_worker {
 
 struct hstate {
 	struct xfer *x;
-	int started, aborted, werr, badrange;
-	char *etag, *lastmod;
-	uint64_t clen, cr_start, cr_total;
-	int have_clen, have_cr;
+	int started, aborted, werr;
+	int badrange;		/* the answer is malformed: refused */
+	int refetch;		/* the range answer cannot be appended to what
+				 * the temp holds: fetch the file from zero */
+	int nospace;		/* 1: the announced size does not fit; 2: the
+				 * body outgrew the free space */
+	int overlong;		/* more bytes than the answer announced */
+	char why[192];		/* what was wrong with the answer */
+	struct hdr_resp r;
+	uint64_t total;		/* of the file, from this answer, or unknown */
+	uint64_t limit;		/* offset just past this answer's bytes */
+	uint64_t got;		/* body bytes of this answer */
+	uint64_t checked;	/* got at the last free-space check */
+	uint64_t avail, reserve;	/* of the last free-space check */
 	uint64_t unsynced;
 	off_t sync_from;
 	char *wbuf;		/* the worker's; body bytes not yet written */
@@ -187,32 +218,60 @@ http_worker_free(struct http_worker *w)
 static void
 hstate_reset(struct hstate *h)
 {
-	free(h->etag);
-	free(h->lastmod);
-	h->etag = h->lastmod = NULL;
-	h->have_clen = h->have_cr = 0;
+	hdr_reset(&h->r);
 }
 
-static char *
-header_value(const char *line, size_t len, const char *name)
+/* Whether need more bytes leave the destination's filesystem its
+ * reserve: min(HTTP_RESERVE, 5 % of its size), so a server that sends
+ * without end (or announces more than fits) stops before the disk is
+ * full for everyone else on the machine.  Unknown (fstatvfs failed)
+ * counts as room: a write error still stops the transfer. */
+static int
+room_for(struct hstate *h, uint64_t need)
 {
-	size_t nl = strlen(name);
-	const char *v, *e;
-	char *out;
+	struct statvfs s;
+	uint64_t size;
 
-	if (len <= nl || strncasecmp(line, name, nl) != 0 || line[nl] != ':')
-		return NULL;
-	v = line + nl + 1;
-	e = line + len;
-	while (v < e && (*v == ' ' || *v == '\t'))
-		v++;
-	while (e > v && (e[-1] == '\r' || e[-1] == '\n' || e[-1] == ' '))
-		e--;
-	if ((out = malloc((size_t)(e - v) + 1)) == NULL)
-		return NULL;
-	memcpy(out, v, (size_t)(e - v));
-	out[e - v] = '\0';
-	return out;
+	h->checked = h->got;
+	if (fstatvfs(h->x->fd, &s) != 0) {
+		h->reserve = HTTP_RESERVE;	/* the next check, not at once */
+		return 1;
+	}
+	h->avail = (uint64_t)s.f_bavail * s.f_frsize;
+	size = (uint64_t)s.f_blocks * s.f_frsize;
+	h->reserve = size / 20 < HTTP_RESERVE ? size / 20 : HTTP_RESERVE;
+	return h->avail >= h->reserve && h->avail - h->reserve >= need;
+}
+
+/* The version a 206 belongs to is the one the temp holds: the validator
+ * we sent in If-Range comes back unchanged, and so does the total.  A
+ * server that ignores If-Range (or a cache in front of it) would
+ * otherwise splice two versions into one file. */
+static int
+same_version(struct hstate *h)
+{
+	const struct bk_validators *have = h->x->have;
+
+	if (have == NULL)
+		return 0;
+	if (have->size != BK_SIZE_UNKNOWN && have->size != h->r.cr_total) {
+		snprintf(h->why, sizeof(h->why), "a total of %llu bytes where"
+		    " the file had %llu", (unsigned long long)h->r.cr_total,
+		    (unsigned long long)have->size);
+		return 0;
+	}
+	if (have->etag != NULL ? h->r.etag == NULL ||
+	    strcmp(have->etag, h->r.etag) != 0 :
+	    have->last_modified != NULL && (h->r.lastmod == NULL ||
+	    strcmp(have->last_modified, h->r.lastmod) != 0)) {
+		snprintf(h->why, sizeof(h->why), "a part of another version"
+		    " (validator %s, asked for %s)",
+		    have->etag ? (h->r.etag ? h->r.etag : "none") :
+		    (h->r.lastmod ? h->r.lastmod : "none"),
+		    have->etag ? have->etag : have->last_modified);
+		return 0;
+	}
+	return 1;
 }
 
 /* The final response's headers are complete: decide append or restart. */
@@ -228,15 +287,46 @@ headers_done(struct hstate *h, CURL *easy)
 	C.easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
 	if (code < 200 || (code >= 300 && code < 400) || code >= 400)
 		return 0;	/* interim, redirect, or error (FAILONERROR) */
+	if (h->r.flags & HDR_BAD) {
+		h->badrange = 1;
+		snprintf(h->why, sizeof(h->why), "a malformed or contradictory"
+		    " %s header", h->r.bad);
+		return -1;
+	}
 	if (code == 206) {
-		if (!h->have_cr || h->cr_start != x->offset) {
+		if (!(h->r.flags & HDR_CR)) {
 			h->badrange = 1;
+			snprintf(h->why, sizeof(h->why), "a 206 without a"
+			    " valid Content-Range");
 			return -1;
 		}
-		total = h->cr_total;
+		if (h->r.cr_start != x->offset) {
+			h->refetch = 1;
+			snprintf(h->why, sizeof(h->why), "a range starting at"
+			    " byte %llu where byte %llu was asked for",
+			    (unsigned long long)h->r.cr_start,
+			    (unsigned long long)x->offset);
+			return -1;
+		}
+		if ((h->r.flags & HDR_CLEN) &&
+		    h->r.clen != h->r.cr_end - h->r.cr_start + 1) {
+			h->badrange = 1;
+			snprintf(h->why, sizeof(h->why), "a Content-Length of"
+			    " %llu for a range of %llu bytes",
+			    (unsigned long long)h->r.clen,
+			    (unsigned long long)(h->r.cr_end - h->r.cr_start +
+			    1));
+			return -1;
+		}
+		if (x->offset > 0 && !same_version(h)) {
+			h->refetch = 1;
+			return -1;
+		}
+		total = h->r.cr_total;
+		h->limit = h->r.cr_end + 1;
 	} else {
-		if (h->have_clen)
-			total = h->clen;
+		if (h->r.flags & HDR_CLEN)
+			total = h->r.clen;
 		if (x->offset > 0) {
 			/* The remote changed (If-Range failed) or it
 			 * ignores ranges: start over. */
@@ -249,15 +339,23 @@ headers_done(struct hstate *h, CURL *easy)
 			h->sync_from = 0;
 			restart = 1;
 		}
+		h->limit = total;
+	}
+	if (total != BK_SIZE_UNKNOWN && !room_for(h, total - x->offset)) {
+		h->nospace = 1;
+		snprintf(h->why, sizeof(h->why), "announces %llu bytes",
+		    (unsigned long long)(total - x->offset));
+		return -1;
 	}
 	memset(&v, 0, sizeof(v));
 	v.size = total;
-	v.etag = h->etag;
-	v.last_modified = h->lastmod;
-	if (h->lastmod != NULL)
-		v.mtime = C.getdate(h->lastmod, NULL);
+	v.etag = h->r.etag;
+	v.last_modified = h->r.lastmod;
+	if (h->r.lastmod != NULL)
+		v.mtime = C.getdate(h->r.lastmod, NULL);
 	if (v.mtime < 0)
 		v.mtime = 0;
+	h->total = total;
 	h->started = 1;
 	if (x->on_start(x, &v, total, restart) != 0) {
 		h->aborted = 1;
@@ -271,8 +369,6 @@ header_cb(char *buf, size_t size, size_t n, void *arg)
 {
 	struct hstate *h = arg;
 	size_t len = size * n;
-	char *v;
-	unsigned long long a = 0, b, t;
 
 	if (len >= 5 && strncmp(buf, "HTTP/", 5) == 0) {
 		hstate_reset(h);
@@ -280,24 +376,11 @@ header_cb(char *buf, size_t size, size_t n, void *arg)
 	}
 	if (len <= 2 && (buf[0] == '\r' || buf[0] == '\n'))
 		return len;	/* handled by the caller through started */
-	if ((v = header_value(buf, len, "etag")) != NULL) {
-		free(h->etag);
-		h->etag = v;
-	} else if ((v = header_value(buf, len, "last-modified")) != NULL) {
-		free(h->lastmod);
-		h->lastmod = v;
-	} else if ((v = header_value(buf, len, "content-length")) != NULL) {
-		h->have_clen = sscanf(v, "%llu", &a) == 1;
-		h->clen = a;
-		free(v);
-	} else if ((v = header_value(buf, len, "content-range")) != NULL) {
-		if (sscanf(v, "bytes %llu-%llu/%llu", &a, &b, &t) == 3) {
-			h->have_cr = 1;
-			h->cr_start = a;
-			h->cr_total = t;
-		}
-		free(v);
-	}
+	/* A malformed header is remembered (HDR_BAD) and judged when the
+	 * headers end: on an error answer it does not matter. */
+	if (hdr_line(&h->r, buf, len, time(NULL)) != 0 &&
+	    !(h->r.flags & HDR_BAD))
+		return 0;	/* out of memory */
 	return len;
 }
 
@@ -312,7 +395,8 @@ header_cb2(char *buf, size_t size, size_t n, void *arg)
 	struct hctx *c = arg;
 	size_t len = size * n;
 
-	header_cb(buf, size, n, &c->h);
+	if (header_cb(buf, size, n, &c->h) != len)
+		return 0;
 	if (len <= 2 && (buf[0] == '\r' || buf[0] == '\n') &&
 	    !c->h.started && headers_done(&c->h, c->easy) != 0)
 		return 0;
@@ -350,6 +434,26 @@ write_cb(char *buf, size_t size, size_t n, void *arg)
 
 	if (!h->started) {
 		h->badrange = 1;
+		snprintf(h->why, sizeof(h->why), "a body before its headers");
+		return 0;
+	}
+	/* Never more than the answer announced: the bytes past it would be
+	 * a file nobody described. */
+	if (h->limit != BK_SIZE_UNKNOWN &&
+	    x->offset + h->got + len > h->limit) {
+		h->overlong = 1;
+		return 0;
+	}
+	/* A body of unknown size is bounded by the free space: checked
+	 * before the reserve could be reached between two checks. */
+	if (h->total == BK_SIZE_UNKNOWN && (h->got == 0 || h->got -
+	    h->checked + h->wlen + len >= h->reserve / 2 ||
+	    h->got - h->checked >= HTTP_SPACE_STEP) &&
+	    !room_for(h, h->wlen + len)) {
+		h->nospace = 2;
+		snprintf(h->why, sizeof(h->why), "sent %llu bytes of a body"
+		    " of unknown size", (unsigned long long)(x->offset +
+		    h->got));
 		return 0;
 	}
 	if (h->wlen + len > HTTP_WBUF && wflush(h) != 0)
@@ -362,6 +466,7 @@ write_cb(char *buf, size_t size, size_t n, void *arg)
 		memcpy(h->wbuf + h->wlen, buf, len);
 		h->wlen += len;
 	}
+	h->got += len;
 	if (x->on_data(x, len) != 0) {
 		h->aborted = 1;
 		return 0;
@@ -503,43 +608,74 @@ plain_http(const char *url)
 	return strncasecmp(url, "http://", 7) == 0;
 }
 
+/* Every option is checked: a libcurl that refuses one (too old for
+ * CURLOPT_PROTOCOLS_STR, say) would otherwise silently drop a protocol
+ * restriction or the TLS checks.  The first refusal is kept and the
+ * transfer fails with its name before any request. */
+struct opts {
+	CURL *e;
+	CURLcode rc;
+	const char *name;
+};
+
+static void
+opt_note(struct opts *o, const char *name, CURLcode rc)
+{
+	if (rc != CURLE_OK && o->rc == CURLE_OK) {
+		o->rc = rc;
+		o->name = name;
+	}
+}
+
+#define OPT(o, opt, val) \
+	opt_note((o), #opt, C.easy_setopt((o)->e, opt, (val)))
+
+static int
+opts_fail(struct xfer *x, const struct opts *o)
+{
+	return xfer_fail(x, BK_CTX_GENERAL_TRANSPORT, HR_GEN_FAILURE, 0,
+	    "libcurl refused %s (%s) for %s: this libcurl cannot enforce"
+	    " what the transfer requires; install libcurl4 7.85 or later",
+	    o->name, C.easy_strerror(o->rc), x->remote);
+}
+
 /* Options every request of a job carries; proxy is the entry of an
  * OVERRIDE job's list to use. */
 static void
-setup_common(CURL *e, const struct xfer *x, int proxy, char **noproxy,
+setup_common(struct opts *o, const struct xfer *x, int proxy, char **noproxy,
     char *userbuf, size_t userlen)
 {
 	const struct ejob *j = x->job;
 	char pbuf[512];
 	const char *use;
 
-	C.easy_setopt(e, CURLOPT_URL, x->remote);
-	C.easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	C.easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-	C.easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-	C.easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
-	C.easy_setopt(e, CURLOPT_MAXREDIRS, (long)HTTP_MAX_REDIRS);
-	C.easy_setopt(e, CURLOPT_FAILONERROR, 1L);
+	OPT(o, CURLOPT_URL, x->remote);
+	OPT(o, CURLOPT_NOSIGNAL, 1L);
+	OPT(o, CURLOPT_PROTOCOLS_STR, "http,https");
+	OPT(o, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	OPT(o, CURLOPT_FOLLOWLOCATION, 1L);
+	OPT(o, CURLOPT_MAXREDIRS, (long)HTTP_MAX_REDIRS);
+	OPT(o, CURLOPT_FAILONERROR, 1L);
 	/* A proxy's CONNECT answer is not the file's response. */
-	C.easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
-	C.easy_setopt(e, CURLOPT_USERAGENT, "bitsync/" BITSYNC_VERSION);
-	C.easy_setopt(e, CURLOPT_CONNECTTIMEOUT, 30L);
+	OPT(o, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
+	OPT(o, CURLOPT_USERAGENT, "bitsync/" BITSYNC_VERSION);
+	OPT(o, CURLOPT_CONNECTTIMEOUT, 30L);
 	/* A connection that moves nothing for a minute is dead; the job
 	 * then retries after its retry delay, as BITS does. */
-	C.easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	C.easy_setopt(e, CURLOPT_LOW_SPEED_TIME, 60L);
+	OPT(o, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	OPT(o, CURLOPT_LOW_SPEED_TIME, 60L);
 	/* TLS is always verified (design §7); ca_file adds anchors to the
 	 * system's, which stay reachable through CAPATH. */
-	C.easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
-	C.easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+	OPT(o, CURLOPT_SSL_VERIFYPEER, 1L);
+	OPT(o, CURLOPT_SSL_VERIFYHOST, 2L);
 	if (x->ca_file != NULL && *x->ca_file != '\0') {
-		C.easy_setopt(e, CURLOPT_CAINFO, x->ca_file);
-		C.easy_setopt(e, CURLOPT_CAPATH, "/etc/ssl/certs");
+		OPT(o, CURLOPT_CAINFO, x->ca_file);
+		OPT(o, CURLOPT_CAPATH, "/etc/ssl/certs");
 	}
 	switch (j->proxy_usage) {
 	case BK_PROXY_NO_PROXY:
 		/* "" also ignores http_proxy and friends. */
-		C.easy_setopt(e, CURLOPT_PROXY, "");
+		OPT(o, CURLOPT_PROXY, "");
 		break;
 	case BK_PROXY_OVERRIDE:
 		/* libcurl takes one proxy at a time; the caller walks the
@@ -547,12 +683,12 @@ setup_common(CURL *e, const struct xfer *x, int proxy, char **noproxy,
 		use = j->proxy_list ? proxy_entry(j->proxy_list, proxy, pbuf,
 		    sizeof(pbuf)) : NULL;
 		if (use == NULL || bypass_local(x->remote, j->proxy_bypass))
-			C.easy_setopt(e, CURLOPT_PROXY, "");
+			OPT(o, CURLOPT_PROXY, "");
 		else
-			C.easy_setopt(e, CURLOPT_PROXY, use);
+			OPT(o, CURLOPT_PROXY, use);
 		free(*noproxy);
 		*noproxy = noproxy_list(j->proxy_bypass);
-		C.easy_setopt(e, CURLOPT_NOPROXY, *noproxy ? *noproxy : "");
+		OPT(o, CURLOPT_NOPROXY, *noproxy ? *noproxy : "");
 		break;
 	default:
 		break;		/* PRECONFIG: the service's environment */
@@ -565,8 +701,8 @@ setup_common(CURL *e, const struct xfer *x, int proxy, char **noproxy,
 			    x->user);
 		else
 			snprintf(userbuf, userlen, "%s", x->user);
-		C.easy_setopt(e, CURLOPT_USERNAME, userbuf);
-		C.easy_setopt(e, CURLOPT_PASSWORD,
+		OPT(o, CURLOPT_USERNAME, userbuf);
+		OPT(o, CURLOPT_PASSWORD,
 		    x->password ? x->password : "");
 		/* Basic puts the helper token's password on the wire as it
 		 * is: only inside TLS.  Over plain http:// the schemes that
@@ -575,7 +711,7 @@ setup_common(CURL *e, const struct xfer *x, int proxy, char **noproxy,
 		 * answers 401 (map_error says why).  libcurl drops the
 		 * credentials on a redirect to another scheme, host or
 		 * port, so https:// redirected to http:// sends none. */
-		C.easy_setopt(e, CURLOPT_HTTPAUTH, plain_http(x->remote) ?
+		OPT(o, CURLOPT_HTTPAUTH, plain_http(x->remote) ?
 		    (long)(CURLAUTH_ANY & ~CURLAUTH_BASIC) :
 		    (long)CURLAUTH_ANY);
 	}
@@ -586,6 +722,7 @@ map_error(struct xfer *x, CURL *e, CURLcode rc, const char *errbuf)
 {
 	long code = 0;
 	const char *msg = errbuf[0] ? errbuf : C.easy_strerror(rc);
+	char *redir = NULL;
 
 	switch (rc) {
 	case CURLE_HTTP_RETURNED_ERROR:
@@ -629,35 +766,115 @@ map_error(struct xfer *x, CURL *e, CURLcode rc, const char *errbuf)
 		    HR_INET_SECURE_FAILURE, 0, "TLS failure: %s", msg);
 	case CURLE_TOO_MANY_REDIRECTS:
 		return xfer_fail(x, BK_CTX_REMOTE_FILE,
-		    HR_INET_REDIRECT_FAILED, 0, "more than %d redirects",
-		    HTTP_MAX_REDIRS);
+		    HR_INET_REDIRECT_FAILED, 0, "%s: more than %d redirects"
+		    " (a loop?): point the source at the file's final URL",
+		    x->remote, HTTP_MAX_REDIRS);
 	case CURLE_UNSUPPORTED_PROTOCOL:
 	case CURLE_URL_MALFORMAT:
+		/* A redirect to file:, ftp: and the like lands here: only
+		 * http and https are ever followed. */
+		if (C.easy_getinfo(e, CURLINFO_REDIRECT_URL, &redir) !=
+		    CURLE_OK || redir == NULL) {
+			/* Followed already: the URL it failed on. */
+			if (C.easy_getinfo(e, CURLINFO_EFFECTIVE_URL, &redir) !=
+			    CURLE_OK || redir == NULL ||
+			    strcmp(redir, x->remote) == 0)
+				redir = NULL;
+		}
+		if (redir != NULL)
+			return xfer_fail(x, BK_CTX_REMOTE_FILE,
+			    HR_INET_REDIRECT_FAILED, 0, "%s redirects to %.80s:"
+			    " refused, only http and https are followed (%s)",
+			    x->remote, redir, msg);
 		return xfer_fail(x, BK_CTX_REMOTE_FILE, HR_INET_INVALID_URL,
-		    0, "%s", msg);
+		    0, "%s: %s", x->remote, msg);
 	default:
 		return xfer_fail(x, BK_CTX_GENERAL_TRANSPORT, HR_GEN_FAILURE,
 		    1, "%s", msg);
 	}
 }
 
+/* Empties the temp file: what it holds cannot be continued. */
+static int
+restart_temp(struct xfer *x)
+{
+	if (ftruncate(x->fd, 0) != 0 || lseek(x->fd, 0, SEEK_SET) != 0)
+		return errno;
+	x->offset = 0;
+	return 0;
+}
+
+/* Why an attempt ended, as the job's error. */
+static int
+judge(struct xfer *x, struct hctx *c, CURL *e, CURLcode rc,
+    const char *errbuf)
+{
+	struct hstate *h = &c->h;
+
+	if (h->aborted)
+		return XFER_ABORTED;
+	if (h->werr != 0)
+		return xfer_fail(x, BK_CTX_LOCAL_FILE, lf_hresult(h->werr), 0,
+		    "writing the temporary file for %s: %s", x->remote,
+		    strerror(h->werr));
+	if (h->nospace)
+		return xfer_fail(x, BK_CTX_LOCAL_FILE, HR_DISK_FULL, 0,
+		    "%s %s, which would leave less than the %llu bytes kept"
+		    " free on the destination's filesystem (%llu free)%s:"
+		    " make room there, or check what the server sends",
+		    x->remote, h->why, (unsigned long long)h->reserve,
+		    (unsigned long long)h->avail, h->nospace == 2 ?
+		    "; the partial temporary file was emptied" : "");
+	/* A server that keeps contradicting itself is an ERROR at once, not
+	 * a transient one: the bytes it sends before the contradiction would
+	 * count as progress and keep the job retrying for ever.  The
+	 * reconciler resumes an ERROR job after the set's backoff. */
+	if (h->overlong)
+		return xfer_fail(x, BK_CTX_REMOTE_FILE,
+		    HR_BG_INVALID_SERVER_RESPONSE, 0, "%s sent more than the"
+		    " %llu bytes it announced: the extra bytes were refused;"
+		    " check the server or the proxy or cache in front of it",
+		    x->remote, (unsigned long long)h->limit);
+	if (h->badrange || h->refetch)
+		return xfer_fail(x, BK_CTX_REMOTE_FILE,
+		    HR_BG_INVALID_SERVER_RESPONSE, 0, "%s answered with %s:"
+		    " nothing of that answer was kept; check the server or"
+		    " the proxy or cache in front of it", x->remote, h->why);
+	if (rc != CURLE_OK) {
+		if (rc == CURLE_HTTP_RETURNED_ERROR &&
+		    (h->r.flags & HDR_RETRY))
+			x->retry_after = h->r.retry_after;
+		return map_error(x, e, rc, errbuf);
+	}
+	if (!h->started)
+		return xfer_fail(x, BK_CTX_REMOTE_FILE,
+		    HR_BG_INVALID_SERVER_RESPONSE, 1, "%s: no response body",
+		    x->remote);
+	return XFER_OK;
+}
+
 int
 http_transfer(struct http_worker *w, struct xfer *x)
 {
 	struct hctx c;
+	struct opts o;
 	CURL *e = w->easy;
 	struct curl_slist *hdrs = NULL;
-	char *noproxy = NULL, range[32], ifrange[1100], userbuf[512];
-	char errbuf[CURL_ERROR_SIZE];
+	char *noproxy = NULL, range[32], ifrange[HDR_VALIDATOR_MAX + 16];
+	char userbuf[512], errbuf[CURL_ERROR_SIZE];
 	const char *validator = NULL;
-	CURLcode rc;
+	CURLcode rc = CURLE_OK;
 	long code = 0;
-	int ret, attempt, proxy = 0;
+	int ret, err, proxy = 0, refetch = 0, rounds = 0, whole = 0;
 
-	if (w->wbuf == NULL && (w->wbuf = malloc(HTTP_WBUF)) == NULL)
-		return xfer_fail(x, BK_CTX_GENERAL_QUEUE_MANAGER, HR_GEN_FAILURE,
+	memset(&c, 0, sizeof(c));
+	if (w->wbuf == NULL && (w->wbuf = malloc(HTTP_WBUF)) == NULL) {
+		ret = xfer_fail(x, BK_CTX_GENERAL_QUEUE_MANAGER, HR_GEN_FAILURE,
 		    1, "out of memory");
-	for (attempt = 0; ; attempt++) {
+		goto out;
+	}
+	for (;;) {
+		hstate_reset(&c.h);
 		memset(&c, 0, sizeof(c));
 		c.h.x = x;
 		c.h.wbuf = w->wbuf;
@@ -665,88 +882,118 @@ http_transfer(struct http_worker *w, struct xfer *x)
 		c.easy = e;
 		errbuf[0] = '\0';
 		C.easy_reset(e);
-		setup_common(e, x, proxy, &noproxy, userbuf, sizeof(userbuf));
-		C.easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
-		C.easy_setopt(e, CURLOPT_BUFFERSIZE, (long)HTTP_BUFFER);
-		C.easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb2);
-		C.easy_setopt(e, CURLOPT_HEADERDATA, &c);
-		C.easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
-		C.easy_setopt(e, CURLOPT_WRITEDATA, &c);
-		C.easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
-		C.easy_setopt(e, CURLOPT_XFERINFOFUNCTION, xferinfo_cb);
-		C.easy_setopt(e, CURLOPT_XFERINFODATA, &c);
+		memset(&o, 0, sizeof(o));
+		o.e = e;
+		setup_common(&o, x, proxy, &noproxy, userbuf, sizeof(userbuf));
+		OPT(&o, CURLOPT_ERRORBUFFER, errbuf);
+		OPT(&o, CURLOPT_BUFFERSIZE, (long)HTTP_BUFFER);
+		OPT(&o, CURLOPT_HEADERFUNCTION, header_cb2);
+		OPT(&o, CURLOPT_HEADERDATA, &c);
+		OPT(&o, CURLOPT_WRITEFUNCTION, write_cb);
+		OPT(&o, CURLOPT_WRITEDATA, &c);
+		OPT(&o, CURLOPT_NOPROGRESS, 0L);
+		OPT(&o, CURLOPT_XFERINFOFUNCTION, xferinfo_cb);
+		OPT(&o, CURLOPT_XFERINFODATA, &c);
 		validator = NULL;
 		if (x->offset > 0 && x->have != NULL)
 			validator = x->have->etag ? x->have->etag :
 			    x->have->last_modified;
-		if (x->offset > 0 && validator == NULL) {
-			/* Nothing proves the bytes we hold belong to the
-			 * current remote: never splice, start over. */
-			if (ftruncate(x->fd, 0) != 0 ||
-			    lseek(x->fd, 0, SEEK_SET) != 0) {
+		/* Without a validator nothing proves the bytes we hold
+		 * belong to the current remote: never splice, start over.
+		 * (A server without ETag and Last-Modified is fetched whole
+		 * on every attempt; that is the price of never mixing two
+		 * versions.) */
+		if (x->offset > 0 && (validator == NULL || whole)) {
+			if ((err = restart_temp(x)) != 0) {
 				ret = xfer_fail(x, BK_CTX_LOCAL_FILE,
-				    lf_hresult(errno), 0, "%s",
-				    strerror(errno));
+				    lf_hresult(err), 0, "emptying the temporary"
+				    " file for %s: %s", x->remote,
+				    strerror(err));
 				goto out;
 			}
-			x->offset = 0;
 		}
 		if (x->offset > 0) {
 			snprintf(range, sizeof(range), "%llu-",
 			    (unsigned long long)x->offset);
 			snprintf(ifrange, sizeof(ifrange), "If-Range: %s",
 			    validator);
-			C.easy_setopt(e, CURLOPT_RANGE, range);
+			OPT(&o, CURLOPT_RANGE, range);
 		}
 		C.slist_free_all(hdrs);
 		hdrs = header_list(x->job->headers, x->offset > 0 ? ifrange :
 		    NULL);
-		C.easy_setopt(e, CURLOPT_HTTPHEADER, hdrs);
+		OPT(&o, CURLOPT_HTTPHEADER, hdrs);
+		if (o.rc != CURLE_OK) {
+			ret = opts_fail(x, &o);
+			goto out;
+		}
 
 		rc = C.easy_perform(e);
 		/* Whatever arrived is a valid prefix of the file, even when
 		 * the transfer then failed: keep it for the resume. */
 		wflush(&c.h);
+		if (c.h.aborted || c.h.werr != 0)
+			break;
 		if (rc == CURLE_HTTP_RETURNED_ERROR && x->offset > 0 &&
-		    attempt == 0 && C.easy_getinfo(e,
-		    CURLINFO_RESPONSE_CODE, &code) == CURLE_OK && code == 416) {
+		    !whole && C.easy_getinfo(e, CURLINFO_RESPONSE_CODE,
+		    &code) == CURLE_OK && code == 416) {
 			/* We hold at least the whole file (killed before
 			 * recording it done): fetch it again whole. */
-			if (ftruncate(x->fd, 0) == 0 &&
-			    lseek(x->fd, 0, SEEK_SET) == 0) {
-				x->offset = 0;
-				free(noproxy);
-				noproxy = NULL;
-				hstate_reset(&c.h);
-				continue;
-			}
+			whole = 1;
+			continue;
 		}
+		if (c.h.refetch && refetch < HTTP_MAX_REFETCH) {
+			/* Nothing of the answer was written; what the temp
+			 * holds may be of another version: from zero. */
+			refetch++;
+			whole = 1;
+			continue;
+		}
+		if (c.h.nospace == 2 && restart_temp(x) != 0)
+			c.h.werr = errno;
 		if (proxy_failed(rc) && !c.h.started && proxy_next(x->job,
 		    proxy)) {
 			proxy++;
-			hstate_reset(&c.h);
 			continue;
 		}
-		break;
+		if (rc != CURLE_OK || !c.h.started || c.h.total ==
+		    BK_SIZE_UNKNOWN)
+			break;
+		x->offset += c.h.got;
+		whole = 0;
+		if (x->offset >= c.h.total)
+			break;
+		/* A short answer (a 206 that ends before the file does, or
+		 * a 200 cut at a clean boundary): continue where it ended,
+		 * as long as each round brings bytes. */
+		if (c.h.got == 0 || ++rounds >= HTTP_MAX_ROUNDS) {
+			ret = xfer_fail(x, BK_CTX_REMOTE_FILE,
+			    HR_BG_INVALID_SERVER_RESPONSE, 1, "%s sent %llu of"
+			    " %llu bytes and then %s: the transfer resumes"
+			    " after the retry delay", x->remote,
+			    (unsigned long long)x->offset,
+			    (unsigned long long)c.h.total, c.h.got == 0 ?
+			    "nothing more" : "kept sending short ranges");
+			goto out;
+		}
+		if (x->have == NULL || (x->have->etag == NULL &&
+		    x->have->last_modified == NULL)) {
+			/* Continuing would need a validator. */
+			ret = xfer_fail(x, BK_CTX_REMOTE_FILE,
+			    HR_BG_INVALID_SERVER_RESPONSE, 1, "%s sent %llu of"
+			    " %llu bytes without an ETag or Last-Modified to"
+			    " resume from: the file is fetched again after"
+			    " the retry delay; configure the server to send"
+			    " validators", x->remote,
+			    (unsigned long long)x->offset,
+			    (unsigned long long)c.h.total);
+			goto out;
+		}
 	}
-	if (c.h.aborted)
-		ret = XFER_ABORTED;
-	else if (c.h.werr != 0)
-		ret = xfer_fail(x, BK_CTX_LOCAL_FILE, lf_hresult(c.h.werr), 0,
-		    "writing the temporary file: %s", strerror(c.h.werr));
-	else if (c.h.badrange)
-		ret = xfer_fail(x, BK_CTX_REMOTE_FILE,
-		    HR_BG_INVALID_SERVER_RESPONSE, 1, "the server answered a"
-		    " range request with another range");
-	else if (rc != CURLE_OK)
-		ret = map_error(x, e, rc, errbuf);
-	else if (!c.h.started)
-		ret = xfer_fail(x, BK_CTX_REMOTE_FILE,
-		    HR_BG_INVALID_SERVER_RESPONSE, 1, "no response body");
-	else
-		ret = XFER_OK;
+	ret = judge(x, &c, e, rc, errbuf);
 out:
-	/* The easy handle keeps pointers to these until the next reset. */
+	/* The easy handle keeps pointers to these until the next reset;
+	 * clearing them cannot fail. */
 	C.easy_setopt(e, CURLOPT_HTTPHEADER, NULL);
 	C.easy_setopt(e, CURLOPT_NOPROXY, NULL);
 	C.easy_setopt(e, CURLOPT_ERRORBUFFER, NULL);
@@ -778,7 +1025,8 @@ http_probe(const struct xfer *settings, struct bk_validators *out,
 	CURL *e;
 	char *noproxy = NULL, userbuf[512], errbuf[CURL_ERROR_SIZE] = "";
 	struct curl_slist *hdrs;
-	CURLcode rc;
+	struct opts o;
+	CURLcode rc = CURLE_OK;
 	int ret = BK_OK, proxy = 0;
 
 	memset(out, 0, sizeof(*out));
@@ -797,18 +1045,25 @@ http_probe(const struct xfer *settings, struct bk_validators *out,
 	hdrs = header_list(x.job->headers, NULL);
 	do {
 		C.easy_reset(e);
-		setup_common(e, &x, proxy, &noproxy, userbuf,
+		memset(&o, 0, sizeof(o));
+		o.e = e;
+		setup_common(&o, &x, proxy, &noproxy, userbuf,
 		    sizeof(userbuf));
-		C.easy_setopt(e, CURLOPT_HTTPHEADER, hdrs);
-		C.easy_setopt(e, CURLOPT_NOBODY, 1L);
-		C.easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
-		C.easy_setopt(e, CURLOPT_HEADERFUNCTION, probe_header_cb);
-		C.easy_setopt(e, CURLOPT_HEADERDATA, &h);
-		C.easy_setopt(e, CURLOPT_WRITEFUNCTION, discard_cb);
+		OPT(&o, CURLOPT_HTTPHEADER, hdrs);
+		OPT(&o, CURLOPT_NOBODY, 1L);
+		OPT(&o, CURLOPT_ERRORBUFFER, errbuf);
+		OPT(&o, CURLOPT_HEADERFUNCTION, probe_header_cb);
+		OPT(&o, CURLOPT_HEADERDATA, &h);
+		OPT(&o, CURLOPT_WRITEFUNCTION, discard_cb);
+		if (o.rc != CURLE_OK)
+			break;
 		rc = C.easy_perform(e);
 	} while (proxy_failed(rc) && proxy_next(x.job, proxy++));
-	if (rc != CURLE_OK) {
-		map_error(&x, e, rc, errbuf);
+	if (o.rc != CURLE_OK || rc != CURLE_OK) {
+		if (o.rc != CURLE_OK)
+			opts_fail(&x, &o);
+		else
+			map_error(&x, e, rc, errbuf);
 		memset(err, 0, sizeof(*err));
 		err->context = x.ectx;
 		err->code = x.code;
@@ -817,13 +1072,13 @@ http_probe(const struct xfer *settings, struct bk_validators *out,
 		ret = BK_E_IO;
 		goto out;
 	}
-	out->size = h.have_clen ? h.clen : BK_SIZE_UNKNOWN;
-	out->etag = h.etag;
-	out->last_modified = h.lastmod;
-	out->mtime = h.lastmod ? C.getdate(h.lastmod, NULL) : 0;
+	out->size = (h.r.flags & HDR_CLEN) ? h.r.clen : BK_SIZE_UNKNOWN;
+	out->etag = h.r.etag;
+	out->last_modified = h.r.lastmod;
+	out->mtime = h.r.lastmod ? C.getdate(h.r.lastmod, NULL) : 0;
 	if (out->mtime < 0)
 		out->mtime = 0;
-	h.etag = h.lastmod = NULL;
+	h.r.etag = h.r.lastmod = NULL;
 out:
 	hstate_reset(&h);
 	C.slist_free_all(hdrs);
