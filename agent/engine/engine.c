@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/fsuid.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -391,9 +392,17 @@ open_temp(struct worker *w, struct active *a, const struct lf_ident *id,
 		w->dc_seq = a->j->seq;
 	}
 	err = lf_dir_cached(&w->dc, a->f->local, &dfd, &base, &fresh);
-	if (err == 0)
-		err = temp ? lf_temp_open(dfd, temp, fdp) :
-		    lf_temp_create(dfd, &name, fdp);
+	if (err == 0 && temp != NULL)
+		err = lf_temp_open(dfd, temp, fdp);
+	/* No temp yet, or the recorded name now holds something that is
+	 * not ours (a FIFO, a link, another's file planted there): a fresh
+	 * exclusive temp under a new name, the transfer from byte 0. */
+	if (err == 0 && temp == NULL)
+		err = lf_temp_create(dfd, lf_temp_tag(e->state_dir), &name,
+		    fdp);
+	else if (err == LF_TEMP_STALE)
+		err = lf_temp_create(dfd, lf_temp_tag(e->state_dir), &name,
+		    fdp);
 	lf_ident_leave(&saved);
 	if (err != 0) {
 		xfer_fail(x, BK_CTX_LOCAL_FILE, lf_hresult(err), 0,
@@ -404,6 +413,7 @@ open_temp(struct worker *w, struct active *a, const struct lf_ident *id,
 	}
 	if (name != NULL) {
 		pthread_mutex_lock(&e->mu);
+		free(a->f->temp);
 		a->f->temp = name;
 		name = NULL;
 		pthread_mutex_unlock(&e->mu);
@@ -954,15 +964,22 @@ names_completed(const struct ejob *j, const char *name)
 	return 0;
 }
 
+/* A temp name of this store: .BIT<tag><8 hex>.tmp (lf_temp_create).
+ * Names of another tag, or of the older 8-digit form, belong to another
+ * instance (or an older build) and are never swept here. */
 static int
-is_temp_name(const char *n)
+is_temp_name(const char *n, uint32_t tag)
 {
+	char want[16];
 	size_t k;
 
-	if (strlen(n) != 16 || strncmp(n, ".BIT", 4) != 0 ||
-	    strcmp(n + 12, ".tmp") != 0)
+	if (strlen(n) != 24 || strncmp(n, ".BIT", 4) != 0 ||
+	    strcmp(n + 20, ".tmp") != 0)
 		return 0;
-	for (k = 4; k < 12; k++)
+	snprintf(want, sizeof(want), "%08X", tag);
+	if (strncmp(n + 4, want, 8) != 0)
+		return 0;
+	for (k = 12; k < 20; k++)
 		if (!strchr("0123456789ABCDEF", n[k]))
 			return 0;
 	return 1;
@@ -991,9 +1008,24 @@ referenced(struct backend *e, const struct ejob *skip, const char *dir,
 	return 0;
 }
 
+/* Unlinks name in dfd only when it still looks like a temp this agent
+ * made (regular, one link, ours): a hard link, FIFO or another user's
+ * file planted under the name is not ours to delete. */
+static void
+unlink_temp(int dfd, const char *name)
+{
+	struct stat sb;
+
+	if (fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW) != 0 ||
+	    !S_ISREG(sb.st_mode) || sb.st_nlink != 1 ||
+	    sb.st_uid != (uid_t)setfsuid((uid_t)-1))
+		return;
+	unlinkat(dfd, name, 0);
+}
+
 /* Removes a job's temp files (Cancel, and files Complete leaves out),
- * then any temp file of ours in its directories that no job of this store
- * names: left by a crash before its name was written down. */
+ * then any temp file of this store in its directories that no job names:
+ * left by a crash before its name was written down. */
 static void
 remove_temps(struct backend *e, struct ejob *j, int only_incomplete)
 {
@@ -1001,6 +1033,7 @@ remove_temps(struct backend *e, struct ejob *j, int only_incomplete)
 	const char *base;
 	size_t k, dirlen;
 	struct dirent *de;
+	uint32_t tag = lf_temp_tag(e->state_dir);
 	DIR *d;
 	int dfd, sfd, fresh;
 
@@ -1010,7 +1043,7 @@ remove_temps(struct backend *e, struct ejob *j, int only_incomplete)
 		if (lf_dir_cached(&dc, f->local, &dfd, &base, &fresh) != 0)
 			continue;
 		if (f->temp != NULL && !(only_incomplete && f->completed))
-			unlinkat(dfd, f->temp, 0);
+			unlink_temp(dfd, f->temp);
 		if (!fresh)
 			continue;	/* swept already */
 		dirlen = (size_t)(base - 1 - f->local);
@@ -1021,10 +1054,10 @@ remove_temps(struct backend *e, struct ejob *j, int only_incomplete)
 			continue;
 		}
 		while ((de = readdir(d)) != NULL)
-			if (is_temp_name(de->d_name) &&
+			if (is_temp_name(de->d_name, tag) &&
 			    !referenced(e, j, f->local, dirlen, de->d_name) &&
 			    !(only_incomplete && names_completed(j, de->d_name)))
-				unlinkat(dfd, de->d_name, 0);
+				unlink_temp(dfd, de->d_name);
 		closedir(d);
 	}
 	lf_dir_forget(&dc);
@@ -1051,16 +1084,21 @@ out:
 	return rc;
 }
 
-/* Makes the completed temps durable before any rename: one syncfs for a
- * job of many files (one journal commit instead of one per file), an
- * fsync each for a few. */
+/* Makes the completed temps durable before any rename: for a job of
+ * many files one syncfs per filesystem the temps lie on (one journal
+ * commit instead of one per file), an fsync each for a few.  Every temp
+ * is opened without following links or blocking and must still be the
+ * temp we wrote (lf_temp_check). */
+#define SYNC_MAX_FS 16
 static int
 sync_temps(struct ejob *j, size_t ncomplete)
 {
 	struct lf_dircache dc = LF_DIRCACHE_INIT;
+	struct stat sb;
+	dev_t synced[SYNC_MAX_FS];
 	const char *base;
-	size_t k;
-	int dfd, fd, err = 0, fresh;
+	size_t k, nsynced = 0, s;
+	int dfd, fd, err = 0, fresh, many = ncomplete > 8;
 
 	for (k = 0; k < j->nfiles && err == 0; k++) {
 		struct efile *f = &j->files[k];
@@ -1070,16 +1108,28 @@ sync_temps(struct ejob *j, size_t ncomplete)
 		if ((err = lf_dir_cached(&dc, f->local, &dfd, &base,
 		    &fresh)) != 0)
 			break;
-		if (ncomplete > 8) {
-			if (syncfs(dfd) != 0)
-				err = errno;
-			break;		/* one filesystem, as a rule */
-		}
-		fd = openat(dfd, f->temp, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0 || fsync(fd) != 0)
+		fd = openat(dfd, f->temp, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+		    O_NOCTTY | O_CLOEXEC);
+		if (fd < 0) {
 			err = errno;
-		if (fd >= 0)
+			break;
+		}
+		if ((err = lf_temp_check(fd)) != 0 || fstat(fd, &sb) != 0) {
+			err = err ? err : errno;
 			close(fd);
+			break;
+		}
+		for (s = 0; many && s < nsynced && synced[s] != sb.st_dev; s++)
+			;
+		if (!many || nsynced == SYNC_MAX_FS) {
+			if (fsync(fd) != 0)
+				err = errno;
+		} else if (s == nsynced) {
+			if (syncfs(fd) != 0)
+				err = errno;
+			synced[nsynced++] = sb.st_dev;
+		}
+		close(fd);
 	}
 	lf_dir_forget(&dc);
 	return err;
