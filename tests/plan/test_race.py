@@ -346,5 +346,35 @@ class RaceTest(test_apply.Base):
             for x in (status, metrics)))
 
 
+    # -- finding 11: the sweep of leftover temps ------------------------------
+
+    def test_sweep_spares_other_instances_temps(self):
+        """Complete sweeps leftover temps of this store only: temps of
+        another bitsync instance (another state directory) sharing the
+        folder, and what a user planted under a temp name, survive."""
+        write_random(os.path.join(self.www, "a.bin"), 1000)
+        self.nginx()
+        dest = os.path.join(self.dst, "app")
+        os.makedirs(dest)
+        tag = 2166136261
+        for c in self.state.encode():
+            tag = ((tag ^ c) * 16777619) & 0xFFFFFFFF
+        other = (tag + 1) & 0xFFFFFFFF
+        keep = [".BITDEADBEEF.tmp",                    # older form
+                ".BIT%08X%08X.tmp" % (other, 1)]       # another store
+        mine = ".BIT%08X%08X.tmp" % (tag, 1)           # this store's
+        for n in keep + [mine]:
+            with open(os.path.join(dest, n), "wb") as f:
+                f.write(b"x")
+        # A hard link under this store's temp form: not ours to delete.
+        linked = ".BIT%08X%08X.tmp" % (tag, 2)
+        os.link(os.path.join(dest, keep[0]), os.path.join(dest, linked))
+        self.manifest("10-app.yaml", self.set_yaml("app", ["a.bin"]))
+        p = self.run_bitsync("apply", timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        left = sorted(n for n in os.listdir(dest) if n.startswith(".BIT"))
+        self.assertEqual(left, sorted(keep + [linked]))
+
+
 if __name__ == "__main__":
     unittest.main()
