@@ -1009,16 +1009,18 @@ referenced(struct backend *e, const struct ejob *skip, const char *dir,
 }
 
 /* Unlinks name in dfd only when it still looks like a temp this agent
- * made (regular, one link, ours): a hard link, FIFO or another user's
- * file planted under the name is not ours to delete. */
+ * made (regular, one link; with mine, owned by the identity we act as):
+ * a hard link or FIFO planted under the name is not ours to delete.  A
+ * job's recorded temp may belong to its helper token's local user, whose
+ * identity Cancel does not take: no owner check there. */
 static void
-unlink_temp(int dfd, const char *name)
+unlink_temp(int dfd, const char *name, int mine)
 {
 	struct stat sb;
 
 	if (fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW) != 0 ||
 	    !S_ISREG(sb.st_mode) || sb.st_nlink != 1 ||
-	    sb.st_uid != (uid_t)setfsuid((uid_t)-1))
+	    (mine && sb.st_uid != (uid_t)setfsuid((uid_t)-1)))
 		return;
 	unlinkat(dfd, name, 0);
 }
@@ -1043,7 +1045,7 @@ remove_temps(struct backend *e, struct ejob *j, int only_incomplete)
 		if (lf_dir_cached(&dc, f->local, &dfd, &base, &fresh) != 0)
 			continue;
 		if (f->temp != NULL && !(only_incomplete && f->completed))
-			unlink_temp(dfd, f->temp);
+			unlink_temp(dfd, f->temp, 0);
 		if (!fresh)
 			continue;	/* swept already */
 		dirlen = (size_t)(base - 1 - f->local);
@@ -1057,7 +1059,7 @@ remove_temps(struct backend *e, struct ejob *j, int only_incomplete)
 			if (is_temp_name(de->d_name, tag) &&
 			    !referenced(e, j, f->local, dirlen, de->d_name) &&
 			    !(only_incomplete && names_completed(j, de->d_name)))
-				unlink_temp(dfd, de->d_name);
+				unlink_temp(dfd, de->d_name, 1);
 		closedir(d);
 	}
 	lf_dir_forget(&dc);
