@@ -1090,17 +1090,20 @@ out:
  * many files one syncfs per filesystem the temps lie on (one journal
  * commit instead of one per file), an fsync each for a few.  Every temp
  * is opened without following links or blocking and must still be the
- * temp we wrote (lf_temp_check). */
+ * temp we wrote (lf_temp_check): one a local user replaced since (a
+ * FIFO, a link, a hard link to another file) is not committed; the file
+ * goes back to not transferred (*ncomplete counts it out, so Complete
+ * reports a partial job) and the name is left to its owner. */
 #define SYNC_MAX_FS 16
 static int
-sync_temps(struct ejob *j, size_t ncomplete)
+sync_temps(struct backend *e, struct ejob *j, size_t *ncomplete)
 {
 	struct lf_dircache dc = LF_DIRCACHE_INIT;
 	struct stat sb;
 	dev_t synced[SYNC_MAX_FS];
 	const char *base;
 	size_t k, nsynced = 0, s;
-	int dfd, fd, err = 0, fresh, many = ncomplete > 8;
+	int dfd, fd, err = 0, fresh, many = *ncomplete > 8;
 
 	for (k = 0; k < j->nfiles && err == 0; k++) {
 		struct efile *f = &j->files[k];
@@ -1112,12 +1115,24 @@ sync_temps(struct ejob *j, size_t ncomplete)
 			break;
 		fd = openat(dfd, f->temp, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
 		    O_NOCTTY | O_CLOEXEC);
-		if (fd < 0) {
+		if (fd < 0 && errno != ELOOP && errno != ENXIO &&
+		    errno != ENOENT && errno != EISDIR) {
 			err = errno;
 			break;
 		}
-		if ((err = lf_temp_check(fd)) != 0 || fstat(fd, &sb) != 0) {
-			err = err ? err : errno;
+		if (fd < 0 || lf_temp_check(fd) != 0) {
+			if (fd >= 0)
+				close(fd);
+			f->completed = 0;
+			f->done = 0;
+			free(f->temp);
+			f->temp = NULL;
+			store_update_file(e->store, j, k);
+			(*ncomplete)--;
+			continue;
+		}
+		if (fstat(fd, &sb) != 0) {
+			err = errno;
 			close(fd);
 			break;
 		}
@@ -1170,7 +1185,7 @@ engine_complete(struct backend *e, const bk_guid *id)
 		rc = BK_E_IO;
 		goto out;
 	}
-	if ((err = sync_temps(j, ncomplete)) != 0) {
+	if ((err = sync_temps(e, j, &ncomplete)) != 0) {
 		rc = BK_E_IO;
 		goto out;
 	}

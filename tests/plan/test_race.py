@@ -296,6 +296,46 @@ class RaceTest(test_apply.Base):
         self.assertEqual(sha(placed), sha(os.path.join(self.www,
                                                        "big.bin")))
 
+    def drive(self, *args):
+        p = subprocess.run([test_apply.DRIVE, "-s", self.state] +
+                           list(args), capture_output=True, text=True,
+                           timeout=60)
+        return p
+
+    def test_temp_replaced_before_complete(self):
+        """Between TRANSFERRED and Complete the user swaps the temp for a
+        hard link to their own file, then for a FIFO: Complete must not
+        put either in place (the placed file would be the user's to
+        change, or a FIFO), nor hang; it reports the job partial."""
+        write_random(os.path.join(self.www, "a.bin"), 5000)
+        self.nginx()
+        theirs = os.path.join(self.home, "theirs")
+        self.user_run(["sh", "-c", 'printf mine > "$1"', "-", theirs])
+        for kind in ("hardlink", "fifo"):
+            local = os.path.join(self.home, "a-%s.bin" % kind)
+            p = self.drive("create", self.web.url("/a.bin"), local)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            guid = p.stdout.split()[0]
+            p = self.drive("run", "-w", "30", guid)
+            self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+            temp = self.drive("temp", guid, "0").stdout.strip()
+            self.assertTrue(os.path.isfile(temp), temp)
+            plant = ('rm -f "$1" && ln "$2" "$1"' if kind == "hardlink"
+                     else 'rm -f "$1" && mkfifo -m 666 "$1"')
+            self.user_run(["sh", "-c", plant, "-", temp, theirs])
+            try:
+                p = self.drive("complete", guid)
+            except subprocess.TimeoutExpired:
+                self.fail("complete hung on a FIFO at the temp name")
+            self.assertNotEqual(p.returncode, 0, kind)
+            self.assertFalse(os.path.lexists(local),
+                             "%s put in place by Complete" % kind)
+            with open(theirs, "rb") as f:
+                self.assertEqual(f.read(), b"mine")
+            self.assertEqual(os.stat(theirs).st_nlink,
+                             2 if kind == "hardlink" else 1)
+            self.user_run(["rm", "-f", temp])
+
     # -- finding 6: status_file / metrics_file temp names -------------------
 
     def test_status_fifo_does_not_block_daemon(self):
