@@ -405,14 +405,20 @@ walk_dirs(const char *path, size_t trusted_len, int create, int all,
 			t = (size_t)(end - path);
 		while (t > 1 && path[t] != '/' && path[t] != '\0')
 			t--;
+		dfd = -1;
 		if (t > 1) {
 			char *root = xstrndup(path, t);
 
 			dfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 			free(root);
 			p = path + t;
-		} else
+		}
+		/* No trusted part, or a root not made yet: from "/", where
+		 * it is created like any other folder. */
+		if (dfd == -1 && (t <= 1 || (errno == ENOENT && create))) {
 			dfd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			p = path;
+		}
 	} else
 		dfd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd == -1)

@@ -256,6 +256,11 @@ test_nofollow(void)
 	CHECK(platform_lstat(path_of("victim/t"), &st) == 0 &&
 	    st.kind == PLATFORM_KIND_DIR);
 	CHECK(platform_make_dirs(path_of("n/a/b"), 0) == 0);
+	/* A trusted root not there yet is created (without following). */
+	CHECK(platform_make_dirs(path_of("n/root/s"),
+	    strlen(path_of("n/root"))) == 0);
+	CHECK(platform_lstat(path_of("n/root/s"), &st) == 0 &&
+	    st.kind == PLATFORM_KIND_DIR);
 
 	/* remove_placed: only the file as recorded, never through a link. */
 	touch("n/a/f");
