@@ -217,11 +217,12 @@ class RaceTest(test_apply.Base):
         for rnd in range(ROUNDS):
             self.user_run(["mkdir", "-p", real])
             deep = ["deep%d-%d" % (rnd, k) for k in range(PER_ROUND)]
-            # A new set each round: a failed one would wait for its
-            # retry delay.
-            self.manifest("10-app.yaml", self.set_yaml(
-                "app%d" % rnd, ["sub/%s/a.bin" % n for n in deep],
-                dest=dest), sources=False)
+            # New sets each round (a failed one would wait for its retry
+            # delay), one folder each: a set's first refused folder ends
+            # its create, the other sets still try theirs.
+            self.manifest("10-app.yaml", "".join(self.set_yaml(
+                "app%d-%d" % (rnd, k), ["sub/%s/x/y/a.bin" % n],
+                dest=dest) for k, n in enumerate(deep)), sources=False)
             sw = self.start_swapper(dest, "sub", "sub-link")
             p = self.run_bitsync("apply", timeout=60)
             if os.environ.get("RACE_DEBUG"):
