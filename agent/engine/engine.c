@@ -377,10 +377,14 @@ open_temp(struct worker *w, struct active *a, const struct lf_ident *id,
 	struct lf_ident saved;
 	const char *base;
 	char *name = NULL, *temp;
+	struct stat sb;
+	uint64_t dev, ino;
 	int dfd = -1, err, ret = XFER_FAILED, fresh;
 
 	pthread_mutex_lock(&e->mu);
 	temp = xstrdup_or_null(a->f->temp);
+	dev = a->f->temp_dev;
+	ino = a->f->temp_ino;
 	pthread_mutex_unlock(&e->mu);
 	if ((err = lf_ident_enter(id, &saved)) != 0) {
 		xfer_fail(x, BK_CTX_LOCAL_FILE, HR_ACCESS_DENIED, 0,
@@ -393,7 +397,7 @@ open_temp(struct worker *w, struct active *a, const struct lf_ident *id,
 	}
 	err = lf_dir_cached(&w->dc, a->f->local, &dfd, &base, &fresh);
 	if (err == 0 && temp != NULL)
-		err = lf_temp_open(dfd, temp, fdp);
+		err = lf_temp_open(dfd, temp, dev, ino, fdp);
 	/* No temp yet, or the recorded name now holds something that is
 	 * not ours (a FIFO, a link, another's file planted there): a fresh
 	 * exclusive temp under a new name, the transfer from byte 0. */
@@ -411,13 +415,24 @@ open_temp(struct worker *w, struct active *a, const struct lf_ident *id,
 		    strerror(err));
 		goto out;
 	}
+	/* What the temp is, recorded with its name (cb_start writes both
+	 * down before the body): a later reopen or Complete checks it. */
+	if (fstat(*fdp, &sb) != 0) {
+		xfer_fail(x, BK_CTX_LOCAL_FILE, lf_hresult(errno), 0,
+		    "%s: %s", a->f->local, strerror(errno));
+		close(*fdp);
+		*fdp = -1;
+		goto out;
+	}
+	pthread_mutex_lock(&e->mu);
 	if (name != NULL) {
-		pthread_mutex_lock(&e->mu);
 		free(a->f->temp);
 		a->f->temp = name;
 		name = NULL;
-		pthread_mutex_unlock(&e->mu);
 	}
+	a->f->temp_dev = (uint64_t)sb.st_dev;
+	a->f->temp_ino = (uint64_t)sb.st_ino;
+	pthread_mutex_unlock(&e->mu);
 	ret = XFER_OK;
 out:
 	free(name);
@@ -1120,13 +1135,15 @@ sync_temps(struct backend *e, struct ejob *j, size_t *ncomplete)
 			err = errno;
 			break;
 		}
-		if (fd < 0 || lf_temp_check(fd) != 0) {
+		if (fd < 0 || lf_temp_check(fd, f->temp_dev,
+		    f->temp_ino) != 0) {
 			if (fd >= 0)
 				close(fd);
 			f->completed = 0;
 			f->done = 0;
 			free(f->temp);
 			f->temp = NULL;
+			f->temp_dev = f->temp_ino = 0;
 			store_update_file(e->store, j, k);
 			(*ncomplete)--;
 			continue;

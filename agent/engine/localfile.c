@@ -160,7 +160,7 @@ lf_temp_tag(const char *state_dir)
  * as.  The kernel keeps the fs uid per thread; setfsuid(-1) fails and
  * reports it without changing it. */
 int
-lf_temp_check(int fd)
+lf_temp_check(int fd, uint64_t dev, uint64_t ino)
 {
 	struct stat sb;
 	uid_t me = (uid_t)setfsuid((uid_t)-1);
@@ -171,6 +171,11 @@ lf_temp_check(int fd)
 		return EINVAL;
 	if (sb.st_nlink != 1 || sb.st_uid != me)
 		return EMLINK;
+	/* Another file of ours moved onto the name (a user owning the
+	 * folder can rename what is in it) is not this temp either. */
+	if (dev != 0 && ino != 0 && ((uint64_t)sb.st_dev != dev ||
+	    (uint64_t)sb.st_ino != ino))
+		return ESTALE;
 	return 0;
 }
 
@@ -183,15 +188,18 @@ lf_temp_check(int fd)
  * exclusive temp under a new name.  A temp that vanished is created again
  * under its recorded name, still exclusively. */
 int
-lf_temp_open(int dfd, const char *name, int *fd)
+lf_temp_open(int dfd, const char *name, uint64_t dev, uint64_t ino,
+    int *fd)
 {
 	int f, err, fl;
 
 	f = openat(dfd, name, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
 	    O_CLOEXEC);
-	if (f < 0 && errno == ENOENT)
+	if (f < 0 && errno == ENOENT) {
 		f = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL |
 		    O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
+		dev = ino = 0;		/* a new file: nothing to compare */
+	}
 	if (f < 0) {
 		err = errno;
 		/* ELOOP: a symlink; ENXIO: a FIFO without reader; EISDIR,
@@ -199,7 +207,7 @@ lf_temp_open(int dfd, const char *name, int *fd)
 		return err == EACCES || err == ENOSPC || err == EDQUOT ||
 		    err == EROFS || err == ENOTDIR ? err : LF_TEMP_STALE;
 	}
-	if ((err = lf_temp_check(f)) != 0) {
+	if ((err = lf_temp_check(f, dev, ino)) != 0) {
 		close(f);
 		return LF_TEMP_STALE;
 	}

@@ -297,6 +297,24 @@ class RaceTest(test_apply.Base):
         self.assertEqual(sha(placed), sha(os.path.join(self.www,
                                                        "big.bin")))
 
+    def test_root_file_moved_onto_temp(self):
+        """The user moves another root-owned file of their folder (one
+        link, root's, regular: it passes every check but identity) onto
+        the recorded temp name: the resumed transfer must not append to
+        it and commit the mix; the recorded device/inode tell it apart."""
+        temp = self.interrupted_temp(self.home)
+        other = os.path.join(self.home, "other.bin")
+        with open(other, "wb") as f:
+            f.write(b"o" * 100000)
+        os.chmod(other, 0o644)
+        self.user_run(["mv", "-f", other, temp])
+        p = self.run_bitsync("apply", "--wait", "--timeout", "60s",
+                             timeout=40)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(sha(os.path.join(self.home, "big.bin")),
+                         sha(os.path.join(self.www, "big.bin")),
+                         "a file moved onto the temp name was committed")
+
     def drive(self, *args):
         p = subprocess.run([test_apply.DRIVE, "-s", self.state] +
                            list(args), capture_output=True, text=True,
