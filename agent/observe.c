@@ -66,6 +66,8 @@ observe_in(struct platform_statdir *sd, const char *path, int hash,
 	o->exists = 1;
 	o->size = sb.size;
 	o->mtime_ns = sb.mtime_ns;
+	o->dev = sb.dev;
+	o->ino = sb.ino;
 	if (hash) {
 		if (observe_sha256_file(path, o->sha256) == -1) {
 			o->exists = -1;

@@ -70,6 +70,7 @@ struct plan_obs {
 	int exists;		/* 1 regular file, 0 missing, -1 something else */
 	uint64_t size;
 	int64_t mtime_ns;
+	uint64_t dev, ino;	/* identity of the file; 0 unknown */
 	int hashed;		/* sha256 below was computed */
 	uint8_t sha256[32];
 };

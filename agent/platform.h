@@ -52,6 +52,7 @@ struct platform_stat {
 	int is_link;
 	uint64_t size;
 	int64_t mtime_ns;
+	uint64_t dev, ino;		/* 0 where the host has none */
 };
 int platform_lstat(const char *path, struct platform_stat *sb);
 
@@ -73,6 +74,14 @@ void platform_statdir_free(struct platform_statdir *sd);
  * placed a file is not that file. */
 int platform_open_nofollow(const char *path);
 
+/* Deletes path when it is still the regular file bitsync placed: same
+ * size and mtime (and device and inode when want has them) as want.
+ * Folders are walked from the root without following any link, and the
+ * check and the unlink go through one folder handle, so a symlink swapped
+ * into the path meanwhile cannot redirect the delete (ELOOP).  0 deleted
+ * or already absent, 1 changed since (kept), -1 error (errno). */
+int platform_remove_placed(const char *path, const struct platform_stat *want);
+
 /* Creates the folder dir (one level) for the agent alone: mode 0700 on
  * POSIX; on Windows a protected DACL granting SYSTEM and Administrators
  * only, inherited by what is created inside.  0 also when it exists. */
@@ -80,7 +89,9 @@ int platform_mkdir_private(const char *dir);
 
 /* mkdir -p of dir.  New folders take their parent's permissions (on
  * Windows: inherit its ACL).  Components past the first trusted_len
- * bytes must not be symlinks or reparse points (design §7): ELOOP. */
+ * bytes (the allowed root, or none) must not be symlinks or reparse points
+ * (design §7): ELOOP.  On POSIX they are walked and made through no-follow
+ * folder handles (mkdirat), each new folder's parent fsync'd. */
 int platform_make_dirs(const char *dir, size_t trusted_len);
 
 /* Creates path when missing as a file only the agent may read (0600 /

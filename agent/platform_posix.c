@@ -27,6 +27,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
@@ -276,6 +277,8 @@ from_stat(int r, const struct stat *sb, struct platform_stat *st)
 	st->size = (uint64_t)sb->st_size;
 	st->mtime_ns = (int64_t)sb->st_mtim.tv_sec * 1000000000 +
 	    sb->st_mtim.tv_nsec;
+	st->dev = (uint64_t)sb->st_dev;
+	st->ino = (uint64_t)sb->st_ino;
 	return 0;
 }
 
@@ -363,10 +366,190 @@ platform_lstat_in(struct platform_statdir *sd, const char *path,
 	    AT_SYMLINK_NOFOLLOW), &sb, st);
 }
 
+/* Opens the folder that holds the last component of path and sets *base
+ * to that component.  The first trusted_len bytes of path (rounded down to
+ * a whole component; "/" or "." at least) are the administrator's and
+ * opened as named; every folder below is opened from its parent's handle
+ * with O_NOFOLLOW, so a symlink a local user swaps into the path (a folder
+ * of theirs on the way) cannot redirect what is done through the handle:
+ * ELOOP names it.  With create, missing folders are made with mkdirat
+ * (the parent's mode, as mkdir -p with a copied mode) and the parent
+ * fsync'd, so a folder that holds committed files survives a crash.
+ * With all, path itself is a folder to walk (no base). */
+static int
+walk_dirs(const char *path, size_t trusted_len, int create, int all,
+    const char **base)
+{
+	const char *p = path, *next, *end = path + strlen(path);
+	char comp[NAME_MAX + 1];
+	struct stat sb;
+	size_t len;
+	int dfd, nfd, saved;
+
+	if (!all) {
+		/* the parent: up to the last '/' */
+		while (end > path && end[-1] == '/')
+			end--;
+		while (end > path && end[-1] != '/')
+			end--;
+		*base = end;
+		if (*end == '\0') {
+			errno = EINVAL;
+			return -1;
+		}
+	}
+	if (path[0] == '/') {
+		size_t t = trusted_len;
+
+		if (t > (size_t)(end - path))
+			t = (size_t)(end - path);
+		while (t > 1 && path[t] != '/' && path[t] != '\0')
+			t--;
+		dfd = -1;
+		if (t > 1) {
+			char *root = xstrndup(path, t);
+
+			dfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			free(root);
+			p = path + t;
+		}
+		/* No trusted part, or a root not made yet: from "/", where
+		 * it is created like any other folder. */
+		if (dfd == -1 && (t <= 1 || (errno == ENOENT && create))) {
+			dfd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			p = path;
+		}
+	} else
+		dfd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd == -1)
+		return -1;
+	while (p < end) {
+		while (p < end && *p == '/')
+			p++;
+		if (p >= end)
+			break;
+		for (next = p; next < end && *next != '/'; next++)
+			;
+		len = (size_t)(next - p);
+		if (len > NAME_MAX) {
+			errno = ENAMETOOLONG;
+			goto fail;
+		}
+		memcpy(comp, p, len);
+		comp[len] = '\0';
+		nfd = openat(dfd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+		    O_CLOEXEC);
+		if (nfd == -1 && errno == ENOENT && create) {
+			if (fstat(dfd, &sb) == -1)
+				goto fail;
+			if (mkdirat(dfd, comp, sb.st_mode & 0777) == -1 &&
+			    errno != EEXIST)
+				goto fail;
+			/* The new entry lasts only once its folder is on
+			 * disk. */
+			if (fsync(dfd) == -1)
+				goto fail;
+			nfd = openat(dfd, comp, O_RDONLY | O_DIRECTORY |
+			    O_NOFOLLOW | O_CLOEXEC);
+		}
+		if (nfd == -1) {
+			/* Linux answers ENOTDIR for a symlink under
+			 * O_DIRECTORY: say what it is. */
+			if (errno == ENOTDIR && fstatat(dfd, comp, &sb,
+			    AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(sb.st_mode))
+				errno = ELOOP;
+			goto fail;
+		}
+		close(dfd);
+		dfd = nfd;
+		p = next;
+	}
+	return dfd;
+fail:
+	saved = errno;
+	close(dfd);
+	errno = saved;
+	return -1;
+}
+
+/* The checks of a file opened with O_NONBLOCK: a FIFO, device or socket
+ * planted where a file should be is refused (EINVAL) instead of read,
+ * and the descriptor blocks again as a file's does. */
+static int
+regular_fd(int fd)
+{
+	struct stat sb;
+	int fl;
+
+	if (fstat(fd, &sb) == -1)
+		return -1;
+	if (!S_ISREG(sb.st_mode)) {
+		errno = EINVAL;
+		return -1;
+	}
+	if ((fl = fcntl(fd, F_GETFL)) == -1 ||
+	    fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) == -1)
+		return -1;
+	return 0;
+}
+
 int
 platform_open_nofollow(const char *path)
 {
-	return open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	const char *base;
+	int dfd, fd, saved;
+
+	if ((dfd = walk_dirs(path, 0, 0, 0, &base)) == -1)
+		return -1;
+	fd = openat(dfd, base, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
+	    O_CLOEXEC);
+	saved = errno;
+	close(dfd);
+	if (fd != -1 && regular_fd(fd) == -1) {
+		saved = errno;
+		close(fd);
+		fd = -1;
+	}
+	errno = saved;
+	return fd;
+}
+
+int
+platform_remove_placed(const char *path, const struct platform_stat *want)
+{
+	const char *base;
+	struct stat sb;
+	int dfd, rc = -1, saved = 0;
+
+	if ((dfd = walk_dirs(path, 0, 0, 0, &base)) == -1)
+		return errno == ENOENT ? 0 : -1;
+	/* Checked and removed through the same handle: nothing swapped into
+	 * the path after the walk can make the unlink land elsewhere. */
+	if (fstatat(dfd, base, &sb, AT_SYMLINK_NOFOLLOW) == -1) {
+		saved = errno;
+		rc = saved == ENOENT ? 0 : -1;
+		goto out;
+	}
+	if (!S_ISREG(sb.st_mode) || (uint64_t)sb.st_size != want->size ||
+	    (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec !=
+	    want->mtime_ns || (want->dev != 0 && want->ino != 0 &&
+	    ((uint64_t)sb.st_dev != want->dev ||
+	    (uint64_t)sb.st_ino != want->ino))) {
+		rc = 1;
+		goto out;
+	}
+	if (unlinkat(dfd, base, 0) == -1) {
+		saved = errno;
+		rc = saved == ENOENT ? 0 : -1;
+		goto out;
+	}
+	/* The removal lasts once the folder is on disk. */
+	(void)fsync(dfd);
+	rc = 0;
+out:
+	close(dfd);
+	errno = saved;
+	return rc;
 }
 
 int
@@ -380,41 +563,12 @@ platform_mkdir_private(const char *dir)
 int
 platform_make_dirs(const char *dir, size_t trusted_len)
 {
-	char *p = xstrdup(dir), *s;
-	struct stat sb;
-	mode_t mode = 0755;
-	int rc = -1;
+	int fd;
 
-	for (s = p + 1;; s++) {
-		int end = *s == '\0';
-
-		if (*s != '/' && !end)
-			continue;
-		*s = '\0';
-		if ((size_t)(s - p) > trusted_len ? lstat(p, &sb) :
-		    stat(p, &sb)) {
-			if (errno != ENOENT || mkdir(p, mode) == -1)
-				goto done;
-			if (lstat(p, &sb) == -1)
-				goto done;
-		}
-		if (S_ISLNK(sb.st_mode)) {
-			errno = ELOOP;
-			goto done;
-		}
-		if (!S_ISDIR(sb.st_mode)) {
-			errno = ENOTDIR;
-			goto done;
-		}
-		mode = sb.st_mode & 0777;
-		if (end)
-			break;
-		*s = '/';
-	}
-	rc = 0;
-done:
-	free(p);
-	return rc;
+	if ((fd = walk_dirs(dir, trusted_len, 1, 1, NULL)) == -1)
+		return -1;
+	close(fd);
+	return 0;
 }
 
 int
@@ -433,10 +587,18 @@ platform_write_private(const char *path, const void *data, size_t len)
 {
 	int fd, rc = -1;
 
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-	    0600);
+	/* O_NONBLOCK: a FIFO at path would block the open; refused next. */
+	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW |
+	    O_NONBLOCK | O_NOCTTY, 0600);
 	if (fd == -1)
 		return -1;
+	if (regular_fd(fd) == -1 || ftruncate(fd, 0) == -1) {
+		int saved = errno;
+
+		close(fd);
+		errno = saved;
+		return -1;
+	}
 	if (len == 0 || write(fd, data, len) == (ssize_t)len)
 		rc = 0;
 	if (close(fd) == -1)
@@ -450,11 +612,35 @@ platform_replace_open(const char *path, char **tmp)
 	FILE *f;
 	int fd, saved;
 
-	*tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
-	fd = open(*tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-	    0644);
-	if (fd == -1)
+	uint32_t r;
+	int i;
+
+	/* An unguessable name beside path, created exclusively: a FIFO,
+	 * link or file planted at a predictable name (the folder of a
+	 * textfile collector is often a service user's) can neither block
+	 * the daemon nor take the write.  O_EXCL never follows a link nor
+	 * opens what exists; O_NONBLOCK is belt and braces. */
+	*tmp = NULL;
+	fd = -1;
+	for (i = 0; i < 16 && fd == -1; i++) {
+		if (getrandom(&r, sizeof(r), 0) != sizeof(r))
+			goto fail;
+		free(*tmp);
+		*tmp = xasprintf("%s.%08x.tmp", path, r);
+		fd = open(*tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
+		    O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, 0644);
+		if (fd == -1 && errno != EEXIST)
+			goto fail;
+	}
+	if (fd == -1 || regular_fd(fd) == -1) {
+		saved = errno;
+		if (fd != -1) {
+			close(fd);
+			unlink(*tmp);
+		}
+		errno = saved;
 		goto fail;
+	}
 	if ((f = fdopen(fd, "w")) == NULL) {
 		saved = errno;
 		close(fd);

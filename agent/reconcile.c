@@ -788,6 +788,28 @@ cancel_job(struct act *x, const struct bk_job *j)
 	return 0;
 }
 
+/* How much of dest is an allowed root from the agent config (trusted as
+ * the administrator wrote it, links and all): the longest root dest lies
+ * under, or 0 when none is configured (then only "/" is trusted). */
+static size_t
+trusted_root_len(const struct config *cfg, const char *dest)
+{
+	size_t i, len, best = 0;
+
+	for (i = 0; cfg != NULL && i < cfg->nallow_roots; i++) {
+		const char *r = cfg->allow_roots[i];
+
+		len = strlen(r);
+		while (len > 1 && platform_is_sep(r[len - 1]))
+			len--;
+		if (len > best && strncmp(dest, r, len) == 0 &&
+		    (dest[len] == '\0' || platform_is_sep(dest[len]) ||
+		    platform_is_sep(r[len - 1])))
+			best = len;
+	}
+	return best;
+}
+
 static void
 do_create(struct act *x)
 {
@@ -797,19 +819,29 @@ do_create(struct act *x)
 	bk_guid id;
 	char g[39], *msg;
 	const char *warn;
-	size_t i;
+	size_t i, trusted;
 	int rc;
 
-	/* BITS needs destination folders before AddFile. */
+	/* BITS needs destination folders before AddFile.  Only the
+	 * configured root the destination lies under (or none, "/") is
+	 * trusted: below it a symlink a local user plants is refused. */
+	trusted = trusted_root_len(c->cfg, dest);
 	for (i = 0; i < sp->job.nfiles; i++) {
 		char *d = xstrdup(sp->files[i].local);
 		char *slash = (char *)base_name(d);
 
 		if (slash > d + 1)
 			slash[-1] = '\0';
-		rc = platform_make_dirs(d, strlen(dest));
+		rc = platform_make_dirs(d, trusted);
 		if (rc == -1) {
-			msg = xasprintf("cannot create folder %s: %s", d,
+			msg = errno == ELOOP ? xasprintf("cannot create folder "
+			    "%s: a symbolic link or junction is in the path "
+			    "below %s%.*s; bitsync never follows one there: "
+			    "replace it with a real folder, or point the "
+			    "set's destination (or allow_roots) at the real "
+			    "place", d, trusted ? "the allowed root " :
+			    "the file system root", (int)trusted, dest) :
+			    xasprintf("cannot create folder %s: %s", d,
 			    strerror(errno));
 			free(d);
 			failed(x, x->a->attempts, msg, 0, BK_CTX_LOCAL_FILE);
@@ -950,6 +982,8 @@ do_complete(struct act *x)
 		observe_file(sp->files[i].local, 1, &o);
 		sf[i].local_size = o.size;
 		sf[i].local_mtime_ns = o.mtime_ns;
+		sf[i].local_dev = o.dev;
+		sf[i].local_ino = o.ino;
 		sf[i].has_sha256 = o.hashed;
 		memcpy(sf[i].sha256, o.sha256, 32);
 	}
@@ -1041,11 +1075,31 @@ do_orphan(struct act *x)
 		if (cancel_job(x, x->a->cancel[i]) == -1)
 			ok = 0;
 	for (i = 0; i < x->a->nremove; i++) {
-		const char *p = x->a->remove[i]->local;
+		const struct state_file *f = x->a->remove[i];
+		const char *p = f->local;
+		struct platform_stat want;
+		int r;
 
-		if (unlink(p) == -1 && errno != ENOENT) {
-			logf_(x->c, "set=%s delete=%s error=\"%s\"", x->a->set,
-			    p, strerror(errno));
+		/* The plan saw the file unchanged; between that lstat and
+		 * now a local user owning a folder on the path could swap
+		 * in a symlink.  platform_remove_placed walks the path
+		 * without following links and checks the file again
+		 * through the folder handle it unlinks from. */
+		memset(&want, 0, sizeof(want));
+		want.size = f->local_size;
+		want.mtime_ns = f->local_mtime_ns;
+		want.dev = f->local_dev;
+		want.ino = f->local_ino;
+		r = platform_remove_placed(p, &want);
+		if (r == 1)
+			logf_(x->c, "set=%s delete=%s kept=\"changed since "
+			    "bitsync placed it; delete it by hand if it is "
+			    "not needed\"", x->a->set, p);
+		else if (r == -1) {
+			logf_(x->c, "set=%s delete=%s error=\"%s%s\"",
+			    x->a->set, p, strerror(errno), errno == ELOOP ?
+			    ": a symbolic link is in the path; not deleted, "
+			    "remove the link and bitsync tries again" : "");
 			x->sum->errors++;
 			ok = 0;
 		} else

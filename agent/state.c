@@ -41,6 +41,8 @@ static const char schema_sql[] =
     " set_name TEXT NOT NULL, local TEXT NOT NULL, remote TEXT,"
     " size INTEGER, mtime INTEGER, etag TEXT, last_modified TEXT,"
     " local_size INTEGER, local_mtime_ns INTEGER, sha256 TEXT,"
+    " local_dev INTEGER NOT NULL DEFAULT 0,"
+    " local_ino INTEGER NOT NULL DEFAULT 0,"
     " PRIMARY KEY(set_name, local));"
     "CREATE TABLE IF NOT EXISTS lkg("
     " name TEXT PRIMARY KEY, content BLOB NOT NULL, sha256 TEXT NOT NULL,"
@@ -59,6 +61,30 @@ exec(struct state *st, const char *sql)
 {
 	return sqlite3_exec(st->db, sql, NULL, NULL, NULL) == SQLITE_OK ?
 	    0 : -1;
+}
+
+/* A store written before files recorded the device and inode of what was
+ * placed gains the two columns (0: unknown, then size and mtime alone
+ * decide whether on_remove may delete). */
+static int
+add_file_identity(struct state *st)
+{
+	sqlite3_stmt *q = NULL;
+	int has = 0, r;
+
+	if (sqlite3_prepare_v2(st->db, "SELECT 1 FROM pragma_table_info("
+	    "'files') WHERE name='local_dev'", -1, &q, NULL) != SQLITE_OK)
+		return -1;
+	r = sqlite3_step(q);
+	has = r == SQLITE_ROW;
+	sqlite3_finalize(q);
+	if (r != SQLITE_ROW && r != SQLITE_DONE)
+		return -1;
+	if (has)
+		return 0;
+	return exec(st, "ALTER TABLE files ADD COLUMN local_dev INTEGER NOT "
+	    "NULL DEFAULT 0; ALTER TABLE files ADD COLUMN local_ino INTEGER "
+	    "NOT NULL DEFAULT 0;");
 }
 
 int
@@ -95,7 +121,7 @@ state_open(const char *dir, struct state **out, char **err)
 	    exec(st, "PRAGMA synchronous=FULL;") == -1 ||
 	    exec(st, "BEGIN IMMEDIATE;") == -1)
 		goto dberr;
-	if (exec(st, schema_sql) == -1) {
+	if (exec(st, schema_sql) == -1 || add_file_identity(st) == -1) {
 		exec(st, "ROLLBACK;");
 		goto dberr;
 	}
@@ -316,9 +342,11 @@ load_files(struct state *st, struct arena *a, struct state_set *v,
 	}
 	if (sqlite3_prepare_v2(st->db, ordered ? "SELECT set_name, local, "
 	    "remote, size, mtime, etag, last_modified, local_size, "
-	    "local_mtime_ns, sha256 FROM files ORDER BY set_name, local" :
+	    "local_mtime_ns, sha256, local_dev, local_ino FROM files "
+	    "ORDER BY set_name, local" :
 	    "SELECT set_name, local, remote, size, mtime, etag, "
-	    "last_modified, local_size, local_mtime_ns, sha256 FROM files",
+	    "last_modified, local_size, local_mtime_ns, sha256, local_dev, "
+	    "local_ino FROM files",
 	    -1, &q, NULL) != SQLITE_OK)
 		goto done;
 	while ((r = sqlite3_step(q)) == SQLITE_ROW) {
@@ -354,6 +382,8 @@ load_files(struct state *st, struct arena *a, struct state_set *v,
 		f->last_modified = col_str(a, q, 6);
 		f->local_size = (uint64_t)sqlite3_column_int64(q, 7);
 		f->local_mtime_ns = sqlite3_column_int64(q, 8);
+		f->local_dev = (uint64_t)sqlite3_column_int64(q, 10);
+		f->local_ino = (uint64_t)sqlite3_column_int64(q, 11);
 		f->has_sha256 = spec_unhex(sha, f->sha256, 32) == 0;
 	}
 	if (r != SQLITE_ROW && r != SQLITE_DONE)
@@ -572,8 +602,9 @@ state_put_files(struct state *st, const char *set,
 		q = NULL;
 		if (sqlite3_prepare_v2(st->db, "INSERT INTO files(set_name, "
 		    "local, remote, size, mtime, etag, last_modified, "
-		    "local_size, local_mtime_ns, sha256) "
-		    "VALUES(?,?,?,?,?,?,?,?,?,?)", -1, &q, NULL) != SQLITE_OK) {
+		    "local_size, local_mtime_ns, sha256, local_dev, "
+		    "local_ino) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)", -1, &q,
+		    NULL) != SQLITE_OK) {
 			sqlite3_finalize(q);
 			ok = 0;
 			break;
@@ -592,6 +623,8 @@ state_put_files(struct state *st, const char *set,
 			bind_text(q, 10, hex);
 		} else
 			sqlite3_bind_null(q, 10);
+		sqlite3_bind_int64(q, 11, (sqlite3_int64)f->local_dev);
+		sqlite3_bind_int64(q, 12, (sqlite3_int64)f->local_ino);
 		ok = step_done(q) == 0;
 	}
 	return tx_end(st, ok);

@@ -15,7 +15,8 @@
  *        create_pending)
  *   jobs(guid PRIMARY KEY, set_name, spec_hash, created)
  *   files(set_name, local, remote, size, mtime, etag, last_modified,
- *         local_size, local_mtime_ns, sha256, PRIMARY KEY(set_name, local))
+ *         local_size, local_mtime_ns, sha256, local_dev, local_ino,
+ *         PRIMARY KEY(set_name, local))
  *   lkg(name PRIMARY KEY, content BLOB, sha256, saved)
  * No secret is ever stored: credentials are names only. */
 #ifndef BITSYNC_STATE_H
@@ -41,6 +42,7 @@ struct state_file {
 	char *last_modified;
 	uint64_t local_size;
 	int64_t local_mtime_ns;
+	uint64_t local_dev, local_ino;	/* of the placed file; 0 unknown */
 	int has_sha256;
 	uint8_t sha256[32];
 };

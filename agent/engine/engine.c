@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/fsuid.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -376,10 +377,14 @@ open_temp(struct worker *w, struct active *a, const struct lf_ident *id,
 	struct lf_ident saved;
 	const char *base;
 	char *name = NULL, *temp;
+	struct stat sb;
+	uint64_t dev, ino;
 	int dfd = -1, err, ret = XFER_FAILED, fresh;
 
 	pthread_mutex_lock(&e->mu);
 	temp = xstrdup_or_null(a->f->temp);
+	dev = a->f->temp_dev;
+	ino = a->f->temp_ino;
 	pthread_mutex_unlock(&e->mu);
 	if ((err = lf_ident_enter(id, &saved)) != 0) {
 		xfer_fail(x, BK_CTX_LOCAL_FILE, HR_ACCESS_DENIED, 0,
@@ -391,9 +396,17 @@ open_temp(struct worker *w, struct active *a, const struct lf_ident *id,
 		w->dc_seq = a->j->seq;
 	}
 	err = lf_dir_cached(&w->dc, a->f->local, &dfd, &base, &fresh);
-	if (err == 0)
-		err = temp ? lf_temp_open(dfd, temp, fdp) :
-		    lf_temp_create(dfd, &name, fdp);
+	if (err == 0 && temp != NULL)
+		err = lf_temp_open(dfd, temp, dev, ino, fdp);
+	/* No temp yet, or the recorded name now holds something that is
+	 * not ours (a FIFO, a link, another's file planted there): a fresh
+	 * exclusive temp under a new name, the transfer from byte 0. */
+	if (err == 0 && temp == NULL)
+		err = lf_temp_create(dfd, lf_temp_tag(e->state_dir), &name,
+		    fdp);
+	else if (err == LF_TEMP_STALE)
+		err = lf_temp_create(dfd, lf_temp_tag(e->state_dir), &name,
+		    fdp);
 	lf_ident_leave(&saved);
 	if (err != 0) {
 		xfer_fail(x, BK_CTX_LOCAL_FILE, lf_hresult(err), 0,
@@ -402,12 +415,24 @@ open_temp(struct worker *w, struct active *a, const struct lf_ident *id,
 		    strerror(err));
 		goto out;
 	}
+	/* What the temp is, recorded with its name (cb_start writes both
+	 * down before the body): a later reopen or Complete checks it. */
+	if (fstat(*fdp, &sb) != 0) {
+		xfer_fail(x, BK_CTX_LOCAL_FILE, lf_hresult(errno), 0,
+		    "%s: %s", a->f->local, strerror(errno));
+		close(*fdp);
+		*fdp = -1;
+		goto out;
+	}
+	pthread_mutex_lock(&e->mu);
 	if (name != NULL) {
-		pthread_mutex_lock(&e->mu);
+		free(a->f->temp);
 		a->f->temp = name;
 		name = NULL;
-		pthread_mutex_unlock(&e->mu);
 	}
+	a->f->temp_dev = (uint64_t)sb.st_dev;
+	a->f->temp_ino = (uint64_t)sb.st_ino;
+	pthread_mutex_unlock(&e->mu);
 	ret = XFER_OK;
 out:
 	free(name);
@@ -1010,15 +1035,22 @@ names_completed(const struct ejob *j, const char *name)
 	return 0;
 }
 
+/* A temp name of this store: .BIT<tag><8 hex>.tmp (lf_temp_create).
+ * Names of another tag, or of the older 8-digit form, belong to another
+ * instance (or an older build) and are never swept here. */
 static int
-is_temp_name(const char *n)
+is_temp_name(const char *n, uint32_t tag)
 {
+	char want[16];
 	size_t k;
 
-	if (strlen(n) != 16 || strncmp(n, ".BIT", 4) != 0 ||
-	    strcmp(n + 12, ".tmp") != 0)
+	if (strlen(n) != 24 || strncmp(n, ".BIT", 4) != 0 ||
+	    strcmp(n + 20, ".tmp") != 0)
 		return 0;
-	for (k = 4; k < 12; k++)
+	snprintf(want, sizeof(want), "%08X", tag);
+	if (strncmp(n + 4, want, 8) != 0)
+		return 0;
+	for (k = 12; k < 20; k++)
 		if (!strchr("0123456789ABCDEF", n[k]))
 			return 0;
 	return 1;
@@ -1047,9 +1079,26 @@ referenced(struct backend *e, const struct ejob *skip, const char *dir,
 	return 0;
 }
 
+/* Unlinks name in dfd only when it still looks like a temp this agent
+ * made (regular, one link; with mine, owned by the identity we act as):
+ * a hard link or FIFO planted under the name is not ours to delete.  A
+ * job's recorded temp may belong to its helper token's local user, whose
+ * identity Cancel does not take: no owner check there. */
+static void
+unlink_temp(int dfd, const char *name, int mine)
+{
+	struct stat sb;
+
+	if (fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW) != 0 ||
+	    !S_ISREG(sb.st_mode) || sb.st_nlink != 1 ||
+	    (mine && sb.st_uid != (uid_t)setfsuid((uid_t)-1)))
+		return;
+	unlinkat(dfd, name, 0);
+}
+
 /* Removes a job's temp files (Cancel, and files Complete leaves out),
- * then any temp file of ours in its directories that no job of this store
- * names: left by a crash before its name was written down. */
+ * then any temp file of this store in its directories that no job names:
+ * left by a crash before its name was written down. */
 static void
 remove_temps(struct backend *e, struct ejob *j, int only_incomplete)
 {
@@ -1057,6 +1106,7 @@ remove_temps(struct backend *e, struct ejob *j, int only_incomplete)
 	const char *base;
 	size_t k, dirlen;
 	struct dirent *de;
+	uint32_t tag = lf_temp_tag(e->state_dir);
 	DIR *d;
 	int dfd, sfd, fresh;
 
@@ -1066,7 +1116,7 @@ remove_temps(struct backend *e, struct ejob *j, int only_incomplete)
 		if (lf_dir_cached(&dc, f->local, &dfd, &base, &fresh) != 0)
 			continue;
 		if (f->temp != NULL && !(only_incomplete && f->completed))
-			unlinkat(dfd, f->temp, 0);
+			unlink_temp(dfd, f->temp, 0);
 		if (!fresh)
 			continue;	/* swept already */
 		dirlen = (size_t)(base - 1 - f->local);
@@ -1077,10 +1127,10 @@ remove_temps(struct backend *e, struct ejob *j, int only_incomplete)
 			continue;
 		}
 		while ((de = readdir(d)) != NULL)
-			if (is_temp_name(de->d_name) &&
+			if (is_temp_name(de->d_name, tag) &&
 			    !referenced(e, j, f->local, dirlen, de->d_name) &&
 			    !(only_incomplete && names_completed(j, de->d_name)))
-				unlinkat(dfd, de->d_name, 0);
+				unlink_temp(dfd, de->d_name, 1);
 		closedir(d);
 	}
 	lf_dir_forget(&dc);
@@ -1107,16 +1157,24 @@ out:
 	return rc;
 }
 
-/* Makes the completed temps durable before any rename: one syncfs for a
- * job of many files (one journal commit instead of one per file), an
- * fsync each for a few. */
+/* Makes the completed temps durable before any rename: for a job of
+ * many files one syncfs per filesystem the temps lie on (one journal
+ * commit instead of one per file), an fsync each for a few.  Every temp
+ * is opened without following links or blocking and must still be the
+ * temp we wrote (lf_temp_check): one a local user replaced since (a
+ * FIFO, a link, a hard link to another file) is not committed; the file
+ * goes back to not transferred (*ncomplete counts it out, so Complete
+ * reports a partial job) and the name is left to its owner. */
+#define SYNC_MAX_FS 16
 static int
-sync_temps(struct ejob *j, size_t ncomplete)
+sync_temps(struct backend *e, struct ejob *j, size_t *ncomplete)
 {
 	struct lf_dircache dc = LF_DIRCACHE_INIT;
+	struct stat sb;
+	dev_t synced[SYNC_MAX_FS];
 	const char *base;
-	size_t k;
-	int dfd, fd, err = 0, fresh;
+	size_t k, nsynced = 0, s;
+	int dfd, fd, err = 0, fresh, many = *ncomplete > 8;
 
 	for (k = 0; k < j->nfiles && err == 0; k++) {
 		struct efile *f = &j->files[k];
@@ -1126,16 +1184,42 @@ sync_temps(struct ejob *j, size_t ncomplete)
 		if ((err = lf_dir_cached(&dc, f->local, &dfd, &base,
 		    &fresh)) != 0)
 			break;
-		if (ncomplete > 8) {
-			if (syncfs(dfd) != 0)
-				err = errno;
-			break;		/* one filesystem, as a rule */
-		}
-		fd = openat(dfd, f->temp, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0 || fsync(fd) != 0)
+		fd = openat(dfd, f->temp, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+		    O_NOCTTY | O_CLOEXEC);
+		if (fd < 0 && errno != ELOOP && errno != ENXIO &&
+		    errno != ENOENT && errno != EISDIR) {
 			err = errno;
-		if (fd >= 0)
+			break;
+		}
+		if (fd < 0 || lf_temp_check(fd, f->temp_dev,
+		    f->temp_ino) != 0) {
+			if (fd >= 0)
+				close(fd);
+			f->completed = 0;
+			f->done = 0;
+			free(f->temp);
+			f->temp = NULL;
+			f->temp_dev = f->temp_ino = 0;
+			store_update_file(e->store, j, k);
+			(*ncomplete)--;
+			continue;
+		}
+		if (fstat(fd, &sb) != 0) {
+			err = errno;
 			close(fd);
+			break;
+		}
+		for (s = 0; many && s < nsynced && synced[s] != sb.st_dev; s++)
+			;
+		if (!many || nsynced == SYNC_MAX_FS) {
+			if (fsync(fd) != 0)
+				err = errno;
+		} else if (s == nsynced) {
+			if (syncfs(fd) != 0)
+				err = errno;
+			synced[nsynced++] = sb.st_dev;
+		}
+		close(fd);
 	}
 	lf_dir_forget(&dc);
 	return err;
@@ -1174,7 +1258,7 @@ engine_complete(struct backend *e, const bk_guid *id)
 		rc = BK_E_IO;
 		goto out;
 	}
-	if ((err = sync_temps(j, ncomplete)) != 0) {
+	if ((err = sync_temps(e, j, &ncomplete)) != 0) {
 		rc = BK_E_IO;
 		goto out;
 	}

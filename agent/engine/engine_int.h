@@ -42,6 +42,7 @@ struct efile {
 	char *remote;
 	char *local;		/* absolute destination path */
 	char *temp;		/* temp file's name in local's directory, or NULL */
+	uint64_t temp_dev, temp_ino;	/* what temp was when opened; 0 unknown */
 	uint64_t total;		/* BK_SIZE_UNKNOWN until the remote says */
 	uint64_t done;		/* bytes in the temp file */
 	int completed;		/* the temp holds the whole file, fsync'd */
@@ -163,8 +164,20 @@ struct lf_dircache {
 int lf_dir_cached(struct lf_dircache *c, const char *local, int *dfd,
     const char **base, int *fresh);
 void lf_dir_forget(struct lf_dircache *c);
-int lf_temp_create(int dfd, char **name, int *fd);
-int lf_temp_open(int dfd, const char *name, int *fd);
+/* A new temp file .BIT<tag><random>.tmp in dfd, created exclusively. */
+int lf_temp_create(int dfd, uint32_t tag, char **name, int *fd);
+/* The tag of a store's temp names: a hash of its state directory. */
+uint32_t lf_temp_tag(const char *state_dir);
+/* 0 when fd is a regular file with one link owned by the writing
+ * identity (what lf_temp_create made) and, when dev and ino are not 0,
+ * the very file recorded; else an errno value. */
+int lf_temp_check(int fd, uint64_t dev, uint64_t ino);
+/* Reopens a recorded temp for writing; LF_TEMP_STALE when what the name
+ * holds now is not our temp (symlink, FIFO, hard link, other owner):
+ * create a fresh one instead. */
+#define LF_TEMP_STALE (-1)
+int lf_temp_open(int dfd, const char *name, uint64_t dev, uint64_t ino,
+    int *fd);
 int lf_ident_enter(const struct lf_ident *id, struct lf_ident *saved);
 void lf_ident_leave(const struct lf_ident *saved);
 int32_t lf_hresult(int err);

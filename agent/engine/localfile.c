@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/fsuid.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "engine_int.h"
@@ -47,7 +48,14 @@ lf_open_dir(const char *local, int *dfdp, const char **base)
 		nfd = openat(dfd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 		    O_CLOEXEC);
 		if (nfd < 0) {
+			struct stat sb;
+
 			err = errno;
+			/* Linux says ENOTDIR for a symlink under O_DIRECTORY:
+			 * name it what it is, so the message can. */
+			if (err == ENOTDIR && fstatat(dfd, comp, &sb,
+			    AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(sb.st_mode))
+				err = ELOOP;
 			goto out;
 		}
 		close(dfd);
@@ -103,9 +111,12 @@ lf_dir_forget(struct lf_dircache *c)
 }
 
 /* BITS names its temp files BIT<hex>.tmp, hidden; the leading dot hides
- * ours the POSIX way. */
+ * ours the POSIX way.  The first eight hex digits are the store's tag
+ * (lf_temp_tag), so a sweep of leftovers removes only this store's temps,
+ * never another instance's sharing the folder; the last eight are random,
+ * so the name cannot be guessed and planted in advance. */
 int
-lf_temp_create(int dfd, char **name, int *fd)
+lf_temp_create(int dfd, uint32_t tag, char **name, int *fd)
 {
 	uint32_t r;
 	char buf[32];
@@ -114,7 +125,7 @@ lf_temp_create(int dfd, char **name, int *fd)
 	for (i = 0; i < 16; i++) {
 		if (getrandom(&r, sizeof(r), 0) != sizeof(r))
 			return errno;
-		snprintf(buf, sizeof(buf), ".BIT%08X.tmp", r);
+		snprintf(buf, sizeof(buf), ".BIT%08X%08X.tmp", tag, r);
 		f = openat(dfd, buf, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
 		    O_CLOEXEC, 0644);
 		if (f >= 0) {
@@ -132,19 +143,81 @@ lf_temp_create(int dfd, char **name, int *fd)
 	return err;
 }
 
-/* Reopens a temp file a previous run created; a temp that vanished is
- * created again under its recorded name, still exclusively. */
-int
-lf_temp_open(int dfd, const char *name, int *fd)
+uint32_t
+lf_temp_tag(const char *state_dir)
 {
-	int f;
+	uint32_t h = 2166136261u;	/* FNV-1a */
+	const unsigned char *p;
 
-	f = openat(dfd, name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (f < 0 && errno == ENOENT)
-		f = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL |
-		    O_NOFOLLOW | O_CLOEXEC, 0644);
-	if (f < 0)
+	for (p = (const unsigned char *)state_dir; *p != '\0'; p++)
+		h = (h ^ *p) * 16777619u;
+	return h;
+}
+
+/* Whether fd is still the temp file this agent created: a regular file
+ * with no other name (a hard link planted at the temp name would make
+ * the retry write into another file), owned by the identity we write
+ * as.  The kernel keeps the fs uid per thread; setfsuid(-1) fails and
+ * reports it without changing it. */
+int
+lf_temp_check(int fd, uint64_t dev, uint64_t ino)
+{
+	struct stat sb;
+	uid_t me = (uid_t)setfsuid((uid_t)-1);
+
+	if (fstat(fd, &sb) != 0)
 		return errno;
+	if (!S_ISREG(sb.st_mode))
+		return EINVAL;
+	if (sb.st_nlink != 1 || sb.st_uid != me)
+		return EMLINK;
+	/* Another file of ours moved onto the name (a user owning the
+	 * folder can rename what is in it) is not this temp either. */
+	if (dev != 0 && ino != 0 && ((uint64_t)sb.st_dev != dev ||
+	    (uint64_t)sb.st_ino != ino))
+		return ESTALE;
+	return 0;
+}
+
+/* Reopens a temp file a previous run created.  The name lies in a folder
+ * others may write to (a destination folder owned by a user), so what is
+ * there now is checked before a byte is written: no link is followed,
+ * nothing blocks (a FIFO planted there must not hang the worker), and it
+ * must pass lf_temp_check.  Anything else is left alone (it is not ours
+ * to delete) and LF_TEMP_STALE tells the caller to start a fresh
+ * exclusive temp under a new name.  A temp that vanished is created again
+ * under its recorded name, still exclusively. */
+int
+lf_temp_open(int dfd, const char *name, uint64_t dev, uint64_t ino,
+    int *fd)
+{
+	int f, err, fl;
+
+	f = openat(dfd, name, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
+	    O_CLOEXEC);
+	if (f < 0 && errno == ENOENT) {
+		f = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL |
+		    O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
+		dev = ino = 0;		/* a new file: nothing to compare */
+	}
+	if (f < 0) {
+		err = errno;
+		/* ELOOP: a symlink; ENXIO: a FIFO without reader; EISDIR,
+		 * EWOULDBLOCK...: anything but our file. */
+		return err == EACCES || err == ENOSPC || err == EDQUOT ||
+		    err == EROFS || err == ENOTDIR ? err : LF_TEMP_STALE;
+	}
+	if ((err = lf_temp_check(f, dev, ino)) != 0) {
+		close(f);
+		return LF_TEMP_STALE;
+	}
+	/* A regular file: writes go on as before, blocking. */
+	if ((fl = fcntl(f, F_GETFL)) == -1 ||
+	    fcntl(f, F_SETFL, fl & ~O_NONBLOCK) == -1) {
+		err = errno;
+		close(f);
+		return err;
+	}
 	*fd = f;
 	return 0;
 }

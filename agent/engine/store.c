@@ -36,7 +36,32 @@ static const char schema[] =
     " remote TEXT NOT NULL, local TEXT NOT NULL, temp TEXT,"
     " total INTEGER, done INTEGER, completed INTEGER,"
     " v_size INTEGER, v_mtime INTEGER, v_etag TEXT, v_lastmod TEXT,"
+    " temp_dev INTEGER NOT NULL DEFAULT 0,"
+    " temp_ino INTEGER NOT NULL DEFAULT 0,"
     " PRIMARY KEY (job, idx));";
+
+/* A store from before temps recorded their device and inode gains the
+ * two columns (0: unknown; such a temp is checked without them). */
+static int
+add_temp_identity(sqlite3 *db)
+{
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	if (sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info('files')"
+	    " WHERE name = 'temp_dev'", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	r = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (r == SQLITE_ROW)
+		return 0;
+	if (r != SQLITE_DONE)
+		return -1;
+	return sqlite3_exec(db, "ALTER TABLE files ADD COLUMN temp_dev INTEGER"
+	    " NOT NULL DEFAULT 0; ALTER TABLE files ADD COLUMN temp_ino"
+	    " INTEGER NOT NULL DEFAULT 0;", NULL, NULL, NULL) == SQLITE_OK ?
+	    0 : -1;
+}
 
 int
 store_open(const char *state_dir, struct store **out)
@@ -58,7 +83,8 @@ store_open(const char *state_dir, struct store **out)
 	/* Closing need not fold the WAL into the database (an fsync or two
 	 * per short-lived command); the next open reads it. */
 	sqlite3_db_config(s->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
-	if (sqlite3_exec(s->db, schema, NULL, NULL, NULL) != SQLITE_OK)
+	if (sqlite3_exec(s->db, schema, NULL, NULL, NULL) != SQLITE_OK ||
+	    add_temp_identity(s->db) != 0)
 		goto out;
 	*out = s;
 	s = NULL;
@@ -177,8 +203,9 @@ store_load(struct store *s, struct ejob ***jobsp, size_t *np)
 	st = NULL;
 
 	if (sqlite3_prepare_v2(s->db, "SELECT job, idx, remote, local, temp,"
-	    " total, done, completed, v_size, v_mtime, v_etag, v_lastmod"
-	    " FROM files ORDER BY job, idx", -1, &st, NULL) != SQLITE_OK)
+	    " total, done, completed, v_size, v_mtime, v_etag, v_lastmod,"
+	    " temp_dev, temp_ino FROM files ORDER BY job, idx", -1, &st,
+	    NULL) != SQLITE_OK)
 		goto out;
 	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
 		struct efile *f, *nf;
@@ -205,6 +232,8 @@ store_load(struct store *s, struct ejob ***jobsp, size_t *np)
 		f->v.mtime = sqlite3_column_int64(st, 9);
 		f->v.etag = col_text(st, 10);
 		f->v.last_modified = col_text(st, 11);
+		f->temp_dev = (uint64_t)sqlite3_column_int64(st, 12);
+		f->temp_ino = (uint64_t)sqlite3_column_int64(st, 13);
 		if (f->remote == NULL || f->local == NULL)
 			goto out;
 	}
@@ -291,11 +320,13 @@ put_file(struct store *s, const struct ejob *j, size_t i, int insert)
 	int rc = BK_E_IO;
 	const char *sql = insert ?
 	    "INSERT INTO files (job, idx, remote, local, temp, total, done,"
-	    " completed, v_size, v_mtime, v_etag, v_lastmod) VALUES (?1, ?2,"
-	    " ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)" :
+	    " completed, v_size, v_mtime, v_etag, v_lastmod, temp_dev,"
+	    " temp_ino) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,"
+	    " ?12, ?13, ?14)" :
 	    "UPDATE files SET temp = ?5, total = ?6, done = ?7,"
 	    " completed = ?8, v_size = ?9, v_mtime = ?10, v_etag = ?11,"
-	    " v_lastmod = ?12 WHERE job = ?1 AND idx = ?2";
+	    " v_lastmod = ?12, temp_dev = ?13, temp_ino = ?14"
+	    " WHERE job = ?1 AND idx = ?2";
 
 	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
 		goto out;
@@ -311,6 +342,8 @@ put_file(struct store *s, const struct ejob *j, size_t i, int insert)
 	sqlite3_bind_int64(st, 10, f->v.mtime);
 	bind_text(st, 11, f->v.etag);
 	bind_text(st, 12, f->v.last_modified);
+	sqlite3_bind_int64(st, 13, (sqlite3_int64)f->temp_dev);
+	sqlite3_bind_int64(st, 14, (sqlite3_int64)f->temp_ino);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		goto out;
 	rc = BK_OK;

@@ -399,6 +399,58 @@ root_len(const char *p)
 	return platform_is_sep(p[0]) ? 1 : 0;
 }
 
+/* Windows: the file is opened without following a reparse point, with
+ * delete access, checked through that handle and marked for deletion
+ * through it (FileDispositionInfo): the check and the delete are of one
+ * file, whatever is swapped into the path meanwhile. */
+int
+platform_remove_placed(const char *path, const struct platform_stat *want)
+{
+	wchar_t *w = win_widen(path);
+	BY_HANDLE_FILE_INFORMATION bi;
+	FILE_DISPOSITION_INFO di;
+	HANDLE h;
+	DWORD e;
+	int rc = -1;
+
+	if (w == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	h = CreateFileW(w, DELETE | FILE_READ_ATTRIBUTES, FILE_SHARE_READ |
+	    FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL, OPEN_EXISTING,
+	    FILE_FLAG_OPEN_REPARSE_POINT, NULL);
+	free(w);
+	if (h == INVALID_HANDLE_VALUE) {
+		e = GetLastError();
+		if (e == ERROR_FILE_NOT_FOUND || e == ERROR_PATH_NOT_FOUND)
+			return 0;
+		set_errno_from(e);
+		return -1;
+	}
+	if (!GetFileInformationByHandle(h, &bi)) {
+		set_errno_from(GetLastError());
+		goto out;
+	}
+	if ((bi.dwFileAttributes & (FILE_ATTRIBUTE_REPARSE_POINT |
+	    FILE_ATTRIBUTE_DIRECTORY | FILE_ATTRIBUTE_DEVICE)) != 0 ||
+	    (((uint64_t)bi.nFileSizeHigh << 32) | bi.nFileSizeLow) !=
+	    want->size || filetime_ns(bi.ftLastWriteTime) != want->mtime_ns) {
+		rc = 1;
+		goto out;
+	}
+	di.DeleteFile = TRUE;
+	if (!SetFileInformationByHandle(h, FileDispositionInfo, &di,
+	    sizeof(di))) {
+		set_errno_from(GetLastError());
+		goto out;
+	}
+	rc = 0;
+out:
+	CloseHandle(h);
+	return rc;
+}
+
 int
 platform_make_dirs(const char *dir, size_t trusted_len)
 {

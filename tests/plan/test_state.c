@@ -2,6 +2,7 @@
  * kill -9 safety (a writer SIGKILLed at a random instant leaves a store
  * that opens, passes SQLite's integrity check, and holds at least the
  * last transaction the writer saw committed). */
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <errno.h>
@@ -79,6 +80,8 @@ test_roundtrip(const char *dir)
 	f[0].etag = (char *)"\"e1\"";
 	f[0].local_size = 10;
 	f[0].local_mtime_ns = 1700000000123456789LL;
+	f[0].local_dev = 2049;
+	f[0].local_ino = (uint64_t)1 << 40;
 	f[0].has_sha256 = 1;
 	memset(f[0].sha256, 0x11, 32);
 	f[1].local = (char *)"/srv/a";
@@ -112,6 +115,9 @@ test_roundtrip(const char *dir)
 		    "/srv/a") == 0 && v[1].files[0].size == BK_SIZE_UNKNOWN &&
 		    !v[1].files[0].has_sha256 &&
 		    v[1].files[1].local_mtime_ns == 1700000000123456789LL &&
+		    v[1].files[1].local_dev == 2049 &&
+		    v[1].files[1].local_ino == (uint64_t)1 << 40 &&
+		    v[1].files[0].local_dev == 0 &&
 		    v[1].files[1].has_sha256 &&
 		    v[1].files[1].sha256[31] == 0x11 &&
 		    strcmp(v[1].files[1].etag, "\"e1\"") == 0,
@@ -342,6 +348,58 @@ test_kill9(const char *dir, int rounds)
 		    rounds, total);
 }
 
+/* A store written before files recorded device and inode opens, keeps
+ * its rows (identity 0: unknown) and records identities from then on. */
+static void
+test_migrate(const char *dir)
+{
+	char *path = xasprintf("%s/state.db", dir);
+	struct state_set *v = NULL;
+	struct state_file f;
+	struct state *st;
+	sqlite3 *db;
+	size_t n = 0;
+
+	CHECK(mkdir(dir, 0700) == 0, "migrate dir");
+	CHECK(sqlite3_open(path, &db) == SQLITE_OK && sqlite3_exec(db,
+	    "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT);"
+	    "INSERT INTO meta VALUES('schema_version', '1');"
+	    "CREATE TABLE files(set_name TEXT NOT NULL, local TEXT NOT NULL,"
+	    " remote TEXT, size INTEGER, mtime INTEGER, etag TEXT,"
+	    " last_modified TEXT, local_size INTEGER, local_mtime_ns INTEGER,"
+	    " sha256 TEXT, PRIMARY KEY(set_name, local));"
+	    "INSERT INTO files(set_name, local, local_size) "
+	    "VALUES('s', '/srv/old', 7);", NULL, NULL, NULL) == SQLITE_OK,
+	    "old store written");
+	sqlite3_close(db);
+	st = open_or_die(dir);
+	memset(&f, 0, sizeof(f));
+	f.local = (char *)"/srv/new";
+	f.local_dev = 5;
+	f.local_ino = 6;
+	CHECK(state_put_files(st, "t", &f, 1) == 0, "put after migration");
+	state_close(st);
+	st = open_or_die(dir);
+	CHECK(state_load(st, &v, &n) == 0, "load migrated");
+	state_free_sets(v, n);
+	state_close(st);
+	CHECK(sqlite3_open(path, &db) == SQLITE_OK && sqlite3_exec(db,
+	    "SELECT 1 FROM files WHERE local='/srv/old' AND local_dev=0 AND "
+	    "local_size=7", NULL, NULL, NULL) == SQLITE_OK, "old row kept");
+	{
+		sqlite3_stmt *q = NULL;
+
+		CHECK(sqlite3_prepare_v2(db, "SELECT local_dev, local_ino FROM "
+		    "files WHERE local='/srv/new'", -1, &q, NULL) ==
+		    SQLITE_OK && sqlite3_step(q) == SQLITE_ROW &&
+		    sqlite3_column_int64(q, 0) == 5 &&
+		    sqlite3_column_int64(q, 1) == 6, "identity recorded");
+		sqlite3_finalize(q);
+	}
+	sqlite3_close(db);
+	free(path);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -352,6 +410,9 @@ main(int argc, char **argv)
 	if ((dir = mkdtemp(tmpl)) == NULL)
 		return 1;
 	test_roundtrip(dir);
+	cmd = xasprintf("%s/migrate", dir);
+	test_migrate(cmd);
+	free(cmd);
 	cmd = xasprintf("%s/many", dir);
 	test_many(cmd);
 	free(cmd);

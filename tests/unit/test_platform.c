@@ -215,6 +215,105 @@ test_lstat_in(void)
 	platform_statdir_free(NULL);
 }
 
+/* The no-follow walks (issue 11): make_dirs below the trusted part,
+ * remove_placed's re-check, open_nofollow of a FIFO, replace_open's temp
+ * names. */
+static void
+test_nofollow(void)
+{
+	struct platform_stat st, want;
+	char *tmp = NULL;
+	size_t trusted = strlen(tmpdir);
+	FILE *f;
+	int fd;
+
+	CHECK(mkdir(path_of("n"), 0750) == 0);
+	CHECK(mkdir(path_of("victim"), 0755) == 0);
+	/* New folders take their parent's mode and are real folders. */
+	CHECK(platform_make_dirs(path_of("n/a/b"), trusted) == 0);
+	CHECK(platform_lstat(path_of("n/a/b"), &st) == 0 &&
+	    st.kind == PLATFORM_KIND_DIR && !st.is_link);
+	/* A link below the trusted part is refused, nothing is made where
+	 * it points, whether the link is the last component or one on the
+	 * way. */
+	CHECK(symlink(path_of("victim"), path_of("n/link")) == 0);
+	errno = 0;
+	CHECK(platform_make_dirs(path_of("n/link"), trusted) == -1 &&
+	    errno == ELOOP);
+	errno = 0;
+	CHECK(platform_make_dirs(path_of("n/link/x/y"), trusted) == -1 &&
+	    errno == ELOOP);
+	CHECK(platform_lstat(path_of("victim/x"), &st) == 0 &&
+	    st.kind == PLATFORM_KIND_MISSING);
+	/* With no trusted part (no allow_roots) the same holds. */
+	errno = 0;
+	CHECK(platform_make_dirs(path_of("n/link/x"), 0) == -1 &&
+	    errno == ELOOP);
+	/* ... and the trusted part is the administrator's: a link there is
+	 * followed. */
+	CHECK(platform_make_dirs(path_of("n/link/t"),
+	    strlen(path_of("n/link"))) == 0);
+	CHECK(platform_lstat(path_of("victim/t"), &st) == 0 &&
+	    st.kind == PLATFORM_KIND_DIR);
+	CHECK(platform_make_dirs(path_of("n/a/b"), 0) == 0);
+	/* A trusted root not there yet is created (without following). */
+	CHECK(platform_make_dirs(path_of("n/root/s"),
+	    strlen(path_of("n/root"))) == 0);
+	CHECK(platform_lstat(path_of("n/root/s"), &st) == 0 &&
+	    st.kind == PLATFORM_KIND_DIR);
+
+	/* remove_placed: only the file as recorded, never through a link. */
+	touch("n/a/f");
+	touch("victim/f");
+	CHECK(platform_lstat(path_of("n/a/f"), &want) == 0);
+	CHECK(symlink(path_of("victim"), path_of("n/alink")) == 0);
+	errno = 0;
+	CHECK(platform_remove_placed(path_of("n/alink/f"), &want) == -1 &&
+	    errno == ELOOP);
+	CHECK(access(path_of("victim/f"), F_OK) == 0);
+	CHECK(truncate(path_of("n/a/f"), 10) == 0);
+	CHECK_INT(platform_remove_placed(path_of("n/a/f"), &want), 1);
+	CHECK(access(path_of("n/a/f"), F_OK) == 0);
+	CHECK(platform_lstat(path_of("n/a/f"), &want) == 0);
+	want.ino++;
+	CHECK_INT(platform_remove_placed(path_of("n/a/f"), &want), 1);
+	want.ino--;
+	CHECK_INT(platform_remove_placed(path_of("n/a/f"), &want), 0);
+	CHECK(access(path_of("n/a/f"), F_OK) == -1 && errno == ENOENT);
+	CHECK_INT(platform_remove_placed(path_of("n/a/f"), &want), 0);
+	CHECK_INT(platform_remove_placed(path_of("n/none/f"), &want), 0);
+
+	/* open_nofollow: a FIFO is refused at once, not waited on; a link
+	 * on the way is not followed. */
+	CHECK(mkfifo(path_of("n/fifo"), 0600) == 0);
+	errno = 0;
+	CHECK(platform_open_nofollow(path_of("n/fifo")) == -1 &&
+	    errno == EINVAL);
+	CHECK(platform_open_nofollow(path_of("n/alink/f")) == -1);
+	CHECK((fd = platform_open_nofollow(path_of("victim/f"))) >= 0);
+	if (fd >= 0)
+		close(fd);
+
+	/* replace_open: an unguessable temp beside the file, never the
+	 * old <path>.tmp.<pid> (a FIFO planted there must not matter). */
+	{
+		char old[600];
+
+		snprintf(old, sizeof(old), "%s.tmp.%ld", path_of("n/st"),
+		    (long)getpid());
+		CHECK(mkfifo(old, 0666) == 0);
+	}
+	CHECK((f = platform_replace_open(path_of("n/st"), &tmp)) != NULL);
+	if (f != NULL) {
+		CHECK(strncmp(tmp, path_of("n/st."), strlen(path_of("n/st.")))
+		    == 0 && strstr(tmp, ".tmp.") == NULL);
+		fputs("{}", f);
+		CHECK(platform_replace_commit(f, tmp, path_of("n/st")) == 0);
+	}
+	CHECK(platform_lstat(path_of("n/st"), &st) == 0 &&
+	    st.kind == PLATFORM_KIND_FILE && st.size == 2);
+}
+
 int
 main(void)
 {
@@ -229,6 +328,7 @@ main(void)
 	test_kind();
 	test_join();
 	test_lstat_in();
+	test_nofollow();
 	rc = check_done();
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
 	if (system(cmd) != 0)
