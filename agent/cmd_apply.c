@@ -212,6 +212,9 @@ cmd_apply(const struct cli *cli, int argc, char **argv)
 			diags_print_text(&in.diags, stderr);
 		}
 		invalid = !in.valid;
+		/* A person asked: failing sets are retried on the first pass
+		 * whatever their backoff (--wait's later passes keep it). */
+		s.ctx.retry_now = passes == 0;
 		if (reconcile_plan(&s.ctx, &in, (int64_t)time(NULL), &v,
 		    &bkrc) != 0) {
 			reconcile_view_free(&v);

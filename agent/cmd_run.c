@@ -229,7 +229,7 @@ read_fd(void *arg, char *buf, size_t len)
 	return (long)read(*(int *)arg, buf, len);
 }
 
-static void
+static int
 write_all_fd(int fd, const char *p, size_t len)
 {
 	ssize_t w;
@@ -238,6 +238,14 @@ write_all_fd(int fd, const char *p, size_t len)
 		p += w;
 		len -= (size_t)w;
 	}
+	return len == 0 ? 0 : -1;
+}
+
+/* daemon_answer's writer over a socket. */
+static int
+put_fd(void *arg, const char *buf, size_t len)
+{
+	return write_all_fd(*(int *)arg, buf, len);
 }
 
 /* plan for a client: rendered here, where the job store is open. */
@@ -282,8 +290,8 @@ serve_plan(struct daemon *dm, int fd, char *req)
 static void
 serve_control(struct daemon *dm, int lfd)
 {
-	char reply[256], *req;
-	int n, fd;
+	char *req;
+	int fd;
 
 	while ((fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) != -1) {
 		struct timeval tv = { 5, 0 };
@@ -297,16 +305,8 @@ serve_control(struct daemon *dm, int lfd)
 		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 		req = daemon_read_request(read_fd, &fd);
-		if (req != NULL && strncmp(req, "apply\n", 6) == 0) {
-			daemon_pass(dm, "apply");
-			n = snprintf(reply, sizeof(reply), "{\"sets\":%zu,"
-			    "\"in_sync\":%zu,\"transferring\":%zu,"
-			    "\"failed\":%zu,\"drift\":%zu,\"held\":%zu,"
-			    "\"errors\":%zu}\n", dm->last.sets,
-			    dm->last.in_sync, dm->last.working,
-			    dm->last.failed, dm->last.drift, dm->last.held,
-			    dm->last.errors);
-			write_all_fd(fd, reply, (size_t)n);
+		if (req != NULL && daemon_answer(dm, req, put_fd, &fd) == 0) {
+			/* answered */
 		} else if (req != NULL && strncmp(req, "plan ", 5) == 0)
 			serve_plan(dm, fd, req);
 		else

@@ -1,9 +1,11 @@
 /* cmd_status.c - `bitsync status`: every set, what it is doing and why.
  *
- * While the daemon runs, its status_file is the truth (it holds the job
- * store; the file is rewritten after every pass and every 2 s while
- * transfers run).  Without a daemon the status is worked out here from
- * the manifest, the state and the jobs, without changing anything. */
+ * While the daemon runs it is the truth (it holds the job store): status
+ * asks it over the control endpoint ("status\n", answered from memory),
+ * and falls back to its status_file (rewritten after every pass and every
+ * 2 s while transfers run) only when that does not answer.  Without a
+ * daemon the status is worked out here from the manifest, the state and
+ * the jobs, without changing anything. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +19,48 @@
 #include "status.h"
 #include "util.h"
 
+/* The running daemon's document, asked over its control endpoint; NULL
+ * when none answers. */
+static json_t *
+ask_daemon(const struct config *cfg)
+{
+	char *buf = NULL;
+	size_t n = 0, cap = 0;
+	ssize_t r;
+	json_t *j = NULL;
+	int fd;
+
+	if (cfg->state_dir == NULL ||
+	    (fd = control_connect(cfg->state_dir)) == -1)
+		return NULL;
+	if (write(fd, "status\n", 7) != 7)
+		goto done;
+	/* A document of 10,000 sets is a few MiB; 256 MiB is no status. */
+	for (;;) {
+		if (n == cap) {
+			if (cap >= ((size_t)256 << 20))
+				goto done;
+			cap = cap ? cap * 2 : 65536;
+			buf = xrealloc(buf, cap + 1);
+		}
+		if ((r = read(fd, buf + n, cap - n)) <= 0)
+			break;
+		n += (size_t)r;
+	}
+	if (buf == NULL)
+		goto done;
+	buf[n] = '\0';
+	j = json_loads(buf, 0, NULL);
+	if (j != NULL && json_object_get(j, "sets") == NULL) {
+		json_decref(j);		/* {"error": ...}: no pass yet */
+		j = NULL;
+	}
+done:
+	free(buf);
+	close(fd);
+	return j;
+}
+
 /* The daemon's document, when a daemon that is alive wrote it. */
 static json_t *
 from_daemon(const struct config *cfg)
@@ -24,6 +68,8 @@ from_daemon(const struct config *cfg)
 	json_t *j;
 	json_int_t pid;
 
+	if ((j = ask_daemon(cfg)) != NULL)
+		return j;
 	if (cfg->status_file == NULL ||
 	    (j = json_load_file(cfg->status_file, 0, NULL)) == NULL)
 		return NULL;
@@ -58,12 +104,30 @@ compute(const struct cli *cli, int *rc)
 	return j;
 }
 
+/* Whether another process (a daemon, perhaps starting, or an apply)
+ * holds the reconcile lock.  Taking it for an instant costs a starting
+ * daemon nothing that computing the status here would not. */
+static int
+store_held(const struct config *cfg)
+{
+	struct platform_lock *lk = NULL;
+	int r;
+
+	if (cfg->state_dir == NULL)
+		return 0;
+	r = platform_lock(cfg->state_dir, "reconcile.lock", &lk);
+	if (r == 0)
+		platform_unlock(lk);
+	return r == 1;
+}
+
 static json_t *
 get(const struct cli *cli, int *rc)
 {
 	struct config cfg;
 	struct diags d;
 	json_t *j = NULL;
+	int tries;
 
 	*rc = EXIT_OK;
 	diags_init(&d);
@@ -72,8 +136,22 @@ get(const struct cli *cli, int *rc)
 	    !cli->config_explicit, &d) != 0) {
 		diags_print_text(&d, stderr);
 		*rc = EXIT_INVALID;
-	} else if ((j = from_daemon(&cfg)) == NULL)
-		j = compute(cli, rc);
+	} else {
+		/* A daemon that holds the store but does not answer yet is
+		 * starting (its first pass runs): give it a few seconds. */
+		for (tries = 0; (j = from_daemon(&cfg)) == NULL &&
+		    tries < 50 && store_held(&cfg); tries++)
+			usleep(100 * 1000);
+		if (j == NULL)
+			j = compute(cli, rc);
+		/* ...or it started while this process looked. */
+		for (tries = 0; j == NULL && *rc == EXIT_UNAVAILABLE &&
+		    tries < 50 && store_held(&cfg); tries++) {
+			usleep(100 * 1000);
+			if ((j = from_daemon(&cfg)) != NULL)
+				*rc = EXIT_OK;
+		}
+	}
 	config_free(&cfg);
 	diags_free(&d);
 	return j;

@@ -48,6 +48,8 @@ daemon_close(struct daemon *dm)
 	dm->refused = NULL;
 	dm->nrefused = 0;
 	diags_free(&dm->config_refused);
+	free(dm->status_doc);
+	dm->status_doc = NULL;
 }
 
 int
@@ -229,6 +231,9 @@ daemon_pass(struct daemon *dm, const char *why)
 	/* A recheck that saw a change is planned again at once. */
 	while (again && rounds++ < 3) {
 		reconcile_load(&dm->s.ctx, NULL, 0, 1, &in);
+		/* `bitsync apply` is a person asking: its first round retries
+		 * failing sets at once; timed passes keep their backoff. */
+		dm->s.ctx.retry_now = rounds == 1 && strcmp(why, "apply") == 0;
 		if (rounds == 1)
 			report_refused(dm, &in);
 		/* A refused config reload is an error of the agent as it
@@ -251,6 +256,8 @@ daemon_pass(struct daemon *dm, const char *why)
 		again = dm->last.again;
 		if (!again) {
 			st = status_build(&in, &v, now, 1);
+			free(dm->status_doc);
+			dm->status_doc = json_dumps(st, JSON_COMPACT);
 			if (dm->s.cfg.status_file != NULL &&
 			    status_write_file(dm->s.cfg.status_file, st) == -1)
 				fprintf(stderr, "bitsync run: %s: %s\n",
@@ -334,6 +341,7 @@ daemon_read_request(long (*rd)(void *arg, char *buf, size_t len), void *arg)
 	for (;;) {
 		buf[n] = '\0';
 		if (strncmp(buf, "apply\n", 6) == 0 ||
+		    strncmp(buf, "status\n", 7) == 0 ||
 		    (n >= 2 && strstr(buf, "\n\n") != NULL))
 			return buf;
 		if (n == cap) {
@@ -348,6 +356,37 @@ daemon_read_request(long (*rd)(void *arg, char *buf, size_t len), void *arg)
 	}
 	free(buf);
 	return NULL;
+}
+
+int
+daemon_answer(struct daemon *dm, const char *req,
+    int (*put)(void *arg, const char *buf, size_t len), void *arg)
+{
+	static const char none[] = "{\"error\":\"no pass has ended yet\"}\n";
+	char reply[256];
+	int n;
+
+	if (strncmp(req, "apply\n", 6) == 0) {
+		daemon_pass(dm, "apply");
+		n = snprintf(reply, sizeof(reply), "{\"sets\":%zu,"
+		    "\"in_sync\":%zu,\"transferring\":%zu,\"failed\":%zu,"
+		    "\"drift\":%zu,\"held\":%zu,\"errors\":%zu}\n",
+		    dm->last.sets, dm->last.in_sync, dm->last.working,
+		    dm->last.failed, dm->last.drift, dm->last.held,
+		    dm->last.errors);
+		put(arg, reply, (size_t)n);
+		return 0;
+	}
+	if (strncmp(req, "status\n", 7) == 0) {
+		/* Served from memory: `status` beside a daemon never opens
+		 * the job store (the daemon holds it) nor needs the file. */
+		if (dm->status_doc == NULL)
+			put(arg, none, sizeof(none) - 1);
+		else if (put(arg, dm->status_doc, strlen(dm->status_doc)) == 0)
+			put(arg, "\n", 1);
+		return 0;
+	}
+	return 1;
 }
 
 void

@@ -35,6 +35,9 @@ struct daemon {
 	/* Told a one-line summary after every pass (systemd's STATUS=);
 	 * may be NULL. */
 	void (*on_status)(const char *msg);
+	/* The last pass's status document (compact JSON, what status_file
+	 * holds), served to `bitsync status`; NULL before the first. */
+	char *status_doc;
 };
 
 int64_t daemon_mono_ms(void);
@@ -60,12 +63,20 @@ void daemon_pass(struct daemon *dm, const char *why);
  * removal, a bare create) only pushes it out. */
 void daemon_debounce(int64_t *debounce, int complete, int other);
 
-/* Reads one control request ("apply\n", or "plan ...\n" + PATH lines +
+/* Reads one control request ("apply\n", "status\n", or "plan ...\n" + PATH lines +
  * "\n") through rd, which reads up to len bytes from the connection arg
  * and returns the count, 0 at its end or -1.  Returns the request (free
  * it), or NULL for a truncated or oversized one. */
 char *daemon_read_request(long (*rd)(void *arg, char *buf, size_t len),
     void *arg);
+
+/* Answers the requests both platforms serve alike: "apply\n" (a pass,
+ * then its summary as one line of JSON) and "status\n" (the last status
+ * document).  put writes len bytes to the client (0, or -1 when it went
+ * away).  Returns 0 when answered, 1 when req is not one of them (the
+ * platform answers "plan" itself, or says it is unknown). */
+int daemon_answer(struct daemon *dm, const char *req,
+    int (*put)(void *arg, const char *buf, size_t len), void *arg);
 
 /* A "plan JSON DETAILED VERBOSE\n" request split in place: its flags and
  * its PATH lines (paths points into req; free the array, not the

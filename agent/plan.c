@@ -240,6 +240,18 @@ decide_undeclared(const struct plan_input *in, const struct entry *e,
 	}
 }
 
+/* Whether a set's recorded failures still hold it back: not when a
+ * person asked (apply), nor when the manifest changed the set since they
+ * happened (a fixed sha256 is tried at once, with a fresh count). */
+static int
+failures_apply(const struct plan_input *in, const struct state_set *r,
+    const struct plan_desired *d)
+{
+	return !in->retry_now && r != NULL && r->attempts > 0 &&
+	    (r->failed_spec == NULL || strcmp(r->failed_spec,
+	    d->spec->hash) == 0);
+}
+
 /* Declared, and no own job to act on (or monitor mode, which lets jobs
  * be): compare what is with what should be. */
 static void
@@ -270,14 +282,16 @@ decide_no_job(const struct plan_input *in, const struct entry *e,
 	}
 	/* A failure (checksum mismatch, create refused) set a retry time:
 	 * do not transfer the same bytes again before it. */
-	if (r != NULL && r->attempts > 0 && in->now < r->next_retry) {
+	if (failures_apply(in, r, d) && in->now < r->next_retry) {
 		a->verb = PLAN_WAIT;
 		a->reason = PLAN_R_BACKOFF;
 		a->retry_at = r->next_retry;
 		return;
 	}
 	a->verb = PLAN_CREATE;
-	a->attempts = r ? r->attempts + 1 : 1;
+	a->attempts = r != NULL && r->attempts > 0 && (r->failed_spec ==
+	    NULL || strcmp(r->failed_spec, d->spec->hash) == 0) ?
+	    r->attempts + 1 : 1;
 }
 
 static void
@@ -331,15 +345,19 @@ decide_own(const struct plan_input *in, const struct entry *e,
 			break;
 		/* The job's last change is when it entered ERROR: the
 		 * backoff runs from there, so no pass is spent noting it. */
+		/* attempts counts this failure once it is recorded (the
+		 * first pass that sees it records it: attempts 1). */
 		due = (int64_t)j->modified + (int64_t)plan_backoff(
-		    d->set->settings.retry_delay, r->attempts, in->jitter_seed,
-		    e->name);
+		    d->set->settings.retry_delay, r->attempts > 0 ?
+		    r->attempts - 1 : 0, in->jitter_seed, e->name);
 		if (r->next_retry > due)
 			due = r->next_retry;
-		if (in->now < due) {
+		if (!in->retry_now && in->now < due) {
 			a->verb = PLAN_WAIT;
 			a->reason = PLAN_R_BACKOFF;
 			a->retry_at = due;
+			if (r->attempts == 0)
+				a->attempts = 1;
 			return;
 		}
 		a->attempts = r->attempts + 1;

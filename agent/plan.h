@@ -97,6 +97,9 @@ struct plan_input {
 	size_t nheld_files;
 	int hold_all;		/* the manifest could not be read: withdraw nothing */
 	int64_t now;
+	/* A person asked for this pass (apply): failing sets are retried
+	 * now, whatever their backoff; timed passes keep it. */
+	int retry_now;
 	uint64_t jitter_seed;	/* per host; spreads retries of a fleet */
 	/* Optional: calls fn(arg, lo, hi) over [0, n) in slices of about
 	 * grain, perhaps on several threads at once (platform_parallel).

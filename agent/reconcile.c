@@ -634,6 +634,7 @@ reconcile_plan(struct reconcile_ctx *c, const struct reconcile_input *in,
 	pi.nheld_files = in->nheld;
 	pi.hold_all = in->hold_all;
 	pi.now = now;
+	pi.retry_now = c->retry_now;
 	pi.jitter_seed = c->jitter_seed;
 	pi.each = platform_parallel;
 	if (plan_make(&pi, &v->plan) == -1)
@@ -758,6 +759,8 @@ failed(struct act *x, unsigned attempts, const char *msg, int32_t code,
 	x->row.last_error_context = context;
 	x->row.attempts = attempts;
 	x->row.next_retry = x->v->now + (int64_t)delay;
+	x->row.failed_spec = x->a->desired ?
+	    (char *)x->a->desired->spec->hash : NULL;
 	logev(x->c, PLATFORM_EV_JOB_ERROR, "set=%s result=failed attempts=%u "
 	    "retry_in=%" PRIu64
 	    "s error=\"%s\"", x->a->set, attempts, delay, msg);
@@ -766,6 +769,33 @@ failed(struct act *x, unsigned attempts, const char *msg, int32_t code,
 	if (x->sum->working > 0)
 		x->sum->working--;
 	x->sum->failed++;
+}
+
+/* The first pass that sees an own job in ERROR records it: the error
+ * (context, code, text) in the log at error level, and in the state, so
+ * status and metrics show the set failing from that pass on, not only
+ * once its backoff has passed and it is retried. */
+static void
+note_job_error(struct act *x)
+{
+	const struct bk_error *e = &x->a->job->error;
+	char g[39];
+	char *msg = xasprintf("%s (context %s, 0x%08" PRIx32 ")",
+	    e->text ? e->text : "job failed", bk_context_name(e->context),
+	    (uint32_t)e->code);
+
+	bk_guid_format(&x->a->job->id, g);
+	logev(x->c, PLATFORM_EV_JOB_ERROR, "set=%s job=%s result=failed "
+	    "attempts=1 retry_at=%" PRId64 " error=\"%s\"", x->a->set, g,
+	    x->a->retry_at, msg);
+	x->row.attempts = 1;
+	x->row.last_error = msg;
+	x->row.last_error_code = e->code;
+	x->row.last_error_context = (int)e->context;
+	x->row.failed_spec = (char *)x->a->desired->spec->hash;
+	put_row(x);
+	x->row.last_error = NULL;
+	free(msg);
 }
 
 static int
@@ -995,6 +1025,7 @@ do_complete(struct act *x)
 	x->row.last_error_context = 0;
 	x->row.attempts = 0;
 	x->row.next_retry = 0;
+	x->row.failed_spec = NULL;
 	x->row.remote_changed = 0;
 	if (state_begin(c->st) == -1 ||
 	    state_put_files(c->st, x->a->set, sf, sp->job.nfiles) == -1 ||
@@ -1129,6 +1160,11 @@ act(struct act *x)
 	switch (a->verb) {
 	case PLAN_NONE:
 	case PLAN_WAIT:
+		if (a->reason == PLAN_R_BACKOFF && a->job != NULL &&
+		    a->job->state == BK_ERROR && a->recorded != NULL &&
+		    a->recorded->attempts == 0)
+			note_job_error(x);
+		break;
 	case PLAN_HOLD:
 	case PLAN_REPORT_DRIFT:
 		break;
@@ -1178,6 +1214,7 @@ act(struct act *x)
 			x->row.last_error = msg;
 			x->row.last_error_code = e->code;
 			x->row.last_error_context = (int)e->context;
+			x->row.failed_spec = (char *)a->desired->spec->hash;
 			/* The planner counts the backoff from the job's
 			 * last change; a backend that reports none (Wine's
 			 * BITS: GetTimes gives 0) would be retried at every

@@ -31,6 +31,7 @@ struct reconcile_ctx {
 	uint64_t jitter_seed;
 	FILE *log;		/* one line per decision; NULL: quiet */
 	int one_shot;		/* a command that exits after one pass */
+	int retry_now;		/* this pass was asked for by a person (apply) */
 	int events;		/* the daemon: decisions also platform_event */
 };
 

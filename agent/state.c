@@ -32,7 +32,8 @@ static const char schema_sql[] =
     " attempts INTEGER NOT NULL DEFAULT 0,"
     " next_retry INTEGER NOT NULL DEFAULT 0,"
     " remote_changed INTEGER NOT NULL DEFAULT 0,"
-    " create_pending INTEGER NOT NULL DEFAULT 0);"
+    " create_pending INTEGER NOT NULL DEFAULT 0,"
+    " failed_spec TEXT);"
     "CREATE TABLE IF NOT EXISTS jobs("
     " guid BLOB PRIMARY KEY, set_name TEXT NOT NULL,"
     " spec_hash TEXT NOT NULL, created INTEGER NOT NULL);"
@@ -63,28 +64,45 @@ exec(struct state *st, const char *sql)
 	    0 : -1;
 }
 
-/* A store written before files recorded the device and inode of what was
- * placed gains the two columns (0: unknown, then size and mtime alone
- * decide whether on_remove may delete). */
+/* Whether table has column (0 or 1), or -1. */
 static int
-add_file_identity(struct state *st)
+has_column(struct state *st, const char *table, const char *column)
 {
 	sqlite3_stmt *q = NULL;
-	int has = 0, r;
+	int r;
 
-	if (sqlite3_prepare_v2(st->db, "SELECT 1 FROM pragma_table_info("
-	    "'files') WHERE name='local_dev'", -1, &q, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(st->db, "SELECT 1 FROM pragma_table_info(?) "
+	    "WHERE name=?", -1, &q, NULL) != SQLITE_OK)
 		return -1;
+	sqlite3_bind_text(q, 1, table, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, column, -1, SQLITE_STATIC);
 	r = sqlite3_step(q);
-	has = r == SQLITE_ROW;
 	sqlite3_finalize(q);
 	if (r != SQLITE_ROW && r != SQLITE_DONE)
 		return -1;
-	if (has)
-		return 0;
-	return exec(st, "ALTER TABLE files ADD COLUMN local_dev INTEGER NOT "
-	    "NULL DEFAULT 0; ALTER TABLE files ADD COLUMN local_ino INTEGER "
-	    "NOT NULL DEFAULT 0;");
+	return r == SQLITE_ROW;
+}
+
+/* Columns added after schema 1, in place: a store written before files
+ * recorded the device and inode of what was placed (0: unknown, then
+ * size and mtime alone decide whether on_remove may delete), and before
+ * sets recorded which spec their failures were for (NULL: the current
+ * one, so the backoff stands). */
+static int
+add_columns(struct state *st)
+{
+	int r;
+
+	if ((r = has_column(st, "files", "local_dev")) == -1 ||
+	    (r == 0 && exec(st, "ALTER TABLE files ADD COLUMN local_dev "
+	    "INTEGER NOT NULL DEFAULT 0; ALTER TABLE files ADD COLUMN "
+	    "local_ino INTEGER NOT NULL DEFAULT 0;") == -1))
+		return -1;
+	if ((r = has_column(st, "sets", "failed_spec")) == -1 ||
+	    (r == 0 && exec(st, "ALTER TABLE sets ADD COLUMN failed_spec "
+	    "TEXT;") == -1))
+		return -1;
+	return 0;
 }
 
 int
@@ -121,7 +139,7 @@ state_open(const char *dir, struct state **out, char **err)
 	    exec(st, "PRAGMA synchronous=FULL;") == -1 ||
 	    exec(st, "BEGIN IMMEDIATE;") == -1)
 		goto dberr;
-	if (exec(st, schema_sql) == -1 || add_file_identity(st) == -1) {
+	if (exec(st, schema_sql) == -1 || add_columns(st) == -1) {
 		exec(st, "ROLLBACK;");
 		goto dberr;
 	}
@@ -432,7 +450,7 @@ state_load(struct state *st, struct state_set **sets, size_t *n)
 	if (sqlite3_prepare_v2(st->db, "SELECT name, spec_hash, "
 	    "manifest_file, on_remove, last_success, last_check, last_error, "
 	    "last_error_code, last_error_context, attempts, next_retry, "
-	    "remote_changed, create_pending FROM sets",
+	    "remote_changed, create_pending, failed_spec FROM sets",
 	    -1, &q, NULL) != SQLITE_OK)
 		goto done;
 	while ((r = sqlite3_step(q)) == SQLITE_ROW && nv < (size_t)cs) {
@@ -454,6 +472,7 @@ state_load(struct state *st, struct state_set **sets, size_t *n)
 		s->next_retry = sqlite3_column_int64(q, 10);
 		s->remote_changed = sqlite3_column_int(q, 11);
 		s->create_pending = sqlite3_column_int64(q, 12);
+		s->failed_spec = col_str(&a, q, 13);
 	}
 	if (r != SQLITE_DONE && r != SQLITE_ROW)
 		goto done;
@@ -556,8 +575,8 @@ state_put_set(struct state *st, const struct state_set *s)
 	ok = sqlite3_prepare_v2(st->db, "INSERT OR REPLACE INTO sets(name, "
 	    "spec_hash, manifest_file, on_remove, last_success, last_check, "
 	    "last_error, last_error_code, last_error_context, attempts, "
-	    "next_retry, remote_changed, create_pending) "
-	    "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &q, NULL) == SQLITE_OK;
+	    "next_retry, remote_changed, create_pending, failed_spec) "
+	    "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &q, NULL) == SQLITE_OK;
 	if (ok) {
 		bind_text(q, 1, s->name);
 		bind_text(q, 2, s->spec_hash);
@@ -572,6 +591,7 @@ state_put_set(struct state *st, const struct state_set *s)
 		sqlite3_bind_int64(q, 11, s->next_retry);
 		sqlite3_bind_int(q, 12, s->remote_changed);
 		sqlite3_bind_int64(q, 13, s->create_pending);
+		bind_text(q, 14, s->failed_spec);
 		ok = step_done(q) == 0;
 	} else
 		sqlite3_finalize(q);

@@ -65,6 +65,7 @@ struct state_set {
 	int last_error_context;
 	unsigned attempts;		/* consecutive failures */
 	int64_t next_retry;		/* 0: none pending */
+	char *failed_spec;		/* spec the attempts failed with; NULL: unknown */
 	int remote_changed;		/* refresh saw the remote change */
 	int64_t create_pending;		/* a create started then, GUID not yet recorded */
 	struct state_job *jobs;		/* GUIDs bitsync created, oldest first */

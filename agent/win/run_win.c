@@ -19,7 +19,8 @@
  * one instance, served in the same wait; its DACL admits SYSTEM and the
  * Administrators only (on Linux the socket refuses peers other than root
  * and the agent's user).  It speaks cmd_run.c's protocol: "apply\n" makes
- * a pass and answers its summary as one line of JSON; "plan J D V\n",
+ * a pass and answers its summary as one line of JSON, "status\n" answers
+ * the last status document (both daemon_answer); "plan J D V\n",
  * PATH lines and "\n" answers "RC OUTLEN ERRLEN\n" and what plan prints. */
 #include <windows.h>
 #include <sddl.h>
@@ -315,6 +316,13 @@ ctl_write(struct ctl *c, const char *p, size_t len)
 	return 0;
 }
 
+/* daemon_answer's writer over the pipe. */
+static int
+ctl_put(void *arg, const char *buf, size_t len)
+{
+	return ctl_write(arg, buf, len);
+}
+
 /* daemon_read_request's reader over the pipe. */
 static long
 ctl_read(void *arg, char *buf, size_t len)
@@ -417,23 +425,15 @@ out:
 static void
 ctl_serve(struct daemon *dm, struct ctl *c)
 {
-	char reply[256], *req = NULL;
+	char *req = NULL;
 	DWORD got;
-	int n;
 
 	if (!GetOverlappedResult(c->pipe, &c->ov, &got, FALSE) &&
 	    GetLastError() != ERROR_PIPE_CONNECTED)
 		goto done;
 	req = daemon_read_request(ctl_read, c);
-	if (req != NULL && strncmp(req, "apply\n", 6) == 0) {
-		daemon_pass(dm, "apply");
-		n = snprintf(reply, sizeof(reply), "{\"sets\":%zu,"
-		    "\"in_sync\":%zu,\"transferring\":%zu,\"failed\":%zu,"
-		    "\"drift\":%zu,\"held\":%zu,\"errors\":%zu}\n",
-		    dm->last.sets, dm->last.in_sync, dm->last.working,
-		    dm->last.failed, dm->last.drift, dm->last.held,
-		    dm->last.errors);
-		ctl_write(c, reply, (size_t)n);
+	if (req != NULL && daemon_answer(dm, req, ctl_put, c) == 0) {
+		/* answered */
 	} else if (req != NULL && strncmp(req, "plan ", 5) == 0)
 		ctl_plan(dm, c, req);
 	else if (req != NULL)

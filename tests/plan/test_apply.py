@@ -323,9 +323,14 @@ class ApplyTest(Base):
         self.assertEqual((a["action"], a["reason"]),
                          ("wait", "waiting to retry"))
         self.assertIn("sha256 mismatch", a["last_error"])
-        # Within the backoff nothing is downloaded again.
-        self.run_bitsync("apply")
         self.assertEqual(len(self.requests("/a.bin")), 1)
+        # A person asking (apply) retries at once, whatever the backoff
+        # (design §5); the bytes are refused again.
+        p = self.run_bitsync("apply")
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertEqual(len(self.requests("/a.bin")), 2)
+        rc, plan = self.plan_json()
+        self.assertEqual(self.action(plan, "app")["attempts"], 2)
 
     def test_remote_change_seen_at_refresh(self):
         write_random(os.path.join(self.www, "a.bin"), 5000)

@@ -5,13 +5,27 @@ Run one: BITSYNC=build/bitsync ENGINE_DRIVE=build/tests/engine/engine_drive \
     /usr/bin/python3 tests/plan/test_operate.py OperateTest.test_backend_refused
 """
 
+import hashlib
+import json
 import os
+import signal
 import sys
+import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from test_apply import Base  # noqa: E402
+from test_apply import Base, write_random  # noqa: E402
+
+
+def wait_for(pred, timeout=30, step=0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return None
 
 
 class OperateTest(Base):
@@ -30,12 +44,90 @@ class OperateTest(Base):
             self.assertIn(self.config, p.stderr)
             self.assertIn("backend = bits", p.stderr)
             self.assertIn("backend = engine", p.stderr)
-        self.assertEqual(sorted(os.listdir(self.state)), before)
+        # no store was opened (a lock file may be probed)
+        self.assertEqual([f for f in os.listdir(self.state)
+                          if f != "reconcile.lock"], before)
         # The same config with the engine named works.
         with open(self.config, "w") as f:
             f.write(good + "[agent]\nbackend = engine\n")
         p = self.run_bitsync("plan", timeout=20)
         self.assertEqual(p.returncode, 0, p.stderr)
+
+
+    def status_set(self, name):
+        p = self.run_bitsync("status", "--format", "json", timeout=20)
+        self.last_status = (p.returncode, p.stdout[-2000:], p.stderr)
+        for s in json.loads(p.stdout)["sets"] if p.stdout else ():
+            if s["name"] == name:
+                return s
+        return None
+
+    def test_404_counted_and_apply_retries_at_once(self):
+        """A 404 is a failure from the first pass on: attempts, last_error
+        with its context and code in status; an explicit apply retries it
+        at once, whatever the backoff (design §5)."""
+        self.nginx()
+        self.manifest("10-app.yaml", self.set_yaml(
+            "app", ["missing.bin"], more="retry_delay: 1h"))
+        p = self.run_bitsync("apply")
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertEqual(len(self.requests("/missing.bin")), 1)
+        s = self.status_set("app")
+        self.assertEqual(s["state"], "waiting-to-retry")
+        self.assertEqual(s["attempts"], 1)
+        self.assertIn("REMOTE_FILE", s["last_error"])
+        self.assertIn("0x80190194", s["last_error"])
+        # The error reached apply's log once, with context and code.
+        self.assertEqual(p.stderr.count("result=failed"), 1, p.stderr)
+        self.assertIn("0x80190194", p.stderr)
+        p = self.run_bitsync("apply")
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertEqual(len(self.requests("/missing.bin")), 2)
+        self.assertGreaterEqual(self.status_set("app")["attempts"], 2)
+
+    def test_fixed_sha256_retried_at_edit(self):
+        """A set refused for its sha256 waits out its backoff (1 h here)
+        only while the manifest stays as it was: the edit that fixes the
+        hash is acted on within seconds by the running daemon."""
+        path = os.path.join(self.www, "a.bin")
+        write_random(path, 20000)
+        with open(path, "rb") as f:
+            good = hashlib.sha256(f.read()).hexdigest()
+        self.nginx()
+        self.manifest("10-app.yaml", self.set_yaml(
+            "app", [("a.bin", "00" * 32)], more="retry_delay: 1h"))
+        d = self.spawn_bitsync("run")
+        try:
+            s = wait_for(lambda: (lambda x: x if x and x["attempts"] >= 1
+                                  else None)(self.status_set("app")))
+            if s is None:
+                rc = d.poll()
+                try:
+                    wchan = open("/proc/%d/wchan" % d.pid).read()
+                except OSError:
+                    wchan = None
+                d.send_signal(signal.SIGTERM)
+                out, err = d.communicate(timeout=30)
+                self.fail("the mismatch was never reported: daemon rc %r "
+                          "wchan %r, last status %r\n%s"
+                          % (rc, wchan, self.last_status, err[-3000:]))
+            self.assertIn("sha256 mismatch", s["last_error"])
+            self.assertGreater(s["retry_at"], time.time() + 600)
+            t0 = time.monotonic()
+            self.manifest("10-app.yaml", self.set_yaml(
+                "app", [("a.bin", good)], more="retry_delay: 1h"))
+            ok = wait_for(lambda: os.path.exists(os.path.join(
+                self.dst, "app", "a.bin")), timeout=20)
+            self.assertTrue(ok, "the fixed set was not retried")
+            self.assertLess(time.monotonic() - t0, 10)
+            s = wait_for(lambda: (lambda x: x if x and x["state"] ==
+                                  "in-sync" else None)(
+                self.status_set("app")), timeout=10)
+            self.assertIsNotNone(s)
+            self.assertEqual(s["attempts"], 0)
+        finally:
+            d.send_signal(signal.SIGTERM)
+            d.communicate(timeout=30)
 
 
 if __name__ == "__main__":

@@ -321,10 +321,12 @@ static const struct row rows[] = {
 	    0, 21600, 0, 0, -60, K, 0, 0, 0, PLAN_WAIT, PLAN_R_BACKOFF, 0, 0, 0 },
 	{ "own ERROR, backoff passed -> retry", E, 1, REC_NEVER, LOC_MISSING, 1, BK_ERROR, 0, 0,
 	    0, 21600, 0, 0, -800, K, 0, 0, 0, PLAN_RETRY, PLAN_R_JOB_ERROR, 0, 0, 0 },
+	/* attempts: failures recorded, this one included (the first pass
+	 * that sees an ERROR records 1; a retry that fails again, 2) */
 	{ "own ERROR, 2nd failure, 1200s doubled backoff not passed", E, 1, REC_NEVER, LOC_MISSING, 1, BK_ERROR, 0, 0,
-	    0, 21600, 1, 0, -800, K, 0, 0, 0, PLAN_WAIT, PLAN_R_BACKOFF, 0, 0, 0 },
+	    0, 21600, 2, 0, -800, K, 0, 0, 0, PLAN_WAIT, PLAN_R_BACKOFF, 0, 0, 0 },
 	{ "own ERROR, 2nd failure, backoff passed -> retry", E, 1, REC_NEVER, LOC_MISSING, 1, BK_ERROR, 0, 0,
-	    0, 21600, 1, 0, -1600, K, 0, 0, 0, PLAN_RETRY, PLAN_R_JOB_ERROR, 0, 0, 0 },
+	    0, 21600, 2, 0, -1600, K, 0, 0, 0, PLAN_RETRY, PLAN_R_JOB_ERROR, 0, 0, 0 },
 	{ "own ERROR, recorded next_retry later -> wait", E, 1, REC_NEVER, LOC_MISSING, 1, BK_ERROR, 0, 0,
 	    0, 21600, 1, 500, -99999, K, 0, 0, 0, PLAN_WAIT, PLAN_R_BACKOFF, 0, 0, 0 },
 	{ "own ERROR, repeated failures -> cancel and recreate", E, 1, REC_NEVER, LOC_MISSING, 1, BK_ERROR, 0, 0,
