@@ -1,9 +1,11 @@
+# shellcheck shell=bash
 # timing.sh - how the benchmarks time a command; sourced by
 # validate_bench.sh and plan_bench.sh, which define $work (a scratch
 # folder), $timebin (/usr/bin/time) and die().
 
 # run_once OUTFILE CMD...: one timed run; sets WALL_MS and RSS_KB; returns the
 # command's exit status.
+# shellcheck disable=SC2154  # $timebin and $work: set by the sourcing script
 run_once() {
 	local out=$1 t0 t1 rc=0
 	shift

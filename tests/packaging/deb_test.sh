@@ -41,7 +41,7 @@ done
 # lock for a while.  Retry while the failure is the lock.
 dpkg_retry() {
 	local out rc i
-	for i in $(seq 1 120); do
+	for _ in $(seq 1 120); do
 		out=$(dpkg "$@" 2>&1); rc=$?
 		if [ $rc -ne 0 ] && grep -qi 'lock' <<<"$out"; then
 			sleep 1
