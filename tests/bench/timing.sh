@@ -31,6 +31,7 @@ timed() {
 }
 
 median() {
+	# shellcheck disable=SC2086  # $1 is a blank-separated list of numbers
 	printf '%s\n' $1 | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 

@@ -40,7 +40,7 @@ done
 # dpkg has no lock timeout: another apt/dpkg run (deps.sh) may hold the
 # lock for a while.  Retry while the failure is the lock.
 dpkg_retry() {
-	local out rc i
+	local out rc
 	for _ in $(seq 1 120); do
 		out=$(dpkg "$@" 2>&1); rc=$?
 		if [ $rc -ne 0 ] && grep -qi 'lock' <<<"$out"; then
@@ -51,7 +51,7 @@ dpkg_retry() {
 		return $rc
 	done
 	printf '%s\n' "$out"
-	return $rc
+	return "$rc"
 }
 
 agent='' listener=''
@@ -75,6 +75,7 @@ if ! cmake --build "$BUILD" --target package >"$TMP/build.log" 2>&1; then
 	fail "cmake --build $BUILD --target package failed"
 	exit 1
 fi
+# shellcheck disable=SC2012  # newest first; the names have no blanks
 DEB=$(ls -t "$BUILD"/${PKG}_*.deb 2>/dev/null | head -1)
 [ -n "$DEB" ] || { cat "$TMP/build.log"; fail "no ${PKG}_*.deb in $BUILD"; exit 1; }
 say "package: $DEB"
@@ -180,8 +181,8 @@ cmp -s /etc/bitsync/bitsync.ini "$(dirname "$0")/../../samples/bitsync.ini" ||
 # own checks (config keys, StrictModes), with the Linux example manifests.
 ex=/usr/share/doc/bitsync/examples/linux-dropin.d
 [ -d $ex ] || ! excluded $ex/00-sources.yaml || ex=$TMP/x$ex	# path-exclude
-if [ -d $ex ]; then
-	/usr/bin/bitsync -c /etc/bitsync/bitsync.ini validate $ex >"$TMP/validate.log" 2>&1 || {
+if [ -d "$ex" ]; then
+	/usr/bin/bitsync -c /etc/bitsync/bitsync.ini validate "$ex" >"$TMP/validate.log" 2>&1 || {
 		cat "$TMP/validate.log"
 		fail "bitsync -c /etc/bitsync/bitsync.ini validate $ex failed"
 	}
@@ -267,6 +268,7 @@ else
 	say "$(grep -o 'Overall exposure level.*' "$TMP/security.log")"
 fi
 # and it is as hardened as the issue asks
+# shellcheck disable=SC2016  # $MAINPID is the unit's, not ours
 for kv in Type=notify NoNewPrivileges=yes ProtectSystem=strict ProtectHome=yes PrivateTmp=yes \
 	StateDirectory=bitsync ConfigurationDirectory=bitsync 'ExecStart=/usr/bin/bitsync run' \
 	'ExecReload=/bin/kill -HUP $MAINPID' Restart=on-failure; do

@@ -150,8 +150,9 @@ promtool)
 	for r in "$dir"/samples/prometheus/*.rules.yml; do
 		[ -e "$r" ] || continue
 		n=$((n + 1))
-		promtool check rules "$r" >"$TMP/pt.log" 2>&1 && ! grep -qi 'warn' "$TMP/pt.log" ||
-			{ cat "$TMP/pt.log"; fail "promtool check rules $r"; }
+		if ! promtool check rules "$r" >"$TMP/pt.log" 2>&1 || grep -qi 'warn' "$TMP/pt.log"; then
+			cat "$TMP/pt.log"; fail "promtool check rules $r"
+		fi
 	done
 	[ $n -gt 0 ] || fail "no samples/prometheus/*.rules.yml"
 	say "$n rule file(s)"

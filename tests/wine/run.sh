@@ -63,6 +63,7 @@ export DISPLAY=
 pass() { echo "PASS $*"; PASS=$((PASS + 1)); }
 fail() { echo "FAIL $*"; FAIL=$((FAIL + 1)); }
 
+# shellcheck disable=SC2317  # called by the EXIT trap
 cleanup() {
 	[ -n "$NGINX_PID" ] && kill "$NGINX_PID" 2>/dev/null
 	if [ -d "$WINEPREFIX" ]; then
@@ -311,7 +312,9 @@ if [ "$ONLY" != msi ] && [ "$ONLY" != reconcile ] && [ -f "$EXE" ]; then
 				nout=$("$NATIVE" validate --platform $plat "$f" 2>&1)
 				nrc=$?
 				# paths differ (Z:\... vs /...): compare what follows them
+				# shellcheck disable=SC2001  # one sed for every line
 				a=$(echo "$out" | sed 's/^[^ ]*:[0-9]*:[0-9]*: //')
+				# shellcheck disable=SC2001
 				b=$(echo "$nout" | sed 's/^[^ ]*:[0-9]*:[0-9]*: //')
 				if [ $rc -eq $nrc ] && [ "$a" = "$b" ]; then
 					pass "validate --platform $plat $(basename "$f"): exit $rc, as native"
@@ -595,7 +598,7 @@ manifest() {
 		echo "  - name: $set"
 		echo "    source: $src"
 		echo "    destination: '$dest'"
-		echo "    files: [$(echo "$@" | sed 's/ /, /g')]"
+		echo "    files: [$(IFS=,; echo "$*")]"
 	} > "$RDIR/manifests/$f"
 }
 sha_of() { sha256sum "$1" 2>/dev/null | cut -d' ' -f1; }
@@ -637,6 +640,7 @@ if [ -f "$EXE" ] && [ -n "$JDRIVER" ] && { [ "$ONLY" = all ] || [ "$ONLY" = reco
 		[ "$(sha_of "$RDIR/dest/app/sub/b.txt")" = "$SHA_B" ]; then
 		pass "reconcile: the destination files have the served content (sha256)"
 	else
+		# shellcheck disable=SC2012  # a listing for the reader
 		fail "reconcile: destination content: $(ls -lR "$RDIR/dest" 2>&1 | head -n 10)"
 	fi
 	wrc plan --detailed-exitcode
@@ -669,11 +673,11 @@ sys.exit(0 if d["summary"]["in_sync"] == d["summary"]["sets"] == 1 and
 		echo "sets:"
 		echo "  - name: missing"
 		echo "    source: web2"
-		echo "    destination: 'C:\\bsr\\dest\\missing'"
+		printf '%s\n' "    destination: 'C:\\bsr\\dest\\missing'"
 		echo "    files: [nope.bin]"
 		echo "  - name: hashed"
 		echo "    source: web2"
-		echo "    destination: 'C:\\bsr\\dest\\hashed'"
+		printf '%s\n' "    destination: 'C:\\bsr\\dest\\hashed'"
 		echo "    files: [{path: a.bin, sha256: $SHA_A}]"
 	} > "$RDIR/manifests/20-bad.yaml"
 	wrc apply --wait --timeout 60s
@@ -931,7 +935,7 @@ sys.exit(0 if d["summary"]["sets"] == d["summary"]["in_sync"] == 4 else 1)'; the
 		echo "sets:"
 		echo "  - name: svc"
 		echo "    source: websvc"
-		echo "    destination: 'C:\\bss\\dest\\svc'"
+		printf '%s\n' "    destination: 'C:\\bss\\dest\\svc'"
 		echo "    files: [a.bin, sub/b.txt]"
 	} > "$SDIR/manifests/10-svc.yaml.tmp"
 	t0=$(date +%s.%N)
@@ -945,6 +949,7 @@ sys.exit(0 if d["summary"]["sets"] == d["summary"]["in_sync"] == 4 else 1)'; the
 		[ "$(sha_of "$SDIR/dest/svc/sub/b.txt")" = "$SHA_B" ]; then
 		pass "service: a manifest dropped into the folder is applied by the service ($(awk "BEGIN { printf \"%.2f\", $t1 - $t0 }") s)"
 	else
+		# shellcheck disable=SC2012  # a listing for the reader
 		fail "service: the dropped manifest was not applied: $(ls -lR "$SDIR" 2>&1 | head -n 20)"
 	fi
 	# PARAMCHANGE (as a GPO refresh would send): the settings are read

@@ -19,7 +19,10 @@ set -euo pipefail
 say() { echo "build-msi.sh: $*" >&2; }
 die() { say "$*"; exit 1; }
 
-[ $# -ge 1 ] && [ $# -le 2 ] || { echo "usage: $0 OUTDIR [VERSION]" >&2; exit 64; }
+if [ $# -lt 1 ] || [ $# -gt 2 ]; then
+	echo "usage: $0 OUTDIR [VERSION]" >&2
+	exit 64
+fi
 OUT=$(cd "$1" && pwd)
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../../.." && pwd)
