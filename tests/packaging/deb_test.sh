@@ -171,6 +171,9 @@ check_path /usr/share/man/man8/bitsync.8.gz 644 root:root "regular file"
 check_path /usr/share/man/man5/bitsync.ini.5.gz 644 root:root "regular file"
 check_path /usr/share/man/man5/bitsync-manifest.5.gz 644 root:root "regular file"
 check_path /usr/share/bash-completion/completions/bitsync 644 root:root "regular file"
+check_path /usr/share/bitsync/manifest.schema.json 644 root:root "regular file"
+check_path /usr/share/doc/bitsync/copyright 644 root:root "regular file"
+check_path /usr/share/doc/bitsync/changelog.Debian.gz 644 root:root "regular file"
 
 conffiles=$(dpkg-query --control-show $PKG conffiles 2>/dev/null || cat /var/lib/dpkg/info/$PKG.conffiles)
 grep -qx '/etc/bitsync/bitsync.ini' <<<"$conffiles" || fail "/etc/bitsync/bitsync.ini is not a conffile: '$conffiles'"
@@ -189,6 +192,19 @@ if [ -d "$ex" ]; then
 else
 	fail "$ex missing"
 fi
+
+# The installed examples in an editor: their modeline names the installed
+# schema, which a real yaml-language-server loads (tests/schema/lsp_check.py;
+# "Unable to load schema" otherwise) and finds nothing to report.
+if [ -d "$ex" ]; then
+	if ! /usr/bin/python3 "$(dirname "$0")/../schema/lsp_check.py" --installed "$(dirname "$ex")" >"$TMP/lsp.log" 2>&1; then
+		cat "$TMP/lsp.log"
+		fail "yaml-language-server on the installed examples"
+	else
+		say "$(grep 'installed examples' "$TMP/lsp.log")"
+	fi
+fi
+[ -f /usr/share/bitsync/manifest.schema.json ] || fail "/usr/share/bitsync/manifest.schema.json not installed"
 
 # nothing enabled, nothing started
 [ -e /etc/systemd/system/multi-user.target.wants/bitsync.service ] &&

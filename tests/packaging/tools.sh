@@ -53,7 +53,7 @@ deb)
 	dpkg-deb -x "$deb" "$TMP/x"
 	cr=$TMP/x/usr/share/doc/bitsync/copyright
 	if [ -f "$cr" ]; then
-		head -1 "$cr" | grep -q '^Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/' ||
+		[ "$(sed -n 1p "$cr")" = 'Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/' ] ||
 			fail "copyright is not DEP-5 (Format: line)"
 	else
 		fail "no /usr/share/doc/bitsync/copyright"
@@ -61,7 +61,8 @@ deb)
 	cl=$TMP/x/usr/share/doc/bitsync/changelog.Debian.gz
 	if [ -f "$cl" ]; then
 		ver=$(dpkg-deb -f "$deb" Version)
-		zcat "$cl" | head -1 | grep -qF "bitsync ($ver)" || fail "changelog.Debian.gz's first entry is not $ver: $(zcat "$cl" | head -1)"
+		first=$(zcat "$cl" | sed -n 1p)
+		[[ $first == "bitsync ($ver) "* ]] || fail "changelog.Debian.gz's first entry is not $ver: $first"
 	else
 		fail "no /usr/share/doc/bitsync/changelog.Debian.gz"
 	fi
@@ -79,13 +80,21 @@ deb)
 	# top-level CMakeLists.txt (-fstack-protector-strong -D_FORTIFY_SOURCE=2
 	# -fPIE -pie -Wl,-z,relro,-z,now) must reach the shipped binary
 	bin=$TMP/x/usr/bin/bitsync
-	readelf -hW "$bin" | grep -q 'Type:[[:space:]]*DYN' || fail "hardening: /usr/bin/bitsync is not PIE (-fPIE -pie)"
-	readelf -lW "$bin" | grep -q 'GNU_RELRO' || fail "hardening: no GNU_RELRO segment (-Wl,-z,relro)"
-	readelf -dW "$bin" | grep -qE 'BIND_NOW|FLAGS.*NOW' || fail "hardening: no BIND_NOW (-Wl,-z,now)"
-	readelf --dyn-syms -W "$bin" | grep -q '__stack_chk_fail' || fail "hardening: no __stack_chk_fail (-fstack-protector-strong)"
-	chk=$(readelf --dyn-syms -W "$bin" | grep -oE '__[a-z0-9_]+_chk(@[^ ]*)?' | sed 's/@.*//' | grep -v '__stack_chk_fail' | sort -u)
+	# into files first: grep -q closing a pipe early would fail readelf
+	# under pipefail
+	if ! { readelf -hW "$bin" >"$TMP/h" && readelf -lW "$bin" >"$TMP/l" &&
+		readelf -dW "$bin" >"$TMP/d" && readelf --dyn-syms -W "$bin" >"$TMP/s"; }; then
+		fail "readelf cannot read /usr/bin/bitsync"
+	fi
+	grep -q 'Type:[[:space:]]*DYN' "$TMP/h" || fail "hardening: /usr/bin/bitsync is not PIE (-fPIE -pie)"
+	grep -q 'GNU_RELRO' "$TMP/l" || fail "hardening: no GNU_RELRO segment (-Wl,-z,relro)"
+	grep -qE 'BIND_NOW|FLAGS.*NOW' "$TMP/d" || fail "hardening: no BIND_NOW (-Wl,-z,now)"
+	grep -q '__stack_chk_fail' "$TMP/s" || fail "hardening: no __stack_chk_fail (-fstack-protector-strong)"
+	chk=$(grep -oE '__[a-z0-9_]+_chk(@[^ ]*)?' "$TMP/s" | sed 's/@.*//' | grep -vxE '__stack_chk(_fail)?' | sort -u)
 	[ -n "$chk" ] || fail "hardening: no fortified _chk function (-D_FORTIFY_SOURCE=2 with -O)"
-	[ $fails -eq 0 ] && say "hardening: PIE, RELRO, BIND_NOW, __stack_chk_fail, $(echo "$chk" | wc -l) _chk functions ($(echo "$chk" | head -3 | tr '\n' ' ')...)"
+	if [ $fails -eq 0 ]; then
+		say "hardening: PIE, RELRO, BIND_NOW, __stack_chk_fail, $(echo "$chk" | wc -l) _chk functions: $(echo "$chk" | tr '\n' ' ')"
+	fi
 	;;
 unit)
 	need systemd-analyze systemd
@@ -99,7 +108,7 @@ unit)
 	fi
 	# every exposure that remains is explained in the unit
 	for k in User= SystemCallFilter= RootDirectory= PrivateNetwork= IPAddressDeny= DeviceAllow= UMask= AF_NETLINK CAP_DAC_OVERRIDE; do
-		sed -n '/still counts/,/^\[Install\]/p' "$unit" | grep -q -- "$k" ||
+		[[ $(sed -n '/still counts/,/^\[Install\]/p' "$unit") == *"$k"* ]] ||
 			fail "the unit's comment on what systemd-analyze still counts does not explain $k"
 	done
 	;;
