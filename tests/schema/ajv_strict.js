@@ -21,7 +21,6 @@ const EDITOR_KEYWORDS = [
   'patternErrorMessage',   // the message shown when "pattern" fails
   'errorMessage',          // the message shown when the subschema fails
   'defaultSnippets',       // completion: what a key or item inserts
-  'doNotSuggest',          // completion: keep a key out of the list
 ];
 
 const file = process.argv[2];
@@ -49,6 +48,16 @@ try {
 } catch (e) {
   complaints.push('compile: ' + e.message);
 }
+// every pattern speaks words in an editor: a patternErrorMessage beside it
+const schemaDoc = JSON.parse(fs.readFileSync(file, 'utf8'));
+(function walk(n, where) {
+  if (Array.isArray(n)) { n.forEach((v, i) => walk(v, `${where}/${i}`)); return; }
+  if (n === null || typeof n !== 'object') return;
+  if (typeof n.pattern === 'string' && typeof n.patternErrorMessage !== 'string')
+    complaints.push(`pattern without patternErrorMessage at #${where}`);
+  for (const [k, v] of Object.entries(n)) if (k !== 'properties' || typeof v !== 'object') walk(v, `${where}/${k}`);
+    else for (const [pk, pv] of Object.entries(v)) walk(pv, `${where}/properties/${pk}`);
+})(schemaDoc, '');
 let bad = complaints.length;
 for (const c of complaints) console.log(c);
 if (validate) {
