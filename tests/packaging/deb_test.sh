@@ -330,7 +330,7 @@ if [ -r /usr/share/bash-completion/bash_completion ]; then
 			_bitsync bitsync "${COMP_WORDS[-1]}" "${COMP_WORDS[-2]}"
 			printf "%s\n" "${COMPREPLY[@]}"' _ "$@" 2>&1 | sort | tr '\n' ' '
 	}
-	got=$(compl bitsync ''); [ "$got" = "apply plan run status validate version " ] || fail "completion of commands: '$got'"
+	got=$(compl bitsync ''); [ "$got" = "apply help plan run status validate version " ] || fail "completion of commands: '$got'"
 	got=$(compl bitsync validate --platform ''); [ "$got" = "host posix windows " ] || fail "completion of --platform: '$got'"
 	got=$(compl bitsync -c x.ini status --format ''); [ "$got" = "json text " ] || fail "completion of --format: '$got'"
 	got=$(compl bitsync plan --d); [ "$got" = "--detailed-exitcode " ] || fail "completion of plan options: '$got'"
