@@ -438,16 +438,34 @@ elif [ "$ONLY" = msi ] || [ "$ONLY" = all ]; then
 	tables=$(msiinfo tables "$MSI" 2>&1 | tr '\n' ' ')
 	missing=
 	for t in File Component Directory CreateFolder ServiceInstall \
-		ServiceControl Registry Upgrade MsiLockPermissionsEx; do
+		ServiceControl Registry Upgrade MsiLockPermissionsEx \
+		MsiServiceConfigFailureActions CustomAction; do
 		case " $tables " in *" $t "*) ;; *) missing="$missing $t" ;; esac
 	done
 	if [ -z "$missing" ]; then
-		pass "msi tables: File, Directory, ServiceInstall, ServiceControl, Registry, Upgrade, MsiLockPermissionsEx"
+		pass "msi tables: File, Directory, ServiceInstall, ServiceControl, Registry, Upgrade, MsiLockPermissionsEx, MsiServiceConfigFailureActions, CustomAction"
 	else
 		fail "msi tables: missing$missing (has: $tables)"
 	fi
 	msirow File "^bitsync\.exe${T}Agent${T}bitsync\.exe${T}[0-9]+${T}" \
 		"bitsync.exe in component Agent"
+	# the failure actions of `bitsync service install` (agent/win/service.h):
+	# restart after 60 s twice, then nothing; the count resets after a day
+	msirow MsiServiceConfigFailureActions "^AgentFailureActions${T}bitsync${T}5${T}86400${T}${T}${T}1\[~\]1\[~\]0${T}60000\[~\]60000\[~\]60000${T}Agent$" \
+		"failure actions: restart, restart, none, 60 s apart, reset after 86400 s (as service install)"
+	msirow InstallExecuteSequence "^MsiConfigureServices${T}VersionNT${T}5850$" \
+		"MsiConfigureServices runs (after InstallServices 5800)"
+	msirow CustomAction "^ConfigureAgentService${T}3090${T}bitsync\.exe${T}service configure${T}?$" \
+		"custom action: the installed bitsync.exe service configure, deferred, as LocalSystem"
+	msirow InstallExecuteSequence "^ConfigureAgentService${T}VersionNT AND NOT \(REMOVE~=\"ALL\"\)${T}5860$" \
+		"service configure runs after InstallServices, not on removal"
+	msirow File "^manifest\.schema\.json${T}Schema${T}manifest\.schema\.json${T}" \
+		"the JSON Schema in component Schema"
+	for ex in gpo-installers https-proxy helper-token-share; do
+		msirow File "^${ex//-/_}\.yaml${T}Examples${T}${ex}\.yaml${T}" "example $ex.yaml"
+	done
+	msirow Directory "^SCHEMADIR${T}INSTALLDIR${T}schema$" "schema in Program Files\\bitsync\\schema"
+	msirow Directory "^EXAMPLESDIR${T}INSTALLDIR${T}examples$" "examples in Program Files\\bitsync\\examples"
 	msirow Component "^Agent${T}\{[0-9A-F-]+\}${T}INSTALLDIR${T}256${T}${T}bitsync\.exe$" \
 		"Agent: 64-bit, in INSTALLDIR, keyed by bitsync.exe"
 	msirow Directory "^INSTALLDIR${T}ProgramFiles64Folder${T}bitsync$" \
@@ -507,12 +525,21 @@ elif [ "$ONLY" = msi ] || [ "$ONLY" = all ]; then
 		fail "sc query bitsync: exit $rc: $out"
 	fi
 	wreg 'HKLM\SYSTEM\CurrentControlSet\Services\bitsync'
-	if echo "$out" | grep -q 'ImagePath.*\\bitsync\\bitsync\.exe.* run --service$' &&
+	# exactly: the path quoted (unquoted, "C:\Program Files\..." is the
+	# unquoted-service-path hole), as `bitsync service install` writes it
+	if echo "$out" | grep -qxE '    ImagePath    REG_(EXPAND_)?SZ    "C:\\Program Files\\bitsync\\bitsync\.exe" run --service' &&
 		echo "$out" | grep -q 'Start[[:space:]]*REG_DWORD[[:space:]]*0x2$' &&
 		echo "$out" | grep -q 'DependOnService[[:space:]]*REG_MULTI_SZ[[:space:]]*BITS$'; then
-		pass "service config: Program Files\\bitsync\\bitsync.exe run --service, automatic, after BITS"
+		pass "service config: ImagePath \"C:\\Program Files\\bitsync\\bitsync.exe\" run --service (quoted), automatic, after BITS"
 	else
 		fail "service config: $out"
+	fi
+	if cmp -s "$PF/schema/manifest.schema.json" "$ROOT/schema/manifest.schema.json" &&
+		cmp -s "$PF/examples/gpo-installers.yaml" "$ROOT/samples/gpo-installers.yaml" &&
+		[ -f "$PF/examples/https-proxy.yaml" ] && [ -f "$PF/examples/helper-token-share.yaml" ]; then
+		pass "schema and examples installed: Program Files\\bitsync\\schema, examples (modeline ../schema/ finds it)"
+	else
+		fail "schema/examples not installed as shipped: $(find "$PF" 2>&1 | tr '\n' ' ')"
 	fi
 	wreg 'HKLM\SYSTEM\CurrentControlSet\Services\EventLog\Application\bitsync'
 	if [ $rc -eq 0 ] && echo "$out" | grep -q 'EventMessageFile.*\\bitsync\\bitsync\.exe$'; then
