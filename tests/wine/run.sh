@@ -942,6 +942,14 @@ sys.exit(0 if d["summary"]["sets"] == d["summary"]["in_sync"] == 4 else 1)'; the
 		/t REG_MULTI_SZ /d SetProxySettings /f >/dev/null 2>&1 </dev/null
 	wexe service install
 	irc=$rc
+	# the same service command line as the MSI's (--only msi): the path
+	# quoted, then "run --service"
+	wreg 'HKLM\SYSTEM\CurrentControlSet\Services\bitsync'
+	if echo "$out" | grep -qxE '    ImagePath    REG_(EXPAND_)?SZ    "[A-Z]:\\[^"]*\\bitsync\.exe" run --service'; then
+		pass "service: service install writes ImagePath quoted: $(echo "$out" | sed -n 's/^ *ImagePath *REG_[A-Z_]* *//p')"
+	else
+		fail "service: service install ImagePath: $out"
+	fi
 	wine sc start bitsync >"$TMP/sc.out" 2>&1 </dev/null
 	src=$?
 	for _ in $(seq 100); do
