@@ -16,7 +16,11 @@
 #   /var/lib/bitsync/                                     0750 root:root
 #   /usr/share/man/man8/bitsync.8.gz, man5/bitsync.ini.5.gz, man5/bitsync-manifest.5.gz
 #   /usr/share/bash-completion/completions/bitsync
-#   /usr/share/doc/bitsync/examples/  (the sample manifests, linux-dropin.d/)
+#   /usr/share/doc/bitsync/examples/  (the sample manifests, linux-dropin.d/;
+#       their yaml-language-server modeline points at the installed schema)
+#   /usr/share/doc/bitsync/copyright (DEP-5), changelog.Debian.gz
+#   /usr/share/bitsync/manifest.schema.json  (JSON Schema, for editors)
+#   /usr/share/lintian/overrides/bitsync  (each override says why)
 #
 # Choices an administrator would ask about:
 # - /usr/bin, not /usr/sbin: validate/plan/status are used by unprivileged
@@ -45,6 +49,18 @@ set(_bs_file_mode OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
 # /usr/bin, not /usr/sbin: validate, plan and status are for anyone -- CI
 # pipelines and config-management runs check manifests as unprivileged users.
 install(TARGETS bitsync RUNTIME DESTINATION bin)
+# What dh_strip does beyond CPack's strip: drop the compiler's .comment
+# section (lintian: binary-has-unneeded-section).  Runs after the binary is
+# installed (and stripped, under CPack).
+find_program(_bs_objcopy NAMES objcopy ${CMAKE_OBJCOPY})
+if(_bs_objcopy)
+  install(CODE "
+set(_f \"\$ENV{DESTDIR}\${CMAKE_INSTALL_PREFIX}/bin/bitsync\")
+if(EXISTS \"\${_f}\")
+  execute_process(COMMAND ${_bs_objcopy} --remove-section=.comment --remove-section=.note \"\${_f}\")
+endif()
+")
+endif()
 
 # --- system files: the unit, /etc/bitsync, /var/lib/bitsync -------------
 # These live at absolute paths.  They are installed into a staging tree only
@@ -93,19 +109,38 @@ add_custom_target(bitsync_man ALL DEPENDS ${_bs_man_gz})
 install(FILES ${_bs_pkg}/bash-completion/bitsync
   DESTINATION share/bash-completion/completions PERMISSIONS ${_bs_file_mode})
 
-# --- docs and examples ------------------------------------------------------
-file(GLOB _bs_samples ${CMAKE_SOURCE_DIR}/samples/*.yaml ${CMAKE_SOURCE_DIR}/samples/*.yml)
-if(_bs_samples)
-  install(FILES ${_bs_samples}
-    DESTINATION share/doc/bitsync/examples PERMISSIONS ${_bs_file_mode})
-endif()
-if(IS_DIRECTORY ${CMAKE_SOURCE_DIR}/samples/linux-dropin.d)
-  install(DIRECTORY ${CMAKE_SOURCE_DIR}/samples/linux-dropin.d
-    DESTINATION share/doc/bitsync/examples
-    FILE_PERMISSIONS ${_bs_file_mode}
-    DIRECTORY_PERMISSIONS OWNER_READ OWNER_WRITE OWNER_EXECUTE
-    GROUP_READ GROUP_EXECUTE WORLD_READ WORLD_EXECUTE)
-endif()
+# --- docs, examples, the schema ------------------------------------------------
+# The JSON Schema where editors and pipelines find it on any installed host.
+install(FILES ${CMAKE_SOURCE_DIR}/schema/manifest.schema.json
+  DESTINATION share/bitsync PERMISSIONS ${_bs_file_mode})
+# The samples' modeline names the schema relative to the source tree
+# (../schema/...); the installed copies name the installed schema instead,
+# or yaml-language-server says "Unable to load schema".
+file(GLOB _bs_samples RELATIVE ${CMAKE_SOURCE_DIR}/samples
+  ${CMAKE_SOURCE_DIR}/samples/*.yaml ${CMAKE_SOURCE_DIR}/samples/*.yml
+  ${CMAKE_SOURCE_DIR}/samples/linux-dropin.d/*.yaml)
+set(_bs_examples)
+foreach(_s ${_bs_samples})
+  add_custom_command(OUTPUT ${_bs_out}/examples/${_s}
+    COMMAND ${CMAKE_COMMAND} -DIN=${CMAKE_SOURCE_DIR}/samples/${_s}
+      -DOUT=${_bs_out}/examples/${_s} -P ${_bs_pkg}/modeline.cmake
+    DEPENDS ${CMAKE_SOURCE_DIR}/samples/${_s} ${_bs_pkg}/modeline.cmake
+    COMMENT "Example ${_s}: modeline to /usr/share/bitsync")
+  list(APPEND _bs_examples ${_bs_out}/examples/${_s})
+  get_filename_component(_d ${_s} DIRECTORY)
+  install(FILES ${_bs_out}/examples/${_s}
+    DESTINATION share/doc/bitsync/examples/${_d} PERMISSIONS ${_bs_file_mode})
+endforeach()
+# Debian's changelog, compressed as policy asks (gzip -9n: no name, no time)
+add_custom_command(OUTPUT ${_bs_out}/changelog.Debian.gz
+  COMMAND gzip -9n -c ${_bs_pkg}/debian/changelog > ${_bs_out}/changelog.Debian.gz
+  DEPENDS ${_bs_pkg}/debian/changelog
+  COMMENT "Compressing the Debian changelog")
+add_custom_target(bitsync_docs ALL DEPENDS ${_bs_examples} ${_bs_out}/changelog.Debian.gz)
+install(FILES ${_bs_pkg}/debian/copyright ${_bs_out}/changelog.Debian.gz
+  DESTINATION share/doc/bitsync PERMISSIONS ${_bs_file_mode})
+install(FILES ${_bs_pkg}/debian/lintian-overrides RENAME bitsync
+  DESTINATION share/lintian/overrides PERMISSIONS ${_bs_file_mode})
 if(EXISTS ${CMAKE_SOURCE_DIR}/README.md)
   install(FILES ${CMAKE_SOURCE_DIR}/README.md
     DESTINATION share/doc/bitsync PERMISSIONS ${_bs_file_mode})
@@ -136,7 +171,9 @@ set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 # The engine dlopen()s libcurl and libsmbclient, and sha256.c libcrypto, on
 # first use (so validate, plan and status start without them);
 # dpkg-shlibdeps cannot see that.
-set(CPACK_DEBIAN_PACKAGE_DEPENDS "libcurl4, libsmbclient, libssl3")
+# init-system-helpers: deb-systemd-helper and deb-systemd-invoke, which the
+# maintainer scripts use (as debhelper's packages depend on it).
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "libcurl4, libsmbclient, libssl3, init-system-helpers (>= 1.54~)")
 set(CPACK_DEBIAN_COMPRESSION_TYPE xz)
 set(CPACK_STRIP_FILES ON)
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)

@@ -20,7 +20,7 @@ echo
 echo "== the samples, each validated for its platform"
 for s in samples/*.yaml samples/*.d; do
   first=$s
-  [ -d "$s" ] && first=$(ls "$s"/*.y*ml | head -n 1)
+  [ -d "$s" ] && first=$(find "$s" -maxdepth 1 -name '*.y*ml' | sort | head -n 1)
   p=$(platform_of "$first"); p=${p:-posix}
   echo "\$ bitsync validate --platform $p $s"
   "$bitsync" validate --platform "$p" "$s"

@@ -1,9 +1,11 @@
 /* cmd_service.c - `bitsync service install [--account ACCOUNT]` and
- * `bitsync service uninstall` (Windows only): the service "bitsync" runs
+ * `bitsync service uninstall`, `bitsync service configure` (Windows only): the service "bitsync" runs
  * "bitsync.exe run --service" as LocalSystem (the default),
  * NetworkService or LocalService, started automatically after BITS, with
  * its Event Log source.  README "Service accounts" says what each account
- * means for network identity. */
+ * means for network identity.  `configure` gives an installed service the
+ * quoted command line and failure actions `install` writes: the MSI runs
+ * it after Windows Installer created the service. */
 #include <windows.h>
 
 #include <getopt.h>
@@ -40,9 +42,11 @@ cmd_service(const struct cli *cli, int argc, char **argv)
 		}
 	}
 	if (optind + 1 != argc || (strcmp(argv[optind], "install") != 0 &&
-	    strcmp(argv[optind], "uninstall") != 0)) {
+	    strcmp(argv[optind], "uninstall") != 0 &&
+	    strcmp(argv[optind], "configure") != 0)) {
 		fprintf(stderr, "usage: bitsync service install [--account "
-		    "LocalSystem|NetworkService|LocalService] | uninstall\n");
+		    "LocalSystem|NetworkService|LocalService] | configure | "
+		    "uninstall\n");
 		return EXIT_USAGE;
 	}
 	if (strcmp(argv[optind], "install") == 0) {
@@ -54,6 +58,14 @@ cmd_service(const struct cli *cli, int argc, char **argv)
 		fprintf(stderr, "bitsync service install: installed service "
 		    "'%s'; start it with: sc start %s\n", SERVICE_NAME_DEFAULT,
 		    SERVICE_NAME_DEFAULT);
+		return EXIT_OK;
+	}
+	if (strcmp(argv[optind], "configure") == 0) {
+		if (service_configure(SERVICE_NAME_DEFAULT, err,
+		    sizeof(err)) == -1) {
+			fprintf(stderr, "bitsync service configure: %s\n", err);
+			return EXIT_UNAVAILABLE;
+		}
 		return EXIT_OK;
 	}
 	if (service_uninstall(SERVICE_NAME_DEFAULT, err, sizeof(err)) == -1) {

@@ -57,6 +57,44 @@ event_key(const char *name)
 	return w;
 }
 
+/* The service starts after BITS (a double-NUL-terminated list). */
+#define SERVICE_DEPENDENCIES	L"BITS\0"
+
+/* The service's command line: this program's path, quoted (a path with
+ * blanks unquoted is the "unquoted service path" hole: C:\Program.exe),
+ * then "run --service".  exe: MAX_PATH, cmd: MAX_PATH + 32 characters. */
+static int
+image_path(wchar_t *exe, wchar_t *cmd)
+{
+	DWORD n = GetModuleFileNameW(NULL, exe, MAX_PATH);
+
+	if (n == 0 || n >= MAX_PATH)
+		return -1;
+	swprintf(cmd, MAX_PATH + 32, L"\"%ls\" run --service", exe);
+	return 0;
+}
+
+/* Restart after SERVICE_RESTART_DELAY_MS, SERVICE_RESTARTS times; the
+ * failure count resets after SERVICE_FAILURE_RESET_S (service.h). */
+static BOOL
+set_failure_actions(SC_HANDLE svc)
+{
+	SC_ACTION acts[SERVICE_RESTARTS + 1];
+	SERVICE_FAILURE_ACTIONSW fa;
+	int i;
+
+	for (i = 0; i <= SERVICE_RESTARTS; i++) {
+		acts[i].Type = i < SERVICE_RESTARTS ? SC_ACTION_RESTART :
+		    SC_ACTION_NONE;
+		acts[i].Delay = SERVICE_RESTART_DELAY_MS;
+	}
+	memset(&fa, 0, sizeof(fa));
+	fa.dwResetPeriod = SERVICE_FAILURE_RESET_S;
+	fa.cActions = SERVICE_RESTARTS + 1;
+	fa.lpsaActions = acts;
+	return ChangeServiceConfig2W(svc, SERVICE_CONFIG_FAILURE_ACTIONS, &fa);
+}
+
 int
 service_install(const char *name, enum service_account account, char *err,
     size_t errlen)
@@ -65,20 +103,16 @@ service_install(const char *name, enum service_account account, char *err,
 	wchar_t *ek;
 	SC_HANDLE scm = NULL, svc = NULL;
 	SERVICE_DESCRIPTIONW desc;
-	SC_ACTION acts[3];
-	SERVICE_FAILURE_ACTIONSW fa;
 	HKEY k;
 	DWORD types = EVENTLOG_ERROR_TYPE | EVENTLOG_WARNING_TYPE |
 	    EVENTLOG_INFORMATION_TYPE;
-	int rc = -1, i;
+	int rc = -1;
 
-	if (GetModuleFileNameW(NULL, exe, MAX_PATH) == 0) {
+	if (image_path(exe, cmd) == -1) {
 		werr(err, errlen, "cannot find this program's path",
 		    GetLastError());
 		goto out;
 	}
-	swprintf(cmd, sizeof(cmd) / sizeof(cmd[0]), L"\"%ls\" run --service",
-	    exe);
 	scm = OpenSCManagerW(NULL, NULL, SC_MANAGER_CREATE_SERVICE);
 	if (scm == NULL) {
 		werr(err, errlen, "cannot open the Service Control Manager "
@@ -87,7 +121,7 @@ service_install(const char *name, enum service_account account, char *err,
 	}
 	svc = CreateServiceW(scm, wname, L"bitsync file sync agent",
 	    SERVICE_ALL_ACCESS, SERVICE_WIN32_OWN_PROCESS, SERVICE_AUTO_START,
-	    SERVICE_ERROR_NORMAL, cmd, NULL, NULL, L"BITS\0\0",
+	    SERVICE_ERROR_NORMAL, cmd, NULL, NULL, SERVICE_DEPENDENCIES,
 	    accounts[account].sam, NULL);
 	if (svc == NULL) {
 		werr(err, errlen, GetLastError() == ERROR_SERVICE_EXISTS ?
@@ -98,16 +132,7 @@ service_install(const char *name, enum service_account account, char *err,
 	desc.lpDescription = L"Keeps the file sets declared in bitsync "
 	    L"manifests present on this machine, transferring them with BITS.";
 	ChangeServiceConfig2W(svc, SERVICE_CONFIG_DESCRIPTION, &desc);
-	/* Restart after 1 minute, twice; the failure count resets daily. */
-	for (i = 0; i < 3; i++) {
-		acts[i].Type = i < 2 ? SC_ACTION_RESTART : SC_ACTION_NONE;
-		acts[i].Delay = 60000;
-	}
-	memset(&fa, 0, sizeof(fa));
-	fa.dwResetPeriod = 86400;
-	fa.cActions = 3;
-	fa.lpsaActions = acts;
-	ChangeServiceConfig2W(svc, SERVICE_CONFIG_FAILURE_ACTIONS, &fa);
+	set_failure_actions(svc);
 
 	ek = event_key(name);
 	if (RegCreateKeyExW(HKEY_LOCAL_MACHINE, ek, 0, NULL, 0, KEY_SET_VALUE,
@@ -126,6 +151,55 @@ service_install(const char *name, enum service_account account, char *err,
 		goto out;
 	}
 	free(ek);
+	rc = 0;
+out:
+	if (svc != NULL)
+		CloseServiceHandle(svc);
+	if (scm != NULL)
+		CloseServiceHandle(scm);
+	free(wname);
+	return rc;
+}
+
+int
+service_configure(const char *name, char *err, size_t errlen)
+{
+	wchar_t exe[MAX_PATH], cmd[MAX_PATH + 32], *wname = win_widen(name);
+	SC_HANDLE scm = NULL, svc = NULL;
+	int rc = -1;
+
+	if (image_path(exe, cmd) == -1) {
+		werr(err, errlen, "cannot find this program's path",
+		    GetLastError());
+		goto out;
+	}
+	scm = OpenSCManagerW(NULL, NULL, SC_MANAGER_CONNECT);
+	if (scm == NULL) {
+		werr(err, errlen, "cannot open the Service Control Manager "
+		    "(run as an administrator)", GetLastError());
+		goto out;
+	}
+	svc = OpenServiceW(scm, wname, SERVICE_CHANGE_CONFIG |
+	    SERVICE_START);
+	if (svc == NULL) {
+		werr(err, errlen, "no such service (install it first: "
+		    "bitsync service install, or the MSI)", GetLastError());
+		goto out;
+	}
+	/* The dependency again although unchanged: Wine's service manager
+	 * drops DependOnService when it is passed as NULL ("no change"). */
+	if (!ChangeServiceConfigW(svc, SERVICE_NO_CHANGE, SERVICE_NO_CHANGE,
+	    SERVICE_NO_CHANGE, cmd, NULL, NULL, SERVICE_DEPENDENCIES, NULL,
+	    NULL, NULL)) {
+		werr(err, errlen, "cannot set the service's command line",
+		    GetLastError());
+		goto out;
+	}
+	if (!set_failure_actions(svc)) {
+		werr(err, errlen, "cannot set the service's failure actions",
+		    GetLastError());
+		goto out;
+	}
 	rc = 0;
 out:
 	if (svc != NULL)

@@ -9,6 +9,15 @@
 
 #define SERVICE_NAME_DEFAULT	"bitsync"
 
+/* The service's failure actions, however it is installed: restart after
+ * SERVICE_RESTART_DELAY_MS, SERVICE_RESTARTS times, then nothing; the
+ * failure count resets after SERVICE_FAILURE_RESET_S.  The MSI declares
+ * the same in its MsiServiceConfigFailureActions table, which
+ * packaging/windows/msi/build-msi.sh writes from these three lines. */
+#define SERVICE_RESTART_DELAY_MS	60000
+#define SERVICE_RESTARTS		2
+#define SERVICE_FAILURE_RESET_S		86400
+
 /* The account the service runs as (design §1, README "Service
  * accounts"): what each means for network identity is documented there. */
 enum service_account { SVC_LOCAL_SYSTEM, SVC_NETWORK_SERVICE,
@@ -23,6 +32,13 @@ int service_parse_account(const char *s, enum service_account *out);
  * a sentence in err. */
 int service_install(const char *name, enum service_account account,
     char *err, size_t errlen);
+
+/* Gives the installed service `name` the command line service_install
+ * writes ("<this exe>" run --service, the path quoted) and its failure
+ * actions.  The MSI runs it (`bitsync service configure`) after Windows
+ * Installer's InstallServices, so a Group Policy install ends up as
+ * `service install` leaves it. */
+int service_configure(const char *name, char *err, size_t errlen);
 
 /* Stops (if running) and deletes the service and its Event Log source. */
 int service_uninstall(const char *name, char *err, size_t errlen);

@@ -133,7 +133,9 @@ build_libyaml() {
 	maj=$(sed -n 's/^m4_define(\[YAML_MAJOR\], *\([0-9]*\)).*/\1/p' "$src/configure.ac")
 	min=$(sed -n 's/^m4_define(\[YAML_MINOR\], *\([0-9]*\)).*/\1/p' "$src/configure.ac")
 	pat=$(sed -n 's/^m4_define(\[YAML_PATCH\], *\([0-9]*\)).*/\1/p' "$src/configure.ac")
-	[ -n "$maj" ] && [ -n "$min" ] && [ -n "$pat" ] || die "cannot read libyaml's version from $src/configure.ac"
+	if [ -z "$maj" ] || [ -z "$min" ] || [ -z "$pat" ]; then
+		die "cannot read libyaml's version from $src/configure.ac"
+	fi
 	ver=$maj.$min.$pat
 	say "building libyaml $ver for $HOST"
 	obj=$DEPS/obj/libyaml
@@ -166,9 +168,10 @@ build_jansson() {
 		-DJANSSON_WITHOUT_TESTS=ON -DJANSSON_EXAMPLES=OFF \
 		-DJANSSON_COVERAGE=OFF >"$DEPS/jansson-cmake.log" 2>&1 ||
 		die "jansson configure failed; see $DEPS/jansson-cmake.log"
-	cmake --build "$bld" -j "$JOBS" >>"$DEPS/jansson-cmake.log" 2>&1 &&
-		cmake --install "$bld" >>"$DEPS/jansson-cmake.log" 2>&1 ||
+	if ! cmake --build "$bld" -j "$JOBS" >>"$DEPS/jansson-cmake.log" 2>&1 ||
+		! cmake --install "$bld" >>"$DEPS/jansson-cmake.log" 2>&1; then
 		die "jansson build failed; see $DEPS/jansson-cmake.log"
+	fi
 	# some versions install to lib64 or name the archive differently
 	if [ ! -f "$PREFIX/lib/libjansson.a" ]; then
 		f=$(find "$PREFIX" -name 'libjansson*.a' | head -n1)

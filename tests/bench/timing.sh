@@ -1,9 +1,11 @@
+# shellcheck shell=bash
 # timing.sh - how the benchmarks time a command; sourced by
 # validate_bench.sh and plan_bench.sh, which define $work (a scratch
 # folder), $timebin (/usr/bin/time) and die().
 
 # run_once OUTFILE CMD...: one timed run; sets WALL_MS and RSS_KB; returns the
 # command's exit status.
+# shellcheck disable=SC2154  # $timebin and $work: set by the sourcing script
 run_once() {
 	local out=$1 t0 t1 rc=0
 	shift
@@ -29,6 +31,7 @@ timed() {
 }
 
 median() {
+	# shellcheck disable=SC2086  # $1 is a blank-separated list of numbers
 	printf '%s\n' $1 | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 

@@ -96,7 +96,7 @@ for n in "${sizes[@]}"; do
 		gencmd="$python $here/gen_manifest.py --sets $n --seed $seed --dropin $target"
 		"$python" "$here/gen_manifest.py" --sets "$n" --seed "$seed" --dropin "$target"
 		bytes=$(cat "$target"/*.yaml | wc -c)
-		shape="drop-in dir, $(ls "$target" | wc -l) files"
+		shape="drop-in dir, $(find "$target" -mindepth 1 -maxdepth 1 | wc -l) files"
 	else
 		target=$work/manifest-$n.yaml
 		gencmd="$python $here/gen_manifest.py --sets $n --seed $seed > $target"

@@ -63,6 +63,7 @@ export DISPLAY=
 pass() { echo "PASS $*"; PASS=$((PASS + 1)); }
 fail() { echo "FAIL $*"; FAIL=$((FAIL + 1)); }
 
+# shellcheck disable=SC2317  # called by the EXIT trap
 cleanup() {
 	[ -n "$NGINX_PID" ] && kill "$NGINX_PID" 2>/dev/null
 	if [ -d "$WINEPREFIX" ]; then
@@ -311,7 +312,9 @@ if [ "$ONLY" != msi ] && [ "$ONLY" != reconcile ] && [ -f "$EXE" ]; then
 				nout=$("$NATIVE" validate --platform $plat "$f" 2>&1)
 				nrc=$?
 				# paths differ (Z:\... vs /...): compare what follows them
+				# shellcheck disable=SC2001  # one sed for every line
 				a=$(echo "$out" | sed 's/^[^ ]*:[0-9]*:[0-9]*: //')
+				# shellcheck disable=SC2001
 				b=$(echo "$nout" | sed 's/^[^ ]*:[0-9]*:[0-9]*: //')
 				if [ $rc -eq $nrc ] && [ "$a" = "$b" ]; then
 					pass "validate --platform $plat $(basename "$f"): exit $rc, as native"
@@ -435,16 +438,34 @@ elif [ "$ONLY" = msi ] || [ "$ONLY" = all ]; then
 	tables=$(msiinfo tables "$MSI" 2>&1 | tr '\n' ' ')
 	missing=
 	for t in File Component Directory CreateFolder ServiceInstall \
-		ServiceControl Registry Upgrade MsiLockPermissionsEx; do
+		ServiceControl Registry Upgrade MsiLockPermissionsEx \
+		MsiServiceConfigFailureActions CustomAction; do
 		case " $tables " in *" $t "*) ;; *) missing="$missing $t" ;; esac
 	done
 	if [ -z "$missing" ]; then
-		pass "msi tables: File, Directory, ServiceInstall, ServiceControl, Registry, Upgrade, MsiLockPermissionsEx"
+		pass "msi tables: File, Directory, ServiceInstall, ServiceControl, Registry, Upgrade, MsiLockPermissionsEx, MsiServiceConfigFailureActions, CustomAction"
 	else
 		fail "msi tables: missing$missing (has: $tables)"
 	fi
 	msirow File "^bitsync\.exe${T}Agent${T}bitsync\.exe${T}[0-9]+${T}" \
 		"bitsync.exe in component Agent"
+	# the failure actions of `bitsync service install` (agent/win/service.h):
+	# restart after 60 s twice, then nothing; the count resets after a day
+	msirow MsiServiceConfigFailureActions "^AgentFailureActions${T}bitsync${T}5${T}86400${T}${T}${T}1\[~\]1\[~\]0${T}60000\[~\]60000\[~\]60000${T}Agent$" \
+		"failure actions: restart, restart, none, 60 s apart, reset after 86400 s (as service install)"
+	msirow InstallExecuteSequence "^MsiConfigureServices${T}VersionNT${T}5850$" \
+		"MsiConfigureServices runs (after InstallServices 5800)"
+	msirow CustomAction "^ConfigureAgentService${T}3090${T}bitsync\.exe${T}service configure${T}?$" \
+		"custom action: the installed bitsync.exe service configure, deferred, as LocalSystem"
+	msirow InstallExecuteSequence "^ConfigureAgentService${T}VersionNT AND NOT \(REMOVE~=\"ALL\"\)${T}5860$" \
+		"service configure runs after InstallServices, not on removal"
+	msirow File "^manifest\.schema\.json${T}Schema${T}manifest\.schema\.json${T}" \
+		"the JSON Schema in component Schema"
+	for ex in gpo-installers https-proxy helper-token-share; do
+		msirow File "^${ex//-/_}\.yaml${T}Examples${T}${ex}\.yaml${T}" "example $ex.yaml"
+	done
+	msirow Directory "^SCHEMADIR${T}INSTALLDIR${T}schema$" "schema in Program Files\\bitsync\\schema"
+	msirow Directory "^EXAMPLESDIR${T}INSTALLDIR${T}examples$" "examples in Program Files\\bitsync\\examples"
 	msirow Component "^Agent${T}\{[0-9A-F-]+\}${T}INSTALLDIR${T}256${T}${T}bitsync\.exe$" \
 		"Agent: 64-bit, in INSTALLDIR, keyed by bitsync.exe"
 	msirow Directory "^INSTALLDIR${T}ProgramFiles64Folder${T}bitsync$" \
@@ -504,12 +525,21 @@ elif [ "$ONLY" = msi ] || [ "$ONLY" = all ]; then
 		fail "sc query bitsync: exit $rc: $out"
 	fi
 	wreg 'HKLM\SYSTEM\CurrentControlSet\Services\bitsync'
-	if echo "$out" | grep -q 'ImagePath.*\\bitsync\\bitsync\.exe.* run --service$' &&
+	# exactly: the path quoted (unquoted, "C:\Program Files\..." is the
+	# unquoted-service-path hole), as `bitsync service install` writes it
+	if echo "$out" | grep -qxE '    ImagePath    REG_(EXPAND_)?SZ    "C:\\Program Files\\bitsync\\bitsync\.exe" run --service' &&
 		echo "$out" | grep -q 'Start[[:space:]]*REG_DWORD[[:space:]]*0x2$' &&
 		echo "$out" | grep -q 'DependOnService[[:space:]]*REG_MULTI_SZ[[:space:]]*BITS$'; then
-		pass "service config: Program Files\\bitsync\\bitsync.exe run --service, automatic, after BITS"
+		pass "service config: ImagePath \"C:\\Program Files\\bitsync\\bitsync.exe\" run --service (quoted), automatic, after BITS"
 	else
 		fail "service config: $out"
+	fi
+	if cmp -s "$PF/schema/manifest.schema.json" "$ROOT/schema/manifest.schema.json" &&
+		cmp -s "$PF/examples/gpo-installers.yaml" "$ROOT/samples/gpo-installers.yaml" &&
+		[ -f "$PF/examples/https-proxy.yaml" ] && [ -f "$PF/examples/helper-token-share.yaml" ]; then
+		pass "schema and examples installed: Program Files\\bitsync\\schema, examples (modeline ../schema/ finds it)"
+	else
+		fail "schema/examples not installed as shipped: $(find "$PF" 2>&1 | tr '\n' ' ')"
 	fi
 	wreg 'HKLM\SYSTEM\CurrentControlSet\Services\EventLog\Application\bitsync'
 	if [ $rc -eq 0 ] && echo "$out" | grep -q 'EventMessageFile.*\\bitsync\\bitsync\.exe$'; then
@@ -595,7 +625,7 @@ manifest() {
 		echo "  - name: $set"
 		echo "    source: $src"
 		echo "    destination: '$dest'"
-		echo "    files: [$(echo "$@" | sed 's/ /, /g')]"
+		echo "    files: [$(IFS=,; echo "$*")]"
 	} > "$RDIR/manifests/$f"
 }
 sha_of() { sha256sum "$1" 2>/dev/null | cut -d' ' -f1; }
@@ -637,6 +667,7 @@ if [ -f "$EXE" ] && [ -n "$JDRIVER" ] && { [ "$ONLY" = all ] || [ "$ONLY" = reco
 		[ "$(sha_of "$RDIR/dest/app/sub/b.txt")" = "$SHA_B" ]; then
 		pass "reconcile: the destination files have the served content (sha256)"
 	else
+		# shellcheck disable=SC2012  # a listing for the reader
 		fail "reconcile: destination content: $(ls -lR "$RDIR/dest" 2>&1 | head -n 10)"
 	fi
 	wrc plan --detailed-exitcode
@@ -669,11 +700,11 @@ sys.exit(0 if d["summary"]["in_sync"] == d["summary"]["sets"] == 1 and
 		echo "sets:"
 		echo "  - name: missing"
 		echo "    source: web2"
-		echo "    destination: 'C:\\bsr\\dest\\missing'"
+		printf '%s\n' "    destination: 'C:\\bsr\\dest\\missing'"
 		echo "    files: [nope.bin]"
 		echo "  - name: hashed"
 		echo "    source: web2"
-		echo "    destination: 'C:\\bsr\\dest\\hashed'"
+		printf '%s\n' "    destination: 'C:\\bsr\\dest\\hashed'"
 		echo "    files: [{path: a.bin, sha256: $SHA_A}]"
 	} > "$RDIR/manifests/20-bad.yaml"
 	wrc apply --wait --timeout 60s
@@ -911,6 +942,14 @@ sys.exit(0 if d["summary"]["sets"] == d["summary"]["in_sync"] == 4 else 1)'; the
 		/t REG_MULTI_SZ /d SetProxySettings /f >/dev/null 2>&1 </dev/null
 	wexe service install
 	irc=$rc
+	# the same service command line as the MSI's (--only msi): the path
+	# quoted, then "run --service"
+	wreg 'HKLM\SYSTEM\CurrentControlSet\Services\bitsync'
+	if echo "$out" | grep -qxE '    ImagePath    REG_(EXPAND_)?SZ    "[A-Z]:\\[^"]*\\bitsync\.exe" run --service'; then
+		pass "service: service install writes ImagePath quoted: $(echo "$out" | sed -n 's/^ *ImagePath *REG_[A-Z_]* *//p')"
+	else
+		fail "service: service install ImagePath: $out"
+	fi
 	wine sc start bitsync >"$TMP/sc.out" 2>&1 </dev/null
 	src=$?
 	for _ in $(seq 100); do
@@ -931,7 +970,7 @@ sys.exit(0 if d["summary"]["sets"] == d["summary"]["in_sync"] == 4 else 1)'; the
 		echo "sets:"
 		echo "  - name: svc"
 		echo "    source: websvc"
-		echo "    destination: 'C:\\bss\\dest\\svc'"
+		printf '%s\n' "    destination: 'C:\\bss\\dest\\svc'"
 		echo "    files: [a.bin, sub/b.txt]"
 	} > "$SDIR/manifests/10-svc.yaml.tmp"
 	t0=$(date +%s.%N)
@@ -945,6 +984,7 @@ sys.exit(0 if d["summary"]["sets"] == d["summary"]["in_sync"] == 4 else 1)'; the
 		[ "$(sha_of "$SDIR/dest/svc/sub/b.txt")" = "$SHA_B" ]; then
 		pass "service: a manifest dropped into the folder is applied by the service ($(awk "BEGIN { printf \"%.2f\", $t1 - $t0 }") s)"
 	else
+		# shellcheck disable=SC2012  # a listing for the reader
 		fail "service: the dropped manifest was not applied: $(ls -lR "$SDIR" 2>&1 | head -n 20)"
 	fi
 	# PARAMCHANGE (as a GPO refresh would send): the settings are read
