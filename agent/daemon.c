@@ -108,7 +108,8 @@ daemon_schedule_interval(struct daemon *dm)
 /* When the next timed pass is due (monotonic ms): the earliest retry or
  * refresh, or the interval with its splay. */
 static int64_t
-next_due(const struct reconcile_view *v, int64_t now_s, int64_t timer_ms)
+next_due(const struct reconcile_view *v, int64_t now_s, int64_t timer_ms,
+    uint64_t seed)
 {
 	int64_t due = timer_ms, mono = daemon_mono_ms(), t;
 	size_t i;
@@ -116,14 +117,21 @@ next_due(const struct reconcile_view *v, int64_t now_s, int64_t timer_ms)
 	for (i = 0; i < v->plan.n; i++) {
 		const struct plan_action *a = &v->plan.v[i];
 		const struct state_set *r = a->recorded;
+		uint64_t refresh = a->desired != NULL ?
+		    a->desired->set->settings.refresh : 0;
 
 		t = 0;
 		if (a->reason == PLAN_R_BACKOFF)
 			t = a->retry_at;
-		else if (a->verb == PLAN_NONE && a->desired != NULL &&
-		    r != NULL && a->desired->set->settings.refresh > 0)
-			t = r->last_check +
-			    (int64_t)a->desired->set->settings.refresh;
+		else if (a->verb == PLAN_NONE && r != NULL && refresh > 0)
+			t = r->last_check + (int64_t)refresh;
+		/* This pass's recheck and commit set the check time anew
+		 * (reconcile.c): the view still holds the old one. */
+		else if (a->verb == PLAN_RECHECK && refresh > 0)
+			t = now_s + (int64_t)refresh;
+		else if (a->verb == PLAN_COMPLETE && refresh > 0)
+			t = now_s + (int64_t)refresh - (int64_t)
+			    plan_refresh_splay(refresh, seed, a->set);
 		if (t > 0) {
 			int64_t m = mono + (t - now_s) * 1000;
 
@@ -244,7 +252,8 @@ daemon_pass(struct daemon *dm, const char *why)
 				fprintf(stderr, "bitsync run: %s: %s\n",
 				    dm->s.cfg.metrics_file, strerror(errno));
 			json_decref(st);
-			dm->due_ms = next_due(&v, now, dm->timer_ms);
+			dm->due_ms = next_due(&v, now, dm->timer_ms,
+			    dm->s.ctx.jitter_seed);
 			if (dm->last.working > 0 &&
 			    dm->due_ms > daemon_mono_ms() + PROGRESS_MS)
 				dm->due_ms = daemon_mono_ms() + PROGRESS_MS;

@@ -131,6 +131,13 @@ struct plan {
 int plan_make(const struct plan_input *in, struct plan *out);
 void plan_free(struct plan *p);
 
+/* Splay of the first re-check after a commit: how far (seconds, below
+ * refresh) the commit's check time is set back, so that the hosts of a
+ * fleet that all committed one push at once re-check spread over one
+ * refresh period and stay spread (each later check comes one refresh
+ * after the last).  Stable per host (seed) and set. */
+uint64_t plan_refresh_splay(uint64_t refresh, uint64_t seed, const char *set);
+
 /* Seconds to wait before retry number attempts+1 of a set: retry_delay
  * doubled per failure, capped at max(retry_delay, 1h), plus up to 25 %
  * jitter derived from seed and the set's name (stable between passes). */
