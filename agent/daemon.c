@@ -111,9 +111,15 @@ static int64_t
 next_due(const struct reconcile_view *v, int64_t now_s, int64_t timer_ms,
     uint64_t seed)
 {
-	int64_t due = timer_ms, mono = daemon_mono_ms(), t;
+	int64_t due = timer_ms, mono = daemon_mono_ms(), t, wall;
+	struct timespec ts;
 	size_t i;
 
+	/* Due times are wall seconds: wake at that second (and a little),
+	 * not "refresh after this pass ended", or every period would start
+	 * later by the length of a pass and a host's checks would drift. */
+	clock_gettime(CLOCK_REALTIME, &ts);
+	wall = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 - 20;
 	for (i = 0; i < v->plan.n; i++) {
 		const struct plan_action *a = &v->plan.v[i];
 		const struct state_set *r = a->recorded;
@@ -131,9 +137,9 @@ next_due(const struct reconcile_view *v, int64_t now_s, int64_t timer_ms,
 			t = now_s + (int64_t)refresh;
 		else if (a->verb == PLAN_COMPLETE && refresh > 0)
 			t = now_s + (int64_t)refresh - (int64_t)
-			    plan_refresh_splay(refresh, seed, a->set);
+			    plan_refresh_splay(refresh, seed, a->set, now_s);
 		if (t > 0) {
-			int64_t m = mono + (t - now_s) * 1000;
+			int64_t m = mono + t * 1000 - wall;
 
 			if (m < due)
 				due = m;

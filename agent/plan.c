@@ -114,13 +114,15 @@ plan_backoff(uint64_t retry_delay, unsigned attempts, uint64_t seed,
 }
 
 uint64_t
-plan_refresh_splay(uint64_t refresh, uint64_t seed, const char *set)
+plan_refresh_splay(uint64_t refresh, uint64_t seed, const char *set,
+    int64_t now)
 {
 	uint64_t h;
 
 	if (refresh < 2)
 		return 0;
 	h = fnv1a(0x84222325cbf29ce4ULL ^ seed, set, strlen(set));
+	h = fnv1a(h, &now, sizeof(now));
 	h ^= h >> 29;	/* fnv's low bits follow the last byte closely */
 	h *= 0xbf58476d1ce4e5b9ULL;
 	h ^= h >> 32;

@@ -903,7 +903,8 @@ do_complete(struct act *x)
 	x->row.last_success = x->v->now;
 	/* A fleet commits a push at about one time: spread the re-checks. */
 	x->row.last_check = x->v->now - (int64_t)plan_refresh_splay(
-	    x->a->desired->set->settings.refresh, c->jitter_seed, x->a->set);
+	    x->a->desired->set->settings.refresh, c->jitter_seed, x->a->set,
+	    x->v->now);
 	x->row.last_error = NULL;
 	x->row.last_error_code = 0;
 	x->row.last_error_context = 0;
