@@ -313,6 +313,20 @@ daemon_run_due(struct daemon *dm, int64_t *debounce)
 	int64_t now = daemon_mono_ms();
 
 	if (*debounce > 0 && now >= *debounce) {
+		/* Fleets: the hosts given one push start its transfers
+		 * spread over start_splay (a timed pass may come sooner). */
+		if (dm->s.cfg.start_splay > 0 && !dm->start_splayed) {
+			int64_t d = (int64_t)(next_rnd(dm) %
+			    (dm->s.cfg.start_splay * 1000 + 1));
+
+			dm->start_splayed = 1;
+			*debounce = now + d;
+			fprintf(stderr, "manifest changed: start_splay: acting "
+			    "on it in %lld.%03lld s\n", (long long)(d / 1000),
+			    (long long)(d % 1000));
+			return;
+		}
+		dm->start_splayed = 0;
 		*debounce = 0;
 		daemon_pass(dm, "manifest changed");
 	} else if (now >= dm->due_ms) {

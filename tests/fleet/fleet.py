@@ -29,7 +29,8 @@ The last line is
 (one line).  Environment: BITSYNC (the binary), BITSYNC_FLEET_AGENTS
 (default 10), BITSYNC_FLEET_FILES (default 8), BITSYNC_FLEET_REFRESH
 (seconds, default 10), BITSYNC_FLEET_PERIODS (steady-state periods, default
-3), BITSYNC_FLEET_KEEP=1 keeps the work folder, BITSYNC_FLEET_JSON=PATH
+3), BITSYNC_FLEET_START_SPLAY (the agents' start_splay, default 0),
+BITSYNC_FLEET_KEEP=1 keeps the work folder, BITSYNC_FLEET_JSON=PATH
 writes the measurements for model.py.
 
 Needs root (mount namespaces; squid drops to user proxy).  Raises
@@ -61,6 +62,7 @@ N = int(os.environ.get("BITSYNC_FLEET_AGENTS", "10"))
 F = int(os.environ.get("BITSYNC_FLEET_FILES", "8"))
 REFRESH = int(os.environ.get("BITSYNC_FLEET_REFRESH", "10"))
 PERIODS = int(os.environ.get("BITSYNC_FLEET_PERIODS", "3"))
+START_SPLAY = os.environ.get("BITSYNC_FLEET_START_SPLAY", "0")
 SIZE = 256 * 1024
 SAMPLE = min(N, 4)            # agents with a node_exporter
 INOTIFY = "/proc/sys/fs/inotify/max_user_instances"
@@ -282,6 +284,7 @@ state_dir = {self.state}
 interval = 15m
 log_level = info
 metrics_file = {self.textdir}/bitsync.prom
+start_splay = {START_SPLAY}
 """)
         self.proc = None
 
