@@ -510,6 +510,32 @@ sets:
     check(not bad, "(1) every agent holds every file, byte for byte")
     log("(1) converge_s=%.1f" % converge_s)
 
+    # Cache-friendly requests: nothing the agents sent made the cache
+    # bypass its copy (a client no-cache or reload shows as
+    # CLIENT_REFRESH in its log) ...
+    busted = [e for e in squid.log() if "CLIENT_REFRESH" in e["code"]]
+    check(not busted, "(1) no agent request bypassed the cache (%d)" %
+          len(busted))
+    # ... and a resume, as the engine asks it (Range: bytes=N- with
+    # If-Range: <ETag>, agent/engine/http.c), is answered from the cache's
+    # copy without a body from the origin.
+    before = len([e for e in origin.log() if e["body"] > 0])
+    req = urllib.request.Request(
+        "http://%s:%d/pkgs/%s" % (HOST, origin.port, names[0]),
+        headers={"Range": "bytes=1000-", "User-Agent": "bitsync-test"})
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler(
+        {"http": "http://" + squid.address}))
+    with opener.open(req, timeout=10) as r:
+        tag = r.headers.get("ETag")
+    req.add_header("If-Range", tag)
+    with opener.open(req, timeout=10) as r:
+        code, body = r.status, r.read()
+    after = len([e for e in origin.log() if e["body"] > 0])
+    check(code == 206 and body == content[names[0]][1000:] and
+          after == before, "(1) a resume (Range + If-Range) is served by "
+          "the cache: %d, %d bytes, %d origin bodies" %
+          (code, len(body), after - before))
+
     # Prometheus against the agents' own status.
     def prom_converged():
         try:
