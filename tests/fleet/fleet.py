@@ -7,7 +7,8 @@ On this machine, all on 127.0.0.1:
     bytes); it answers `Cache-Control: no-cache`, so the cache revalidates
     every request with it (what the origin then sees is every check);
   - a Squid (Debian `squid`, foreground -N, its own config, memory cache,
-    pid and logs in the test folder, collapsed_forwarding on);
+    pid and logs in the test folder, collapsed_forwarding on for misses;
+    revalidations not collapsed, so the origin sees every check);
   - N `bitsync run` daemons, each with its own config, state, manifest
     directory and destination, all with the same manifest (each runs in its
     own mount namespace where its destination folder is bind-mounted on the
@@ -185,6 +186,13 @@ maximum_object_size 1 GB
 memory_cache_shared off
 # concurrent misses for one URL become one origin request
 collapsed_forwarding on
+# but every re-check reaches the origin: collapsing concurrent
+# revalidations too (what a site's Squid should do) lowers the origin's
+# load by 40-60 % here, by how the checks happen to overlap, which would
+# blur the agents' check pattern this test measures
+acl head method HEAD
+collapsed_forwarding_access deny head
+collapsed_forwarding_access allow all
 http_access allow localhost
 http_access deny all
 """)
@@ -567,13 +575,13 @@ sets:
           "(%d)" % len(bodies2))
     expect = N * F / REFRESH
     asked = [e for e in squid.log() if t2 <= e["t"] < t2e]
-    asked_mean = len(asked) / max(1, len(bins))
+    asked_mean = sum(per_second(asked, t2, t2e)) / max(1, len(bins))
     check(0.8 * expect <= asked_mean <= 1.2 * expect,
           "(2) the agents check at agents*files/refresh = %.1f requests/s "
           "(the cache saw %.2f)" % (expect, asked_mean))
-    check(0 < mean <= 1.1 * asked_mean,
-          "(2) the origin sees at most that: %.2f checks/s (the cache "
-          "collapses concurrent revalidations of one file)" % mean)
+    check(0.8 * asked_mean <= mean <= 1.05 * asked_mean,
+          "(2) every check reaches the origin as a conditional request: "
+          "%.2f checks/s" % mean)
     bound, why = peak_bound(mean)
     check(peak <= bound, "(2) peak %d checks/s <= %.1f (%s)" %
           (peak, bound, why))
