@@ -134,7 +134,8 @@ next_due(const struct reconcile_view *v, int64_t now_s, int64_t timer_ms,
 		/* This pass's recheck and commit set the check time anew
 		 * (reconcile.c): the view still holds the old one. */
 		else if (a->verb == PLAN_RECHECK && refresh > 0)
-			t = now_s + (int64_t)refresh;
+			t = (r != NULL ? plan_recheck_time(r->last_check,
+			    refresh, now_s) : now_s) + (int64_t)refresh;
 		else if (a->verb == PLAN_COMPLETE && refresh > 0)
 			t = now_s + (int64_t)refresh - (int64_t)
 			    plan_refresh_splay(refresh, seed, a->set, now_s);

@@ -129,6 +129,17 @@ plan_refresh_splay(uint64_t refresh, uint64_t seed, const char *set,
 	return h % refresh;
 }
 
+int64_t
+plan_recheck_time(int64_t last_check, uint64_t refresh, int64_t now)
+{
+	int64_t due = last_check + (int64_t)refresh;
+
+	if (refresh == 0 || last_check <= 0 || due > now ||
+	    now - due >= (int64_t)refresh)
+		return now;
+	return due;
+}
+
 static const struct state_file *
 recorded_file(const struct state_set *r, const char *local)
 {

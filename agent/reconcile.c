@@ -970,7 +970,8 @@ do_recheck(struct act *x)
 		backend_free_validators(&v);
 		backend_free_error(&err);
 	}
-	x->row.last_check = x->v->now;
+	x->row.last_check = r != NULL ? plan_recheck_time(r->last_check,
+	    x->a->desired->set->settings.refresh, x->v->now) : x->v->now;
 	if (changed) {
 		x->row.remote_changed = 1;
 		x->sum->again = 1;

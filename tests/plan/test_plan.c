@@ -517,6 +517,23 @@ test_refresh_splay(void)
 		printf("ok   refresh splay (bins %u..%u of 100)\n", lo, hi);
 }
 
+/* A late re-check records the time it was due, so the phase stays. */
+static void
+test_recheck_time(void)
+{
+	if (plan_recheck_time(1000, 20, 1020) != 1020 ||
+	    plan_recheck_time(1000, 20, 1021) != 1020 ||
+	    plan_recheck_time(1000, 20, 1039) != 1020 ||
+	    plan_recheck_time(1000, 20, 1040) != 1040 ||
+	    plan_recheck_time(1000, 20, 1010) != 1010 ||
+	    plan_recheck_time(0, 20, 1021) != 1021 ||
+	    plan_recheck_time(1000, 0, 1021) != 1021) {
+		printf("FAIL recheck time\n");
+		failures++;
+	} else
+		printf("ok   recheck time keeps the phase of a late pass\n");
+}
+
 /* plan_input.each that takes the slices last first. */
 static void
 backwards(size_t n, size_t grain, void (*fn)(void *, size_t, size_t),
@@ -637,6 +654,7 @@ main(void)
 	test_order();
 	test_backoff();
 	test_refresh_splay();
+	test_recheck_time();
 	test_scale();
 	if (failures) {
 		printf("%d failure(s)\n", failures);
