@@ -29,6 +29,7 @@ struct config {
 	enum config_backend backend;
 	uint64_t interval;		/* seconds */
 	uint64_t splay;			/* seconds */
+	uint64_t start_splay;		/* seconds; 0: transfers start at once */
 	enum log_level log_level;
 	uint32_t allow_drives;		/* bit n: drive letter 'A'+n allowed */
 	char **allow_roots;		/* NULL-terminated; empty: anywhere */

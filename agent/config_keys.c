@@ -51,6 +51,8 @@ const struct ckey config_keys[] = {
 	    offsetof(struct config, interval), "15m", NULL },
 	{ "agent", "splay", CK_DURATION, 0, 0, 365 * DAY,
 	    offsetof(struct config, splay), "5m", NULL },
+	{ "agent", "start_splay", CK_DURATION, 0, 0, DAY,
+	    offsetof(struct config, start_splay), "30m", NULL },
 	{ "agent", "log_level", CK_LOG_LEVEL, 0, 0, 0,
 	    offsetof(struct config, log_level), "info", NULL },
 	{ "agent", "allow_drives", CK_DRIVES, 0, 0, 0,
@@ -143,6 +145,7 @@ ckeys_defaults(struct config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->interval = 15 * 60;
 	cfg->splay = 0;
+	cfg->start_splay = 0;
 	cfg->log_level = LOG_LEVEL_INFO;
 	cfg->allow_drives = 0;
 	cfg->allow_roots = config_no_roots;

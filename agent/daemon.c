@@ -118,24 +118,39 @@ daemon_schedule_interval(struct daemon *dm)
 /* When the next timed pass is due (monotonic ms): the earliest retry or
  * refresh, or the interval with its splay. */
 static int64_t
-next_due(const struct reconcile_view *v, int64_t now_s, int64_t timer_ms)
+next_due(const struct reconcile_view *v, int64_t now_s, int64_t timer_ms,
+    uint64_t seed)
 {
-	int64_t due = timer_ms, mono = daemon_mono_ms(), t;
+	int64_t due = timer_ms, mono = daemon_mono_ms(), t, wall;
+	struct timespec ts;
 	size_t i;
 
+	/* Due times are wall seconds: wake at that second (and a little),
+	 * not "refresh after this pass ended", or every period would start
+	 * later by the length of a pass and a host's checks would drift. */
+	clock_gettime(CLOCK_REALTIME, &ts);
+	wall = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 - 20;
 	for (i = 0; i < v->plan.n; i++) {
 		const struct plan_action *a = &v->plan.v[i];
 		const struct state_set *r = a->recorded;
+		uint64_t refresh = a->desired != NULL ?
+		    a->desired->set->settings.refresh : 0;
 
 		t = 0;
 		if (a->reason == PLAN_R_BACKOFF)
 			t = a->retry_at;
-		else if (a->verb == PLAN_NONE && a->desired != NULL &&
-		    r != NULL && a->desired->set->settings.refresh > 0)
-			t = r->last_check +
-			    (int64_t)a->desired->set->settings.refresh;
+		else if (a->verb == PLAN_NONE && r != NULL && refresh > 0)
+			t = r->last_check + (int64_t)refresh;
+		/* This pass's recheck and commit set the check time anew
+		 * (reconcile.c): the view still holds the old one. */
+		else if (a->verb == PLAN_RECHECK && refresh > 0)
+			t = (r != NULL ? plan_recheck_time(r->last_check,
+			    refresh, now_s) : now_s) + (int64_t)refresh;
+		else if (a->verb == PLAN_COMPLETE && refresh > 0)
+			t = now_s + (int64_t)refresh - (int64_t)
+			    plan_refresh_splay(refresh, seed, a->set, now_s);
 		if (t > 0) {
-			int64_t m = mono + (t - now_s) * 1000;
+			int64_t m = mono + t * 1000 - wall;
 
 			if (m < due)
 				due = m;
@@ -268,7 +283,8 @@ daemon_pass(struct daemon *dm, const char *why)
 				fprintf(stderr, "bitsync run: %s: %s\n",
 				    dm->s.cfg.metrics_file, strerror(errno));
 			json_decref(st);
-			dm->due_ms = next_due(&v, now, dm->timer_ms);
+			dm->due_ms = next_due(&v, now, dm->timer_ms,
+			    dm->s.ctx.jitter_seed);
 			if (dm->last.working > 0 &&
 			    dm->due_ms > daemon_mono_ms() + PROGRESS_MS)
 				dm->due_ms = daemon_mono_ms() + PROGRESS_MS;
@@ -322,6 +338,20 @@ daemon_run_due(struct daemon *dm, int64_t *debounce)
 	int64_t now = daemon_mono_ms();
 
 	if (*debounce > 0 && now >= *debounce) {
+		/* Fleets: the hosts given one push start its transfers
+		 * spread over start_splay (a timed pass may come sooner). */
+		if (dm->s.cfg.start_splay > 0 && !dm->start_splayed) {
+			int64_t d = (int64_t)(next_rnd(dm) %
+			    (dm->s.cfg.start_splay * 1000 + 1));
+
+			dm->start_splayed = 1;
+			*debounce = now + d;
+			fprintf(stderr, "manifest changed: start_splay: acting "
+			    "on it in %lld.%03lld s\n", (long long)(d / 1000),
+			    (long long)(d % 1000));
+			return;
+		}
+		dm->start_splayed = 0;
 		*debounce = 0;
 		daemon_pass(dm, "manifest changed");
 	} else if (now >= dm->due_ms) {

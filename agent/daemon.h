@@ -26,6 +26,7 @@ struct daemon {
 	int64_t timer_ms;		/* next interval pass */
 	int64_t due_ms;			/* next pass of any kind */
 	uint64_t rnd;			/* splay's generator state */
+	int start_splayed;		/* a change waits out start_splay */
 	uint64_t *refused;		/* a fingerprint per refused file, */
 	size_t nrefused;		/* as last reported */
 	/* Why the last reload of the config was refused (its

@@ -113,6 +113,33 @@ plan_backoff(uint64_t retry_delay, unsigned attempts, uint64_t seed,
 	return d + d * (h % 1024) / 4096;
 }
 
+uint64_t
+plan_refresh_splay(uint64_t refresh, uint64_t seed, const char *set,
+    int64_t now)
+{
+	uint64_t h;
+
+	if (refresh < 2)
+		return 0;
+	h = fnv1a(0x84222325cbf29ce4ULL ^ seed, set, strlen(set));
+	h = fnv1a(h, &now, sizeof(now));
+	h ^= h >> 29;	/* fnv's low bits follow the last byte closely */
+	h *= 0xbf58476d1ce4e5b9ULL;
+	h ^= h >> 32;
+	return h % refresh;
+}
+
+int64_t
+plan_recheck_time(int64_t last_check, uint64_t refresh, int64_t now)
+{
+	int64_t due = last_check + (int64_t)refresh;
+
+	if (refresh == 0 || last_check <= 0 || due > now ||
+	    now - due >= (int64_t)refresh)
+		return now;
+	return due;
+}
+
 static const struct state_file *
 recorded_file(const struct state_set *r, const char *local)
 {

@@ -135,6 +135,24 @@ struct plan {
 int plan_make(const struct plan_input *in, struct plan *out);
 void plan_free(struct plan *p);
 
+/* Splay of the first re-check after a commit at time now: how far
+ * (seconds, below refresh) the commit's check time is set back, so that
+ * the hosts of a fleet that all committed one push at once re-check
+ * spread uniformly over one refresh period and stay spread (each later
+ * check comes one refresh after the last).  A hash of host (seed), set
+ * and commit time: independent per commit, so that the phases stay
+ * uniform after many commits (one fixed offset per host, applied at
+ * every commit, would fold them onto a few seconds). */
+uint64_t plan_refresh_splay(uint64_t refresh, uint64_t seed, const char *set,
+    int64_t now);
+
+/* The check time a re-check at now records: the time it was due
+ * (last_check + refresh) when it runs less than a period late, else now.
+ * A pass that wakes a second late (a busy host) so keeps its phase;
+ * recording now would move it, and phases of hosts sharing a busy CPU
+ * would merge and never part. */
+int64_t plan_recheck_time(int64_t last_check, uint64_t refresh, int64_t now);
+
 /* Seconds to wait before retry number attempts+1 of a set: retry_delay
  * doubled per failure, capped at max(retry_delay, 1h), plus up to 25 %
  * jitter derived from seed and the set's name (stable between passes). */

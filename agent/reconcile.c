@@ -1019,7 +1019,10 @@ do_complete(struct act *x)
 	}
 	x->row.spec_hash = (char *)sp->hash;
 	x->row.last_success = x->v->now;
-	x->row.last_check = x->v->now;
+	/* A fleet commits a push at about one time: spread the re-checks. */
+	x->row.last_check = x->v->now - (int64_t)plan_refresh_splay(
+	    x->a->desired->set->settings.refresh, c->jitter_seed, x->a->set,
+	    x->v->now);
 	x->row.last_error = NULL;
 	x->row.last_error_code = 0;
 	x->row.last_error_context = 0;
@@ -1086,7 +1089,8 @@ do_recheck(struct act *x)
 		backend_free_validators(&v);
 		backend_free_error(&err);
 	}
-	x->row.last_check = x->v->now;
+	x->row.last_check = r != NULL ? plan_recheck_time(r->last_check,
+	    x->a->desired->set->settings.refresh, x->v->now) : x->v->now;
 	if (changed) {
 		x->row.remote_changed = 1;
 		x->sum->again = 1;

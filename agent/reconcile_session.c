@@ -25,7 +25,7 @@
  * (a share down) come back at different times, and one host's schedule
  * stays the same from pass to pass. */
 static uint64_t
-host_seed(void)
+host_seed(const char *state_dir)
 {
 	char host[256];
 	uint64_t h = 0xcbf29ce484222325ULL;
@@ -34,6 +34,11 @@ host_seed(void)
 	platform_hostname(host, sizeof(host));
 	for (i = 0; host[i] != '\0'; i++) {
 		h ^= (unsigned char)host[i];
+		h *= 0x100000001b3ULL;
+	}
+	/* Several agents on one host (containers, tests) differ here. */
+	for (i = 0; state_dir != NULL && state_dir[i] != '\0'; i++) {
+		h ^= (unsigned char)state_dir[i];
 		h *= 0x100000001b3ULL;
 	}
 	return h;
@@ -202,7 +207,7 @@ reconcile_session_open(struct reconcile_session *s, const char *config_path,
 	s->ctx.cfg = &s->cfg;
 	s->ctx.platform = manifest_host_platform();
 	s->ctx.st = s->st;
-	s->ctx.jitter_seed = host_seed();
+	s->ctx.jitter_seed = host_seed(s->cfg.state_dir);
 	s->ctx.log = log;
 #ifdef _WIN32
 	s->ctx.ops = &bits_backend_ops;

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "platform.h"
+#include "sha256.h"
 #include "status.h"
 #include "util.h"
 
@@ -64,6 +65,47 @@ job_json(const struct bk_job *j)
 		    json_string(code));
 	}
 	return o;
+}
+
+/* The digest of the manifest in force: SHA-256 over each file read (the
+ * live file, or the last-known-good copy standing for it), by base name
+ * and bytes, in reading order.  Hosts given the same manifest report the
+ * same digest wherever their manifest directory is, so a fleet's
+ * Prometheus can tell which hosts have not converged to it. */
+static json_t *
+manifest_digest(const struct reconcile_input *in)
+{
+	struct sha256 *h;
+	uint8_t d[32];
+	char hex[65];
+	size_t i, k;
+
+	if (in->m == NULL || (h = sha256_new()) == NULL)
+		return json_null();
+	for (i = 0; i < in->m->nfiles; i++) {
+		const char *f = in->m->files[i], *b = strrchr(f, '/');
+		char *data = NULL, len8[24];
+		size_t len = 0;
+
+#ifdef _WIN32
+		if (strrchr(f, '\\') > b)
+			b = strrchr(f, '\\');
+#endif
+		b = b ? b + 1 : f;
+		if (util_read_file(f, 16u << 20, &data, &len) == -1) {
+			sha256_final(h, d);
+			return json_null();
+		}
+		snprintf(len8, sizeof(len8), "%zu", len);
+		sha256_update(h, b, strlen(b) + 1);
+		sha256_update(h, len8, strlen(len8) + 1);
+		sha256_update(h, data, len);
+		free(data);
+	}
+	sha256_final(h, d);
+	for (k = 0; k < 32; k++)
+		snprintf(hex + 2 * k, 3, "%02x", d[k]);
+	return json_string(hex);
 }
 
 json_t *
@@ -141,9 +183,9 @@ status_build(const struct reconcile_input *in, const struct reconcile_view *v,
 	json_object_set_new(root, "version", json_integer(1));
 	json_object_set_new(root, "generated", json_integer(now));
 	json_object_set_new(root, "pid", json_integer(getpid()));
-	json_object_set_new(root, "manifest", json_pack("{s:b,s:o,s:o,s:o}",
-	    "valid", in->valid, "diagnostics", dg, "last_known_good", lkg,
-	    "held", held));
+	json_object_set_new(root, "manifest", json_pack("{s:b,s:o,s:o,s:o,"
+	    "s:o}", "valid", in->valid, "digest", manifest_digest(in),
+	    "diagnostics", dg, "last_known_good", lkg, "held", held));
 	json_object_set_new(root, "summary", json_pack("{s:I,s:I,s:I,s:I,"
 	    "s:I,s:I,s:I}", "sets", (json_int_t)(n_sync + n_xfer + n_fail +
 	    n_drift + n_held + n_pend), "in_sync", (json_int_t)n_sync,
@@ -188,7 +230,7 @@ label(FILE *f, const char *s)
 int
 status_write_metrics(const char *path, const json_t *j, int64_t last)
 {
-	const json_t *sets = json_object_get(j, "sets"), *s;
+	const json_t *sets = json_object_get(j, "sets"), *s, *x;
 	char *tmp;
 	size_t i;
 	FILE *f = platform_replace_open(path, &tmp);
@@ -204,6 +246,39 @@ status_write_metrics(const char *path, const json_t *j, int64_t last)
 	    "bitsync_last_reconcile_timestamp_seconds gauge\n"
 	    "bitsync_last_reconcile_timestamp_seconds %lld\n",
 	    (long long)last);
+	x = json_object_get(json_object_get(j, "manifest"), "digest");
+	fputs("# HELP bitsync_manifest_info The manifest in force: SHA-256 "
+	    "over its files (names and bytes).\n# TYPE bitsync_manifest_info "
+	    "gauge\n", f);
+	if (json_is_string(x))
+		fprintf(f, "bitsync_manifest_info{digest=\"%s\"} 1\n",
+		    json_string_value(x));
+	fputs("# HELP bitsync_set_state 1 for the state the set is in, 0 for "
+	    "the others.\n# TYPE bitsync_set_state gauge\n", f);
+	json_array_foreach(sets, i, s) {
+		static const char *const states[] = { "in_sync",
+		    "transferring", "waiting", "failed", "drift", "held" };
+		const char *st = json_string_value(json_object_get(s,
+		    "state")), *m;
+		size_t k;
+
+		if (strcmp(st, "in-sync") == 0)
+			m = "in_sync";
+		else if (strcmp(st, "waiting-to-retry") == 0)
+			m = "waiting";
+		else if (strcmp(st, "pending") == 0)
+			m = "transferring";
+		else if (strcmp(st, "removing") == 0)
+			continue;
+		else
+			m = st;
+		for (k = 0; k < sizeof(states) / sizeof(states[0]); k++) {
+			fputs("bitsync_set_state{set=\"", f);
+			label(f, json_string_value(json_object_get(s, "name")));
+			fprintf(f, "\",state=\"%s\"} %d\n", states[k],
+			    strcmp(m, states[k]) == 0);
+		}
+	}
 	fputs("# HELP bitsync_set_in_sync 1 when the set is in sync.\n"
 	    "# TYPE bitsync_set_in_sync gauge\n", f);
 	json_array_foreach(sets, i, s) {

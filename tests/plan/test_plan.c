@@ -483,6 +483,59 @@ test_backoff(void)
 		printf("ok   backoff\n");
 }
 
+/* Refresh splay: below refresh, and uniform over it across hosts that
+ * commit at one time, also after many commits (a fixed per-host offset
+ * re-applied at each commit folded phases onto a few residues). */
+static void
+test_refresh_splay(void)
+{
+	unsigned bins[20] = { 0 }, i, k, lo = ~0u, hi = 0, bad = 0;
+	int64_t phase[2000];
+
+	for (i = 0; i < 2000; i++)
+		phase[i] = 1000;
+	for (k = 0; k < 5; k++)		/* five fleet-wide commits */
+		for (i = 0; i < 2000; i++) {
+			uint64_t s = plan_refresh_splay(20, 0x9e3779b97f4a7c15ULL
+			    * (i + 1), "pkgs", phase[i]);
+
+			if (s >= 20)
+				bad = 1;
+			phase[i] = phase[i] + 20 - (int64_t)s;
+		}
+	for (i = 0; i < 2000; i++)
+		bins[phase[i] % 20]++;
+	for (i = 0; i < 20; i++) {
+		lo = bins[i] < lo ? bins[i] : lo;
+		hi = bins[i] > hi ? bins[i] : hi;
+	}
+	/* 100 per bin expected; 60..140 is over 4 sd. */
+	if (bad || lo < 60 || hi > 140 || plan_refresh_splay(1, 7, "x", 5) ||
+	    plan_refresh_splay(20, 7, "x", 5) != plan_refresh_splay(20, 7,
+	    "x", 5)) {
+		printf("FAIL refresh splay: bad %u bins %u..%u\n", bad, lo, hi);
+		failures++;
+	} else
+		printf("ok   refresh splay (bins %u..%u of 100)\n", lo, hi);
+}
+
+/* A late re-check records the time it was due, so the phase stays. */
+static void
+test_recheck_time(void)
+{
+	if (plan_recheck_time(1000, 20, 1020) != 1020 ||
+	    plan_recheck_time(1000, 20, 1021) != 1020 ||
+	    plan_recheck_time(1000, 20, 1039) != 1020 ||
+	    plan_recheck_time(1000, 20, 1040) != 1040 ||
+	    plan_recheck_time(1000, 20, 1010) != 1010 ||
+	    plan_recheck_time(0, 20, 1021) != 1021 ||
+	    plan_recheck_time(1000, 0, 1021) != 1021) {
+		printf("FAIL recheck time\n");
+		failures++;
+	} else
+		printf("ok   recheck time keeps the phase of a late pass\n");
+}
+
 /* plan_input.each that takes the slices last first. */
 static void
 backwards(size_t n, size_t grain, void (*fn)(void *, size_t, size_t),
@@ -602,6 +655,8 @@ main(void)
 		run_row(&rows[i]);
 	test_order();
 	test_backoff();
+	test_refresh_splay();
+	test_recheck_time();
 	test_scale();
 	if (failures) {
 		printf("%d failure(s)\n", failures);

@@ -8,6 +8,7 @@ Run one: BITSYNC=build/bitsync ENGINE_DRIVE=build/tests/engine/engine_drive \
 import json
 import os
 import pwd
+import re
 import signal
 import socket
 import subprocess
@@ -232,6 +233,31 @@ class RunTest(Base):
         os.unlink(placed)
         # The refresh is due every second: the daemon wakes for it.
         self.assertTrue(wait_for(lambda: os.path.exists(placed), 20))
+
+    def test_start_splay_delays_a_change(self):
+        # Fleets: [agent] start_splay puts a random delay between a
+        # manifest change and the pass that starts its transfers.
+        with open(self.config) as f:
+            text = f.read()
+        with open(self.config, "w") as f:
+            f.write(text.replace("interval = 1h\n",
+                                 "interval = 1h\nstart_splay = 4s\n"))
+        write_random(os.path.join(self.www, "a.bin"), 5000)
+        self.nginx()
+        self.manifest("00-sources.yaml", None)
+        self.start()
+        placed = os.path.join(self.dst, "app", "a.bin")
+        t0 = time.monotonic()
+        self.manifest("10-app.yaml", self.set_yaml("app", ["a.bin"]),
+                      sources=False)
+        self.assertTrue(wait_for(lambda: os.path.exists(placed), 20))
+        took = time.monotonic() - t0
+        err = self.stop()
+        m = re.search(r"start_splay: acting on it in ([0-9.]+) s", err)
+        self.assertIsNotNone(m, err)
+        delay = float(m.group(1))
+        self.assertLessEqual(delay, 4.0)
+        self.assertGreaterEqual(took, delay)
 
 
 if __name__ == "__main__":

@@ -128,6 +128,7 @@ test_every_key(void)
 	    "backend = BITS\n"
 	    "interval = 1h\n"
 	    "splay = 90s\n"
+	    "start_splay = 30m\n"
 	    "log_level = debug\n"
 	    "allow_drives = c, D:\n"
 	    "allow_roots = /srv/data/, %ProgramData%\\Contoso ,\n"
@@ -153,6 +154,7 @@ test_every_key(void)
 	CHECK_INT(cfg.backend, BACKEND_BITS);
 	CHECK_INT(cfg.interval, 3600);
 	CHECK_INT(cfg.splay, 90);
+	CHECK_INT(cfg.start_splay, 1800);
 	CHECK_INT(cfg.log_level, LOG_LEVEL_DEBUG);
 	CHECK_INT(cfg.allow_drives, (1u << 2) | (1u << 3));
 	config_format_drives(cfg.allow_drives, buf, sizeof(buf));
@@ -285,6 +287,7 @@ test_refusals(void)
 	expect_error("[agent]\ninterval = 366d\n", 2, "out of range");
 	expect_error("[agent]\ninterval = 15 m\n", 2, "not a duration");
 	expect_error("[agent]\nsplay = -1s\n", 2, "splay");
+	expect_error("[agent]\nstart_splay = 2d\n", 2, "start_splay");
 	expect_error("[agent]\nlog_level = warn\n", 2,
 	    "log_level: 'warn' is not a log level; did you mean 'warning'?");
 	expect_error("[agent]\nlog_level = verbose\n", 2,
