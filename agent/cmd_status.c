@@ -141,13 +141,13 @@ get(const struct cli *cli, int *rc)
 		 * starting (its first pass runs): give it a few seconds. */
 		for (tries = 0; (j = from_daemon(&cfg)) == NULL &&
 		    tries < 50 && store_held(&cfg); tries++)
-			usleep(100 * 1000);
+			platform_sleep_ms(100);
 		if (j == NULL)
 			j = compute(cli, rc);
 		/* ...or it started while this process looked. */
 		for (tries = 0; j == NULL && *rc == EXIT_UNAVAILABLE &&
 		    tries < 50 && store_held(&cfg); tries++) {
-			usleep(100 * 1000);
+			platform_sleep_ms(100);
 			if ((j = from_daemon(&cfg)) != NULL)
 				*rc = EXIT_OK;
 		}

@@ -138,6 +138,9 @@ struct platform_wake *platform_wake_new(void);
 void platform_wake_post(struct platform_wake *w);
 /* 1 when posted (consumed), 0 when ms passed. */
 int platform_wake_wait(struct platform_wake *w, int ms);
+
+/* Sleeps ms milliseconds (at least; a signal may not cut it short). */
+void platform_sleep_ms(int ms);
 void platform_wake_free(struct platform_wake *w);
 
 /* Hands freed heap pages back to the system (after a large pass). */

@@ -742,6 +742,15 @@ platform_unlock(struct platform_lock *l)
 	free(l);
 }
 
+void
+platform_sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+}
+
 static void (*stop_fn)(void);
 
 static void

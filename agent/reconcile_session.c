@@ -150,7 +150,7 @@ reconcile_session_open(struct reconcile_session *s, const char *config_path,
 	struct config bcfg;
 	struct diags d;
 	char *err = NULL;
-	int rc = EXIT_INVALID, r;
+	int rc = EXIT_INVALID, r, tries;
 
 	memset(s, 0, sizeof(*s));
 	diags_init(&d);
@@ -217,7 +217,13 @@ reconcile_session_open(struct reconcile_session *s, const char *config_path,
 	bcfg = s->cfg;
 	if (!workers)
 		bcfg.max_parallel = 0;
-	if ((r = s->ctx.ops->open(&bcfg, &s->ctx.b)) != BK_OK) {
+	/* With the reconcile lock held, only a reader (status or plan,
+	 * which take no reconcile lock) can hold the job store, and only
+	 * for a moment: a daemon starting then waits instead of failing. */
+	for (tries = 0; (r = s->ctx.ops->open(&bcfg, &s->ctx.b)) ==
+	    BK_E_UNAVAILABLE && workers && tries < 100; tries++)
+		platform_sleep_ms(100);
+	if (r != BK_OK) {
 		if (r == BK_E_UNAVAILABLE)
 			fprintf(stderr, "bitsync: the %s backend is not "
 			    "available: another bitsync process (the run "

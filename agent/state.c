@@ -105,6 +105,24 @@ add_columns(struct state *st)
 	return 0;
 }
 
+/* Whether the store already has every table and column this build
+ * writes (then opening it writes nothing). */
+static int
+schema_current(struct state *st)
+{
+	static const char *const need[][2] = {
+		{ "meta", "value" }, { "sets", "failed_spec" },
+		{ "jobs", "guid" }, { "files", "local_ino" },
+		{ "lkg", "content" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(need) / sizeof(need[0]); i++)
+		if (has_column(st, need[i][0], need[i][1]) != 1)
+			return 0;
+	return 1;
+}
+
 int
 state_open(const char *dir, struct state **out, char **err)
 {
@@ -136,15 +154,18 @@ state_open(const char *dir, struct state **out, char **err)
 	 * write lock for a moment. */
 	sqlite3_busy_timeout(st->db, 10000);
 	if (exec(st, "PRAGMA journal_mode=WAL;") == -1 ||
-	    exec(st, "PRAGMA synchronous=FULL;") == -1 ||
-	    exec(st, "BEGIN IMMEDIATE;") == -1)
+	    exec(st, "PRAGMA synchronous=FULL;") == -1)
 		goto dberr;
-	if (exec(st, schema_sql) == -1 || add_columns(st) == -1) {
+	/* The write lock only when the schema needs writing: `status` and
+	 * `plan` run beside the daemon, and a loop of them taking it at
+	 * every open starved a daemon that was starting (its busy handler
+	 * gave up after 10 s). */
+	if (!schema_current(st) && (exec(st, "BEGIN IMMEDIATE;") == -1 ||
+	    exec(st, schema_sql) == -1 || add_columns(st) == -1 ||
+	    exec(st, "COMMIT;") == -1)) {
 		exec(st, "ROLLBACK;");
 		goto dberr;
 	}
-	if (exec(st, "COMMIT;") == -1)
-		goto dberr;
 	if (sqlite3_prepare_v2(st->db,
 	    "SELECT value FROM meta WHERE key='schema_version'", -1, &q,
 	    NULL) != SQLITE_OK || sqlite3_step(q) != SQLITE_ROW)

@@ -1005,3 +1005,9 @@ platform_statdir_free(struct platform_statdir *sd)
 {
 	free(sd);
 }
+
+void
+platform_sleep_ms(int ms)
+{
+	Sleep((DWORD)ms);
+}
