@@ -442,7 +442,12 @@ walk_dirs(const char *path, size_t trusted_len, int create, int all,
 		if (nfd == -1 && errno == ENOENT && create) {
 			if (fstat(dfd, &sb) == -1)
 				goto fail;
-			if (mkdirat(dfd, comp, sb.st_mode & 0777) == -1 &&
+			/* At most 0755, narrower with a narrower parent:
+			 * root's folder under a user's 0777 (or 1777)
+			 * folder, or from a umask-0 shell, must not be one
+			 * others can change (a sticky bit would not be
+			 * copied either). */
+			if (mkdirat(dfd, comp, sb.st_mode & 0755) == -1 &&
 			    errno != EEXIST)
 				goto fail;
 			/* The new entry lasts only once its folder is on

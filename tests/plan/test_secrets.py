@@ -1,0 +1,216 @@
+"""Local files and secrets (issue 11 second reading, audit U4, U5, U9,
+U10, U11, U15, U18, U19 and h2's folder-mode residual): what a local user
+or a slip of mode can make a root agent trust, block on, or reveal.
+
+Real bitsync against nginx on 127.0.0.1; tests that act as a local user
+create one (useradd --system, removed in a finally, as tests/plan/
+test_race.py does).  Root only.
+
+Run one: BITSYNC=build/bitsync ENGINE_DRIVE=build/tests/engine/engine_drive \
+    python3 tests/plan/test_secrets.py SecretsTest.test_ca_file_held_to_strict_modes
+"""
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import test_apply  # noqa: E402
+from test_apply import BITSYNC, MiB, sha, write_random  # noqa: E402
+from test_race import as_user, race_user  # noqa: E402
+
+
+class SecretsTest(test_apply.Base):
+
+    def setUp(self):
+        if os.geteuid() != 0:
+            self.skipTest("these tests act as another user: run as root")
+        super().setUp()
+        self._user = None
+        self.procs = []
+
+    def tearDown(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+            p.communicate(timeout=10)
+        if self._user is not None:
+            self._user.__exit__(None, None, None)
+        super().tearDown()
+
+    def user(self):
+        """An unprivileged user for this test (removed in tearDown)."""
+        if self._user is None:
+            self._user = race_user()
+            self.uid, self.gid = self._user.__enter__()
+        return self.uid, self.gid
+
+    def user_run(self, argv):
+        return subprocess.run(as_user(self.uid, self.gid, argv),
+                              capture_output=True, text=True, timeout=30,
+                              check=True)
+
+    def config_lines(self, agent="", engine=""):
+        with open(self.config, "w") as f:
+            f.write("[agent]\nmanifest_dir = %s\nstate_dir = %s\n%s"
+                    "[engine]\nmax_parallel = 2\n%s"
+                    % (self.mdir, self.state, agent, engine))
+        os.chmod(self.config, 0o644)
+
+    # -- U19: no core, no ptrace of a process holding passwords -------------
+
+    def test_daemon_and_apply_not_dumpable(self):
+        """run and apply mark themselves non-dumpable: the kernel then
+        gives their /proc files to root even when the agent runs as
+        another account (the old code left them the agent's, and a core
+        of it would hold helper passwords)."""
+        uid, gid = self.user()
+        os.chown(self.state, uid, gid)
+        write_random(os.path.join(self.www, "big.bin"), 2 * MiB)
+        self.nginx(limit_rate=256 * 1024)
+        dest = os.path.join(self.dst, "app")
+        os.makedirs(dest)
+        os.chown(dest, uid, gid)
+        self.manifest("10-app.yaml", self.set_yaml("app", ["big.bin"]))
+        for cmd in (["apply", "--wait", "--timeout", "30s"], ["run"]):
+            p = subprocess.Popen(as_user(uid, gid, [BITSYNC, "-c",
+                                                    self.config] + cmd),
+                                 stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+            self.procs.append(p)
+            owner = None
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and p.poll() is None:
+                # setpriv execs bitsync under its own pid: wait for it.
+                try:
+                    with open("/proc/%d/comm" % p.pid) as f:
+                        comm = f.read().strip()
+                    if comm == "bitsync":
+                        time.sleep(0.3)
+                        owner = os.stat("/proc/%d/status" % p.pid).st_uid
+                        break
+                except OSError:
+                    pass
+                time.sleep(0.02)
+            alive = p.poll() is None
+            p.send_signal(signal.SIGTERM)
+            out, err = p.communicate(timeout=20)
+            self.procs.remove(p)
+            self.assertTrue(alive, "%s ended early: %s" % (cmd[0], err))
+            self.assertEqual(owner, 0, "bitsync %s (uid %d) is dumpable"
+                             % (cmd[0], uid))
+        with open(os.path.join(test_apply.HERE, "..", "..", "packaging",
+                               "systemd", "bitsync.service")) as f:
+            self.assertIn("\nLimitCORE=0\n", f.read())
+
+    # -- h2 residual: folders bitsync creates --------------------------------
+
+    def test_new_folders_never_group_or_world_writable(self):
+        """Folders made under a 0777 or a 1777 parent, by an apply started
+        from a umask-0 shell, are at most 0755 (the old code copied the
+        parent's mode: root-owned world-writable folders, and the
+        sticky bit lost)."""
+        write_random(os.path.join(self.www, "a.bin"), 1000)
+        self.nginx()
+        sets = ""
+        for mode in (0o777, 0o1777):
+            parent = os.path.join(self.dst, "open%o" % mode)
+            os.makedirs(parent)
+            os.chmod(parent, mode)
+            sets += self.set_yaml("s%o" % mode, ["a.bin"], dest=os.path.join(
+                parent, "made", "deeper"))
+        self.manifest("10-app.yaml", sets)
+        p = subprocess.run([BITSYNC, "-c", self.config, "apply", "--wait",
+                            "--timeout", "30s"], capture_output=True,
+                           text=True, timeout=60,
+                           preexec_fn=lambda: os.umask(0))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        for mode in (0o777, 0o1777):
+            for sub in ("made", os.path.join("made", "deeper")):
+                d = os.path.join(self.dst, "open%o" % mode, sub)
+                m = stat.S_IMODE(os.lstat(d).st_mode)
+                self.assertEqual(m & 0o022, 0, "%s is mode %04o" % (d, m))
+                self.assertEqual(m, 0o755, "%s is mode %04o" % (d, m))
+
+    # -- U4: ca_file ---------------------------------------------------------
+
+    def test_ca_file_held_to_strict_modes(self):
+        """A world-writable ca_file, one in a folder others can write, and
+        a FIFO at ca_file are refused at config load by plan, apply and
+        status with a message naming the key; nothing hangs."""
+        write_random(os.path.join(self.www, "a.bin"), 1000)
+        self.nginx()
+        self.manifest("10-app.yaml", self.set_yaml("app", ["a.bin"]))
+        ca = os.path.join(self.dir, "ca.pem")
+        with open(ca, "w") as f:
+            f.write("# no anchors\n")
+        loose = os.path.join(self.dir, "loose")
+        os.makedirs(loose)
+        os.chmod(loose, 0o777)
+        in_loose = os.path.join(loose, "ca.pem")
+        with open(in_loose, "w") as f:
+            f.write("# no anchors\n")
+        os.chmod(in_loose, 0o644)
+        fifo = os.path.join(self.dir, "ca.fifo")
+        os.mkfifo(fifo, 0o644)
+        for path, mode in ((ca, 0o666), (in_loose, None), (fifo, None)):
+            if mode is not None:
+                os.chmod(path, mode)
+            self.config_lines(engine="ca_file = %s\n" % path)
+            for cmd in (["plan"], ["apply"], ["status"]):
+                try:
+                    p = self.run_bitsync(*cmd, timeout=30)
+                except subprocess.TimeoutExpired:
+                    self.fail("%s hung on ca_file %s" % (cmd[0], path))
+                self.assertNotEqual(p.returncode, 0, "%s accepted ca_file "
+                                    "%s" % (cmd[0], path))
+                self.assertIn("ca_file %s" % path, p.stderr)
+                self.assertIn("[engine]", p.stderr)
+        # The same file at 0644 in a safe folder is taken.
+        os.chmod(ca, 0o644)
+        self.config_lines(engine="ca_file = %s\n" % ca)
+        p = self.run_bitsync("plan")
+        self.assertIn(p.returncode, (0, 2), p.stderr)
+
+    # -- U10: credential_dir and credential files ----------------------------
+
+    def test_credential_dir_checked_and_fifo_does_not_block(self):
+        """A credential_dir others can write is refused at load naming the
+        key; a FIFO planted as a credential (in a safe dir, by root's
+        mistake or an earlier compromise) fails the job at once instead of
+        blocking the worker and Complete for ever."""
+        write_random(os.path.join(self.www, "a.bin"), 1000)
+        self.nginx()
+        creds = os.path.join(self.dir, "creds")
+        os.makedirs(creds)
+        os.chmod(creds, 0o733)
+        self.config_lines(agent="credential_dir = %s\n" % creds)
+        self.manifest("10-app.yaml", self.set_yaml("app", ["a.bin"]),
+                      sources=False, extra=(
+                          "sources:\n  web:\n    url: %s\n    proxy:\n"
+                          "      usage: no_proxy\n    helper_token:\n"
+                          "      credential: reader\n      usage: [network]"
+                          "\n" % self.web.url("/")))
+        for cmd in ("plan", "apply"):
+            p = self.run_bitsync(cmd, timeout=30)
+            self.assertNotEqual(p.returncode, 0, p.stderr)
+            self.assertIn("credential_dir %s" % creds, p.stderr)
+        os.chmod(creds, 0o700)
+        os.mkfifo(os.path.join(creds, "reader"), 0o600)
+        try:
+            p = self.run_bitsync("apply", "--wait", "--timeout", "20s",
+                                 timeout=40)
+        except subprocess.TimeoutExpired:
+            self.fail("apply blocked on a FIFO credential")
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("credential reader", p.stdout + p.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
