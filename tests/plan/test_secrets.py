@@ -211,6 +211,79 @@ class SecretsTest(test_apply.Base):
         self.assertNotEqual(p.returncode, 0)
         self.assertIn("credential reader", p.stdout + p.stderr)
 
+    # -- U9: the temp swapped between the last check and its rename ---------
+
+    RACER = r"""
+import os, sys
+home, first, temp, other = sys.argv[1:5]
+print("ready", flush=True)
+while not os.path.exists(first):
+    pass
+os.rename(other, temp)
+print("moved", flush=True)
+"""
+
+    def drive(self, *args):
+        return subprocess.run([test_apply.DRIVE, "-s", self.state] +
+                              list(args), capture_output=True, text=True,
+                              timeout=60)
+
+    def test_temp_swapped_during_complete_renames(self):
+        """Complete checks every temp (sync_temps), then renames them one
+        by one.  The user who owns the folder waits for the first rename
+        and moves another root-owned, single-link file of the folder (an
+        older version, say) onto the last temp's name: it must not be
+        committed (the old code renamed it into place by name)."""
+        uid, gid = self.user()
+        home = os.path.join(self.dst, "user")
+        os.makedirs(home)
+        os.chown(home, uid, gid)
+        write_random(os.path.join(self.www, "a.bin"), 2000)
+        self.nginx()
+        n, hit = 300, 0
+        for rnd in range(6):
+            folder = os.path.join(home, "r%d" % rnd)
+            self.user_run(["mkdir", "-m", "755", folder])
+            pairs = []
+            for i in range(n):
+                pairs += [self.web.url("/a.bin"),
+                          os.path.join(folder, "f%03d.bin" % i)]
+            p = self.drive("create", *pairs)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            guid = p.stdout.split()[0]
+            p = self.drive("run", "-w", "60", guid)
+            self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+            temp = self.drive("temp", guid, str(n - 1)).stdout.strip()
+            self.assertTrue(os.path.isfile(temp), temp)
+            other = os.path.join(folder, "old.bin")
+            with open(other, "wb") as f:
+                f.write(b"old version")
+            os.chmod(other, 0o644)
+            r = subprocess.Popen(as_user(uid, gid, [
+                sys.executable, "-c", self.RACER, folder,
+                os.path.join(folder, "f000.bin"), temp, other]),
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            self.procs.append(r)
+            self.assertEqual(r.stdout.readline().strip(), "ready")
+            p = self.drive("complete", guid)
+            out, err = r.communicate(timeout=20)
+            self.procs.remove(r)
+            self.assertIn("moved", out, err)
+            last = os.path.join(folder, "f%03d.bin" % (n - 1))
+            if os.path.exists(last):
+                with open(last, "rb") as f:
+                    self.assertNotEqual(f.read(), b"old version",
+                                        "the swapped file was committed")
+            if os.path.exists(last):
+                continue        # the user came too late: no race
+            hit += 1
+            self.assertNotEqual(p.returncode, 0, "Complete of a job "
+                                "whose temp was swapped is not partial")
+            if hit >= 2:
+                break
+        self.assertGreater(hit, 0, "the race was never run inside the "
+                           "rename loop")
+
 
 if __name__ == "__main__":
     unittest.main()
