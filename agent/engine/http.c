@@ -41,6 +41,7 @@
 
 #include "engine_int.h"
 #include "hdr.h"
+#include "util.h"
 
 #define HTTP_BUFFER	(512 * 1024)	/* fewer, larger write(2)s */
 #define HTTP_MAX_REDIRS	8
@@ -781,11 +782,19 @@ map_error(struct xfer *x, CURL *e, CURLcode rc, const char *errbuf)
 			    strcmp(redir, x->remote) == 0)
 				redir = NULL;
 		}
-		if (redir != NULL)
-			return xfer_fail(x, BK_CTX_REMOTE_FILE,
+		if (redir != NULL) {
+			/* A server's redirect target may be a signed URL:
+			 * its userinfo and query values stay out of the
+			 * error text (status, state, log). */
+			char *r = util_redact_url(redir);
+			int failed = xfer_fail(x, BK_CTX_REMOTE_FILE,
 			    HR_INET_REDIRECT_FAILED, 0, "%s redirects to %.80s:"
 			    " refused, only http and https are followed (%s)",
-			    x->remote, redir, msg);
+			    x->remote, r, msg);
+
+			free(r);
+			return failed;
+		}
 		return xfer_fail(x, BK_CTX_REMOTE_FILE, HR_INET_INVALID_URL,
 		    0, "%s: %s", x->remote, msg);
 	default:

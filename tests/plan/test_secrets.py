@@ -211,6 +211,70 @@ class SecretsTest(test_apply.Base):
         self.assertNotEqual(p.returncode, 0)
         self.assertIn("credential reader", p.stdout + p.stderr)
 
+    # -- U5, U18, h1 residual: secrets echoed in messages --------------------
+
+    SECRETS = ("hunter2pw", "proxypw9", "SIGSECRET7", "BEARERSECRET5",
+               "REDIRPW3", "REDIRSIG4")
+
+    def test_secrets_never_echoed(self):
+        """A manifest that puts secrets where the rules refuse them (url
+        userinfo, proxy userinfo, a signed query, a malformed
+        Authorization header item) and a server that redirects to a
+        signed URL: validate (text and json), status.json and the
+        daemon's log name what to fix but never carry the secret (the
+        old code echoed each whole)."""
+        self.nginx(extra_server='location = /redir { return 302 '
+                   '"ftp://u:REDIRPW3@127.0.0.1:1/f?sig=REDIRSIG4"; }')
+        self.manifest("10-ok.yaml", self.set_yaml("ok", ["redir"]))
+        bad = self.manifest("20-bad.yaml", self.set_yaml("bad", ["x.bin"]),
+            sources=False, extra=(
+            "sources:\n"
+            "  web:\n    url: https://svc:hunter2pw@127.0.0.1/p/\n"
+            "  signed:\n    url: https://127.0.0.1/p/?sv=2024&sig=SIGSECRET7\n"
+            "  proxied:\n    url: https://127.0.0.1/q/\n    proxy:\n"
+            "      usage: override\n"
+            "      servers: [\"svc:proxypw9@proxy.example:8080\"]\n"
+            "    headers:\n      - Authorization Bearer BEARERSECRET5\n"))
+        texts = []
+        for fmt in ("text", "json"):
+            p = self.run_bitsync("validate", "--format", fmt, bad)
+            self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+            texts.append(("validate " + fmt, p.stdout + p.stderr))
+        joined = texts[0][1] + texts[1][1]
+        for want in ("https://***@127.0.0.1/p/", "sig=***",
+                     "***@proxy.example:8080", "header 'Authorization ...'"):
+            self.assertIn(want, joined)
+        status = os.path.join(self.state, "status.json")
+        self.config_lines(agent="status_file = %s\ninterval = 1h\n"
+                          % status)
+        d = self.spawn_bitsync("run")
+        self.procs.append(d)
+        deadline = time.monotonic() + 30
+        seen = ""
+        while time.monotonic() < deadline and d.poll() is None:
+            try:
+                with open(status) as f:
+                    seen = f.read()
+            except OSError:
+                pass
+            if "redirects to" in seen:
+                break
+            time.sleep(0.1)
+        d.send_signal(signal.SIGTERM)
+        out, err = d.communicate(timeout=20)
+        self.procs.remove(d)
+        self.assertIn("redirects to", seen, "the redirect error did not "
+                      "reach status.json: %s\n%s" % (seen, err))
+        self.assertIn("20-bad.yaml", seen)
+        json.loads(seen)
+        texts += [("status.json", seen), ("daemon log", out + err)]
+        p = self.run_bitsync("status", "--format", "json")
+        texts.append(("status", p.stdout + p.stderr))
+        for where, text in texts:
+            for secret in self.SECRETS:
+                self.assertNotIn(secret, text, "%s shows %s:\n%s"
+                                 % (where, secret, text))
+
     # -- U9: the temp swapped between the last check and its rename ---------
 
     RACER = r"""
