@@ -178,6 +178,32 @@ class SecretsTest(test_apply.Base):
         p = self.run_bitsync("plan")
         self.assertIn(p.returncode, (0, 2), p.stderr)
 
+    def test_ca_file_fifo_does_not_block_transfers(self):
+        """The engine reads ca_file itself without following links or
+        blocking: a FIFO put there after the config was loaded fails the
+        https job with a message naming ca_file (the old code handed the
+        path to libcurl, which blocked the worker for ever), and the
+        real file still adds its anchor."""
+        write_random(os.path.join(self.www, "t.bin"), 3000)
+        tls = test_apply.servers.make_cert(self.dir)
+        self.nginx(tls=tls)
+        fifo = os.path.join(self.dir, "ca.fifo")
+        os.mkfifo(fifo, 0o644)
+        try:
+            p = self.drive("-A", fifo, "get", "-R", "1", "-T", "60",
+                           self.web.url("/t.bin"),
+                           os.path.join(self.dst, "t1"))
+        except subprocess.TimeoutExpired:
+            self.fail("the transfer blocked on a FIFO at ca_file")
+        self.assertNotEqual(p.returncode, 0, p.stdout)
+        self.assertIn("ca_file %s" % fifo, p.stdout)
+        self.drive("cancel", p.stdout.split()[1])
+        p = self.drive("-A", tls[0], "get", self.web.url("/t.bin"),
+                       os.path.join(self.dst, "t2"))
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertEqual(sha(os.path.join(self.dst, "t2")),
+                         sha(os.path.join(self.www, "t.bin")))
+
     # -- U10: credential_dir and credential files ----------------------------
 
     def test_credential_dir_checked_and_fifo_does_not_block(self):
@@ -290,7 +316,7 @@ print("moved", flush=True)
     def drive(self, *args):
         return subprocess.run([test_apply.DRIVE, "-s", self.state] +
                               list(args), capture_output=True, text=True,
-                              timeout=60)
+                              timeout=30)
 
     def test_temp_swapped_during_complete_renames(self):
         """Complete checks every temp (sync_temps), then renames them one
