@@ -301,6 +301,56 @@ class SecretsTest(test_apply.Base):
                 self.assertNotIn(secret, text, "%s shows %s:\n%s"
                                  % (where, secret, text))
 
+    # -- U11: status_file read back ------------------------------------------
+
+    def forged(self, name):
+        return json.dumps({
+            "version": 1, "pid": 1, "generated": int(time.time()),
+            "manifest": {"valid": True, "diagnostics": []},
+            "summary": {"sets": 1, "in_sync": 1, "transferring": 0},
+            "sets": [{"name": name, "state": "in-sync",
+                      "reason": "forged", "attempts": 0}]})
+
+    def test_status_file_fallback_trusts_only_the_daemons(self):
+        """With no daemon answering, status and apply --wait fall back to
+        status_file.  In a folder a user owns, the user's own document
+        (all in sync, a live pid) is not believed, a FIFO there does not
+        block, and a root-written document's control characters are
+        not sent to the terminal (the old code believed, blocked and
+        printed them)."""
+        uid, gid = self.user()
+        write_random(os.path.join(self.www, "a.bin"), 1000)
+        self.nginx()
+        self.manifest("10-app.yaml", self.set_yaml("app", ["a.bin"]))
+        folder = os.path.join(self.dir, "collector")
+        os.makedirs(folder)
+        os.chown(folder, uid, gid)
+        status = os.path.join(folder, "status.json")
+        self.config_lines(agent="status_file = %s\n" % status)
+        self.user_run(["sh", "-c", 'printf "%s" "$2" > "$1"', "-", status,
+                       self.forged("FORGEDSET")])
+        p = self.run_bitsync("status", timeout=30)
+        self.assertNotIn("FORGEDSET", p.stdout, "a user's status_file "
+                         "was believed")
+        self.assertIn("app", p.stdout)
+        self.user_run(["sh", "-c", 'rm -f "$1" && mkfifo -m 666 "$1"', "-",
+                       status])
+        try:
+            p = self.run_bitsync("status", timeout=20)
+        except subprocess.TimeoutExpired:
+            self.fail("status blocked on a FIFO at status_file")
+        self.assertIn("app", p.stdout)
+        # A document the daemon (root) wrote is believed, but printed
+        # without its control characters.
+        self.user_run(["rm", "-f", status])
+        with open(status, "w") as f:
+            f.write(self.forged("ROOT\x1b[2J\x1b]0;t\x07SET\u009b1m"))
+        p = self.run_bitsync("status", timeout=30)
+        self.assertIn("ROOT?[2J?]0;t?SET?1m", p.stdout)
+        self.assertNotIn("\x1b", p.stdout)
+        self.assertNotIn("\u009b", p.stdout)
+
+
     # -- U9: the temp swapped between the last check and its rename ---------
 
     RACER = r"""
