@@ -351,6 +351,44 @@ class SecretsTest(test_apply.Base):
         self.assertNotIn("\u009b", p.stdout)
 
 
+    # -- U15: observations through a swapped folder ------------------------
+
+    def test_folder_swapped_for_symlink_is_drift(self):
+        """The user who owns the folder above a set's destination renames
+        the set's folder and puts a symlink to it in its place: every
+        file still looks in sync through the link (same inodes), but the
+        destination is now the user's to repoint.  The agent must see
+        drift, not in sync (the old code followed the link)."""
+        uid, gid = self.user()
+        home = os.path.join(self.dst, "user")
+        os.makedirs(home)
+        os.chown(home, uid, gid)
+        write_random(os.path.join(self.www, "a.bin"), 1000)
+        write_random(os.path.join(self.www, "b.bin"), 1000)
+        self.nginx()
+        dest = os.path.join(home, "app")
+        self.manifest("10-app.yaml", self.set_yaml("app", ["a.bin", "b.bin"],
+                                                   dest=dest))
+        p = self.run_bitsync("apply", "--wait", "--timeout", "30s")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        p = self.run_bitsync("plan", "--detailed-exitcode")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.user_run(["sh", "-c", 'mv "$1" "$1.real" && ln -s app.real '
+                       '"$1"', "-", dest])
+        p = self.run_bitsync("plan", "--detailed-exitcode")
+        self.assertNotEqual(p.returncode, 0, "a destination folder swapped "
+                            "for a symlink looks in sync:\n" + p.stdout)
+        p = self.run_bitsync("status", "--format", "json")
+        st = json.loads(p.stdout)
+        self.assertNotEqual(st["sets"][0]["state"], "in-sync", p.stdout)
+        # Nothing was written through the link.
+        self.assertEqual(sorted(os.listdir(dest + ".real")),
+                         ["a.bin", "b.bin"])
+        # apply refuses to write through it and says why.
+        p = self.run_bitsync("apply", "--wait", "--timeout", "20s")
+        self.assertNotEqual(p.returncode, 0, p.stderr)
+        self.assertIn("symbolic link", self.run_bitsync("status").stdout)
+
     # -- U9: the temp swapped between the last check and its rename ---------
 
     RACER = r"""
