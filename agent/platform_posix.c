@@ -459,8 +459,9 @@ platform_lstat_in(struct platform_statdir *sd, const char *path,
  * with O_NOFOLLOW, so a symlink a local user swaps into the path (a folder
  * of theirs on the way) cannot redirect what is done through the handle:
  * ELOOP names it.  With create, missing folders are made with mkdirat
- * (the parent's mode, as mkdir -p with a copied mode) and the parent
- * fsync'd, so a folder that holds committed files survives a crash.
+ * (the parent's mode without group or other write, 0755 at most) and
+ * the parent fsync'd, so a folder that holds committed files survives a
+ * crash.
  * With all, path itself is a folder to walk (no base). */
 static int
 walk_dirs(const char *path, size_t trusted_len, int create, int all,
