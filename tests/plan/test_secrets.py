@@ -172,11 +172,32 @@ class SecretsTest(test_apply.Base):
                                     "%s" % (cmd[0], path))
                 self.assertIn("ca_file %s" % path, p.stderr)
                 self.assertIn("[engine]", p.stderr)
-        # The same file at 0644 in a safe folder is taken.
+        # The same file at 0644 in a safe folder is taken...
         os.chmod(ca, 0o644)
-        self.config_lines(engine="ca_file = %s\n" % ca)
+        status = os.path.join(self.state, "status.json")
+        self.config_lines(agent="status_file = %s\ninterval = 1h\n"
+                          % status, engine="ca_file = %s\n" % ca)
         p = self.run_bitsync("plan")
         self.assertIn(p.returncode, (0, 2), p.stderr)
+        # ...and a daemon's reload after a chmod of it is refused.
+        d = self.spawn_bitsync("run")
+        self.procs.append(d)
+        seen = ""
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not os.path.exists(status):
+            time.sleep(0.05)
+        os.chmod(ca, 0o666)
+        d.send_signal(signal.SIGHUP)
+        while time.monotonic() < deadline and "ca_file" not in seen:
+            time.sleep(0.1)
+            with open(status) as f:
+                seen = f.read()
+        d.send_signal(signal.SIGTERM)
+        out, err = d.communicate(timeout=20)
+        self.procs.remove(d)
+        self.assertIn("reload refused", err)
+        self.assertIn("ca_file %s" % ca, err)
+        self.assertIn("ca_file %s" % ca, seen)
 
     def test_ca_file_fifo_does_not_block_transfers(self):
         """The engine reads ca_file itself without following links or
