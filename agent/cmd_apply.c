@@ -28,6 +28,7 @@
 #include "cli.h"
 #include "platform.h"
 #include "reconcile.h"
+#include "status.h"
 #include "util.h"
 
 static volatile sig_atomic_t stop;
@@ -104,8 +105,7 @@ via_daemon(const struct cli *cli, int wait, uint64_t timeout, int quiet)
 	deadline = mono_ms() + (timeout ? (int64_t)timeout * 1000 :
 	    INT64_MAX / 2);
 	while (wait && mono_ms() < deadline && !stop) {
-		json_t *s2 = cfg.status_file ?
-		    json_load_file(cfg.status_file, 0, NULL) : NULL;
+		json_t *s2 = status_file_load(cfg.status_file);
 		json_int_t xfer = json_integer_value(json_object_get(
 		    json_object_get(s2, "summary"), "transferring"));
 

@@ -70,8 +70,7 @@ from_daemon(const struct config *cfg)
 
 	if ((j = ask_daemon(cfg)) != NULL)
 		return j;
-	if (cfg->status_file == NULL ||
-	    (j = json_load_file(cfg->status_file, 0, NULL)) == NULL)
+	if ((j = status_file_load(cfg->status_file)) == NULL)
 		return NULL;
 	pid = json_integer_value(json_object_get(j, "pid"));
 	if (!platform_pid_alive((long)pid)) {
@@ -243,8 +242,12 @@ cmd_status(const struct cli *cli, int argc, char **argv)
 		if (json) {
 			json_dumpf(j, stdout, JSON_INDENT(2));
 			putchar('\n');
-		} else
+		} else {
+			/* Error texts carry what servers and local users
+			 * wrote: no terminal escapes from them. */
+			status_scrub(j);
 			status_print_text(j, stdout, watchmode);
+		}
 		fflush(stdout);
 		/* 0 when every set is in sync, 1 otherwise: scripts can ask
 		 * "is this machine done?" */

@@ -282,18 +282,37 @@ from_stat(int r, const struct stat *sb, struct platform_stat *st)
 	return 0;
 }
 
+static int walk_dirs(const char *path, size_t trusted_len, int create,
+    int all, const char **base);
+
+/* Observations decide "in sync" or "drift": a folder on the way that a
+ * local user swapped for a symlink (to a tree that looks in sync) must
+ * not be followed.  The folders are walked from "/" without following
+ * links (walk_dirs); a symlink among them is an error (ELOOP), which the
+ * planner takes as a file it cannot vouch for. */
 int
 platform_lstat(const char *path, struct platform_stat *st)
 {
 	struct stat sb;
+	const char *base;
+	int dfd, r, saved;
 
-	return from_stat(lstat(path, &sb), &sb, st);
+	if ((dfd = walk_dirs(path, 0, 0, 0, &base)) == -1)
+		return from_stat(-1, &sb, st);
+	r = fstatat(dfd, base, &sb, AT_SYMLINK_NOFOLLOW);
+	saved = errno;
+	close(dfd);
+	errno = saved;
+	return from_stat(r, &sb, st);
 }
 
 struct platform_statdir {
 	char *dir;		/* the folder fd stands for, no trailing '/' */
 	size_t len;
-	int fd;			/* O_PATH, or -1 */
+	int fd;			/* opened without following links, or -1 */
+	char *pdir;		/* a folder below dir, opened from fd */
+	size_t plen;
+	int pfd;		/* pdir's handle (no link followed), or -1 */
 };
 
 struct platform_statdir *
@@ -302,6 +321,7 @@ platform_statdir_new(void)
 	struct platform_statdir *sd = xcalloc(1, sizeof(*sd));
 
 	sd->fd = -1;
+	sd->pfd = -1;
 	return sd;
 }
 
@@ -312,7 +332,10 @@ platform_statdir_free(struct platform_statdir *sd)
 		return;
 	if (sd->fd != -1)
 		close(sd->fd);
+	if (sd->pfd != -1)
+		close(sd->pfd);
 	free(sd->dir);
+	free(sd->pdir);
 	free(sd);
 }
 
@@ -331,11 +354,16 @@ statdir_take(struct platform_statdir *sd, const char *path)
 {
 	const char *last = strrchr(path, '/'), *cut = last;
 
+	const char *unused;
+
 	if (sd->fd != -1)
 		close(sd->fd);
+	if (sd->pfd != -1)
+		close(sd->pfd);
 	free(sd->dir);
-	sd->dir = NULL;
-	sd->fd = -1;
+	free(sd->pdir);
+	sd->dir = sd->pdir = NULL;
+	sd->fd = sd->pfd = -1;
 	if (path[0] != '/' || last == NULL)
 		return;
 	while (cut > path && *--cut != '/')
@@ -344,7 +372,58 @@ statdir_take(struct platform_statdir *sd, const char *path)
 		return;
 	sd->len = (size_t)(cut - path);
 	sd->dir = xstrndup(path, sd->len);
-	sd->fd = open(sd->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	/* Walked as platform_lstat walks: no symlink on the way. */
+	sd->fd = walk_dirs(sd->dir, 0, 0, 1, &unused);
+}
+
+/* The handle of path's folder when it lies one level below sd's folder
+ * (<dest>/<set>/<file>: <set>), opened from sd's handle with O_NOFOLLOW
+ * and kept for the next files of that folder; -1 with errno otherwise. */
+static int
+statdir_parent(struct platform_statdir *sd, const char *path,
+    const char **base)
+{
+	const char *rest = path + sd->len + 1, *slash = strchr(rest, '/');
+	char *name;
+	int fd;
+
+	if (slash == NULL || slash[1] == '\0' || strchr(slash + 1, '/')) {
+		errno = EXDEV;		/* not one level below: walk whole */
+		return -1;
+	}
+	*base = slash + 1;
+	if (sd->pdir != NULL && sd->plen == (size_t)(slash - path) &&
+	    strncmp(sd->pdir, path, sd->plen) == 0) {
+		errno = sd->pfd == -1 ? ENOENT : 0;
+		return sd->pfd;
+	}
+	if (sd->pfd != -1)
+		close(sd->pfd);
+	free(sd->pdir);
+	sd->plen = (size_t)(slash - path);
+	sd->pdir = xstrndup(path, sd->plen);
+	name = xstrndup(rest, (size_t)(slash - rest));
+	fd = openat(sd->fd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
+	/* Linux answers ENOTDIR for a symlink under O_DIRECTORY: say what
+	 * it is, as walk_dirs does. */
+	if (fd == -1 && errno == ENOTDIR) {
+		struct stat sb;
+
+		if (fstatat(sd->fd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISLNK(sb.st_mode))
+			errno = ELOOP;
+		else
+			errno = ENOTDIR;
+	}
+	free(name);
+	sd->pfd = fd;
+	if (fd == -1 && errno != ENOENT && errno != ENOTDIR) {
+		/* Not remembered: an error is looked at again. */
+		free(sd->pdir);
+		sd->pdir = NULL;
+	}
+	return fd;
 }
 
 int
@@ -352,6 +431,8 @@ platform_lstat_in(struct platform_statdir *sd, const char *path,
     struct platform_stat *st)
 {
 	struct stat sb;
+	const char *base;
+	int pfd;
 
 	if (sd == NULL)
 		return platform_lstat(path, st);
@@ -362,8 +443,13 @@ platform_lstat_in(struct platform_statdir *sd, const char *path,
 		statdir_take(sd, path);
 	if (sd->fd == -1 || !under(sd, path))
 		return platform_lstat(path, st);
-	return from_stat(fstatat(sd->fd, path + sd->len + 1, &sb,
-	    AT_SYMLINK_NOFOLLOW), &sb, st);
+	if ((pfd = statdir_parent(sd, path, &base)) == -1) {
+		if (errno == EXDEV)
+			return platform_lstat(path, st);
+		return from_stat(-1, &sb, st);
+	}
+	return from_stat(fstatat(pfd, base, &sb, AT_SYMLINK_NOFOLLOW), &sb,
+	    st);
 }
 
 /* Opens the folder that holds the last component of path and sets *base
@@ -373,8 +459,9 @@ platform_lstat_in(struct platform_statdir *sd, const char *path,
  * with O_NOFOLLOW, so a symlink a local user swaps into the path (a folder
  * of theirs on the way) cannot redirect what is done through the handle:
  * ELOOP names it.  With create, missing folders are made with mkdirat
- * (the parent's mode, as mkdir -p with a copied mode) and the parent
- * fsync'd, so a folder that holds committed files survives a crash.
+ * (the parent's mode without group or other write, 0755 at most) and
+ * the parent fsync'd, so a folder that holds committed files survives a
+ * crash.
  * With all, path itself is a folder to walk (no base). */
 static int
 walk_dirs(const char *path, size_t trusted_len, int create, int all,
@@ -442,7 +529,12 @@ walk_dirs(const char *path, size_t trusted_len, int create, int all,
 		if (nfd == -1 && errno == ENOENT && create) {
 			if (fstat(dfd, &sb) == -1)
 				goto fail;
-			if (mkdirat(dfd, comp, sb.st_mode & 0777) == -1 &&
+			/* At most 0755, narrower with a narrower parent:
+			 * root's folder under a user's 0777 (or 1777)
+			 * folder, or from a umask-0 shell, must not be one
+			 * others can change (a sticky bit would not be
+			 * copied either). */
+			if (mkdirat(dfd, comp, sb.st_mode & 0755) == -1 &&
 			    errno != EEXIST)
 				goto fail;
 			/* The new entry lasts only once its folder is on

@@ -44,6 +44,73 @@ host_seed(const char *state_dir)
 	return h;
 }
 
+#ifndef _WIN32
+/* ca_file and credential_dir steer a root agent as much as the config
+ * does: whoever can write ca_file adds trust anchors and so answers for
+ * every https server (root then commits their bytes); whoever can write
+ * credential_dir chooses the secrets, or plants a FIFO there.  Both are
+ * held to the config's StrictModes (perm_check: owned by root or the
+ * agent, no group or other write, nor of a folder above), at every
+ * config load (run, apply, plan, status, and a reload).  A ca_file must
+ * also be a regular file: a FIFO or device there would block the
+ * transfers that read it.  A missing credential_dir is fine (the
+ * credentials may come from $CREDENTIALS_DIRECTORY); a missing ca_file
+ * is not (every https transfer would fail). */
+static int
+secrets_check(const struct config *cfg, struct diags *d)
+{
+	struct stat sb;
+	size_t before = d->n;
+	int rc = -1;
+
+	if (cfg->ca_file != NULL && *cfg->ca_file != '\0') {
+		if (stat(cfg->ca_file, &sb) == -1) {
+			diag_add(d, cfg->path, 0, 0, DIAG_ERROR, "io-error",
+			    "ca_file %s (key ca_file in [engine]) cannot be "
+			    "read: %s; point ca_file at a PEM file of trust "
+			    "anchors owned by root, or leave it empty for "
+			    "the system's", cfg->ca_file, strerror(errno));
+			goto done;
+		}
+		if (!S_ISREG(sb.st_mode)) {
+			diag_add(d, cfg->path, 0, 0, DIAG_ERROR, "io-error",
+			    "ca_file %s (key ca_file in [engine]) is not a "
+			    "regular file; point ca_file at a PEM file of "
+			    "trust anchors", cfg->ca_file);
+			goto done;
+		}
+		if (perm_check(cfg->ca_file, DIAG_ERROR, d) != 0) {
+			if (d->n > before)
+				diag_add(d, cfg->path, 0, 0, DIAG_ERROR,
+				    "file-permissions", "ca_file %s (key "
+				    "ca_file in [engine]) is refused: whoever "
+				    "can change it can impersonate every "
+				    "https server; fix it as said (chown "
+				    "root, chmod 0644), or set ca_file to a "
+				    "file only root can change",
+				    cfg->ca_file);
+			goto done;
+		}
+	}
+	if (cfg->credential_dir != NULL && *cfg->credential_dir != '\0' &&
+	    stat(cfg->credential_dir, &sb) == 0 &&
+	    perm_check(cfg->credential_dir, DIAG_ERROR, d) != 0) {
+		if (d->n > before)
+			diag_add(d, cfg->path, 0, 0, DIAG_ERROR,
+			    "file-permissions", "credential_dir %s (key "
+			    "credential_dir in [agent]) is refused: whoever "
+			    "can change it chooses the passwords this agent "
+			    "sends; fix it as said (chown root, chmod 0700), "
+			    "or set credential_dir to a directory only the "
+			    "agent's account can change", cfg->credential_dir);
+		goto done;
+	}
+	rc = 0;
+done:
+	return rc;
+}
+#endif
+
 int
 reconcile_config_load(struct config *cfg, const char *path, int missing_ok,
     struct diags *d)
@@ -63,6 +130,8 @@ reconcile_config_load(struct config *cfg, const char *path, int missing_ok,
 #endif
 	rc = config_load(cfg, path, missing_ok, d);
 #ifndef _WIN32
+	if (rc == 0 && secrets_check(cfg, d) != 0)
+		rc = -1;
 done:
 #endif
 	return rc;

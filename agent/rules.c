@@ -776,6 +776,10 @@ static int
 check_url(struct ctx *c, const struct ynode *n, enum source_kind *kind)
 {
 	const char *s = n->u.s;
+	/* What the messages echo: the url without its userinfo or query
+	 * values (a diagnostic reaches logs, CI output and status). */
+	char *r = util_redact_url(s);
+	int rc = -1;
 
 	if (is_sep(s[0]) && is_sep(s[1])) {
 		const char *host = s + 2, *share;
@@ -786,17 +790,18 @@ check_url(struct ctx *c, const struct ynode *n, enum source_kind *kind)
 			share++;
 		if (hl == 0 || *share == '\0') {
 			ERR(c, n, RULE_UNC_ONLY, "url '%s' names no share; write "
-			    "\\\\server\\share\\folder", s);
-			return -1;
+			    "\\\\server\\share\\folder", r);
+			goto out;
 		}
 		if (strchr(s, '@') != NULL && strchr(s, ':') != NULL) {
 			ERR(c, n, RULE_INLINE_SECRET, "url '%s' carries "
 			    "credentials; store them in the host's credential "
-			    "store and use helper_token", s);
-			return -1;
+			    "store and use helper_token", r);
+			goto out;
 		}
 		*kind = SOURCE_UNC;
-		return 0;
+		rc = 0;
+		goto out;
 	}
 	if (starts_with_ci(s, "http://") || starts_with_ci(s, "https://")) {
 		const char *auth = strstr(s, "//") + 2;
@@ -808,44 +813,47 @@ check_url(struct ctx *c, const struct ynode *n, enum source_kind *kind)
 			ERR(c, n, RULE_INLINE_SECRET, "url '%s' carries "
 			    "credentials before '@'; remove them and use "
 			    "'helper_token: {credential: NAME}' with the "
-			    "credential in the host's store", s);
-			return -1;
+			    "credential in the host's store", r);
+			goto out;
 		}
 		if (url_has_secret_param(s)) {
 			ERR(c, n, RULE_INLINE_SECRET, "url '%s' carries a "
 			    "secret in its query string; signed URLs expire "
-			    "and leak: use a helper_token credential", s);
-			return -1;
+			    "and leak: use a helper_token credential", r);
+			goto out;
 		}
 		if (alen == 0) {
-			ERR(c, n, RULE_SCHEMA, "url '%s' names no host", s);
-			return -1;
+			ERR(c, n, RULE_SCHEMA, "url '%s' names no host", r);
+			goto out;
 		}
-		return 0;
+		rc = 0;
+		goto out;
 	}
 	if (starts_with_ci(s, "file:")) {
 		ERR(c, n, RULE_UNC_ONLY, "url '%s' is a file: URL; a service "
 		    "reads shares by UNC path: write \\\\server\\share\\folder",
-		    s);
-		return -1;
+		    r);
+		goto out;
 	}
 	if (has_drive(s)) {
 		ERR(c, n, RULE_UNC_ONLY, "url '%s' uses drive %c:; mapped drive "
 		    "letters belong to one logon session and may vanish after "
 		    "a restart, and service accounts cannot see them: write "
-		    "the UNC path \\\\server\\share\\folder", s, s[0]);
-		return -1;
+		    "the UNC path \\\\server\\share\\folder", r, s[0]);
+		goto out;
 	}
 	if (strstr(s, "://") != NULL) {
 		ERR(c, n, RULE_SCHEMA, "url '%s' has a scheme bitsync does not "
 		    "transfer; use http://, https:// or a UNC path "
-		    "\\\\server\\share", s);
-		return -1;
+		    "\\\\server\\share", r);
+		goto out;
 	}
 	ERR(c, n, RULE_UNC_ONLY, "url '%s' is a %s path; a source is a UNC "
-	    "path \\\\server\\share\\folder or an http(s):// URL", s,
+	    "path \\\\server\\share\\folder or an http(s):// URL", r,
 	    s[0] == '/' ? "POSIX" : "relative");
-	return -1;
+out:
+	free(r);
+	return rc;
 }
 
 static void
@@ -856,8 +864,13 @@ check_header(struct ctx *c, const struct ynode *h)
 	    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ");
 
 	if (nl == 0 || s[nl] != ':' || strpbrk(s, "\r\n") != NULL) {
-		ERR(c, h, RULE_SCHEMA, "header '%s' must be 'Name: value' on "
-		    "one line, like 'X-Fleet: contoso'", s);
+		/* Only the name is echoed: what follows it may be a secret
+		 * ("Authorization Bearer X", the colon forgotten). */
+		size_t shown = strcspn(s, ": \t\r\n");
+
+		ERR(c, h, RULE_SCHEMA, "header '%.*s%s' must be 'Name: value' "
+		    "on one line, like 'X-Fleet: contoso'", (int)shown, s,
+		    s[shown] != '\0' ? " ..." : "");
 		return;
 	}
 	if (!(nl == 13 && strncasecmp(s, "Authorization", nl) == 0) &&
@@ -944,13 +957,18 @@ check_proxy_servers(struct ctx *c, const struct ynode *seq)
 		auth = strstr(s, "://");
 		auth = auth != NULL && auth > s && strcspn(s, "/?#@") >
 		    (size_t)(auth - s) ? auth + 3 : s;
-		if (memchr(auth, '@', strcspn(auth, "/?#")) != NULL)
+		if (memchr(auth, '@', strcspn(auth, "/?#")) != NULL) {
+			/* Echoed without the userinfo it refuses. */
+			char *r = util_redact_url(s);
+
 			ERR(c, &seq->u.items[i], RULE_INLINE_SECRET, "proxy "
 			    "server '%s' carries credentials before '@'; "
 			    "remove them: a secret in a manifest reaches every "
 			    "host, log and repository it passes through; keep "
 			    "it in the host's credential store and name it "
-			    "with 'helper_token: {credential: NAME}'", s);
+			    "with 'helper_token: {credential: NAME}'", r);
+			free(r);
+		}
 	}
 }
 

@@ -5,6 +5,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#ifndef _WIN32
+#include <sys/stat.h>
+#endif
 
 #include "platform.h"
 #include "sha256.h"
@@ -441,4 +444,83 @@ status_print_text(const json_t *j, FILE *out, int bars)
 	    (long long)json_integer_value(json_object_get(sum, "failed")),
 	    (long long)json_integer_value(json_object_get(sum, "drift")),
 	    (long long)json_integer_value(json_object_get(sum, "held")), t1);
+}
+
+json_t *
+status_file_load(const char *path)
+{
+	json_t *j = NULL;
+#ifndef _WIN32
+	struct stat sb;
+#endif
+	int fd;
+
+	if (path == NULL || *path == '\0' ||
+	    (fd = platform_open_nofollow(path)) == -1)
+		return NULL;
+#ifndef _WIN32
+	/* Anyone who can write the folder can put a file of theirs there,
+	 * saying "all in sync" with a live pid: only root's or ours is the
+	 * daemon's. */
+	if (fstat(fd, &sb) != 0 || (sb.st_uid != 0 && sb.st_uid != geteuid()))
+		goto done;
+#endif
+	j = json_loadfd(fd, 0, NULL);
+#ifndef _WIN32
+done:
+#endif
+	close(fd);
+	return j;
+}
+
+/* A C1 control (U+0080..U+009F, CSI among them) is two bytes in UTF-8. */
+static int
+is_c1(const unsigned char *v, size_t i, size_t n)
+{
+	return v[i] == 0xc2 && i + 1 < n && v[i + 1] >= 0x80 &&
+	    v[i + 1] <= 0x9f;
+}
+
+static void
+scrub_string(json_t *s)
+{
+	const unsigned char *v = (const unsigned char *)json_string_value(s);
+	size_t i, o = 0, n = json_string_length(s);
+	char *copy;
+	int dirty = 0;
+
+	for (i = 0; i < n && !dirty; i++)
+		dirty = v[i] < 0x20 || v[i] == 0x7f || is_c1(v, i, n);
+	if (!dirty)
+		return;
+	copy = xmalloc(n + 1);
+	for (i = 0; i < n; i++) {
+		if (is_c1(v, i, n)) {
+			copy[o++] = '?';
+			i++;
+		} else
+			copy[o++] = v[i] < 0x20 || v[i] == 0x7f ? '?' :
+			    (char)v[i];
+	}
+	copy[o] = '\0';
+	json_string_set(s, copy);
+	free(copy);
+}
+
+void
+status_scrub(json_t *j)
+{
+	const char *k;
+	json_t *v;
+	size_t i;
+
+	if (json_is_string(j))
+		scrub_string(j);
+	else if (json_is_object(j)) {
+		json_object_foreach(j, k, v)
+			status_scrub(v);
+	} else if (json_is_array(j)) {
+		json_array_foreach(j, i, v)
+			status_scrub(v);
+	}
 }

@@ -46,4 +46,16 @@ int status_write_metrics(const char *path, const json_t *j,
 /* The human view of a status document; bars: draw progress bars. */
 void status_print_text(const json_t *j, FILE *out, int bars);
 
+/* A status_file the daemon wrote, read when the daemon does not answer
+ * over its control endpoint: its folder may belong to a service user (a
+ * textfile collector's), so the file is opened without following links
+ * or blocking (a FIFO), and only a regular file owned by root or the
+ * agent's account is believed.  NULL otherwise, or when unreadable. */
+json_t *status_file_load(const char *path);
+
+/* Replaces control characters (C0, DEL and C1) in every string of j by
+ * '?': what a server or a local user put in an error text or a file
+ * name must not drive the admin's terminal. */
+void status_scrub(json_t *j);
+
 #endif

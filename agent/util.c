@@ -395,3 +395,59 @@ done:
 	fclose(f);
 	return rc;
 }
+
+char *
+util_redact_url(const char *s)
+{
+	const char *a = s, *e, *at = NULL, *p, *sch;
+	char *out, *o;
+	size_t len = strlen(s);
+
+	/* Each '=', '&', '?' and '#' may add "***" (3 bytes) for the empty
+	 * or bare item after it; userinfo one more. */
+	out = o = xmalloc(4 * len + 8);
+	/* Where the authority starts: after "scheme://" (a scheme has none
+	 * of "/?#@" in it), after a UNC or "//" prefix, else at once (a
+	 * proxy entry "user:pass@host:port"). */
+	sch = strstr(s, "://");
+	if (sch != NULL && sch > s && strcspn(s, "/?#@\\") >=
+	    (size_t)(sch - s))
+		a = sch + 3;
+	else if ((s[0] == '\\' || s[0] == '/') && (s[1] == '\\' ||
+	    s[1] == '/'))
+		a = s + 2;
+	e = a + strcspn(a, "/\\?#");
+	for (p = a; p < e; p++)
+		if (*p == '@')
+			at = p;		/* the last: a password may hold '@' */
+	memcpy(o, s, (size_t)(a - s));
+	o += a - s;
+	if (at != NULL) {
+		memcpy(o, "***", 3);
+		o += 3;
+		p = at;
+	} else
+		p = a;
+	/* The path as it is, up to the query or fragment. */
+	while (*p != '\0' && *p != '?' && *p != '#')
+		*o++ = *p++;
+	/* Query and fragment items: "name=" kept, the value hidden. */
+	while (*p != '\0') {
+		const char *item = p + 1, *end, *eq;
+
+		*o++ = *p;	/* '?', '&', ';' or '#' */
+		end = item + strcspn(item, "&;#");
+		eq = memchr(item, '=', (size_t)(end - item));
+		if (eq != NULL) {
+			memcpy(o, item, (size_t)(eq - item) + 1);
+			o += eq - item + 1;
+		}
+		if (end > item) {
+			memcpy(o, "***", 3);
+			o += 3;
+		}
+		p = end;
+	}
+	*o = '\0';
+	return out;
+}

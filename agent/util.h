@@ -26,6 +26,15 @@ void util_format_duration(uint64_t seconds, char *buf, size_t len);
  * cap, so "did you mean" searches stay cheap. */
 unsigned util_edit_distance(const char *a, const char *b, unsigned cap);
 
+/* A URL, UNC path or proxy entry fit to echo in a diagnostic, log line,
+ * status or error text (design §7: no secret is ever logged, printed or
+ * stored): the userinfo before '@' becomes three stars (in a URL, a UNC
+ * path and a proxy entry "user:pass@proxy:8080" alike), and every query
+ * or fragment value becomes three stars ("?sv=***&sig=***"; an item
+ * without '=' is hidden whole).  The names stay, so the message still
+ * says what to fix.  Free the result. */
+char *util_redact_url(const char *s);
+
 /* The candidate closest to word (case-insensitively), or NULL when none is
  * close enough to be a plausible typo. */
 const char *util_closest(const char *word, const char *const *candidates,

@@ -45,7 +45,12 @@ open_cred(const char *dir, const char *name, int *fd)
 	if (dir == NULL || *dir == '\0')
 		return ENOENT;
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	if ((f = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+	/* O_NONBLOCK: a FIFO planted at the name must not block a worker,
+	 * a probe on the main thread, or Complete under the engine's lock
+	 * (cred_load refuses anything but a regular file, then clears the
+	 * flag). */
+	if ((f = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
+	    O_CLOEXEC)) < 0)
 		return errno;
 	*fd = f;
 	return 0;
@@ -72,9 +77,11 @@ cred_load(const char *dir, const char *name, struct cred *c, char *why,
 		    strerror(err));
 		goto out;
 	}
-	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-		snprintf(why, whylen, "credential %s: not a regular file",
-		    name);
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) ||
+	    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) == -1) {
+		snprintf(why, whylen, "credential %s: not a regular file;"
+		    " the credential must be a file (mode 0600) in the"
+		    " credential_dir", name);
 		goto out;
 	}
 	if ((sb.st_mode & 077) != 0 || sb.st_uid != geteuid()) {

@@ -1231,6 +1231,7 @@ engine_complete(struct backend *e, const bk_guid *id)
 	struct ejob *j;
 	struct cred c;
 	struct lf_ident ident, saved;
+	struct stat sb;
 	const char *base;
 	char *lastdir = NULL, why[256];
 	size_t k, ncomplete = 0, dirlen;
@@ -1283,6 +1284,27 @@ engine_complete(struct backend *e, const bk_guid *id)
 				break;
 		}
 		base = strrchr(f->local, '/') + 1;
+		/* sync_temps checked every temp, but the renames come later
+		 * (after syncs, and the renames and store writes of earlier
+		 * files): a user owning the folder may since have moved
+		 * another root file of it (an older version, say) onto the
+		 * temp name.  Look once more, right before the rename, and
+		 * leave a swapped name to its owner: the file goes back to
+		 * not transferred and the job is reported partial. */
+		if (fstatat(dfd, f->temp, &sb, AT_SYMLINK_NOFOLLOW) != 0 ||
+		    !S_ISREG(sb.st_mode) || sb.st_nlink != 1 ||
+		    (f->temp_dev != 0 && f->temp_ino != 0 &&
+		    ((uint64_t)sb.st_dev != f->temp_dev ||
+		    (uint64_t)sb.st_ino != f->temp_ino))) {
+			f->completed = 0;
+			f->done = 0;
+			free(f->temp);
+			f->temp = NULL;
+			f->temp_dev = f->temp_ino = 0;
+			store_update_file(e->store, j, k);
+			ncomplete--;
+			continue;
+		}
 		if (renameat(dfd, f->temp, dfd, base) != 0) {
 			err = errno;
 			break;

@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
@@ -41,6 +42,7 @@
 
 #include "engine_int.h"
 #include "hdr.h"
+#include "util.h"
 
 #define HTTP_BUFFER	(512 * 1024)	/* fewer, larger write(2)s */
 #define HTTP_MAX_REDIRS	8
@@ -612,6 +614,10 @@ plain_http(const char *url)
  * CURLOPT_PROTOCOLS_STR, say) would otherwise silently drop a protocol
  * restriction or the TLS checks.  The first refusal is kept and the
  * transfer fails with its name before any request. */
+/* A ca_file larger than this is not a list of trust anchors (the whole
+ * Mozilla bundle is about 200 KiB). */
+#define CA_FILE_MAX (16 << 20)
+
 struct opts {
 	CURL *e;
 	CURLcode rc;
@@ -633,6 +639,13 @@ opt_note(struct opts *o, const char *name, CURLcode rc)
 static int
 opts_fail(struct xfer *x, const struct opts *o)
 {
+	if (strcmp(o->name, "ca_file") == 0)
+		return xfer_fail(x, BK_CTX_GENERAL_TRANSPORT,
+		    HR_INET_SECURE_FAILURE, 0, "ca_file %s (key ca_file in"
+		    " [engine]) is not a readable regular file of at most"
+		    " %d MiB (a link, a FIFO, empty?): point it at a PEM file"
+		    " of trust anchors owned by root", x->ca_file,
+		    CA_FILE_MAX >> 20);
 	return xfer_fail(x, BK_CTX_GENERAL_TRANSPORT, HR_GEN_FAILURE, 0,
 	    "libcurl refused %s (%s) for %s: this libcurl cannot enforce"
 	    " what the transfer requires; install libcurl4 7.85 or later",
@@ -669,8 +682,31 @@ setup_common(struct opts *o, const struct xfer *x, int proxy, char **noproxy,
 	OPT(o, CURLOPT_SSL_VERIFYPEER, 1L);
 	OPT(o, CURLOPT_SSL_VERIFYHOST, 2L);
 	if (x->ca_file != NULL && *x->ca_file != '\0') {
-		OPT(o, CURLOPT_CAINFO, x->ca_file);
-		OPT(o, CURLOPT_CAPATH, "/etc/ssl/certs");
+		/* Read here, without following a link or blocking, and
+		 * handed over as a blob: libcurl would open the path itself
+		 * and block for ever on a FIFO planted there (the config
+		 * load refuses a ca_file others can change; this covers
+		 * what happens to it afterwards). */
+		struct curl_blob blob = { NULL, 0, CURL_BLOB_COPY };
+		struct stat sb;
+		ssize_t n = -1;
+		int fd;
+
+		fd = open(x->ca_file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+		    O_NOCTTY | O_CLOEXEC);
+		if (fd >= 0 && fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) &&
+		    sb.st_size > 0 && sb.st_size <= CA_FILE_MAX &&
+		    (blob.data = malloc((size_t)sb.st_size)) != NULL)
+			n = read(fd, blob.data, (size_t)sb.st_size);
+		if (n > 0) {
+			blob.len = (size_t)n;
+			OPT(o, CURLOPT_CAINFO_BLOB, &blob);
+			OPT(o, CURLOPT_CAPATH, "/etc/ssl/certs");
+		} else
+			opt_note(o, "ca_file", CURLE_SSL_CACERT_BADFILE);
+		free(blob.data);
+		if (fd >= 0)
+			close(fd);
 	}
 	switch (j->proxy_usage) {
 	case BK_PROXY_NO_PROXY:
@@ -781,11 +817,19 @@ map_error(struct xfer *x, CURL *e, CURLcode rc, const char *errbuf)
 			    strcmp(redir, x->remote) == 0)
 				redir = NULL;
 		}
-		if (redir != NULL)
-			return xfer_fail(x, BK_CTX_REMOTE_FILE,
+		if (redir != NULL) {
+			/* A server's redirect target may be a signed URL:
+			 * its userinfo and query values stay out of the
+			 * error text (status, state, log). */
+			char *r = util_redact_url(redir);
+			int failed = xfer_fail(x, BK_CTX_REMOTE_FILE,
 			    HR_INET_REDIRECT_FAILED, 0, "%s redirects to %.80s:"
 			    " refused, only http and https are followed (%s)",
-			    x->remote, redir, msg);
+			    x->remote, r, msg);
+
+			free(r);
+			return failed;
+		}
 		return xfer_fail(x, BK_CTX_REMOTE_FILE, HR_INET_INVALID_URL,
 		    0, "%s: %s", x->remote, msg);
 	default:

@@ -287,7 +287,7 @@ fi
 # shellcheck disable=SC2016  # $MAINPID is the unit's, not ours
 for kv in Type=notify NoNewPrivileges=yes ProtectSystem=strict ProtectHome=yes PrivateTmp=yes \
 	StateDirectory=bitsync ConfigurationDirectory=bitsync 'ExecStart=/usr/bin/bitsync run' \
-	'ExecReload=/bin/kill -HUP $MAINPID' Restart=on-failure; do
+	'ExecReload=/bin/kill -HUP $MAINPID' Restart=on-failure LimitCORE=0; do
 	grep -qxF "$kv" /lib/systemd/system/bitsync.service || fail "bitsync.service lacks $kv"
 done
 grep -q '^CapabilityBoundingSet=' /lib/systemd/system/bitsync.service || fail "bitsync.service has no CapabilityBoundingSet="
