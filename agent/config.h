@@ -19,6 +19,7 @@ enum config_backend { BACKEND_DEFAULT, BACKEND_ENGINE, BACKEND_BITS };
 
 enum log_level { LOG_LEVEL_ERROR, LOG_LEVEL_WARNING, LOG_LEVEL_INFO,
 	LOG_LEVEL_DEBUG };
+enum log_format { LOG_FORMAT_TEXT, LOG_FORMAT_JSON };
 
 struct config {
 	char *path;			/* file read, or NULL for built-in defaults */
@@ -31,6 +32,7 @@ struct config {
 	uint64_t splay;			/* seconds */
 	uint64_t start_splay;		/* seconds; 0: transfers start at once */
 	enum log_level log_level;
+	enum log_format log_format;
 	uint32_t allow_drives;		/* bit n: drive letter 'A'+n allowed */
 	char **allow_roots;		/* NULL-terminated; empty: anywhere */
 	size_t nallow_roots;

@@ -55,6 +55,8 @@ const struct ckey config_keys[] = {
 	    offsetof(struct config, start_splay), "30m", NULL },
 	{ "agent", "log_level", CK_LOG_LEVEL, 0, 0, 0,
 	    offsetof(struct config, log_level), "info", NULL },
+	{ "agent", "log_format", CK_LOG_FORMAT, 0, 0, 0,
+	    offsetof(struct config, log_format), "json", NULL },
 	{ "agent", "allow_drives", CK_DRIVES, 0, 0, 0,
 	    offsetof(struct config, allow_drives), "C,D", NULL },
 	{ "agent", "allow_roots", CK_ROOTS, 0, 0, 0,
@@ -102,6 +104,9 @@ static const char *const log_level_names[] = {
 	[LOG_LEVEL_ERROR] = "error", [LOG_LEVEL_WARNING] = "warning",
 	[LOG_LEVEL_INFO] = "info", [LOG_LEVEL_DEBUG] = "debug"
 };
+static const char *const log_format_names[] = {
+	[LOG_FORMAT_TEXT] = "text", [LOG_FORMAT_JSON] = "json"
+};
 /* bits_tolerate_unimplemented: bit i is the BITS method named here. */
 static const char *const bits_call_names[] = { "SetProxySettings" };
 #define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
@@ -147,6 +152,7 @@ ckeys_defaults(struct config *cfg)
 	cfg->splay = 0;
 	cfg->start_splay = 0;
 	cfg->log_level = LOG_LEVEL_INFO;
+	cfg->log_format = LOG_FORMAT_TEXT;
 	cfg->allow_drives = 0;
 	cfg->allow_roots = config_no_roots;
 	cfg->nallow_roots = 0;
@@ -609,6 +615,17 @@ ckeys_set(struct cset *cs, const struct ckey *k, const char *where,
 			break;
 		}
 		*(enum log_level *)(void *)field = (enum log_level)e;
+		break;
+	case CK_LOG_FORMAT:
+		e = parse_enum(value, log_format_names,
+		    NELEM(log_format_names));
+		if (e == -1) {
+			ckeys_err(cs, "%s: '%s' is not a log format; write "
+			    "text (key=value lines) or json (one object a "
+			    "line)", k->name, value);
+			break;
+		}
+		*(enum log_format *)(void *)field = (enum log_format)e;
 		break;
 	case CK_DRIVES:
 		set_drives(cs, k, value, (uint32_t *)(void *)field);

@@ -30,6 +30,7 @@ enum ckind {
 	CK_RATE,	/* bytes per second with k/M/G; uint64_t */
 	CK_BACKEND,	/* enum config_backend */
 	CK_LOG_LEVEL,	/* enum log_level */
+	CK_LOG_FORMAT,	/* enum log_format */
 	CK_DRIVES,	/* uint32_t bit mask */
 	CK_ROOTS,	/* char ** + nallow_roots */
 	CK_CALLS	/* uint32_t mask of CONFIG_TOLERATE_* */

@@ -64,13 +64,12 @@ xstrndup(const char *s, size_t n)
 }
 
 char *
-xasprintf(const char *fmt, ...)
+xvasprintf(const char *fmt, va_list ap)
 {
-	va_list ap, cp;
+	va_list cp;
 	int len;
 	char *p;
 
-	va_start(ap, fmt);
 	va_copy(cp, ap);
 	len = vsnprintf(NULL, 0, fmt, cp);
 	va_end(cp);
@@ -78,6 +77,17 @@ xasprintf(const char *fmt, ...)
 		oom();
 	p = xmalloc((size_t)len + 1);
 	vsnprintf(p, (size_t)len + 1, fmt, ap);
+	return p;
+}
+
+char *
+xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *p;
+
+	va_start(ap, fmt);
+	p = xvasprintf(fmt, ap);
 	va_end(ap);
 	return p;
 }

@@ -3,6 +3,7 @@
 #ifndef BITSYNC_UTIL_H
 #define BITSYNC_UTIL_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -14,6 +15,8 @@ void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *xvasprintf(const char *fmt, va_list ap)
+    __attribute__((format(printf, 1, 0)));
 
 /* Parses a duration: an integer followed by s, m, h or d ("90s", "10m",
  * "6h", "14d"), or a bare "0".  Returns 0 and stores seconds, or -1. */

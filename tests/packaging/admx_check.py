@@ -45,7 +45,7 @@ NOT_POLICIES = {("agent", "bits_tolerate_unimplemented")}
 # the two lists).
 _SZ = {"REG_SZ", "REG_EXPAND_SZ"}
 READER_TYPES = {
-    "CK_PATH": _SZ, "CK_BACKEND": _SZ, "CK_LOG_LEVEL": _SZ,
+    "CK_PATH": _SZ, "CK_BACKEND": _SZ, "CK_LOG_LEVEL": _SZ, "CK_LOG_FORMAT": _SZ,
     "CK_DURATION": _SZ | {"REG_DWORD"},
     "CK_UINT": _SZ | {"REG_DWORD"}, "CK_RATE": _SZ | {"REG_DWORD"},
     "CK_DRIVES": _SZ | {"REG_MULTI_SZ"}, "CK_ROOTS": _SZ | {"REG_MULTI_SZ"},
