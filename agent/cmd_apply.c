@@ -26,6 +26,7 @@
 #include <jansson.h>
 
 #include "cli.h"
+#include "log.h"
 #include "platform.h"
 #include "reconcile.h"
 #include "status.h"
@@ -192,6 +193,8 @@ cmd_apply(const struct cli *cli, int argc, char **argv)
 	if ((rc = reconcile_session_open(&s, cli->config_path,
 	    cli->config_explicit, 1, quiet ? NULL : stderr)) != EXIT_OK)
 		goto out;
+	log_init(quiet ? NULL : stderr, (int)s.cfg.log_level,
+	    (int)s.cfg.log_format);
 	in_process = strcmp(s.ctx.ops->name, "engine") == 0;
 	if (s.ctx.ops->set_notify != NULL)
 		s.ctx.ops->set_notify(s.ctx.b, on_job_event, NULL);

@@ -36,6 +36,7 @@
 
 #include "cli.h"
 #include "daemon.h"
+#include "log.h"
 #include "util.h"
 
 static int notify_pipe[2] = { -1, -1 };
@@ -347,6 +348,9 @@ cmd_run(const struct cli *cli, int argc, char **argv)
 	dm.on_status = sd_notify_msg;
 	if (rc != EXIT_OK)
 		goto out;
+	log_info("event=started pid=%ld version=%s config=%s state_dir=%s",
+	    (long)getpid(), BITSYNC_VERSION, cli->config_path,
+	    dm.s.cfg.state_dir);
 	for (;;) {
 		struct pollfd pfd[4];
 
@@ -365,8 +369,8 @@ cmd_run(const struct cli *cli, int argc, char **argv)
 			free(sockpath);
 			cfd = open_control(dm.s.cfg.state_dir, &sockpath);
 			if (cfd == -1)
-				fprintf(stderr, "bitsync run: control socket "
-				    "%s: %s\n", sockpath, strerror(errno));
+				log_error("file=%s key=control_socket error="
+				    "\"%s\"", sockpath, strerror(errno));
 			if (dm.s.ctx.ops->set_notify != NULL)
 				dm.s.ctx.ops->set_notify(dm.s.ctx.b,
 				    on_job_event, NULL);
@@ -408,6 +412,8 @@ cmd_run(const struct cli *cli, int argc, char **argv)
 			serve_control(&dm, cfd);
 	}
 	rc = EXIT_OK;
+	log_info("event=stopped pid=%ld version=%s", (long)getpid(),
+	    BITSYNC_VERSION);
 out:
 	sd_notify_msg("STOPPING=1");
 	daemon_close(&dm);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "log.h"
 #include "platform.h"
 #include "status.h"
 #include "util.h"
@@ -19,6 +20,19 @@ daemon_mono_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Diagnostics as error records (a refused config reload). */
+static void
+log_diags(const struct diags *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->n; i++)
+		log_msg(d->v[i].severity == DIAG_ERROR ? LOG_LEVEL_ERROR :
+		    LOG_LEVEL_WARNING, "file=%s line=%u column=%u rule=%s "
+		    "error=\"%s\"", d->v[i].file ? d->v[i].file : "config",
+		    d->v[i].line, d->v[i].col, d->v[i].rule, d->v[i].message);
 }
 
 int
@@ -33,8 +47,11 @@ daemon_open(struct daemon *dm, const struct cli *cli)
 	dm->rnd = ((uint64_t)time(NULL) << 20) ^ (uint64_t)getpid() ^
 	    0x9e3779b97f4a7c15ULL;
 	if ((rc = reconcile_session_open(&dm->s, cli->config_path,
-	    cli->config_explicit, 1, stderr)) == EXIT_OK)
+	    cli->config_explicit, 1, stderr)) == EXIT_OK) {
 		dm->s.ctx.events = 1;
+		log_init(stderr, (int)dm->s.cfg.log_level,
+		    (int)dm->s.cfg.log_format);
+	}
 	return rc;
 }
 
@@ -62,8 +79,8 @@ daemon_reload(struct daemon *dm, int *rc)
 
 	/* Re-read the config; keep the old one when the new one is refused
 	 * (its errors are on stderr). */
-	fprintf(stderr, "bitsync run: reloading %s\n", dm->cli->config_path ?
-	    dm->cli->config_path : "the configuration");
+	log_info("event=reloading config=%s", dm->cli->config_path ?
+	    dm->cli->config_path : "(default)");
 	diags_init(&d);
 	config_defaults(&probe);
 	ok = reconcile_config_load(&probe, dm->cli->config_path,
@@ -71,11 +88,11 @@ daemon_reload(struct daemon *dm, int *rc)
 	    reconcile_state_dir_check(probe.state_dir, probe.path, &d) == 0;
 	config_free(&probe);
 	if (!ok) {
-		diags_print_text(&d, stderr);
-		fprintf(stderr, "bitsync run: reload refused: the previous "
-		    "configuration stays in force until %s is fixed\n",
+		log_diags(&d);
+		log_error("event=reload-refused config=%s error=\"the previous "
+		    "configuration stays in force until this one is fixed\"",
 		    dm->cli->config_path ? dm->cli->config_path :
-		    "the configuration");
+		    "(default)");
 		diags_free(&dm->config_refused);
 		dm->config_refused = d;
 		daemon_pass(dm, "reload refused");
@@ -92,6 +109,9 @@ daemon_reload(struct daemon *dm, int *rc)
 	dm->s = ns;
 	dm->s.ctx.cfg = &dm->s.cfg;
 	dm->s.ctx.events = 1;
+	log_init(stderr, (int)dm->s.cfg.log_level, (int)dm->s.cfg.log_format);
+	log_info("event=reloaded config=%s", dm->cli->config_path ?
+	    dm->cli->config_path : "(default)");
 	return 1;
 }
 
@@ -222,6 +242,9 @@ report_refused(struct daemon *dm, const struct reconcile_input *in)
 			text = t;
 			shown++;
 		}
+		log_error("file=%s result=%s error=\"%s\"", f,
+		    util_strv_has(in->lkg_used, in->nlkg_used, f) ?
+		    "refused-last-known-good-kept" : "refused-sets-held", text);
 		platform_event(util_strv_has(in->lkg_used, in->nlkg_used, f) ?
 		    PLATFORM_EV_VALIDATION_KEPT : PLATFORM_EV_VALIDATION_HELD,
 		    text);
@@ -260,8 +283,8 @@ daemon_pass(struct daemon *dm, const char *why)
 			    g->severity, g->rule, "%s", g->message);
 		}
 		if (reconcile_plan(&dm->s.ctx, &in, now, &v, &bkrc) != 0) {
-			fprintf(stderr, "bitsync run: pass (%s) failed: "
-			    "backend or state unavailable (%d)\n", why, bkrc);
+			log_error("event=pass-failed why=\"%s\" error=\"backend "
+			    "or state unavailable (%d)\"", why, bkrc);
 			reconcile_view_free(&v);
 			reconcile_input_free(&in);
 			dm->due_ms = daemon_mono_ms() + 10000;
@@ -275,12 +298,12 @@ daemon_pass(struct daemon *dm, const char *why)
 			dm->status_doc = json_dumps(st, JSON_COMPACT);
 			if (dm->s.cfg.status_file != NULL &&
 			    status_write_file(dm->s.cfg.status_file, st) == -1)
-				fprintf(stderr, "bitsync run: %s: %s\n",
+				log_error("file=%s key=status_file error=\"%s\"",
 				    dm->s.cfg.status_file, strerror(errno));
 			if (dm->s.cfg.metrics_file != NULL &&
 			    status_write_metrics(dm->s.cfg.metrics_file, st,
 			    now) == -1)
-				fprintf(stderr, "bitsync run: %s: %s\n",
+				log_error("file=%s key=metrics_file error=\"%s\"",
 				    dm->s.cfg.metrics_file, strerror(errno));
 			json_decref(st);
 			dm->due_ms = next_due(&v, now, dm->timer_ms,
@@ -346,8 +369,8 @@ daemon_run_due(struct daemon *dm, int64_t *debounce)
 
 			dm->start_splayed = 1;
 			*debounce = now + d;
-			fprintf(stderr, "manifest changed: start_splay: acting "
-			    "on it in %lld.%03lld s\n", (long long)(d / 1000),
+			log_info("event=manifest-changed start_splay=\"acting "
+			    "on it in %lld.%03lld s\"", (long long)(d / 1000),
 			    (long long)(d % 1000));
 			return;
 		}

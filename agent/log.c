@@ -51,7 +51,7 @@ log_set_level(int level)
 int
 log_enabled(int level)
 {
-	return log_out != NULL && level <= log_level;
+	return level <= log_level;
 }
 
 /* The record's key=value pairs into o; what is not key=value (free
@@ -161,7 +161,7 @@ log_line(int level, const char *record)
 {
 	char *line;
 
-	if (!log_enabled(level))
+	if (log_out == NULL || !log_enabled(level))
 		return;
 	line = log_format_record(level, record, log_kind,
 	    (long long)time(NULL));

@@ -19,7 +19,8 @@
 void log_init(FILE *out, int level, int format);
 void log_set_level(int level);
 
-/* Whether a line of this level would be written. */
+/* Whether records of this level are wanted (the Event Log follows the
+ * same level as the lines). */
 int log_enabled(int level);
 
 /* One record: fmt gives its key=value text, without level=. */

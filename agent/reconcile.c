@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "mcache.h"
 #include "observe.h"
 #include "platform.h"
@@ -17,57 +18,44 @@
 #define MANIFEST_MAX (16u << 20)	/* design §2: 16 MiB per file */
 
 static void
-vlog(struct reconcile_ctx *c, int ev, const char *fmt, va_list ap)
-    __attribute__((format(printf, 3, 0)));
+vlog(struct reconcile_ctx *c, int level, int ev, const char *fmt,
+    va_list ap) __attribute__((format(printf, 4, 0)));
 
+/* A record of this pass at a level (log.h); the daemon's decisions an
+ * administrator must see (ev >= 0) are also records where the platform
+ * keeps them (the Event Log), at the same level. */
 static void
-vlog(struct reconcile_ctx *c, int ev, const char *fmt, va_list ap)
+vlog(struct reconcile_ctx *c, int level, int ev, const char *fmt,
+    va_list ap)
 {
-	va_list aq;
 	char *line;
-	int n;
 
-	if (c->log == NULL && !c->events)
+	if ((c->log == NULL && !c->events) || !log_enabled(level))
 		return;
-	va_copy(aq, ap);
-	n = vsnprintf(NULL, 0, fmt, aq);
-	va_end(aq);
-	if (n < 0)
-		return;
-	line = xmalloc((size_t)n + 1);
-	vsnprintf(line, (size_t)n + 1, fmt, ap);
-	if (c->log != NULL) {
-		/* Under systemd (stderr is the journal) a <6> prefix gives
-		 * each decision the info priority, <3> an error. */
-		if (getenv("JOURNAL_STREAM") != NULL)
-			fputs(strstr(fmt, "error") != NULL ? "<3>" : "<6>",
-			    c->log);
-		fputs(line, c->log);
-		fputc('\n', c->log);
-		fflush(c->log);
-	}
-	/* The daemon's decisions an administrator must see are also
-	 * records where the platform keeps them (the Event Log). */
+	line = xvasprintf(fmt, ap);
+	if (c->log != NULL)
+		log_line(level, line);
 	if (c->events && ev >= 0)
 		platform_event((enum platform_event)ev, line);
 	free(line);
 }
 
 static void
-logf_(struct reconcile_ctx *c, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+logf_(struct reconcile_ctx *c, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static void
-logf_(struct reconcile_ctx *c, const char *fmt, ...)
+logf_(struct reconcile_ctx *c, int level, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	vlog(c, -1, fmt, ap);
+	vlog(c, level, -1, fmt, ap);
 	va_end(ap);
 }
 
-/* logf_, and a record of kind ev for the daemon (platform_event). */
+/* logf_, and a record of kind ev for the daemon (platform_event); the
+ * kind gives the level. */
 static void
 logev(struct reconcile_ctx *c, enum platform_event ev, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -76,9 +64,11 @@ static void
 logev(struct reconcile_ctx *c, enum platform_event ev, const char *fmt, ...)
 {
 	va_list ap;
+	int level = ev == PLATFORM_EV_JOB_ERROR ? LOG_LEVEL_ERROR :
+	    ev == PLATFORM_EV_WARNING ? LOG_LEVEL_WARNING : LOG_LEVEL_INFO;
 
 	va_start(ap, fmt);
-	vlog(c, (int)ev, fmt, ap);
+	vlog(c, level, (int)ev, fmt, ap);
 	va_end(ap);
 }
 
@@ -739,7 +729,7 @@ put_row(struct act *x)
 {
 	if (state_put_set(x->c->st, &x->row) == 0)
 		return 0;
-	logf_(x->c, "set=%s error=\"state: %s\"", x->a->set,
+	logf_(x->c, LOG_LEVEL_ERROR, "set=%s error=\"state: %s\"", x->a->set,
 	    state_errmsg(x->c->st));
 	x->sum->errors++;
 	return -1;
@@ -807,12 +797,12 @@ cancel_job(struct act *x, const struct bk_job *j)
 	bk_guid_format(&j->id, g);
 	rc = x->c->ops->cancel(x->c->b, &j->id);
 	if (rc != BK_OK && rc != BK_E_NOTFOUND) {
-		logf_(x->c, "set=%s job=%s cancel=failed error=\"%s\"",
+		logf_(x->c, LOG_LEVEL_ERROR, "set=%s job=%s cancel=failed error=\"%s\"",
 		    x->a->set, g, bk_why(x->c, rc));
 		x->sum->errors++;
 		return -1;
 	}
-	logf_(x->c, "set=%s job=%s cancelled", x->a->set, g);
+	logf_(x->c, LOG_LEVEL_INFO, "set=%s job=%s cancelled", x->a->set, g);
 	if (state_remove_job(x->c->st, &j->id) == -1)
 		x->sum->errors++;
 	return 0;
@@ -900,7 +890,7 @@ do_create(struct act *x)
 	    state_add_job(c->st, x->a->set, &id, sp->hash, x->v->now) == -1 ||
 	    state_put_set(c->st, &x->row) == -1 || state_commit(c->st) == -1) {
 		state_rollback(c->st);
-		logf_(c, "set=%s job=%s error=\"state: %s\"", x->a->set, g,
+		logf_(c, LOG_LEVEL_ERROR, "set=%s job=%s error=\"state: %s\"", x->a->set, g,
 		    state_errmsg(c->st));
 		x->sum->errors++;
 	}
@@ -1036,7 +1026,7 @@ do_complete(struct act *x)
 	    state_remove_job(c->st, &j->id) == -1 ||
 	    state_commit(c->st) == -1) {
 		state_rollback(c->st);
-		logf_(c, "set=%s error=\"state: %s\"", x->a->set,
+		logf_(c, LOG_LEVEL_ERROR, "set=%s error=\"state: %s\"", x->a->set,
 		    state_errmsg(c->st));
 		x->sum->errors++;
 	} else
@@ -1082,7 +1072,7 @@ do_recheck(struct act *x)
 		if (rc == BK_OK)
 			changed = validators_differ(&r->files[i], &v);
 		else if (rc != BK_E_UNSUPPORTED) {
-			logf_(c, "set=%s recheck=failed remote=%s error=\"%s\"",
+			logf_(c, LOG_LEVEL_WARNING, "set=%s recheck=failed remote=%s error=\"%s\"",
 			    x->a->set, r->files[i].remote,
 			    err.text ? err.text : bk_why(c, rc));
 		}
@@ -1094,9 +1084,9 @@ do_recheck(struct act *x)
 	if (changed) {
 		x->row.remote_changed = 1;
 		x->sum->again = 1;
-		logf_(c, "set=%s recheck=remote-changed", x->a->set);
+		logf_(c, LOG_LEVEL_INFO, "set=%s recheck=remote-changed", x->a->set);
 	} else
-		logf_(c, "set=%s recheck=unchanged", x->a->set);
+		logf_(c, LOG_LEVEL_INFO, "set=%s recheck=unchanged", x->a->set);
 	put_row(x);
 }
 
@@ -1127,18 +1117,18 @@ do_orphan(struct act *x)
 		want.ino = f->local_ino;
 		r = platform_remove_placed(p, &want);
 		if (r == 1)
-			logf_(x->c, "set=%s delete=%s kept=\"changed since "
+			logf_(x->c, LOG_LEVEL_WARNING, "set=%s delete=%s kept=\"changed since "
 			    "bitsync placed it; delete it by hand if it is "
 			    "not needed\"", x->a->set, p);
 		else if (r == -1) {
-			logf_(x->c, "set=%s delete=%s error=\"%s%s\"",
+			logf_(x->c, LOG_LEVEL_ERROR, "set=%s delete=%s error=\"%s%s\"",
 			    x->a->set, p, strerror(errno), errno == ELOOP ?
 			    ": a symbolic link is in the path; not deleted, "
 			    "remove the link and bitsync tries again" : "");
 			x->sum->errors++;
 			ok = 0;
 		} else
-			logf_(x->c, "set=%s deleted=%s", x->a->set, p);
+			logf_(x->c, LOG_LEVEL_INFO, "set=%s deleted=%s", x->a->set, p);
 	}
 	/* Forget the set only when everything went: otherwise the next
 	 * pass tries again from the record. */
@@ -1157,8 +1147,13 @@ act(struct act *x)
 
 	if (a->job != NULL)
 		bk_guid_format(&a->job->id, g);
+	/* A decision once at info; what repeats pass after pass while
+	 * nothing changes (waiting for a transfer or a retry, held, drift
+	 * reported) only at debug. */
 	if (a->verb != PLAN_NONE)
-		logf_(c, "set=%s action=%s reason=\"%s\"%s%s", a->set,
+		logf_(c, a->verb == PLAN_WAIT || a->verb == PLAN_HOLD ||
+		    a->verb == PLAN_REPORT_DRIFT ? LOG_LEVEL_DEBUG :
+		    LOG_LEVEL_INFO, "set=%s action=%s reason=\"%s\"%s%s", a->set,
 		    plan_verb_name(a->verb), plan_reason_text(a->reason),
 		    g[0] ? " job=" : "", g);
 	switch (a->verb) {
@@ -1237,7 +1232,7 @@ act(struct act *x)
 			free(msg);
 		}
 		if ((rc = c->ops->resume(c->b, &a->job->id)) != BK_OK) {
-			logf_(c, "set=%s job=%s resume=failed error=\"%s\"",
+			logf_(c, LOG_LEVEL_ERROR, "set=%s job=%s resume=failed error=\"%s\"",
 			    a->set, g, bk_why(c, rc));
 			x->sum->errors++;
 		}
@@ -1247,7 +1242,7 @@ act(struct act *x)
 		break;
 	case PLAN_SUSPEND:
 		if ((rc = c->ops->suspend(c->b, &a->job->id)) != BK_OK) {
-			logf_(c, "set=%s job=%s suspend=failed error=\"%s\"",
+			logf_(c, LOG_LEVEL_ERROR, "set=%s job=%s suspend=failed error=\"%s\"",
 			    a->set, g, bk_why(c, rc));
 			x->sum->errors++;
 		}

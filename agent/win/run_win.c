@@ -35,6 +35,7 @@
 #include "bitsync_msg.h"
 #include "cli.h"
 #include "daemon.h"
+#include "log.h"
 #include "platform.h"
 #include "reconcile.h"
 #include "util.h"
@@ -265,8 +266,8 @@ ctl_open(struct ctl *c, const char *state_dir)
 	goto out;
 fail:
 	win_strerror(GetLastError(), err, sizeof(err));
-	fprintf(stderr, "bitsync run: control pipe %ls: %s; `apply` beside "
-	    "this agent will find the state directory locked\n", name, err);
+	log_error("key=control_pipe pipe=\"%ls\" error=\"%s; apply beside "
+	    "this agent will find the state directory locked\"", name, err);
 	ctl_close(c);
 out:
 	LocalFree(sa.lpSecurityDescriptor);
@@ -537,8 +538,8 @@ run_body(void *ctx, HANDLE stop)
 		if (k == WAIT_TIMEOUT)
 			continue;
 		if (k == WAIT_FAILED || k >= WAIT_OBJECT_0 + nh) {
-			fprintf(stderr, "bitsync run: waiting failed (error "
-			    "%lu)\n", GetLastError());
+			log_error("event=wait-failed code=%lu",
+			    GetLastError());
 			rc = EXIT_SOFTWARE;
 			goto out;
 		}

@@ -220,7 +220,7 @@ class RunTest(Base):
         self.assertTrue(wait_for(lambda: os.path.exists(other), 20))
         self.assertIsNone(self.daemon.poll())
         err = self.stop()
-        self.assertIn("reloading", err)
+        self.assertIn("event=reloading", err)
 
     def test_local_file_deleted_is_restored(self):
         write_random(os.path.join(self.www, "a.bin"), 5000)
@@ -253,7 +253,7 @@ class RunTest(Base):
         self.assertTrue(wait_for(lambda: os.path.exists(placed), 20))
         took = time.monotonic() - t0
         err = self.stop()
-        m = re.search(r"start_splay: acting on it in ([0-9.]+) s", err)
+        m = re.search(r"start_splay=\"acting on it in ([0-9.]+) s", err)
         self.assertIsNotNone(m, err)
         delay = float(m.group(1))
         self.assertLessEqual(delay, 4.0)

@@ -195,7 +195,7 @@ class SecretsTest(test_apply.Base):
         d.send_signal(signal.SIGTERM)
         out, err = d.communicate(timeout=20)
         self.procs.remove(d)
-        self.assertIn("reload refused", err)
+        self.assertIn("reload-refused", err)
         self.assertIn("ca_file %s" % ca, err)
         self.assertIn("ca_file %s" % ca, seen)
 

@@ -215,8 +215,10 @@ class TrustTest(Base):
         self.daemon.send_signal(signal.SIGTERM)
         out, err = self.daemon.communicate(timeout=30)
         self.daemon = None
-        self.assertIn("[file-permissions]", err)
-        self.assertIn("reload refused", err)
+        # the daemon's log: error records naming the rule and the fix
+        self.assertRegex(err, r"level=error .*rule=file-permissions .*"
+                         r"chmod go-w")
+        self.assertRegex(err, r"level=error event=reload-refused")
         self.assertNotIn("deleted=", err)
         self.assert_placed("daemon stopped")
 
