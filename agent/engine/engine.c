@@ -53,6 +53,8 @@ struct backend {
 	pthread_cond_t idle;	/* a job's last active file was released */
 	struct ejob **jobs;
 	size_t njobs;
+	struct ejob **dying;	/* cancelled, a worker still lets go (ejob.dying) */
+	size_t ndying;
 	int64_t next_seq;
 	int stop;
 	struct worker *workers;
@@ -172,18 +174,33 @@ set_error(struct ejob *j, enum bk_error_context ctx, int32_t code,
 	j->err.local = xstrdup_or_null(local);
 }
 
-/* Stops the workers on a job's files at their next callback. */
+/* Stops the workers on a job's files at their next callback (curl's
+ * progress callback runs at least once a second, the SMB loop at every
+ * read).  It only asks: a caller that must not wait for a transfer takes
+ * the job out of the workers' reach itself (engine_cancel). */
 static void
 job_stop(struct ejob *j)
 {
 	atomic_fetch_add(&j->gen, 1);
 }
 
+/* Waits until no worker holds a file of j.  Only for a job no worker can
+ * pick again (SUSPENDED, or off the job list): a runnable job would be
+ * picked anew at once, and the wait would last the whole download. */
 static void
 wait_idle(struct backend *e, struct ejob *j)
 {
 	while (j->nactive > 0)
 		pthread_cond_wait(&e->idle, &e->mu);
+}
+
+/* A file a worker may take: not done, not taken, and its temp not still
+ * written by the worker of the job it was carried from (or carried away
+ * to another job). */
+static int
+startable(const struct efile *f)
+{
+	return !f->completed && !f->active && !f->held && !f->carried;
 }
 
 static struct ejob *
@@ -197,8 +214,10 @@ find(struct backend *e, const bk_guid *id)
 	return NULL;
 }
 
+/* Takes j off the job list and out of the store; no worker picks it
+ * again, and list_jobs and find no longer see it. */
 static void
-drop(struct backend *e, struct ejob *j)
+detach(struct backend *e, struct ejob *j)
 {
 	size_t i;
 
@@ -210,6 +229,12 @@ drop(struct backend *e, struct ejob *j)
 			break;
 		}
 	store_delete_job(e->store, &j->id);
+}
+
+static void
+drop(struct backend *e, struct ejob *j)
+{
+	detach(e, j);
 	ejob_free(j);
 }
 
@@ -259,7 +284,7 @@ pick(struct backend *e, struct active *a)
 		if (!is_runnable(j->state))
 			continue;
 		for (k = 0, n = 0; k < j->nfiles; k++)
-			if (!j->files[k].completed && !j->files[k].active)
+			if (startable(&j->files[k]))
 				break;
 		if (k == j->nfiles) {
 			/* Nothing left to start; done if nothing runs. */
@@ -276,7 +301,7 @@ pick(struct backend *e, struct active *a)
 	if (best == NULL)
 		return 0;
 	for (k = 0; k < best->nfiles; k++)
-		if (!best->files[k].completed && !best->files[k].active)
+		if (startable(&best->files[k]))
 			break;
 	a->e = e;
 	a->j = best;
@@ -497,6 +522,59 @@ out:
 	return ret;
 }
 
+static void remove_temps(struct backend *e, struct ejob *j,
+    int only_incomplete);
+
+/* A carried file's old worker let go of the temp: the job it went to
+ * (if it is still there) may now transfer it, from what the temp holds,
+ * with the validators of the remote version those bytes are of. */
+static void
+handoff(struct backend *e, struct efile *f)
+{
+	struct efile *nf;
+	size_t i;
+
+	for (i = 0; i < e->njobs; i++)
+		if (e->jobs[i]->seq == f->handoff_seq)
+			break;
+	if (i == e->njobs || f->handoff_idx >= e->jobs[i]->nfiles)
+		return;
+	nf = &e->jobs[i]->files[f->handoff_idx];
+	if (!nf->held)
+		return;
+	nf->held = 0;
+	nf->done = f->done;
+	nf->total = f->total;
+	nf->completed = f->completed == 1;
+	/* carry() moved the validators already; the old worker set new
+	 * ones only when its response started over (cb_start). */
+	if (f->v.etag != NULL || f->v.last_modified != NULL ||
+	    f->v.size != BK_SIZE_UNKNOWN || f->v.mtime != 0) {
+		backend_free_validators(&nf->v);
+		nf->v = f->v;
+		memset(&f->v, 0, sizeof(f->v));
+		f->v.size = BK_SIZE_UNKNOWN;
+	}
+	file_changed(e, e->jobs[i], f->handoff_idx);
+}
+
+/* The last worker let go of a cancelled job: its temp files go now. */
+static void
+reap(struct backend *e, struct ejob *j)
+{
+	size_t i;
+
+	for (i = 0; i < e->ndying; i++)
+		if (e->dying[i] == j) {
+			memmove(&e->dying[i], &e->dying[i + 1],
+			    (e->ndying - i - 1) * sizeof(*e->dying));
+			e->ndying--;
+			break;
+		}
+	remove_temps(e, j, 0);
+	ejob_free(j);
+}
+
 /* Called with the mutex held after a transfer ended. */
 static void
 finish(struct backend *e, struct active *a, struct xfer *x, int ret)
@@ -512,6 +590,14 @@ finish(struct backend *e, struct active *a, struct xfer *x, int ret)
 		f->completed = 1;
 		if (f->total == BK_SIZE_UNKNOWN)
 			f->total = f->done;
+	}
+	if (f->carried)
+		handoff(e, f);
+	if (j->dying) {
+		/* Cancelled meanwhile: nothing of it is recorded any more. */
+		if (j->nactive == 0)
+			reap(e, j);
+		goto wake;
 	}
 	file_changed(e, j, a->idx);
 	if (atomic_load(&j->gen) != a->gen || ret == XFER_ABORTED)
@@ -546,6 +632,7 @@ finish(struct backend *e, struct active *a, struct xfer *x, int ret)
 out:
 	if (j->nactive == 0)
 		pthread_cond_broadcast(&e->idle);
+wake:
 	pthread_cond_broadcast(&e->wake);
 }
 
@@ -697,6 +784,11 @@ engine_close(struct backend *e)
 		smb_worker_free(e->workers[k].smb);
 	}
 	free(e->workers);
+	/* Every worker let go (finish reaped them); none is left unless a
+	 * worker died with one, whose temps then go as cancel promised. */
+	while (e->ndying > 0)
+		reap(e, e->dying[e->ndying - 1]);
+	free(e->dying);
 	for (i = 0; i < e->njobs; i++) {
 		if (e->store != NULL && (e->jobs[i]->ndirty > 0 ||
 		    is_active(e->jobs[i]->state))) {
@@ -809,6 +901,86 @@ valid_remote(const char *r)
 }
 
 static int
+same_str(const char *a, const char *b)
+{
+	return a == NULL ? b == NULL : b != NULL && strcmp(a, b) == 0;
+}
+
+/* Whether o's files were fetched as j's would be: same set (display
+ * name) and the same transfer settings that decide which bytes a request
+ * gets (proxy, headers, identity).  Priority and timers do not. */
+static int
+same_transfer(const struct ejob *o, const struct ejob *j)
+{
+	return same_str(o->display_name, j->display_name) &&
+	    o->proxy_usage == j->proxy_usage &&
+	    same_str(o->proxy_list, j->proxy_list) &&
+	    same_str(o->proxy_bypass, j->proxy_bypass) &&
+	    same_str(o->headers, j->headers) &&
+	    same_str(o->credential, j->credential) &&
+	    o->token_flags == j->token_flags &&
+	    o->auth_computer == j->auth_computer;
+}
+
+/* Design §4 (round 2), a spec change never throws away good bytes: a
+ * file of the new job j whose remote and local path an existing job of
+ * the same set with the same transfer settings already holds in a temp
+ * takes that temp over (name, bytes, the validators those bytes are of,
+ * completed or not).  The old job is about to be cancelled; its file is
+ * marked carried and never picked again.  When a worker still writes
+ * that temp, the old job is stopped and the new file is held until the
+ * worker lets go (finish, handoff), so two workers never write one file.
+ * What the remote holds now is checked as on any resume (If-Range), and
+ * a declared sha256 is verified before Complete, as always.  Called with
+ * the mutex held, after j is in the store; the store then learns both
+ * sides (a crash between the two writes leaves the temp named by both
+ * jobs, and remove_temps never unlinks a temp another job names). */
+static void
+carry(struct backend *e, struct ejob *j)
+{
+	struct efile *nf, *f;
+	size_t i, k, m;
+
+	for (i = 0; i < e->njobs; i++) {
+		struct ejob *o = e->jobs[i];
+
+		if (o == j || !same_transfer(o, j))
+			continue;
+		for (m = 0; m < o->nfiles; m++) {
+			f = &o->files[m];
+			if (f->temp == NULL || f->carried || f->completed == 2)
+				continue;
+			for (k = 0; k < j->nfiles; k++) {
+				nf = &j->files[k];
+				if (nf->temp == NULL &&
+				    strcmp(nf->remote, f->remote) == 0 &&
+				    strcmp(nf->local, f->local) == 0)
+					break;
+			}
+			if (k == j->nfiles)
+				continue;
+			nf->temp = f->temp;
+			f->temp = NULL;
+			nf->done = f->done;
+			nf->total = f->total;
+			nf->completed = f->completed == 1;
+			nf->v = f->v;
+			memset(&f->v, 0, sizeof(f->v));
+			f->v.size = BK_SIZE_UNKNOWN;
+			f->carried = 1;
+			f->handoff_seq = j->seq;
+			f->handoff_idx = k;
+			if (f->active) {
+				nf->held = 1;
+				job_stop(o);
+			}
+			store_update_file(e->store, j, k);
+			store_update_file(e->store, o, m);
+		}
+	}
+}
+
+static int
 engine_create_job(struct backend *e, const struct bk_job_spec *spec,
     bk_guid *id)
 {
@@ -873,6 +1045,7 @@ engine_create_job(struct backend *e, const struct bk_job_spec *spec,
 	}
 	e->jobs = nj;
 	e->jobs[e->njobs++] = j;
+	carry(e, j);
 	*id = j->id;
 	j = NULL;
 	pthread_mutex_unlock(&e->mu);
@@ -1009,11 +1182,14 @@ remove_temps(struct backend *e, struct ejob *j, int only_incomplete)
 
 		if (lf_dir_cached(&dc, f->local, &dfd, &base, &fresh) != 0)
 			continue;
-		if (f->temp != NULL && !(only_incomplete && f->completed))
+		dirlen = (size_t)(base - 1 - f->local);
+		/* A temp another job names was carried to it (a crash
+		 * between the two store writes of a carry): it is theirs. */
+		if (f->temp != NULL && !(only_incomplete && f->completed) &&
+		    !referenced(e, j, f->local, dirlen, f->temp))
 			unlinkat(dfd, f->temp, 0);
 		if (!fresh)
 			continue;	/* swept already */
-		dirlen = (size_t)(base - 1 - f->local);
 		if ((sfd = dup(dfd)) < 0)
 			continue;
 		if ((d = fdopendir(sfd)) == NULL) {
@@ -1033,7 +1209,7 @@ remove_temps(struct backend *e, struct ejob *j, int only_incomplete)
 static int
 engine_cancel(struct backend *e, const bk_guid *id)
 {
-	struct ejob *j;
+	struct ejob *j, **nd;
 	int rc = BK_OK;
 
 	pthread_mutex_lock(&e->mu);
@@ -1041,11 +1217,25 @@ engine_cancel(struct backend *e, const bk_guid *id)
 		rc = BK_E_NOTFOUND;
 		goto out;
 	}
+	/* At once (design §4): stopped, off the job list (so no worker
+	 * picks it again) and out of the store.  A worker still inside one
+	 * of its files aborts at its next callback; the last one to let go
+	 * removes the temps and frees the job (finish, reap). */
 	job_stop(j);
+	set_state(e, j, BK_CANCELLED);
+	detach(e, j);
+	if (j->nactive > 0 && (nd = realloc(e->dying, (e->ndying + 1) *
+	    sizeof(*nd))) != NULL) {
+		e->dying = nd;
+		e->dying[e->ndying++] = j;
+		j->dying = 1;
+		goto out;
+	}
+	/* Idle, or no memory to defer: off the list, it cannot be picked
+	 * again, so this wait ends at the workers' next callback. */
 	wait_idle(e, j);
 	remove_temps(e, j, 0);
-	set_state(e, j, BK_CANCELLED);
-	drop(e, j);
+	ejob_free(j);
 out:
 	pthread_mutex_unlock(&e->mu);
 	return rc;

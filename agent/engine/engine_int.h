@@ -47,6 +47,14 @@ struct efile {
 	int completed;		/* the temp holds the whole file, fsync'd */
 	int active;		/* a worker is transferring it */
 	int dirty;		/* changed since last written to the store */
+	/* Carried (engine_create_job): this file's temp went to file
+	 * handoff_idx of the job with seq handoff_seq; never picked again. */
+	int carried;
+	int64_t handoff_seq;
+	size_t handoff_idx;
+	/* Took over a temp whose old worker has not let go of it yet: not
+	 * picked until that worker's finish() hands it over. */
+	int held;
 	struct bk_validators v;	/* of the remote version the temp holds */
 };
 
@@ -79,6 +87,10 @@ struct ejob {
 	 * error, close): a worker that picked a file under another value
 	 * stops at its next callback.  Read without the mutex. */
 	atomic_uint gen;
+	/* Cancelled while a worker still held a file: off the job list and
+	 * out of the store; the last worker to let go removes its temps and
+	 * frees it (engine_cancel returns at once). */
+	int dying;
 };
 
 /* The remote and local side of one file transfer, as http.c and smb.c see

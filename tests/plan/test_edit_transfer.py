@@ -1,0 +1,188 @@
+"""A manifest edit while a big file transfers (issue 11, finding 10;
+design §4 round 2): the daemon acts on the edit at once, keeps answering
+`status` and `plan`, and never throws away the bytes of files whose
+source, remote path, local path and transfer settings did not change.
+
+Real engine in the `bitsync run` daemon against nginx on 127.0.0.1 with a
+per-connection rate limit, so the big file takes about 10 s.  Sizes:
+BIG_MIB (default 8) MiB at RATE_KIB (default 800) KiB/s; set
+EDIT_TRANSFER_FULL=1 for a 300 MiB file at 30 MiB/s (the size of the
+report, about 10 s as well, more disk).
+
+Run one: BITSYNC=build/bitsync ENGINE_DRIVE=build/tests/engine/engine_drive \
+    /usr/bin/python3 tests/plan/test_edit_transfer.py \
+    EditTransferTest.test_add_file_mid_transfer
+"""
+
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from test_apply import Base, sha, write_random, MiB, BITSYNC  # noqa: E402
+
+FULL = os.environ.get("EDIT_TRANSFER_FULL") == "1"
+BIG = (300 if FULL else int(os.environ.get("BIG_MIB", "8"))) * MiB
+RATE = (30 * 1024 if FULL else int(os.environ.get("RATE_KIB", "800"))) \
+    * 1024
+# What "answers at once" means for status and plan.
+ANSWER_S = 1.0
+
+
+def wait_for(pred, timeout=30, step=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return None
+
+
+class EditTransferTest(Base):
+    def setUp(self):
+        super().setUp()
+        self.status_file = os.path.join(self.state, "status.json")
+        with open(self.config, "w") as f:
+            f.write("[agent]\nmanifest_dir = %s\nstate_dir = %s\n"
+                    "status_file = %s\ninterval = 1h\n"
+                    "[engine]\nmax_parallel = 2\n"
+                    % (self.mdir, self.state, self.status_file))
+        self.daemon = None
+        self.slowest = 0.0
+
+    def tearDown(self):
+        if self.daemon is not None and self.daemon.poll() is None:
+            self.daemon.send_signal(signal.SIGTERM)
+            try:
+                self.daemon.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.daemon.kill()
+                self.daemon.communicate()
+        super().tearDown()
+
+    def start(self):
+        self.daemon = subprocess.Popen(
+            [BITSYNC, "-c", self.config, "run"], stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True)
+        self.assertTrue(wait_for(lambda: os.path.exists(
+            os.path.join(self.state, "control.sock"))), "no socket")
+        self.assertTrue(wait_for(lambda: os.path.exists(self.status_file)),
+                        "no status file")
+
+    def stop(self):
+        self.daemon.send_signal(signal.SIGTERM)
+        out, err = self.daemon.communicate(timeout=30)
+        self.daemon = None
+        return err
+
+    def timed(self, *args):
+        """Runs bitsync ARGS; asserts it answered within ANSWER_S."""
+        t0 = time.monotonic()
+        p = self.run_bitsync(*args, timeout=120)
+        dt = time.monotonic() - t0
+        self.slowest = max(self.slowest, dt)
+        self.assertLess(dt, ANSWER_S, "bitsync %s took %.2f s (daemon "
+                        "busy waiting for a transfer?)" % (" ".join(args),
+                                                           dt))
+        return p
+
+    def answers(self):
+        """status and plan both answer at once, with valid JSON."""
+        p = self.timed("status", "--format", "json")
+        st = json.loads(p.stdout)
+        p = self.timed("plan", "--format", "json")
+        self.assertIn(p.returncode, (0, 2), p.stderr)
+        return st, json.loads(p.stdout)
+
+    def big_temp_size(self, d):
+        sizes = [os.path.getsize(t) for t in
+                 glob.glob(os.path.join(d, ".BIT*"))]
+        return max(sizes) if sizes else 0
+
+    def served(self, uri):
+        return sum(r["body_bytes_sent"] for r in self.requests(uri))
+
+    def test_add_file_mid_transfer(self):
+        big = os.path.join(self.www, "big.bin")
+        write_random(big, BIG)
+        write_random(os.path.join(self.www, "small.bin"), 3000)
+        self.nginx(limit_rate=RATE)
+        self.manifest("10-app.yaml", self.set_yaml("app", ["big.bin"]))
+        self.start()
+        d = os.path.join(self.dst, "app")
+        self.wait_temp(d, BIG // 3, self.daemon)
+        self.answers()
+        # The edit: one file more in the set whose big file is a third
+        # of the way through.
+        self.manifest("10-app.yaml", self.set_yaml(
+            "app", ["big.bin", "small.bin"]))
+        t_edit = time.monotonic()
+        # While the daemon acts on it and after: answers within 1 s.
+        while time.monotonic() - t_edit < 3:
+            self.answers()
+            time.sleep(0.2)
+        small = os.path.join(d, "small.bin")
+        placed = os.path.join(d, "big.bin")
+        self.assertTrue(wait_for(lambda: os.path.exists(placed) and
+                                 os.path.exists(small), 120),
+                        "files not placed")
+        self.assertEqual(sha(placed), sha(big))
+        self.assertEqual(sha(small), sha(os.path.join(self.www,
+                                                      "small.bin")))
+        # The big file was served about once: the bytes held at the
+        # edit were kept, not fetched again from zero.
+        self.assertLessEqual(self.served("/big.bin"), BIG * 1.1,
+                             self.requests("/big.bin"))
+        self.assertTrue(wait_for(lambda: json.loads(self.timed(
+            "plan", "--format", "json").stdout)["changes"] == 0, 20))
+        st, _ = self.answers()
+        app = [s for s in st["sets"] if s["name"] == "app"][0]
+        self.assertEqual(app["state"], "in-sync", app)
+        err = self.stop()
+        # The engine's store (readable once the daemon let go of it).
+        self.assertEqual(self.jobs(), [])
+        print("slowest answer %.3f s, big served %d of %d bytes"
+              % (self.slowest, self.served("/big.bin"), BIG),
+              file=sys.stderr)
+        self.assertNotIn("error=", err)
+
+    def test_remove_set_mid_transfer(self):
+        big = os.path.join(self.www, "big.bin")
+        write_random(big, BIG)
+        self.nginx(limit_rate=RATE)
+        self.manifest("00-sources.yaml", None)
+        self.manifest("10-app.yaml", self.set_yaml("app", ["big.bin"]),
+                      sources=False)
+        self.start()
+        d = os.path.join(self.dst, "app")
+        self.wait_temp(d, BIG // 3, self.daemon)
+        self.answers()
+        os.unlink(os.path.join(self.mdir, "10-app.yaml"))
+        t_rm = time.monotonic()
+        # The removal waits out its debounce (1 s), then the cancel
+        # takes effect at once: the transfer stops (nginx logs the
+        # request as it ends) and the temp file goes.
+        while not self.requests("/big.bin"):
+            self.answers()
+            self.assertLess(time.monotonic() - t_rm, 1.0 + 1.5,
+                            "transfer still running after the set left")
+            time.sleep(0.05)
+        self.assertTrue(wait_for(lambda: self.big_temp_size(d) == 0, 2),
+                        "temp file left")
+        self.assertLess(self.served("/big.bin"), BIG)
+        st, plan = self.answers()
+        self.assertNotIn("app", [s["name"] for s in st["sets"]])
+        err = self.stop()
+        self.assertEqual(self.jobs(), [])
+        self.assertIn("set=app action=cancel-orphan", err)
+
+
+if __name__ == "__main__":
+    unittest.main()
