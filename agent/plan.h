@@ -137,6 +137,18 @@ void plan_free(struct plan *p);
 uint64_t plan_backoff(uint64_t retry_delay, unsigned attempts,
     uint64_t seed, const char *set);
 
+/* Design §4 (round 2): which files of d's spec stay as they were
+ * committed when a job is created for the set (keep[i] = 1; keep has
+ * spec->job.nfiles bytes), so that only the others are transferred.  A
+ * file stays when the record holds it with the same remote and local
+ * path, the local file is still what was placed (d->obs), a declared
+ * sha256 is the hash of what was placed, no refresh saw the remote
+ * change, and the recorded spec had the same transfer settings (proved
+ * by hashing the record's files with today's settings: no settings are
+ * stored).  Pure, like plan_make.  Returns how many stay. */
+size_t plan_keep_committed(const struct plan_desired *d,
+    const struct state_set *r, unsigned char *keep);
+
 /* Nonzero when the action changes something (plan --detailed-exitcode). */
 int plan_action_changes(const struct plan_action *a);
 

@@ -734,21 +734,105 @@ cancel_job(struct act *x, const struct bk_job *j)
 	return 0;
 }
 
+/* A file of the spec that stays as committed (plan_keep_committed):
+ * its row in the record, when that is of the same remote and what the
+ * spec declares; NULL otherwise. */
+static const struct state_file *
+kept_row(const struct act *x, size_t i)
+{
+	const struct state_set *r = x->a->recorded;
+	const struct spec *sp = x->a->desired->spec;
+	size_t k;
+
+	for (k = 0; r != NULL && k < r->nfiles; k++) {
+		const struct state_file *rf = &r->files[k];
+
+		if (strcmp(rf->local, sp->files[i].local) != 0)
+			continue;
+		if (strcmp(rf->remote, sp->files[i].remote) != 0 ||
+		    (sp->meta[i].has_sha256 && (!rf->has_sha256 ||
+		    memcmp(rf->sha256, sp->meta[i].sha256, 32) != 0)))
+			return NULL;
+		return rf;
+	}
+	return NULL;
+}
+
+/* Every file of the spec stays as committed (a file left the set, or
+ * only settings that need no new bytes changed): the spec is applied
+ * without a job. */
+static void
+commit_kept(struct act *x)
+{
+	struct reconcile_ctx *c = x->c;
+	const struct spec *sp = x->a->desired->spec;
+	struct state_file *sf;
+	const struct state_file *rf;
+	size_t i;
+
+	sf = xcalloc(sp->job.nfiles + 1, sizeof(*sf));
+	for (i = 0; i < sp->job.nfiles; i++)
+		if ((rf = kept_row(x, i)) != NULL)
+			sf[i] = *rf;
+	x->row.spec_hash = (char *)sp->hash;
+	x->row.last_success = x->v->now;
+	x->row.last_check = x->v->now;
+	x->row.last_error = NULL;
+	x->row.last_error_code = 0;
+	x->row.last_error_context = 0;
+	x->row.attempts = 0;
+	x->row.next_retry = 0;
+	x->row.remote_changed = 0;
+	x->row.create_pending = 0;
+	if (state_begin(c->st) == -1 ||
+	    state_put_files(c->st, x->a->set, sf, sp->job.nfiles) == -1 ||
+	    state_put_set(c->st, &x->row) == -1 ||
+	    state_commit(c->st) == -1) {
+		state_rollback(c->st);
+		logf_(c, "set=%s error=\"state: %s\"", x->a->set,
+		    state_errmsg(c->st));
+		x->sum->errors++;
+	} else
+		logev(c, PLATFORM_EV_SET_COMPLETED, "set=%s completed files=%zu "
+		    "result=in-sync kept=%zu", x->a->set, sp->job.nfiles,
+		    sp->job.nfiles);
+	free(sf);
+}
+
 static void
 do_create(struct act *x)
 {
 	struct reconcile_ctx *c = x->c;
 	const struct spec *sp = x->a->desired->spec;
 	const char *dest = x->a->desired->set->destination;
+	struct bk_job_spec job = sp->job;
+	struct bk_file_spec *files = NULL;
+	unsigned char *keep;
 	bk_guid id;
 	char g[39], *msg;
 	const char *warn;
-	size_t i;
+	size_t i, k, nkeep;
 	int rc;
 
+	/* Design §4 (round 2): files committed before and untouched by
+	 * the change stay; the job carries the others only. */
+	keep = xcalloc(sp->job.nfiles + 1, 1);
+	nkeep = plan_keep_committed(x->a->desired, x->a->recorded, keep);
+	if (nkeep > 0) {
+		files = xcalloc(sp->job.nfiles + 1, sizeof(*files));
+		for (i = k = 0; i < sp->job.nfiles; i++)
+			if (!keep[i])
+				files[k++] = sp->files[i];
+		job.files = files;
+		job.nfiles = k;
+	}
+	if (job.nfiles == 0) {
+		commit_kept(x);
+		goto out;
+	}
 	/* BITS needs destination folders before AddFile. */
-	for (i = 0; i < sp->job.nfiles; i++) {
-		char *d = xstrdup(sp->files[i].local);
+	for (i = 0; i < job.nfiles; i++) {
+		char *d = xstrdup(job.files[i].local);
 		char *slash = (char *)base_name(d);
 
 		if (slash > d + 1)
@@ -760,7 +844,7 @@ do_create(struct act *x)
 			free(d);
 			failed(x, x->a->attempts, msg, 0, BK_CTX_LOCAL_FILE);
 			free(msg);
-			return;
+			goto out;
 		}
 		free(d);
 	}
@@ -769,14 +853,14 @@ do_create(struct act *x)
 	 * the job instead of creating a duplicate (plan.h ADOPT). */
 	x->row.create_pending = x->v->now;
 	if (put_row(x) == -1)
-		return;
-	rc = c->ops->create_job(c->b, &sp->job, &id);
+		goto out;
+	rc = c->ops->create_job(c->b, &job, &id);
 	if (rc != BK_OK) {
 		msg = xasprintf("create job: %s", bk_why(c, rc));
 		x->row.create_pending = 0;
 		failed(x, x->a->attempts, msg, 0, BK_CTX_GENERAL_QUEUE_MANAGER);
 		free(msg);
-		return;
+		goto out;
 	}
 	bk_guid_format(&id, g);
 	x->row.create_pending = 0;
@@ -789,8 +873,8 @@ do_create(struct act *x)
 		x->sum->errors++;
 	}
 	logev(c, PLATFORM_EV_JOB_CREATED, "set=%s job=%s created files=%zu "
-	    "spec=%.12s", x->a->set, g,
-	    sp->job.nfiles, sp->hash);
+	    "spec=%.12s kept=%zu", x->a->set, g,
+	    job.nfiles, sp->hash, nkeep);
 	/* A downgrade the config tolerates on a test host: said with the
 	 * set every time, never silently. */
 	if (c->ops->last_warning != NULL &&
@@ -802,6 +886,9 @@ do_create(struct act *x)
 		    "error=\"%s\"", x->a->set, g, bk_why(c, rc));
 		x->sum->errors++;
 	}
+out:
+	free(files);
+	free(keep);
 }
 
 static const struct bk_file *
@@ -831,17 +918,20 @@ do_complete(struct act *x)
 	int rc;
 
 	bk_guid_format(&j->id, g);
-	/* Verify before Complete: once renamed, a bad file is live. */
+	/* Verify before Complete: once renamed, a bad file is live.  A
+	 * file the job does not hold must be one that stayed committed. */
 	for (i = 0; i < sp->job.nfiles; i++) {
 		char want_hex[65], got_hex[65];
 
-		if (!sp->meta[i].has_sha256)
-			continue;
 		if (job_file(j, sp->files[i].local, &idx) == NULL) {
+			if (kept_row(x, i) != NULL)
+				continue;
 			msg = xasprintf("job has no file %s",
 			    sp->files[i].local);
 			break;
 		}
+		if (!sp->meta[i].has_sha256)
+			continue;
 		if ((rc = c->ops->temp_path(c->b, &j->id, idx, &tp)) !=
 		    BK_OK) {
 			msg = xasprintf("cannot verify %s: %s",
@@ -885,8 +975,13 @@ do_complete(struct act *x)
 	for (i = 0; i < sp->job.nfiles; i++) {
 		const struct bk_file *bf = job_file(j, sp->files[i].local,
 		    &idx);
+		const struct state_file *rf;
 		struct plan_obs o;
 
+		if (bf == NULL && (rf = kept_row(x, i)) != NULL) {
+			sf[i] = *rf;	/* stayed as committed */
+			continue;
+		}
 		sf[i].local = (char *)sp->files[i].local;
 		sf[i].remote = (char *)sp->files[i].remote;
 		sf[i].size = bf ? bf->validators.size : BK_SIZE_UNKNOWN;

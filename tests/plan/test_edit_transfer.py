@@ -183,6 +183,54 @@ class EditTransferTest(Base):
         self.assertEqual(self.jobs(), [])
         self.assertIn("set=app action=cancel-orphan", err)
 
+    def test_committed_files_stay(self):
+        """A set in sync: adding a file transfers that file only; a
+        removed file needs no transfer; an edited sha256 line (the server
+        now holds other content) is not satisfied by what was placed."""
+        big = os.path.join(self.www, "big.bin")
+        small = os.path.join(self.www, "small.bin")
+        write_random(big, 2 * MiB)
+        write_random(small, 3000)
+        self.nginx()
+        self.manifest("10-app.yaml", self.set_yaml(
+            "app", [("big.bin", sha(big))]))
+        self.start()
+        d = os.path.join(self.dst, "app")
+        placed = os.path.join(d, "big.bin")
+
+        def in_sync():
+            p = self.run_bitsync("plan", "--format", "json")
+            return json.loads(p.stdout)["changes"] == 0 and \
+                os.path.exists(placed)
+        self.assertTrue(wait_for(in_sync, 60))
+        mtime = os.stat(placed).st_mtime_ns
+        # Added: only small.bin goes over the wire.
+        self.manifest("10-app.yaml", self.set_yaml(
+            "app", [("big.bin", sha(big)), "small.bin"]))
+        self.assertTrue(wait_for(lambda: os.path.exists(
+            os.path.join(d, "small.bin")) and in_sync(), 60))
+        self.assertEqual(len(self.requests("/big.bin")), 1,
+                         self.requests("/big.bin"))
+        self.assertEqual(os.stat(placed).st_mtime_ns, mtime)
+        # Removed: nothing to fetch, in sync at once.
+        n = len(self.web.log())
+        self.manifest("10-app.yaml", self.set_yaml(
+            "app", [("big.bin", sha(big))]))
+        self.assertTrue(wait_for(in_sync, 20))
+        self.assertEqual(len(self.web.log()), n)
+        # The sha256 line edited for new content on the server: what was
+        # placed does not match it, so it is fetched and verified again.
+        write_random(big, 2 * MiB + 5)
+        self.manifest("10-app.yaml", self.set_yaml(
+            "app", [("big.bin", sha(big))]))
+        self.assertTrue(wait_for(lambda: os.path.getsize(placed) ==
+                                 2 * MiB + 5 and in_sync(), 60))
+        self.assertEqual(sha(placed), sha(big))
+        self.assertEqual(len(self.requests("/big.bin")), 2)
+        err = self.stop()
+        self.assertIn("kept=1", err)
+        self.assertNotIn("error=", err)
+
 
 if __name__ == "__main__":
     unittest.main()
