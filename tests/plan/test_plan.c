@@ -590,6 +590,128 @@ test_scale(void)
 	free(names);
 }
 
+/* plan_keep_committed: which committed files a spec change leaves
+ * alone (design §4 round 2). */
+static size_t
+keep_case(const char *name, struct mset *set, const struct state_set *r,
+    int drift_first, size_t want, const char *want_keep)
+{
+	struct spec sp;
+	struct plan_obs obs[3];
+	struct plan_desired d;
+	unsigned char keep[3];
+	size_t i, n = 0;
+
+	if (spec_build(set, PLATFORM_POSIX, &sp) != 0) {
+		printf("FAIL keep %s: spec_build\n", name);
+		failures++;
+		return 0;
+	}
+	memset(obs, 0, sizeof(obs));
+	for (i = 0; i < sp.job.nfiles; i++) {
+		obs[i].exists = 1;
+		obs[i].size = 10;
+		obs[i].mtime_ns = 100;
+	}
+	if (drift_first)
+		obs[0].size = 11;
+	d.set = set;
+	d.spec = &sp;
+	d.obs = obs;
+	n = plan_keep_committed(&d, r, keep);
+	for (i = 0; i < sp.job.nfiles; i++)
+		if (keep[i] != (want_keep[i] == '1'))
+			break;
+	if (n != want || i != sp.job.nfiles) {
+		printf("FAIL keep %s: kept %zu, want %zu\n", name, n, want);
+		failures++;
+	}
+	spec_free(&sp);
+	return n;
+}
+
+static void
+test_keep_committed(void)
+{
+	static const char *const hdrs2[] = { "X-Fleet: fabrikam" };
+	struct msource src2 = src;
+	struct mset set;
+	struct mfile f2[2], f3[3];
+	struct spec sp;
+	struct state_set r;
+	struct state_file rf[2];
+	size_t i;
+	int before = failures;
+
+	/* Committed: a.bin (sha256 declared) and x/b.bin, as make_set. */
+	make_set(&set, f2, "app", MODE_ENFORCE, ON_REMOVE_KEEP);
+	if (spec_build(&set, PLATFORM_POSIX, &sp) != 0) {
+		printf("FAIL keep: spec_build\n");
+		failures++;
+		return;
+	}
+	memset(&r, 0, sizeof(r));
+	r.name = (char *)"app";
+	r.spec_hash = sp.hash;
+	for (i = 0; i < 2; i++) {
+		memset(&rf[i], 0, sizeof(rf[i]));
+		rf[i].local = (char *)sp.files[i].local;
+		rf[i].remote = (char *)sp.files[i].remote;
+		rf[i].local_size = 10;
+		rf[i].local_mtime_ns = 100;
+		rf[i].has_sha256 = 1;
+		memset(rf[i].sha256, i == 0 ? 0xab : 0xcd, 32);
+	}
+	r.files = rf;
+	r.nfiles = 2;
+
+	/* Same spec: all stay, a drifted file goes again. */
+	keep_case("same spec", &set, &r, 0, 2, "11");
+	keep_case("same spec, a drifted", &set, &r, 1, 1, "01");
+	/* A file added (c.bin sorts between a.bin and x/b.bin). */
+	memcpy(f3, f2, sizeof(f2));
+	memset(&f3[2], 0, sizeof(f3[2]));
+	f3[2].remote = "c.bin";
+	f3[2].local = "c.bin";
+	set.files = f3;
+	set.nfiles = 3;
+	keep_case("file added", &set, &r, 0, 2, "101");
+	/* ... with another priority: the record's settings are not proved. */
+	set.settings.priority = PRIO_HIGH;
+	keep_case("file added, priority changed", &set, &r, 0, 0, "000");
+	set.settings.priority = PRIO_NORMAL;
+	/* ... with other headers. */
+	src2.headers = hdrs2;
+	set.source = &src2;
+	keep_case("file added, headers changed", &set, &r, 0, 0, "000");
+	set.source = &src;
+	/* A file without sha256 removed (proved with no sha256 line). */
+	set.files = f2;
+	set.nfiles = 1;
+	keep_case("x/b.bin removed", &set, &r, 0, 1, "1");
+	/* The file with a sha256 removed (proved with what was placed). */
+	set.files = f2 + 1;
+	keep_case("a.bin removed", &set, &r, 0, 1, "1");
+	/* a.bin's sha256 line edited: what was placed does not match it,
+	 * and the proof fails (nothing kept: verify again). */
+	set.files = f2;
+	set.nfiles = 2;
+	f2[0].sha256[0] ^= 1;
+	keep_case("sha256 edited", &set, &r, 0, 0, "00");
+	f2[0].sha256[0] ^= 1;
+	/* A remote change seen at refresh: which file is not known. */
+	r.remote_changed = 1;
+	keep_case("remote changed", &set, &r, 0, 0, "00");
+	r.remote_changed = 0;
+	/* Never completed. */
+	r.spec_hash = NULL;
+	keep_case("never completed", &set, &r, 0, 0, "00");
+	keep_case("no record", &set, NULL, 0, 0, "00");
+	spec_free(&sp);
+	if (failures == before)
+		printf("ok   keep committed: 11 cases\n");
+}
+
 int
 main(void)
 {
@@ -601,6 +723,7 @@ main(void)
 	test_order();
 	test_backoff();
 	test_scale();
+	test_keep_committed();
 	if (failures) {
 		printf("%d failure(s)\n", failures);
 		return 1;
