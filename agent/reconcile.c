@@ -1126,18 +1126,9 @@ act(struct act *x)
 		do_create(x);
 		break;
 	case PLAN_CANCEL_RECREATE:
-		if (a->reason == PLAN_R_SPEC_CHANGED) {
-			/* Design §4 (round 2): the new job first, so the
-			 * backend can hand it what the old one already holds
-			 * of unchanged files (the engine carries their temps;
-			 * see README on BITS), then the old one goes.  Both
-			 * return at once; a crash between them leaves two own
-			 * jobs, and the next pass keeps the newest. */
-			do_create(x);
-			for (i = 0; i < a->ncancel; i++)
-				cancel_job(x, a->cancel[i]);
-			break;
-		}
+		/* Cancel returns at once; the engine hands what the old job
+		 * held of files the change left alone to the job created
+		 * next (design §4 round 2; README: what BITS cannot). */
 		for (i = 0; i < a->ncancel; i++)
 			if (cancel_job(x, a->cancel[i]) == -1)
 				return;

@@ -53,7 +53,7 @@ struct backend {
 	pthread_cond_t idle;	/* a job's last active file was released */
 	struct ejob **jobs;
 	size_t njobs;
-	struct ejob **dying;	/* cancelled, a worker still lets go (ejob.dying) */
+	struct ejob **dying;	/* cancelled, temps not yet removed (ejob.dying) */
 	size_t ndying;
 	int64_t next_seq;
 	int stop;
@@ -214,28 +214,68 @@ find(struct backend *e, const bk_guid *id)
 	return NULL;
 }
 
-/* Takes j off the job list and out of the store; no worker picks it
- * again, and list_jobs and find no longer see it. */
+/* Takes j off v; nothing else changes. */
 static void
-detach(struct backend *e, struct ejob *j)
+unlist(struct ejob **v, size_t *n, struct ejob *j)
 {
 	size_t i;
 
-	for (i = 0; i < e->njobs; i++)
-		if (e->jobs[i] == j) {
-			memmove(&e->jobs[i], &e->jobs[i + 1],
-			    (e->njobs - i - 1) * sizeof(*e->jobs));
-			e->njobs--;
+	for (i = 0; i < *n; i++)
+		if (v[i] == j) {
+			memmove(&v[i], &v[i + 1], (*n - i - 1) * sizeof(*v));
+			(*n)--;
 			break;
 		}
-	store_delete_job(e->store, &j->id);
 }
 
 static void
 drop(struct backend *e, struct ejob *j)
 {
-	detach(e, j);
+	unlist(e->jobs, &e->njobs, j);
+	store_delete_job(e->store, &j->id);
 	ejob_free(j);
+}
+
+/* How long a cancelled job's temps wait for a job of the same set to take
+ * them over: the reconciler creates that job right after the cancel, in
+ * the same pass, so this only has to outlast one pass. */
+#define CARRY_GRACE_MS 1000
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void remove_temps(struct backend *e, struct ejob *j,
+    int only_incomplete);
+
+/* A cancelled job no worker holds any more: its temps go (all but those
+ * a new job took over), then the job itself, from the store too. */
+static void
+reap(struct backend *e, struct ejob *j)
+{
+	unlist(e->dying, &e->ndying, j);
+	remove_temps(e, j, 0);
+	store_delete_job(e->store, &j->id);
+	ejob_free(j);
+}
+
+/* Reaps the cancelled jobs whose grace passed and that no worker holds;
+ * all of them when force (close). */
+static void
+reap_due(struct backend *e, int force)
+{
+	int64_t now = mono_ms();
+	size_t i = e->ndying;
+
+	while (i-- > 0)
+		if (force || (e->dying[i]->nactive == 0 &&
+		    now >= e->dying[i]->reap_at_ms))
+			reap(e, e->dying[i]);
 }
 
 /* Timers: transient errors back to QUEUED after the retry delay;
@@ -248,6 +288,8 @@ housekeep(struct backend *e, time_t now)
 	size_t i;
 	double spent;
 
+	if (e->ndying > 0)
+		reap_due(e, 0);
 	for (i = 0; i < e->njobs; i++) {
 		j = e->jobs[i];
 		if (j->ndirty > 0 && difftime(now, j->flushed) >= 1)
@@ -522,9 +564,6 @@ out:
 	return ret;
 }
 
-static void remove_temps(struct backend *e, struct ejob *j,
-    int only_incomplete);
-
 /* A carried file's old worker let go of the temp: the job it went to
  * (if it is still there) may now transfer it, from what the temp holds,
  * with the validators of the remote version those bytes are of. */
@@ -558,23 +597,6 @@ handoff(struct backend *e, struct efile *f)
 	file_changed(e, e->jobs[i], f->handoff_idx);
 }
 
-/* The last worker let go of a cancelled job: its temp files go now. */
-static void
-reap(struct backend *e, struct ejob *j)
-{
-	size_t i;
-
-	for (i = 0; i < e->ndying; i++)
-		if (e->dying[i] == j) {
-			memmove(&e->dying[i], &e->dying[i + 1],
-			    (e->ndying - i - 1) * sizeof(*e->dying));
-			e->ndying--;
-			break;
-		}
-	remove_temps(e, j, 0);
-	ejob_free(j);
-}
-
 /* Called with the mutex held after a transfer ended. */
 static void
 finish(struct backend *e, struct active *a, struct xfer *x, int ret)
@@ -594,8 +616,9 @@ finish(struct backend *e, struct active *a, struct xfer *x, int ret)
 	if (f->carried)
 		handoff(e, f);
 	if (j->dying) {
-		/* Cancelled meanwhile: nothing of it is recorded any more. */
-		if (j->nactive == 0)
+		/* Cancelled meanwhile: its state is settled; its temps go
+		 * once the grace passed (housekeep, reap_due). */
+		if (j->nactive == 0 && mono_ms() >= j->reap_at_ms)
 			reap(e, j);
 		goto wake;
 	}
@@ -740,6 +763,21 @@ engine_open(const struct config *cfg, struct backend **out)
 		if (e->jobs[i]->seq >= e->next_seq)
 			e->next_seq = e->jobs[i]->seq + 1;
 	}
+	/* A job cancelled just before a crash (its temps were kept for a
+	 * carry): the cancel ends now, sparing temps a live job names. */
+	for (i = e->njobs; i-- > 0;) {
+		struct ejob *j = e->jobs[i], **nd;
+
+		if (j->state != BK_CANCELLED)
+			continue;
+		if ((nd = realloc(e->dying, (e->ndying + 1) *
+		    sizeof(*nd))) == NULL)
+			goto fail;
+		e->dying = nd;
+		e->dying[e->ndying++] = j;
+		unlist(e->jobs, &e->njobs, j);
+	}
+	reap_due(e, 1);
 	e->nworkers = cfg->max_parallel;
 	if (e->nworkers > 0 &&
 	    (e->workers = calloc(e->nworkers, sizeof(*e->workers))) == NULL)
@@ -784,10 +822,9 @@ engine_close(struct backend *e)
 		smb_worker_free(e->workers[k].smb);
 	}
 	free(e->workers);
-	/* Every worker let go (finish reaped them); none is left unless a
-	 * worker died with one, whose temps then go as cancel promised. */
-	while (e->ndying > 0)
-		reap(e, e->dying[e->ndying - 1]);
+	/* Every worker let go: the cancelled jobs' temps go now, as Cancel
+	 * promised, whatever is left of their grace. */
+	reap_due(e, 1);
 	free(e->dying);
 	for (i = 0; i < e->njobs; i++) {
 		if (e->store != NULL && (e->jobs[i]->ndirty > 0 ||
@@ -922,16 +959,18 @@ same_transfer(const struct ejob *o, const struct ejob *j)
 	    o->auth_computer == j->auth_computer;
 }
 
-/* Design §4 (round 2), a spec change never throws away good bytes: a
- * file of the new job j whose remote and local path an existing job of
- * the same set with the same transfer settings already holds in a temp
- * takes that temp over (name, bytes, the validators those bytes are of,
- * completed or not).  The old job is about to be cancelled; its file is
- * marked carried and never picked again.  When a worker still writes
- * that temp, the old job is stopped and the new file is held until the
- * worker lets go (finish, handoff), so two workers never write one file.
- * What the remote holds now is checked as on any resume (If-Range), and
- * a declared sha256 is verified before Complete, as always.  Called with
+/* Design §4 (round 2), a spec change never throws away good bytes: the
+ * reconciler cancels the old job of a set and creates the new one right
+ * after.  A file of the new job j whose remote and local path a job of
+ * the same set with the same transfer settings, cancelled moments ago
+ * (in its grace, not in ERROR), held in a temp takes that temp over
+ * (name, bytes, the validators those bytes are of, completed or not).
+ * Only cancelled jobs give: a live job, ours or a look-alike, is never
+ * touched.  When that job's worker still writes the temp (it aborts at
+ * its next callback), the new file is held until the worker lets go
+ * (finish, handoff), so two workers never write one file.  What the
+ * remote holds now is checked as on any resume (If-Range), and a
+ * declared sha256 is verified before Complete, as always.  Called with
  * the mutex held, after j is in the store; the store then learns both
  * sides (a crash between the two writes leaves the temp named by both
  * jobs, and remove_temps never unlinks a temp another job names). */
@@ -941,10 +980,10 @@ carry(struct backend *e, struct ejob *j)
 	struct efile *nf, *f;
 	size_t i, k, m;
 
-	for (i = 0; i < e->njobs; i++) {
-		struct ejob *o = e->jobs[i];
+	for (i = 0; i < e->ndying; i++) {
+		struct ejob *o = e->dying[i];
 
-		if (o == j || !same_transfer(o, j))
+		if (o->nocarry || !same_transfer(o, j))
 			continue;
 		for (m = 0; m < o->nfiles; m++) {
 			f = &o->files[m];
@@ -970,10 +1009,7 @@ carry(struct backend *e, struct ejob *j)
 			f->carried = 1;
 			f->handoff_seq = j->seq;
 			f->handoff_idx = k;
-			if (f->active) {
-				nf->held = 1;
-				job_stop(o);
-			}
+			nf->held = f->active;
 			store_update_file(e->store, j, k);
 			store_update_file(e->store, o, m);
 		}
@@ -1147,8 +1183,11 @@ referenced(struct backend *e, const struct ejob *skip, const char *dir,
 {
 	size_t i, k;
 
-	for (i = 0; i < e->njobs; i++) {
-		const struct ejob *o = e->jobs[i];
+	/* Cancelled jobs in their grace count: their temps may yet be
+	 * carried. */
+	for (i = 0; i < e->njobs + e->ndying; i++) {
+		const struct ejob *o = i < e->njobs ? e->jobs[i] :
+		    e->dying[i - e->njobs];
 
 		if (o == skip)
 			continue;
@@ -1217,24 +1256,28 @@ engine_cancel(struct backend *e, const bk_guid *id)
 		rc = BK_E_NOTFOUND;
 		goto out;
 	}
-	/* At once (design §4): stopped, off the job list (so no worker
-	 * picks it again) and out of the store.  A worker still inside one
-	 * of its files aborts at its next callback; the last one to let go
-	 * removes the temps and frees the job (finish, reap). */
+	/* At once (design §4): stopped, CANCELLED in the store and off the
+	 * job list, so no worker picks it again and list_jobs no longer
+	 * shows it.  A worker still inside one of its files aborts at its
+	 * next callback.  Its temps stay a moment for a job of the same set
+	 * created next (carry); then reap_due removes them, and a crash
+	 * before that leaves a CANCELLED job that engine_open reaps. */
 	job_stop(j);
+	j->nocarry = j->state == BK_ERROR;
 	set_state(e, j, BK_CANCELLED);
-	detach(e, j);
-	if (j->nactive > 0 && (nd = realloc(e->dying, (e->ndying + 1) *
-	    sizeof(*nd))) != NULL) {
+	unlist(e->jobs, &e->njobs, j);
+	if ((nd = realloc(e->dying, (e->ndying + 1) * sizeof(*nd))) != NULL) {
 		e->dying = nd;
 		e->dying[e->ndying++] = j;
 		j->dying = 1;
+		j->reap_at_ms = mono_ms() + CARRY_GRACE_MS;
 		goto out;
 	}
-	/* Idle, or no memory to defer: off the list, it cannot be picked
-	 * again, so this wait ends at the workers' next callback. */
+	/* No memory to defer: off the list it cannot be picked again, so
+	 * this wait ends at the workers' next callback. */
 	wait_idle(e, j);
 	remove_temps(e, j, 0);
+	store_delete_job(e->store, &j->id);
 	ejob_free(j);
 out:
 	pthread_mutex_unlock(&e->mu);

@@ -87,10 +87,13 @@ struct ejob {
 	 * error, close): a worker that picked a file under another value
 	 * stops at its next callback.  Read without the mutex. */
 	atomic_uint gen;
-	/* Cancelled while a worker still held a file: off the job list and
-	 * out of the store; the last worker to let go removes its temps and
-	 * frees it (engine_cancel returns at once). */
-	int dying;
+	/* Cancelled: off the job list at once (engine_cancel), its temps
+	 * kept until reap_at_ms (monotonic) and until no worker holds one of
+	 * its files, so that a job created right after for the same set may
+	 * take over what it had (carry); then its temps go and it is freed.
+	 * nocarry: it was cancelled in ERROR, its bytes are not trusted. */
+	int dying, nocarry;
+	int64_t reap_at_ms;
 };
 
 /* The remote and local side of one file transfer, as http.c and smb.c see

@@ -174,7 +174,7 @@ class EditTransferTest(Base):
             self.assertLess(time.monotonic() - t_rm, 1.0 + 1.5,
                             "transfer still running after the set left")
             time.sleep(0.05)
-        self.assertTrue(wait_for(lambda: self.big_temp_size(d) == 0, 2),
+        self.assertTrue(wait_for(lambda: self.big_temp_size(d) == 0, 3),
                         "temp file left")
         self.assertLess(self.served("/big.bin"), BIG)
         st, plan = self.answers()
