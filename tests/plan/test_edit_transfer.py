@@ -79,6 +79,8 @@ class EditTransferTest(Base):
     def stop(self):
         self.daemon.send_signal(signal.SIGTERM)
         out, err = self.daemon.communicate(timeout=30)
+        # Clean exit (under the sanitizers: no leak, no error report).
+        self.assertEqual(self.daemon.returncode, 0, err[-3000:])
         self.daemon = None
         return err
 
