@@ -284,6 +284,59 @@ plan_keep_committed(const struct plan_desired *d, const struct state_set *r,
 	return n;
 }
 
+size_t
+plan_grow_files(const struct plan_desired *d, const struct state_set *r,
+    const struct bk_job *j, const char *jhash, unsigned char *add)
+{
+	const struct spec *sp = d->spec;
+	struct bk_file_spec *of = NULL;
+	struct spec_file *om = NULL;
+	unsigned char *keep = NULL, *inj = NULL;
+	char h[SPEC_HASH_LEN + 1];
+	size_t i, k, n = sp->job.nfiles, nold = 0, nadd = 0;
+
+	memset(add, 0, n);
+	if (jhash == NULL || j->nfiles == 0 || j->nfiles >= n)
+		goto out;
+	keep = xcalloc(n + 1, 1);
+	inj = xcalloc(n + 1, 1);
+	plan_keep_committed(d, r, keep);
+	for (k = 0; k < j->nfiles; k++) {
+		const struct bk_file *jf = &j->files[k];
+
+		if (jf->local == NULL || jf->remote == NULL)
+			goto out;
+		i = spec_file_index(sp, jf->local);
+		if (i == n || inj[i] ||
+		    strcmp(sp->files[i].remote, jf->remote) != 0)
+			goto out;	/* a file left or changed: not grown */
+		inj[i] = 1;
+	}
+	of = xcalloc(n + 1, sizeof(*of));
+	om = xcalloc(n + 1, sizeof(*om));
+	for (i = 0; i < n; i++)
+		if (inj[i] || keep[i]) {
+			of[nold] = sp->files[i];
+			om[nold++] = sp->meta[i];
+		}
+	spec_hash_files(d->set, sp, of, om, nold, h);
+	if (strcmp(h, jhash) != 0)
+		goto out;	/* settings or a sha256 line changed too */
+	for (i = 0; i < n; i++)
+		if (!inj[i] && !keep[i]) {
+			add[i] = 1;
+			nadd++;
+		}
+out:
+	if (nadd == 0)
+		memset(add, 0, n);
+	free(keep);
+	free(inj);
+	free(of);
+	free(om);
+	return nadd;
+}
+
 static int
 held(const struct plan_input *in, const struct state_set *r)
 {
@@ -386,6 +439,25 @@ decide_no_job(const struct plan_input *in, const struct entry *e,
 	a->attempts = r ? r->attempts + 1 : 1;
 }
 
+/* States in which a job may be suspended and grown: not failed (a
+ * failed job is recreated as always), not finished. */
+static int
+can_grow(enum bk_state s)
+{
+	return s == BK_QUEUED || s == BK_CONNECTING || s == BK_TRANSFERRING ||
+	    s == BK_TRANSIENT_ERROR || s == BK_SUSPENDED;
+}
+
+static int
+grows(const struct entry *e, const struct bk_job *j, const char *h)
+{
+	unsigned char *add = xcalloc(e->d->spec->job.nfiles + 1, 1);
+	size_t n = plan_grow_files(e->d, e->r, j, h, add);
+
+	free(add);
+	return n > 0;
+}
+
 static void
 decide_own(const struct plan_input *in, const struct entry *e,
     const struct bk_job *j, struct plan_action *a)
@@ -404,6 +476,13 @@ decide_own(const struct plan_input *in, const struct entry *e,
 			/* Not ours to change now; report what differs. */
 			a->job = NULL;
 			decide_no_job(in, e, a);
+			return;
+		}
+		/* Only files added (design §4 round 2): the job keeps what it
+		 * has and takes the new files (AddFile), on both backends. */
+		if (can_grow(j->state) && grows(e, j, h)) {
+			a->verb = PLAN_ADD_FILES;
+			a->reason = PLAN_R_SPEC_CHANGED;
 			return;
 		}
 		a->verb = PLAN_CANCEL_RECREATE;
@@ -708,6 +787,7 @@ plan_verb_name(enum plan_verb v)
 		[PLAN_SUSPEND] = "suspend",
 		[PLAN_CANCEL_ORPHAN] = "cancel-orphan",
 		[PLAN_REDUCE_DUPLICATES] = "reduce-duplicates",
+		[PLAN_ADD_FILES] = "add-files",
 	};
 
 	return (unsigned)v < sizeof(names) / sizeof(names[0]) ?

@@ -891,6 +891,84 @@ out:
 	free(keep);
 }
 
+/* PLAN_ADD_FILES: suspend the job, AddFile the files the spec added,
+ * SetDescription to the new spec, resume; what the job transferred stays
+ * (design §4 round 2).  0, or -1 when the backend cannot (Wine's BITS has
+ * no Suspend) or a step failed: the caller then cancels and recreates,
+ * as for any other spec change. */
+static int
+do_grow(struct act *x)
+{
+	struct reconcile_ctx *c = x->c;
+	const struct bk_job *j = x->a->job;
+	const struct spec *sp = x->a->desired->spec;
+	const char *dest = x->a->desired->set->destination;
+	const char *h = spec_job_hash(j->description, x->a->set,
+	    strlen(x->a->set));
+	unsigned char *add;
+	char g[39], *d, *slash;
+	const char *step = NULL;
+	size_t i, n;
+	int rc = BK_OK, ret = -1;
+
+	bk_guid_format(&j->id, g);
+	add = xcalloc(sp->job.nfiles + 1, 1);
+	if (c->ops->add_file == NULL || c->ops->set_description == NULL ||
+	    (n = plan_grow_files(x->a->desired, x->a->recorded, j, h,
+	    add)) == 0) {
+		step = "the backend cannot add files to a job";
+		goto out;
+	}
+	if (j->state != BK_SUSPENDED &&
+	    (rc = c->ops->suspend(c->b, &j->id)) != BK_OK) {
+		step = "Suspend";
+		goto out;
+	}
+	for (i = 0; i < sp->job.nfiles; i++) {
+		if (!add[i])
+			continue;
+		/* BITS needs destination folders before AddFile. */
+		d = xstrdup(sp->files[i].local);
+		slash = (char *)base_name(d);
+		if (slash > d + 1)
+			slash[-1] = '\0';
+		if (platform_make_dirs(d, strlen(dest)) == -1) {
+			logf_(c, "set=%s error=\"cannot create folder %s: %s\"",
+			    x->a->set, d, strerror(errno));
+			free(d);
+			step = "creating its folder";
+			goto out;
+		}
+		free(d);
+		if ((rc = c->ops->add_file(c->b, &j->id, &sp->files[i])) !=
+		    BK_OK) {
+			step = "AddFile";
+			goto out;
+		}
+	}
+	if ((rc = c->ops->set_description(c->b, &j->id,
+	    sp->description)) != BK_OK) {
+		step = "SetDescription";
+		goto out;
+	}
+	logev(c, PLATFORM_EV_JOB_CREATED, "set=%s job=%s grown files_added=%zu "
+	    "spec=%.12s", x->a->set, g, n, sp->hash);
+	if ((rc = c->ops->resume(c->b, &j->id)) != BK_OK) {
+		/* The job has the new spec: the next pass resumes it. */
+		logev(c, PLATFORM_EV_JOB_ERROR, "set=%s job=%s resume=failed "
+		    "error=\"%s\"", x->a->set, g, bk_why(c, rc));
+		x->sum->errors++;
+	}
+	ret = 0;
+out:
+	if (ret != 0)
+		logf_(c, "set=%s job=%s grow=failed step=\"%s\" error=\"%s\" "
+		    "then=cancel-and-recreate", x->a->set, g, step,
+		    rc != BK_OK ? bk_why(c, rc) : "not grown");
+	free(add);
+	return ret;
+}
+
 static const struct bk_file *
 job_file(const struct bk_job *j, const char *local, size_t *index)
 {
@@ -1207,6 +1285,13 @@ act(struct act *x)
 	case PLAN_REDUCE_DUPLICATES:
 		for (i = 0; i < a->ncancel; i++)
 			cancel_job(x, a->cancel[i]);
+		break;
+	case PLAN_ADD_FILES:
+		if (do_grow(x) == 0)
+			break;
+		/* As any spec change: the engine still carries the bytes. */
+		if (cancel_job(x, a->job) == 0)
+			do_create(x);
 		break;
 	}
 }

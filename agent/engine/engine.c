@@ -1150,6 +1150,86 @@ out:
 	return rc;
 }
 
+/* IBackgroundCopyJob::AddFile, on a SUSPENDED job that no worker holds
+ * (engine_suspend waited for them), so the files array may move. */
+static int
+engine_add_file(struct backend *e, const bk_guid *id,
+    const struct bk_file_spec *file)
+{
+	struct ejob *j;
+	struct efile *nf, *f;
+	size_t k;
+	int rc = BK_OK;
+
+	if (!valid_remote(file->remote) || file->local[0] != '/')
+		return BK_E_INVALID;
+	pthread_mutex_lock(&e->mu);
+	if ((j = find(e, id)) == NULL) {
+		rc = BK_E_NOTFOUND;
+		goto out;
+	}
+	if (j->state != BK_SUSPENDED || j->nactive > 0) {
+		rc = BK_E_STATE;
+		goto out;
+	}
+	for (k = 0; k < j->nfiles; k++)
+		if (strcmp(j->files[k].local, file->local) == 0) {
+			rc = BK_E_INVALID;	/* one local file, one entry */
+			goto out;
+		}
+	if ((nf = realloc(j->files, (j->nfiles + 1) * sizeof(*nf))) == NULL) {
+		rc = BK_E_IO;
+		goto out;
+	}
+	j->files = nf;
+	f = &j->files[j->nfiles];
+	memset(f, 0, sizeof(*f));
+	f->total = BK_SIZE_UNKNOWN;
+	f->v.size = BK_SIZE_UNKNOWN;
+	if ((f->remote = strdup(file->remote)) == NULL ||
+	    (f->local = strdup(file->local)) == NULL) {
+		free(f->remote);
+		rc = BK_E_IO;
+		goto out;
+	}
+	j->nfiles++;
+	j->modified = time(NULL);
+	if (store_insert_file(e->store, j, j->nfiles - 1) != BK_OK ||
+	    store_update_job(e->store, j) != BK_OK)
+		rc = BK_E_IO;
+out:
+	pthread_mutex_unlock(&e->mu);
+	return rc;
+}
+
+/* IBackgroundCopyJob::SetDescription. */
+static int
+engine_set_description(struct backend *e, const bk_guid *id,
+    const char *description)
+{
+	struct ejob *j;
+	char *d;
+	int rc = BK_OK;
+
+	pthread_mutex_lock(&e->mu);
+	if ((j = find(e, id)) == NULL) {
+		rc = BK_E_NOTFOUND;
+		goto out;
+	}
+	if ((d = xstrdup_or_null(description)) == NULL && description) {
+		rc = BK_E_IO;
+		goto out;
+	}
+	free(j->description);
+	j->description = d;
+	j->modified = time(NULL);
+	if (store_update_job(e->store, j) != BK_OK)
+		rc = BK_E_IO;
+out:
+	pthread_mutex_unlock(&e->mu);
+	return rc;
+}
+
 /* A temp file of a completed (not yet committed) file of j. */
 static int
 names_completed(const struct ejob *j, const char *name)
@@ -1501,6 +1581,8 @@ const struct backend_ops engine_backend_ops = {
 	.create_job = engine_create_job,
 	.resume = engine_resume,
 	.suspend = engine_suspend,
+	.add_file = engine_add_file,
+	.set_description = engine_set_description,
 	.cancel = engine_cancel,
 	.complete = engine_complete,
 	.temp_path = engine_temp_path,

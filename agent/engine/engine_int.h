@@ -201,6 +201,7 @@ int store_load(struct store *s, struct ejob ***jobs, size_t *n);
 int store_insert_job(struct store *s, const struct ejob *j);
 int store_update_job(struct store *s, const struct ejob *j);
 int store_update_file(struct store *s, const struct ejob *j, size_t i);
+int store_insert_file(struct store *s, const struct ejob *j, size_t i);
 /* Groups the writes between them into one transaction. */
 int store_begin(struct store *s);
 int store_commit(struct store *s);

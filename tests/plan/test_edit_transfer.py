@@ -154,6 +154,45 @@ class EditTransferTest(Base):
               % (self.slowest, self.served("/big.bin"), BIG),
               file=sys.stderr)
         self.assertNotIn("error=", err)
+        # The job was grown in place (AddFile), not recreated.
+        self.assertIn("action=add-files", err)
+        self.assertIn("grown files_added=1", err)
+        self.assertNotIn("cancel-and-recreate", err)
+
+    def test_other_change_mid_transfer_keeps_bytes(self):
+        """A change that is not only an addition (a file leaves the set)
+        while the big file transfers: the job is cancelled at once and
+        the new one takes over the big file's temp (the engine's carry),
+        so the big file is still served about once."""
+        big = os.path.join(self.www, "big.bin")
+        write_random(big, BIG)
+        write_random(os.path.join(self.www, "small.bin"), 3000)
+        self.nginx(limit_rate=RATE)
+        self.manifest("10-app.yaml", self.set_yaml(
+            "app", ["big.bin", "small.bin"]))
+        self.start()
+        d = os.path.join(self.dst, "app")
+        self.wait_temp(d, BIG // 3, self.daemon)
+        self.answers()
+        self.manifest("10-app.yaml", self.set_yaml("app", ["big.bin"]))
+        t_edit = time.monotonic()
+        while time.monotonic() - t_edit < 3:
+            self.answers()
+            time.sleep(0.2)
+        placed = os.path.join(d, "big.bin")
+        self.assertTrue(wait_for(lambda: os.path.exists(placed), 120))
+        self.assertEqual(sha(placed), sha(big))
+        self.assertLessEqual(self.served("/big.bin"), BIG * 1.1,
+                             self.requests("/big.bin"))
+        self.assertTrue(wait_for(lambda: json.loads(self.timed(
+            "plan", "--format", "json").stdout)["changes"] == 0, 20))
+        # Nothing of the old job is left: its other temp went too.
+        self.assertTrue(wait_for(lambda: glob.glob(
+            os.path.join(d, ".BIT*")) == [], 5), os.listdir(d))
+        err = self.stop()
+        self.assertEqual(self.jobs(), [])
+        self.assertIn("action=cancel-and-recreate", err)
+        self.assertNotIn("error=", err)
 
     def test_remove_set_mid_transfer(self):
         big = os.path.join(self.www, "big.bin")

@@ -712,6 +712,125 @@ test_keep_committed(void)
 		printf("ok   keep committed: 11 cases\n");
 }
 
+/* PLAN_ADD_FILES: an own job whose spec only gained files is grown in
+ * place; any other change still cancels and recreates. */
+static void
+grow_case(const char *name, struct mset *set, const struct spec *old,
+    enum bk_state state, enum plan_verb want, size_t want_add)
+{
+	struct spec sp;
+	struct plan_obs obs[3];
+	struct plan_desired d;
+	struct state_set r;
+	struct state_job rj;
+	struct bk_job jobs[1];
+	struct bk_file jf[2];
+	struct plan_input in;
+	struct plan p;
+	unsigned char add[3];
+	size_t i, nadd;
+
+	if (spec_build(set, PLATFORM_POSIX, &sp) != 0) {
+		printf("FAIL grow %s: spec_build\n", name);
+		failures++;
+		return;
+	}
+	memset(obs, 0, sizeof(obs));
+	d.set = set;
+	d.spec = &sp;
+	d.obs = obs;
+	memset(&rj, 0, sizeof(rj));
+	rj.guid.b[0] = 1;
+	memset(&r, 0, sizeof(r));
+	r.name = (char *)"app";
+	r.jobs = &rj;
+	r.njobs = 1;
+	memset(jobs, 0, sizeof(jobs));
+	memset(jf, 0, sizeof(jf));
+	jobs[0].id.b[0] = 1;
+	jobs[0].display_name = (char *)"bitsync:app";
+	jobs[0].description = (char *)old->description;
+	jobs[0].state = state;
+	jobs[0].created = NOW - 10;
+	jobs[0].modified = NOW - 10;
+	for (i = 0; i < old->job.nfiles; i++) {
+		jf[i].remote = (char *)old->files[i].remote;
+		jf[i].local = (char *)old->files[i].local;
+	}
+	jobs[0].files = jf;
+	jobs[0].nfiles = old->job.nfiles;
+	memset(&in, 0, sizeof(in));
+	in.desired = &d;
+	in.ndesired = 1;
+	in.jobs = jobs;
+	in.njobs = 1;
+	in.recorded = &r;
+	in.nrecorded = 1;
+	in.now = NOW;
+	nadd = plan_grow_files(&d, &r, &jobs[0], spec_job_hash(
+	    old->description, "app", 3), add);
+	if (plan_make(&in, &p) != 0 || p.n != 1 || p.v[0].verb != want ||
+	    nadd != want_add) {
+		printf("FAIL grow %s: got %s, %zu to add; want %s, %zu\n",
+		    name, p.n == 1 ? plan_verb_name(p.v[0].verb) : "?", nadd,
+		    plan_verb_name(want), want_add);
+		failures++;
+	}
+	plan_free(&p);
+	spec_free(&sp);
+}
+
+static void
+test_grow(void)
+{
+	struct mset set;
+	struct mfile f2[2], f3[3];
+	struct spec old;
+	int before = failures;
+
+	make_set(&set, f2, "app", MODE_ENFORCE, ON_REMOVE_KEEP);
+	if (spec_build(&set, PLATFORM_POSIX, &old) != 0) {
+		printf("FAIL grow: spec_build\n");
+		failures++;
+		return;
+	}
+	memcpy(f3, f2, sizeof(f2));
+	memset(&f3[2], 0, sizeof(f3[2]));
+	f3[2].remote = "c.bin";
+	f3[2].local = "c.bin";
+	set.files = f3;
+	set.nfiles = 3;
+	grow_case("file added", &set, &old, BK_TRANSFERRING, PLAN_ADD_FILES,
+	    1);
+	grow_case("file added, suspended", &set, &old, BK_SUSPENDED,
+	    PLAN_ADD_FILES, 1);
+	/* A failed job is recreated, as after any failure. */
+	grow_case("file added, job failed", &set, &old, BK_ERROR,
+	    PLAN_CANCEL_RECREATE, 1);
+	/* Transferred: completed first would commit the old spec. */
+	grow_case("file added, job transferred", &set, &old, BK_TRANSFERRED,
+	    PLAN_CANCEL_RECREATE, 1);
+	set.settings.priority = PRIO_LOW;
+	grow_case("file added, priority changed", &set, &old,
+	    BK_TRANSFERRING, PLAN_CANCEL_RECREATE, 0);
+	set.settings.priority = PRIO_NORMAL;
+	f3[0].sha256[0] ^= 1;
+	grow_case("file added, a sha256 edited", &set, &old, BK_TRANSFERRING,
+	    PLAN_CANCEL_RECREATE, 0);
+	f3[0].sha256[0] ^= 1;
+	f3[1].remote = "sub/other.bin";
+	grow_case("file added, a remote changed", &set, &old,
+	    BK_TRANSFERRING, PLAN_CANCEL_RECREATE, 0);
+	f3[1].remote = "sub/b.bin";
+	set.files = f2;
+	set.nfiles = 1;
+	grow_case("file removed", &set, &old, BK_TRANSFERRING,
+	    PLAN_CANCEL_RECREATE, 0);
+	spec_free(&old);
+	if (failures == before)
+		printf("ok   grow: 8 cases\n");
+}
+
 int
 main(void)
 {
@@ -724,6 +843,7 @@ main(void)
 	test_backoff();
 	test_scale();
 	test_keep_committed();
+	test_grow();
 	if (failures) {
 		printf("%d failure(s)\n", failures);
 		return 1;
