@@ -564,37 +564,55 @@ out:
 	return ret;
 }
 
+/* The job with creation number seq, listed or cancelled in its grace. */
+static struct ejob *
+by_seq(struct backend *e, int64_t seq)
+{
+	size_t i;
+
+	for (i = 0; i < e->njobs + e->ndying; i++) {
+		struct ejob *j = i < e->njobs ? e->jobs[i] :
+		    e->dying[i - e->njobs];
+
+		if (j->seq == seq)
+			return j;
+	}
+	return NULL;
+}
+
 /* A carried file's old worker let go of the temp: the job it went to
  * (if it is still there) may now transfer it, from what the temp holds,
- * with the validators of the remote version those bytes are of. */
+ * with the validators of the remote version those bytes are of.  When
+ * that job was cancelled in turn and its file carried on, the hand-over
+ * follows (a temp is only ever written by one worker). */
 static void
 handoff(struct backend *e, struct efile *f)
 {
+	struct ejob *nj;
 	struct efile *nf;
-	size_t i;
 
-	for (i = 0; i < e->njobs; i++)
-		if (e->jobs[i]->seq == f->handoff_seq)
+	while (f->carried && (nj = by_seq(e, f->handoff_seq)) != NULL &&
+	    f->handoff_idx < nj->nfiles) {
+		nf = &nj->files[f->handoff_idx];
+		if (!nf->held)
 			break;
-	if (i == e->njobs || f->handoff_idx >= e->jobs[i]->nfiles)
-		return;
-	nf = &e->jobs[i]->files[f->handoff_idx];
-	if (!nf->held)
-		return;
-	nf->held = 0;
-	nf->done = f->done;
-	nf->total = f->total;
-	nf->completed = f->completed == 1;
-	/* carry() moved the validators already; the old worker set new
-	 * ones only when its response started over (cb_start). */
-	if (f->v.etag != NULL || f->v.last_modified != NULL ||
-	    f->v.size != BK_SIZE_UNKNOWN || f->v.mtime != 0) {
-		backend_free_validators(&nf->v);
-		nf->v = f->v;
-		memset(&f->v, 0, sizeof(f->v));
-		f->v.size = BK_SIZE_UNKNOWN;
+		nf->held = 0;
+		nf->done = f->done;
+		nf->total = f->total;
+		nf->completed = f->completed == 1;
+		/* carry() moved the validators already; the old worker set
+		 * new ones only when its response started over (cb_start). */
+		if (f->v.etag != NULL || f->v.last_modified != NULL ||
+		    f->v.size != BK_SIZE_UNKNOWN || f->v.mtime != 0) {
+			backend_free_validators(&nf->v);
+			nf->v = f->v;
+			memset(&f->v, 0, sizeof(f->v));
+			f->v.size = BK_SIZE_UNKNOWN;
+		}
+		if (!nj->dying)
+			file_changed(e, nj, f->handoff_idx);
+		f = nf;
 	}
-	file_changed(e, e->jobs[i], f->handoff_idx);
 }
 
 /* Called with the mutex held after a transfer ended. */
@@ -1009,7 +1027,9 @@ carry(struct backend *e, struct ejob *j)
 			f->carried = 1;
 			f->handoff_seq = j->seq;
 			f->handoff_idx = k;
-			nf->held = f->active;
+			/* Its writer (or the one it waits for) still
+			 * holds the temp. */
+			nf->held = f->active || f->held;
 			store_update_file(e->store, j, k);
 			store_update_file(e->store, o, m);
 		}
