@@ -194,6 +194,37 @@ class EditTransferTest(Base):
         self.assertIn("action=cancel-and-recreate", err)
         self.assertNotIn("error=", err)
 
+    def test_quick_edits_mid_transfer(self):
+        """Two edits 0.1 s apart while the big file transfers (each
+        cancels and recreates; the second may come before the first
+        job's worker let go of the temp): still served about once,
+        placed whole."""
+        big = os.path.join(self.www, "big.bin")
+        write_random(big, BIG)
+        for n in ("s1.bin", "s2.bin"):
+            write_random(os.path.join(self.www, n), 3000)
+        self.nginx(limit_rate=RATE)
+        self.manifest("10-app.yaml", self.set_yaml(
+            "app", ["big.bin", "s1.bin", "s2.bin"]))
+        self.start()
+        d = os.path.join(self.dst, "app")
+        self.wait_temp(d, BIG // 3, self.daemon)
+        self.manifest("10-app.yaml", self.set_yaml(
+            "app", ["big.bin", "s1.bin"]))
+        time.sleep(0.1)
+        self.manifest("10-app.yaml", self.set_yaml("app", ["big.bin"]))
+        self.answers()
+        placed = os.path.join(d, "big.bin")
+        self.assertTrue(wait_for(lambda: os.path.exists(placed), 120))
+        self.assertEqual(sha(placed), sha(big))
+        self.assertLessEqual(self.served("/big.bin"), BIG * 1.1,
+                             self.requests("/big.bin"))
+        self.assertTrue(wait_for(lambda: json.loads(self.timed(
+            "plan", "--format", "json").stdout)["changes"] == 0, 20))
+        err = self.stop()
+        self.assertEqual(self.jobs(), [])
+        self.assertNotIn("error=", err)
+
     def test_remove_set_mid_transfer(self):
         big = os.path.join(self.www, "big.bin")
         write_random(big, BIG)
