@@ -771,9 +771,16 @@ commit_kept(struct act *x)
 	size_t i;
 
 	sf = xcalloc(sp->job.nfiles + 1, sizeof(*sf));
-	for (i = 0; i < sp->job.nfiles; i++)
-		if ((rf = kept_row(x, i)) != NULL)
-			sf[i] = *rf;
+	for (i = 0; i < sp->job.nfiles; i++) {
+		if ((rf = kept_row(x, i)) == NULL) {
+			/* plan_keep_committed kept only recorded files. */
+			logf_(c, "set=%s error=\"no record of %s to keep\"",
+			    x->a->set, sp->files[i].local);
+			x->sum->errors++;
+			goto out;
+		}
+		sf[i] = *rf;
+	}
 	x->row.spec_hash = (char *)sp->hash;
 	x->row.last_success = x->v->now;
 	x->row.last_check = x->v->now;
@@ -792,10 +799,16 @@ commit_kept(struct act *x)
 		logf_(c, "set=%s error=\"state: %s\"", x->a->set,
 		    state_errmsg(c->st));
 		x->sum->errors++;
-	} else
+	} else {
 		logev(c, PLATFORM_EV_SET_COMPLETED, "set=%s completed files=%zu "
 		    "result=in-sync kept=%zu", x->a->set, sp->job.nfiles,
 		    sp->job.nfiles);
+		/* count() took the set as working; it is in sync. */
+		if (x->sum->working > 0)
+			x->sum->working--;
+		x->sum->in_sync++;
+	}
+out:
 	free(sf);
 }
 
