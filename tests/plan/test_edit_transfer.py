@@ -225,6 +225,34 @@ class EditTransferTest(Base):
         self.assertEqual(self.jobs(), [])
         self.assertNotIn("error=", err)
 
+    def test_sha256_edited_mid_transfer(self):
+        """A sha256 line added mid-transfer that the remote does not
+        match: the bytes are kept for the transfer, but verified against
+        the new line before Complete, so nothing is committed."""
+        big = os.path.join(self.www, "big.bin")
+        write_random(big, BIG)
+        self.nginx(limit_rate=RATE)
+        self.manifest("10-app.yaml", self.set_yaml("app", ["big.bin"]))
+        self.start()
+        d = os.path.join(self.dst, "app")
+        self.wait_temp(d, BIG // 3, self.daemon)
+        self.manifest("10-app.yaml", self.set_yaml(
+            "app", [("big.bin", "ab" * 32)]))
+        self.answers()
+
+        def failed():
+            st, _ = self.answers()
+            app = [s for s in st["sets"] if s["name"] == "app"]
+            return app and "sha256 mismatch" in (
+                app[0].get("last_error") or "")
+        self.assertTrue(wait_for(failed, 120, 0.5), self.run_bitsync(
+            "status", "--format", "json").stdout)
+        self.assertFalse(os.path.exists(os.path.join(d, "big.bin")))
+        self.assertLessEqual(self.served("/big.bin"), BIG * 1.1,
+                             self.requests("/big.bin"))
+        err = self.stop()
+        self.assertIn("sha256 mismatch", err)
+
     def test_remove_set_mid_transfer(self):
         big = os.path.join(self.www, "big.bin")
         write_random(big, BIG)
