@@ -975,8 +975,9 @@ do_grow(struct act *x)
 	ret = 0;
 out:
 	if (ret != 0)
-		logf_(c, "set=%s job=%s grow=failed step=\"%s\" error=\"%s\" "
-		    "then=cancel-and-recreate", x->a->set, g, step,
+		/* A fallback, not a failure: no error priority. */
+		logf_(c, "set=%s job=%s add-files=not-done step=\"%s\" "
+		    "why=\"%s\" then=cancel-and-recreate", x->a->set, g, step,
 		    rc != BK_OK ? bk_why(c, rc) : "not grown");
 	free(add);
 	return ret;
