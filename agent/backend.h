@@ -191,6 +191,17 @@ struct backend_ops {
 	/* IBackgroundCopyJob::Suspend. */
 	int (*suspend)(struct backend *b, const bk_guid *id);
 
+	/* IBackgroundCopyJob::AddFile on a SUSPENDED job (BK_E_STATE
+	 * otherwise): how a spec change that only adds files keeps the job
+	 * and what it already transferred.  May be NULL in a backend. */
+	int (*add_file)(struct backend *b, const bk_guid *id,
+	    const struct bk_file_spec *file);
+
+	/* IBackgroundCopyJob::SetDescription: the job then carries the spec
+	 * it was grown to.  May be NULL in a backend. */
+	int (*set_description)(struct backend *b, const bk_guid *id,
+	    const char *description);
+
 	/* IBackgroundCopyJob::Cancel: removes temporary files; -> CANCELLED. */
 	int (*cancel)(struct backend *b, const bk_guid *id);
 

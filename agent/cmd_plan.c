@@ -26,6 +26,7 @@ sign(enum plan_verb v)
 	case PLAN_CREATE:
 		return '+';
 	case PLAN_CANCEL_RECREATE:
+	case PLAN_ADD_FILES:
 	case PLAN_RESUME:
 	case PLAN_RETRY:
 	case PLAN_COMPLETE:
@@ -110,6 +111,20 @@ print_text(const struct reconcile_input *in, const struct reconcile_view *v,
 			for (k = 0; k < sp->job.nfiles; k++)
 				fprintf(out, "      + %s\n          <- %s\n",
 				    sp->files[k].local, sp->files[k].remote);
+		if (sp != NULL && a->verb == PLAN_ADD_FILES && a->job != NULL) {
+			/* Only what the job gains; it keeps the rest. */
+			unsigned char *add = xcalloc(sp->job.nfiles + 1, 1);
+
+			plan_grow_files(a->desired, a->recorded, a->job,
+			    spec_job_hash(a->job->description, a->set,
+			    strlen(a->set)), add);
+			for (k = 0; k < sp->job.nfiles; k++)
+				if (add[k])
+					fprintf(out, "      + %s\n          <- %s\n",
+					    sp->files[k].local,
+					    sp->files[k].remote);
+			free(add);
+		}
 		if (a->nforeign > 0)
 			fprintf(out, "      (%zu job%s named bitsync:%s not created "
 			    "by this agent: left alone)\n", a->nforeign,

@@ -205,6 +205,165 @@ sync_status(const struct plan_desired *d, const struct state_set *r,
 	return PLAN_R_IN_SYNC;
 }
 
+/* Index of local in sp's files (sorted by local path), or nfiles. */
+static size_t
+spec_file_index(const struct spec *sp, const char *local)
+{
+	size_t lo = 0, hi = sp->job.nfiles;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(sp->files[mid].local, local);
+
+		if (c == 0)
+			return mid;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return sp->job.nfiles;
+}
+
+/* Whether the recorded spec r->spec_hash had d's settings: the record's
+ * files (remote and local as committed) with d's settings must hash to
+ * it.  A recorded file still in the spec with the same remote takes its
+ * sha256 line from the spec (so an edited sha256 line fails the proof:
+ * such files are verified again); one that left the spec is tried
+ * without a sha256 line, then with the hash of what was placed (a
+ * declared sha256 always equals it, being verified before the commit). */
+static int
+same_settings(const struct plan_desired *d, const struct state_set *r)
+{
+	const struct spec *sp = d->spec;
+	struct bk_file_spec *of;
+	struct spec_file *om;
+	char h[SPEC_HASH_LEN + 1];
+	size_t k, j;
+	int attempt, proven = 0;
+
+	if (strcmp(r->spec_hash, sp->hash) == 0)
+		return 1;
+	of = xcalloc(r->nfiles + 1, sizeof(*of));
+	om = xcalloc(r->nfiles + 1, sizeof(*om));
+	for (attempt = 0; attempt < 2 && !proven; attempt++) {
+		for (k = 0; k < r->nfiles; k++) {
+			const struct state_file *rf = &r->files[k];
+
+			of[k].remote = rf->remote;
+			of[k].local = rf->local;
+			j = spec_file_index(sp, rf->local);
+			if (j < sp->job.nfiles &&
+			    strcmp(sp->files[j].remote, rf->remote) == 0) {
+				om[k] = sp->meta[j];
+				continue;
+			}
+			memset(&om[k], 0, sizeof(om[k]));
+			om[k].has_sha256 = attempt == 1 && rf->has_sha256;
+			memcpy(om[k].sha256, rf->sha256, 32);
+		}
+		spec_hash_files(d->set, sp, of, om, r->nfiles, h);
+		proven = strcmp(h, r->spec_hash) == 0;
+	}
+	free(of);
+	free(om);
+	return proven;
+}
+
+size_t
+plan_keep_committed(const struct plan_desired *d, const struct state_set *r,
+    unsigned char *keep)
+{
+	const struct spec *sp = d->spec;
+	size_t i, n = 0;
+
+	memset(keep, 0, sp->job.nfiles);
+	/* A recheck that saw the remote change does not say which file:
+	 * all go again. */
+	if (r == NULL || r->spec_hash == NULL || r->remote_changed ||
+	    d->obs == NULL)
+		return 0;
+	for (i = 0; i < sp->job.nfiles; i++) {
+		const struct state_file *rf = recorded_file(r,
+		    sp->files[i].local);
+		const struct plan_obs *o = &d->obs[i];
+
+		if (rf == NULL || strcmp(rf->remote, sp->files[i].remote) != 0)
+			continue;
+		/* Still what was placed (as sync_status judges drift). */
+		if (o->exists != 1 || o->size != rf->local_size ||
+		    o->mtime_ns != rf->local_mtime_ns)
+			continue;
+		if (o->hashed && rf->has_sha256 &&
+		    memcmp(o->sha256, rf->sha256, 32) != 0)
+			continue;
+		/* What the spec now declares must be what was placed. */
+		if (sp->meta[i].has_sha256 && (!rf->has_sha256 ||
+		    memcmp(sp->meta[i].sha256, rf->sha256, 32) != 0))
+			continue;
+		keep[i] = 1;
+		n++;
+	}
+	if (n > 0 && !same_settings(d, r)) {
+		memset(keep, 0, sp->job.nfiles);
+		n = 0;
+	}
+	return n;
+}
+
+size_t
+plan_grow_files(const struct plan_desired *d, const struct state_set *r,
+    const struct bk_job *j, const char *jhash, unsigned char *add)
+{
+	const struct spec *sp = d->spec;
+	struct bk_file_spec *of = NULL;
+	struct spec_file *om = NULL;
+	unsigned char *keep = NULL, *inj = NULL;
+	char h[SPEC_HASH_LEN + 1];
+	size_t i, k, n = sp->job.nfiles, nold = 0, nadd = 0;
+
+	memset(add, 0, n);
+	if (jhash == NULL || j->nfiles == 0 || j->nfiles >= n)
+		goto out;
+	keep = xcalloc(n + 1, 1);
+	inj = xcalloc(n + 1, 1);
+	plan_keep_committed(d, r, keep);
+	for (k = 0; k < j->nfiles; k++) {
+		const struct bk_file *jf = &j->files[k];
+
+		if (jf->local == NULL || jf->remote == NULL)
+			goto out;
+		i = spec_file_index(sp, jf->local);
+		if (i == n || inj[i] ||
+		    strcmp(sp->files[i].remote, jf->remote) != 0)
+			goto out;	/* a file left or changed: not grown */
+		inj[i] = 1;
+	}
+	of = xcalloc(n + 1, sizeof(*of));
+	om = xcalloc(n + 1, sizeof(*om));
+	for (i = 0; i < n; i++)
+		if (inj[i] || keep[i]) {
+			of[nold] = sp->files[i];
+			om[nold++] = sp->meta[i];
+		}
+	spec_hash_files(d->set, sp, of, om, nold, h);
+	if (strcmp(h, jhash) != 0)
+		goto out;	/* settings or a sha256 line changed too */
+	for (i = 0; i < n; i++)
+		if (!inj[i] && !keep[i]) {
+			add[i] = 1;
+			nadd++;
+		}
+out:
+	if (nadd == 0)
+		memset(add, 0, n);
+	free(keep);
+	free(inj);
+	free(of);
+	free(om);
+	return nadd;
+}
+
 static int
 held(const struct plan_input *in, const struct state_set *r)
 {
@@ -321,6 +480,25 @@ decide_no_job(const struct plan_input *in, const struct entry *e,
 	    r->attempts + 1 : 1;
 }
 
+/* States in which a job may be suspended and grown: not failed (a
+ * failed job is recreated as always), not finished. */
+static int
+can_grow(enum bk_state s)
+{
+	return s == BK_QUEUED || s == BK_CONNECTING || s == BK_TRANSFERRING ||
+	    s == BK_TRANSIENT_ERROR || s == BK_SUSPENDED;
+}
+
+static int
+grows(const struct entry *e, const struct bk_job *j, const char *h)
+{
+	unsigned char *add = xcalloc(e->d->spec->job.nfiles + 1, 1);
+	size_t n = plan_grow_files(e->d, e->r, j, h, add);
+
+	free(add);
+	return n > 0;
+}
+
 static void
 decide_own(const struct plan_input *in, const struct entry *e,
     const struct bk_job *j, struct plan_action *a)
@@ -339,6 +517,13 @@ decide_own(const struct plan_input *in, const struct entry *e,
 			/* Not ours to change now; report what differs. */
 			a->job = NULL;
 			decide_no_job(in, e, a);
+			return;
+		}
+		/* Only files added (design §4 round 2): the job keeps what it
+		 * has and takes the new files (AddFile), on both backends. */
+		if (can_grow(j->state) && grows(e, j, h)) {
+			a->verb = PLAN_ADD_FILES;
+			a->reason = PLAN_R_SPEC_CHANGED;
 			return;
 		}
 		a->verb = PLAN_CANCEL_RECREATE;
@@ -647,6 +832,7 @@ plan_verb_name(enum plan_verb v)
 		[PLAN_SUSPEND] = "suspend",
 		[PLAN_CANCEL_ORPHAN] = "cancel-orphan",
 		[PLAN_REDUCE_DUPLICATES] = "reduce-duplicates",
+		[PLAN_ADD_FILES] = "add-files",
 	};
 
 	return (unsigned)v < sizeof(names) / sizeof(names[0]) ?

@@ -35,7 +35,8 @@ enum plan_verb {
 	PLAN_REPORT_DRIFT,	/* monitor mode: not in sync; report, transfer nothing */
 	PLAN_SUSPEND,		/* monitor mode: an own job is transferring; stop it */
 	PLAN_CANCEL_ORPHAN,	/* set no longer declared: cancel `cancel`, delete `remove`, forget it */
-	PLAN_REDUCE_DUPLICATES	/* several own jobs: cancel all but the newest (`job`) */
+	PLAN_REDUCE_DUPLICATES,	/* several own jobs: cancel all but the newest (`job`) */
+	PLAN_ADD_FILES		/* own job, the spec only added files: suspend, add them, describe, resume */
 };
 
 enum plan_reason {
@@ -158,6 +159,29 @@ int64_t plan_recheck_time(int64_t last_check, uint64_t refresh, int64_t now);
  * jitter derived from seed and the set's name (stable between passes). */
 uint64_t plan_backoff(uint64_t retry_delay, unsigned attempts,
     uint64_t seed, const char *set);
+
+/* Design §4 (round 2): which files of d's spec stay as they were
+ * committed when a job is created for the set (keep[i] = 1; keep has
+ * spec->job.nfiles bytes), so that only the others are transferred.  A
+ * file stays when the record holds it with the same remote and local
+ * path, the local file is still what was placed (d->obs), a declared
+ * sha256 is the hash of what was placed, no refresh saw the remote
+ * change, and the recorded spec had the same transfer settings (proved
+ * by hashing the record's files with today's settings: no settings are
+ * stored).  Pure, like plan_make.  Returns how many stay. */
+size_t plan_keep_committed(const struct plan_desired *d,
+    const struct state_set *r, unsigned char *keep);
+
+/* Whether own job j (its description's spec hash jhash) can be grown to
+ * d's spec in place (PLAN_ADD_FILES, IBackgroundCopyJob::AddFile): every
+ * file of j is in the spec with the same remote, and j's files plus the
+ * files that stay committed (plan_keep_committed) with today's settings
+ * hash to jhash, so the change only added files.  add (spec->job.nfiles
+ * bytes) gets 1 for each file to add.  Pure.  Returns how many, 0 when
+ * the job cannot be grown. */
+size_t plan_grow_files(const struct plan_desired *d,
+    const struct state_set *r, const struct bk_job *j, const char *jhash,
+    unsigned char *add);
 
 /* Nonzero when the action changes something (plan --detailed-exitcode). */
 int plan_action_changes(const struct plan_action *a);

@@ -830,24 +830,122 @@ trusted_root_len(const struct config *cfg, const char *dest)
 	return best;
 }
 
+/* A file of the spec that stays as committed (plan_keep_committed):
+ * its row in the record, when that is of the same remote and what the
+ * spec declares; NULL otherwise. */
+static const struct state_file *
+kept_row(const struct act *x, size_t i)
+{
+	const struct state_set *r = x->a->recorded;
+	const struct spec *sp = x->a->desired->spec;
+	size_t k;
+
+	for (k = 0; r != NULL && k < r->nfiles; k++) {
+		const struct state_file *rf = &r->files[k];
+
+		if (strcmp(rf->local, sp->files[i].local) != 0)
+			continue;
+		if (strcmp(rf->remote, sp->files[i].remote) != 0 ||
+		    (sp->meta[i].has_sha256 && (!rf->has_sha256 ||
+		    memcmp(rf->sha256, sp->meta[i].sha256, 32) != 0)))
+			return NULL;
+		return rf;
+	}
+	return NULL;
+}
+
+/* Every file of the spec stays as committed (a file left the set, or
+ * only settings that need no new bytes changed): the spec is applied
+ * without a job. */
+static void
+commit_kept(struct act *x)
+{
+	struct reconcile_ctx *c = x->c;
+	const struct spec *sp = x->a->desired->spec;
+	struct state_file *sf;
+	const struct state_file *rf;
+	size_t i;
+
+	sf = xcalloc(sp->job.nfiles + 1, sizeof(*sf));
+	for (i = 0; i < sp->job.nfiles; i++) {
+		if ((rf = kept_row(x, i)) == NULL) {
+			/* plan_keep_committed kept only recorded files. */
+			logf_(c, LOG_LEVEL_ERROR, "set=%s error=\"no record of %s to keep\"",
+			    x->a->set, sp->files[i].local);
+			x->sum->errors++;
+			goto out;
+		}
+		sf[i] = *rf;
+	}
+	x->row.spec_hash = (char *)sp->hash;
+	x->row.last_success = x->v->now;
+	x->row.last_check = x->v->now;
+	x->row.last_error = NULL;
+	x->row.last_error_code = 0;
+	x->row.last_error_context = 0;
+	x->row.attempts = 0;
+	x->row.next_retry = 0;
+	x->row.failed_spec = NULL;
+	x->row.remote_changed = 0;
+	x->row.create_pending = 0;
+	if (state_begin(c->st) == -1 ||
+	    state_put_files(c->st, x->a->set, sf, sp->job.nfiles) == -1 ||
+	    state_put_set(c->st, &x->row) == -1 ||
+	    state_commit(c->st) == -1) {
+		state_rollback(c->st);
+		logf_(c, LOG_LEVEL_ERROR, "set=%s error=\"state: %s\"", x->a->set,
+		    state_errmsg(c->st));
+		x->sum->errors++;
+	} else {
+		logev(c, PLATFORM_EV_SET_COMPLETED, "set=%s completed files=%zu "
+		    "result=in-sync kept=%zu", x->a->set, sp->job.nfiles,
+		    sp->job.nfiles);
+		/* count() took the set as working; it is in sync. */
+		if (x->sum->working > 0)
+			x->sum->working--;
+		x->sum->in_sync++;
+	}
+out:
+	free(sf);
+}
+
 static void
 do_create(struct act *x)
 {
 	struct reconcile_ctx *c = x->c;
 	const struct spec *sp = x->a->desired->spec;
 	const char *dest = x->a->desired->set->destination;
+	struct bk_job_spec job = sp->job;
+	struct bk_file_spec *files = NULL;
+	unsigned char *keep;
 	bk_guid id;
 	char g[39], *msg;
 	const char *warn;
-	size_t i, trusted;
+	size_t i, k, nkeep, trusted;
 	int rc;
 
+	/* Design §4 (round 2): files committed before and untouched by
+	 * the change stay; the job carries the others only. */
+	keep = xcalloc(sp->job.nfiles + 1, 1);
+	nkeep = plan_keep_committed(x->a->desired, x->a->recorded, keep);
+	if (nkeep > 0) {
+		files = xcalloc(sp->job.nfiles + 1, sizeof(*files));
+		for (i = k = 0; i < sp->job.nfiles; i++)
+			if (!keep[i])
+				files[k++] = sp->files[i];
+		job.files = files;
+		job.nfiles = k;
+	}
+	if (job.nfiles == 0) {
+		commit_kept(x);
+		goto out;
+	}
 	/* BITS needs destination folders before AddFile.  Only the
 	 * configured root the destination lies under (or none, "/") is
 	 * trusted: below it a symlink a local user plants is refused. */
 	trusted = trusted_root_len(c->cfg, dest);
-	for (i = 0; i < sp->job.nfiles; i++) {
-		char *d = xstrdup(sp->files[i].local);
+	for (i = 0; i < job.nfiles; i++) {
+		char *d = xstrdup(job.files[i].local);
 		char *slash = (char *)base_name(d);
 
 		if (slash > d + 1)
@@ -866,7 +964,7 @@ do_create(struct act *x)
 			free(d);
 			failed(x, x->a->attempts, msg, 0, BK_CTX_LOCAL_FILE);
 			free(msg);
-			return;
+			goto out;
 		}
 		free(d);
 	}
@@ -875,14 +973,14 @@ do_create(struct act *x)
 	 * the job instead of creating a duplicate (plan.h ADOPT). */
 	x->row.create_pending = x->v->now;
 	if (put_row(x) == -1)
-		return;
-	rc = c->ops->create_job(c->b, &sp->job, &id);
+		goto out;
+	rc = c->ops->create_job(c->b, &job, &id);
 	if (rc != BK_OK) {
 		msg = xasprintf("create job: %s", bk_why(c, rc));
 		x->row.create_pending = 0;
 		failed(x, x->a->attempts, msg, 0, BK_CTX_GENERAL_QUEUE_MANAGER);
 		free(msg);
-		return;
+		goto out;
 	}
 	bk_guid_format(&id, g);
 	x->row.create_pending = 0;
@@ -895,8 +993,8 @@ do_create(struct act *x)
 		x->sum->errors++;
 	}
 	logev(c, PLATFORM_EV_JOB_CREATED, "set=%s job=%s created files=%zu "
-	    "spec=%.12s", x->a->set, g,
-	    sp->job.nfiles, sp->hash);
+	    "spec=%.12s kept=%zu", x->a->set, g,
+	    job.nfiles, sp->hash, nkeep);
 	/* A downgrade the config tolerates on a test host: said with the
 	 * set every time, never silently. */
 	if (c->ops->last_warning != NULL &&
@@ -908,6 +1006,88 @@ do_create(struct act *x)
 		    "error=\"%s\"", x->a->set, g, bk_why(c, rc));
 		x->sum->errors++;
 	}
+out:
+	free(files);
+	free(keep);
+}
+
+/* PLAN_ADD_FILES: suspend the job, AddFile the files the spec added,
+ * SetDescription to the new spec, resume; what the job transferred stays
+ * (design §4 round 2).  0, or -1 when the backend cannot (Wine's BITS has
+ * no Suspend) or a step failed: the caller then cancels and recreates,
+ * as for any other spec change. */
+static int
+do_grow(struct act *x)
+{
+	struct reconcile_ctx *c = x->c;
+	const struct bk_job *j = x->a->job;
+	const struct spec *sp = x->a->desired->spec;
+	const char *dest = x->a->desired->set->destination;
+	const char *h = spec_job_hash(j->description, x->a->set,
+	    strlen(x->a->set));
+	unsigned char *add;
+	char g[39], *d, *slash;
+	const char *step = NULL;
+	size_t i, n;
+	int rc = BK_OK, ret = -1;
+
+	bk_guid_format(&j->id, g);
+	add = xcalloc(sp->job.nfiles + 1, 1);
+	if (c->ops->add_file == NULL || c->ops->set_description == NULL ||
+	    (n = plan_grow_files(x->a->desired, x->a->recorded, j, h,
+	    add)) == 0) {
+		step = "the backend cannot add files to a job";
+		goto out;
+	}
+	if (j->state != BK_SUSPENDED &&
+	    (rc = c->ops->suspend(c->b, &j->id)) != BK_OK) {
+		step = "Suspend";
+		goto out;
+	}
+	for (i = 0; i < sp->job.nfiles; i++) {
+		if (!add[i])
+			continue;
+		/* BITS needs destination folders before AddFile. */
+		d = xstrdup(sp->files[i].local);
+		slash = (char *)base_name(d);
+		if (slash > d + 1)
+			slash[-1] = '\0';
+		if (platform_make_dirs(d, strlen(dest)) == -1) {
+			logf_(c, LOG_LEVEL_ERROR, "set=%s error=\"cannot create folder %s: %s\"",
+			    x->a->set, d, strerror(errno));
+			free(d);
+			step = "creating its folder";
+			goto out;
+		}
+		free(d);
+		if ((rc = c->ops->add_file(c->b, &j->id, &sp->files[i])) !=
+		    BK_OK) {
+			step = "AddFile";
+			goto out;
+		}
+	}
+	if ((rc = c->ops->set_description(c->b, &j->id,
+	    sp->description)) != BK_OK) {
+		step = "SetDescription";
+		goto out;
+	}
+	logev(c, PLATFORM_EV_JOB_CREATED, "set=%s job=%s grown files_added=%zu "
+	    "spec=%.12s", x->a->set, g, n, sp->hash);
+	if ((rc = c->ops->resume(c->b, &j->id)) != BK_OK) {
+		/* The job has the new spec: the next pass resumes it. */
+		logev(c, PLATFORM_EV_JOB_ERROR, "set=%s job=%s resume=failed "
+		    "error=\"%s\"", x->a->set, g, bk_why(c, rc));
+		x->sum->errors++;
+	}
+	ret = 0;
+out:
+	if (ret != 0)
+		/* A fallback, not a failure: no error priority. */
+		logf_(c, LOG_LEVEL_INFO, "set=%s job=%s add-files=not-done step=\"%s\" "
+		    "why=\"%s\" then=cancel-and-recreate", x->a->set, g, step,
+		    rc != BK_OK ? bk_why(c, rc) : "not grown");
+	free(add);
+	return ret;
 }
 
 static const struct bk_file *
@@ -937,17 +1117,20 @@ do_complete(struct act *x)
 	int rc;
 
 	bk_guid_format(&j->id, g);
-	/* Verify before Complete: once renamed, a bad file is live. */
+	/* Verify before Complete: once renamed, a bad file is live.  A
+	 * file the job does not hold must be one that stayed committed. */
 	for (i = 0; i < sp->job.nfiles; i++) {
 		char want_hex[65], got_hex[65];
 
-		if (!sp->meta[i].has_sha256)
-			continue;
 		if (job_file(j, sp->files[i].local, &idx) == NULL) {
+			if (kept_row(x, i) != NULL)
+				continue;
 			msg = xasprintf("job has no file %s",
 			    sp->files[i].local);
 			break;
 		}
+		if (!sp->meta[i].has_sha256)
+			continue;
 		if ((rc = c->ops->temp_path(c->b, &j->id, idx, &tp)) !=
 		    BK_OK) {
 			msg = xasprintf("cannot verify %s: %s",
@@ -991,8 +1174,13 @@ do_complete(struct act *x)
 	for (i = 0; i < sp->job.nfiles; i++) {
 		const struct bk_file *bf = job_file(j, sp->files[i].local,
 		    &idx);
+		const struct state_file *rf;
 		struct plan_obs o;
 
+		if (bf == NULL && (rf = kept_row(x, i)) != NULL) {
+			sf[i] = *rf;	/* stayed as committed */
+			continue;
+		}
 		sf[i].local = (char *)sp->files[i].local;
 		sf[i].remote = (char *)sp->files[i].remote;
 		sf[i].size = bf ? bf->validators.size : BK_SIZE_UNKNOWN;
@@ -1174,6 +1362,9 @@ act(struct act *x)
 		do_create(x);
 		break;
 	case PLAN_CANCEL_RECREATE:
+		/* Cancel returns at once; the engine hands what the old job
+		 * held of files the change left alone to the job created
+		 * next (design §4 round 2; README: what BITS cannot). */
 		for (i = 0; i < a->ncancel; i++)
 			if (cancel_job(x, a->cancel[i]) == -1)
 				return;
@@ -1253,6 +1444,13 @@ act(struct act *x)
 	case PLAN_REDUCE_DUPLICATES:
 		for (i = 0; i < a->ncancel; i++)
 			cancel_job(x, a->cancel[i]);
+		break;
+	case PLAN_ADD_FILES:
+		if (do_grow(x) == 0)
+			break;
+		/* As any spec change: the engine still carries the bytes. */
+		if (cancel_job(x, a->job) == 0)
+			do_create(x);
 		break;
 	}
 }

@@ -352,16 +352,19 @@ static const char *const prio_names[] = {
 
 /* The canonical text: one length-prefixed field per line, in a fixed
  * order, holding exactly what the job is made of.  It is hashed into
- * out->hash and dropped; the buffer is sized so that one allocation
- * serves. */
-static void
-canon_hash(const struct mset *set, struct spec *out)
+ * hash and dropped; the buffer is sized so that one allocation serves.
+ * The settings are sp's, the files the n given (sorted by local path). */
+void
+spec_hash_files(const struct mset *set, const struct spec *sp,
+    const struct bk_file_spec *files, const struct spec_file *meta,
+    size_t n, char hash[SPEC_HASH_LEN + 1])
 {
 	const struct msource *src = set->source;
+	const struct bk_job_spec *job = &sp->job;
 	struct buf c = { 0 };
 	uint8_t digest[32];
 	char hex[65];
-	size_t i, n = out->job.nfiles;
+	size_t i;
 
 	c.cap = 2048;
 	c.p = xmalloc(c.cap);
@@ -369,31 +372,31 @@ canon_hash(const struct mset *set, struct spec *out)
 	canon_field(&c, "set", set->name);
 	canon_field(&c, "kind", src->kind == SOURCE_UNC ? "unc" :
 	    src->kind == SOURCE_HTTP ? "http" : "https");
-	canon_num(&c, "auth_computer", (unsigned long long)out->job.auth_computer);
-	canon_num(&c, "proxy_usage", (unsigned long long)out->job.proxy_usage);
-	canon_field(&c, "proxy_list", out->job.proxy_list);
-	canon_field(&c, "proxy_bypass", out->job.proxy_bypass);
-	canon_field(&c, "headers", out->job.custom_headers);
-	canon_field(&c, "credential", out->job.credential);
-	canon_num(&c, "token_flags", out->job.token_flags);
+	canon_num(&c, "auth_computer", (unsigned long long)job->auth_computer);
+	canon_num(&c, "proxy_usage", (unsigned long long)job->proxy_usage);
+	canon_field(&c, "proxy_list", job->proxy_list);
+	canon_field(&c, "proxy_bypass", job->proxy_bypass);
+	canon_field(&c, "headers", job->custom_headers);
+	canon_field(&c, "credential", job->credential);
+	canon_num(&c, "token_flags", job->token_flags);
 	canon_field(&c, "priority",
 	    (unsigned)set->settings.priority < 4 ?
 	    prio_names[set->settings.priority] : "?");
-	canon_num(&c, "retry_delay", out->job.retry_delay);
-	canon_num(&c, "no_progress_timeout", out->job.no_progress_timeout);
-	canon_num(&c, "max_download_time", out->job.max_download_time);
+	canon_num(&c, "retry_delay", job->retry_delay);
+	canon_num(&c, "no_progress_timeout", job->no_progress_timeout);
+	canon_num(&c, "max_download_time", job->max_download_time);
 	canon_num(&c, "files", n);
 	for (i = 0; i < n; i++) {
-		canon_field(&c, "remote", out->files[i].remote);
-		canon_field(&c, "local", out->files[i].local);
-		if (out->meta[i].has_sha256) {
-			spec_hex(out->meta[i].sha256, 32, hex);
+		canon_field(&c, "remote", files[i].remote);
+		canon_field(&c, "local", files[i].local);
+		if (meta[i].has_sha256) {
+			spec_hex(meta[i].sha256, 32, hex);
 			canon_field(&c, "sha256", hex);
 		} else
 			canon_field(&c, "sha256", "");
 	}
 	spec_sha256(c.p, c.n, digest);
-	spec_hex(digest, 32, out->hash);
+	spec_hex(digest, 32, hash);
 	free(c.p);
 }
 
@@ -511,7 +514,8 @@ spec_build(const struct mset *set, enum platform platform, struct spec *out)
 		 * build for this platform (mcache.h). */
 		memcpy(out->hash, set->spec_hash, SPEC_HASH_LEN + 1);
 	else
-		canon_hash(set, out);
+		spec_hash_files(set, out, out->files, out->meta,
+		    out->job.nfiles, out->hash);
 	memcpy(out->block + hashat, out->hash, SPEC_HASH_LEN);
 	out->display_name = out->block + dname;
 	out->description = out->block + desc;

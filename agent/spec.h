@@ -49,6 +49,14 @@ int spec_build(const struct mset *set, enum platform platform,
     struct spec *out);
 void spec_free(struct spec *s);
 
+/* The hash set would have with sp's settings and these n files instead
+ * of its own (files sorted by local path, meta parallel to them): how the
+ * planner proves which committed files a spec change left alone
+ * (plan_keep_committed). */
+void spec_hash_files(const struct mset *set, const struct spec *sp,
+    const struct bk_file_spec *files, const struct spec_file *meta,
+    size_t n, char hash[SPEC_HASH_LEN + 1]);
+
 /* Remote location of a file: UNC paths with backslashes, URLs with slashes
  * and each path segment percent-encoded.  rel is '/' separated. */
 char *spec_remote_path(const struct msource *src, const char *path,

@@ -874,6 +874,56 @@ bits_suspend(struct backend *b, const bk_guid *id)
 	return FAILED(hr) ? fail(b, hr, "Suspend") : BK_OK;
 }
 
+/* IBackgroundCopyJob::AddFile on the suspended job: what it already
+ * transferred stays (BITS cannot hand a file's bytes to another job, nor
+ * take a file out of one: only this grows a job in place). */
+static int
+bits_add_file(struct backend *b, const bk_guid *id,
+    const struct bk_file_spec *file)
+{
+	IBackgroundCopyJob *job;
+	BG_JOB_STATE st;
+	HRESULT hr;
+	wchar_t *w, *w2;
+	int rc;
+
+	b->err[0] = 0;
+	if ((rc = get_job(b, id, &job)) != BK_OK)
+		return rc;
+	hr = IBackgroundCopyJob_GetState(job, &st);
+	if (SUCCEEDED(hr) && st != BG_JOB_STATE_SUSPENDED) {
+		IBackgroundCopyJob_Release(job);
+		seterr(b, "AddFile: the job is not suspended");
+		return BK_E_STATE;
+	}
+	w = win_widen(file->remote);
+	w2 = win_widen(file->local);
+	hr = IBackgroundCopyJob_AddFile(job, w, w2);
+	free(w);
+	free(w2);
+	IBackgroundCopyJob_Release(job);
+	return FAILED(hr) ? fail(b, hr, "AddFile") : BK_OK;
+}
+
+static int
+bits_set_description(struct backend *b, const bk_guid *id,
+    const char *description)
+{
+	IBackgroundCopyJob *job;
+	HRESULT hr;
+	wchar_t *w;
+	int rc;
+
+	b->err[0] = 0;
+	if ((rc = get_job(b, id, &job)) != BK_OK)
+		return rc;
+	w = win_widen(description);
+	hr = IBackgroundCopyJob_SetDescription(job, w);
+	free(w);
+	IBackgroundCopyJob_Release(job);
+	return FAILED(hr) ? fail(b, hr, "SetDescription") : BK_OK;
+}
+
 static int
 bits_cancel(struct backend *b, const bk_guid *id)
 {
@@ -1196,6 +1246,8 @@ const struct backend_ops bits_backend_ops = {
 	.create_job = bits_create_job,
 	.resume = bits_resume,
 	.suspend = bits_suspend,
+	.add_file = bits_add_file,
+	.set_description = bits_set_description,
 	.cancel = bits_cancel,
 	.complete = bits_complete,
 	.temp_path = bits_temp_path,

@@ -54,6 +54,8 @@ struct backend {
 	pthread_cond_t idle;	/* a job's last active file was released */
 	struct ejob **jobs;
 	size_t njobs;
+	struct ejob **dying;	/* cancelled, temps not yet removed (ejob.dying) */
+	size_t ndying;
 	int64_t next_seq;
 	int stop;
 	struct worker *workers;
@@ -173,18 +175,33 @@ set_error(struct ejob *j, enum bk_error_context ctx, int32_t code,
 	j->err.local = xstrdup_or_null(local);
 }
 
-/* Stops the workers on a job's files at their next callback. */
+/* Stops the workers on a job's files at their next callback (curl's
+ * progress callback runs at least once a second, the SMB loop at every
+ * read).  It only asks: a caller that must not wait for a transfer takes
+ * the job out of the workers' reach itself (engine_cancel). */
 static void
 job_stop(struct ejob *j)
 {
 	atomic_fetch_add(&j->gen, 1);
 }
 
+/* Waits until no worker holds a file of j.  Only for a job no worker can
+ * pick again (SUSPENDED, or off the job list): a runnable job would be
+ * picked anew at once, and the wait would last the whole download. */
 static void
 wait_idle(struct backend *e, struct ejob *j)
 {
 	while (j->nactive > 0)
 		pthread_cond_wait(&e->idle, &e->mu);
+}
+
+/* A file a worker may take: not done, not taken, and its temp not still
+ * written by the worker of the job it was carried from (or carried away
+ * to another job). */
+static int
+startable(const struct efile *f)
+{
+	return !f->completed && !f->active && !f->held && !f->carried;
 }
 
 static struct ejob *
@@ -198,20 +215,68 @@ find(struct backend *e, const bk_guid *id)
 	return NULL;
 }
 
+/* Takes j off v; nothing else changes. */
 static void
-drop(struct backend *e, struct ejob *j)
+unlist(struct ejob **v, size_t *n, struct ejob *j)
 {
 	size_t i;
 
-	for (i = 0; i < e->njobs; i++)
-		if (e->jobs[i] == j) {
-			memmove(&e->jobs[i], &e->jobs[i + 1],
-			    (e->njobs - i - 1) * sizeof(*e->jobs));
-			e->njobs--;
+	for (i = 0; i < *n; i++)
+		if (v[i] == j) {
+			memmove(&v[i], &v[i + 1], (*n - i - 1) * sizeof(*v));
+			(*n)--;
 			break;
 		}
+}
+
+static void
+drop(struct backend *e, struct ejob *j)
+{
+	unlist(e->jobs, &e->njobs, j);
 	store_delete_job(e->store, &j->id);
 	ejob_free(j);
+}
+
+/* How long a cancelled job's temps wait for a job of the same set to take
+ * them over: the reconciler creates that job right after the cancel, in
+ * the same pass, so this only has to outlast one pass. */
+#define CARRY_GRACE_MS 1000
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void remove_temps(struct backend *e, struct ejob *j,
+    int only_incomplete);
+
+/* A cancelled job no worker holds any more: its temps go (all but those
+ * a new job took over), then the job itself, from the store too. */
+static void
+reap(struct backend *e, struct ejob *j)
+{
+	unlist(e->dying, &e->ndying, j);
+	remove_temps(e, j, 0);
+	store_delete_job(e->store, &j->id);
+	ejob_free(j);
+}
+
+/* Reaps the cancelled jobs whose grace passed and that no worker holds;
+ * all of them when force (close). */
+static void
+reap_due(struct backend *e, int force)
+{
+	int64_t now = mono_ms();
+	size_t i = e->ndying;
+
+	while (i-- > 0)
+		if (force || (e->dying[i]->nactive == 0 &&
+		    now >= e->dying[i]->reap_at_ms))
+			reap(e, e->dying[i]);
 }
 
 /* Timers: transient errors back to QUEUED after the retry delay;
@@ -224,6 +289,8 @@ housekeep(struct backend *e, time_t now)
 	size_t i;
 	double spent;
 
+	if (e->ndying > 0)
+		reap_due(e, 0);
 	for (i = 0; i < e->njobs; i++) {
 		j = e->jobs[i];
 		if (j->ndirty > 0 && difftime(now, j->flushed) >= 1)
@@ -260,7 +327,7 @@ pick(struct backend *e, struct active *a)
 		if (!is_runnable(j->state))
 			continue;
 		for (k = 0, n = 0; k < j->nfiles; k++)
-			if (!j->files[k].completed && !j->files[k].active)
+			if (startable(&j->files[k]))
 				break;
 		if (k == j->nfiles) {
 			/* Nothing left to start; done if nothing runs. */
@@ -277,7 +344,7 @@ pick(struct backend *e, struct active *a)
 	if (best == NULL)
 		return 0;
 	for (k = 0; k < best->nfiles; k++)
-		if (!best->files[k].completed && !best->files[k].active)
+		if (startable(&best->files[k]))
 			break;
 	a->e = e;
 	a->j = best;
@@ -552,6 +619,57 @@ out:
 	return ret;
 }
 
+/* The job with creation number seq, listed or cancelled in its grace. */
+static struct ejob *
+by_seq(struct backend *e, int64_t seq)
+{
+	size_t i;
+
+	for (i = 0; i < e->njobs + e->ndying; i++) {
+		struct ejob *j = i < e->njobs ? e->jobs[i] :
+		    e->dying[i - e->njobs];
+
+		if (j->seq == seq)
+			return j;
+	}
+	return NULL;
+}
+
+/* A carried file's old worker let go of the temp: the job it went to
+ * (if it is still there) may now transfer it, from what the temp holds,
+ * with the validators of the remote version those bytes are of.  When
+ * that job was cancelled in turn and its file carried on, the hand-over
+ * follows (a temp is only ever written by one worker). */
+static void
+handoff(struct backend *e, struct efile *f)
+{
+	struct ejob *nj;
+	struct efile *nf;
+
+	while (f->carried && (nj = by_seq(e, f->handoff_seq)) != NULL &&
+	    f->handoff_idx < nj->nfiles) {
+		nf = &nj->files[f->handoff_idx];
+		if (!nf->held)
+			break;
+		nf->held = 0;
+		nf->done = f->done;
+		nf->total = f->total;
+		nf->completed = f->completed == 1;
+		/* carry() moved the validators already; the old worker set
+		 * new ones only when its response started over (cb_start). */
+		if (f->v.etag != NULL || f->v.last_modified != NULL ||
+		    f->v.size != BK_SIZE_UNKNOWN || f->v.mtime != 0) {
+			backend_free_validators(&nf->v);
+			nf->v = f->v;
+			memset(&f->v, 0, sizeof(f->v));
+			f->v.size = BK_SIZE_UNKNOWN;
+		}
+		if (!nj->dying)
+			file_changed(e, nj, f->handoff_idx);
+		f = nf;
+	}
+}
+
 /* Called with the mutex held after a transfer ended. */
 static void
 finish(struct backend *e, struct active *a, struct xfer *x, int ret)
@@ -574,6 +692,15 @@ finish(struct backend *e, struct active *a, struct xfer *x, int ret)
 		f->completed = 1;
 		if (f->total == BK_SIZE_UNKNOWN)
 			f->total = f->done;
+	}
+	if (f->carried)
+		handoff(e, f);
+	if (j->dying) {
+		/* Cancelled meanwhile: its state is settled; its temps go
+		 * once the grace passed (housekeep, reap_due). */
+		if (j->nactive == 0 && mono_ms() >= j->reap_at_ms)
+			reap(e, j);
+		goto wake;
 	}
 	file_changed(e, j, a->idx);
 	if (atomic_load(&j->gen) != a->gen || ret == XFER_ABORTED)
@@ -615,6 +742,7 @@ finish(struct backend *e, struct active *a, struct xfer *x, int ret)
 out:
 	if (j->nactive == 0)
 		pthread_cond_broadcast(&e->idle);
+wake:
 	pthread_cond_broadcast(&e->wake);
 }
 
@@ -734,6 +862,21 @@ engine_open(const struct config *cfg, struct backend **out)
 		if (e->jobs[i]->seq >= e->next_seq)
 			e->next_seq = e->jobs[i]->seq + 1;
 	}
+	/* A job cancelled just before a crash (its temps were kept for a
+	 * carry): the cancel ends now, sparing temps a live job names. */
+	for (i = e->njobs; i-- > 0;) {
+		struct ejob *j = e->jobs[i], **nd;
+
+		if (j->state != BK_CANCELLED)
+			continue;
+		if ((nd = realloc(e->dying, (e->ndying + 1) *
+		    sizeof(*nd))) == NULL)
+			goto fail;
+		e->dying = nd;
+		e->dying[e->ndying++] = j;
+		unlist(e->jobs, &e->njobs, j);
+	}
+	reap_due(e, 1);
 	e->nworkers = cfg->max_parallel;
 	if (e->nworkers > 0 &&
 	    (e->workers = calloc(e->nworkers, sizeof(*e->workers))) == NULL)
@@ -778,6 +921,10 @@ engine_close(struct backend *e)
 		smb_worker_free(e->workers[k].smb);
 	}
 	free(e->workers);
+	/* Every worker let go: the cancelled jobs' temps go now, as Cancel
+	 * promised, whatever is left of their grace. */
+	reap_due(e, 1);
+	free(e->dying);
 	for (i = 0; i < e->njobs; i++) {
 		if (e->store != NULL && (e->jobs[i]->ndirty > 0 ||
 		    is_active(e->jobs[i]->state))) {
@@ -890,6 +1037,87 @@ valid_remote(const char *r)
 }
 
 static int
+same_str(const char *a, const char *b)
+{
+	return a == NULL ? b == NULL : b != NULL && strcmp(a, b) == 0;
+}
+
+/* Whether o's files were fetched as j's would be: same set (display
+ * name) and the same transfer settings that decide which bytes a request
+ * gets (proxy, headers, identity).  Priority and timers do not. */
+static int
+same_transfer(const struct ejob *o, const struct ejob *j)
+{
+	return same_str(o->display_name, j->display_name) &&
+	    o->proxy_usage == j->proxy_usage &&
+	    same_str(o->proxy_list, j->proxy_list) &&
+	    same_str(o->proxy_bypass, j->proxy_bypass) &&
+	    same_str(o->headers, j->headers) &&
+	    same_str(o->credential, j->credential) &&
+	    o->token_flags == j->token_flags &&
+	    o->auth_computer == j->auth_computer;
+}
+
+/* Design §4 (round 2), a spec change never throws away good bytes: the
+ * reconciler cancels the old job of a set and creates the new one right
+ * after.  A file of the new job j whose remote and local path a job of
+ * the same set with the same transfer settings, cancelled moments ago
+ * (in its grace, not in ERROR), held in a temp takes that temp over
+ * (name, bytes, the validators those bytes are of, completed or not).
+ * Only cancelled jobs give: a live job, ours or a look-alike, is never
+ * touched.  When that job's worker still writes the temp (it aborts at
+ * its next callback), the new file is held until the worker lets go
+ * (finish, handoff), so two workers never write one file.  What the
+ * remote holds now is checked as on any resume (If-Range), and a
+ * declared sha256 is verified before Complete, as always.  Called with
+ * the mutex held, after j is in the store; the store then learns both
+ * sides (a crash between the two writes leaves the temp named by both
+ * jobs, and remove_temps never unlinks a temp another job names). */
+static void
+carry(struct backend *e, struct ejob *j)
+{
+	struct efile *nf, *f;
+	size_t i, k, m;
+
+	for (i = 0; i < e->ndying; i++) {
+		struct ejob *o = e->dying[i];
+
+		if (o->nocarry || !same_transfer(o, j))
+			continue;
+		for (m = 0; m < o->nfiles; m++) {
+			f = &o->files[m];
+			if (f->temp == NULL || f->carried || f->completed == 2)
+				continue;
+			for (k = 0; k < j->nfiles; k++) {
+				nf = &j->files[k];
+				if (nf->temp == NULL &&
+				    strcmp(nf->remote, f->remote) == 0 &&
+				    strcmp(nf->local, f->local) == 0)
+					break;
+			}
+			if (k == j->nfiles)
+				continue;
+			nf->temp = f->temp;
+			f->temp = NULL;
+			nf->done = f->done;
+			nf->total = f->total;
+			nf->completed = f->completed == 1;
+			nf->v = f->v;
+			memset(&f->v, 0, sizeof(f->v));
+			f->v.size = BK_SIZE_UNKNOWN;
+			f->carried = 1;
+			f->handoff_seq = j->seq;
+			f->handoff_idx = k;
+			/* Its writer (or the one it waits for) still
+			 * holds the temp. */
+			nf->held = f->active || f->held;
+			store_update_file(e->store, j, k);
+			store_update_file(e->store, o, m);
+		}
+	}
+}
+
+static int
 engine_create_job(struct backend *e, const struct bk_job_spec *spec,
     bk_guid *id)
 {
@@ -954,6 +1182,7 @@ engine_create_job(struct backend *e, const struct bk_job_spec *spec,
 	}
 	e->jobs = nj;
 	e->jobs[e->njobs++] = j;
+	carry(e, j);
 	*id = j->id;
 	j = NULL;
 	pthread_mutex_unlock(&e->mu);
@@ -1022,6 +1251,86 @@ out:
 	return rc;
 }
 
+/* IBackgroundCopyJob::AddFile, on a SUSPENDED job that no worker holds
+ * (engine_suspend waited for them), so the files array may move. */
+static int
+engine_add_file(struct backend *e, const bk_guid *id,
+    const struct bk_file_spec *file)
+{
+	struct ejob *j;
+	struct efile *nf, *f;
+	size_t k;
+	int rc = BK_OK;
+
+	if (!valid_remote(file->remote) || file->local[0] != '/')
+		return BK_E_INVALID;
+	pthread_mutex_lock(&e->mu);
+	if ((j = find(e, id)) == NULL) {
+		rc = BK_E_NOTFOUND;
+		goto out;
+	}
+	if (j->state != BK_SUSPENDED || j->nactive > 0) {
+		rc = BK_E_STATE;
+		goto out;
+	}
+	for (k = 0; k < j->nfiles; k++)
+		if (strcmp(j->files[k].local, file->local) == 0) {
+			rc = BK_E_INVALID;	/* one local file, one entry */
+			goto out;
+		}
+	if ((nf = realloc(j->files, (j->nfiles + 1) * sizeof(*nf))) == NULL) {
+		rc = BK_E_IO;
+		goto out;
+	}
+	j->files = nf;
+	f = &j->files[j->nfiles];
+	memset(f, 0, sizeof(*f));
+	f->total = BK_SIZE_UNKNOWN;
+	f->v.size = BK_SIZE_UNKNOWN;
+	if ((f->remote = strdup(file->remote)) == NULL ||
+	    (f->local = strdup(file->local)) == NULL) {
+		free(f->remote);
+		rc = BK_E_IO;
+		goto out;
+	}
+	j->nfiles++;
+	j->modified = time(NULL);
+	if (store_insert_file(e->store, j, j->nfiles - 1) != BK_OK ||
+	    store_update_job(e->store, j) != BK_OK)
+		rc = BK_E_IO;
+out:
+	pthread_mutex_unlock(&e->mu);
+	return rc;
+}
+
+/* IBackgroundCopyJob::SetDescription. */
+static int
+engine_set_description(struct backend *e, const bk_guid *id,
+    const char *description)
+{
+	struct ejob *j;
+	char *d;
+	int rc = BK_OK;
+
+	pthread_mutex_lock(&e->mu);
+	if ((j = find(e, id)) == NULL) {
+		rc = BK_E_NOTFOUND;
+		goto out;
+	}
+	if ((d = xstrdup_or_null(description)) == NULL && description) {
+		rc = BK_E_IO;
+		goto out;
+	}
+	free(j->description);
+	j->description = d;
+	j->modified = time(NULL);
+	if (store_update_job(e->store, j) != BK_OK)
+		rc = BK_E_IO;
+out:
+	pthread_mutex_unlock(&e->mu);
+	return rc;
+}
+
 /* A temp file of a completed (not yet committed) file of j. */
 static int
 names_completed(const struct ejob *j, const char *name)
@@ -1062,8 +1371,11 @@ referenced(struct backend *e, const struct ejob *skip, const char *dir,
 {
 	size_t i, k;
 
-	for (i = 0; i < e->njobs; i++) {
-		const struct ejob *o = e->jobs[i];
+	/* Cancelled jobs in their grace count: their temps may yet be
+	 * carried. */
+	for (i = 0; i < e->njobs + e->ndying; i++) {
+		const struct ejob *o = i < e->njobs ? e->jobs[i] :
+		    e->dying[i - e->njobs];
 
 		if (o == skip)
 			continue;
@@ -1115,11 +1427,14 @@ remove_temps(struct backend *e, struct ejob *j, int only_incomplete)
 
 		if (lf_dir_cached(&dc, f->local, &dfd, &base, &fresh) != 0)
 			continue;
-		if (f->temp != NULL && !(only_incomplete && f->completed))
+		dirlen = (size_t)(base - 1 - f->local);
+		/* A temp another job names was carried to it (a crash
+		 * between the two store writes of a carry): it is theirs. */
+		if (f->temp != NULL && !(only_incomplete && f->completed) &&
+		    !referenced(e, j, f->local, dirlen, f->temp))
 			unlink_temp(dfd, f->temp, 0);
 		if (!fresh)
 			continue;	/* swept already */
-		dirlen = (size_t)(base - 1 - f->local);
 		if ((sfd = dup(dfd)) < 0)
 			continue;
 		if ((d = fdopendir(sfd)) == NULL) {
@@ -1139,7 +1454,7 @@ remove_temps(struct backend *e, struct ejob *j, int only_incomplete)
 static int
 engine_cancel(struct backend *e, const bk_guid *id)
 {
-	struct ejob *j;
+	struct ejob *j, **nd;
 	int rc = BK_OK;
 
 	pthread_mutex_lock(&e->mu);
@@ -1147,11 +1462,29 @@ engine_cancel(struct backend *e, const bk_guid *id)
 		rc = BK_E_NOTFOUND;
 		goto out;
 	}
+	/* At once (design §4): stopped, CANCELLED in the store and off the
+	 * job list, so no worker picks it again and list_jobs no longer
+	 * shows it.  A worker still inside one of its files aborts at its
+	 * next callback.  Its temps stay a moment for a job of the same set
+	 * created next (carry); then reap_due removes them, and a crash
+	 * before that leaves a CANCELLED job that engine_open reaps. */
 	job_stop(j);
+	j->nocarry = j->state == BK_ERROR;
+	set_state(e, j, BK_CANCELLED);
+	unlist(e->jobs, &e->njobs, j);
+	if ((nd = realloc(e->dying, (e->ndying + 1) * sizeof(*nd))) != NULL) {
+		e->dying = nd;
+		e->dying[e->ndying++] = j;
+		j->dying = 1;
+		j->reap_at_ms = mono_ms() + CARRY_GRACE_MS;
+		goto out;
+	}
+	/* No memory to defer: off the list it cannot be picked again, so
+	 * this wait ends at the workers' next callback. */
 	wait_idle(e, j);
 	remove_temps(e, j, 0);
-	set_state(e, j, BK_CANCELLED);
-	drop(e, j);
+	store_delete_job(e->store, &j->id);
+	ejob_free(j);
 out:
 	pthread_mutex_unlock(&e->mu);
 	return rc;
@@ -1436,6 +1769,8 @@ const struct backend_ops engine_backend_ops = {
 	.create_job = engine_create_job,
 	.resume = engine_resume,
 	.suspend = engine_suspend,
+	.add_file = engine_add_file,
+	.set_description = engine_set_description,
 	.cancel = engine_cancel,
 	.complete = engine_complete,
 	.temp_path = engine_temp_path,

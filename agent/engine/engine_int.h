@@ -48,6 +48,14 @@ struct efile {
 	int completed;		/* the temp holds the whole file, fsync'd */
 	int active;		/* a worker is transferring it */
 	int dirty;		/* changed since last written to the store */
+	/* Carried (engine_create_job): this file's temp went to file
+	 * handoff_idx of the job with seq handoff_seq; never picked again. */
+	int carried;
+	int64_t handoff_seq;
+	size_t handoff_idx;
+	/* Took over a temp whose old worker has not let go of it yet: not
+	 * picked until that worker's finish() hands it over. */
+	int held;
 	struct bk_validators v;	/* of the remote version the temp holds */
 };
 
@@ -80,6 +88,13 @@ struct ejob {
 	 * error, close): a worker that picked a file under another value
 	 * stops at its next callback.  Read without the mutex. */
 	atomic_uint gen;
+	/* Cancelled: off the job list at once (engine_cancel), its temps
+	 * kept until reap_at_ms (monotonic) and until no worker holds one of
+	 * its files, so that a job created right after for the same set may
+	 * take over what it had (carry); then its temps go and it is freed.
+	 * nocarry: it was cancelled in ERROR, its bytes are not trusted. */
+	int dying, nocarry;
+	int64_t reap_at_ms;
 };
 
 /* The remote and local side of one file transfer, as http.c and smb.c see
@@ -200,6 +215,7 @@ int store_load(struct store *s, struct ejob ***jobs, size_t *n);
 int store_insert_job(struct store *s, const struct ejob *j);
 int store_update_job(struct store *s, const struct ejob *j);
 int store_update_file(struct store *s, const struct ejob *j, size_t i);
+int store_insert_file(struct store *s, const struct ejob *j, size_t i);
 /* Groups the writes between them into one transaction. */
 int store_begin(struct store *s);
 int store_commit(struct store *s);

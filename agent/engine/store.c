@@ -386,6 +386,13 @@ store_update_file(struct store *s, const struct ejob *j, size_t i)
 	return put_file(s, j, i, 0);
 }
 
+/* A file added to an existing job (AddFile). */
+int
+store_insert_file(struct store *s, const struct ejob *j, size_t i)
+{
+	return put_file(s, j, i, 1);
+}
+
 int
 store_begin(struct store *s)
 {

@@ -645,6 +645,247 @@ test_scale(void)
 	free(names);
 }
 
+/* plan_keep_committed: which committed files a spec change leaves
+ * alone (design §4 round 2). */
+static size_t
+keep_case(const char *name, struct mset *set, const struct state_set *r,
+    int drift_first, size_t want, const char *want_keep)
+{
+	struct spec sp;
+	struct plan_obs obs[3];
+	struct plan_desired d;
+	unsigned char keep[3];
+	size_t i, n = 0;
+
+	if (spec_build(set, PLATFORM_POSIX, &sp) != 0) {
+		printf("FAIL keep %s: spec_build\n", name);
+		failures++;
+		return 0;
+	}
+	memset(obs, 0, sizeof(obs));
+	for (i = 0; i < sp.job.nfiles; i++) {
+		obs[i].exists = 1;
+		obs[i].size = 10;
+		obs[i].mtime_ns = 100;
+	}
+	if (drift_first)
+		obs[0].size = 11;
+	d.set = set;
+	d.spec = &sp;
+	d.obs = obs;
+	n = plan_keep_committed(&d, r, keep);
+	for (i = 0; i < sp.job.nfiles; i++)
+		if (keep[i] != (want_keep[i] == '1'))
+			break;
+	if (n != want || i != sp.job.nfiles) {
+		printf("FAIL keep %s: kept %zu, want %zu\n", name, n, want);
+		failures++;
+	}
+	spec_free(&sp);
+	return n;
+}
+
+static void
+test_keep_committed(void)
+{
+	static const char *const hdrs2[] = { "X-Fleet: fabrikam" };
+	struct msource src2 = src;
+	struct mset set;
+	struct mfile f2[2], f3[3];
+	struct spec sp;
+	struct state_set r;
+	struct state_file rf[2];
+	size_t i;
+	int before = failures;
+
+	/* Committed: a.bin (sha256 declared) and x/b.bin, as make_set. */
+	make_set(&set, f2, "app", MODE_ENFORCE, ON_REMOVE_KEEP);
+	if (spec_build(&set, PLATFORM_POSIX, &sp) != 0) {
+		printf("FAIL keep: spec_build\n");
+		failures++;
+		return;
+	}
+	memset(&r, 0, sizeof(r));
+	r.name = (char *)"app";
+	r.spec_hash = sp.hash;
+	for (i = 0; i < 2; i++) {
+		memset(&rf[i], 0, sizeof(rf[i]));
+		rf[i].local = (char *)sp.files[i].local;
+		rf[i].remote = (char *)sp.files[i].remote;
+		rf[i].local_size = 10;
+		rf[i].local_mtime_ns = 100;
+		rf[i].has_sha256 = 1;
+		memset(rf[i].sha256, i == 0 ? 0xab : 0xcd, 32);
+	}
+	r.files = rf;
+	r.nfiles = 2;
+
+	/* Same spec: all stay, a drifted file goes again. */
+	keep_case("same spec", &set, &r, 0, 2, "11");
+	keep_case("same spec, a drifted", &set, &r, 1, 1, "01");
+	/* A file added (c.bin sorts between a.bin and x/b.bin). */
+	memcpy(f3, f2, sizeof(f2));
+	memset(&f3[2], 0, sizeof(f3[2]));
+	f3[2].remote = "c.bin";
+	f3[2].local = "c.bin";
+	set.files = f3;
+	set.nfiles = 3;
+	keep_case("file added", &set, &r, 0, 2, "101");
+	/* ... with another priority: the record's settings are not proved. */
+	set.settings.priority = PRIO_HIGH;
+	keep_case("file added, priority changed", &set, &r, 0, 0, "000");
+	set.settings.priority = PRIO_NORMAL;
+	/* ... with other headers. */
+	src2.headers = hdrs2;
+	set.source = &src2;
+	keep_case("file added, headers changed", &set, &r, 0, 0, "000");
+	set.source = &src;
+	/* A file without sha256 removed (proved with no sha256 line). */
+	set.files = f2;
+	set.nfiles = 1;
+	keep_case("x/b.bin removed", &set, &r, 0, 1, "1");
+	/* The file with a sha256 removed (proved with what was placed). */
+	set.files = f2 + 1;
+	keep_case("a.bin removed", &set, &r, 0, 1, "1");
+	/* a.bin's sha256 line edited: what was placed does not match it,
+	 * and the proof fails (nothing kept: verify again). */
+	set.files = f2;
+	set.nfiles = 2;
+	f2[0].sha256[0] ^= 1;
+	keep_case("sha256 edited", &set, &r, 0, 0, "00");
+	f2[0].sha256[0] ^= 1;
+	/* A remote change seen at refresh: which file is not known. */
+	r.remote_changed = 1;
+	keep_case("remote changed", &set, &r, 0, 0, "00");
+	r.remote_changed = 0;
+	/* Never completed. */
+	r.spec_hash = NULL;
+	keep_case("never completed", &set, &r, 0, 0, "00");
+	keep_case("no record", &set, NULL, 0, 0, "00");
+	spec_free(&sp);
+	if (failures == before)
+		printf("ok   keep committed: 11 cases\n");
+}
+
+/* PLAN_ADD_FILES: an own job whose spec only gained files is grown in
+ * place; any other change still cancels and recreates. */
+static void
+grow_case(const char *name, struct mset *set, const struct spec *old,
+    enum bk_state state, enum plan_verb want, size_t want_add)
+{
+	struct spec sp;
+	struct plan_obs obs[3];
+	struct plan_desired d;
+	struct state_set r;
+	struct state_job rj;
+	struct bk_job jobs[1];
+	struct bk_file jf[2];
+	struct plan_input in;
+	struct plan p;
+	unsigned char add[3];
+	size_t i, nadd;
+
+	if (spec_build(set, PLATFORM_POSIX, &sp) != 0) {
+		printf("FAIL grow %s: spec_build\n", name);
+		failures++;
+		return;
+	}
+	memset(obs, 0, sizeof(obs));
+	d.set = set;
+	d.spec = &sp;
+	d.obs = obs;
+	memset(&rj, 0, sizeof(rj));
+	rj.guid.b[0] = 1;
+	memset(&r, 0, sizeof(r));
+	r.name = (char *)"app";
+	r.jobs = &rj;
+	r.njobs = 1;
+	memset(jobs, 0, sizeof(jobs));
+	memset(jf, 0, sizeof(jf));
+	jobs[0].id.b[0] = 1;
+	jobs[0].display_name = (char *)"bitsync:app";
+	jobs[0].description = (char *)old->description;
+	jobs[0].state = state;
+	jobs[0].created = NOW - 10;
+	jobs[0].modified = NOW - 10;
+	for (i = 0; i < old->job.nfiles; i++) {
+		jf[i].remote = (char *)old->files[i].remote;
+		jf[i].local = (char *)old->files[i].local;
+	}
+	jobs[0].files = jf;
+	jobs[0].nfiles = old->job.nfiles;
+	memset(&in, 0, sizeof(in));
+	in.desired = &d;
+	in.ndesired = 1;
+	in.jobs = jobs;
+	in.njobs = 1;
+	in.recorded = &r;
+	in.nrecorded = 1;
+	in.now = NOW;
+	nadd = plan_grow_files(&d, &r, &jobs[0], spec_job_hash(
+	    old->description, "app", 3), add);
+	if (plan_make(&in, &p) != 0 || p.n != 1 || p.v[0].verb != want ||
+	    nadd != want_add) {
+		printf("FAIL grow %s: got %s, %zu to add; want %s, %zu\n",
+		    name, p.n == 1 ? plan_verb_name(p.v[0].verb) : "?", nadd,
+		    plan_verb_name(want), want_add);
+		failures++;
+	}
+	plan_free(&p);
+	spec_free(&sp);
+}
+
+static void
+test_grow(void)
+{
+	struct mset set;
+	struct mfile f2[2], f3[3];
+	struct spec old;
+	int before = failures;
+
+	make_set(&set, f2, "app", MODE_ENFORCE, ON_REMOVE_KEEP);
+	if (spec_build(&set, PLATFORM_POSIX, &old) != 0) {
+		printf("FAIL grow: spec_build\n");
+		failures++;
+		return;
+	}
+	memcpy(f3, f2, sizeof(f2));
+	memset(&f3[2], 0, sizeof(f3[2]));
+	f3[2].remote = "c.bin";
+	f3[2].local = "c.bin";
+	set.files = f3;
+	set.nfiles = 3;
+	grow_case("file added", &set, &old, BK_TRANSFERRING, PLAN_ADD_FILES,
+	    1);
+	grow_case("file added, suspended", &set, &old, BK_SUSPENDED,
+	    PLAN_ADD_FILES, 1);
+	/* A failed job is recreated, as after any failure. */
+	grow_case("file added, job failed", &set, &old, BK_ERROR,
+	    PLAN_CANCEL_RECREATE, 1);
+	/* Transferred: completed first would commit the old spec. */
+	grow_case("file added, job transferred", &set, &old, BK_TRANSFERRED,
+	    PLAN_CANCEL_RECREATE, 1);
+	set.settings.priority = PRIO_LOW;
+	grow_case("file added, priority changed", &set, &old,
+	    BK_TRANSFERRING, PLAN_CANCEL_RECREATE, 0);
+	set.settings.priority = PRIO_NORMAL;
+	f3[0].sha256[0] ^= 1;
+	grow_case("file added, a sha256 edited", &set, &old, BK_TRANSFERRING,
+	    PLAN_CANCEL_RECREATE, 0);
+	f3[0].sha256[0] ^= 1;
+	f3[1].remote = "sub/other.bin";
+	grow_case("file added, a remote changed", &set, &old,
+	    BK_TRANSFERRING, PLAN_CANCEL_RECREATE, 0);
+	f3[1].remote = "sub/b.bin";
+	set.files = f2;
+	set.nfiles = 1;
+	grow_case("file removed", &set, &old, BK_TRANSFERRING,
+	    PLAN_CANCEL_RECREATE, 0);
+	spec_free(&old);
+	if (failures == before)
+		printf("ok   grow: 8 cases\n");
+}
+
 int
 main(void)
 {
@@ -658,6 +899,8 @@ main(void)
 	test_refresh_splay();
 	test_recheck_time();
 	test_scale();
+	test_keep_committed();
+	test_grow();
 	if (failures) {
 		printf("%d failure(s)\n", failures);
 		return 1;
