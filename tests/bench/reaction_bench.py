@@ -54,8 +54,9 @@ def main():
 
     def reader():
         for line in p.stderr:
-            if " created " in line and line.startswith("set="):
-                name = line.split()[0][4:]
+            # "level=info set=NAME job={...} created ..." (log.c)
+            if " created " in line and " set=" in line:
+                name = line.split(" set=", 1)[1].split()[0]
                 with cond:
                     seen[name] = time.monotonic()
                     cond.notify_all()
