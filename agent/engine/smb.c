@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <libsmbclient.h>
@@ -27,6 +28,20 @@
 #define SMB_BUFFER	(1u << 20)	/* per read; larger buys no speed on loopback, costs RSS */
 #define SMB_SYNC_EVERY	(32u << 20)
 #define ERROR_BAD_NET_NAME 67
+/* Each request to the server gives up after this long (libsmbclient's
+ * own default, set so it stays so): a probe on the daemon's thread is
+ * bounded by it, like HTTP's probe timeout. */
+#define SMB_TIMEOUT_MS	20000
+/* How long a probe waits for the library lock (held by a transfer for
+ * one request at a time) before it gives way to the next pass. */
+#define SMB_PROBE_LOCK_WAIT	5
+/* The validator of a resume is size + mtime, and libsmbclient gives
+ * the mtime in whole seconds: an in-place edit of the same size within
+ * the second of the mtime recorded would go unseen and be spliced onto
+ * the bytes read before it.  A file modified less than this long ago
+ * (seconds) is therefore read only once it is older: any later edit
+ * then carries a later mtime. */
+#define SMB_MTIME_FRESH	2
 
 /* libsmbclient is loaded on first use (dlopen), not linked: it pulls in
  * some 120 Samba libraries, which would cost every bitsync process (and
@@ -44,6 +59,7 @@ static struct {
 	__typeof__(smbc_setOptionFallbackAfterKerberos) *setOptionFallbackAfterKerberos;
 	__typeof__(smbc_setOptionNoAutoAnonymousLogin) *setOptionNoAutoAnonymousLogin;
 	__typeof__(smbc_setDebug) *setDebug;
+	__typeof__(smbc_setTimeout) *setTimeout;
 	__typeof__(smbc_init_context) *init_context;
 	__typeof__(smbc_getFunctionOpen) *getFunctionOpen;
 	__typeof__(smbc_getFunctionFstat) *getFunctionFstat;
@@ -74,6 +90,7 @@ smb_load(void)
 	SYM(setOptionFallbackAfterKerberos);
 	SYM(setOptionNoAutoAnonymousLogin);
 	SYM(setDebug);
+	SYM(setTimeout);
 	SYM(init_context);
 	SYM(getFunctionOpen);
 	SYM(getFunctionFstat);
@@ -129,8 +146,11 @@ auth_fn(SMBCCTX *c, const char *srv, const char *shr, char *wg, int wglen,
  * stack of frames — is shared by all threads.  Two workers using their own
  * contexts at once still corrupt that stack ("Freed frame ..., expected
  * ...") and stall, so every use of libsmbclient holds this one lock:
- * SMB transfers run one at a time (HTTP workers are not affected).  It is
- * recursive because a transfer sets up its context inside the lock. */
+ * each call into libsmbclient holds this one lock (HTTP workers are not
+ * affected).  A transfer takes it per request, not for the whole file:
+ * held across a file, it made a refresh probe on the daemon's thread
+ * wait for the whole transfer.  It is recursive because a context is
+ * set up inside the lock. */
 static pthread_mutex_t ctx_mu = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
 
 static void
@@ -156,6 +176,7 @@ new_ctx_locked(void *userdata, unsigned port)
 	S.setOptionFallbackAfterKerberos(c, 1);
 	S.setOptionNoAutoAnonymousLogin(c, 0);
 	S.setDebug(c, 0);
+	S.setTimeout(c, SMB_TIMEOUT_MS);
 	if (S.init_context(c) == NULL) {
 		S.free_context(c, 1);
 		return NULL;
@@ -282,44 +303,50 @@ ensure_ctx(struct smb_worker *w, const struct xfer *x)
 	return 0;
 }
 
-static int smb_transfer_locked(struct smb_worker *w, struct xfer *x);
 static int smb_probe_locked(const struct xfer *settings,
     struct bk_validators *out, struct bk_error *err);
-
-int
-smb_transfer(struct smb_worker *w, struct xfer *x)
-{
-	int ret;
-
-	pthread_mutex_lock(&ctx_mu);
-	ret = smb_transfer_locked(w, x);
-	pthread_mutex_unlock(&ctx_mu);
-	return ret;
-}
 
 int
 smb_probe(const struct xfer *settings, struct bk_validators *out,
     struct bk_error *err)
 {
+	struct timespec until;
 	int ret;
 
-	pthread_mutex_lock(&ctx_mu);
+	/* A transfer holds the lock for one request at a time; a probe
+	 * that still cannot have it soon gives way to the next pass rather
+	 * than hold up the daemon's thread. */
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += SMB_PROBE_LOCK_WAIT;
+	if (pthread_mutex_timedlock(&ctx_mu, &until) != 0) {
+		memset(out, 0, sizeof(*out));
+		memset(err, 0, sizeof(*err));
+		err->context = BK_CTX_GENERAL_TRANSPORT;
+		err->code = HR_GEN_FAILURE;
+		err->text = strdup("probe deferred: the SMB client stayed busy"
+		    " with a transfer; probed again on the next pass");
+		err->remote = strdup(settings->remote);
+		return BK_E_INTERRUPTED;
+	}
 	ret = smb_probe_locked(settings, out, err);
 	pthread_mutex_unlock(&ctx_mu);
 	return ret;
 }
 
-static int
-smb_transfer_locked(struct smb_worker *w, struct xfer *x)
+/* Every libsmbclient call below holds ctx_mu for that call only (see
+ * ctx_mu); errno is kept across the unlock. */
+int
+smb_transfer(struct smb_worker *w, struct xfer *x)
 {
 	struct bk_validators v;
-	struct stat sb;
+	struct stat sb, after;
 	SMBCFILE *fh = NULL;
 	char *url = NULL;
-	uint64_t got = 0, unsynced = 0;
-	off_t sync_from;
+	uint64_t got = 0, unsynced = 0, size, avail = 0, reserve = 0;
+	off_t sync_from, sk;
 	ssize_t r;
-	int ret, restart = 0, err;
+	size_t want;
+	int ret, restart = 0, err, st;
 
 	w->cur = x;
 	if (!smb_available()) {
@@ -336,15 +363,22 @@ smb_transfer_locked(struct smb_worker *w, struct xfer *x)
 		    1, "out of memory");
 		goto out;
 	}
-	if (ensure_ctx(w, x) != 0) {
+	pthread_mutex_lock(&ctx_mu);
+	err = ensure_ctx(w, x);
+	if (err == 0) {
+		errno = 0;
+		fh = S.getFunctionOpen(w->ctx)(w->ctx, url, O_RDONLY, 0);
+		err = fh == NULL ? (errno ? errno : EIO) : 0;
+	} else
+		err = -1;
+	pthread_mutex_unlock(&ctx_mu);
+	if (err == -1) {
 		ret = xfer_fail(x, BK_CTX_GENERAL_TRANSPORT, HR_GEN_FAILURE, 1,
 		    "cannot set up the SMB client");
 		goto out;
 	}
-	errno = 0;
-	fh = S.getFunctionOpen(w->ctx)(w->ctx, url, O_RDONLY, 0);
 	if (fh == NULL) {
-		ret = smb_fail(x, errno ? errno : EIO, "opening");
+		ret = smb_fail(x, err, "opening");
 		/* A broken session would fail every later open too. */
 		if (x->transient) {
 			free_ctx(w->ctx);
@@ -352,14 +386,36 @@ smb_transfer_locked(struct smb_worker *w, struct xfer *x)
 		}
 		goto out;
 	}
-	if (S.getFunctionFstat(w->ctx)(w->ctx, fh, &sb) != 0) {
-		ret = smb_fail(x, errno, "reading the size of");
+	pthread_mutex_lock(&ctx_mu);
+	st = S.getFunctionFstat(w->ctx)(w->ctx, fh, &sb);
+	err = errno;
+	pthread_mutex_unlock(&ctx_mu);
+	if (st != 0) {
+		ret = smb_fail(x, err, "reading the size of");
 		goto out;
 	}
+	/* A first read of a file modified just now waits until its mtime's
+	 * second is over (SMB_MTIME_FRESH), then takes size and mtime
+	 * again. */
+	if (x->offset == 0 && (int64_t)time(NULL) - (int64_t)sb.st_mtime <
+	    SMB_MTIME_FRESH) {
+		struct timespec ts = { SMB_MTIME_FRESH, 0 };
+
+		nanosleep(&ts, NULL);
+		pthread_mutex_lock(&ctx_mu);
+		st = S.getFunctionFstat(w->ctx)(w->ctx, fh, &sb);
+		err = errno;
+		pthread_mutex_unlock(&ctx_mu);
+		if (st != 0) {
+			ret = smb_fail(x, err, "reading the size of");
+			goto out;
+		}
+	}
+	size = (uint64_t)sb.st_size;
 	if (x->offset > 0 && (x->have == NULL ||
-	    x->have->size != (uint64_t)sb.st_size ||
+	    x->have->size != size ||
 	    x->have->mtime != (int64_t)sb.st_mtime ||
-	    x->offset > (uint64_t)sb.st_size)) {
+	    x->offset > size)) {
 		if (ftruncate(x->fd, 0) != 0 || lseek(x->fd, 0, SEEK_SET) != 0) {
 			err = errno;
 			ret = xfer_fail(x, BK_CTX_LOCAL_FILE, lf_hresult(err), 0,
@@ -369,17 +425,34 @@ smb_transfer_locked(struct smb_worker *w, struct xfer *x)
 		x->offset = 0;
 		restart = 1;
 	}
+	/* The size the server announced must fit, leaving the filesystem
+	 * its reserve, as for HTTP. */
+	if (!xfer_room(x->fd, size - x->offset, &avail, &reserve)) {
+		ret = xfer_fail(x, BK_CTX_LOCAL_FILE, HR_DISK_FULL, 0,
+		    "%s announces %llu bytes, which would leave less than the"
+		    " %llu bytes kept free on the destination's filesystem"
+		    " (%llu free): make room there, or check the file",
+		    x->remote, (unsigned long long)(size - x->offset),
+		    (unsigned long long)reserve, (unsigned long long)avail);
+		goto out;
+	}
 	memset(&v, 0, sizeof(v));
-	v.size = (uint64_t)sb.st_size;
+	v.size = size;
 	v.mtime = (int64_t)sb.st_mtime;
 	if (x->on_start(x, &v, v.size, restart) != 0) {
 		ret = XFER_ABORTED;
 		goto out;
 	}
-	if (x->offset > 0 && S.getFunctionLseek(w->ctx)(w->ctx, fh,
-	    (off_t)x->offset, SEEK_SET) < 0) {
-		ret = smb_fail(x, errno, "seeking in");
-		goto out;
+	if (x->offset > 0) {
+		pthread_mutex_lock(&ctx_mu);
+		sk = S.getFunctionLseek(w->ctx)(w->ctx, fh, (off_t)x->offset,
+		    SEEK_SET);
+		err = errno;
+		pthread_mutex_unlock(&ctx_mu);
+		if (sk < 0) {
+			ret = smb_fail(x, err, "seeking in");
+			goto out;
+		}
 	}
 	sync_from = (off_t)x->offset;
 	for (;;) {
@@ -387,14 +460,32 @@ smb_transfer_locked(struct smb_worker *w, struct xfer *x)
 			ret = XFER_ABORTED;
 			goto out;
 		}
-		r = S.getFunctionRead(w->ctx)(w->ctx, fh, w->buf,
-		    SMB_BUFFER);
+		/* Never past the size the server announced; once there, one
+		 * more read must find the end. */
+		want = size - x->offset - got < SMB_BUFFER ?
+		    (size_t)(size - x->offset - got) : SMB_BUFFER;
+		if (want == 0)
+			want = 1;
+		pthread_mutex_lock(&ctx_mu);
+		r = S.getFunctionRead(w->ctx)(w->ctx, fh, w->buf, want);
+		err = errno;
+		pthread_mutex_unlock(&ctx_mu);
 		if (r < 0) {
-			ret = smb_fail(x, errno, "reading");
+			ret = smb_fail(x, err, "reading");
 			goto out;
 		}
 		if (r == 0)
 			break;
+		if (x->offset + got >= size) {
+			ret = xfer_fail(x, BK_CTX_REMOTE_FILE,
+			    HR_BG_INVALID_SERVER_RESPONSE, 0, "%s sent more than"
+			    " the %llu bytes its size announced (it grew while"
+			    " being read, or the server is wrong): the extra"
+			    " bytes were refused; the file is fetched again"
+			    " after the retry delay", x->remote,
+			    (unsigned long long)size);
+			goto out;
+		}
 		if ((err = xfer_write(x->fd, w->buf, (size_t)r)) != 0) {
 			ret = xfer_fail(x, BK_CTX_LOCAL_FILE, lf_hresult(err), 0,
 			    "writing the temporary file: %s", strerror(err));
@@ -413,15 +504,35 @@ smb_transfer_locked(struct smb_worker *w, struct xfer *x)
 			goto out;
 		}
 	}
-	if (x->offset + got != (uint64_t)sb.st_size) {
+	if (x->offset + got != size) {
 		ret = xfer_fail(x, BK_CTX_REMOTE_FILE, HR_NETNAME_DELETED, 1,
 		    "%s changed size while being read", x->remote);
 		goto out;
 	}
+	/* An edit during the read that kept the size shows in the mtime:
+	 * what was read may be two versions, so it is not committed. */
+	pthread_mutex_lock(&ctx_mu);
+	st = S.getFunctionFstat(w->ctx)(w->ctx, fh, &after);
+	err = errno;
+	pthread_mutex_unlock(&ctx_mu);
+	if (st != 0) {
+		ret = smb_fail(x, err, "reading the size of");
+		goto out;
+	}
+	if ((uint64_t)after.st_size != size ||
+	    after.st_mtime != sb.st_mtime) {
+		ret = xfer_fail(x, BK_CTX_REMOTE_FILE, HR_NETNAME_DELETED, 1,
+		    "%s changed while being read: fetched again after the"
+		    " retry delay", x->remote);
+		goto out;
+	}
 	ret = XFER_OK;
 out:
-	if (fh != NULL && w->ctx != NULL)
+	if (fh != NULL && w->ctx != NULL) {
+		pthread_mutex_lock(&ctx_mu);
 		S.getFunctionClose(w->ctx)(w->ctx, fh);
+		pthread_mutex_unlock(&ctx_mu);
+	}
 	w->cur = NULL;
 	free(url);
 	return ret;
