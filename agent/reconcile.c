@@ -1118,11 +1118,18 @@ do_recheck(struct act *x)
 			x->row.last_error = msg;
 			x->row.last_error_code = err.code;
 			x->row.last_error_context = (int)err.context;
+			/* Planned again at once, so the status this pass
+			 * writes shows the error (the set is not due again:
+			 * no second probe). */
+			x->sum->again = 1;
 		}
 		backend_free_validators(&v);
 		backend_free_error(&err);
 	}
-	x->row.last_check = x->v->now;
+	/* When the check ended, not when the pass began: a probe that took
+	 * its whole timeout would otherwise leave a short refresh due at
+	 * once, and the pass planned again would probe again. */
+	x->row.last_check = (int64_t)time(NULL);
 	if (changed) {
 		x->row.remote_changed = 1;
 		x->sum->again = 1;
