@@ -1071,7 +1071,7 @@ do_recheck(struct act *x)
 	struct reconcile_ctx *c = x->c;
 	const struct state_set *r = x->a->recorded;
 	const struct spec *sp = x->a->desired->spec;
-	static char msg[640];
+	static char msg[640];	/* x->row.last_error points here */
 	size_t i;
 	int changed = 0, bad = 0, rc;
 
