@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -306,30 +307,189 @@ ensure_ctx(struct smb_worker *w, const struct xfer *x)
 static int smb_probe_locked(const struct xfer *settings,
     struct bk_validators *out, struct bk_error *err);
 
+/* A probe runs on a thread of its own and the caller (the daemon's
+ * thread) waits for it: libsmbclient has no progress callback, and its
+ * timeout is per request, so a server answering each request just in
+ * time would hold the daemon for minutes.  The caller gives up after
+ * SMB_PROBE_TIMEOUT in all, or at once when should_abort says so; the
+ * thread then finishes on its own (bounded by the per-request timeout)
+ * and frees what it was given. */
+#define SMB_PROBE_TIMEOUT	20
+/* Probe threads still running (given up on, their server slow): past
+ * this many a probe is deferred at once rather than pile up threads. */
+#define SMB_PROBES_MAX	4
+static _Atomic int probes_running;
+
+struct probe_run {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int locked, done, abandoned, ret;
+	struct xfer x;			/* strings below are the run's own */
+	char *remote, *user, *password, *domain;
+	struct bk_validators out;
+	struct bk_error err;
+};
+
+static void
+probe_run_free(struct probe_run *r)
+{
+	if (r->password != NULL)
+		memset(r->password, 0, strlen(r->password));
+	free(r->remote);
+	free(r->user);
+	free(r->password);
+	free(r->domain);
+	free(r->err.text);
+	free(r->err.remote);
+	pthread_cond_destroy(&r->cv);
+	pthread_mutex_destroy(&r->mu);
+	free(r);
+}
+
+static void *
+probe_thread(void *arg)
+{
+	struct probe_run *r = arg;
+	int abandoned;
+
+	pthread_mutex_lock(&ctx_mu);
+	pthread_mutex_lock(&r->mu);
+	r->locked = 1;
+	abandoned = r->abandoned;
+	pthread_mutex_unlock(&r->mu);
+	if (!abandoned)
+		r->ret = smb_probe_locked(&r->x, &r->out, &r->err);
+	pthread_mutex_unlock(&ctx_mu);
+	pthread_mutex_lock(&r->mu);
+	r->done = 1;
+	abandoned = r->abandoned;
+	pthread_cond_signal(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+	if (abandoned)
+		probe_run_free(r);
+	atomic_fetch_sub(&probes_running, 1);
+	return NULL;
+}
+
+static char *
+dup_or_null(const char *s, int *fail)
+{
+	char *d;
+
+	if (s == NULL)
+		return NULL;
+	if ((d = strdup(s)) == NULL)
+		*fail = 1;
+	return d;
+}
+
+/* The caller's error when it stops waiting: deferred (busy or asked to
+ * give way) or a timeout. */
+static int
+probe_gave_up(const struct xfer *x, int timeout, struct bk_error *err)
+{
+	char text[512];
+
+	memset(err, 0, sizeof(*err));
+	err->context = BK_CTX_GENERAL_TRANSPORT;
+	if (timeout) {
+		err->code = HR_INET_TIMEOUT;
+		snprintf(text, sizeof(text), "probing %s: no answer within %d"
+		    " s; checked again after the set's refresh (check the"
+		    " server and the network path to it)", x->remote,
+		    SMB_PROBE_TIMEOUT);
+	} else {
+		err->code = HR_GEN_FAILURE;
+		snprintf(text, sizeof(text), "probe of %s deferred (a signal or"
+		    " a request to serve, or the SMB client busy with a"
+		    " transfer): probed again on the next pass", x->remote);
+	}
+	err->text = strdup(text);
+	err->remote = strdup(x->remote);
+	return timeout ? BK_E_IO : BK_E_INTERRUPTED;
+}
+
 int
 smb_probe(const struct xfer *settings, struct bk_validators *out,
     struct bk_error *err)
 {
-	struct timespec until;
-	int ret;
+	struct probe_run *r;
+	struct timespec now, lock_until, until;
+	pthread_attr_t attr;
+	pthread_t t;
+	int fail = 0, ret = BK_E_IO, gave_up = 0;
 
-	/* A transfer holds the lock for one request at a time; a probe
-	 * that still cannot have it soon gives way to the next pass rather
-	 * than hold up the daemon's thread. */
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += SMB_PROBE_LOCK_WAIT;
-	if (pthread_mutex_timedlock(&ctx_mu, &until) != 0) {
-		memset(out, 0, sizeof(*out));
-		memset(err, 0, sizeof(*err));
-		err->context = BK_CTX_GENERAL_TRANSPORT;
-		err->code = HR_GEN_FAILURE;
-		err->text = strdup("probe deferred: the SMB client stayed busy"
-		    " with a transfer; probed again on the next pass");
-		err->remote = strdup(settings->remote);
-		return BK_E_INTERRUPTED;
+	memset(out, 0, sizeof(*out));
+	memset(err, 0, sizeof(*err));
+	if (atomic_load(&probes_running) >= SMB_PROBES_MAX)
+		return probe_gave_up(settings, 0, err);
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return BK_E_IO;
+	pthread_mutex_init(&r->mu, NULL);
+	pthread_cond_init(&r->cv, NULL);
+	r->x = *settings;
+	r->x.job = NULL;	/* the caller's: not used by SMB */
+	r->x.should_abort = NULL;
+	r->x.remote = r->remote = dup_or_null(settings->remote, &fail);
+	r->x.user = r->user = dup_or_null(settings->user, &fail);
+	r->x.password = r->password = dup_or_null(settings->password, &fail);
+	r->x.domain = r->domain = dup_or_null(settings->domain, &fail);
+	if (fail || pthread_attr_init(&attr) != 0) {
+		probe_run_free(r);
+		return BK_E_IO;
 	}
-	ret = smb_probe_locked(settings, out, err);
-	pthread_mutex_unlock(&ctx_mu);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	atomic_fetch_add(&probes_running, 1);
+	if (pthread_create(&t, &attr, probe_thread, r) != 0) {
+		atomic_fetch_sub(&probes_running, 1);
+		pthread_attr_destroy(&attr);
+		probe_run_free(r);
+		return BK_E_IO;
+	}
+	pthread_attr_destroy(&attr);
+	clock_gettime(CLOCK_REALTIME, &now);
+	lock_until = until = now;
+	lock_until.tv_sec += SMB_PROBE_LOCK_WAIT;
+	until.tv_sec += SMB_PROBE_TIMEOUT;
+	pthread_mutex_lock(&r->mu);
+	while (!r->done) {
+		struct timespec step;
+
+		clock_gettime(CLOCK_REALTIME, &step);
+		if (settings->should_abort != NULL &&
+		    settings->should_abort((struct xfer *)settings)) {
+			gave_up = 1;	/* deferred */
+			break;
+		}
+		if (!r->locked && (step.tv_sec > lock_until.tv_sec ||
+		    (step.tv_sec == lock_until.tv_sec &&
+		    step.tv_nsec >= lock_until.tv_nsec))) {
+			gave_up = 1;	/* busy: deferred */
+			break;
+		}
+		if (step.tv_sec > until.tv_sec || (step.tv_sec ==
+		    until.tv_sec && step.tv_nsec >= until.tv_nsec)) {
+			gave_up = 2;	/* timeout */
+			break;
+		}
+		step.tv_nsec += 100000000L;	/* poll should_abort 10/s */
+		if (step.tv_nsec >= 1000000000L) {
+			step.tv_sec++;
+			step.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&r->cv, &r->mu, &step);
+	}
+	if (gave_up) {
+		r->abandoned = 1;	/* the thread frees r */
+		pthread_mutex_unlock(&r->mu);
+		return probe_gave_up(settings, gave_up == 2, err);
+	}
+	pthread_mutex_unlock(&r->mu);
+	ret = r->ret;
+	*out = r->out;
+	*err = r->err;
+	memset(&r->err, 0, sizeof(r->err));
+	probe_run_free(r);
 	return ret;
 }
 

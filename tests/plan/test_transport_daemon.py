@@ -20,7 +20,7 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from test_apply import Base, write_random, BITSYNC  # noqa: E402
+from test_apply import Base, write_random, BITSYNC, servers  # noqa: E402
 
 
 def wait_for(pred, timeout=30, step=0.1):
@@ -141,6 +141,58 @@ class TransportDaemonTest(Base):
         for x in failed:
             self.assertIn("a.bin", x)
             self.assertNotIn("b.bin", x)
+
+    def test_status_and_sigterm_while_smb_probe_hangs(self):
+        """U2 for UNC sources: libsmbclient has no progress callback and
+        times out per request, so the probe runs on a thread of its own
+        that the daemon stops waiting for (before: status and SIGTERM
+        waited for libsmbclient's 20 s per request)."""
+        pub = os.path.join(self.dir, "pub")
+        os.makedirs(pub)
+        os.chmod(pub, 0o755)
+        write_random(os.path.join(pub, "a.bin"), 3000)
+        os.utime(os.path.join(pub, "a.bin"), (time.time() - 60,) * 2)
+        smb = servers.Smbd(self.dir, {"pub": servers.Share(pub, guest=True)})
+        smb.start()
+        self.servers.append(smb)
+        self.status_file = os.path.join(self.state, "status.json")
+        with open(self.config, "w") as f:
+            f.write("[agent]\nmanifest_dir = %s\nstate_dir = %s\n"
+                    "status_file = %s\ninterval = 1h\n"
+                    "[engine]\nmax_parallel = 2\nsmb_port = %d\n"
+                    % (self.mdir, self.state, self.status_file, smb.port))
+        self.manifest("10-unc.yaml",
+                      "  - name: unc\n    source: dist\n"
+                      "    destination: %s\n    refresh: 1s\n"
+                      "    files:\n      - a.bin\n"
+                      % os.path.join(self.dst, "unc"), sources=False,
+                      extra="sources:\n  dist:\n    url: \\\\127.0.0.1\\pub\n"
+                      "    auth: computer\n")
+        p = self.run_bitsync("apply")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        smb.stop()
+        self.servers.remove(smb)
+        hang = Hang(smb.port)
+        self.addCleanup(hang.stop)
+        time.sleep(1.2)
+        self.daemon = self.spawn_bitsync("run")
+        self.assertTrue(wait_for(lambda: hang.accepted >= 1),
+                        "the refresh probe never reached the server")
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        p = self.run_bitsync("status", "--format", "json", timeout=60)
+        took = time.monotonic() - t0
+        self.assertLess(took, 5, "status took %.1f s" % took)
+        st = json.loads(p.stdout)
+        self.assertEqual([s["name"] for s in st["sets"]], ["unc"], st)
+        n = hang.accepted
+        wait_for(lambda: hang.accepted > n, timeout=30)
+        t0 = time.monotonic()
+        self.daemon.send_signal(signal.SIGTERM)
+        out, err = self.daemon.communicate(timeout=60)
+        took = time.monotonic() - t0
+        self.assertLess(took, 5, "SIGTERM took %.1f s" % took)
+        self.assertIn("recheck=deferred", err)
 
     def test_user_home_smb_conf_ignored(self):
         """U23: root's `bitsync apply` run with a user's HOME (sudo -E)
