@@ -142,6 +142,33 @@ class TransportDaemonTest(Base):
             self.assertIn("a.bin", x)
             self.assertNotIn("b.bin", x)
 
+    def test_pass_probe_budget(self):
+        """U2: a pass spends at most 30 s probing.  Three sets behind one
+        hanging server: two probes time out (20 s each), the third set is
+        left to the next pass (before: 60 s per file, one set after the
+        other, for as long as it took)."""
+        for n in ("s1", "s2", "s3"):
+            write_random(os.path.join(self.www, n + ".bin"), 3000)
+        web = self.nginx()
+        self.manifest("10-app.yaml", "".join(self.set_yaml(
+            n, [n + ".bin"], more="refresh: 1s") for n in ("s1", "s2", "s3")))
+        p = self.run_bitsync("apply")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        web.stop()
+        self.servers.remove(web)
+        hang = Hang(web.port)
+        self.addCleanup(hang.stop)
+        time.sleep(1.2)
+        self.daemon = self.spawn_bitsync("run")
+        self.assertTrue(wait_for(lambda: hang.accepted >= 3, timeout=55),
+                        "not every set was probed")
+        self.daemon.send_signal(signal.SIGTERM)
+        out, err = self.daemon.communicate(timeout=30)
+        self.assertIn("recheck=deferred why=\"this pass spent 30s probing",
+                      err)
+        self.assertEqual(len([x for x in err.splitlines()
+                              if "recheck=failed" in x]), 2, err)
+
     def test_status_and_sigterm_while_smb_probe_hangs(self):
         """U2 for UNC sources: libsmbclient has no progress callback and
         times out per request, so the probe runs on a thread of its own
