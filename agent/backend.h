@@ -70,7 +70,8 @@ enum bk_result {
 	BK_E_UNSUPPORTED = -3,	/* this host's backend lacks a needed feature */
 	BK_E_IO = -4,		/* the store or a local file failed */
 	BK_E_UNAVAILABLE = -5,	/* the service cannot be reached (exit 69) */
-	BK_E_INVALID = -6	/* a bad argument (a bug in the caller) */
+	BK_E_INVALID = -6,	/* a bad argument (a bug in the caller) */
+	BK_E_INTERRUPTED = -7	/* a probe gave way to bk_probe.interrupt */
 };
 
 typedef struct { uint8_t b[16]; } bk_guid;
@@ -148,6 +149,11 @@ struct bk_job_spec {
 struct bk_probe {
 	const char *remote;
 	const struct bk_job_spec *settings;	/* proxy, headers, credential */
+	/* Polled while the probe waits on the server (NULL: never): nonzero
+	 * ends it at once with BK_E_INTERRUPTED, so a daemon that probes on
+	 * its own thread still answers a signal or a client. */
+	int (*interrupt)(void *arg);
+	void *interrupt_arg;
 };
 
 struct backend;

@@ -318,6 +318,24 @@ serve_control(struct daemon *dm, int lfd)
 	}
 }
 
+/* The descriptors a refresh probe gives way to (reconcile_ctx.interrupt):
+ * a pending signal or a client at the control socket.  Probes run on this
+ * thread; a server that accepts and never answers must not keep SIGTERM
+ * or `status` waiting for the probe's timeout. */
+static int interrupt_fds[2] = { -1, -1 };
+
+static int
+probe_interrupt(void *arg)
+{
+	struct pollfd p[2];
+
+	(void)arg;
+	p[0] = (struct pollfd){ interrupt_fds[0], POLLIN, 0 };
+	p[1] = (struct pollfd){ interrupt_fds[1], POLLIN, 0 };
+	return poll(p, 2, 0) > 0 &&
+	    ((p[0].revents & POLLIN) || (p[1].revents & POLLIN));
+}
+
 int
 cmd_run(const struct cli *cli, int argc, char **argv)
 {
@@ -371,6 +389,9 @@ cmd_run(const struct cli *cli, int argc, char **argv)
 			if (cfd == -1)
 				log_error("file=%s key=control_socket error="
 				    "\"%s\"", sockpath, strerror(errno));
+			interrupt_fds[0] = sfd;
+			interrupt_fds[1] = cfd;
+			dm.s.ctx.interrupt = probe_interrupt;
 			if (dm.s.ctx.ops->set_notify != NULL)
 				dm.s.ctx.ops->set_notify(dm.s.ctx.b,
 				    on_job_event, NULL);

@@ -255,6 +255,9 @@ report_refused(struct daemon *dm, const struct reconcile_input *in)
 	dm->nrefused = nnow;
 }
 
+/* How soon a pass that left refresh probes undone runs again. */
+#define DEFER_MS	1000
+
 void
 daemon_pass(struct daemon *dm, const char *why)
 {
@@ -308,6 +311,12 @@ daemon_pass(struct daemon *dm, const char *why)
 			json_decref(st);
 			dm->due_ms = next_due(&v, now, dm->timer_ms,
 			    dm->s.ctx.jitter_seed);
+			/* Refresh probes left over (the pass's probe budget,
+			 * or one that gave way to a request): soon, after
+			 * what made them give way is served. */
+			if (dm->last.deferred > 0 &&
+			    dm->due_ms > daemon_mono_ms() + DEFER_MS)
+				dm->due_ms = daemon_mono_ms() + DEFER_MS;
 			if (dm->last.working > 0 &&
 			    dm->due_ms > daemon_mono_ms() + PROGRESS_MS)
 				dm->due_ms = daemon_mono_ms() + PROGRESS_MS;

@@ -1,5 +1,9 @@
 /* main.c - bitsync's command line: global options, then one command. */
 #include <getopt.h>
+#ifndef _WIN32
+#include <pwd.h>
+#include <unistd.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,6 +154,27 @@ cmd_version(const struct cli *cli, int argc, char **argv)
 	return EXIT_OK;
 }
 
+/* bitsync runs as root, often started from an admin's shell (`sudo -E`,
+ * `su` without `-`): libsmbclient, loaded later, reads $HOME/.smb/smb.conf
+ * and honours SMB_CONF_PATH (and, where Samba keeps it, LIBSMB_PROG), so
+ * whoever owns that HOME would steer the agent's SMB client (protocol
+ * floor, signing, log and cache paths).  HOME becomes the account's own
+ * home from the password database, or is removed. */
+static void
+sanitize_env(void)
+{
+#ifndef _WIN32
+	struct passwd *pw = getpwuid(geteuid());
+
+	unsetenv("LIBSMB_PROG");
+	unsetenv("SMB_CONF_PATH");
+	if (pw != NULL && pw->pw_dir != NULL && pw->pw_dir[0] == '/')
+		setenv("HOME", pw->pw_dir, 1);
+	else
+		unsetenv("HOME");
+#endif
+}
+
 int
 main(int argc, char **argv)
 {
@@ -163,6 +188,7 @@ main(int argc, char **argv)
 	const struct command *c;
 	int ch;
 
+	sanitize_env();
 	/* '+': stop at the command; its options are its own. */
 	while ((ch = getopt_long(argc, argv, "+c:hV", longopts, NULL)) != -1) {
 		switch (ch) {

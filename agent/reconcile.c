@@ -1240,17 +1240,34 @@ validators_differ(const struct state_file *f, const struct bk_validators *v)
 	return 0;
 }
 
+/* Seconds of refresh probing one pass may spend: probes run on the
+ * daemon's own thread, so a pass over many sets behind slow servers
+ * would otherwise keep it from answering for nsets x the probe timeout.
+ * The sets not probed stay due and are probed by the next pass. */
+#define RECHECK_PASS_BUDGET	30
+
 static void
 do_recheck(struct act *x)
 {
 	struct reconcile_ctx *c = x->c;
 	const struct state_set *r = x->a->recorded;
 	const struct spec *sp = x->a->desired->spec;
+	static char msg[640];	/* x->row.last_error points here */
 	size_t i;
-	int changed = 0, rc;
+	int changed = 0, bad = 0, rc;
 
-	for (i = 0; r != NULL && i < r->nfiles && !changed; i++) {
-		struct bk_probe p = { r->files[i].remote, &sp->job };
+	if ((int64_t)time(NULL) - x->v->now >= RECHECK_PASS_BUDGET) {
+		logf_(c, LOG_LEVEL_INFO, "set=%s recheck=deferred why=\"this pass spent %ds"
+		    " probing; the set is probed by the next pass\"",
+		    x->a->set, RECHECK_PASS_BUDGET);
+		x->sum->deferred++;
+		return;
+	}
+	/* The first failure ends the set's probe: a server that is down
+	 * would otherwise cost the probe timeout once per file. */
+	for (i = 0; r != NULL && i < r->nfiles && !changed && !bad; i++) {
+		struct bk_probe p = { r->files[i].remote, &sp->job,
+		    c->interrupt, c->interrupt_arg };
 		struct bk_validators v;
 		struct bk_error err;
 
@@ -1259,22 +1276,56 @@ do_recheck(struct act *x)
 		rc = c->ops->probe(c->b, &p, &v, &err);
 		if (rc == BK_OK)
 			changed = validators_differ(&r->files[i], &v);
-		else if (rc != BK_E_UNSUPPORTED) {
+		else if (rc == BK_E_INTERRUPTED) {
+			/* The daemon has a signal or a client to serve: the
+			 * set stays due, the next pass probes it. */
+			logf_(c, LOG_LEVEL_INFO, "set=%s recheck=deferred why=\"interrupted"
+			    " to serve a request\"", x->a->set);
+			x->sum->deferred++;
+			backend_free_validators(&v);
+			backend_free_error(&err);
+			return;
+		} else if (rc != BK_E_UNSUPPORTED) {
+			bad = 1;
+			snprintf(msg, sizeof(msg), "refresh check of %s failed:"
+			    " %s; checked again after the set's refresh",
+			    r->files[i].remote,
+			    err.text ? err.text : bk_why(c, rc));
 			logf_(c, LOG_LEVEL_WARNING, "set=%s recheck=failed remote=%s error=\"%s\"",
 			    x->a->set, r->files[i].remote,
 			    err.text ? err.text : bk_why(c, rc));
+			/* In status as the set's last error; the files
+			 * placed stay as they are. */
+			x->row.last_error = msg;
+			x->row.last_error_code = err.code;
+			x->row.last_error_context = (int)err.context;
+			/* Planned again at once, so the status this pass
+			 * writes shows the error (the set is not due again:
+			 * no second probe). */
+			x->sum->again = 1;
 		}
 		backend_free_validators(&v);
 		backend_free_error(&err);
 	}
+	/* When the check ended, not when the pass began (a probe that took
+	 * its whole timeout would otherwise leave a short refresh due at
+	 * once); and when it was due, if it ran late within a period, so
+	 * that a fleet's checks do not drift into step (plan_recheck_time). */
 	x->row.last_check = r != NULL ? plan_recheck_time(r->last_check,
-	    x->a->desired->set->settings.refresh, x->v->now) : x->v->now;
+	    x->a->desired->set->settings.refresh, (int64_t)time(NULL)) :
+	    (int64_t)time(NULL);
 	if (changed) {
 		x->row.remote_changed = 1;
 		x->sum->again = 1;
 		logf_(c, LOG_LEVEL_INFO, "set=%s recheck=remote-changed", x->a->set);
-	} else
+	} else if (!bad) {
+		/* The set is in sync (only such sets are rechecked): an
+		 * error still recorded is an earlier probe's, now over. */
+		x->row.last_error = NULL;
+		x->row.last_error_code = 0;
+		x->row.last_error_context = 0;
 		logf_(c, LOG_LEVEL_INFO, "set=%s recheck=unchanged", x->a->set);
+	}
 	put_row(x);
 }
 

@@ -33,6 +33,11 @@ struct reconcile_ctx {
 	int one_shot;		/* a command that exits after one pass */
 	int retry_now;		/* this pass was asked for by a person (apply) */
 	int events;		/* the daemon: decisions also platform_event */
+	/* The daemon: polled by refresh probes, which run on its only
+	 * thread; nonzero (a signal, a client waiting) makes the probe give
+	 * way and the set is probed on the next pass.  NULL: never. */
+	int (*interrupt)(void *arg);
+	void *interrupt_arg;
 };
 
 /* The manifest as enforced. */
@@ -70,6 +75,7 @@ struct reconcile_summary {
 	size_t transient;		/* of working: jobs in TRANSIENT_ERROR */
 	size_t errors;			/* backend or state calls that failed */
 	int again;			/* something to do at once (a recheck saw change) */
+	size_t deferred;		/* refresh probes left to the next pass */
 };
 
 /* Reads paths (the config's manifest and manifest_dir when npaths is 0).

@@ -1148,16 +1148,20 @@ check_source(struct ctx *c, const struct ynode *key, const struct ynode *sn)
 		}
 		src->token_usage = token_usage(tk[TK_USAGE], c);
 		/* A password for the network over plain http:// either
-		 * crosses it as Basic in the clear, or (as the engine
-		 * does) is never offered to a Basic-only server. */
+		 * crosses it as Basic in the clear, or as an NTLM or Digest
+		 * answer a man in the middle can ask for and crack offline;
+		 * the engine offers it to Negotiate (Kerberos) only, so a
+		 * server without Kerberos answers 401. */
 		if (src->kind == SOURCE_HTTP && got[SRC_URL] != NULL &&
 		    (src->token_usage & TOKEN_NETWORK))
 			WARN(c, ynode_key_of(got[SRC_TOKEN]),
 			    RULE_INSECURE_CREDENTIALS, "source '%s' sends a "
 			    "helper token's credentials over plain http://, "
-			    "where anyone on the path can read or replay them "
-			    "(the engine never sends them as Basic there); use "
-			    "an https:// url", src->name);
+			    "where anyone on the path can read, replay or "
+			    "crack them (the engine offers them only to "
+			    "Negotiate/Kerberos there, never as Basic, NTLM or "
+			    "Digest, so other servers answer 401); use an "
+			    "https:// url", src->name);
 	} else if (got[SRC_TOKEN] != NULL)
 		ERR(c, ynode_key_of(got[SRC_TOKEN]), RULE_SCHEMA, "'helper_token' needs "
 		    "'credential', the name of an entry in the host's "

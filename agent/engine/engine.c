@@ -1699,6 +1699,15 @@ out:
 	return rc;
 }
 
+/* A probe's should_abort: the caller's interrupt, if any. */
+static int
+probe_should_abort(struct xfer *x)
+{
+	const struct bk_probe *p = x->ctx;
+
+	return p->interrupt != NULL && p->interrupt(p->interrupt_arg);
+}
+
 static int
 engine_probe(struct backend *e, const struct bk_probe *p,
     struct bk_validators *out, struct bk_error *err)
@@ -1740,6 +1749,8 @@ engine_probe(struct backend *e, const struct bk_probe *p,
 	}
 	x.remote = p->remote;
 	x.job = &settings;
+	x.should_abort = probe_should_abort;
+	x.ctx = (void *)p;
 	x.ca_file = e->ca_file;
 	x.smb_port = e->smb_port;
 	if (smb_is_unc(p->remote))

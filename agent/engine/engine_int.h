@@ -137,6 +137,11 @@ int xfer_fail(struct xfer *x, enum bk_error_context ctx, int32_t code,
 /* Writes all of buf at fd's position; 0 or an errno. */
 int xfer_write(int fd, const void *buf, size_t n);
 
+/* Whether need more bytes in fd leave its filesystem's free-space
+ * reserve (64 MiB, or 5 % of a smaller one); what was found in *avail
+ * and *reserve.  Unknown (fstatvfs failed) counts as room. */
+int xfer_room(int fd, uint64_t need, uint64_t *avail, uint64_t *reserve);
+
 /* http.c: one worker's handle, reused so connections stay open. */
 struct http_worker;
 int http_available(void);	/* libcurl loaded (dlopen on first call) */

@@ -61,6 +61,17 @@
 #ifndef HTTP_SYNC_EVERY
 #define HTTP_SYNC_EVERY	(32u << 20)
 #endif
+/* The slowest a transfer may go before it counts as stalled: below
+ * HTTP_LOW_SPEED bytes a second for HTTP_LOW_SPEED_TIME seconds it ends
+ * as a transient error and retries after the set's retry delay.  1 B/s
+ * let a slowloris server (a few bytes a minute) hold a worker until
+ * max_download_time (90 days by default). */
+#define HTTP_LOW_SPEED		1024L
+#define HTTP_LOW_SPEED_TIME	300L
+/* A refresh probe (a HEAD) runs on the daemon's own thread: it gives up
+ * after this long in all, connect included, so a server that accepts
+ * and never answers cannot stop the daemon answering. */
+#define HTTP_PROBE_TIMEOUT	20L
 
 /* libcurl hands the body over in pieces of at most 16 KiB
  * (CURL_MAX_WRITE_SIZE); gathering them saves three write(2)s in four. */
@@ -80,6 +91,8 @@ struct hstate {
 	int nospace;		/* 1: the announced size does not fit; 2: the
 				 * body outgrew the free space */
 	int overlong;		/* more bytes than the answer announced */
+	int manual;		/* redirects are followed here, not by libcurl */
+	int redirect;		/* manual: this answer is a redirect */
 	char why[192];		/* what was wrong with the answer */
 	struct hdr_resp r;
 	uint64_t total;		/* of the file, from this answer, or unknown */
@@ -231,18 +244,27 @@ hstate_reset(struct hstate *h)
 static int
 room_for(struct hstate *h, uint64_t need)
 {
+	h->checked = h->got;
+	return xfer_room(h->x->fd, need, &h->avail, &h->reserve);
+}
+
+/* room_for for any protocol (smb.c too): whether need more bytes in fd
+ * leave its filesystem the reserve; *avail and *reserve say what was
+ * found. */
+int
+xfer_room(int fd, uint64_t need, uint64_t *avail, uint64_t *reserve)
+{
 	struct statvfs s;
 	uint64_t size;
 
-	h->checked = h->got;
-	if (fstatvfs(h->x->fd, &s) != 0) {
-		h->reserve = HTTP_RESERVE;	/* the next check, not at once */
+	if (fstatvfs(fd, &s) != 0) {
+		*reserve = HTTP_RESERVE;	/* the next check, not at once */
 		return 1;
 	}
-	h->avail = (uint64_t)s.f_bavail * s.f_frsize;
+	*avail = (uint64_t)s.f_bavail * s.f_frsize;
 	size = (uint64_t)s.f_blocks * s.f_frsize;
-	h->reserve = size / 20 < HTTP_RESERVE ? size / 20 : HTTP_RESERVE;
-	return h->avail >= h->reserve && h->avail - h->reserve >= need;
+	*reserve = size / 20 < HTTP_RESERVE ? size / 20 : HTTP_RESERVE;
+	return *avail >= *reserve && *avail - *reserve >= need;
 }
 
 /* The version a 206 belongs to is the one the temp holds: the validator
@@ -287,6 +309,10 @@ headers_done(struct hstate *h, CURL *easy)
 	int restart = 0;
 
 	C.easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
+	if (h->manual && code >= 300 && code < 400) {
+		h->redirect = 1;	/* followed by follow_redirect */
+		return 0;
+	}
 	if (code < 200 || (code >= 300 && code < 400) || code >= 400)
 		return 0;	/* interim, redirect, or error (FAILONERROR) */
 	if (h->r.flags & HDR_BAD) {
@@ -434,6 +460,8 @@ write_cb(char *buf, size_t size, size_t n, void *arg)
 	struct xfer *x = h->x;
 	size_t len = size * n;
 
+	if (h->redirect)
+		return len;	/* a redirect's own page: not the file */
 	if (!h->started) {
 		h->badrange = 1;
 		snprintf(h->why, sizeof(h->why), "a body before its headers");
@@ -652,31 +680,71 @@ opts_fail(struct xfer *x, const struct opts *o)
 	    o->name, C.easy_strerror(o->rc), x->remote);
 }
 
-/* Options every request of a job carries; proxy is the entry of an
- * OVERRIDE job's list to use. */
+/* Whether a job's redirects are followed by follow_redirect rather
+ * than libcurl: libcurl strips only Authorization and Cookie when a
+ * redirect leaves the origin, so a job with custom headers (an X-Auth
+ * token, say) follows its redirects itself and drops them there. */
+static int
+manual_redirects(const struct xfer *x)
+{
+	return x->job->headers != NULL && x->job->headers[0] != '\0';
+}
+
+/* The low-speed floor: HTTP_LOW_SPEED bytes a second over
+ * HTTP_LOW_SPEED_TIME seconds.  BITSYNC_TEST_LOW_SPEED="BPS:SECS" lowers
+ * it for the test suite only (a floor of seconds instead of minutes);
+ * an unparsable value is ignored. */
 static void
-setup_common(struct opts *o, const struct xfer *x, int proxy, char **noproxy,
-    char *userbuf, size_t userlen)
+low_speed(long *bps, long *secs)
+{
+	const char *e = getenv("BITSYNC_TEST_LOW_SPEED");
+	long a, b;
+	char c;
+
+	*bps = HTTP_LOW_SPEED;
+	*secs = HTTP_LOW_SPEED_TIME;
+	if (e != NULL && sscanf(e, "%ld:%ld%c", &a, &b, &c) == 2 && a > 0 &&
+	    b > 0) {
+		*bps = a;
+		*secs = b;
+	}
+}
+
+/* Options every request of a job carries; url is where this request
+ * goes (x->remote, or a redirect's target followed by hand), foreign
+ * says its origin is not x->remote's: then neither the job's custom
+ * headers (left out by the caller) nor the helper token go there.
+ * proxy is the entry of an OVERRIDE job's list to use. */
+static void
+setup_common(struct opts *o, const struct xfer *x, const char *url,
+    int foreign, int proxy, char **noproxy, char *userbuf, size_t userlen)
 {
 	const struct ejob *j = x->job;
 	char pbuf[512];
 	const char *use;
+	long bps, secs;
 
-	OPT(o, CURLOPT_URL, x->remote);
+	OPT(o, CURLOPT_URL, url);
 	OPT(o, CURLOPT_NOSIGNAL, 1L);
 	OPT(o, CURLOPT_PROTOCOLS_STR, "http,https");
-	OPT(o, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-	OPT(o, CURLOPT_FOLLOWLOCATION, 1L);
+	/* TLS is never given up on the way (design §7): an https source
+	 * is redirected to https only; else a MITM of the plain leg swaps
+	 * the file. */
+	OPT(o, CURLOPT_REDIR_PROTOCOLS_STR, plain_http(x->remote) ?
+	    "http,https" : "https");
+	OPT(o, CURLOPT_FOLLOWLOCATION, manual_redirects(x) ? 0L : 1L);
 	OPT(o, CURLOPT_MAXREDIRS, (long)HTTP_MAX_REDIRS);
 	OPT(o, CURLOPT_FAILONERROR, 1L);
 	/* A proxy's CONNECT answer is not the file's response. */
 	OPT(o, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
 	OPT(o, CURLOPT_USERAGENT, "bitsync/" BITSYNC_VERSION);
 	OPT(o, CURLOPT_CONNECTTIMEOUT, 30L);
-	/* A connection that moves nothing for a minute is dead; the job
-	 * then retries after its retry delay, as BITS does. */
-	OPT(o, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	OPT(o, CURLOPT_LOW_SPEED_TIME, 60L);
+	/* A connection slower than the floor for minutes is stalled (or a
+	 * slowloris server holding the worker); the job then retries after
+	 * its retry delay, as BITS does. */
+	low_speed(&bps, &secs);
+	OPT(o, CURLOPT_LOW_SPEED_LIMIT, bps);
+	OPT(o, CURLOPT_LOW_SPEED_TIME, secs);
 	/* TLS is always verified (design §7); ca_file adds anchors to the
 	 * system's, which stay reachable through CAPATH. */
 	OPT(o, CURLOPT_SSL_VERIFYPEER, 1L);
@@ -718,7 +786,7 @@ setup_common(struct opts *o, const struct xfer *x, int proxy, char **noproxy,
 		 * list when one cannot be reached. */
 		use = j->proxy_list ? proxy_entry(j->proxy_list, proxy, pbuf,
 		    sizeof(pbuf)) : NULL;
-		if (use == NULL || bypass_local(x->remote, j->proxy_bypass))
+		if (use == NULL || bypass_local(url, j->proxy_bypass))
 			OPT(o, CURLOPT_PROXY, "");
 		else
 			OPT(o, CURLOPT_PROXY, use);
@@ -729,7 +797,7 @@ setup_common(struct opts *o, const struct xfer *x, int proxy, char **noproxy,
 	default:
 		break;		/* PRECONFIG: the service's environment */
 	}
-	if (x->user != NULL) {
+	if (x->user != NULL && !foreign) {
 		if (x->domain != NULL && *x->domain != '\0' &&
 		    strchr(x->user, '\\') == NULL && strchr(x->user, '@') ==
 		    NULL)
@@ -741,22 +809,38 @@ setup_common(struct opts *o, const struct xfer *x, int proxy, char **noproxy,
 		OPT(o, CURLOPT_PASSWORD,
 		    x->password ? x->password : "");
 		/* Basic puts the helper token's password on the wire as it
-		 * is: only inside TLS.  Over plain http:// the schemes that
-		 * never send it (Negotiate, NTLM, Digest) are still offered;
-		 * a server that asks only for Basic gets no credentials and
-		 * answers 401 (map_error says why).  libcurl drops the
-		 * credentials on a redirect to another scheme, host or
-		 * port, so https:// redirected to http:// sends none. */
-		OPT(o, CURLOPT_HTTPAUTH, plain_http(x->remote) ?
-		    (long)(CURLAUTH_ANY & ~CURLAUTH_BASIC) :
-		    (long)CURLAUTH_ANY);
+		 * is: only inside TLS.  Over plain http:// only Negotiate
+		 * (Kerberos) is offered: a MITM can ask for NTLM or Digest
+		 * and crack the answer offline.  A server that asks for
+		 * anything else gets no credentials and answers 401
+		 * (map_error says why).  libcurl drops the credentials on a
+		 * redirect to another scheme, host or port, and so does
+		 * follow_redirect. */
+		OPT(o, CURLOPT_HTTPAUTH, plain_http(url) ?
+		    (long)CURLAUTH_NEGOTIATE : (long)CURLAUTH_ANY);
 	}
+}
+
+/* An https source redirected to plain http://: refused. */
+static int
+downgrade_fail(struct xfer *x, const char *to)
+{
+	/* The target may be a signed URL: redacted like every echo. */
+	char *r = util_redact_url(to);
+	int failed = xfer_fail(x, BK_CTX_REMOTE_FILE,
+	    HR_INET_REDIRECT_FAILED, 0, "%s redirects to %.80s: refused, the "
+	    "redirect downgrades to http (an https source is followed to "
+	    "https only, TLS is never given up); point the source at the "
+	    "file's https URL or fix the server's redirect", x->remote, r);
+
+	free(r);
+	return failed;
 }
 
 static int
 map_error(struct xfer *x, CURL *e, CURLcode rc, const char *errbuf)
 {
-	long code = 0;
+	long code = 0, bps, secs;
 	const char *msg = errbuf[0] ? errbuf : C.easy_strerror(rc);
 	char *redir = NULL;
 
@@ -765,11 +849,12 @@ map_error(struct xfer *x, CURL *e, CURLcode rc, const char *errbuf)
 		C.easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
 		if (code == 401 && x->user != NULL && plain_http(x->remote))
 			return xfer_fail(x, BK_CTX_REMOTE_FILE, HR_HTTP(code),
-			    0, "HTTP status 401 for %s: the helper token's "
-			    "password is never sent as Basic authentication "
-			    "over plain http://; use an https:// source (or "
-			    "a server that offers Negotiate, NTLM or Digest)",
-			    x->remote);
+			    0, "HTTP status 401 for %s: over plain http:// "
+			    "the helper token is offered to Negotiate "
+			    "(Kerberos) only, never as Basic, NTLM or Digest "
+			    "authentication, which a man in the middle could "
+			    "read or crack; use an https:// source (or a "
+			    "server that offers Negotiate)", x->remote);
 		return xfer_fail(x, BK_CTX_REMOTE_FILE, HR_HTTP(code),
 		    code >= 500 || code == 408 || code == 429,
 		    "HTTP status %ld for %s", code, x->remote);
@@ -781,8 +866,13 @@ map_error(struct xfer *x, CURL *e, CURLcode rc, const char *errbuf)
 		return xfer_fail(x, BK_CTX_GENERAL_TRANSPORT,
 		    HR_INET_NAME_NOT_RESOLVED, 1, "%s", msg);
 	case CURLE_OPERATION_TIMEDOUT:
+		low_speed(&bps, &secs);
 		return xfer_fail(x, BK_CTX_GENERAL_TRANSPORT,
-		    HR_INET_TIMEOUT, 1, "%s", msg);
+		    HR_INET_TIMEOUT, 1, "%s: %s (a transfer slower than %ld"
+		    " bytes/s for %ld s, or a probe that takes over %ld s,"
+		    " counts as stalled): retried after the retry delay;"
+		    " check the server and the network path to it",
+		    x->remote, msg, bps, secs, HTTP_PROBE_TIMEOUT);
 	case CURLE_RECV_ERROR:
 	case CURLE_SEND_ERROR:
 	case CURLE_PARTIAL_FILE:
@@ -817,6 +907,9 @@ map_error(struct xfer *x, CURL *e, CURLcode rc, const char *errbuf)
 			    strcmp(redir, x->remote) == 0)
 				redir = NULL;
 		}
+		if (redir != NULL && plain_http(redir) &&
+		    !plain_http(x->remote))
+			return downgrade_fail(x, redir);
 		if (redir != NULL) {
 			/* A server's redirect target may be a signed URL:
 			 * its userinfo and query values stay out of the
@@ -836,6 +929,70 @@ map_error(struct xfer *x, CURL *e, CURLcode rc, const char *errbuf)
 		return xfer_fail(x, BK_CTX_GENERAL_TRANSPORT, HR_GEN_FAILURE,
 		    1, "%s", msg);
 	}
+}
+
+/* The origin of url ("scheme://host:port", the port spelled out) into
+ * buf; "" when it cannot be parsed. */
+static void
+url_origin(const char *url, char *buf, size_t len)
+{
+	CURLU *u;
+	char *sch = NULL, *host = NULL, *port = NULL;
+
+	buf[0] = '\0';
+	if ((u = C.url()) == NULL)
+		return;
+	if (C.url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    C.url_get(u, CURLUPART_SCHEME, &sch, 0) == CURLUE_OK &&
+	    C.url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+	    C.url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) ==
+	    CURLUE_OK)
+		snprintf(buf, len, "%s://%s:%s", sch, host, port);
+	C.free(sch);
+	C.free(host);
+	C.free(port);
+	C.url_cleanup(u);
+}
+
+/* A job that follows its redirects itself (manual_redirects) got one:
+ * the next URL goes to *url (allocated), *foreign is set for good once
+ * a hop leaves x->remote's origin (its custom headers and helper token
+ * stay behind).  The rules are libcurl's with REDIR_PROTOCOLS as set:
+ * at most HTTP_MAX_REDIRS, http and https only, never from https down
+ * to http.  XFER_OK or the job's error. */
+static int
+follow_redirect(struct xfer *x, CURL *e, char **url, int *n, int *foreign)
+{
+	char *to = NULL, a[600], b[600], *copy;
+
+	if (C.easy_getinfo(e, CURLINFO_REDIRECT_URL, &to) != CURLE_OK ||
+	    to == NULL)
+		return xfer_fail(x, BK_CTX_REMOTE_FILE,
+		    HR_INET_REDIRECT_FAILED, 0, "%s answered a redirect"
+		    " without a usable Location: check the server",
+		    x->remote);
+	if (++*n > HTTP_MAX_REDIRS)
+		return xfer_fail(x, BK_CTX_REMOTE_FILE,
+		    HR_INET_REDIRECT_FAILED, 0, "%s: more than %d redirects"
+		    " (a loop?): point the source at the file's final URL",
+		    x->remote, HTTP_MAX_REDIRS);
+	if (plain_http(to) && !plain_http(x->remote))
+		return downgrade_fail(x, to);
+	if (!plain_http(to) && strncasecmp(to, "https://", 8) != 0)
+		return xfer_fail(x, BK_CTX_REMOTE_FILE,
+		    HR_INET_REDIRECT_FAILED, 0, "%s redirects to %.80s:"
+		    " refused, only http and https are followed", x->remote,
+		    to);
+	url_origin(x->remote, a, sizeof(a));
+	url_origin(to, b, sizeof(b));
+	if (a[0] == '\0' || strcasecmp(a, b) != 0)
+		*foreign = 1;
+	if ((copy = strdup(to)) == NULL)
+		return xfer_fail(x, BK_CTX_GENERAL_QUEUE_MANAGER,
+		    HR_GEN_FAILURE, 1, "out of memory");
+	free(*url);
+	*url = copy;
+	return XFER_OK;
 }
 
 /* Empties the temp file: what it holds cannot be continued. */
@@ -905,11 +1062,12 @@ http_transfer(struct http_worker *w, struct xfer *x)
 	CURL *e = w->easy;
 	struct curl_slist *hdrs = NULL;
 	char *noproxy = NULL, range[32], ifrange[HDR_VALIDATOR_MAX + 16];
-	char userbuf[512], errbuf[CURL_ERROR_SIZE];
+	char userbuf[512], errbuf[CURL_ERROR_SIZE], *url = NULL;
 	const char *validator = NULL;
 	CURLcode rc = CURLE_OK;
 	long code = 0;
 	int ret, err, proxy = 0, refetch = 0, rounds = 0, whole = 0;
+	int nredir = 0, foreign = 0;
 
 	memset(&c, 0, sizeof(c));
 	if (w->wbuf == NULL && (w->wbuf = malloc(HTTP_WBUF)) == NULL) {
@@ -923,12 +1081,14 @@ http_transfer(struct http_worker *w, struct xfer *x)
 		c.h.x = x;
 		c.h.wbuf = w->wbuf;
 		c.h.sync_from = (off_t)x->offset;
+		c.h.manual = manual_redirects(x);
 		c.easy = e;
 		errbuf[0] = '\0';
 		C.easy_reset(e);
 		memset(&o, 0, sizeof(o));
 		o.e = e;
-		setup_common(&o, x, proxy, &noproxy, userbuf, sizeof(userbuf));
+		setup_common(&o, x, url ? url : x->remote, foreign, proxy,
+		    &noproxy, userbuf, sizeof(userbuf));
 		OPT(&o, CURLOPT_ERRORBUFFER, errbuf);
 		OPT(&o, CURLOPT_BUFFERSIZE, (long)HTTP_BUFFER);
 		OPT(&o, CURLOPT_HEADERFUNCTION, header_cb2);
@@ -964,8 +1124,8 @@ http_transfer(struct http_worker *w, struct xfer *x)
 			OPT(&o, CURLOPT_RANGE, range);
 		}
 		C.slist_free_all(hdrs);
-		hdrs = header_list(x->job->headers, x->offset > 0 ? ifrange :
-		    NULL);
+		hdrs = header_list(foreign ? NULL : x->job->headers,
+		    x->offset > 0 ? ifrange : NULL);
 		OPT(&o, CURLOPT_HTTPHEADER, hdrs);
 		if (o.rc != CURLE_OK) {
 			ret = opts_fail(x, &o);
@@ -978,6 +1138,12 @@ http_transfer(struct http_worker *w, struct xfer *x)
 		wflush(&c.h);
 		if (c.h.aborted || c.h.werr != 0)
 			break;
+		if (c.h.redirect && rc == CURLE_OK) {
+			if ((ret = follow_redirect(x, e, &url, &nredir,
+			    &foreign)) != XFER_OK)
+				goto out;
+			continue;
+		}
 		if (rc == CURLE_HTTP_RETURNED_ERROR && x->offset > 0 &&
 		    !whole && C.easy_getinfo(e, CURLINFO_RESPONSE_CODE,
 		    &code) == CURLE_OK && code == 416) {
@@ -1043,6 +1209,7 @@ out:
 	C.easy_setopt(e, CURLOPT_ERRORBUFFER, NULL);
 	C.slist_free_all(hdrs);
 	free(noproxy);
+	free(url);
 	hstate_reset(&c.h);
 	return ret;
 }
@@ -1060,6 +1227,18 @@ discard_cb(char *buf, size_t size, size_t n, void *arg)
 	return size * n;
 }
 
+/* A probe's progress callback: the caller's interrupt (a signal or a
+ * client waiting on the daemon) ends it at once. */
+static int
+probe_progress_cb(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut,
+    curl_off_t un)
+{
+	struct xfer *x = arg;
+
+	(void)dt; (void)dn; (void)ut; (void)un;
+	return x->should_abort != NULL && x->should_abort(x);
+}
+
 int
 http_probe(const struct xfer *settings, struct bk_validators *out,
     struct bk_error *err)
@@ -1068,10 +1247,12 @@ http_probe(const struct xfer *settings, struct bk_validators *out,
 	struct hstate h;
 	CURL *e;
 	char *noproxy = NULL, userbuf[512], errbuf[CURL_ERROR_SIZE] = "";
+	char *url = NULL;
 	struct curl_slist *hdrs;
 	struct opts o;
 	CURLcode rc = CURLE_OK;
-	int ret = BK_OK, proxy = 0;
+	long code = 0;
+	int ret = BK_OK, proxy = 0, nredir = 0, foreign = 0, failed = 0;
 
 	memset(out, 0, sizeof(*out));
 	memset(&h, 0, sizeof(h));
@@ -1087,24 +1268,55 @@ http_probe(const struct xfer *settings, struct bk_validators *out,
 	if ((e = C.easy_init()) == NULL)
 		return BK_E_IO;
 	hdrs = header_list(x.job->headers, NULL);
-	do {
+	for (;;) {
 		C.easy_reset(e);
 		memset(&o, 0, sizeof(o));
 		o.e = e;
-		setup_common(&o, &x, proxy, &noproxy, userbuf,
-		    sizeof(userbuf));
-		OPT(&o, CURLOPT_HTTPHEADER, hdrs);
+		setup_common(&o, &x, url ? url : x.remote, foreign, proxy,
+		    &noproxy, userbuf, sizeof(userbuf));
+		OPT(&o, CURLOPT_HTTPHEADER, foreign ? NULL : hdrs);
 		OPT(&o, CURLOPT_NOBODY, 1L);
 		OPT(&o, CURLOPT_ERRORBUFFER, errbuf);
 		OPT(&o, CURLOPT_HEADERFUNCTION, probe_header_cb);
 		OPT(&o, CURLOPT_HEADERDATA, &h);
 		OPT(&o, CURLOPT_WRITEFUNCTION, discard_cb);
+		/* Bounded in all, and given up at once when the daemon has
+		 * a signal or a client to serve (U2 of the review). */
+		OPT(&o, CURLOPT_TIMEOUT, HTTP_PROBE_TIMEOUT);
+		OPT(&o, CURLOPT_NOPROGRESS, 0L);
+		OPT(&o, CURLOPT_XFERINFOFUNCTION, probe_progress_cb);
+		OPT(&o, CURLOPT_XFERINFODATA, &x);
 		if (o.rc != CURLE_OK)
 			break;
 		rc = C.easy_perform(e);
-	} while (proxy_failed(rc) && proxy_next(x.job, proxy++));
-	if (o.rc != CURLE_OK || rc != CURLE_OK) {
-		if (o.rc != CURLE_OK)
+		if (rc == CURLE_OK && manual_redirects(&x) &&
+		    C.easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code) ==
+		    CURLE_OK && code >= 300 && code < 400) {
+			if (follow_redirect(&x, e, &url, &nredir, &foreign) !=
+			    XFER_OK) {
+				failed = 1;
+				break;
+			}
+			continue;
+		}
+		if (!(proxy_failed(rc) && proxy_next(x.job, proxy)))
+			break;
+		proxy++;
+	}
+	if (rc == CURLE_ABORTED_BY_CALLBACK) {
+		memset(err, 0, sizeof(*err));
+		err->context = BK_CTX_GENERAL_TRANSPORT;
+		err->code = HR_GEN_FAILURE;
+		err->text = strdup("probe interrupted: probed again on the"
+		    " next pass");
+		err->remote = strdup(x.remote);
+		ret = BK_E_INTERRUPTED;
+		goto out;
+	}
+	if (failed || o.rc != CURLE_OK || rc != CURLE_OK) {
+		if (failed)
+			;	/* follow_redirect said why */
+		else if (o.rc != CURLE_OK)
 			opts_fail(&x, &o);
 		else
 			map_error(&x, e, rc, errbuf);
@@ -1128,5 +1340,6 @@ out:
 	C.slist_free_all(hdrs);
 	C.easy_cleanup(e);
 	free(noproxy);
+	free(url);
 	return ret;
 }

@@ -14,10 +14,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <libsmbclient.h>
@@ -27,6 +29,20 @@
 #define SMB_BUFFER	(1u << 20)	/* per read; larger buys no speed on loopback, costs RSS */
 #define SMB_SYNC_EVERY	(32u << 20)
 #define ERROR_BAD_NET_NAME 67
+/* Each request to the server gives up after this long (libsmbclient's
+ * own default, set so it stays so): a probe on the daemon's thread is
+ * bounded by it, like HTTP's probe timeout. */
+#define SMB_TIMEOUT_MS	20000
+/* How long a probe waits for the library lock (held by a transfer for
+ * one request at a time) before it gives way to the next pass. */
+#define SMB_PROBE_LOCK_WAIT	5
+/* The validator of a resume is size + mtime, and libsmbclient gives
+ * the mtime in whole seconds: an in-place edit of the same size within
+ * the second of the mtime recorded would go unseen and be spliced onto
+ * the bytes read before it.  A file modified less than this long ago
+ * (seconds) is therefore read only once it is older: any later edit
+ * then carries a later mtime. */
+#define SMB_MTIME_FRESH	2
 
 /* libsmbclient is loaded on first use (dlopen), not linked: it pulls in
  * some 120 Samba libraries, which would cost every bitsync process (and
@@ -44,6 +60,7 @@ static struct {
 	__typeof__(smbc_setOptionFallbackAfterKerberos) *setOptionFallbackAfterKerberos;
 	__typeof__(smbc_setOptionNoAutoAnonymousLogin) *setOptionNoAutoAnonymousLogin;
 	__typeof__(smbc_setDebug) *setDebug;
+	__typeof__(smbc_setTimeout) *setTimeout;
 	__typeof__(smbc_init_context) *init_context;
 	__typeof__(smbc_getFunctionOpen) *getFunctionOpen;
 	__typeof__(smbc_getFunctionFstat) *getFunctionFstat;
@@ -74,6 +91,7 @@ smb_load(void)
 	SYM(setOptionFallbackAfterKerberos);
 	SYM(setOptionNoAutoAnonymousLogin);
 	SYM(setDebug);
+	SYM(setTimeout);
 	SYM(init_context);
 	SYM(getFunctionOpen);
 	SYM(getFunctionFstat);
@@ -129,8 +147,11 @@ auth_fn(SMBCCTX *c, const char *srv, const char *shr, char *wg, int wglen,
  * stack of frames — is shared by all threads.  Two workers using their own
  * contexts at once still corrupt that stack ("Freed frame ..., expected
  * ...") and stall, so every use of libsmbclient holds this one lock:
- * SMB transfers run one at a time (HTTP workers are not affected).  It is
- * recursive because a transfer sets up its context inside the lock. */
+ * each call into libsmbclient holds this one lock (HTTP workers are not
+ * affected).  A transfer takes it per request, not for the whole file:
+ * held across a file, it made a refresh probe on the daemon's thread
+ * wait for the whole transfer.  It is recursive because a context is
+ * set up inside the lock. */
 static pthread_mutex_t ctx_mu = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
 
 static void
@@ -156,6 +177,7 @@ new_ctx_locked(void *userdata, unsigned port)
 	S.setOptionFallbackAfterKerberos(c, 1);
 	S.setOptionNoAutoAnonymousLogin(c, 0);
 	S.setDebug(c, 0);
+	S.setTimeout(c, SMB_TIMEOUT_MS);
 	if (S.init_context(c) == NULL) {
 		S.free_context(c, 1);
 		return NULL;
@@ -282,44 +304,209 @@ ensure_ctx(struct smb_worker *w, const struct xfer *x)
 	return 0;
 }
 
-static int smb_transfer_locked(struct smb_worker *w, struct xfer *x);
 static int smb_probe_locked(const struct xfer *settings,
     struct bk_validators *out, struct bk_error *err);
 
-int
-smb_transfer(struct smb_worker *w, struct xfer *x)
+/* A probe runs on a thread of its own and the caller (the daemon's
+ * thread) waits for it: libsmbclient has no progress callback, and its
+ * timeout is per request, so a server answering each request just in
+ * time would hold the daemon for minutes.  The caller gives up after
+ * SMB_PROBE_TIMEOUT in all, or at once when should_abort says so; the
+ * thread then finishes on its own (bounded by the per-request timeout)
+ * and frees what it was given. */
+#define SMB_PROBE_TIMEOUT	20
+/* Probe threads still running (given up on, their server slow): past
+ * this many a probe is deferred at once rather than pile up threads. */
+#define SMB_PROBES_MAX	4
+static _Atomic int probes_running;
+
+struct probe_run {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int locked, done, abandoned, ret;
+	struct xfer x;			/* strings below are the run's own */
+	char *remote, *user, *password, *domain;
+	struct bk_validators out;
+	struct bk_error err;
+};
+
+static void
+probe_run_free(struct probe_run *r)
 {
-	int ret;
+	if (r->password != NULL)
+		memset(r->password, 0, strlen(r->password));
+	free(r->remote);
+	free(r->user);
+	free(r->password);
+	free(r->domain);
+	free(r->err.text);
+	free(r->err.remote);
+	pthread_cond_destroy(&r->cv);
+	pthread_mutex_destroy(&r->mu);
+	free(r);
+}
+
+static void *
+probe_thread(void *arg)
+{
+	struct probe_run *r = arg;
+	int abandoned;
 
 	pthread_mutex_lock(&ctx_mu);
-	ret = smb_transfer_locked(w, x);
+	pthread_mutex_lock(&r->mu);
+	r->locked = 1;
+	abandoned = r->abandoned;
+	pthread_mutex_unlock(&r->mu);
+	if (!abandoned)
+		r->ret = smb_probe_locked(&r->x, &r->out, &r->err);
 	pthread_mutex_unlock(&ctx_mu);
-	return ret;
+	pthread_mutex_lock(&r->mu);
+	r->done = 1;
+	abandoned = r->abandoned;
+	pthread_cond_signal(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+	if (abandoned)
+		probe_run_free(r);
+	atomic_fetch_sub(&probes_running, 1);
+	return NULL;
+}
+
+static char *
+dup_or_null(const char *s, int *fail)
+{
+	char *d;
+
+	if (s == NULL)
+		return NULL;
+	if ((d = strdup(s)) == NULL)
+		*fail = 1;
+	return d;
+}
+
+/* The caller's error when it stops waiting: deferred (busy or asked to
+ * give way) or a timeout. */
+static int
+probe_gave_up(const struct xfer *x, int timeout, struct bk_error *err)
+{
+	char text[512];
+
+	memset(err, 0, sizeof(*err));
+	err->context = BK_CTX_GENERAL_TRANSPORT;
+	if (timeout) {
+		err->code = HR_INET_TIMEOUT;
+		snprintf(text, sizeof(text), "probing %s: no answer within %d"
+		    " s; checked again after the set's refresh (check the"
+		    " server and the network path to it)", x->remote,
+		    SMB_PROBE_TIMEOUT);
+	} else {
+		err->code = HR_GEN_FAILURE;
+		snprintf(text, sizeof(text), "probe of %s deferred (a signal or"
+		    " a request to serve, or the SMB client busy with a"
+		    " transfer): probed again on the next pass", x->remote);
+	}
+	err->text = strdup(text);
+	err->remote = strdup(x->remote);
+	return timeout ? BK_E_IO : BK_E_INTERRUPTED;
 }
 
 int
 smb_probe(const struct xfer *settings, struct bk_validators *out,
     struct bk_error *err)
 {
-	int ret;
+	struct probe_run *r;
+	struct timespec now, lock_until, until;
+	pthread_attr_t attr;
+	pthread_t t;
+	int fail = 0, ret = BK_E_IO, gave_up = 0;
 
-	pthread_mutex_lock(&ctx_mu);
-	ret = smb_probe_locked(settings, out, err);
-	pthread_mutex_unlock(&ctx_mu);
+	memset(out, 0, sizeof(*out));
+	memset(err, 0, sizeof(*err));
+	if (atomic_load(&probes_running) >= SMB_PROBES_MAX)
+		return probe_gave_up(settings, 0, err);
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return BK_E_IO;
+	pthread_mutex_init(&r->mu, NULL);
+	pthread_cond_init(&r->cv, NULL);
+	r->x = *settings;
+	r->x.job = NULL;	/* the caller's: not used by SMB */
+	r->x.should_abort = NULL;
+	r->x.remote = r->remote = dup_or_null(settings->remote, &fail);
+	r->x.user = r->user = dup_or_null(settings->user, &fail);
+	r->x.password = r->password = dup_or_null(settings->password, &fail);
+	r->x.domain = r->domain = dup_or_null(settings->domain, &fail);
+	if (fail || pthread_attr_init(&attr) != 0) {
+		probe_run_free(r);
+		return BK_E_IO;
+	}
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	atomic_fetch_add(&probes_running, 1);
+	if (pthread_create(&t, &attr, probe_thread, r) != 0) {
+		atomic_fetch_sub(&probes_running, 1);
+		pthread_attr_destroy(&attr);
+		probe_run_free(r);
+		return BK_E_IO;
+	}
+	pthread_attr_destroy(&attr);
+	clock_gettime(CLOCK_REALTIME, &now);
+	lock_until = until = now;
+	lock_until.tv_sec += SMB_PROBE_LOCK_WAIT;
+	until.tv_sec += SMB_PROBE_TIMEOUT;
+	pthread_mutex_lock(&r->mu);
+	while (!r->done) {
+		struct timespec step;
+
+		clock_gettime(CLOCK_REALTIME, &step);
+		if (settings->should_abort != NULL &&
+		    settings->should_abort((struct xfer *)settings)) {
+			gave_up = 1;	/* deferred */
+			break;
+		}
+		if (!r->locked && (step.tv_sec > lock_until.tv_sec ||
+		    (step.tv_sec == lock_until.tv_sec &&
+		    step.tv_nsec >= lock_until.tv_nsec))) {
+			gave_up = 1;	/* busy: deferred */
+			break;
+		}
+		if (step.tv_sec > until.tv_sec || (step.tv_sec ==
+		    until.tv_sec && step.tv_nsec >= until.tv_nsec)) {
+			gave_up = 2;	/* timeout */
+			break;
+		}
+		step.tv_nsec += 100000000L;	/* poll should_abort 10/s */
+		if (step.tv_nsec >= 1000000000L) {
+			step.tv_sec++;
+			step.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&r->cv, &r->mu, &step);
+	}
+	if (gave_up) {
+		r->abandoned = 1;	/* the thread frees r */
+		pthread_mutex_unlock(&r->mu);
+		return probe_gave_up(settings, gave_up == 2, err);
+	}
+	pthread_mutex_unlock(&r->mu);
+	ret = r->ret;
+	*out = r->out;
+	*err = r->err;
+	memset(&r->err, 0, sizeof(r->err));
+	probe_run_free(r);
 	return ret;
 }
 
-static int
-smb_transfer_locked(struct smb_worker *w, struct xfer *x)
+/* Every libsmbclient call below holds ctx_mu for that call only (see
+ * ctx_mu); errno is kept across the unlock. */
+int
+smb_transfer(struct smb_worker *w, struct xfer *x)
 {
 	struct bk_validators v;
-	struct stat sb;
+	struct stat sb, after;
 	SMBCFILE *fh = NULL;
 	char *url = NULL;
-	uint64_t got = 0, unsynced = 0;
-	off_t sync_from;
+	uint64_t got = 0, unsynced = 0, size, avail = 0, reserve = 0;
+	off_t sync_from, sk;
 	ssize_t r;
-	int ret, restart = 0, err;
+	size_t want;
+	int ret, restart = 0, err, st;
 
 	w->cur = x;
 	if (!smb_available()) {
@@ -336,15 +523,22 @@ smb_transfer_locked(struct smb_worker *w, struct xfer *x)
 		    1, "out of memory");
 		goto out;
 	}
-	if (ensure_ctx(w, x) != 0) {
+	pthread_mutex_lock(&ctx_mu);
+	err = ensure_ctx(w, x);
+	if (err == 0) {
+		errno = 0;
+		fh = S.getFunctionOpen(w->ctx)(w->ctx, url, O_RDONLY, 0);
+		err = fh == NULL ? (errno ? errno : EIO) : 0;
+	} else
+		err = -1;
+	pthread_mutex_unlock(&ctx_mu);
+	if (err == -1) {
 		ret = xfer_fail(x, BK_CTX_GENERAL_TRANSPORT, HR_GEN_FAILURE, 1,
 		    "cannot set up the SMB client");
 		goto out;
 	}
-	errno = 0;
-	fh = S.getFunctionOpen(w->ctx)(w->ctx, url, O_RDONLY, 0);
 	if (fh == NULL) {
-		ret = smb_fail(x, errno ? errno : EIO, "opening");
+		ret = smb_fail(x, err, "opening");
 		/* A broken session would fail every later open too. */
 		if (x->transient) {
 			free_ctx(w->ctx);
@@ -352,14 +546,36 @@ smb_transfer_locked(struct smb_worker *w, struct xfer *x)
 		}
 		goto out;
 	}
-	if (S.getFunctionFstat(w->ctx)(w->ctx, fh, &sb) != 0) {
-		ret = smb_fail(x, errno, "reading the size of");
+	pthread_mutex_lock(&ctx_mu);
+	st = S.getFunctionFstat(w->ctx)(w->ctx, fh, &sb);
+	err = errno;
+	pthread_mutex_unlock(&ctx_mu);
+	if (st != 0) {
+		ret = smb_fail(x, err, "reading the size of");
 		goto out;
 	}
+	/* A first read of a file modified just now waits until its mtime's
+	 * second is over (SMB_MTIME_FRESH), then takes size and mtime
+	 * again. */
+	if (x->offset == 0 && (int64_t)time(NULL) - (int64_t)sb.st_mtime <
+	    SMB_MTIME_FRESH) {
+		struct timespec ts = { SMB_MTIME_FRESH, 0 };
+
+		nanosleep(&ts, NULL);
+		pthread_mutex_lock(&ctx_mu);
+		st = S.getFunctionFstat(w->ctx)(w->ctx, fh, &sb);
+		err = errno;
+		pthread_mutex_unlock(&ctx_mu);
+		if (st != 0) {
+			ret = smb_fail(x, err, "reading the size of");
+			goto out;
+		}
+	}
+	size = (uint64_t)sb.st_size;
 	if (x->offset > 0 && (x->have == NULL ||
-	    x->have->size != (uint64_t)sb.st_size ||
+	    x->have->size != size ||
 	    x->have->mtime != (int64_t)sb.st_mtime ||
-	    x->offset > (uint64_t)sb.st_size)) {
+	    x->offset > size)) {
 		if (ftruncate(x->fd, 0) != 0 || lseek(x->fd, 0, SEEK_SET) != 0) {
 			err = errno;
 			ret = xfer_fail(x, BK_CTX_LOCAL_FILE, lf_hresult(err), 0,
@@ -369,17 +585,34 @@ smb_transfer_locked(struct smb_worker *w, struct xfer *x)
 		x->offset = 0;
 		restart = 1;
 	}
+	/* The size the server announced must fit, leaving the filesystem
+	 * its reserve, as for HTTP. */
+	if (!xfer_room(x->fd, size - x->offset, &avail, &reserve)) {
+		ret = xfer_fail(x, BK_CTX_LOCAL_FILE, HR_DISK_FULL, 0,
+		    "%s announces %llu bytes, which would leave less than the"
+		    " %llu bytes kept free on the destination's filesystem"
+		    " (%llu free): make room there, or check the file",
+		    x->remote, (unsigned long long)(size - x->offset),
+		    (unsigned long long)reserve, (unsigned long long)avail);
+		goto out;
+	}
 	memset(&v, 0, sizeof(v));
-	v.size = (uint64_t)sb.st_size;
+	v.size = size;
 	v.mtime = (int64_t)sb.st_mtime;
 	if (x->on_start(x, &v, v.size, restart) != 0) {
 		ret = XFER_ABORTED;
 		goto out;
 	}
-	if (x->offset > 0 && S.getFunctionLseek(w->ctx)(w->ctx, fh,
-	    (off_t)x->offset, SEEK_SET) < 0) {
-		ret = smb_fail(x, errno, "seeking in");
-		goto out;
+	if (x->offset > 0) {
+		pthread_mutex_lock(&ctx_mu);
+		sk = S.getFunctionLseek(w->ctx)(w->ctx, fh, (off_t)x->offset,
+		    SEEK_SET);
+		err = errno;
+		pthread_mutex_unlock(&ctx_mu);
+		if (sk < 0) {
+			ret = smb_fail(x, err, "seeking in");
+			goto out;
+		}
 	}
 	sync_from = (off_t)x->offset;
 	for (;;) {
@@ -387,14 +620,32 @@ smb_transfer_locked(struct smb_worker *w, struct xfer *x)
 			ret = XFER_ABORTED;
 			goto out;
 		}
-		r = S.getFunctionRead(w->ctx)(w->ctx, fh, w->buf,
-		    SMB_BUFFER);
+		/* Never past the size the server announced; once there, one
+		 * more read must find the end. */
+		want = size - x->offset - got < SMB_BUFFER ?
+		    (size_t)(size - x->offset - got) : SMB_BUFFER;
+		if (want == 0)
+			want = 1;
+		pthread_mutex_lock(&ctx_mu);
+		r = S.getFunctionRead(w->ctx)(w->ctx, fh, w->buf, want);
+		err = errno;
+		pthread_mutex_unlock(&ctx_mu);
 		if (r < 0) {
-			ret = smb_fail(x, errno, "reading");
+			ret = smb_fail(x, err, "reading");
 			goto out;
 		}
 		if (r == 0)
 			break;
+		if (x->offset + got >= size) {
+			ret = xfer_fail(x, BK_CTX_REMOTE_FILE,
+			    HR_BG_INVALID_SERVER_RESPONSE, 0, "%s sent more than"
+			    " the %llu bytes its size announced (it grew while"
+			    " being read, or the server is wrong): the extra"
+			    " bytes were refused; the file is fetched again"
+			    " after the retry delay", x->remote,
+			    (unsigned long long)size);
+			goto out;
+		}
 		if ((err = xfer_write(x->fd, w->buf, (size_t)r)) != 0) {
 			ret = xfer_fail(x, BK_CTX_LOCAL_FILE, lf_hresult(err), 0,
 			    "writing the temporary file: %s", strerror(err));
@@ -413,15 +664,35 @@ smb_transfer_locked(struct smb_worker *w, struct xfer *x)
 			goto out;
 		}
 	}
-	if (x->offset + got != (uint64_t)sb.st_size) {
+	if (x->offset + got != size) {
 		ret = xfer_fail(x, BK_CTX_REMOTE_FILE, HR_NETNAME_DELETED, 1,
 		    "%s changed size while being read", x->remote);
 		goto out;
 	}
+	/* An edit during the read that kept the size shows in the mtime:
+	 * what was read may be two versions, so it is not committed. */
+	pthread_mutex_lock(&ctx_mu);
+	st = S.getFunctionFstat(w->ctx)(w->ctx, fh, &after);
+	err = errno;
+	pthread_mutex_unlock(&ctx_mu);
+	if (st != 0) {
+		ret = smb_fail(x, err, "reading the size of");
+		goto out;
+	}
+	if ((uint64_t)after.st_size != size ||
+	    after.st_mtime != sb.st_mtime) {
+		ret = xfer_fail(x, BK_CTX_REMOTE_FILE, HR_NETNAME_DELETED, 1,
+		    "%s changed while being read: fetched again after the"
+		    " retry delay", x->remote);
+		goto out;
+	}
 	ret = XFER_OK;
 out:
-	if (fh != NULL && w->ctx != NULL)
+	if (fh != NULL && w->ctx != NULL) {
+		pthread_mutex_lock(&ctx_mu);
 		S.getFunctionClose(w->ctx)(w->ctx, fh);
+		pthread_mutex_unlock(&ctx_mu);
+	}
 	w->cur = NULL;
 	free(url);
 	return ret;

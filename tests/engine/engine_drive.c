@@ -2,7 +2,11 @@
  * the engine tests and benchmarks (the reconciler comes later).
  *
  *   engine_drive -s STATE [-p N] [-r BPS] [-P SMBPORT] [-C CREDDIR]
- *       [-A CAFILE] COMMAND ARGS
+ *       [-A CAFILE] [-Q REMOTE] COMMAND ARGS
+ *
+ *   -Q REMOTE: while run or get transfers, once a job is TRANSFERRING,
+ *       probe REMOTE from the main thread (as the daemon's refresh does)
+ *       and print "probe_ms MS rc RC".
  *
  *   create [-n NAME] [-d DESC] [-y fg|high|normal|low] [-R RETRY]
  *       [-T NOPROGRESS] [-M MAXTIME] [-x PROXY] [-b BYPASS] [-N]
@@ -35,6 +39,7 @@
 
 static const struct backend_ops *ops = &engine_backend_ops;
 static int evpipe[2] = { -1, -1 };
+static const char *probe_during;	/* -Q */
 
 struct ev {
 	bk_guid id;
@@ -300,6 +305,24 @@ drain(long long start)
 	fflush(stdout);
 }
 
+/* Whether a job is transferring and has bytes (for -Q). */
+static int
+transferring(struct backend *b)
+{
+	struct bk_job *jobs = NULL;
+	size_t n = 0, i;
+	int yes = 0;
+
+	if (ops->list_jobs(b, &jobs, &n) != BK_OK)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (jobs[i].state == BK_TRANSFERRING &&
+		    jobs[i].bytes_transferred > 0)
+			yes = 1;
+	backend_free_jobs(jobs, n);
+	return yes;
+}
+
 static int
 run(struct backend *b, int secs, int complete, char **guids, int nguids)
 {
@@ -337,6 +360,27 @@ run(struct backend *b, int secs, int complete, char **guids, int nguids)
 		drain(start);
 		if (settled(b, &all_ok) || now_ms() >= deadline)
 			break;
+		if (probe_during != NULL && transferring(b)) {
+			struct bk_job_spec ps;
+			struct bk_probe p;
+			struct bk_validators v;
+			struct bk_error err;
+			long long t0 = now_ms();
+
+			memset(&ps, 0, sizeof(ps));
+			memset(&p, 0, sizeof(p));
+			memset(&v, 0, sizeof(v));
+			memset(&err, 0, sizeof(err));
+			ps.proxy_usage = BK_PROXY_NO_PROXY;
+			p.remote = probe_during;
+			p.settings = &ps;
+			rc = ops->probe(b, &p, &v, &err);
+			printf("probe_ms %lld rc %d\n", now_ms() - t0, rc);
+			fflush(stdout);
+			backend_free_validators(&v);
+			backend_free_error(&err);
+			probe_during = NULL;
+		}
 		poll(&pfd, 1, 50);
 	}
 	list(b);
@@ -371,7 +415,7 @@ main(int argc, char **argv)
 
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.smb_port = 445;
-	while ((ch = getopt(argc, argv, "+s:p:r:P:C:A:")) != -1) {
+	while ((ch = getopt(argc, argv, "+s:p:r:P:C:A:Q:")) != -1) {
 		switch (ch) {
 		case 's': cfg.state_dir = optarg; break;
 		case 'p': parallel = atoi(optarg); break;
@@ -379,6 +423,7 @@ main(int argc, char **argv)
 		case 'P': cfg.smb_port = (unsigned)atoi(optarg); break;
 		case 'C': cfg.credential_dir = optarg; break;
 		case 'A': cfg.ca_file = optarg; break;
+		case 'Q': probe_during = optarg; break;
 		default: usage();
 		}
 	}
@@ -439,6 +484,7 @@ main(int argc, char **argv)
 		struct bk_error err;
 
 		memset(&spec, 0, sizeof(spec));
+		memset(&p, 0, sizeof(p));
 		spec.proxy_usage = BK_PROXY_NO_PROXY;
 		optind = 1;
 		while ((ch = getopt(argc, argv, "c:t:")) != -1) {

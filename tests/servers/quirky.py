@@ -37,10 +37,15 @@ Modes (A is the file's bytes, B the changed version: A reversed):
   portal/          200 text/html login page, whatever NAME is (captive portal)
   503/             1st GET: 503 with Retry-After: RETRY (seconds); then honest
   404/             404
+  trickle/         honest headers, then TRICKLE bytes every 0.5 s (a
+                   slowloris origin)
+  hang/            reads the request and never answers (the connection
+                   stays open until the client leaves)
 
 Every request is logged as one JSON line in --log: seq (arrival order),
-mode, name, method,
-range, if_range, status, sent (body bytes written), t (time.time()).
+mode, name, method, port (the one it came to),
+range, if_range, x_auth (the X-Auth header), authorization, status, sent
+(body bytes written), t (time.time()).
 
   python3 quirky.py --port P --alt-port Q --root DIR --log FILE
 """
@@ -58,6 +63,7 @@ import time
 
 SHORT = 1000
 RETRY = 3
+TRICKLE = 20
 PORTAL = (b"<!DOCTYPE html><html><head><title>Wi-Fi login</title></head>"
           b"<body><form method=post action=/login>Accept the terms"
           b"<input type=submit></form></body></html>\n")
@@ -90,6 +96,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                "range": self.headers.get("Range", "-"),
                "if_range": self.headers.get("If-Range", "-"),
                "injected": self.headers.get("X-Injected"),
+               "x_auth": self.headers.get("X-Auth"),
+               "authorization": self.headers.get("Authorization"),
+               "port": self.server.server_address[1],
                "status": status, "sent": sent, "t": time.time()}
         with _lock, open(_args.log, "a") as f:
             f.write(json.dumps(rec) + "\n")
@@ -263,6 +272,30 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._redirect("/redirect-loop/" + self.name)
         elif m == "redirect-file":
             self._redirect("file:///etc/passwd")
+        elif m == "trickle":
+            self.send_response(200)
+            for k, v in (("Content-Length", str(len(data))),
+                         ("ETag", _etag(data))):
+                self.send_header(k, v)
+            self.end_headers()
+            sent = 0
+            try:
+                while sent < len(data) and self.command != "HEAD":
+                    self.wfile.write(data[sent:sent + TRICKLE])
+                    self.wfile.flush()
+                    sent += len(data[sent:sent + TRICKLE])
+                    time.sleep(0.5)
+            except OSError:
+                self.close_connection = True
+            self._log(200, sent)
+        elif m == "hang":
+            self._log(0, 0)
+            try:
+                while self.connection.recv(4096):
+                    pass
+            except OSError:
+                pass
+            self.close_connection = True
         elif m == "portal":
             self._send(200, [("Content-Type", "text/html"),
                              ("Content-Length", str(len(PORTAL)))], PORTAL)
