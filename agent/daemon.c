@@ -22,6 +22,30 @@ daemon_mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* The daemon's counters into its status document, per set ("counters":
+ * failures, retries, files and bytes committed since it started). */
+static void
+add_counts(json_t *st, struct reconcile_counts *cs)
+{
+	json_t *s;
+	size_t i;
+
+	json_array_foreach(json_object_get(st, "sets"), i, s) {
+		const char *name = json_string_value(json_object_get(s,
+		    "name"));
+		struct reconcile_count *k;
+
+		if (name == NULL)
+			continue;
+		k = reconcile_count_of(cs, name);
+		json_object_set_new(s, "counters", json_pack("{s:I,s:I,s:I,"
+		    "s:I}", "failures", (json_int_t)k->failures, "retries",
+		    (json_int_t)k->retries, "files_committed",
+		    (json_int_t)k->files, "bytes_committed",
+		    (json_int_t)k->bytes));
+	}
+}
+
 /* Diagnostics as error records (a refused config reload). */
 static void
 log_diags(const struct diags *d)
@@ -49,6 +73,7 @@ daemon_open(struct daemon *dm, const struct cli *cli)
 	if ((rc = reconcile_session_open(&dm->s, cli->config_path,
 	    cli->config_explicit, 1, stderr)) == EXIT_OK) {
 		dm->s.ctx.events = 1;
+		dm->s.ctx.counts = &dm->counts;
 		log_init(stderr, (int)dm->s.cfg.log_level,
 		    (int)dm->s.cfg.log_format);
 	}
@@ -67,6 +92,7 @@ daemon_close(struct daemon *dm)
 	diags_free(&dm->config_refused);
 	free(dm->status_doc);
 	dm->status_doc = NULL;
+	reconcile_counts_free(&dm->counts);
 }
 
 int
@@ -109,6 +135,7 @@ daemon_reload(struct daemon *dm, int *rc)
 	dm->s = ns;
 	dm->s.ctx.cfg = &dm->s.cfg;
 	dm->s.ctx.events = 1;
+	dm->s.ctx.counts = &dm->counts;
 	log_init(stderr, (int)dm->s.cfg.log_level, (int)dm->s.cfg.log_format);
 	log_info("event=reloaded config=%s", dm->cli->config_path ?
 	    dm->cli->config_path : "(default)");
@@ -297,6 +324,7 @@ daemon_pass(struct daemon *dm, const char *why)
 		again = dm->last.again;
 		if (!again) {
 			st = status_build(&in, &v, now, 1);
+			add_counts(st, &dm->counts);
 			free(dm->status_doc);
 			dm->status_doc = json_dumps(st, JSON_COMPACT);
 			if (dm->s.cfg.status_file != NULL &&

@@ -39,6 +39,8 @@ struct daemon {
 	/* The last pass's status document (compact JSON, what status_file
 	 * holds), served to `bitsync status`; NULL before the first. */
 	char *status_doc;
+	/* Per-set counters since the start, for metrics. */
+	struct reconcile_counts counts;
 };
 
 int64_t daemon_mono_ms(void);

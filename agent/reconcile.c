@@ -72,6 +72,48 @@ logev(struct reconcile_ctx *c, enum platform_event ev, const char *fmt, ...)
 	va_end(ap);
 }
 
+struct reconcile_count *
+reconcile_count_of(struct reconcile_counts *cs, const char *set)
+{
+	size_t i;
+
+	for (i = 0; i < cs->n; i++)
+		if (strcmp(cs->v[i].set, set) == 0)
+			return &cs->v[i];
+	cs->v = xrealloc(cs->v, (cs->n + 1) * sizeof(*cs->v));
+	memset(&cs->v[cs->n], 0, sizeof(cs->v[cs->n]));
+	cs->v[cs->n].set = xstrdup(set);
+	return &cs->v[cs->n++];
+}
+
+void
+reconcile_counts_free(struct reconcile_counts *cs)
+{
+	size_t i;
+
+	for (i = 0; i < cs->n; i++)
+		free(cs->v[i].set);
+	free(cs->v);
+	cs->v = NULL;
+	cs->n = 0;
+}
+
+/* Adds to a set's counters when the context counts. */
+static void
+count_add(struct reconcile_ctx *c, const char *set, uint64_t failures,
+    uint64_t retries, uint64_t files, uint64_t bytes)
+{
+	struct reconcile_count *k;
+
+	if (c->counts == NULL)
+		return;
+	k = reconcile_count_of(c->counts, set);
+	k->failures += failures;
+	k->retries += retries;
+	k->files += files;
+	k->bytes += bytes;
+}
+
 static void
 push(char ***v, size_t *n, const char *s)
 {
@@ -751,6 +793,7 @@ failed(struct act *x, unsigned attempts, const char *msg, int32_t code,
 	x->row.next_retry = x->v->now + (int64_t)delay;
 	x->row.failed_spec = x->a->desired ?
 	    (char *)x->a->desired->spec->hash : NULL;
+	count_add(x->c, x->a->set, 1, 0, 0, 0);
 	logev(x->c, PLATFORM_EV_JOB_ERROR, "set=%s result=failed attempts=%u "
 	    "retry_in=%" PRIu64
 	    "s error=\"%s\"", x->a->set, attempts, delay, msg);
@@ -783,6 +826,7 @@ note_job_error(struct act *x)
 	x->row.last_error_code = e->code;
 	x->row.last_error_context = (int)e->context;
 	x->row.failed_spec = (char *)x->a->desired->spec->hash;
+	count_add(x->c, x->a->set, 1, 0, 0, 0);
 	put_row(x);
 	x->row.last_error = NULL;
 	free(msg);
@@ -1217,10 +1261,13 @@ do_complete(struct act *x)
 		logf_(c, LOG_LEVEL_ERROR, "set=%s error=\"state: %s\"", x->a->set,
 		    state_errmsg(c->st));
 		x->sum->errors++;
-	} else
+	} else {
+		count_add(c, x->a->set, 0, 0, j->files_total,
+		    j->bytes_total != BK_SIZE_UNKNOWN ? j->bytes_total : 0);
 		logev(c, PLATFORM_EV_SET_COMPLETED, "set=%s job=%s completed "
 		    "files=%zu result=in-sync",
 		    x->a->set, g, sp->job.nfiles);
+	}
 	free(sf);
 }
 
@@ -1410,6 +1457,8 @@ act(struct act *x)
 		do_recheck(x);
 		break;
 	case PLAN_CREATE:
+		if (a->attempts > 1)	/* again, after a failure */
+			count_add(c, a->set, 0, 1, 0, 0);
 		do_create(x);
 		break;
 	case PLAN_CANCEL_RECREATE:
@@ -1420,6 +1469,7 @@ act(struct act *x)
 			if (cancel_job(x, a->cancel[i]) == -1)
 				return;
 		if (a->reason == PLAN_R_TOO_MANY_ERRORS) {
+			count_add(c, a->set, 1, 1, 0, 0);
 			/* The failure count goes on across the new job, so
 			 * its backoff keeps growing. */
 			x->row.attempts = a->attempts;
@@ -1448,6 +1498,11 @@ act(struct act *x)
 			    ")", e->text ? e->text : "job failed",
 			    bk_context_name(e->context), (uint32_t)e->code);
 
+			/* A retry answers a failure; the first one of a job
+			 * was counted when it was first seen (note_job_error,
+			 * which left attempts at 1). */
+			count_add(c, a->set, a->recorded->attempts == 1 ? 0 : 1,
+			    1, 0, 0);
 			logev(c, PLATFORM_EV_JOB_ERROR, "set=%s job=%s "
 			    "error=\"%s\" attempts=%u",
 			    a->set, g, msg, a->attempts);

@@ -22,6 +22,24 @@
 #include "spec.h"
 #include "state.h"
 
+/* What the daemon counts per set from its start, for metrics (Prometheus
+ * counters: a restart is a reset, which rate() and increase() handle). */
+struct reconcile_count {
+	char *set;
+	uint64_t failures;	/* failures seen: job ERROR, checksum, create */
+	uint64_t retries;	/* retries and re-creations after failures */
+	uint64_t files;		/* files committed */
+	uint64_t bytes;		/* bytes committed (of known size) */
+};
+struct reconcile_counts {
+	struct reconcile_count *v;
+	size_t n;
+};
+/* The set's counters (added on first use). */
+struct reconcile_count *reconcile_count_of(struct reconcile_counts *cs,
+    const char *set);
+void reconcile_counts_free(struct reconcile_counts *cs);
+
 struct reconcile_ctx {
 	const struct config *cfg;
 	enum platform platform;
@@ -32,6 +50,7 @@ struct reconcile_ctx {
 	FILE *log;		/* one line per decision; NULL: quiet */
 	int one_shot;		/* a command that exits after one pass */
 	int retry_now;		/* this pass was asked for by a person (apply) */
+	struct reconcile_counts *counts;	/* NULL: not counted */
 	int events;		/* the daemon: decisions also platform_event */
 	/* The daemon: polled by refresh probes, which run on its only
 	 * thread; nonzero (a signal, a client waiting) makes the probe give

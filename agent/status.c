@@ -302,6 +302,45 @@ status_write_metrics(const char *path, const json_t *j, int64_t last)
 		    (long long)json_integer_value(json_object_get(job,
 		    "bytes_transferred")) : 0LL);
 	}
+	/* The daemon's counters (status_build alone has none). */
+	{
+		static const struct {
+			const char *key, *name, *help;
+		} ctr[] = {
+			{ "failures", "bitsync_set_failures_total",
+			    "Failures of the set seen since the agent started "
+			    "(job errors, checksum mismatches, refused "
+			    "creates)." },
+			{ "retries", "bitsync_set_retries_total",
+			    "Retries of the set after failures since the "
+			    "agent started." },
+			{ "files_committed", "bitsync_set_files_committed_total",
+			    "Files of the set committed since the agent "
+			    "started." },
+			{ "bytes_committed", "bitsync_set_bytes_committed_total",
+			    "Bytes of the set committed since the agent "
+			    "started." },
+		};
+		size_t k;
+
+		for (k = 0; k < sizeof(ctr) / sizeof(ctr[0]); k++) {
+			fprintf(f, "# HELP %s %s\n# TYPE %s counter\n",
+			    ctr[k].name, ctr[k].help, ctr[k].name);
+			json_array_foreach(sets, i, s) {
+				const json_t *c = json_object_get(json_object_get(
+				    s, "counters"), ctr[k].key);
+
+				fprintf(f, "%s{set=\"", ctr[k].name);
+				label(f, json_string_value(json_object_get(s,
+				    "name")));
+				fprintf(f, "\"} %lld\n", (long long)
+				    json_integer_value(c));
+			}
+		}
+	}
+	fprintf(f, "# HELP bitsync_build_info The agent's version.\n"
+	    "# TYPE bitsync_build_info gauge\n"
+	    "bitsync_build_info{version=\"%s\"} 1\n", BITSYNC_VERSION);
 	fputs("# HELP bitsync_set_errors Consecutive failures of the set.\n"
 	    "# TYPE bitsync_set_errors gauge\n", f);
 	json_array_foreach(sets, i, s) {

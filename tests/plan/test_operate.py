@@ -8,7 +8,10 @@ Run one: BITSYNC=build/bitsync ENGINE_DRIVE=build/tests/engine/engine_drive \
 import hashlib
 import json
 import os
+import re
+import shutil
 import signal
+import subprocess
 import sys
 import time
 import unittest
@@ -128,6 +131,85 @@ class OperateTest(Base):
         finally:
             d.send_signal(signal.SIGTERM)
             d.communicate(timeout=30)
+
+    def test_metrics_404_alert(self):
+        """A set failing with 404 shows in metrics on the daemon's first
+        pass (state failed/waiting = 1, failures counter > 0, the manifest
+        digest, the build); promtool accepts the file, and the sample alert
+        BitsyncSetFailed fires for it on the first evaluation."""
+        promtool = shutil.which("promtool")
+        self.assertIsNotNone(promtool, "promtool (Debian prometheus) is "
+                             "listed in packaging/apt-packages.txt")
+        metrics = os.path.join(self.dir, "metrics", "bitsync.prom")
+        os.makedirs(os.path.dirname(metrics))
+        with open(self.config, "a") as f:
+            f.write("[agent]\nmetrics_file = %s\n" % metrics)
+        self.nginx()
+        self.manifest("10-app.yaml", self.set_yaml("app", ["missing.bin"]))
+        d = self.spawn_bitsync("run")
+        try:
+            def failing():
+                try:
+                    with open(metrics) as f:
+                        text = f.read()
+                except OSError:
+                    return None
+                if re.search(r'bitsync_set_state\{set="app",state='
+                             r'"(failed|waiting)"\} 1', text):
+                    return text
+                return None
+            text = wait_for(failing, timeout=20)
+            self.assertIsNotNone(text, "the 404 never reached the metrics")
+        finally:
+            d.send_signal(signal.SIGTERM)
+            d.communicate(timeout=30)
+        m = re.search(r'bitsync_set_failures_total\{set="app"\} (\d+)',
+                      text)
+        self.assertTrue(m and int(m.group(1)) >= 1, text)
+        self.assertRegex(text, r'bitsync_manifest_info\{digest="[0-9a-f]'
+                         r'{64}"\} 1')
+        self.assertRegex(text, r'bitsync_build_info\{version="[^"]+"\} 1')
+        p = subprocess.run([promtool, "check", "metrics"], input=text,
+                           capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        # The real series, as a scrape would give them, into promtool's
+        # rule test: the sample alert must fire at the first evaluation.
+        series = []
+        for line in text.splitlines():
+            mm = re.match(r'(bitsync_set_state\{[^}]*\}) (\d+)$', line)
+            if mm:
+                labels = mm.group(1).replace("}", ',instance="h1"}')
+                series.append({"series": labels,
+                               "values": "%sx5" % mm.group(2)})
+        state = re.search(r'bitsync_set_state\{set="app",state="(failed|'
+                          r'waiting)"\} 1', text).group(1)
+        rules = os.path.join(os.path.dirname(HERE), "..", "samples",
+                             "prometheus", "bitsync.rules.yml")
+        import yaml
+        with open(rules) as f:
+            rule = [r for g in yaml.safe_load(f)["groups"]
+                    for r in g["rules"]
+                    if r.get("alert") == "BitsyncSetFailed"][0]
+        annotations = {
+            "summary": "bitsync set app on h1 failed",
+            "description": rule["annotations"]["description"]}
+        test = {"rule_files": [os.path.abspath(rules)],
+                "evaluation_interval": "1m",
+                "tests": [{"interval": "1m", "input_series": series,
+                           "alert_rule_test": [{
+                               "eval_time": "1m",
+                               "alertname": "BitsyncSetFailed",
+                               "exp_alerts": [{"exp_labels": {
+                                   "set": "app", "state": state,
+                                   "instance": "h1",
+                                   "severity": "warning"},
+                                   "exp_annotations": annotations}]}]}]}
+        tf = os.path.join(self.dir, "rules_test.yml")
+        with open(tf, "w") as f:
+            json.dump(test, f)    # JSON is YAML
+        p = subprocess.run([promtool, "test", "rules", tf],
+                           capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
 
 
 if __name__ == "__main__":
