@@ -80,6 +80,25 @@ from_daemon(const struct config *cfg)
 	return j;
 }
 
+/* Worked out with no agent running, a job that would be transferring is
+ * not: say so (a daemon killed mid-transfer left it so). */
+static void
+paused(json_t *j)
+{
+	json_t *s;
+	size_t i;
+
+	json_array_foreach(json_object_get(j, "sets"), i, s)
+		if (strcmp(json_string_value(json_object_get(s, "state")),
+		    "transferring") == 0 && json_is_object(json_object_get(s,
+		    "job"))) {
+			json_object_set_new(s, "state", json_string("paused"));
+			json_object_set_new(s, "reason", json_string("the "
+			    "agent is not running: `systemctl start bitsync` "
+			    "or `bitsync apply` goes on with the transfer"));
+		}
+}
+
 static json_t *
 compute(const struct cli *cli, int *rc)
 {
@@ -93,8 +112,12 @@ compute(const struct cli *cli, int *rc)
 	    cli->config_explicit, 0, NULL)) != EXIT_OK)
 		return NULL;
 	reconcile_load(&s.ctx, NULL, 0, 0, &in);
-	if (reconcile_plan(&s.ctx, &in, (int64_t)time(NULL), &v, &bkrc) == 0)
+	if (reconcile_plan(&s.ctx, &in, (int64_t)time(NULL), &v, &bkrc) == 0) {
 		j = status_build(&in, &v, (int64_t)time(NULL), 0);
+		json_object_set_new(j, "agent", json_pack("{s:b}", "running",
+		    0));
+		paused(j);
+	}
 	else
 		*rc = bkrc == BK_E_IO ? EXIT_IOERR : EXIT_UNAVAILABLE;
 	reconcile_view_free(&v);
@@ -156,46 +179,6 @@ get(const struct cli *cli, int *rc)
 	return j;
 }
 
-/* --watch: bytes per second of each job since the previous sample. */
-static void
-add_rates(json_t *j, const json_t *prev, int64_t *prev_ms)
-{
-	struct timespec ts;
-	const json_t *s, *p;
-	size_t i, k;
-	int64_t now;
-	double dt;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-	dt = (double)(now - *prev_ms) / 1000;
-	*prev_ms = now;
-	if (prev == NULL || dt <= 0)
-		return;
-	json_array_foreach(json_object_get(j, "sets"), i, s) {
-		json_t *job = json_object_get(s, "job");
-		const char *id = json_string_value(json_object_get(job, "id"));
-
-		if (id == NULL)
-			continue;
-		json_array_foreach(json_object_get(prev, "sets"), k, p) {
-			const json_t *pj = json_object_get(p, "job");
-			const char *pid = json_string_value(json_object_get(pj,
-			    "id"));
-			json_int_t d;
-
-			if (pid == NULL || strcmp(pid, id) != 0)
-				continue;
-			d = json_integer_value(json_object_get(job,
-			    "bytes_transferred")) - json_integer_value(
-			    json_object_get(pj, "bytes_transferred"));
-			if (d >= 0)
-				json_object_set_new(job, "rate",
-				    json_real((double)d / dt));
-		}
-	}
-}
-
 int
 cmd_status(const struct cli *cli, int argc, char **argv)
 {
@@ -206,7 +189,6 @@ cmd_status(const struct cli *cli, int argc, char **argv)
 	};
 	json_t *j, *prev = NULL;
 	int json = 0, watchmode = 0, ch, rc;
-	int64_t prev_ms = 0;
 
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -235,8 +217,6 @@ cmd_status(const struct cli *cli, int argc, char **argv)
 			json_decref(prev);
 			return rc;
 		}
-		if (watchmode)
-			add_rates(j, prev, &prev_ms);
 		if (watchmode && !json)
 			fputs("\033[H\033[2J", stdout);
 		if (json) {

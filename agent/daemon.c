@@ -46,6 +46,62 @@ add_counts(json_t *st, struct reconcile_counts *cs)
 	}
 }
 
+#define RATE_WINDOW_MS	10000
+
+/* Each running job's rate over the last RATE_WINDOW_MS of passes, and
+ * its ETA when its size is known, into the status document ("rate" in
+ * bytes per second, "eta_seconds"). */
+static void
+add_rates(struct daemon *dm, json_t *st)
+{
+	int64_t now = daemon_mono_ms();
+	json_t *s, *job;
+	size_t i, k, n;
+
+	/* Samples older than the window go (one is kept as its start). */
+	for (i = n = 0; i < dm->nrates; i++)
+		if (now - dm->rates[i].ms <= RATE_WINDOW_MS + 3000)
+			dm->rates[n++] = dm->rates[i];
+	dm->nrates = n;
+	json_array_foreach(json_object_get(st, "sets"), i, s) {
+		const char *id;
+		uint64_t bytes, total;
+		const struct daemon_rate *old = NULL;
+
+		job = json_object_get(s, "job");
+		if (!json_is_object(job) || (id = json_string_value(
+		    json_object_get(job, "id"))) == NULL)
+			continue;
+		bytes = (uint64_t)json_integer_value(json_object_get(job,
+		    "bytes_transferred"));
+		for (k = 0; k < dm->nrates; k++)
+			if (strcmp(dm->rates[k].id, id) == 0 &&
+			    dm->rates[k].bytes <= bytes && (old == NULL ||
+			    dm->rates[k].ms < old->ms))
+				old = &dm->rates[k];
+		if (old != NULL && now - old->ms >= 1000) {
+			double rate = (double)(bytes - old->bytes) * 1000 /
+			    (double)(now - old->ms);
+
+			json_object_set_new(job, "rate", json_real(rate));
+			total = json_is_integer(json_object_get(job,
+			    "bytes_total")) ? (uint64_t)json_integer_value(
+			    json_object_get(job, "bytes_total")) : 0;
+			if (rate > 0 && total >= bytes && total > 0)
+				json_object_set_new(job, "eta_seconds",
+				    json_integer((json_int_t)((double)(total -
+				    bytes) / rate + 0.5)));
+		}
+		dm->rates = xrealloc(dm->rates, (dm->nrates + 1) *
+		    sizeof(*dm->rates));
+		snprintf(dm->rates[dm->nrates].id, sizeof(dm->rates[0].id),
+		    "%s", id);
+		dm->rates[dm->nrates].ms = now;
+		dm->rates[dm->nrates].bytes = bytes;
+		dm->nrates++;
+	}
+}
+
 /* Diagnostics as error records (a refused config reload). */
 static void
 log_diags(const struct diags *d)
@@ -70,6 +126,7 @@ daemon_open(struct daemon *dm, const struct cli *cli)
 	 * any seed that differs between processes will do. */
 	dm->rnd = ((uint64_t)time(NULL) << 20) ^ (uint64_t)getpid() ^
 	    0x9e3779b97f4a7c15ULL;
+	dm->started = (int64_t)time(NULL);
 	if ((rc = reconcile_session_open(&dm->s, cli->config_path,
 	    cli->config_explicit, 1, stderr)) == EXIT_OK) {
 		dm->s.ctx.events = 1;
@@ -93,6 +150,9 @@ daemon_close(struct daemon *dm)
 	free(dm->status_doc);
 	dm->status_doc = NULL;
 	reconcile_counts_free(&dm->counts);
+	free(dm->rates);
+	dm->rates = NULL;
+	dm->nrates = 0;
 }
 
 int
@@ -325,6 +385,11 @@ daemon_pass(struct daemon *dm, const char *why)
 		if (!again) {
 			st = status_build(&in, &v, now, 1);
 			add_counts(st, &dm->counts);
+			add_rates(dm, st);
+			json_object_set_new(st, "agent", json_pack("{s:b,s:I,"
+			    "s:s,s:I}", "running", 1, "pid", (json_int_t)getpid(),
+			    "version", BITSYNC_VERSION, "since",
+			    (json_int_t)dm->started));
 			free(dm->status_doc);
 			dm->status_doc = json_dumps(st, JSON_COMPACT);
 			if (dm->s.cfg.status_file != NULL &&

@@ -41,6 +41,16 @@ struct daemon {
 	char *status_doc;
 	/* Per-set counters since the start, for metrics. */
 	struct reconcile_counts counts;
+	/* Bytes of each running job at recent passes (every 2 s while
+	 * transfers run): a job's rate is averaged over RATE_WINDOW_MS, not
+	 * taken between two samples, so it does not flicker. */
+	struct daemon_rate {
+		char id[39];
+		int64_t ms;
+		uint64_t bytes;
+	} *rates;
+	size_t nrates;
+	int64_t started;	/* Unix seconds, for status's header */
 };
 
 int64_t daemon_mono_ms(void);

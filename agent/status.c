@@ -387,6 +387,21 @@ status_print_text(const json_t *j, FILE *out, int bars)
 	size_t i;
 	char t1[32], t2[32];
 
+	/* Whether an agent runs, and how old what follows is. */
+	x = json_object_get(j, "agent");
+	if (json_is_true(json_object_get(x, "running"))) {
+		fmt_time(json_integer_value(json_object_get(x, "since")), t1,
+		    sizeof(t1));
+		fprintf(out, "agent: running, pid %lld, bitsync %s, since %s; "
+		    "data %lld s old\n", (long long)json_integer_value(
+		    json_object_get(x, "pid")), json_string_value(
+		    json_object_get(x, "version")) ? json_string_value(
+		    json_object_get(x, "version")) : "?", t1, (long long)(
+		    time(NULL) - json_integer_value(json_object_get(j,
+		    "generated"))));
+	} else
+		fputs("agent: not running; worked out now from the manifest, "
+		    "the state and the jobs\n", out);
 	json_array_foreach(sets, i, s) {
 		const char *st = json_string_value(json_object_get(s, "state"));
 		const json_t *job = json_object_get(s, "job");
@@ -417,7 +432,13 @@ status_print_text(const json_t *j, FILE *out, int bars)
 			if (json_is_real(json_object_get(job, "rate"))) {
 				fmt_bytes(json_real_value(json_object_get(job,
 				    "rate")), b1, sizeof(b1));
-				fprintf(out, "    rate %s/s\n", b1);
+				fprintf(out, "    rate %s/s (10 s average)", b1);
+				if (json_is_integer(json_object_get(job,
+				    "eta_seconds")))
+					fprintf(out, ", ETA %llds", (long long)
+					    json_integer_value(json_object_get(
+					    job, "eta_seconds")));
+				fputc('\n', out);
 			}
 			if (bars && tot > 0) {
 				int w = 40, k, fill = (int)((double)done /

@@ -211,6 +211,85 @@ class OperateTest(Base):
                            capture_output=True, text=True)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
 
+    def daemon_big_transfer(self, size, rate_limit=None, limit_rate=None):
+        """A daemon with its own state_dir (not the default, no
+        status_file in the config) transferring one big file."""
+        write_random(os.path.join(self.www, "big.bin"), size)
+        if rate_limit:
+            with open(self.config, "a") as f:
+                f.write("[engine]\nrate_limit = %d\n" % rate_limit)
+        self.nginx(limit_rate=limit_rate)
+        self.manifest("10-big.yaml", self.set_yaml("big", ["big.bin"]))
+        d = self.spawn_bitsync("run")
+        self.wait_temp(os.path.join(self.dst, "big"), 1, d)
+        return d
+
+    def test_status_beside_daemon_and_after_kill9(self):
+        """status beside a running daemon whose state_dir is its own and
+        whose config names no status_file: the daemon answers (agent
+        running, its pid); after kill -9 of the daemon: "not running",
+        the set paused, never "transferring"."""
+        d = self.daemon_big_transfer(64 << 20, limit_rate=1 << 20)
+        try:
+            p = self.run_bitsync("status", timeout=20)
+            self.assertIn("agent: running, pid %d" % d.pid, p.stdout,
+                          p.stdout + p.stderr)
+            self.assertRegex(p.stdout, r"big\s+transferring")
+            s = json.loads(self.run_bitsync("status", "--format",
+                                            "json").stdout)
+            self.assertEqual(s["agent"]["pid"], d.pid)
+            self.assertTrue(s["agent"]["running"])
+            self.assertTrue(os.path.exists(os.path.join(
+                self.state, "status.json")), "status_file follows state_dir")
+        finally:
+            d.kill()
+            d.communicate(timeout=30)
+        p = self.run_bitsync("status", timeout=20)
+        self.assertIn("agent: not running", p.stdout, p.stdout + p.stderr)
+        self.assertNotRegex(p.stdout, r"big\s+transferring")
+        self.assertRegex(p.stdout, r"big\s+paused")
+        self.assertEqual(p.returncode, 1)
+
+    def test_status_watch_rate_and_eta(self):
+        """status --watch in a real terminal (tmux): the progress bar, a
+        rate steady within 20 % of the engine's rate_limit over several
+        redraws (averaged by the daemon, no flicker), and an ETA."""
+        tmux = shutil.which("tmux")
+        self.assertIsNotNone(tmux, "tmux is in packaging/apt-packages.txt")
+        limit = 2 << 20
+        d = self.daemon_big_transfer(200 << 20, rate_limit=limit)
+        sock = os.path.join(self.dir, "tmux.sock")
+        try:
+            # let the daemon's 10 s window fill
+            time.sleep(4)
+            subprocess.run([tmux, "-S", sock, "new-session", "-d", "-x",
+                            "120", "-y", "40", os.path.abspath(
+                                os.environ.get("BITSYNC", "bitsync")),
+                            "-c", self.config, "status", "--watch"],
+                           check=True)
+            rates, screens = [], []
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and len(rates) < 6:
+                time.sleep(1.5)
+                scr = subprocess.run([tmux, "-S", sock, "capture-pane",
+                                      "-p"], capture_output=True,
+                                     text=True).stdout
+                screens.append(scr)
+                m = re.search(r"rate ([0-9.]+) (KiB|MiB)/s", scr)
+                if m and "ETA" in scr and re.search(r"\[#+\.*\]", scr):
+                    rates.append(float(m.group(1)) *
+                                 (1024 if m.group(2) == "KiB" else 1 << 20))
+            self.assertGreaterEqual(len(rates), 4, "\n---\n".join(
+                screens[-3:]))
+            for r in rates:
+                self.assertLess(abs(r - limit) / limit, 0.2,
+                                (rates, screens[-1]))
+        finally:
+            subprocess.run([tmux, "-S", sock, "kill-server"],
+                           capture_output=True)
+            d.send_signal(signal.SIGTERM)
+            d.communicate(timeout=30)
+
 
 if __name__ == "__main__":
     unittest.main()
