@@ -46,6 +46,7 @@
 #include "backend.h"
 #include "bits/bits.h"
 #include "config.h"
+#include "win/wincheck.h"
 #include "win/winutil.h"
 #include "util.h"
 
@@ -104,6 +105,8 @@ struct backend {
 	char err[1024];			/* last_error() */
 	char warn[1024];		/* last_warning() */
 	uint32_t tolerate;		/* config's CONFIG_TOLERATE_* */
+	char **roots;			/* config's allow_roots (copies) */
+	size_t nroots;
 	/* set_notify's polling thread */
 	CRITICAL_SECTION lock;
 	HANDLE thread, stop;
@@ -207,8 +210,15 @@ bits_open(const struct config *cfg, struct backend **out)
 	struct backend *b = xcalloc(1, sizeof(*b));
 	HRESULT hr;
 
-	if (cfg != NULL)
+	if (cfg != NULL) {
+		size_t i;
+
 		b->tolerate = cfg->bits_tolerate;
+		b->roots = xcalloc(cfg->nallow_roots + 1, sizeof(*b->roots));
+		for (i = 0; i < cfg->nallow_roots; i++)
+			b->roots[i] = xstrdup(cfg->allow_roots[i]);
+		b->nroots = cfg->nallow_roots;
+	}
 	hr = CoInitializeEx(NULL, COINIT_MULTITHREADED);
 	if (SUCCEEDED(hr))
 		b->com_owned = 1;
@@ -227,8 +237,13 @@ bits_open(const struct config *cfg, struct backend **out)
 	    CLSCTX_LOCAL_SERVER, &IID_IBackgroundCopyManager,
 	    (void **)&b->mgr);
 	if (FAILED(hr)) {
+		size_t i;
+
 		if (b->com_owned)
 			CoUninitialize();
+		for (i = 0; i < b->nroots; i++)
+			free(b->roots[i]);
+		free(b->roots);
 		free(b);
 		return BK_E_UNAVAILABLE;
 	}
@@ -277,6 +292,9 @@ bits_close(struct backend *b)
 	DeleteCriticalSection(&b->lock);
 	if (b->com_owned)
 		CoUninitialize();
+	while (b->nroots > 0)
+		free(b->roots[--b->nroots]);
+	free(b->roots);
 	free(b);
 }
 
@@ -610,12 +628,19 @@ set_helper_token(struct backend *b, IBackgroundCopyJob *job,
 	}
 	rc = BK_OK;
 out:
+	/* Every byte of the blob, an embedded NUL or not (U22), and the
+	 * blob itself before CredFree hands its memory back unwiped. */
 	if (pass != NULL) {
-		SecureZeroMemory(pass, wcslen(pass) * sizeof(wchar_t));
+		SecureZeroMemory(pass, (cred->CredentialBlobSize / 2 + 1) *
+		    sizeof(wchar_t));
 		free(pass);
 	}
-	if (cred != NULL)
+	if (cred != NULL) {
+		if (cred->CredentialBlob != NULL)
+			SecureZeroMemory(cred->CredentialBlob,
+			    cred->CredentialBlobSize);
 		CredFree(cred);
+	}
 	if (tok != NULL)
 		CloseHandle(tok);
 	if (opt != NULL)
@@ -844,6 +869,84 @@ bits_create_job(struct backend *b, const struct bk_job_spec *spec,
 
 /* ---- state changes ----------------------------------------------------- */
 
+/* Bytes of local that the admin's allowed root covers (the longest that
+ * prefixes it, case-insensitively as NTFS compares), 0 when none. */
+static size_t
+trusted_len(const struct backend *b, const char *local)
+{
+	size_t i, len, best = 0;
+
+	for (i = 0; i < b->nroots; i++) {
+		const char *r = b->roots[i];
+
+		len = strlen(r);
+		while (len > 1 && (r[len - 1] == '\\' || r[len - 1] == '/'))
+			len--;
+		if (len > best && _strnicmp(local, r, len) == 0 &&
+		    (local[len] == '\0' || local[len] == '\\' ||
+		    local[len] == '/' || r[len - 1] == '\\' ||
+		    r[len - 1] == '/'))
+			best = len;
+	}
+	return best;
+}
+
+/* BITS writes and renames as SYSTEM through the destination path as it is
+ * when it does (U1): right before Resume and before Complete, no folder
+ * of any file's path below the allowed root may be a junction, symbolic
+ * link or mount point (one swapped in since the folders were made would
+ * send SYSTEM's writes anywhere).  BK_OK, or BK_E_IO with the folder
+ * named in last_error(). */
+static int
+check_paths(struct backend *b, IBackgroundCopyJob *job, const char *when)
+{
+	IEnumBackgroundCopyFiles *en = NULL;
+	IBackgroundCopyFile *f = NULL;
+	LPWSTR w = NULL;
+	char *local = NULL, *where = NULL;
+	ULONG got;
+	HRESULT hr;
+	int rc = BK_OK, r;
+
+	hr = IBackgroundCopyJob_EnumFiles(job, &en);
+	if (FAILED(hr))
+		return fail(b, hr, "EnumFiles");
+	while (rc == BK_OK && IEnumBackgroundCopyFiles_Next(en, 1, &f,
+	    &got) == S_OK && got == 1) {
+		hr = IBackgroundCopyFile_GetLocalName(f, &w);
+		IBackgroundCopyFile_Release(f);
+		if (FAILED(hr)) {
+			rc = fail(b, hr, "GetLocalName");
+			break;
+		}
+		local = take(w);
+		r = win_path_reparse_below(local, trusted_len(b, local),
+		    &where);
+		if (r == 1) {
+			seterr(b, "%s refused: %s (on the way to %s) is a "
+			    "junction, symbolic link or mount point now; BITS "
+			    "writes there as SYSTEM and bitsync never lets it "
+			    "follow one below the allowed root: replace it "
+			    "with a real folder (only administrators may write "
+			    "it); the job waits until then", when, where,
+			    local);
+			rc = BK_E_IO;
+		} else if (r == -1) {
+			seterr(b, "%s refused: the folders of %s cannot be "
+			    "inspected (error %lu); check that they exist "
+			    "and that the agent may read them", when, local,
+			    (unsigned long)GetLastError());
+			rc = BK_E_IO;
+		}
+		free(where);
+		where = NULL;
+		free(local);
+		local = NULL;
+	}
+	IEnumBackgroundCopyFiles_Release(en);
+	return rc;
+}
+
 static int
 bits_resume(struct backend *b, const bk_guid *id)
 {
@@ -854,6 +957,10 @@ bits_resume(struct backend *b, const bk_guid *id)
 	b->err[0] = 0;
 	if ((rc = get_job(b, id, &job)) != BK_OK)
 		return rc;
+	if ((rc = check_paths(b, job, "Resume")) != BK_OK) {
+		IBackgroundCopyJob_Release(job);
+		return rc;
+	}
 	hr = IBackgroundCopyJob_Resume(job);
 	IBackgroundCopyJob_Release(job);
 	return FAILED(hr) ? fail(b, hr, "Resume") : BK_OK;
@@ -899,6 +1006,10 @@ bits_complete(struct backend *b, const bk_guid *id)
 	b->err[0] = 0;
 	if ((rc = get_job(b, id, &job)) != BK_OK)
 		return rc;
+	if ((rc = check_paths(b, job, "Complete")) != BK_OK) {
+		IBackgroundCopyJob_Release(job);
+		return rc;
+	}
 	hr = IBackgroundCopyJob_Complete(job);
 	IBackgroundCopyJob_Release(job);
 	if (hr == HR_PARTIAL_COMPLETE) {

@@ -115,7 +115,7 @@ DRIVER=$BUILD/bits_drive.exe
 if [ "$ONLY" = exe ] || [ "$ONLY" = msi ] || [ "$ONLY" = reconcile ]; then
 	DRIVER=
 elif [ ${#CFLAGS[@]} -gt 0 ] && x86_64-w64-mingw32-gcc "${CFLAGS[@]}" -static \
-	-o "$DRIVER" "$HERE/bits_drive.c" "$ROOT/agent/bits/bits.c" \
+	-o "$DRIVER" "$HERE/bits_drive.c" "$ROOT/agent/bits/bits.c" "$ROOT/agent/win/wincheck.c" \
 	"$ROOT/agent/win/winutil.c" "$ROOT/agent/win/sha256_win.c" \
 	"$ROOT/agent/backend.c" "$ROOT/agent/util.c" "${LIBS[@]}" \
 	>"$TMP/driver.log" 2>&1; then
@@ -162,7 +162,7 @@ JDRIVER=$BUILD/job_drive.exe
 if [ "$ONLY" != all ] && [ "$ONLY" != reconcile ]; then
 	JDRIVER=
 elif [ ${#CFLAGS[@]} -gt 0 ] && x86_64-w64-mingw32-gcc "${CFLAGS[@]}" -static \
-	-o "$JDRIVER" "$HERE/job_drive.c" "$ROOT/agent/bits/bits.c" \
+	-o "$JDRIVER" "$HERE/job_drive.c" "$ROOT/agent/bits/bits.c" "$ROOT/agent/win/wincheck.c" \
 	"$ROOT/agent/win/winutil.c" "$ROOT/agent/win/sha256_win.c" \
 	"$ROOT/agent/backend.c" "$ROOT/agent/util.c" "${LIBS[@]}" \
 	>"$TMP/jdriver.log" 2>&1; then
