@@ -1300,12 +1300,111 @@ out:
 	return ok;
 }
 
+/* The account of the process that serves the pipe h
+ * (GetNamedPipeServerProcessId, then that process's token): 1 when it is
+ * SYSTEM, LocalService, NetworkService, a service's own SID (S-1-5-80-) or
+ * this process's user; 0 another account (described in *who); -1 when it
+ * cannot be told (a host without the call, or no right to open the
+ * server's token, as for an administrator's unelevated console).  The
+ * pipe's owner can be whatever its creator wrote in its security
+ * descriptor; the server's token cannot. */
+static int
+pipe_server_account(HANDLE h, char **who)
+{
+	union {
+		TOKEN_USER tu;
+		char buf[SECURITY_MAX_SID_SIZE + sizeof(TOKEN_USER)];
+	} u, me;
+	HANDLE proc = NULL, tok = NULL, mytok = NULL;
+	ULONG pid = 0;
+	DWORD len;
+	LPWSTR ws = NULL;
+	wchar_t name[256], dom[256];
+	DWORD nl = 256, dl = 256;
+	SID_NAME_USE use;
+	char *sid = NULL, *n = NULL, *d = NULL;
+	int rc = -1;
+
+	*who = NULL;
+	if (!GetNamedPipeServerProcessId(h, &pid) || pid == 0)
+		goto out;
+	if ((proc = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE,
+	    pid)) == NULL || !OpenProcessToken(proc, TOKEN_QUERY, &tok) ||
+	    !GetTokenInformation(tok, TokenUser, &u, sizeof(u), &len))
+		goto out;
+	if (IsWellKnownSid(u.tu.User.Sid, WinLocalSystemSid) ||
+	    IsWellKnownSid(u.tu.User.Sid, WinLocalServiceSid) ||
+	    IsWellKnownSid(u.tu.User.Sid, WinNetworkServiceSid) ||
+	    (OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &mytok) &&
+	    GetTokenInformation(mytok, TokenUser, &me, sizeof(me), &len) &&
+	    EqualSid(me.tu.User.Sid, u.tu.User.Sid))) {
+		rc = 1;
+		goto out;
+	}
+	if (ConvertSidToStringSidW(u.tu.User.Sid, &ws)) {
+		sid = win_narrow(ws);
+		if (sid != NULL && strncmp(sid, "S-1-5-80-", 9) == 0) {
+			rc = 1;		/* NT SERVICE\<name>: a service */
+			goto out;
+		}
+	}
+	if (LookupAccountSidW(NULL, u.tu.User.Sid, name, &nl, dom, &dl,
+	    &use)) {
+		n = win_narrow(name);
+		d = win_narrow(dom);
+	}
+	*who = xasprintf("process %lu, account %s%s%s (%s)",
+	    (unsigned long)pid, d != NULL ? d : "", d != NULL && *d ? "\\" :
+	    "", n != NULL ? n : "?", sid != NULL ? sid : "?");
+	rc = 0;
+out:
+	if (ws != NULL)
+		LocalFree(ws);
+	if (mytok != NULL)
+		CloseHandle(mytok);
+	if (tok != NULL)
+		CloseHandle(tok);
+	if (proc != NULL)
+		CloseHandle(proc);
+	free(sid);
+	free(n);
+	free(d);
+	return rc;
+}
+
+char *
+win_pipe_holder(const char *state_dir)
+{
+	wchar_t *name = win_control_pipe(state_dir);
+	HANDLE h;
+	ULONG pid = 0;
+	char *who = NULL;
+
+	if (name == NULL)
+		return NULL;
+	/* Attributes only: no data goes to whoever holds it. */
+	h = CreateFileW(name, FILE_READ_ATTRIBUTES, 0, NULL, OPEN_EXISTING,
+	    SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION, NULL);
+	free(name);
+	if (h == INVALID_HANDLE_VALUE)
+		return NULL;
+	if (pipe_server_account(h, &who) != 0) {
+		free(who);
+		who = NULL;
+		if (GetNamedPipeServerProcessId(h, &pid) && pid != 0)
+			who = xasprintf("process %lu", (unsigned long)pid);
+	}
+	CloseHandle(h);
+	return who;
+}
+
 int
 platform_control_connect(const char *state_dir)
 {
 	wchar_t *name = win_control_pipe(state_dir);
 	HANDLE h = INVALID_HANDLE_VALUE;
-	int fd = -1, tries;
+	char *who = NULL;
+	int fd = -1, tries, r;
 
 	if (name == NULL)
 		return -1;
@@ -1322,6 +1421,19 @@ platform_control_connect(const char *state_dir)
 	}
 	if (h == INVALID_HANDLE_VALUE) {
 		set_errno_from(GetLastError());
+		goto out;
+	}
+	/* The server's own account first (U12): a user who took the name
+	 * before the agent is refused whatever owner they wrote on it. */
+	if ((r = pipe_server_account(h, &who)) == 0) {
+		fprintf(stderr, "bitsync: %ls is served by %s, not by the "
+		    "agent (SYSTEM or a service account): ignored; another "
+		    "program squats the agent's pipe name: stop it "
+		    "(taskkill /PID) and restart the bitsync service\n", name,
+		    who);
+		free(who);
+		CloseHandle(h);
+		errno = EACCES;
 		goto out;
 	}
 	if (!pipe_owner_trusted(h)) {

@@ -468,6 +468,57 @@ test_remove(const char *work)
 	free(tmp);
 }
 
+/* U12: a squatter on the control pipe's name is named, and not talked
+ * to.  Under Wine every process runs as one user, so the server-token
+ * check cannot tell a squatter from the agent here: what is checked is
+ * the holder's identification (the service's alert names it) and the
+ * refusal of a pipe whose owner is another account. */
+static void
+test_pipe(const char *work)
+{
+	char *dir = join(work, "u12"), *who, mine[32];
+	wchar_t *name = win_control_pipe(dir);
+	SECURITY_ATTRIBUTES sa = { sizeof(sa), NULL, FALSE };
+	HANDLE p;
+	int fd, e;
+
+	mkdir_plain(dir);
+	ConvertStringSecurityDescriptorToSecurityDescriptorW(
+	    L"O:BUD:(A;;GA;;;WD)", SDDL_REVISION_1, &sa.lpSecurityDescriptor,
+	    NULL);
+	p = CreateNamedPipeW(name, PIPE_ACCESS_DUPLEX |
+	    FILE_FLAG_FIRST_PIPE_INSTANCE, PIPE_TYPE_BYTE | PIPE_WAIT, 4,
+	    4096, 4096, 0, &sa);
+	if (p == INVALID_HANDLE_VALUE) {
+		result(0, "U12: squat the control pipe", "error %lu",
+		    (unsigned long)GetLastError());
+		goto out;
+	}
+	who = win_pipe_holder(dir);
+	snprintf(mine, sizeof(mine), "process %lu",
+	    (unsigned long)GetCurrentProcessId());
+	result(who != NULL && strncmp(who, mine, strlen(mine)) == 0,
+	    "U12: the holder of a squatted pipe name is identified (the "
+	    "service names it in its alert)", "%s, want %s",
+	    who ? who : "-", mine);
+	free(who);
+	/* A fresh instance: the identification used the first one. */
+	CloseHandle(p);
+	p = CreateNamedPipeW(name, PIPE_ACCESS_DUPLEX |
+	    FILE_FLAG_FIRST_PIPE_INSTANCE, PIPE_TYPE_BYTE | PIPE_WAIT, 4,
+	    4096, 4096, 0, &sa);
+	fd = platform_control_connect(dir);
+	e = errno;
+	result(fd == -1 && e == EACCES, "U12: apply does not talk to a pipe "
+	    "owned by another account", "fd %d errno %d", fd, e);
+	if (p != INVALID_HANDLE_VALUE)
+		CloseHandle(p);
+out:
+	LocalFree(sa.lpSecurityDescriptor);
+	free(name);
+	free(dir);
+}
+
 /* U1 in the backend: the path is checked again right before Resume and
  * before Complete. */
 static const struct backend_ops *ops = &bits_backend_ops;
@@ -630,6 +681,7 @@ main(int argc, char **argv)
 	test_state_dir(argv[1]);
 	test_make_dirs(argv[1]);
 	test_remove(argv[1]);
+	test_pipe(argv[1]);
 	test_bits(argv[1]);
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
