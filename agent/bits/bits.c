@@ -107,6 +107,13 @@ struct backend {
 	uint32_t tolerate;		/* config's CONFIG_TOLERATE_* */
 	char **roots;			/* config's allow_roots (copies) */
 	size_t nroots;
+	/* temps verified and held until Complete (U21, see hold_temp) */
+	struct held_temp {
+		bk_guid id;
+		HANDLE h;
+		char *local;
+	} *held;
+	size_t nheld;
 	/* set_notify's polling thread */
 	CRITICAL_SECTION lock;
 	HANDLE thread, stop;
@@ -292,6 +299,12 @@ bits_close(struct backend *b)
 	DeleteCriticalSection(&b->lock);
 	if (b->com_owned)
 		CoUninitialize();
+	while (b->nheld > 0) {
+		b->nheld--;
+		CloseHandle(b->held[b->nheld].h);
+		free(b->held[b->nheld].local);
+	}
+	free(b->held);
 	while (b->nroots > 0)
 		free(b->roots[--b->nroots]);
 	free(b->roots);
@@ -869,6 +882,100 @@ bits_create_job(struct backend *b, const struct bk_job_spec *spec,
 
 /* ---- state changes ----------------------------------------------------- */
 
+/* U21: a temp that temp_path handed out for verification is opened here
+ * and held until Complete returns, shared for reading and deleting only:
+ * no one can change its bytes between the verification and the rename
+ * (BITS's Complete needs delete access to rename it, so that is shared).
+ * A temp BITS itself still holds for writing cannot be held (sharing
+ * violation): it is then verified as before, unheld. */
+static void
+hold_temp(struct backend *b, const bk_guid *id, const char *temp,
+    const char *local)
+{
+	wchar_t *w;
+	HANDLE h;
+	size_t i;
+
+	for (i = 0; i < b->nheld; i++)
+		if (memcmp(&b->held[i].id, id, sizeof(*id)) == 0 &&
+		    strcmp(b->held[i].local, local) == 0)
+			return;		/* held since an earlier pass */
+	if ((w = win_widen(temp)) == NULL)
+		return;
+	h = CreateFileW(w, GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_DELETE,
+	    NULL, OPEN_EXISTING, FILE_FLAG_OPEN_REPARSE_POINT, NULL);
+	free(w);
+	if (h == INVALID_HANDLE_VALUE) {
+		snprintf(b->warn, sizeof(b->warn), "the temp of %s could not "
+		    "be held against writers until Complete (error %lu): it "
+		    "is verified without that guard", local,
+		    (unsigned long)GetLastError());
+		return;
+	}
+	b->held = xrealloc(b->held, (b->nheld + 1) * sizeof(*b->held));
+	b->held[b->nheld].id = *id;
+	b->held[b->nheld].h = h;
+	b->held[b->nheld].local = xstrdup(local);
+	b->nheld++;
+}
+
+/* Whether the held temp h is now the file at local: Complete renamed
+ * the very file that was verified, not one swapped in for it. */
+static int
+held_is(HANDLE h, const char *local)
+{
+	wchar_t f[MAX_PATH * 2], *wl = win_widen(local), *p = f;
+	DWORD n = GetFinalPathNameByHandleW(h, f, MAX_PATH * 2,
+	    FILE_NAME_OPENED | VOLUME_NAME_DOS);
+	int ok;
+
+	if (wl == NULL)
+		return 0;
+	if (n == 0 || n >= MAX_PATH * 2)
+		ok = 1;		/* cannot be told: not reported as a swap */
+	else {
+		if (wcsncmp(p, L"\\\\?\\UNC\\", 8) == 0) {
+			p += 6;
+			p[0] = p[1] = L'\\';
+		} else if (wcsncmp(p, L"\\\\?\\", 4) == 0)
+			p += 4;
+		ok = _wcsicmp(p, wl) == 0;
+	}
+	free(wl);
+	return ok;
+}
+
+/* Closes the job's held temps; with check (after a Complete that went
+ * through), says in last_error which placed file is not the verified
+ * one and returns BK_E_IO. */
+static int
+release_temps(struct backend *b, const bk_guid *id, int check)
+{
+	size_t i = 0;
+	int rc = BK_OK;
+
+	while (i < b->nheld) {
+		struct held_temp *t = &b->held[i];
+
+		if (memcmp(&t->id, id, sizeof(*id)) != 0) {
+			i++;
+			continue;
+		}
+		if (check && rc == BK_OK && !held_is(t->h, t->local)) {
+			seterr(b, "%s is not the file whose sha256 was "
+			    "verified: its temp was replaced between the check "
+			    "and Complete; delete %s (bitsync fetches it "
+			    "again) and make its folder one only "
+			    "administrators may write", t->local, t->local);
+			rc = BK_E_IO;
+		}
+		CloseHandle(t->h);
+		free(t->local);
+		b->held[i] = b->held[--b->nheld];
+	}
+	return rc;
+}
+
 /* Bytes of local that the admin's allowed root covers (the longest that
  * prefixes it, case-insensitively as NTFS compares), 0 when none. */
 static size_t
@@ -993,6 +1100,7 @@ bits_cancel(struct backend *b, const bk_guid *id)
 		return rc;
 	hr = IBackgroundCopyJob_Cancel(job);
 	IBackgroundCopyJob_Release(job);
+	release_temps(b, id, 0);
 	return FAILED(hr) ? fail(b, hr, "Cancel") : BK_OK;
 }
 
@@ -1013,11 +1121,16 @@ bits_complete(struct backend *b, const bk_guid *id)
 	hr = IBackgroundCopyJob_Complete(job);
 	IBackgroundCopyJob_Release(job);
 	if (hr == HR_PARTIAL_COMPLETE) {
+		release_temps(b, id, 0);
 		seterr(b, "BITS completed the job partially: files that were "
 		    "not transferred were left out");
 		return BK_PARTIAL;
 	}
-	return FAILED(hr) ? fail(b, hr, "Complete") : BK_OK;
+	if (FAILED(hr)) {
+		release_temps(b, id, 0);
+		return fail(b, hr, "Complete");
+	}
+	return release_temps(b, id, 1);
 }
 
 static int
@@ -1029,6 +1142,7 @@ bits_temp_path(struct backend *b, const bk_guid *id, size_t index,
 	IBackgroundCopyFile *f = NULL;
 	bs_file3 *f3 = NULL;
 	LPWSTR w;
+	char *local;
 	ULONG got = 0;
 	HRESULT hr;
 	int rc;
@@ -1049,19 +1163,27 @@ bits_temp_path(struct backend *b, const bk_guid *id, size_t index,
 		seterr(b, "the job has no file %zu", index);
 		return BK_E_INVALID;
 	}
+	hr = IBackgroundCopyFile_GetLocalName(f, &w);
+	local = SUCCEEDED(hr) ? take(w) : NULL;
 	hr = IBackgroundCopyFile_QueryInterface(f, &bs_iid_file3, (void **)&f3);
 	IBackgroundCopyFile_Release(f);
 	if (FAILED(hr) || f3 == NULL) {
 		seterr(b, "this host's BITS has no IBackgroundCopyFile3 (BITS "
 		    "3.0), so a transferred file cannot be verified before "
 		    "Complete; sha256 cannot be enforced on this host");
+		free(local);
 		return BK_E_UNSUPPORTED;
 	}
 	hr = f3->lpVtbl->GetTemporaryName(f3, &w);
 	f3->lpVtbl->Release(f3);
-	if (FAILED(hr))
+	if (FAILED(hr)) {
+		free(local);
 		return fail(b, hr, "GetTemporaryName");
+	}
 	*path = take(w);
+	if (local != NULL)
+		hold_temp(b, id, *path, local);
+	free(local);
 	return BK_OK;
 }
 
