@@ -576,7 +576,8 @@ hold_one(struct held *hd, const wchar_t *w, const char *path,
 
 	h = CreateFileW(w, FILE_READ_ATTRIBUTES | READ_CONTROL, share, NULL,
 	    OPEN_EXISTING, flags, NULL);
-	if (h == INVALID_HANDLE_VALUE && sa != NULL && below &&
+	/* A missing allowed root is made too, as on POSIX (cc0dfef). */
+	if (h == INVALID_HANDLE_VALUE && sa != NULL && *name != L'\0' &&
 	    ((e = GetLastError()) == ERROR_FILE_NOT_FOUND ||
 	    e == ERROR_PATH_NOT_FOUND)) {
 		if (!CreateDirectoryW(w, sa) &&

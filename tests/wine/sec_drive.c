@@ -396,6 +396,13 @@ test_make_dirs(const char *work)
 	    "rc %d errno %d", rc, errno);
 	free(p);
 	free(q);
+	p = join(root, "notyet\\x");
+	q = join(root, "notyet");
+	rc = platform_make_dirs(p, strlen(q));
+	result(rc == 0 && exists(p), "U1: a missing allowed root is created "
+	    "with what is below it", "rc %d errno %d", rc, errno);
+	free(p);
+	free(q);
 	p = join(root, "jn\\x");
 	q = join(root, "elsewhere\\x");
 	rc = platform_make_dirs(p, t);
