@@ -584,10 +584,7 @@ test_bits(const char *work)
 {
 	char *d = join(work, "bj"), *src = join(d, "src.bin");
 	char *dst = join(d, "d"), *local = join(d, "d\\f.bin");
-	char *jn = join(d, "jn"), *aside = join(d, "d.old");
 	char *behind = join(d, "elsewhere\\f.bin");
-	wchar_t *wd = win_widen(dst), *wj = win_widen(jn);
-	wchar_t *wa = win_widen(aside);
 	struct bk_file_spec f[1];
 	struct bk_job_spec s;
 	struct backend *be;
@@ -664,15 +661,10 @@ test_bits(const char *work)
 close:
 	ops->close(be);
 out:
-	free(wd);
-	free(wj);
-	free(wa);
 	free(d);
 	free(src);
 	free(dst);
 	free(local);
-	free(jn);
-	free(aside);
 	free(behind);
 }
 
