@@ -84,15 +84,26 @@ int platform_remove_placed(const char *path, const struct platform_stat *want);
 
 /* Creates the folder dir (one level) for the agent alone: mode 0700 on
  * POSIX; on Windows a protected DACL granting SYSTEM and Administrators
- * only, inherited by what is created inside.  0 also when it exists. */
+ * only, inherited by what is created inside.  0 also when it exists; on
+ * Windows an existing one is judged (owner SYSTEM, Administrators or the
+ * agent, no other writer, no reparse point: else EACCES or ELOOP and
+ * platform_last_why). */
 int platform_mkdir_private(const char *dir);
 
 /* mkdir -p of dir.  New folders take their parent's permissions (on
- * Windows: inherit its ACL).  Components past the first trusted_len
+ * Windows: a protected DACL, SYSTEM and Administrators full control,
+ * Users read; every folder below the allowed root must be one that only
+ * admins may change, else EACCES and platform_last_why).  Components past the first trusted_len
  * bytes (the allowed root, or none) must not be symlinks or reparse points
  * (design §7): ELOOP.  On POSIX they are walked and made through no-follow
  * folder handles (mkdirat), each new folder's parent fsync'd. */
 int platform_make_dirs(const char *dir, size_t trusted_len);
+
+/* The sentence that explains the last refusal of platform_make_dirs or
+ * platform_mkdir_private (EACCES, ELOOP: which folder, who may write or
+ * own it, and the command that fixes it), or NULL.  Windows only judges
+ * folders this way (a folder's DACL); elsewhere always NULL. */
+const char *platform_last_why(void);
 
 /* Creates path when missing as a file only the agent may read (0600 /
  * the private folder's DACL), never through a link; keeps its content. */

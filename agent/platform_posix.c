@@ -652,6 +652,12 @@ platform_mkdir_private(const char *dir)
 	return 0;
 }
 
+const char *
+platform_last_why(void)
+{
+	return NULL;	/* the errno and the callers' sentences say it all */
+}
+
 int
 platform_make_dirs(const char *dir, size_t trusted_len)
 {

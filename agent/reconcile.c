@@ -1003,6 +1003,8 @@ do_create(struct act *x)
 			    "set's destination (or allow_roots) at the real "
 			    "place", d, trusted ? "the allowed root " :
 			    "the file system root", (int)trusted, dest) :
+			    platform_last_why() != NULL ? xasprintf("cannot "
+			    "use folder %s: %s", d, platform_last_why()) :
 			    xasprintf("cannot create folder %s: %s", d,
 			    strerror(errno));
 			free(d);

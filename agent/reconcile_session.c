@@ -201,14 +201,26 @@ reconcile_state_dir_check(const char *dir, const char *cfgpath,
 		goto done;
 	}
 #else
-	(void)dir;
+	/* Windows: platform_mkdir_private judges an existing state_dir's
+	 * owner and DACL (U14: a user who pre-created it would own the
+	 * store, the last-known-good manifests and the cache). */
+	if (dir != NULL && *dir != '\0' && platform_mkdir_private(dir) == -1) {
+		const char *why = platform_last_why();
+
+		diag_add(d, why != NULL ? dir : cfgpath, 0, 0, DIAG_ERROR,
+		    why != NULL ? "file-permissions" : "io-error", "state_dir "
+		    "%s is refused: %s; it holds the job store, the "
+		    "last-known-good manifests and the cache, so only SYSTEM "
+		    "and Administrators may own or change it: fix it as said, "
+		    "or set state_dir (in %s) to a folder of the agent's own",
+		    dir, why != NULL ? why : strerror(errno), cfgpath ?
+		    cfgpath : "the config");
+		goto done;
+	}
 	(void)cfgpath;
-	(void)d;
 #endif
 	rc = 0;
-#ifndef _WIN32
 done:
-#endif
 	return rc;
 }
 

@@ -46,6 +46,7 @@
 #include "backend.h"
 #include "bits/bits.h"
 #include "config.h"
+#include "win/wincheck.h"
 #include "win/winutil.h"
 #include "util.h"
 
@@ -104,6 +105,15 @@ struct backend {
 	char err[1024];			/* last_error() */
 	char warn[1024];		/* last_warning() */
 	uint32_t tolerate;		/* config's CONFIG_TOLERATE_* */
+	char **roots;			/* config's allow_roots (copies) */
+	size_t nroots;
+	/* temps verified and held until Complete (U21, see hold_temp) */
+	struct held_temp {
+		bk_guid id;
+		HANDLE h;
+		char *local;
+	} *held;
+	size_t nheld;
 	/* set_notify's polling thread */
 	CRITICAL_SECTION lock;
 	HANDLE thread, stop;
@@ -207,8 +217,15 @@ bits_open(const struct config *cfg, struct backend **out)
 	struct backend *b = xcalloc(1, sizeof(*b));
 	HRESULT hr;
 
-	if (cfg != NULL)
+	if (cfg != NULL) {
+		size_t i;
+
 		b->tolerate = cfg->bits_tolerate;
+		b->roots = xcalloc(cfg->nallow_roots + 1, sizeof(*b->roots));
+		for (i = 0; i < cfg->nallow_roots; i++)
+			b->roots[i] = xstrdup(cfg->allow_roots[i]);
+		b->nroots = cfg->nallow_roots;
+	}
 	hr = CoInitializeEx(NULL, COINIT_MULTITHREADED);
 	if (SUCCEEDED(hr))
 		b->com_owned = 1;
@@ -227,8 +244,13 @@ bits_open(const struct config *cfg, struct backend **out)
 	    CLSCTX_LOCAL_SERVER, &IID_IBackgroundCopyManager,
 	    (void **)&b->mgr);
 	if (FAILED(hr)) {
+		size_t i;
+
 		if (b->com_owned)
 			CoUninitialize();
+		for (i = 0; i < b->nroots; i++)
+			free(b->roots[i]);
+		free(b->roots);
 		free(b);
 		return BK_E_UNAVAILABLE;
 	}
@@ -277,6 +299,15 @@ bits_close(struct backend *b)
 	DeleteCriticalSection(&b->lock);
 	if (b->com_owned)
 		CoUninitialize();
+	while (b->nheld > 0) {
+		b->nheld--;
+		CloseHandle(b->held[b->nheld].h);
+		free(b->held[b->nheld].local);
+	}
+	free(b->held);
+	while (b->nroots > 0)
+		free(b->roots[--b->nroots]);
+	free(b->roots);
 	free(b);
 }
 
@@ -610,12 +641,19 @@ set_helper_token(struct backend *b, IBackgroundCopyJob *job,
 	}
 	rc = BK_OK;
 out:
+	/* Every byte of the blob, an embedded NUL or not (U22), and the
+	 * blob itself before CredFree hands its memory back unwiped. */
 	if (pass != NULL) {
-		SecureZeroMemory(pass, wcslen(pass) * sizeof(wchar_t));
+		SecureZeroMemory(pass, (cred->CredentialBlobSize / 2 + 1) *
+		    sizeof(wchar_t));
 		free(pass);
 	}
-	if (cred != NULL)
+	if (cred != NULL) {
+		if (cred->CredentialBlob != NULL)
+			SecureZeroMemory(cred->CredentialBlob,
+			    cred->CredentialBlobSize);
 		CredFree(cred);
+	}
 	if (tok != NULL)
 		CloseHandle(tok);
 	if (opt != NULL)
@@ -844,6 +882,178 @@ bits_create_job(struct backend *b, const struct bk_job_spec *spec,
 
 /* ---- state changes ----------------------------------------------------- */
 
+/* U21: a temp that temp_path handed out for verification is opened here
+ * and held until Complete returns, shared for reading and deleting only:
+ * no one can change its bytes between the verification and the rename
+ * (BITS's Complete needs delete access to rename it, so that is shared).
+ * A temp BITS itself still holds for writing cannot be held (sharing
+ * violation): it is then verified as before, unheld. */
+static void
+hold_temp(struct backend *b, const bk_guid *id, const char *temp,
+    const char *local)
+{
+	wchar_t *w;
+	HANDLE h;
+	size_t i;
+
+	for (i = 0; i < b->nheld; i++)
+		if (memcmp(&b->held[i].id, id, sizeof(*id)) == 0 &&
+		    strcmp(b->held[i].local, local) == 0)
+			return;		/* held since an earlier pass */
+	if ((w = win_widen(temp)) == NULL)
+		return;
+	h = CreateFileW(w, GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_DELETE,
+	    NULL, OPEN_EXISTING, FILE_FLAG_OPEN_REPARSE_POINT, NULL);
+	free(w);
+	if (h == INVALID_HANDLE_VALUE) {
+		snprintf(b->warn, sizeof(b->warn), "the temp of %s could not "
+		    "be held against writers until Complete (error %lu): it "
+		    "is verified without that guard", local,
+		    (unsigned long)GetLastError());
+		return;
+	}
+	b->held = xrealloc(b->held, (b->nheld + 1) * sizeof(*b->held));
+	b->held[b->nheld].id = *id;
+	b->held[b->nheld].h = h;
+	b->held[b->nheld].local = xstrdup(local);
+	b->nheld++;
+}
+
+/* Whether the held temp h is now the file at local: Complete renamed
+ * the very file that was verified, not one swapped in for it. */
+static int
+held_is(HANDLE h, const char *local)
+{
+	wchar_t f[MAX_PATH * 2], *wl = win_widen(local), *p = f;
+	DWORD n = GetFinalPathNameByHandleW(h, f, MAX_PATH * 2,
+	    FILE_NAME_OPENED | VOLUME_NAME_DOS);
+	int ok;
+
+	if (wl == NULL)
+		return 0;
+	if (n == 0 || n >= MAX_PATH * 2)
+		ok = 1;		/* cannot be told: not reported as a swap */
+	else {
+		if (wcsncmp(p, L"\\\\?\\UNC\\", 8) == 0) {
+			p += 6;
+			p[0] = p[1] = L'\\';
+		} else if (wcsncmp(p, L"\\\\?\\", 4) == 0)
+			p += 4;
+		ok = _wcsicmp(p, wl) == 0;
+	}
+	free(wl);
+	return ok;
+}
+
+/* Closes the job's held temps; with check (after a Complete that went
+ * through), says in last_error which placed file is not the verified
+ * one and returns BK_E_IO. */
+static int
+release_temps(struct backend *b, const bk_guid *id, int check)
+{
+	size_t i = 0;
+	int rc = BK_OK;
+
+	while (i < b->nheld) {
+		struct held_temp *t = &b->held[i];
+
+		if (memcmp(&t->id, id, sizeof(*id)) != 0) {
+			i++;
+			continue;
+		}
+		if (check && rc == BK_OK && !held_is(t->h, t->local)) {
+			seterr(b, "%s is not the file whose sha256 was "
+			    "verified: its temp was replaced between the check "
+			    "and Complete; delete %s (bitsync fetches it "
+			    "again) and make its folder one only "
+			    "administrators may write", t->local, t->local);
+			rc = BK_E_IO;
+		}
+		CloseHandle(t->h);
+		free(t->local);
+		b->held[i] = b->held[--b->nheld];
+	}
+	return rc;
+}
+
+/* Bytes of local that the admin's allowed root covers (the longest that
+ * prefixes it, case-insensitively as NTFS compares), 0 when none. */
+static size_t
+trusted_len(const struct backend *b, const char *local)
+{
+	size_t i, len, best = 0;
+
+	for (i = 0; i < b->nroots; i++) {
+		const char *r = b->roots[i];
+
+		len = strlen(r);
+		while (len > 1 && (r[len - 1] == '\\' || r[len - 1] == '/'))
+			len--;
+		if (len > best && _strnicmp(local, r, len) == 0 &&
+		    (local[len] == '\0' || local[len] == '\\' ||
+		    local[len] == '/' || r[len - 1] == '\\' ||
+		    r[len - 1] == '/'))
+			best = len;
+	}
+	return best;
+}
+
+/* BITS writes and renames as SYSTEM through the destination path as it is
+ * when it does (U1): right before Resume and before Complete, no folder
+ * of any file's path below the allowed root may be a junction, symbolic
+ * link or mount point (one swapped in since the folders were made would
+ * send SYSTEM's writes anywhere).  BK_OK, or BK_E_IO with the folder
+ * named in last_error(). */
+static int
+check_paths(struct backend *b, IBackgroundCopyJob *job, const char *when)
+{
+	IEnumBackgroundCopyFiles *en = NULL;
+	IBackgroundCopyFile *f = NULL;
+	LPWSTR w = NULL;
+	char *local = NULL, *where = NULL;
+	ULONG got;
+	HRESULT hr;
+	int rc = BK_OK, r;
+
+	hr = IBackgroundCopyJob_EnumFiles(job, &en);
+	if (FAILED(hr))
+		return fail(b, hr, "EnumFiles");
+	while (rc == BK_OK && IEnumBackgroundCopyFiles_Next(en, 1, &f,
+	    &got) == S_OK && got == 1) {
+		hr = IBackgroundCopyFile_GetLocalName(f, &w);
+		IBackgroundCopyFile_Release(f);
+		if (FAILED(hr)) {
+			rc = fail(b, hr, "GetLocalName");
+			break;
+		}
+		local = take(w);
+		r = win_path_reparse_below(local, trusted_len(b, local),
+		    &where);
+		if (r == 1) {
+			seterr(b, "%s refused: %s (on the way to %s) is a "
+			    "junction, symbolic link or mount point now; BITS "
+			    "writes there as SYSTEM and bitsync never lets it "
+			    "follow one below the allowed root: replace it "
+			    "with a real folder (only administrators may write "
+			    "it); the job waits until then", when, where,
+			    local);
+			rc = BK_E_IO;
+		} else if (r == -1) {
+			seterr(b, "%s refused: the folders of %s cannot be "
+			    "inspected (error %lu); check that they exist "
+			    "and that the agent may read them", when, local,
+			    (unsigned long)GetLastError());
+			rc = BK_E_IO;
+		}
+		free(where);
+		where = NULL;
+		free(local);
+		local = NULL;
+	}
+	IEnumBackgroundCopyFiles_Release(en);
+	return rc;
+}
+
 static int
 bits_resume(struct backend *b, const bk_guid *id)
 {
@@ -854,6 +1064,10 @@ bits_resume(struct backend *b, const bk_guid *id)
 	b->err[0] = 0;
 	if ((rc = get_job(b, id, &job)) != BK_OK)
 		return rc;
+	if ((rc = check_paths(b, job, "Resume")) != BK_OK) {
+		IBackgroundCopyJob_Release(job);
+		return rc;
+	}
 	hr = IBackgroundCopyJob_Resume(job);
 	IBackgroundCopyJob_Release(job);
 	return FAILED(hr) ? fail(b, hr, "Resume") : BK_OK;
@@ -936,6 +1150,7 @@ bits_cancel(struct backend *b, const bk_guid *id)
 		return rc;
 	hr = IBackgroundCopyJob_Cancel(job);
 	IBackgroundCopyJob_Release(job);
+	release_temps(b, id, 0);
 	return FAILED(hr) ? fail(b, hr, "Cancel") : BK_OK;
 }
 
@@ -949,14 +1164,23 @@ bits_complete(struct backend *b, const bk_guid *id)
 	b->err[0] = 0;
 	if ((rc = get_job(b, id, &job)) != BK_OK)
 		return rc;
+	if ((rc = check_paths(b, job, "Complete")) != BK_OK) {
+		IBackgroundCopyJob_Release(job);
+		return rc;
+	}
 	hr = IBackgroundCopyJob_Complete(job);
 	IBackgroundCopyJob_Release(job);
 	if (hr == HR_PARTIAL_COMPLETE) {
+		release_temps(b, id, 0);
 		seterr(b, "BITS completed the job partially: files that were "
 		    "not transferred were left out");
 		return BK_PARTIAL;
 	}
-	return FAILED(hr) ? fail(b, hr, "Complete") : BK_OK;
+	if (FAILED(hr)) {
+		release_temps(b, id, 0);
+		return fail(b, hr, "Complete");
+	}
+	return release_temps(b, id, 1);
 }
 
 static int
@@ -968,6 +1192,7 @@ bits_temp_path(struct backend *b, const bk_guid *id, size_t index,
 	IBackgroundCopyFile *f = NULL;
 	bs_file3 *f3 = NULL;
 	LPWSTR w;
+	char *local;
 	ULONG got = 0;
 	HRESULT hr;
 	int rc;
@@ -988,19 +1213,27 @@ bits_temp_path(struct backend *b, const bk_guid *id, size_t index,
 		seterr(b, "the job has no file %zu", index);
 		return BK_E_INVALID;
 	}
+	hr = IBackgroundCopyFile_GetLocalName(f, &w);
+	local = SUCCEEDED(hr) ? take(w) : NULL;
 	hr = IBackgroundCopyFile_QueryInterface(f, &bs_iid_file3, (void **)&f3);
 	IBackgroundCopyFile_Release(f);
 	if (FAILED(hr) || f3 == NULL) {
 		seterr(b, "this host's BITS has no IBackgroundCopyFile3 (BITS "
 		    "3.0), so a transferred file cannot be verified before "
 		    "Complete; sha256 cannot be enforced on this host");
+		free(local);
 		return BK_E_UNSUPPORTED;
 	}
 	hr = f3->lpVtbl->GetTemporaryName(f3, &w);
 	f3->lpVtbl->Release(f3);
-	if (FAILED(hr))
+	if (FAILED(hr)) {
+		free(local);
 		return fail(b, hr, "GetTemporaryName");
+	}
 	*path = take(w);
+	if (local != NULL)
+		hold_temp(b, id, *path, local);
+	free(local);
 	return BK_OK;
 }
 

@@ -19,6 +19,7 @@
 
 #include "perm.h"
 #include "util.h"
+#include "win/wincheck.h"
 #include "win/winutil.h"
 
 #define RULE_PERM	"file-permissions"
@@ -135,43 +136,24 @@ fix_command(const char *path, int dir)
 	    dir ? "(OI)(CI)" : "");
 }
 
-/* Checks one object.  0 safe, -1 refused (diagnostic added), -2 could not
- * be inspected (diagnostic added). */
-static int
-check_one(const struct trusted *t, const wchar_t *wp, const char *given,
-    enum diag_severity sev, struct diags *d)
+/* The verdict on one object's owner and DACL: what[0] stays 0 when safe,
+ * otherwise what says who may change it. */
+static void
+judge_sd(const struct trusted *t, PSID owner, PACL dacl, int dir,
+    const char *p, char *what, size_t whatlen)
 {
-	PSECURITY_DESCRIPTOR sd = NULL;
-	PSID owner = NULL;
-	PACL dacl = NULL;
-	DWORD attrs, e, mask;
-	char *p = win_narrow(wp), *who = NULL, *fix, what[512];
-	int dir, rc = 0;
+	DWORD mask;
+	char *who = NULL;
 	WORD i;
 
-	attrs = GetFileAttributesW(wp);
-	dir = attrs != INVALID_FILE_ATTRIBUTES &&
-	    (attrs & FILE_ATTRIBUTE_DIRECTORY);
-	e = GetNamedSecurityInfoW(wp, SE_FILE_OBJECT,
-	    OWNER_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION, &owner,
-	    NULL, &dacl, NULL, &sd);
-	if (e != ERROR_SUCCESS) {
-		char t2[300];
-
-		win_strerror(e, t2, sizeof(t2));
-		diag_add(d, given, 0, 0, DIAG_ERROR, RULE_IO, "cannot read the "
-		    "permissions of %s: %s", p, t2);
-		free(p);
-		return -2;
-	}
 	mask = dir ? DIR_WRITE_BITS : WRITE_BITS;
 	what[0] = 0;
 	if (dacl == NULL) {
-		snprintf(what, sizeof(what), "%s %s has no DACL, so everyone "
+		snprintf(what, whatlen, "%s %s has no DACL, so everyone "
 		    "may write it", dir ? "directory" : "file", p);
 	} else if (owner != NULL && !is_trusted(t, owner)) {
 		who = sid_name(owner);
-		snprintf(what, sizeof(what), "%s %s is owned by %s, who may "
+		snprintf(what, whatlen, "%s %s is owned by %s, who may "
 		    "change its permissions", dir ? "directory" : "file", p,
 		    who);
 	} else {
@@ -189,11 +171,43 @@ check_one(const struct trusted *t, const wchar_t *wp, const char *given,
 			    is_trusted(t, (PSID)&a->SidStart))
 				continue;
 			who = sid_name((PSID)&a->SidStart);
-			snprintf(what, sizeof(what), "%s %s may be written by "
+			snprintf(what, whatlen, "%s %s may be written by "
 			    "%s (access mask 0x%08lX)", dir ? "directory" :
 			    "file", p, who, (unsigned long)a->Mask);
 		}
 	}
+	free(who);
+}
+
+/* Checks one object.  0 safe, -1 refused (diagnostic added), -2 could not
+ * be inspected (diagnostic added). */
+static int
+check_one(const struct trusted *t, const wchar_t *wp, const char *given,
+    enum diag_severity sev, struct diags *d)
+{
+	PSECURITY_DESCRIPTOR sd = NULL;
+	PSID owner = NULL;
+	PACL dacl = NULL;
+	DWORD attrs, e;
+	char *p = win_narrow(wp), *who = NULL, *fix, what[512];
+	int dir, rc = 0;
+
+	attrs = GetFileAttributesW(wp);
+	dir = attrs != INVALID_FILE_ATTRIBUTES &&
+	    (attrs & FILE_ATTRIBUTE_DIRECTORY);
+	e = GetNamedSecurityInfoW(wp, SE_FILE_OBJECT,
+	    OWNER_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION, &owner,
+	    NULL, &dacl, NULL, &sd);
+	if (e != ERROR_SUCCESS) {
+		char t2[300];
+
+		win_strerror(e, t2, sizeof(t2));
+		diag_add(d, given, 0, 0, DIAG_ERROR, RULE_IO, "cannot read the "
+		    "permissions of %s: %s", p, t2);
+		free(p);
+		return -2;
+	}
+	judge_sd(t, owner, dacl, dir, p, what, sizeof(what));
 	if (what[0] != 0) {
 		fix = fix_command(p, dir);
 		diag_add(d, given, 0, 0, sev, RULE_PERM, "%s; only SYSTEM, "
@@ -268,5 +282,44 @@ perm_check(const char *path, enum diag_severity sev, struct diags *d)
 	}
 	trusted_free(&t);
 	free(full);
+	return rc;
+}
+
+int
+win_judge_handle(void *h, const char *path, int dir, char **why)
+{
+	PSECURITY_DESCRIPTOR sd = NULL;
+	PSID owner = NULL;
+	PACL dacl = NULL;
+	struct trusted t;
+	char what[512], err[300], *fix;
+	DWORD e;
+	int rc = -2;
+
+	*why = NULL;
+	e = GetSecurityInfo((HANDLE)h, SE_FILE_OBJECT,
+	    OWNER_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION, &owner,
+	    NULL, &dacl, NULL, &sd);
+	if (e != ERROR_SUCCESS) {
+		win_strerror(e, err, sizeof(err));
+		*why = xasprintf("cannot read the permissions of %s: %s", path,
+		    err);
+		goto out;
+	}
+	trusted_init(&t);
+	what[0] = 0;
+	judge_sd(&t, owner, dacl, dir, path, what, sizeof(what));
+	trusted_free(&t);
+	rc = 0;
+	if (what[0] != 0) {
+		fix = fix_command(path, dir);
+		*why = xasprintf("%s; only SYSTEM, Administrators and the "
+		    "agent's own account may write there, since the agent "
+		    "writes through it as SYSTEM; run: %s", what, fix);
+		free(fix);
+		rc = -1;
+	}
+out:
+	LocalFree(sd);
 	return rc;
 }

@@ -1,5 +1,7 @@
 /* platform_win.c - platform.h for Windows: file kinds, the drop-in listing
  * and path joining, with UTF-8 paths converted to UTF-16 for the W APIs. */
+/* rand_s: the temp names of platform_replace_open. */
+#define _CRT_RAND_S
 #include <windows.h>
 #include <aclapi.h>
 #include <sddl.h>
@@ -299,6 +301,27 @@ platform_lstat(const char *path, struct platform_stat *st)
 		st->kind = PLATFORM_KIND_FILE;
 	st->size = ((uint64_t)a.nFileSizeHigh << 32) | a.nFileSizeLow;
 	st->mtime_ns = filetime_ns(a.ftLastWriteTime);
+	/* A file's identity (volume serial, file index), which the state
+	 * records at commit so that platform_remove_placed deletes only the
+	 * very file bitsync placed; 0 (unknown) when it cannot be read. */
+	if (st->kind == PLATFORM_KIND_FILE && !st->is_link &&
+	    (w = win_widen(path)) != NULL) {
+		BY_HANDLE_FILE_INFORMATION bi;
+		HANDLE h = CreateFileW(w, FILE_READ_ATTRIBUTES,
+		    FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+		    NULL, OPEN_EXISTING, FILE_FLAG_OPEN_REPARSE_POINT |
+		    FILE_FLAG_BACKUP_SEMANTICS, NULL);
+
+		free(w);
+		if (h != INVALID_HANDLE_VALUE) {
+			if (GetFileInformationByHandle(h, &bi)) {
+				st->dev = bi.dwVolumeSerialNumber;
+				st->ino = ((uint64_t)bi.nFileIndexHigh << 32) |
+				    bi.nFileIndexLow;
+			}
+			CloseHandle(h);
+		}
+	}
 	return 0;
 }
 
@@ -337,6 +360,16 @@ platform_open_nofollow(const char *path)
 	return fd;
 }
 
+/* The sentence of the last refusal (EACCES) of platform_make_dirs or
+ * platform_mkdir_private. */
+static char *last_why;
+
+const char *
+platform_last_why(void)
+{
+	return last_why;
+}
+
 int
 platform_mkdir_private(const char *dir)
 {
@@ -347,9 +380,11 @@ platform_mkdir_private(const char *dir)
 	    L"D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)";
 	SECURITY_ATTRIBUTES sa;
 	PSECURITY_DESCRIPTOR sd = NULL;
+	BY_HANDLE_FILE_INFORMATION bi;
+	HANDLE h = INVALID_HANDLE_VALUE;
 	wchar_t *w = win_widen(dir);
-	DWORD e;
-	int rc = -1;
+	DWORD e, a;
+	int rc = -1, j;
 
 	if (w == NULL) {
 		errno = EINVAL;
@@ -363,13 +398,51 @@ platform_mkdir_private(const char *dir)
 	memset(&sa, 0, sizeof(sa));
 	sa.nLength = sizeof(sa);
 	sa.lpSecurityDescriptor = sd;
+	free(last_why);
+	last_why = NULL;
 	if (!CreateDirectoryW(w, &sa) &&
 	    (e = GetLastError()) != ERROR_ALREADY_EXISTS) {
 		set_errno_from(e);
 		goto out;
 	}
+	/* One that was there (U14): whoever owns it or may write it owns
+	 * the store, the last-known-good manifests and the cache, i.e.
+	 * steers the agent.  Judged through a handle that does not follow
+	 * a reparse point: only SYSTEM, Administrators (and the agent's
+	 * account) may own or write it, else EACCES and last_why. */
+	h = CreateFileW(w, FILE_READ_ATTRIBUTES | READ_CONTROL,
+	    FILE_SHARE_READ | FILE_SHARE_WRITE, NULL, OPEN_EXISTING,
+	    FILE_FLAG_BACKUP_SEMANTICS | FILE_FLAG_OPEN_REPARSE_POINT, NULL);
+	if (h == INVALID_HANDLE_VALUE) {
+		set_errno_from(GetLastError());
+		goto out;
+	}
+	a = GetFileAttributesW(w);
+	if (!GetFileInformationByHandle(h, &bi)) {
+		set_errno_from(GetLastError());
+		goto out;
+	}
+	if ((bi.dwFileAttributes & FILE_ATTRIBUTE_REPARSE_POINT) ||
+	    a == INVALID_FILE_ATTRIBUTES || (a & FILE_ATTRIBUTE_REPARSE_POINT)) {
+		last_why = xasprintf("%s is a junction or symbolic link; "
+		    "bitsync keeps its state only in a real folder: remove "
+		    "it (bitsync creates it) or set state_dir to another "
+		    "folder", dir);
+		errno = ELOOP;
+		goto out;
+	}
+	if (!(bi.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY)) {
+		errno = ENOTDIR;
+		goto out;
+	}
+	if ((j = win_judge_handle(h, dir, 1, &last_why)) != 0) {
+		errno = j == -1 ? EACCES : EIO;
+		goto out;
+	}
 	rc = 0;
 out:
+	if (h != INVALID_HANDLE_VALUE)
+		CloseHandle(h);
 	if (sd != NULL)
 		LocalFree(sd);
 	free(w);
@@ -399,43 +472,285 @@ root_len(const char *p)
 	return platform_is_sep(p[0]) ? 1 : 0;
 }
 
-/* Windows: the file is opened without following a reparse point, with
- * delete access, checked through that handle and marked for deletion
- * through it (FileDispositionInfo): the check and the delete are of one
- * file, whatever is swapped into the path meanwhile. */
+/* The final path of an open object as Windows resolved it, "\\?\" (or
+ * "\\?\UNC\", given back as "\\") taken off; NULL when it cannot be had. */
+static wchar_t *
+final_path(HANDLE h)
+{
+	DWORD n = GetFinalPathNameByHandleW(h, NULL, 0, FILE_NAME_OPENED |
+	    VOLUME_NAME_DOS), m;
+	wchar_t *f, *r;
+
+	if (n == 0)
+		return NULL;
+	f = xcalloc(n + 2, sizeof(*f));
+	m = GetFinalPathNameByHandleW(h, f, n + 1, FILE_NAME_OPENED |
+	    VOLUME_NAME_DOS);
+	if (m == 0 || m > n) {
+		free(f);
+		return NULL;
+	}
+	if (wcsncmp(f, L"\\\\?\\UNC\\", 8) == 0) {
+		r = xcalloc(wcslen(f), sizeof(*r));
+		r[0] = r[1] = L'\\';
+		wcscpy(r + 2, f + 8);
+		free(f);
+		return r;
+	}
+	if (wcsncmp(f, L"\\\\?\\", 4) == 0)
+		memmove(f, f + 4, (wcslen(f + 4) + 1) * sizeof(*f));
+	return f;
+}
+
+/* Whether h was reached as parent + "\" + name: no junction, symbolic
+ * link or mount point (nor, under Wine, a unix symlink, which a handle
+ * follows silently) redirected the open.  Case-insensitive, as NTFS. */
+static int
+final_is(HANDLE h, const wchar_t *parent, const wchar_t *name)
+{
+	wchar_t *f = final_path(h), *want;
+	size_t n;
+	int ok;
+
+	if (f == NULL || parent == NULL)
+		ok = 0;
+	else {
+		n = wcslen(parent);
+		want = xcalloc(n + wcslen(name) + 2, sizeof(*want));
+		wcscpy(want, parent);
+		if (n > 0 && want[n - 1] != L'\\')
+			wcscat(want, L"\\");
+		wcscat(want, name);
+		ok = _wcsicmp(f, want) == 0;
+		free(want);
+	}
+	free(f);
+	return ok;
+}
+
+/* Folders held open from a path's root down (see hold_dirs). */
+struct held {
+	HANDLE *h;
+	size_t n;
+	wchar_t *final;		/* the last one's final path */
+	char *why;		/* a refusal's sentence, when there is one */
+};
+
+static void
+held_free(struct held *hd)
+{
+	size_t i;
+
+	for (i = 0; i < hd->n; i++)
+		CloseHandle(hd->h[i]);
+	free(hd->h);
+	free(hd->final);
+	free(hd->why);
+	memset(hd, 0, sizeof(*hd));
+}
+
+/* Opens the folders of dir from its root down and keeps them open.
+ * Those past the first trusted_len bytes (the allowed root is the admin's
+ * and may be built of junctions) are opened without following a reparse
+ * point and held without FILE_SHARE_DELETE, so that none can be renamed
+ * away or swapped for a junction while held (both need delete access to
+ * the folder).  Each must be a folder that is no reparse point, by its
+ * handle and by its name (Wine's handles follow a unix symlink and only
+ * the name's attributes show it), reached where its parent's final path
+ * says; ELOOP otherwise.  With judge, each must also be one that only
+ * admins may write (perm_win's judge: SYSTEM writes through it later,
+ * design §7): EACCES and hd->why otherwise.  With sa, a missing folder is
+ * created with that security; without, ENOENT.  0, or -1 and errno. */
+/* hold_dirs' step: opens the folder w (its last component name) and
+ * adds it to hd. */
+static int
+hold_one(struct held *hd, const wchar_t *w, const char *path,
+    const wchar_t *name, int below, int judge, SECURITY_ATTRIBUTES *sa)
+{
+	BY_HANDLE_FILE_INFORMATION bi;
+	HANDLE h;
+	DWORD a, e, share = FILE_SHARE_READ | FILE_SHARE_WRITE |
+	    (below ? 0 : FILE_SHARE_DELETE), flags = FILE_FLAG_BACKUP_SEMANTICS |
+	    (below ? FILE_FLAG_OPEN_REPARSE_POINT : 0);
+	int j;
+
+	h = CreateFileW(w, FILE_READ_ATTRIBUTES | READ_CONTROL, share, NULL,
+	    OPEN_EXISTING, flags, NULL);
+	/* A missing allowed root is made too, as on POSIX (cc0dfef). */
+	if (h == INVALID_HANDLE_VALUE && sa != NULL && *name != L'\0' &&
+	    ((e = GetLastError()) == ERROR_FILE_NOT_FOUND ||
+	    e == ERROR_PATH_NOT_FOUND)) {
+		if (!CreateDirectoryW(w, sa) &&
+		    GetLastError() != ERROR_ALREADY_EXISTS) {
+			set_errno_from(GetLastError());
+			return -1;
+		}
+		h = CreateFileW(w, FILE_READ_ATTRIBUTES | READ_CONTROL, share,
+		    NULL, OPEN_EXISTING, flags, NULL);
+	}
+	if (h == INVALID_HANDLE_VALUE) {
+		set_errno_from(GetLastError());
+		return -1;
+	}
+	hd->h = xrealloc(hd->h, (hd->n + 1) * sizeof(*hd->h));
+	hd->h[hd->n++] = h;
+	if (!GetFileInformationByHandle(h, &bi)) {
+		set_errno_from(GetLastError());
+		return -1;
+	}
+	if (below) {
+		a = GetFileAttributesW(w);
+		if ((bi.dwFileAttributes & FILE_ATTRIBUTE_REPARSE_POINT) ||
+		    a == INVALID_FILE_ATTRIBUTES ||
+		    (a & FILE_ATTRIBUTE_REPARSE_POINT) ||
+		    !final_is(h, hd->final, name)) {
+			errno = ELOOP;
+			return -1;
+		}
+	}
+	if (!(bi.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY)) {
+		errno = ENOTDIR;
+		return -1;
+	}
+	if (below && judge && (j = win_judge_handle(h, path, 1,
+	    &hd->why)) != 0) {
+		errno = j == -1 ? EACCES : EIO;
+		return -1;
+	}
+	free(hd->final);
+	hd->final = final_path(h);
+	return 0;
+}
+
+static int
+hold_dirs(const char *dir, size_t trusted_len, int judge,
+    SECURITY_ATTRIBUTES *sa, struct held *hd)
+{
+	char *p = xstrdup(dir), *s, *c, save;
+	wchar_t *w = NULL, *name = NULL;
+	size_t r = root_len(p);
+	int rc = -1, saved;
+
+	memset(hd, 0, sizeof(*hd));
+	/* Walked from a root with its separator ("C:\", "\\srv\share\"):
+	 * "C:x" or a relative path would start from a current folder. */
+	if (r == 0 || !platform_is_sep((unsigned char)p[r - 1])) {
+		errno = EINVAL;
+		goto done;
+	}
+	save = p[r];
+	p[r] = '\0';
+	w = win_widen(p);
+	p[r] = save;
+	if (w == NULL) {
+		errno = EINVAL;
+		goto done;
+	}
+	if (hold_one(hd, w, p, L"", 0, 0, NULL) == -1)
+		goto done;
+	for (s = p + r; *s != '\0';) {
+		while (platform_is_sep((unsigned char)*s))
+			s++;
+		if (*s == '\0')
+			break;
+		c = s;
+		while (*s != '\0' && !platform_is_sep((unsigned char)*s))
+			s++;
+		save = *s;
+		*s = '\0';
+		free(w);
+		free(name);
+		w = win_widen(p);
+		name = win_widen(c);
+		if (w == NULL || name == NULL) {
+			errno = EINVAL;
+			goto done;
+		}
+		if (hold_one(hd, w, p, name, (size_t)(s - p) > trusted_len,
+		    judge, sa) == -1)
+			goto done;
+		*s = save;
+	}
+	rc = 0;
+done:
+	if (rc == -1) {
+		char *why = hd->why;
+
+		saved = errno;
+		hd->why = NULL;
+		held_free(hd);
+		hd->why = why;
+		errno = saved;
+	}
+	free(w);
+	free(name);
+	free(p);
+	return rc;
+}
+
+/* Windows: the folders are walked from the root and held (hold_dirs: no
+ * reparse point, none can be swapped while held), then the file is opened
+ * without following a reparse point, with delete access, checked through
+ * that handle (kind, size, mtime, and the volume serial and file index
+ * recorded at commit) and where it was reached (its final path), and
+ * marked for deletion through it (FileDispositionInfo): the check and the
+ * delete are of one file, whatever is swapped into the path meanwhile. */
 int
 platform_remove_placed(const char *path, const struct platform_stat *want)
 {
-	wchar_t *w = win_widen(path);
+	char *dir = xstrdup(path), *b = NULL, *q;
+	wchar_t *w = win_widen(path), *wb = NULL;
 	BY_HANDLE_FILE_INFORMATION bi;
 	FILE_DISPOSITION_INFO di;
-	HANDLE h;
+	struct held hd;
+	HANDLE h = INVALID_HANDLE_VALUE;
 	DWORD e;
-	int rc = -1;
+	int rc = -1, saved = 0;
 
-	if (w == NULL) {
-		errno = EINVAL;
-		return -1;
+	memset(&hd, 0, sizeof(hd));
+	for (q = dir; *q != '\0'; q++)
+		if (platform_is_sep((unsigned char)*q))
+			b = q + 1;
+	if (w == NULL || b == NULL || *b == '\0' ||
+	    (size_t)(b - dir) < root_len(dir) ||
+	    (wb = win_widen(b)) == NULL) {
+		saved = EINVAL;
+		goto out;
+	}
+	if ((size_t)(b - dir) > root_len(dir))
+		b[-1] = '\0';
+	else
+		*b = '\0';	/* a file right below the root: "C:\" */
+	if (hold_dirs(dir, 0, 0, NULL, &hd) == -1) {
+		saved = errno;
+		rc = saved == ENOENT ? 0 : -1;
+		goto out;
 	}
 	h = CreateFileW(w, DELETE | FILE_READ_ATTRIBUTES, FILE_SHARE_READ |
 	    FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL, OPEN_EXISTING,
 	    FILE_FLAG_OPEN_REPARSE_POINT, NULL);
-	free(w);
 	if (h == INVALID_HANDLE_VALUE) {
 		e = GetLastError();
 		if (e == ERROR_FILE_NOT_FOUND || e == ERROR_PATH_NOT_FOUND)
-			return 0;
+			rc = 0;
 		set_errno_from(e);
-		return -1;
+		saved = errno;
+		goto out;
 	}
 	if (!GetFileInformationByHandle(h, &bi)) {
 		set_errno_from(GetLastError());
+		saved = errno;
 		goto out;
 	}
 	if ((bi.dwFileAttributes & (FILE_ATTRIBUTE_REPARSE_POINT |
 	    FILE_ATTRIBUTE_DIRECTORY | FILE_ATTRIBUTE_DEVICE)) != 0 ||
+	    !final_is(h, hd.final, wb) ||
 	    (((uint64_t)bi.nFileSizeHigh << 32) | bi.nFileSizeLow) !=
-	    want->size || filetime_ns(bi.ftLastWriteTime) != want->mtime_ns) {
+	    want->size || filetime_ns(bi.ftLastWriteTime) != want->mtime_ns ||
+	    (want->dev != 0 && want->ino != 0 &&
+	    (bi.dwVolumeSerialNumber != want->dev ||
+	    (((uint64_t)bi.nFileIndexHigh << 32) | bi.nFileIndexLow) !=
+	    want->ino))) {
 		rc = 1;
 		goto out;
 	}
@@ -443,98 +758,125 @@ platform_remove_placed(const char *path, const struct platform_stat *want)
 	if (!SetFileInformationByHandle(h, FileDispositionInfo, &di,
 	    sizeof(di))) {
 		set_errno_from(GetLastError());
+		saved = errno;
 		goto out;
 	}
 	rc = 0;
 out:
-	CloseHandle(h);
+	if (h != INVALID_HANDLE_VALUE)
+		CloseHandle(h);
+	held_free(&hd);
+	free(w);
+	free(wb);
+	free(dir);
+	errno = saved;
 	return rc;
 }
+
+/* Windows: BITS writes and renames as SYSTEM, hours later, through
+ * whatever the folders are by then, so every folder below the allowed
+ * root must be one only admins can change (a user who may write or owns
+ * one could swap what is inside for a junction): hold_dirs judges each
+ * with perm_win and refuses EACCES (the sentence through
+ * platform_last_why).  A missing folder is created with a protected
+ * DACL: SYSTEM and Administrators full control, Users read and run (what
+ * a mode 0755 gives on POSIX), inherited by what BITS places inside. */
 
 int
 platform_make_dirs(const char *dir, size_t trusted_len)
 {
-	char *p = xstrdup(dir), *s, save;
-	struct platform_stat sb;
-	wchar_t *w;
-	size_t r = root_len(p);
-	int rc = -1;
+	static const wchar_t sddl[] = L"D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)"
+	    L"(A;OICI;0x1200a9;;;BU)";
+	SECURITY_ATTRIBUTES sa;
+	PSECURITY_DESCRIPTOR sd = NULL;
+	struct held hd;
+	int rc = -1, saved;
 
-	for (s = p + r; ; s++) {
-		int end = *s == '\0';
-
-		if (!platform_is_sep(*s) && !end)
-			continue;
-		if (s == p + r || platform_is_sep(s[-1])) {
-			if (end)
-				break;
-			continue;	/* empty component */
-		}
-		save = *s;
-		*s = '\0';
-		if (platform_lstat(p, &sb) == -1)
-			goto done;
-		if (sb.kind == PLATFORM_KIND_MISSING) {
-			/* No security attributes: the new folder inherits
-			 * its parent's ACL, as a mode copy does on POSIX. */
-			if ((w = win_widen(p)) == NULL) {
-				errno = EINVAL;
-				goto done;
-			}
-			if (!CreateDirectoryW(w, NULL) &&
-			    GetLastError() != ERROR_ALREADY_EXISTS) {
-				set_errno_from(GetLastError());
-				free(w);
-				goto done;
-			}
-			free(w);
-			if (platform_lstat(p, &sb) == -1)
-				goto done;
-		}
-		/* A junction or symlink inside the destination could lead
-		 * the writes anywhere (design §7); the configured part of
-		 * the path is the admin's and may use them. */
-		if (sb.is_link && (size_t)(s - p) > trusted_len) {
-			errno = ELOOP;
-			goto done;
-		}
-		if (!sb.is_link && sb.kind != PLATFORM_KIND_DIR) {
-			errno = ENOTDIR;
-			goto done;
-		}
-		if (end)
-			break;
-		*s = save;
+	memset(&hd, 0, sizeof(hd));
+	free(last_why);
+	last_why = NULL;
+	if (!ConvertStringSecurityDescriptorToSecurityDescriptorW(sddl,
+	    SDDL_REVISION_1, &sd, NULL)) {
+		set_errno_from(GetLastError());
+		goto out;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.nLength = sizeof(sa);
+	sa.lpSecurityDescriptor = sd;
+	if (hold_dirs(dir, trusted_len, 1, &sa, &hd) == -1) {
+		saved = errno;
+		last_why = hd.why;
+		hd.why = NULL;
+		errno = saved;
+		goto out;
 	}
 	rc = 0;
-done:
-	free(p);
+out:
+	saved = errno;
+	held_free(&hd);
+	if (sd != NULL)
+		LocalFree(sd);
+	errno = saved;
 	return rc;
 }
 
+/* Opens a file of state_dir (U20): with FILE_FLAG_OPEN_REPARSE_POINT,
+ * then judged through the handle, not by a prior look at the path (a
+ * link swapped in between the two was written through): a reparse point,
+ * a folder, a file with another hard link (whose other name could be
+ * anywhere) or one reached elsewhere than path (its final path; Wine's
+ * handles follow a unix symlink silently) is refused, ELOOP. */
 static HANDLE
 open_private(const char *path, DWORD disposition)
 {
-	struct platform_stat sb;
-	wchar_t *w;
+	FILE_ATTRIBUTE_TAG_INFO ti;
+	FILE_STANDARD_INFO si;
+	wchar_t *w, *full = NULL, *f = NULL;
 	HANDLE h;
+	DWORD n;
+	int ok;
 
-	/* Never write through a link planted in the folder. */
-	if (platform_lstat(path, &sb) == -1)
-		return INVALID_HANDLE_VALUE;
-	if (sb.is_link) {
-		errno = ELOOP;
-		return INVALID_HANDLE_VALUE;
-	}
 	if ((w = win_widen(path)) == NULL) {
 		errno = EINVAL;
 		return INVALID_HANDLE_VALUE;
 	}
+	/* A planted file is truncated only once judged (CREATE_ALWAYS
+	 * would truncate at the open): opened as it is, cut afterwards. */
 	h = CreateFileW(w, GENERIC_READ | GENERIC_WRITE, FILE_SHARE_READ |
-	    FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL, disposition,
+	    FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
+	    disposition == CREATE_ALWAYS ? OPEN_ALWAYS : disposition,
 	    FILE_ATTRIBUTE_NORMAL | FILE_FLAG_OPEN_REPARSE_POINT, NULL);
-	if (h == INVALID_HANDLE_VALUE)
+	if (h == INVALID_HANDLE_VALUE) {
 		set_errno_from(GetLastError());
+		free(w);
+		return INVALID_HANDLE_VALUE;
+	}
+	n = GetFullPathNameW(w, 0, NULL, NULL);
+	if (n > 0) {
+		full = xcalloc(n + 1, sizeof(*full));
+		if (GetFullPathNameW(w, n + 1, full, NULL) == 0)
+			full[0] = 0;
+	}
+	f = final_path(h);
+	ok = GetFileInformationByHandleEx(h, FileAttributeTagInfo, &ti,
+	    sizeof(ti)) && GetFileInformationByHandleEx(h, FileStandardInfo,
+	    &si, sizeof(si)) &&
+	    !(ti.FileAttributes & (FILE_ATTRIBUTE_REPARSE_POINT |
+	    FILE_ATTRIBUTE_DIRECTORY | FILE_ATTRIBUTE_DEVICE)) &&
+	    !si.Directory && si.NumberOfLinks <= 1 &&
+	    full != NULL && f != NULL && _wcsicmp(full, f) == 0;
+	if (!ok) {
+		CloseHandle(h);
+		h = INVALID_HANDLE_VALUE;
+		errno = ELOOP;
+	} else if (disposition == CREATE_ALWAYS &&
+	    !SetEndOfFile(h)) {
+		set_errno_from(GetLastError());
+		CloseHandle(h);
+		h = INVALID_HANDLE_VALUE;
+	}
+	free(f);
+	free(full);
 	free(w);
 	return h;
 }
@@ -576,24 +918,97 @@ out:
 	return rc;
 }
 
+/* status.json and metrics (U13): a temp of a random name beside path,
+ * created exclusively (CREATE_NEW) without following a reparse point,
+ * and refused unless the handle is the new file where it was asked
+ * (final path): nothing planted is truncated or written through. */
 FILE *
 platform_replace_open(const char *path, char **tmp)
 {
-	wchar_t *w;
-	FILE *f;
+	wchar_t *w = NULL, *full = NULL, *f = NULL;
+	unsigned int r1 = 0, r2 = 0;
+	HANDLE h = INVALID_HANDLE_VALUE;
+	FILE *fp = NULL;
+	DWORD n;
+	int fd, saved = 0, tries;
 
-	*tmp = xasprintf("%s.tmp.%ld", path, (long)GetCurrentProcessId());
-	if ((w = win_widen(*tmp)) == NULL) {
-		errno = EINVAL;
-		f = NULL;
-	} else
-		f = _wfopen(w, L"wb");
-	free(w);
-	if (f == NULL) {
+	*tmp = NULL;
+	for (tries = 0; tries < 8 && h == INVALID_HANDLE_VALUE; tries++) {
+		if (rand_s(&r1) != 0 || rand_s(&r2) != 0) {
+			saved = EIO;
+			goto out;
+		}
+		free(*tmp);
+		free(w);
+		*tmp = xasprintf("%s.tmp.%08x%08x", path, r1, r2);
+		if ((w = win_widen(*tmp)) == NULL) {
+			saved = EINVAL;
+			goto out;
+		}
+		h = CreateFileW(w, GENERIC_WRITE, FILE_SHARE_READ, NULL,
+		    CREATE_NEW, FILE_ATTRIBUTE_NORMAL |
+		    FILE_FLAG_OPEN_REPARSE_POINT, NULL);
+		if (h == INVALID_HANDLE_VALUE &&
+		    GetLastError() != ERROR_FILE_EXISTS &&
+		    GetLastError() != ERROR_ALREADY_EXISTS) {
+			set_errno_from(GetLastError());
+			saved = errno;
+			goto out;
+		}
+	}
+	if (h == INVALID_HANDLE_VALUE) {
+		saved = EEXIST;
+		goto out;
+	}
+	n = GetFullPathNameW(w, 0, NULL, NULL);
+	if (n > 0) {
+		full = xcalloc(n + 1, sizeof(*full));
+		if (GetFullPathNameW(w, n + 1, full, NULL) == 0)
+			full[0] = 0;
+	}
+	f = final_path(h);
+	if (full == NULL || f == NULL || _wcsicmp(full, f) != 0) {
+		/* A folder of the path leads elsewhere: the new file is
+		 * not where status readers look; it is removed again. */
+		FILE_DISPOSITION_INFO di = { TRUE };
+
+		CloseHandle(h);
+		h = CreateFileW(w, DELETE, FILE_SHARE_READ | FILE_SHARE_WRITE |
+		    FILE_SHARE_DELETE, NULL, OPEN_EXISTING,
+		    FILE_FLAG_OPEN_REPARSE_POINT, NULL);
+		if (h != INVALID_HANDLE_VALUE) {
+			SetFileInformationByHandle(h, FileDispositionInfo, &di,
+			    sizeof(di));
+			CloseHandle(h);
+		}
+		h = INVALID_HANDLE_VALUE;
+		saved = ELOOP;
+		goto out;
+	}
+	if ((fd = _open_osfhandle((intptr_t)h, _O_WRONLY | _O_BINARY)) == -1) {
+		saved = errno;
+		goto out;
+	}
+	h = INVALID_HANDLE_VALUE;	/* fd owns it */
+	if ((fp = _fdopen(fd, "wb")) == NULL) {
+		saved = errno;
+		_close(fd);
+		DeleteFileW(w);
+	}
+out:
+	if (h != INVALID_HANDLE_VALUE) {
+		CloseHandle(h);
+		DeleteFileW(w);
+	}
+	if (fp == NULL) {
 		free(*tmp);
 		*tmp = NULL;
+		errno = saved;
 	}
-	return f;
+	free(f);
+	free(full);
+	free(w);
+	return fp;
 }
 
 int
@@ -886,12 +1301,111 @@ out:
 	return ok;
 }
 
+/* The account of the process that serves the pipe h
+ * (GetNamedPipeServerProcessId, then that process's token): 1 when it is
+ * SYSTEM, LocalService, NetworkService, a service's own SID (S-1-5-80-) or
+ * this process's user; 0 another account (described in *who); -1 when it
+ * cannot be told (a host without the call, or no right to open the
+ * server's token, as for an administrator's unelevated console).  The
+ * pipe's owner can be whatever its creator wrote in its security
+ * descriptor; the server's token cannot. */
+static int
+pipe_server_account(HANDLE h, char **who)
+{
+	union {
+		TOKEN_USER tu;
+		char buf[SECURITY_MAX_SID_SIZE + sizeof(TOKEN_USER)];
+	} u, me;
+	HANDLE proc = NULL, tok = NULL, mytok = NULL;
+	ULONG pid = 0;
+	DWORD len;
+	LPWSTR ws = NULL;
+	wchar_t name[256], dom[256];
+	DWORD nl = 256, dl = 256;
+	SID_NAME_USE use;
+	char *sid = NULL, *n = NULL, *d = NULL;
+	int rc = -1;
+
+	*who = NULL;
+	if (!GetNamedPipeServerProcessId(h, &pid) || pid == 0)
+		goto out;
+	if ((proc = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE,
+	    pid)) == NULL || !OpenProcessToken(proc, TOKEN_QUERY, &tok) ||
+	    !GetTokenInformation(tok, TokenUser, &u, sizeof(u), &len))
+		goto out;
+	if (IsWellKnownSid(u.tu.User.Sid, WinLocalSystemSid) ||
+	    IsWellKnownSid(u.tu.User.Sid, WinLocalServiceSid) ||
+	    IsWellKnownSid(u.tu.User.Sid, WinNetworkServiceSid) ||
+	    (OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &mytok) &&
+	    GetTokenInformation(mytok, TokenUser, &me, sizeof(me), &len) &&
+	    EqualSid(me.tu.User.Sid, u.tu.User.Sid))) {
+		rc = 1;
+		goto out;
+	}
+	if (ConvertSidToStringSidW(u.tu.User.Sid, &ws)) {
+		sid = win_narrow(ws);
+		if (sid != NULL && strncmp(sid, "S-1-5-80-", 9) == 0) {
+			rc = 1;		/* NT SERVICE\<name>: a service */
+			goto out;
+		}
+	}
+	if (LookupAccountSidW(NULL, u.tu.User.Sid, name, &nl, dom, &dl,
+	    &use)) {
+		n = win_narrow(name);
+		d = win_narrow(dom);
+	}
+	*who = xasprintf("process %lu, account %s%s%s (%s)",
+	    (unsigned long)pid, d != NULL ? d : "", d != NULL && *d ? "\\" :
+	    "", n != NULL ? n : "?", sid != NULL ? sid : "?");
+	rc = 0;
+out:
+	if (ws != NULL)
+		LocalFree(ws);
+	if (mytok != NULL)
+		CloseHandle(mytok);
+	if (tok != NULL)
+		CloseHandle(tok);
+	if (proc != NULL)
+		CloseHandle(proc);
+	free(sid);
+	free(n);
+	free(d);
+	return rc;
+}
+
+char *
+win_pipe_holder(const char *state_dir)
+{
+	wchar_t *name = win_control_pipe(state_dir);
+	HANDLE h;
+	ULONG pid = 0;
+	char *who = NULL;
+
+	if (name == NULL)
+		return NULL;
+	/* Attributes only: no data goes to whoever holds it. */
+	h = CreateFileW(name, FILE_READ_ATTRIBUTES, 0, NULL, OPEN_EXISTING,
+	    SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION, NULL);
+	free(name);
+	if (h == INVALID_HANDLE_VALUE)
+		return NULL;
+	if (pipe_server_account(h, &who) != 0) {
+		free(who);
+		who = NULL;
+		if (GetNamedPipeServerProcessId(h, &pid) && pid != 0)
+			who = xasprintf("process %lu", (unsigned long)pid);
+	}
+	CloseHandle(h);
+	return who;
+}
+
 int
 platform_control_connect(const char *state_dir)
 {
 	wchar_t *name = win_control_pipe(state_dir);
 	HANDLE h = INVALID_HANDLE_VALUE;
-	int fd = -1, tries;
+	char *who = NULL;
+	int fd = -1, tries, r;
 
 	if (name == NULL)
 		return -1;
@@ -908,6 +1422,19 @@ platform_control_connect(const char *state_dir)
 	}
 	if (h == INVALID_HANDLE_VALUE) {
 		set_errno_from(GetLastError());
+		goto out;
+	}
+	/* The server's own account first (U12): a user who took the name
+	 * before the agent is refused whatever owner they wrote on it. */
+	if ((r = pipe_server_account(h, &who)) == 0) {
+		fprintf(stderr, "bitsync: %ls is served by %s, not by the "
+		    "agent (SYSTEM or a service account): ignored; another "
+		    "program squats the agent's pipe name: stop it "
+		    "(taskkill /PID) and restart the bitsync service\n", name,
+		    who);
+		free(who);
+		CloseHandle(h);
+		errno = EACCES;
 		goto out;
 	}
 	if (!pipe_owner_trusted(h)) {

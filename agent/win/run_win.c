@@ -242,7 +242,8 @@ ctl_open(struct ctl *c, const char *state_dir)
 {
 	SECURITY_ATTRIBUTES sa = { sizeof(sa), NULL, FALSE };
 	wchar_t *name = NULL, *sddl = NULL;
-	char err[160];
+	char err[160], *holder, *msg;
+	DWORD e;
 	int rc = -1;
 
 	c->pipe = INVALID_HANDLE_VALUE;
@@ -265,9 +266,27 @@ ctl_open(struct ctl *c, const char *state_dir)
 	rc = 0;
 	goto out;
 fail:
-	win_strerror(GetLastError(), err, sizeof(err));
-	log_error("key=control_pipe pipe=\"%ls\" error=\"%s; apply beside "
-	    "this agent will find the state directory locked\"", name, err);
+	e = GetLastError();
+	win_strerror(e, err, sizeof(err));
+	/* Taken (U12): by a second agent, or squatted by a user before the
+	 * service started (no privilege needed).  Named, and alerted in the
+	 * Event Log: admins' apply and plan refuse a server that is not
+	 * SYSTEM's, so they cannot reach this agent until it is gone. */
+	if ((e == ERROR_ACCESS_DENIED || e == ERROR_PIPE_BUSY) &&
+	    (holder = win_pipe_holder(state_dir)) != NULL) {
+		msg = xasprintf("control pipe %ls is held by %s, not by this "
+		    "agent: another bitsync, or a program squatting its "
+		    "name; apply, plan and status cannot reach this agent: "
+		    "stop that process (taskkill /PID) and restart the "
+		    "bitsync service", name, holder);
+		log_error("key=control_pipe error=\"%s\"", msg);
+		platform_event(PLATFORM_EV_WARNING, msg);
+		free(msg);
+		free(holder);
+	} else
+		log_error("key=control_pipe pipe=\"%ls\" error=\"%s; apply "
+		    "beside this agent will find the state directory "
+		    "locked\"", name, err);
 	ctl_close(c);
 out:
 	LocalFree(sa.lpSecurityDescriptor);

@@ -43,14 +43,31 @@ is_sep(wchar_t c)
 int
 win_path_reparse(const char *p, char **where)
 {
+	return win_path_reparse_below(p, 0, where);
+}
+
+int
+win_path_reparse_below(const char *p, size_t trusted_len, char **where)
+{
 	wchar_t *w = win_widen(p), c;
-	size_t i, start;
+	size_t i, start, wtrusted = 0;
 	DWORD a, e;
 	int rc = 0;
 
 	*where = NULL;
 	if (w == NULL)
 		return -1;
+	/* The trusted bytes, counted in UTF-16 units. */
+	if (trusted_len > 0) {
+		char *t = xstrdup(p);
+		wchar_t *wt;
+
+		t[trusted_len < strlen(t) ? trusted_len : strlen(t)] = '\0';
+		if ((wt = win_widen(t)) != NULL)
+			wtrusted = wcslen(wt);
+		free(wt);
+		free(t);
+	}
 	/* Skip the root: "X:\" or "\\server\share\". */
 	if (is_sep(w[0]) && is_sep(w[1])) {
 		int seps = 0;
@@ -72,6 +89,11 @@ win_path_reparse(const char *p, char **where)
 			if (w[i] == 0)
 				break;
 			start = i + 1;
+			continue;
+		}
+		if (i <= wtrusted) {	/* the admin's part of the path */
+			if (w[i] == 0)
+				break;
 			continue;
 		}
 		c = w[i];

@@ -26,6 +26,11 @@ int win_sha256_file(const char *path, char hex[65]);
  * case-folded path>, newly allocated; NULL when the path is unusable. */
 wchar_t *win_control_pipe(const char *state_dir);
 
+/* Who serves the control pipe of state_dir now: "process N (DOMAIN\user
+ * (S-1-...))" (newly allocated), or NULL when no one does or it cannot be
+ * told.  The agent names a squatter with it when its pipe is taken. */
+char *win_pipe_holder(const char *state_dir);
+
 /* One Event Log record of source name (registered once per process): id
  * is an MSG_* of bitsync_msg.mc, whose severity bits give the record's
  * type; text (UTF-8) its one insertion string.  Failures are dropped: a

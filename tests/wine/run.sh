@@ -36,7 +36,11 @@ set -uo pipefail
 # --only exe: bitsync.exe version and validate;
 # --only reconcile: bitsync.exe plan / apply / status / run / service;
 # --only msi: bitsync.msi only (its tables, then install, upgrade and
-# uninstall under Wine's msiexec).  Default: all.
+# uninstall under Wine's msiexec);
+# --only secure: tests/wine/sec_drive.exe, the promises of design §7 under
+# LocalSystem (issue 11: folder walks and judges, private files, status
+# temps, deletes, the bits backend's path check before Resume and
+# Complete), against links planted from this side.  Default: all.
 ONLY=all
 if [ "${1:-}" = "--only" ] && [ -n "${2:-}" ]; then
 	ONLY=$2
@@ -93,7 +97,7 @@ done
 
 # --- build -----------------------------------------------------------------
 t0=$(date +%s)
-if [ "$ONLY" = backend ]; then
+if [ "$ONLY" = backend ] || [ "$ONLY" = secure ]; then
 	if "$ROOT/packaging/windows/build.sh" --modules-only "$BUILD" >"$TMP/build.log" 2>&1; then
 		pass "cross build of the libraries and Windows modules ($(($(date +%s) - t0)) s)"
 	else
@@ -109,6 +113,85 @@ else
 	rm -f "$BUILD/bitsync.exe"
 fi
 
+# --- secure: sec_drive.exe alone (no nginx, no bitsync.exe) -------------------
+if [ "$ONLY" = secure ]; then
+	mapfile -t CFLAGS < <(grep -v '^$' "$BUILD/cflags.txt" 2>/dev/null)
+	mapfile -t LIBS < <(grep -v '^$' "$BUILD/libs.txt" 2>/dev/null)
+	XDRIVER=$BUILD/sec_drive.exe
+	if [ ${#CFLAGS[@]} -gt 0 ] && x86_64-w64-mingw32-gcc "${CFLAGS[@]}" \
+		-static -o "$XDRIVER" "$HERE/sec_drive.c" \
+		"$ROOT/agent/win/platform_win.c" "$ROOT/agent/win/perm_win.c" \
+		"$ROOT/agent/win/wincheck.c" "$ROOT/agent/win/winutil.c" \
+		"$ROOT/agent/bits/bits.c" "$ROOT/agent/win/sha256_win.c" \
+		"$ROOT/agent/backend.c" "$ROOT/agent/diag.c" \
+		"$ROOT/agent/util.c" "${LIBS[@]}" >"$TMP/xdriver.log" 2>&1; then
+		pass "cross build of sec_drive.exe"
+	else
+		fail "cross build of sec_drive.exe"
+		cat "$TMP/xdriver.log"
+		finish
+	fi
+	t0=$(date +%s)
+	if wine wineboot -i >"$TMP/wineboot.log" 2>&1 </dev/null && wineserver -w; then
+		wineserver -p 2>/dev/null
+		pass "wine prefix ($(($(date +%s) - t0)) s)"
+	else
+		fail "wine prefix (wineboot -i failed)"
+		finish
+	fi
+	# The links a local user would plant (Wine cannot make a junction:
+	# a unix symlink is what its file system shows as a reparse point).
+	X=$TMP/xwork
+	mkdir -p "$X/u1/elsewhere" "$X/u20" "$X/u13/elsewhere" "$X/rm/real" \
+		"$X/bj/elsewhere"
+	ln -s "$X/u1/elsewhere" "$X/u1/jn"
+	printf 'another file' > "$X/u20/victim2.dat"
+	ln -s "$X/u20/victim2.dat" "$X/u20/link.dat"
+	ln -s "$X/u13/elsewhere" "$X/u13/jn"
+	ln -s "$X/rm/real" "$X/rm/jn"
+	head -c 4096 /dev/urandom > "$X/bj/src.bin"
+	run_driver() {
+		local tag=$1 exe=$2 line out
+		out=$TMP/$tag.out
+		shift 2
+		timeout 120 wine "$exe" "$@" >"$out" 2>"$TMP/$tag.err" </dev/null
+		while IFS= read -r line; do
+			line=${line%$'\r'}
+			case "$line" in
+			"PASS "*) pass "$tag: ${line#PASS }" ;;
+			"FAIL "*) fail "$tag: ${line#FAIL }" ;;
+			"  # "*) echo "$line" ;;
+			esac
+		done < "$out"
+		if ! tr -d '\r' < "$out" | grep -q '^[0-9]* passed, [0-9]* failed$'; then
+			fail "$tag: $(basename "$exe") did not finish"
+			tail -n 20 "$TMP/$tag.err"
+		fi
+	}
+	# The driver asks for the BITS destination's swaps (want.N: "swap"
+	# or "back") and waits for done.N: only this side can plant a link.
+	(
+		n=1
+		while [ ! -f "$TMP/secure.over" ]; do
+			if [ -f "$X/bj/want.$n" ]; then
+				case $(cat "$X/bj/want.$n") in
+				swap) mv "$X/bj/d" "$X/bj/d.old" &&
+					ln -s "$X/bj/elsewhere" "$X/bj/d" ;;
+				back) rm -f "$X/bj/d" && mv "$X/bj/d.old" "$X/bj/d" ;;
+				esac
+				: > "$X/bj/done.$n"
+				n=$((n + 1))
+			fi
+			sleep 0.1
+		done
+	) &
+	SWAPPER=$!
+	run_driver secure "$XDRIVER" "$(winepath -w "$X")"
+	: > "$TMP/secure.over"
+	wait "$SWAPPER"
+	finish
+fi
+
 # The driver links the Windows modules and the few core ones it needs.
 mapfile -t CFLAGS < <(grep -v '^$' "$BUILD/cflags.txt" 2>/dev/null)
 mapfile -t LIBS < <(grep -v '^$' "$BUILD/libs.txt" 2>/dev/null)
@@ -116,7 +199,7 @@ DRIVER=$BUILD/bits_drive.exe
 if [ "$ONLY" = exe ] || [ "$ONLY" = msi ] || [ "$ONLY" = reconcile ]; then
 	DRIVER=
 elif [ ${#CFLAGS[@]} -gt 0 ] && x86_64-w64-mingw32-gcc "${CFLAGS[@]}" -static \
-	-o "$DRIVER" "$HERE/bits_drive.c" "$ROOT/agent/bits/bits.c" \
+	-o "$DRIVER" "$HERE/bits_drive.c" "$ROOT/agent/bits/bits.c" "$ROOT/agent/win/wincheck.c" \
 	"$ROOT/agent/win/winutil.c" "$ROOT/agent/win/sha256_win.c" \
 	"$ROOT/agent/backend.c" "$ROOT/agent/util.c" "${LIBS[@]}" \
 	>"$TMP/driver.log" 2>&1; then
@@ -163,7 +246,7 @@ JDRIVER=$BUILD/job_drive.exe
 if [ "$ONLY" != all ] && [ "$ONLY" != reconcile ]; then
 	JDRIVER=
 elif [ ${#CFLAGS[@]} -gt 0 ] && x86_64-w64-mingw32-gcc "${CFLAGS[@]}" -static \
-	-o "$JDRIVER" "$HERE/job_drive.c" "$ROOT/agent/bits/bits.c" \
+	-o "$JDRIVER" "$HERE/job_drive.c" "$ROOT/agent/bits/bits.c" "$ROOT/agent/win/wincheck.c" \
 	"$ROOT/agent/win/winutil.c" "$ROOT/agent/win/sha256_win.c" \
 	"$ROOT/agent/backend.c" "$ROOT/agent/util.c" "${LIBS[@]}" \
 	>"$TMP/jdriver.log" 2>&1; then
