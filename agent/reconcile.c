@@ -795,8 +795,10 @@ failed(struct act *x, unsigned attempts, const char *msg, int32_t code,
 	    (char *)x->a->desired->spec->hash : NULL;
 	count_add(x->c, x->a->set, 1, 0, 0, 0);
 	logev(x->c, PLATFORM_EV_JOB_ERROR, "set=%s result=failed attempts=%u "
-	    "retry_in=%" PRIu64
-	    "s error=\"%s\"", x->a->set, attempts, delay, msg);
+	    "retry_in=%" PRIu64 "s context=%s code=0x%08" PRIx32
+	    " error=\"%s\"", x->a->set, attempts, delay,
+	    bk_context_name((enum bk_error_context)context), (uint32_t)code,
+	    msg);
 	put_row(x);
 	/* count() took the set as working; it is failing instead. */
 	if (x->sum->working > 0)
@@ -819,8 +821,9 @@ note_job_error(struct act *x)
 
 	bk_guid_format(&x->a->job->id, g);
 	logev(x->c, PLATFORM_EV_JOB_ERROR, "set=%s job=%s result=failed "
-	    "attempts=1 retry_at=%" PRId64 " error=\"%s\"", x->a->set, g,
-	    x->a->retry_at, msg);
+	    "attempts=1 retry_at=%" PRId64 " context=%s code=0x%08" PRIx32
+	    " error=\"%s\"", x->a->set, g, x->a->retry_at,
+	    bk_context_name(e->context), (uint32_t)e->code, msg);
 	x->row.attempts = 1;
 	x->row.last_error = msg;
 	x->row.last_error_code = e->code;
@@ -1160,7 +1163,7 @@ do_complete(struct act *x)
 	char g[39], *msg = NULL, *tp;
 	uint8_t got[32];
 	size_t i, idx;
-	int rc;
+	int rc, mismatch = 0;
 
 	bk_guid_format(&j->id, g);
 	/* Verify before Complete: once renamed, a bad file is live.  A
@@ -1197,12 +1200,16 @@ do_complete(struct act *x)
 			    "expected %s, got %s; not committed",
 			    sp->files[i].local, sp->files[i].remote, want_hex,
 			    got_hex);
+			mismatch = 1;
 			break;
 		}
 	}
 	if (msg != NULL) {
 		cancel_job(x, j);
-		failed(x, x->a->attempts + 1, msg, 0, BK_CTX_REMOTE_FILE);
+		/* A mismatch has the code of a data error (HRESULT of
+		 * ERROR_CRC, "data error"), which alerts can match on. */
+		failed(x, x->a->attempts + 1, msg, mismatch ?
+		    (int32_t)0x80070017 : 0, BK_CTX_REMOTE_FILE);
 		free(msg);
 		return;
 	}

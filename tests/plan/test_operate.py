@@ -19,6 +19,7 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from test_apply import Base, write_random  # noqa: E402
+import servers  # noqa: E402
 
 
 def wait_for(pred, timeout=30, step=0.1):
@@ -289,6 +290,98 @@ class OperateTest(Base):
                            capture_output=True)
             d.send_signal(signal.SIGTERM)
             d.communicate(timeout=30)
+
+    def failing_sets(self):
+        """An in-sync set, and three that fail three ways: HTTP 404, SMB
+        access denied (a share for one user, reached as the computer,
+        i.e. anonymously), a sha256 that does not match."""
+        path = os.path.join(self.www, "ok.bin")
+        write_random(path, 3000)
+        self.nginx()
+        priv = os.path.join(self.dir, "priv")
+        os.makedirs(priv)
+        os.chmod(priv, 0o755)
+        write_random(os.path.join(priv, "p.bin"), 1000)
+        smb = servers.Smbd(self.dir, {"priv": servers.Share(
+            priv, guest=False, users=["daemon"])},
+            users={"daemon": "Sm8-pass"})
+        smb.start()
+        self.servers.append(smb)
+        with open(self.config, "a") as f:
+            f.write("[engine]\nsmb_port = %d\n" % smb.port)
+        extra = ("  share:\n    url: '\\\\127.0.0.1\\priv'\n"
+                 "    auth: computer\n")
+        sets = (self.set_yaml("ok", ["ok.bin"]) +
+                self.set_yaml("missing", ["missing.bin"]) +
+                self.set_yaml("badsum", [("ok.bin", "00" * 32)]) +
+                "  - name: denied\n    source: share\n    destination: "
+                "%s\n    files: [p.bin]\n" % os.path.join(self.dst, "denied"))
+        self.manifest("10-sets.yaml", sets, extra=extra)
+
+    def run_until_failed(self, level, fmt="text"):
+        """The daemon at log_level, until ok is in sync and the three
+        others have failed; its stderr."""
+        with open(self.config, "a") as f:
+            f.write("[agent]\nlog_level = %s\nlog_format = %s\n"
+                    % (level, fmt))
+        d = self.spawn_bitsync("run")
+        try:
+            def settled():
+                p = self.run_bitsync("status", "--format", "json",
+                                     timeout=20)
+                if not p.stdout:
+                    return None
+                st = {s["name"]: s for s in json.loads(p.stdout)["sets"]}
+                return (st.get("ok", {}).get("state") == "in-sync" and
+                        all(st.get(n, {}).get("attempts", 0) >= 1
+                            for n in ("missing", "badsum", "denied")))
+            ok = wait_for(settled, timeout=40)
+            # a few more passes: nothing of it may be logged again
+            time.sleep(5)
+        finally:
+            d.send_signal(signal.SIGTERM)
+            out, err = d.communicate(timeout=30)
+        self.assertTrue(ok, err[-3000:])
+        return err
+
+    def test_log_levels(self):
+        """info: one line per decision and none per wait; each failure (a
+        404, an SMB access denied, a checksum mismatch) once, at error
+        level, with its context and code; error: errors only; json: every
+        line an object with time and level."""
+        self.failing_sets()
+        err = self.run_until_failed("info")
+        lines = err.splitlines()
+        for ln in lines:
+            self.assertRegex(ln, r"^level=(error|warning|info) ", ln)
+        self.assertNotIn("action=wait", err)
+        self.assertIn("event=started", err)
+        self.assertIn("event=stopped", err)
+        expect = {"missing": ("REMOTE_FILE", "0x80190194"),
+                  "denied": ("REMOTE_FILE", "0x80070005"),
+                  "badsum": ("REMOTE_FILE", "0x80070017")}
+        for name, (ctx, code) in expect.items():
+            errs = [ln for ln in lines if ln.startswith("level=error ") and
+                    " set=%s " % name in ln + " "]
+            self.assertEqual(len(errs), 1, (name, errs, err[-3000:]))
+            self.assertIn("context=%s" % ctx, errs[0])
+            self.assertIn("code=%s" % code, errs[0].lower())
+        created = [ln for ln in lines if " created " in ln and " set=ok " in ln]
+        self.assertEqual(len(created), 1, err)
+
+    def test_log_level_error_and_json(self):
+        """log_level = error writes errors only; log_format = json writes
+        one JSON object a line."""
+        self.failing_sets()
+        err = self.run_until_failed("error", "json")
+        objs = [json.loads(ln) for ln in err.splitlines()]
+        self.assertTrue(objs)
+        for o in objs:
+            self.assertEqual(o["level"], "error", o)
+            self.assertRegex(o["time"], r"^\d{4}-\d\d-\d\dT")
+        self.assertEqual(sorted(o.get("set") for o in objs
+                                if o.get("result") == "failed"),
+                         ["badsum", "denied", "missing"])
 
 
 if __name__ == "__main__":
