@@ -490,6 +490,13 @@ transfer(struct worker *w, struct active *a, struct xfer *x)
 		}
 		ret = http_transfer(w->http, x);
 	}
+	/* The data on disk before finish() lets the store say "completed":
+	 * after a power loss the store must never name a file whole whose
+	 * bytes were still in the page cache (store.c, crash guarantee). */
+	if (ret == XFER_OK && fdatasync(fd) != 0)
+		ret = xfer_fail(x, BK_CTX_LOCAL_FILE, lf_hresult(errno), 0,
+		    "cannot write %s to disk: %s", a->f->local,
+		    strerror(errno));
 out:
 	if (fd >= 0)
 		close(fd);
