@@ -1113,8 +1113,10 @@ engine_complete(struct backend *e, const bk_guid *id)
 	}
 	job_stop(j);
 	wait_idle(e, j);
+	/* Files committed by a Complete a crash cut short count as done:
+	 * retried, Complete renames the rest and succeeds. */
 	for (k = 0; k < j->nfiles; k++)
-		ncomplete += j->files[k].completed == 1;
+		ncomplete += j->files[k].completed != 0;
 	if (j->credential != NULL && (j->token_flags & BK_TOKEN_LOCAL_FILE) &&
 	    (cred_load(e->credential_dir, j->credential, &c, why,
 	    sizeof(why)) != 0 || lf_ident_for_user(c.username, &ident) != 0)) {
@@ -1199,6 +1201,14 @@ engine_temp_path(struct backend *e, const bk_guid *id, size_t index,
 		goto out;
 	}
 	f = &j->files[index];
+	/* A Complete a crash cut short (renames made, the job not yet
+	 * dropped) left committed files: what their temp held is now the
+	 * destination, which a verify before the retried Complete reads. */
+	if (f->completed == 2) {
+		if ((*path = strdup(f->local)) == NULL)
+			rc = BK_E_IO;
+		goto out;
+	}
 	if (f->temp == NULL) {
 		rc = BK_E_STATE;
 		goto out;

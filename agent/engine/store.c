@@ -29,21 +29,42 @@ struct store {
 	sqlite3 *db;
 };
 
-/* Test hook of the crash campaign (tests/crash/test_crash.py):
- * BITSYNC_TEST_CRASH=store-commit:N kills this process (SIGKILL, as kill
- * -9 would) inside the N-th write transaction of the job store, from
- * SQLite's commit hook: the transaction's rows are made but nothing of
- * them is in the WAL yet.  Always compiled, inert unless the variable is
- * set; a random kill cannot aim at a commit that lasts microseconds. */
+/* Test hook of the crash campaign (tests/crash/test_crash.py), always
+ * compiled, inert unless BITSYNC_TEST_CRASH is set; a random kill cannot
+ * aim at a commit that lasts microseconds.  The process kills itself
+ * (SIGKILL, as kill -9 would):
+ *   store-commit:N     inside the N-th write transaction of the job
+ *                      store (SQLite's commit hook: its rows are made,
+ *                      nothing of them is in the WAL yet);
+ *   store-committed:N  right after the N-th transaction reached the WAL
+ *                      (SQLite's WAL hook, which then also does the
+ *                      automatic checkpoint it replaces). */
 static atomic_long crash_commits;
 
-static int
-crash_hook(void *arg)
+static void
+crash_count(void)
 {
-	(void)arg;
 	if (atomic_fetch_sub(&crash_commits, 1) == 1)
 		raise(SIGKILL);
+}
+
+static int
+crash_before(void *arg)
+{
+	(void)arg;
+	crash_count();
 	return 0;
+}
+
+static int
+crash_after(void *arg, sqlite3 *db, const char *name, int frames)
+{
+	(void)arg;
+	crash_count();
+	if (frames >= 1000)	/* SQLite's default auto-checkpoint */
+		sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE,
+		    NULL, NULL);
+	return SQLITE_OK;
 }
 
 static void
@@ -52,11 +73,17 @@ crash_hook_install(sqlite3 *db)
 	const char *v = getenv("BITSYNC_TEST_CRASH");
 	long n;
 
-	if (v == NULL || strncmp(v, "store-commit:", 13) != 0 ||
-	    (n = strtol(v + 13, NULL, 10)) <= 0)
+	if (v == NULL)
 		return;
-	atomic_store(&crash_commits, n);
-	sqlite3_commit_hook(db, crash_hook, NULL);
+	if (strncmp(v, "store-commit:", 13) == 0 &&
+	    (n = strtol(v + 13, NULL, 10)) > 0) {
+		atomic_store(&crash_commits, n);
+		sqlite3_commit_hook(db, crash_before, NULL);
+	} else if (strncmp(v, "store-committed:", 16) == 0 &&
+	    (n = strtol(v + 16, NULL, 10)) > 0) {
+		atomic_store(&crash_commits, n);
+		sqlite3_wal_hook(db, crash_after, NULL);
+	}
 }
 
 static const char schema[] =
