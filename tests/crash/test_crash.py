@@ -19,8 +19,9 @@ Each round first edits the served files (new versions, new sha256 in the
 manifest), sometimes withdraws or brings back a set (on_remove: delete),
 then starts `bitsync apply` (in-process transfers) or the `run` daemon and
 kills it with SIGKILL after a random delay.  One round in six kills instead
-inside the N-th commit of the engine store (BITSYNC_TEST_CRASH, store.c),
-an instant a timer cannot aim at.
+inside or right after the N-th commit of the engine store
+(BITSYNC_TEST_CRASH, store.c), instants a timer cannot aim at.
+PowerLossTest plays a power loss after such kills (powerloss.c).
 
 Size: BITSYNC_CRASH_ROUNDS (default 40, about a minute); the full campaign
 is BITSYNC_CRASH_ROUNDS=200 or more.  BITSYNC_CRASH_SEED fixes the random
@@ -265,7 +266,7 @@ class Campaign(Base):
             elif "action=complete-after-verify" in line:
                 last = "verify"
             elif " completed" in line:
-                last = "complete"
+                last = "after complete"
             elif "action=cancel-orphan" in line or "deleted=" in line:
                 last = "delete"
             elif "recheck=" in line or "action=recheck" in line:
@@ -382,10 +383,14 @@ class CrashCampaign(Campaign):
             mode = "run" if self.rng.random() < 0.3 else "apply"
             env = {}
             if self.rng.random() < 1 / 6:
-                env["BITSYNC_TEST_CRASH"] = "store-commit:%d" % \
-                    self.rng.randint(1, 40)
+                env["BITSYNC_TEST_CRASH"] = "%s:%d" % (
+                    self.rng.choice(("store-commit", "store-committed")),
+                    self.rng.randint(1, 40))
             d = sorted(self.durations[-8:])[len(self.durations[-8:]) // 2]
-            delay = self.rng.uniform(0, max(d, 0.3) * 1.2)
+            # A third of the kills early (create, delete), the rest
+            # anywhere in a pass.
+            delay = self.rng.uniform(0, max(d, 0.3) * (
+                0.3 if self.rng.random() < 1 / 3 else 1.2))
             p = self.spawn(mode, env)
             try:
                 p.wait(timeout=delay)
@@ -396,7 +401,8 @@ class CrashCampaign(Campaign):
                 res, econ = db_copy_check(os.path.join(self.state,
                                                        "engine.db"),
                                           self.scratch)
-                how = "commit hook" if env else "timer"
+                how = env["BITSYNC_TEST_CRASH"].split(":")[0] if env \
+                    else "timer"
                 self.counts["kill %s %s %s" % (
                     mode, how, self.phase(log, econ))] += 1
                 self.counts["kills"] += 1
