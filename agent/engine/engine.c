@@ -612,6 +612,13 @@ recover(struct ejob *j)
 		}
 		close(dfd);
 	}
+	/* A Complete cut short by a crash renamed temps into place before
+	 * the store said so, and a TRANSFERRED job whose temp is gone could
+	 * only fail its verify: its missing files are fetched again (the
+	 * destination holds a whole version meanwhile). */
+	for (k = 0; k < j->nfiles && j->state == BK_TRANSFERRED; k++)
+		if (j->files[k].completed == 0)
+			j->state = BK_QUEUED;
 }
 
 static int

@@ -57,6 +57,9 @@ init(void)
 	    dlsym(RTLD_NEXT, "write");
 }
 
+static void record(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
 static void
 record(const char *fmt, ...)
 {

@@ -425,6 +425,46 @@ class CrashCampaign(Campaign):
             print("  %-45s %d" % (k, self.counts[k]), file=sys.stderr)
 
 
+class CommitKillTest(Campaign):
+    """Killed in or right after each of the first commits of the engine
+    store, bitsync's next apply must finish the work and exit 0: a crash
+    may cost work, never a failure.  Before the fix, a kill inside the
+    commit that records Complete's renames left a TRANSFERRED job whose
+    temp files were gone; the restart's verify failed ("cannot read
+    .BIT*.tmp"), the set waited out its backoff (10 minutes) and apply
+    exited 1."""
+
+    def test_restart_after_commit_kill_succeeds(self):
+        self.durations = [1.0]
+        self.converge()
+        top = int(os.environ.get("BITSYNC_COMMIT_KILLS", "20"))
+        for hook in ("store-commit", "store-committed"):
+            for n in range(1, top + 1):
+                for s in ("sums", "plain"):
+                    for name, size in SETS[s]:
+                        self.publish(s, name,
+                                     size + self.rng.randint(-99, 99))
+                    self.write_manifest(s)
+                p = self.spawn("apply", {
+                    "BITSYNC_TEST_CRASH": "%s:%d" % (hook, n)})
+                _, err = p.communicate(timeout=120)
+                if p.returncode != -signal.SIGKILL:
+                    self.counts["ended before %s %d" % (hook, n)] += 1
+                    continue
+                self.counts["kills"] += 1
+                self.check()
+                q = self.spawn("apply", {})
+                _, err2 = q.communicate(timeout=120)
+                self.assertEqual(q.returncode, 0, "after %s:%d\nkilled:\n"
+                                 "%s\nrestart:\n%s" % (hook, n, err[-2000:],
+                                                        err2[-3000:]))
+                self.check()
+                self.converge()
+                self.check(final=True)
+        for k in sorted(self.counts):
+            print("  %-45s %d" % (k, self.counts[k]), file=sys.stderr)
+
+
 class PowerLossTest(Campaign):
     """Finding 11: the engine store must never name a file completed
     before its data is on disk.  bitsync runs under an LD_PRELOAD shim
