@@ -621,6 +621,9 @@ recover(struct ejob *j)
 			j->state = BK_QUEUED;
 }
 
+static void remove_temps(struct backend *e, struct ejob *j,
+    int only_incomplete);
+
 static int
 engine_open(const struct config *cfg, struct backend **out)
 {
@@ -662,10 +665,20 @@ engine_open(const struct config *cfg, struct backend **out)
 		goto fail;
 	if (store_load(e->store, &e->jobs, &e->njobs) != BK_OK)
 		goto fail;
-	for (i = 0; i < e->njobs; i++) {
+	for (i = 0; i < e->njobs;) {
+		/* A crash between Complete or Cancel and the job's drop left
+		 * it ACKNOWLEDGED or CANCELLED: the drop is finished now (the
+		 * reconciler would otherwise see two jobs for the set). */
+		if (e->jobs[i]->state == BK_ACKNOWLEDGED ||
+		    e->jobs[i]->state == BK_CANCELLED) {
+			remove_temps(e, e->jobs[i], 0);
+			drop(e, e->jobs[i]);
+			continue;
+		}
 		recover(e->jobs[i]);
 		if (e->jobs[i]->seq >= e->next_seq)
 			e->next_seq = e->jobs[i]->seq + 1;
+		i++;
 	}
 	e->nworkers = cfg->max_parallel;
 	if (e->nworkers > 0 &&
