@@ -606,9 +606,16 @@ recover(struct ejob *j)
 		if (fstatat(dfd, f->temp, &sb, AT_SYMLINK_NOFOLLOW) == 0)
 			f->done = (uint64_t)sb.st_size;
 		else if (errno == ENOENT) {
-			/* Someone removed the temp file: fetch it again. */
+			/* Someone removed the temp file (or a Complete cut
+			 * short renamed it): fetch it again, into a new temp.
+			 * Never the old name: until this is written down the
+			 * store may still say that name holds the whole file,
+			 * and a crash would then take a new, short file for
+			 * it. */
 			f->done = 0;
 			f->completed = 0;
+			free(f->temp);
+			f->temp = NULL;
 		}
 		close(dfd);
 	}
