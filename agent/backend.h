@@ -218,7 +218,9 @@ struct backend_ops {
 
 	/* The temporary file holding file index of a TRANSFERRED job
 	 * (IBackgroundCopyFile3::GetTemporaryName), so the reconciler can
-	 * verify a sha256 before Complete.  The caller frees *path. */
+	 * verify a sha256 before Complete; for a file that a Complete cut
+	 * short by a crash already committed, its destination (engine).
+	 * The caller frees *path. */
 	int (*temp_path)(struct backend *b, const bk_guid *id, size_t index,
 	    char **path);
 

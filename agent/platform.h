@@ -109,6 +109,16 @@ const char *platform_last_why(void);
  * the private folder's DACL), never through a link; keeps its content. */
 int platform_create_private(const char *path);
 
+/* Readies an SQLite database at path for the agent alone, before SQLite
+ * opens it (SQLite itself would create it 0644, and its -wal, -shm and
+ * -journal files copy the database's mode): the database is created when
+ * missing as platform_create_private does; it and whichever companions
+ * exist must be regular files of the agent's own account, never links
+ * (a file planted there could be read, or point the store elsewhere), and
+ * a mode wider than 0600 (a store of an older bitsync) is narrowed.  0, or
+ * -1 with *why a message naming the file and what to do (free it). */
+int platform_db_private(const char *path, char **why);
+
 /* Writes path anew (truncating) as a private file, never through a link. */
 int platform_write_private(const char *path, const void *data, size_t len);
 

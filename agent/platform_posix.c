@@ -680,6 +680,80 @@ platform_create_private(const char *path)
 	return 0;
 }
 
+/* What SQLite keeps beside a database; "" is the database itself. */
+static const char *const db_companions[] = { "", "-wal", "-shm",
+    "-journal" };
+
+/* Checks one file of a database (created when create is set); 1 when it
+ * is absent (and may be), 0 when it is fine, -1 with *why. */
+static int
+db_file_private(const char *p, int create, char **why)
+{
+	struct stat sb;
+	int fd, rc = -1;
+
+	/* O_NONBLOCK: a FIFO planted there must not hang the agent. */
+	fd = open(p, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK |
+	    (create ? O_CREAT : 0), 0600);
+	if (fd == -1) {
+		if (errno == ENOENT && !create)
+			return 1;
+		if (errno == ELOOP)
+			*why = xasprintf("%s is a symbolic link: bitsync keeps "
+			    "its stores only in plain files of its own; "
+			    "remove the link", p);
+		else if (errno == EISDIR || errno == ENXIO)
+			*why = xasprintf("%s is not a regular file: remove it",
+			    p);
+		else
+			*why = xasprintf("%s: %s", p, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &sb) == -1) {
+		*why = xasprintf("%s: %s", p, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		*why = xasprintf("%s is not a regular file: remove it", p);
+		goto out;
+	}
+	if (sb.st_uid != geteuid()) {
+		*why = xasprintf("%s belongs to uid %lu, not to bitsync's "
+		    "account (uid %lu): it was not made by bitsync; remove it "
+		    "(bitsync starts a new store) or, if it is bitsync's own, "
+		    "chown it to uid %lu", p, (unsigned long)sb.st_uid,
+		    (unsigned long)geteuid(), (unsigned long)geteuid());
+		goto out;
+	}
+	if ((sb.st_mode & 077) != 0 && fchmod(fd, sb.st_mode & 0700) == -1) {
+		*why = xasprintf("%s: cannot make it private (mode 0600): %s",
+		    p, strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	close(fd);
+	return rc;
+}
+
+int
+platform_db_private(const char *path, char **why)
+{
+	size_t k;
+	char *p;
+	int rc = 0;
+
+	*why = NULL;
+	for (k = 0; k < sizeof(db_companions) / sizeof(*db_companions) &&
+	    rc == 0; k++) {
+		p = xasprintf("%s%s", path, db_companions[k]);
+		if (db_file_private(p, k == 0, why) == -1)
+			rc = -1;
+		free(p);
+	}
+	return rc;
+}
+
 int
 platform_write_private(const char *path, const void *data, size_t len)
 {

@@ -140,10 +140,8 @@ state_open(const char *dir, struct state **out, char **err)
 	path = platform_join(dir, STATE_DB_NAME);
 	/* Create it private ourselves: SQLite would use 0644, and its -wal
 	 * and -shm files copy the database's mode. */
-	if (platform_create_private(path) == -1) {
-		*err = xasprintf("%s: %s", path, strerror(errno));
+	if (platform_db_private(path, err) == -1)
 		goto done;
-	}
 	/* No mutex: one thread at a time uses the store (state_load may run
 	 * on a platform_parallel thread while the caller waits for it), and
 	 * SQLite's serialized mode took a lock around every column read. */

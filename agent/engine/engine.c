@@ -612,6 +612,13 @@ transfer(struct worker *w, struct active *a, struct xfer *x)
 	}
 	if (ret == XFER_OK)
 		ret = check_length(a, x, fd);
+	/* The data on disk before finish() lets the store say "completed":
+	 * after a power loss the store must never name a file whole whose
+	 * bytes were still in the page cache (store.c, crash guarantee). */
+	if (ret == XFER_OK && fdatasync(fd) != 0)
+		ret = xfer_fail(x, BK_CTX_LOCAL_FILE, lf_hresult(errno), 0,
+		    "cannot write %s to disk: %s", a->f->local,
+		    strerror(errno));
 out:
 	if (fd >= 0)
 		close(fd);
@@ -806,15 +813,32 @@ recover(struct ejob *j)
 					j->state = BK_QUEUED;
 			}
 		} else if (errno == ENOENT) {
-			/* Someone removed the temp file: fetch it again. */
+			/* Someone removed the temp file (or a Complete cut
+			 * short renamed it): fetch it again, into a new temp.
+			 * Never the old name: until this is written down the
+			 * store may still say that name holds the whole file,
+			 * and a crash would then take a new, short file for
+			 * it. */
 			f->done = 0;
 			f->completed = 0;
 			if (j->state == BK_TRANSFERRED)
 				j->state = BK_QUEUED;
+			free(f->temp);
+			f->temp = NULL;
 		}
 		close(dfd);
 	}
+	/* A Complete cut short by a crash renamed temps into place before
+	 * the store said so, and a TRANSFERRED job whose temp is gone could
+	 * only fail its verify: its missing files are fetched again (the
+	 * destination holds a whole version meanwhile). */
+	for (k = 0; k < j->nfiles && j->state == BK_TRANSFERRED; k++)
+		if (j->files[k].completed == 0)
+			j->state = BK_QUEUED;
 }
+
+static void remove_temps(struct backend *e, struct ejob *j,
+    int only_incomplete);
 
 static int
 engine_open(const struct config *cfg, struct backend **out)
@@ -857,10 +881,20 @@ engine_open(const struct config *cfg, struct backend **out)
 		goto fail;
 	if (store_load(e->store, &e->jobs, &e->njobs) != BK_OK)
 		goto fail;
-	for (i = 0; i < e->njobs; i++) {
+	for (i = 0; i < e->njobs;) {
+		/* A crash between Complete or Cancel and the job's drop left
+		 * it ACKNOWLEDGED or CANCELLED: the drop is finished now (the
+		 * reconciler would otherwise see two jobs for the set). */
+		if (e->jobs[i]->state == BK_ACKNOWLEDGED ||
+		    e->jobs[i]->state == BK_CANCELLED) {
+			remove_temps(e, e->jobs[i], 0);
+			drop(e, e->jobs[i]);
+			continue;
+		}
 		recover(e->jobs[i]);
 		if (e->jobs[i]->seq >= e->next_seq)
 			e->next_seq = e->jobs[i]->seq + 1;
+		i++;
 	}
 	/* A job cancelled just before a crash (its temps were kept for a
 	 * carry): the cancel ends now, sparing temps a live job names. */
@@ -1580,8 +1614,10 @@ engine_complete(struct backend *e, const bk_guid *id)
 	}
 	job_stop(j);
 	wait_idle(e, j);
+	/* Files committed by a Complete a crash cut short count as done:
+	 * retried, Complete renames the rest and succeeds. */
 	for (k = 0; k < j->nfiles; k++)
-		ncomplete += j->files[k].completed == 1;
+		ncomplete += j->files[k].completed != 0;
 	if (j->credential != NULL && (j->token_flags & BK_TOKEN_LOCAL_FILE) &&
 	    (cred_load(e->credential_dir, j->credential, &c, why,
 	    sizeof(why)) != 0 || lf_ident_for_user(c.username, &ident) != 0)) {
@@ -1687,6 +1723,14 @@ engine_temp_path(struct backend *e, const bk_guid *id, size_t index,
 		goto out;
 	}
 	f = &j->files[index];
+	/* A Complete a crash cut short (renames made, the job not yet
+	 * dropped) left committed files: what their temp held is now the
+	 * destination, which a verify before the retried Complete reads. */
+	if (f->completed == 2) {
+		if ((*path = strdup(f->local)) == NULL)
+			rc = BK_E_IO;
+		goto out;
+	}
 	if (f->temp == NULL) {
 		rc = BK_E_STATE;
 		goto out;

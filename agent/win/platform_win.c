@@ -893,6 +893,35 @@ platform_create_private(const char *path)
 }
 
 int
+platform_db_private(const char *path, char **why)
+{
+	static const char *const comp[] = { "-wal", "-shm", "-journal" };
+	struct platform_stat sb;
+	size_t k;
+	char *p;
+	int rc = 0;
+
+	*why = NULL;
+	/* The private folder's DACL is inherited by what SQLite creates
+	 * beside the database; only links planted there need refusing. */
+	if (platform_create_private(path) == -1) {
+		*why = xasprintf("%s: %s%s", path, strerror(errno),
+		    errno == ELOOP ? ": remove the link" : "");
+		return -1;
+	}
+	for (k = 0; k < sizeof(comp) / sizeof(*comp) && rc == 0; k++) {
+		p = xasprintf("%s%s", path, comp[k]);
+		if (platform_lstat(p, &sb) == 0 && sb.is_link) {
+			*why = xasprintf("%s is a symbolic link or reparse "
+			    "point: remove it", p);
+			rc = -1;
+		}
+		free(p);
+	}
+	return rc;
+}
+
+int
 platform_write_private(const char *path, const void *data, size_t len)
 {
 	HANDLE h = open_private(path, CREATE_ALWAYS);
