@@ -794,6 +794,7 @@ failed(struct act *x, unsigned attempts, const char *msg, int32_t code,
 	x->row.failed_spec = x->a->desired ?
 	    (char *)x->a->desired->spec->hash : NULL;
 	count_add(x->c, x->a->set, 1, 0, 0, 0);
+	x->sum->again = 1;	/* this pass's status shows the failure */
 	logev(x->c, PLATFORM_EV_JOB_ERROR, "set=%s result=failed attempts=%u "
 	    "retry_in=%" PRIu64 "s context=%s code=0x%08" PRIx32
 	    " error=\"%s\"", x->a->set, attempts, delay,
@@ -831,6 +832,8 @@ note_job_error(struct act *x)
 	x->row.failed_spec = (char *)x->a->desired->spec->hash;
 	count_add(x->c, x->a->set, 1, 0, 0, 0);
 	put_row(x);
+	/* Planned again at once, so this pass's status shows it. */
+	x->sum->again = 1;
 	x->row.last_error = NULL;
 	free(msg);
 }

@@ -1097,7 +1097,7 @@ same_transfer(const struct ejob *o, const struct ejob *j)
  * after.  A file of the new job j whose remote and local path a job of
  * the same set with the same transfer settings, cancelled moments ago
  * (in its grace, not in ERROR), held in a temp takes that temp over
- * (name, bytes, the validators those bytes are of, completed or not).
+ * (name, bytes, the validators those bytes are of) while it is partial.
  * Only cancelled jobs give: a live job, ours or a look-alike, is never
  * touched.  When that job's worker still writes the temp (it aborts at
  * its next callback), the new file is held until the worker lets go
@@ -1120,7 +1120,11 @@ carry(struct backend *e, struct ejob *j)
 			continue;
 		for (m = 0; m < o->nfiles; m++) {
 			f = &o->files[m];
-			if (f->temp == NULL || f->carried || f->completed == 2)
+			/* Partial temps only: a resume re-checks them
+			 * (If-Range), but a finished one would go to
+			 * Complete as it is, and the change may be exactly
+			 * a new version of that file (a new sha256). */
+			if (f->temp == NULL || f->carried || f->completed != 0)
 				continue;
 			for (k = 0; k < j->nfiles; k++) {
 				nf = &j->files[k];

@@ -107,9 +107,11 @@ is_temp(int fd)
 	if ((k = atomic_load(&kind[fd])) != 0)
 		return k == 1 || k == 2;
 	k = 3;
+	/* The engine's temp names: ".BIT" + hex + ".tmp" (a tag of the
+	 * state directory and a random part, localfile.c). */
 	if (fd_path(fd, p, sizeof(p)) == 0 && (b = strrchr(p, '/')) != NULL &&
-	    strncmp(b + 1, ".BIT", 4) == 0 && strlen(b + 1) == 16 &&
-	    strcmp(b + 13, ".tmp") == 0)
+	    strncmp(b + 1, ".BIT", 4) == 0 && strlen(b + 1) > 8 &&
+	    strcmp(b + 1 + strlen(b + 1) - 4, ".tmp") == 0)
 		k = 1;
 	atomic_store(&kind[fd], k);
 	return k == 1;

@@ -326,6 +326,11 @@ class Campaign(Base):
                 # longer matches) and, unrecorded, is treated as
                 # foreign.  It never started (SUSPENDED, no temp file),
                 # so it holds nothing; counted, not failed.
+                # A job cancelled moments before the kill is kept
+                # CANCELLED in the store for its carry grace (issue 11
+                # finding 10): engine_open drops it and its temps.
+                if state == 8:
+                    continue
                 self.assertEqual((state, started), (3, 0),
                                  "job %s of no record" % name)
                 self.orphans.add(bytes(gid))
@@ -335,9 +340,15 @@ class Campaign(Base):
                 econ.execute("SELECT hex(id), display_name, state,"
                              " description, created FROM jobs").fetchall(),
                 "\n".join(self.history[-6:])))
-            for local, temp, total in econ.execute(
-                    "SELECT local, temp, total FROM files"
-                    " WHERE completed = 1"):
+            for local, temp, total, jstate in econ.execute(
+                    "SELECT f.local, f.temp, f.total, j.state FROM files f"
+                    " JOIN jobs j ON f.job = j.id WHERE f.completed = 1"):
+                # A job cancelled in its carry grace may have handed
+                # its temp to the job after it: nothing left to check.
+                if temp is None and jstate == 8:
+                    continue
+                self.assertIsNotNone(temp, "%s completed without a temp"
+                                     % local)
                 # A temp renamed into place by a Complete the kill
                 # interrupted is gone (the store's transaction did not
                 # commit; recover() fetches it again); one that is there
