@@ -28,6 +28,17 @@ DRIVE = os.environ.get("ENGINE_DRIVE", os.path.join(
 MiB = 1 << 20
 
 
+def wait_for(pred, timeout=30, step=0.05):
+    """pred()'s first true value within timeout seconds, else None."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return None
+
+
 def sha(path):
     with open(path, "rb") as f:
         return hashlib.sha256(f.read()).hexdigest()

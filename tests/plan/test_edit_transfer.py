@@ -25,7 +25,7 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from test_apply import Base, sha, write_random, MiB, BITSYNC  # noqa: E402
+from test_apply import Base, sha, write_random, MiB, BITSYNC, wait_for  # noqa: E402
 
 FULL = os.environ.get("EDIT_TRANSFER_FULL") == "1"
 BIG = (300 if FULL else int(os.environ.get("BIG_MIB", "8"))) * MiB
@@ -34,15 +34,6 @@ RATE = (30 * 1024 if FULL else int(os.environ.get("RATE_KIB", "800"))) \
 # What "answers at once" means for status and plan.
 ANSWER_S = 1.0
 
-
-def wait_for(pred, timeout=30, step=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return None
 
 
 class EditTransferTest(Base):

@@ -18,18 +18,9 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from test_apply import Base, write_random  # noqa: E402
+from test_apply import Base, write_random, wait_for  # noqa: E402
 import servers  # noqa: E402
 
-
-def wait_for(pred, timeout=30, step=0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return None
 
 
 class OperateTest(Base):

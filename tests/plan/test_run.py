@@ -18,17 +18,8 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from test_apply import Base, sha, write_random, MiB, BITSYNC  # noqa
+from test_apply import Base, sha, write_random, MiB, BITSYNC, wait_for  # noqa
 
-
-def wait_for(pred, timeout=30, step=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return None
 
 
 class RunTest(Base):

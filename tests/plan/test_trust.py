@@ -21,17 +21,8 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from test_apply import Base, write_random, BITSYNC  # noqa: E402
+from test_apply import Base, write_random, BITSYNC, wait_for  # noqa: E402
 
-
-def wait_for(pred, timeout=30, step=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return None
 
 
 class TrustTest(Base):
