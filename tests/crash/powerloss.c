@@ -95,26 +95,35 @@ fd_path(int fd, char *buf, size_t len)
 	return 0;
 }
 
+/* The engine's temp names: ".BIT" + hex + ".tmp" (a tag of the state
+ * directory and a random part, localfile.c). */
+static int
+temp_name(const char *p)
+{
+	const char *b = strrchr(p, '/');
+
+	return b != NULL && strncmp(b + 1, ".BIT", 4) == 0 &&
+	    strlen(b + 1) > 8 && strcmp(b + 1 + strlen(b + 1) - 4, ".tmp") == 0;
+}
+
 static int
 is_temp(int fd)
 {
 	char p[4096];
-	const char *b;
 	unsigned char k;
 
 	if (fd < 0 || fd >= MAXFD)
 		return 0;
-	if ((k = atomic_load(&kind[fd])) != 0)
-		return k == 1 || k == 2;
-	k = 3;
-	/* The engine's temp names: ".BIT" + hex + ".tmp" (a tag of the
-	 * state directory and a random part, localfile.c). */
-	if (fd_path(fd, p, sizeof(p)) == 0 && (b = strrchr(p, '/')) != NULL &&
-	    strncmp(b + 1, ".BIT", 4) == 0 && strlen(b + 1) > 8 &&
-	    strcmp(b + 1 + strlen(b + 1) - 4, ".tmp") == 0)
-		k = 1;
-	atomic_store(&kind[fd], k);
-	return k == 1;
+	/* Only temps are remembered (until close): a descriptor closed
+	 * where this shim does not see it (closedir of an fdopendir'd dup)
+	 * would leave a stale "not a temp" on the number the next temp
+	 * gets, and its writes would go unseen. */
+	if ((k = atomic_load(&kind[fd])) == 1 || k == 2)
+		return 1;
+	if (fd_path(fd, p, sizeof(p)) != 0 || !temp_name(p))
+		return 0;
+	atomic_store(&kind[fd], 1);
+	return 1;
 }
 
 static void
@@ -125,8 +134,9 @@ dirtied(int fd)
 
 	if (!is_temp(fd))
 		return;
+	/* The name again: a remembered temp may be a stale number too. */
 	if (atomic_compare_exchange_strong(&kind[fd], &clean, 2) &&
-	    fd_path(fd, p, sizeof(p)) == 0)
+	    fd_path(fd, p, sizeof(p)) == 0 && temp_name(p))
 		record("D %s\n", p);
 }
 

@@ -160,6 +160,10 @@ class StoreFilesTest(Base):
 class Campaign(Base):
     """Served sets, their published versions, the invariants."""
 
+    # 8 MiB/s a connection: a pass lasts about a second, so a random
+    # instant lands in any phase.
+    NGINX_RATE = 8 * MiB
+
     def setUp(self):
         super().setUp()
         self.rounds = int(os.environ.get("BITSYNC_CRASH_ROUNDS", "40"))
@@ -186,9 +190,7 @@ class Campaign(Base):
         for s, files in SETS.items():
             for name, size in files:
                 self.publish(s, name, size)
-        # 8 MiB/s a connection: a pass lasts about a second, so a random
-        # instant lands in any phase.
-        self.nginx(limit_rate=8 * MiB)
+        self.nginx(limit_rate=self.NGINX_RATE)
         self.manifest("00-web.yaml", None)
         for s in SETS:
             self.write_manifest(s)
@@ -632,6 +634,10 @@ class PowerLossTest(Campaign):
     passes must still place only whole versions.  Before the fix the store
     said "completed" for a file whose bytes were all in the page cache,
     and the restart committed the empty temp file in its place."""
+
+    # Slower, so that a file is still being written (bytes not yet
+    # synced) across several of the store's commits.
+    NGINX_RATE = 2 * MiB
 
     def test_power_loss_after_store_commits(self):
         shim = os.environ.get("BITSYNC_POWERLOSS")
