@@ -214,7 +214,20 @@ test(void)
 	CloseServiceHandle(svc);
 	rc = service_uninstall(NAME, err, sizeof(err));
 	result(rc == 0, "service uninstall", "%s", err);
-	svc = OpenServiceW(scm, WNAME, SERVICE_QUERY_STATUS);
+	/* DeleteService only marks the service: the SCM removes it once the
+	 * stopped service's process has gone and no handle is left, which
+	 * may take a moment after STOPPED (seen under Wine). */
+	{
+		int tries;
+
+		for (tries = 0; tries < 100; tries++) {
+			svc = OpenServiceW(scm, WNAME, SERVICE_QUERY_STATUS);
+			if (svc == NULL || tries == 99)
+				break;	/* gone, or still there: say so */
+			CloseServiceHandle(svc);
+			Sleep(100);
+		}
+	}
 	result(svc == NULL && !event_source_registered(NAME),
 	    "uninstalled: no service, no Event Log source", "still there");
 	if (svc != NULL)
