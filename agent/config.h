@@ -43,6 +43,7 @@ struct config {
 	 * (CONFIG_TOLERATE_*): for test hosts whose BITS is incomplete
 	 * (Wine), never for real Windows.  Default 0: nothing tolerated. */
 	uint32_t bits_tolerate;
+	unsigned max_set_files;		/* most files of one folder set */
 	/* [engine] */
 	unsigned max_parallel;
 	uint64_t rate_limit;		/* bytes per second; 0: unlimited */

@@ -79,6 +79,9 @@ const struct ckey config_keys[] = {
 	{ "agent", "bits_tolerate_unimplemented", CK_CALLS, CF_LOCAL_ONLY,
 	    0, 0, offsetof(struct config, bits_tolerate),
 	    "SetProxySettings", NULL },
+	/* design §2a: most files one folder set may hold. */
+	{ "agent", "max_set_files", CK_UINT, 0, 1, 1000000,
+	    offsetof(struct config, max_set_files), "10000", NULL },
 	{ "engine", "max_parallel", CK_UINT, 0, 1, 64,
 	    offsetof(struct config, max_parallel), "4", NULL },
 	{ "engine", "rate_limit", CK_RATE, 0, 0, 0,
@@ -157,6 +160,7 @@ ckeys_defaults(struct config *cfg)
 	cfg->allow_roots = config_no_roots;
 	cfg->nallow_roots = 0;
 	cfg->metrics_file = NULL;
+	cfg->max_set_files = 10000;
 	cfg->max_parallel = 4;
 	cfg->rate_limit = 0;
 	cfg->ca_file = NULL;

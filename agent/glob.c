@@ -266,7 +266,8 @@ glob_check(const char *pattern)
 	const char *q;
 
 	if (pattern[0] == '\0')
-		return "it is empty";
+		return "it is empty; remove it or write a glob such as "
+		    "\"**/*.dll\"";
 	if (is_sep(pattern[0]))
 		return "it is absolute; globs are relative to the set's folder";
 	if (((pattern[0] | 0x20) >= 'a' && (pattern[0] | 0x20) <= 'z') &&
@@ -275,9 +276,10 @@ glob_check(const char *pattern)
 		    "folder";
 	split(pattern, &pc);
 	if (pc.over)
-		return "it has more than 64 components";
+		return "it has more than 64 components; listings stop at "
+		    "32";
 	if (pc.n == 0)
-		return "it names no file";
+		return "it names no file; write a glob such as \"**/*.dll\"";
 	for (i = 0; i < pc.n; i++) {
 		size_t len = (size_t)(pc.e[i] - pc.s[i]);
 
@@ -286,7 +288,7 @@ glob_check(const char *pattern)
 			    "its folder";
 		for (q = pc.s[i]; q < pc.e[i]; q++)
 			if ((unsigned char)*q < 0x20 || *q == 0x7f)
-				return "it contains a control character";
+				return "it contains a control character; remove it";
 		if (len > 2 && strstr(pc.s[i], "**") != NULL &&
 		    strstr(pc.s[i], "**") < pc.e[i])
 			return "'**' must be a whole component ('**/*.dll', "

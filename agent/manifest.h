@@ -67,6 +67,12 @@ struct mfile {
 	int has_sha256;
 	uint8_t sha256[32];
 	struct mpos pos;
+	/* A file of a folder set (design §2a), as its listing saw it: size
+	 * and mtime (seconds) on the server, part of the spec so that a
+	 * changed file is a changed spec (folder.h). */
+	int listed;
+	uint64_t list_size;
+	int64_t list_mtime;
 };
 
 struct mset {
@@ -80,6 +86,17 @@ struct mset {
 	struct mfile *files;
 	size_t nfiles;
 	struct msettings settings;	/* effective */
+	/* Folder sets (design §2a): the files come from a listing of the
+	 * set's folder (include/exclude globs) or from an index file, and
+	 * files/nfiles are empty in the model: folder.h expands them per
+	 * pass.  folder: include or index was given. */
+	int folder;
+	const char *const *include;	/* as written */
+	size_t ninclude;
+	const char *const *exclude;
+	size_t nexclude;
+	const char *index;		/* relative to path, '/' separated; NULL */
+	struct mpos content_pos;	/* 'include' or 'index', for messages */
 	/* The spec hash (spec.h) of this set as the manifest cache stored
 	 * it, so that a plan need not canonicalise and hash again; NULL
 	 * when read from YAML. */

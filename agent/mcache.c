@@ -30,7 +30,7 @@
 #include "ytree.h"
 
 #define MAGIC "BSMCACHE"
-#define FORMAT 2u
+#define FORMAT 3u
 #define NONE 0xffffffffu
 #define HEADER_BYTES (8 + 4 + 32 + 8)
 
@@ -179,13 +179,20 @@ mcache_encode(const struct manifest *m, enum platform platform,
 		{
 			struct spec sp;
 
-			if (s->source != NULL && spec_build(s, platform,
-			    &sp) == 0) {
+			/* A folder set's spec depends on its listing:
+			 * built per pass, never cached. */
+			if (s->source != NULL && !s->folder &&
+			    spec_build(s, platform, &sp) == 0) {
 				put_str(&w, sp.hash);
 				spec_free(&sp);
 			} else
 				put_str(&w, NULL);
 		}
+		put_u32(&w, (uint32_t)s->folder);
+		put_strv(&w, s->include, s->ninclude);
+		put_strv(&w, s->exclude, s->nexclude);
+		put_str(&w, s->index);
+		put_pos(&w, m, &s->content_pos);
 		put_u32(&w, (uint32_t)s->nfiles);
 		for (k = 0; k < s->nfiles; k++) {
 			const struct mfile *f = &s->files[k];
@@ -357,7 +364,8 @@ static const char *const rule_ids[] = {
 	RULE_UNKNOWN_SOURCE, RULE_DUPLICATE_NAME, RULE_DUPLICATE_DESTINATION,
 	RULE_PATH_TRAVERSAL, RULE_INLINE_SECRET, RULE_INSECURE_TRANSPORT,
 	RULE_DESTINATION_PLATFORM, RULE_DESTINATION_ROOT,
-	RULE_FILE_PERMISSIONS, RULE_IO_ERROR, RULE_INSECURE_CREDENTIALS, NULL
+	RULE_FILE_PERMISSIONS, RULE_IO_ERROR, RULE_INSECURE_CREDENTIALS,
+	RULE_SET_CONTENT, RULE_PATTERN, RULE_HTTP_LISTING, NULL
 };
 
 static const char *
@@ -419,6 +427,11 @@ get_set(struct rbuf *r, struct manifest *m, struct mset *s)
 	if (s->spec_hash != NULL && (strlen(s->spec_hash) != SPEC_HASH_LEN ||
 	    strspn(s->spec_hash, "0123456789abcdef") != SPEC_HASH_LEN))
 		r->bad = 1;
+	s->folder = (int)get_enum(r, 1);
+	s->include = get_strv(r, manifest_arena(m), &s->ninclude);
+	s->exclude = get_strv(r, manifest_arena(m), &s->nexclude);
+	s->index = get_str(r, 1);
+	get_pos(r, m, &s->content_pos);
 	s->nfiles = get_count(r, 4 * 6 + 32);
 	s->files = s->nfiles ? arena_zalloc(manifest_arena(m),
 	    s->nfiles * sizeof(*s->files)) : NULL;

@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include "config.h"
+#include "glob.h"
 #include "platform.h"
 #include "util.h"
 
@@ -138,10 +139,13 @@ static const struct field set_fields[] = {
 	{ "source", FT_STR, 1, NULL, 0, 0, NULL },
 	{ "path", FT_STR, 0, NULL, 0, 0, NULL },
 	{ "destination", FT_STR, 1, NULL, 0, 0, NULL },
-	{ "files", FT_SEQ, 1, NULL, 0, 0, NULL },
+	{ "files", FT_SEQ, 0, NULL, 0, 0, NULL },
+	{ "include", FT_SEQ, 0, NULL, 0, 0, NULL },
+	{ "exclude", FT_SEQ, 0, NULL, 0, 0, NULL },
+	{ "index", FT_STR, 0, NULL, 0, 0, NULL },
 };
 enum { SET_NAME = S_COUNT, SET_SOURCE, SET_PATH, SET_DEST, SET_FILES,
-	SET_COUNT };
+	SET_INCLUDE, SET_EXCLUDE, SET_INDEX, SET_COUNT };
 
 static const struct field file_fields[] = {
 	{ "path", FT_STR, 1, NULL, 0, 0, NULL },
@@ -334,7 +338,7 @@ read_map(struct ctx *c, const struct ynode *map, const struct ynode *at,
     const struct field *fields, size_t nfields, const char *where,
     const struct ynode **got)
 {
-	const char *names[16];
+	const char *names[32];
 	char list[256];
 	size_t i, j;
 	unsigned seen = 0;	/* bit j: fields[j] is present */
@@ -1203,6 +1207,106 @@ check_sha(struct ctx *c, const struct ynode *n, struct mfile *f)
 	f->has_sha256 = 1;
 }
 
+/* 'files' names files one by one; "*.so" there is a glob an admin meant
+ * as a selection (issue 13: it validated, then failed at transfer time).
+ * '[' is left alone: it is a legal character in a file name. */
+static int
+looks_glob(struct ctx *c, const struct ynode *n)
+{
+	if (strpbrk(n->u.s, "*?") == NULL)
+		return 0;
+	ERR(c, n, RULE_PATTERN, "'%s' in 'files' is a glob, but 'files' "
+	    "names files one by one; select files by pattern with "
+	    "'include: [\"%s\"]' instead of 'files'", n->u.s, n->u.s);
+	return 1;
+}
+
+/* include/exclude: a list of usable globs (RULE_PATTERN). */
+static const char *const *
+check_globs(struct ctx *c, const struct ynode *seq, const char *key,
+    size_t *n)
+{
+	const char **v;
+	const char *why;
+	uint32_t i;
+
+	*n = 0;
+	v = arena_alloc(c->arena, (seq->n + 1) * sizeof(*v));
+	if (seq->n == 0)
+		ERR(c, seq, RULE_PATTERN, "'%s' is empty; list at least one "
+		    "glob (\"**/*.dll\"), or remove the key", key);
+	for (i = 0; i < seq->n; i++) {
+		const struct ynode *it = &seq->u.items[i];
+
+		if (it->kind == YN_REFUSED)
+			continue;
+		if (!is_str(it)) {
+			ERR(c, it, RULE_SCHEMA, "each item of '%s' must be a "
+			    "glob string, not %s", key, ynode_describe(it));
+			continue;
+		}
+		if ((why = glob_check(it->u.s)) != NULL) {
+			ERR(c, it, RULE_PATTERN, "%s glob '%s' is refused: %s",
+			    key, it->u.s, why);
+			continue;
+		}
+		v[(*n)++] = it->u.s;
+	}
+	v[*n] = NULL;
+	return v;
+}
+
+/* design §2a: exactly one of files, or include and/or index; exclude only
+ * beside them. */
+static void
+check_content(struct ctx *c, struct mset *set, const struct ynode *sn,
+    const struct ynode *const *got)
+{
+	const struct ynode *fl = got[SET_FILES], *in = got[SET_INCLUDE],
+	    *ex = got[SET_EXCLUDE], *ix = got[SET_INDEX];
+	const struct ynode *sel = in != NULL ? in : ix;
+
+	if (in != NULL)
+		set->include = check_globs(c, in, "include", &set->ninclude);
+	if (ex != NULL)
+		set->exclude = check_globs(c, ex, "exclude", &set->nexclude);
+	if (ix != NULL) {
+		set->index = check_relpath(c, ix, "index");
+		if (set->index != NULL && glob_depth(set->index) > 0 &&
+		    strpbrk(set->index, "*?") != NULL) {
+			ERR(c, ix, RULE_PATTERN, "index '%s' must name one "
+			    "file (e.g. SHA256SUMS), not a glob", ix->u.s);
+			set->index = NULL;
+		}
+	}
+	if (fl == NULL && in == NULL && ix == NULL) {
+		if (ex != NULL)
+			ERR(c, ex, RULE_SET_CONTENT, "'exclude' alone selects "
+			    "nothing; add 'include' (e.g. include: "
+			    "[\"**\"]) or 'index' beside it");
+		else if (ynode_get(sn, "files") == NULL &&
+		    ynode_get(sn, "include") == NULL &&
+		    ynode_get(sn, "index") == NULL)
+			ERR(c, sn, RULE_SET_CONTENT, "set '%s' says nothing "
+			    "about its files; add 'files' (a list of names), "
+			    "or 'include' globs and/or an 'index' file",
+			    set->name ? set->name : "?");
+		return;
+	}
+	if (fl != NULL && sel != NULL) {
+		ERR(c, sel, RULE_SET_CONTENT, "a set names its files either "
+		    "with 'files' or with 'include'/'index', not both; move "
+		    "these files into a set of their own");
+		return;
+	}
+	if (fl == NULL) {
+		set->folder = 1;
+		set->content_pos.file = c->doc->file;
+		set->content_pos.line = sel->line;
+		set->content_pos.col = sel->col;
+	}
+}
+
 static void
 check_file(struct ctx *c, const struct ynode *fn, struct mfile *f)
 {
@@ -1215,7 +1319,8 @@ check_file(struct ctx *c, const struct ynode *fn, struct mfile *f)
 	if (fn->kind == YN_REFUSED)
 		return;
 	if (is_str(fn) && fn->n > 0) {
-		f->remote = check_relpath(c, fn, "file");
+		if (!looks_glob(c, fn))
+			f->remote = check_relpath(c, fn, "file");
 		f->local = f->remote;
 		return;
 	}
@@ -1227,7 +1332,7 @@ check_file(struct ctx *c, const struct ynode *fn, struct mfile *f)
 	}
 	if (!read_map(c, fn, fn, file_fields, F_COUNT, "a file entry", got))
 		return;
-	if (got[F_PATH] != NULL)
+	if (got[F_PATH] != NULL && !looks_glob(c, got[F_PATH]))
 		f->remote = check_relpath(c, got[F_PATH], "file path");
 	f->local = f->remote;
 	if (got[F_AS] != NULL)
@@ -1294,6 +1399,7 @@ check_set(struct ctx *c, const struct ynode *sn,
 	}
 	if (got[SET_DEST] != NULL)
 		set->destination = check_destination(c, got[SET_DEST]);
+	check_content(c, set, sn, got);
 	if (got[SET_FILES] != NULL) {
 		const struct ynode *fl = got[SET_FILES];
 
@@ -1405,6 +1511,27 @@ report_at(struct ctx *c, const struct mpos *pos, enum diag_severity sev,
 	va_end(ap);
 }
 
+/* A folder set against its source: HTTP cannot list a folder, and a
+ * plain-http index hands out the very hashes that would protect it. */
+static void
+check_listing(struct ctx *c, const struct mset *set)
+{
+	if (!set->folder || set->source->kind == SOURCE_UNC)
+		return;
+	if (set->index == NULL && set->ninclude > 0)
+		report_at(c, &set->content_pos, DIAG_ERROR, RULE_HTTP_LISTING,
+		    "set '%s': source '%s' is http(s), and HTTP cannot list "
+		    "a folder; add 'index: SHA256SUMS' (a sha256sum file at "
+		    "the set's path naming its files) or list them under "
+		    "'files'", set->name, set->source->name);
+	else if (set->index != NULL && set->source->kind == SOURCE_HTTP)
+		report_at(c, &set->content_pos, DIAG_WARNING,
+		    RULE_INSECURE_TRANSPORT, "set '%s': index '%s' comes over "
+		    "plain http://, so anyone on the path can change it and "
+		    "the hashes it gives; use https://", set->name,
+		    set->index);
+}
+
 static void
 resolve_sources(struct ctx *c)
 {
@@ -1424,6 +1551,7 @@ resolve_sources(struct ctx *c)
 		idx = strset_get(&c->source_names, set->source_name);
 		if (idx != NULL) {
 			set->source = &c->m->sources[(size_t)idx - 1];
+			check_listing(c, set);
 			continue;
 		}
 		near = util_closest(set->source_name, names, c->m->nsources);

@@ -27,6 +27,10 @@
 #define RULE_PATH_TRAVERSAL		"path-traversal"
 #define RULE_INLINE_SECRET		"inline-secret"
 #define RULE_INSECURE_TRANSPORT		"insecure-transport"
+/* Round 2, folder sets (design §2a): */
+#define RULE_SET_CONTENT		"set-content"
+#define RULE_PATTERN			"pattern"
+#define RULE_HTTP_LISTING		"http-listing"
 /* Added beyond the brief's table (README says why): */
 #define RULE_DESTINATION_PLATFORM	"destination-platform"
 #define RULE_DESTINATION_ROOT		"destination-root"

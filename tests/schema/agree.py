@@ -43,7 +43,7 @@ import yaml
 # sources and sets", which the schema (seeing one file) cannot know.
 EXPRESSIBLE = {
     "schema", "version", "unc-only", "user-profile-path", "network-identity",
-    "path-traversal", "inline-secret",
+    "path-traversal", "inline-secret", "set-content",
 }
 SKIP_RULES = {"yaml-syntax", "yaml-feature"}
 
