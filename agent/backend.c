@@ -31,6 +31,19 @@ backend_free_validators(struct bk_validators *v)
 }
 
 void
+backend_free_listing(struct bk_listing *l)
+{
+	size_t i;
+
+	if (l == NULL)
+		return;
+	for (i = 0; i < l->n; i++)
+		free(l->v[i].name);
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+void
 backend_free_jobs(struct bk_job *jobs, size_t n)
 {
 	size_t i, j;

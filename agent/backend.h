@@ -156,6 +156,40 @@ struct bk_probe {
 	void *interrupt_arg;
 };
 
+/* A folder set's listing (design §2a): the regular files below a folder,
+ * with what refresh compares (size, mtime).  Names are the server's,
+ * joined with '/'; a name the backend could not join safely (a
+ * separator, NUL, "." or "..") is still reported, with why set, so that
+ * the set's status can name it. */
+struct bk_entry {
+	char *name;			/* relative to the listed folder */
+	uint64_t size;
+	int64_t mtime;			/* seconds since the epoch */
+	const char *why;		/* static; NULL: a usable name */
+};
+
+struct bk_list {
+	const char *remote;		/* the folder: UNC path */
+	const struct bk_job_spec *settings;	/* identity (helper token) */
+	unsigned max_depth;		/* folders below remote listed, at most */
+	size_t max_entries;		/* kept files; one more sets over */
+	/* Whether to list sub-folder rel, whether to keep file rel (the
+	 * set's globs); NULL: every one. */
+	int (*enter)(void *arg, const char *rel);
+	int (*keep)(void *arg, const char *rel);
+	void *arg;
+	int (*interrupt)(void *arg);	/* as bk_probe's */
+	void *interrupt_arg;
+};
+
+struct bk_listing {
+	struct bk_entry *v;
+	size_t n;
+	int over;			/* more than max_entries were kept */
+	size_t nlinks;			/* symlinks / reparse points skipped */
+	size_t ndeep;			/* folders below max_depth not listed */
+};
+
 struct backend;
 
 /* Called by the backend, from any thread, when a job changes state; the
@@ -229,6 +263,18 @@ struct backend_ops {
 	int (*probe)(struct backend *b, const struct bk_probe *p,
 	    struct bk_validators *out, struct bk_error *err);
 
+	/* Lists a folder set's folder (FindFirstFileW on Windows, SMB
+	 * QUERY_DIRECTORY in the engine): regular files only, never through
+	 * a symbolic link or reparse point.  May be NULL in a backend. */
+	int (*list_folder)(struct backend *b, const struct bk_list *req,
+	    struct bk_listing *out, struct bk_error *err);
+
+	/* Reads a small remote file whole (a folder set's index), at most
+	 * max bytes (more is an error): *buf (free it) and *len.  May be
+	 * NULL in a backend. */
+	int (*fetch_small)(struct backend *b, const struct bk_probe *p,
+	    size_t max, char **buf, size_t *len, struct bk_error *err);
+
 	/* Registers fn for state changes (SetNotifyInterface); NULL stops. */
 	void (*set_notify)(struct backend *b, bk_notify_fn fn, void *ctx);
 
@@ -247,6 +293,7 @@ struct backend_ops {
 void backend_free_jobs(struct bk_job *jobs, size_t n);
 void backend_free_error(struct bk_error *e);
 void backend_free_validators(struct bk_validators *v);
+void backend_free_listing(struct bk_listing *l);
 
 const char *bk_state_name(enum bk_state s);	/* "TRANSFERRING" */
 const char *bk_context_name(enum bk_error_context c);

@@ -256,11 +256,22 @@ same_settings(const struct plan_desired *d, const struct state_set *r)
 			if (j < sp->job.nfiles &&
 			    strcmp(sp->files[j].remote, rf->remote) == 0) {
 				om[k] = sp->meta[j];
+				/* A folder set's file as it was listed when
+				 * placed: the remote validators recorded. */
+				if (om[k].listed) {
+					om[k].list_size = rf->size;
+					om[k].list_mtime = rf->mtime;
+				}
 				continue;
 			}
 			memset(&om[k], 0, sizeof(om[k]));
 			om[k].has_sha256 = attempt == 1 && rf->has_sha256;
 			memcpy(om[k].sha256, rf->sha256, 32);
+			if (d->set->folder && d->set->index == NULL) {
+				om[k].listed = 1;
+				om[k].list_size = rf->size;
+				om[k].list_mtime = rf->mtime;
+			}
 		}
 		spec_hash_files(d->set, sp, of, om, r->nfiles, h);
 		proven = strcmp(h, r->spec_hash) == 0;
@@ -296,6 +307,11 @@ plan_keep_committed(const struct plan_desired *d, const struct state_set *r,
 			continue;
 		if (o->hashed && rf->has_sha256 &&
 		    memcmp(o->sha256, rf->sha256, 32) != 0)
+			continue;
+		/* A folder set's file the listing sees at another size or
+		 * mtime than the one placed came from has changed. */
+		if (sp->meta[i].listed && (rf->size != sp->meta[i].list_size ||
+		    rf->mtime != sp->meta[i].list_mtime))
 			continue;
 		/* What the spec now declares must be what was placed. */
 		if (sp->meta[i].has_sha256 && (!rf->has_sha256 ||

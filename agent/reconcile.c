@@ -13,6 +13,7 @@
 #include "observe.h"
 #include "platform.h"
 #include "reconcile.h"
+#include "reconcile_folder.h"
 #include "util.h"
 
 #define MANIFEST_MAX (16u << 20)	/* design §2: 16 MiB per file */
@@ -623,6 +624,8 @@ reconcile_plan(struct reconcile_ctx *c, const struct reconcile_input *in,
 		*bkrc = BK_E_IO;
 		goto done;
 	}
+	/* Folder sets: their files, from a listing or an index. */
+	rfolder_expand(c, v);
 	if (c->ops != NULL && (r = c->ops->list_jobs(c->b, &v->jobs,
 	    &v->njobs)) != BK_OK) {
 		fprintf(stderr, "bitsync: %s backend: cannot list jobs (%d)\n",
@@ -671,6 +674,7 @@ reconcile_plan(struct reconcile_ctx *c, const struct reconcile_input *in,
 	pi.each = platform_parallel;
 	if (plan_make(&pi, &v->plan) == -1)
 		goto done;
+	rfolder_hold(v);
 	rc = 0;
 done:
 	strset_free(&declared);
@@ -695,6 +699,7 @@ reconcile_view_free(struct reconcile_view *v)
 	free(v->recorded_obs);
 	state_free_sets(v->recorded, v->nrecorded);
 	backend_free_jobs(v->jobs, v->njobs);
+	rfolder_free(v);
 	memset(v, 0, sizeof(*v));
 }
 
@@ -904,6 +909,78 @@ kept_row(const struct act *x, size_t i)
 	return NULL;
 }
 
+/* design §2a: files of a folder set that left it (gone from the server,
+ * no longer matched) follow on_remove when the set commits: with delete,
+ * each file bitsync placed is removed while it is still what was placed.
+ * The local paths changed by this commit (transferred, then deleted) go
+ * to the on_commit listener. */
+static void
+folder_commit(struct act *x, const char *const *placed, size_t nplaced)
+{
+	struct reconcile_ctx *c = x->c;
+	const struct spec *sp = x->a->desired->spec;
+	const struct state_set *r = x->a->recorded;
+	struct rfolder *f = rfolder_of(x->v, x->a->desired->set);
+	const char **changed;
+	size_t i, k, n = 0;
+
+	changed = xcalloc(nplaced + (r ? r->nfiles : 0) + 1,
+	    sizeof(*changed));
+	for (i = 0; i < nplaced; i++)
+		changed[n++] = placed[i];
+	for (i = 0; f != NULL && r != NULL && i < r->nfiles; i++) {
+		const struct state_file *rf = &r->files[i];
+		struct platform_stat want;
+		int rm;
+
+		for (k = 0; k < sp->job.nfiles; k++)
+			if (strcmp(sp->files[k].local, rf->local) == 0)
+				break;
+		if (k < sp->job.nfiles)
+			continue;
+		if (x->a->desired->set->settings.on_remove != ON_REMOVE_DELETE) {
+			logf_(c, LOG_LEVEL_INFO, "set=%s left=%s kept=\"on_remove: "
+			    "keep\"", x->a->set, rf->local);
+			continue;
+		}
+		memset(&want, 0, sizeof(want));
+		want.size = rf->local_size;
+		want.mtime_ns = rf->local_mtime_ns;
+		want.dev = rf->local_dev;
+		want.ino = rf->local_ino;
+		rm = platform_remove_placed(rf->local, &want);
+		if (rm == 1)
+			logf_(c, LOG_LEVEL_WARNING, "set=%s delete=%s kept=\"changed "
+			    "since bitsync placed it\"", x->a->set, rf->local);
+		else if (rm == -1 && errno != ENOENT) {
+			logf_(c, LOG_LEVEL_ERROR, "set=%s delete=%s error=\"%s\"",
+			    x->a->set, rf->local, strerror(errno));
+			x->sum->errors++;
+		} else if (rm == 0) {
+			logf_(c, LOG_LEVEL_INFO, "set=%s deleted=%s", x->a->set,
+			    rf->local);
+			changed[n++] = rf->local;
+		}
+	}
+	if (n > 0 && c->on_commit != NULL)
+		c->on_commit(c->on_commit_arg, x->a->set, changed, n);
+	free(changed);
+}
+
+/* What a folder set commits with: the names the server sent that were
+ * refused stay in the set's status (not a failure of the rest). */
+static void
+folder_note(struct act *x)
+{
+	struct rfolder *f = rfolder_of(x->v, x->a->desired->set);
+
+	if (f == NULL || f->refused_note == NULL)
+		return;
+	x->row.last_error = f->refused_note;
+	x->row.last_error_code = (int32_t)0x80070017;
+	x->row.last_error_context = BK_CTX_REMOTE_FILE;
+}
+
 /* Every file of the spec stays as committed (a file left the set, or
  * only settings that need no new bytes changed): the spec is applied
  * without a job. */
@@ -938,6 +1015,7 @@ commit_kept(struct act *x)
 	x->row.failed_spec = NULL;
 	x->row.remote_changed = 0;
 	x->row.create_pending = 0;
+	folder_note(x);
 	if (state_begin(c->st) == -1 ||
 	    state_put_files(c->st, x->a->set, sf, sp->job.nfiles) == -1 ||
 	    state_put_set(c->st, &x->row) == -1 ||
@@ -950,6 +1028,7 @@ commit_kept(struct act *x)
 		logev(c, PLATFORM_EV_SET_COMPLETED, "set=%s completed files=%zu "
 		    "result=in-sync kept=%zu", x->a->set, sp->job.nfiles,
 		    sp->job.nfiles);
+		folder_commit(x, NULL, 0);
 		/* count() took the set as working; it is in sync. */
 		if (x->sum->working > 0)
 			x->sum->working--;
@@ -1165,8 +1244,11 @@ do_complete(struct act *x)
 	struct state_file *sf = NULL;
 	char g[39], *msg = NULL, *tp;
 	uint8_t got[32];
-	size_t i, idx;
+	size_t i, idx, nplaced = 0;
 	int rc, mismatch = 0;
+	struct rfolder *fo = rfolder_of(x->v, x->a->desired->set);
+	const char **placed = NULL;
+	char *bad = NULL;
 
 	bk_guid_format(&j->id, g);
 	/* Verify before Complete: once renamed, a bad file is live.  A
@@ -1204,8 +1286,28 @@ do_complete(struct act *x)
 			    sp->files[i].local, sp->files[i].remote, want_hex,
 			    got_hex);
 			mismatch = 1;
+			/* design §2a: one bad file of a folder set is left
+			 * out, the rest commit on the next pass (the engine
+			 * carries their bytes to the next job). */
+			if (fo != NULL && sp->meta[i].mfile != NULL) {
+				char *b2 = xasprintf("%s%s%s", bad ? bad : "",
+				    bad ? "; " : "", msg);
+
+				rfolder_reject(c, x->a->set,
+				    sp->meta[i].mfile->local,
+				    sp->meta[i].sha256, x->v->now);
+				free(bad);
+				bad = b2;
+				free(msg);
+				msg = NULL;
+				continue;
+			}
 			break;
 		}
+	}
+	if (msg == NULL && bad != NULL) {
+		msg = bad;
+		bad = NULL;
 	}
 	if (msg != NULL) {
 		cancel_job(x, j);
@@ -1213,7 +1315,13 @@ do_complete(struct act *x)
 		 * ERROR_CRC, "data error"), which alerts can match on. */
 		failed(x, x->a->attempts + 1, msg, mismatch ?
 		    (int32_t)0x80070017 : 0, BK_CTX_REMOTE_FILE);
+		if (fo != NULL && mismatch) {
+			/* The others go again at once, without the bad one. */
+			x->row.next_retry = x->v->now;
+			put_row(x);
+		}
 		free(msg);
+		free(bad);
 		return;
 	}
 	rc = c->ops->complete(c->b, &j->id);
@@ -1239,6 +1347,12 @@ do_complete(struct act *x)
 		}
 		sf[i].local = (char *)sp->files[i].local;
 		sf[i].remote = (char *)sp->files[i].remote;
+		if (bf != NULL) {
+			if (placed == NULL)
+				placed = xcalloc(sp->job.nfiles + 1,
+				    sizeof(*placed));
+			placed[nplaced++] = sp->files[i].local;
+		}
 		sf[i].size = bf ? bf->validators.size : BK_SIZE_UNKNOWN;
 		sf[i].mtime = bf ? bf->validators.mtime : 0;
 		sf[i].etag = bf ? bf->validators.etag : NULL;
@@ -1264,6 +1378,7 @@ do_complete(struct act *x)
 	x->row.next_retry = 0;
 	x->row.failed_spec = NULL;
 	x->row.remote_changed = 0;
+	folder_note(x);
 	if (state_begin(c->st) == -1 ||
 	    state_put_files(c->st, x->a->set, sf, sp->job.nfiles) == -1 ||
 	    state_put_set(c->st, &x->row) == -1 ||
@@ -1279,8 +1394,10 @@ do_complete(struct act *x)
 		logev(c, PLATFORM_EV_SET_COMPLETED, "set=%s job=%s completed "
 		    "files=%zu result=in-sync",
 		    x->a->set, g, sp->job.nfiles);
+		folder_commit(x, placed, nplaced);
 	}
 	free(sf);
+	free(placed);
 }
 
 static int
@@ -1577,6 +1694,7 @@ int
 reconcile_execute(struct reconcile_ctx *c, const struct reconcile_input *in,
     struct reconcile_view *v, struct reconcile_summary *sum)
 {
+	struct rfolder *fo;
 	size_t i, j, k;
 
 	memset(sum, 0, sizeof(*sum));
@@ -1617,6 +1735,15 @@ reconcile_execute(struct reconcile_ctx *c, const struct reconcile_input *in,
 			}
 		}
 		count(a, sum);
+		if (a->desired != NULL && (fo = rfolder_of(v,
+		    a->desired->set)) != NULL && fo->error != NULL &&
+		    !fo->waiting) {
+			/* design §2a: the listing or index failed, or the set
+			 * is over its limits: nothing of it is touched. */
+			failed(&x, (a->recorded ? a->recorded->attempts : 0) +
+			    1, fo->error, fo->code, fo->context);
+			continue;
+		}
 		act(&x);
 	}
 	return sum->errors == 0 ? 0 : -1;

@@ -57,6 +57,12 @@ struct reconcile_ctx {
 	 * way and the set is probed on the next pass.  NULL: never. */
 	int (*interrupt)(void *arg);
 	void *interrupt_arg;
+	/* Called after a commit that created, replaced or deleted local
+	 * files of a set, with their paths (design §2a on_change needs
+	 * them).  NULL: nobody listens. */
+	void (*on_commit)(void *arg, const char *set,
+	    const char *const *changed, size_t nchanged);
+	void *on_commit_arg;
 };
 
 /* The manifest as enforced. */
@@ -87,6 +93,7 @@ struct reconcile_view {
 	struct bk_job *jobs;
 	size_t njobs;
 	int64_t now;
+	struct rfolders *folders;	/* folder sets (reconcile_folder.h) */
 };
 
 struct reconcile_summary {

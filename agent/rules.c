@@ -1516,7 +1516,10 @@ report_at(struct ctx *c, const struct mpos *pos, enum diag_severity sev,
 static void
 check_listing(struct ctx *c, const struct mset *set)
 {
-	if (!set->folder || set->source->kind == SOURCE_UNC)
+	/* A url that failed its own rule has no kind to judge by. */
+	if (!set->folder || set->source->kind == SOURCE_UNC ||
+	    set->source->url == NULL ||
+	    strncasecmp(set->source->url, "http", 4) != 0)
 		return;
 	if (set->index == NULL && set->ninclude > 0)
 		report_at(c, &set->content_pos, DIAG_ERROR, RULE_HTTP_LISTING,

@@ -394,6 +394,16 @@ spec_hash_files(const struct mset *set, const struct spec *sp,
 			canon_field(&c, "sha256", hex);
 		} else
 			canon_field(&c, "sha256", "");
+		/* Only folder sets' files have this line: the hashes of
+		 * sets that list their files stay what they were. */
+		if (meta[i].listed) {
+			char v[64];
+
+			snprintf(v, sizeof(v), "%llu %lld",
+			    (unsigned long long)meta[i].list_size,
+			    (long long)meta[i].list_mtime);
+			canon_field(&c, "listed", v);
+		}
 	}
 	spec_sha256(c.p, c.n, digest);
 	spec_hex(digest, 32, hash);
@@ -442,6 +452,9 @@ spec_build(const struct mset *set, enum platform platform, struct spec *out)
 		    platform);
 		fe[i].m.has_sha256 = mf->has_sha256;
 		memcpy(fe[i].m.sha256, mf->sha256, 32);
+		fe[i].m.listed = mf->listed;
+		fe[i].m.list_size = mf->list_size;
+		fe[i].m.list_mtime = mf->list_mtime;
 		fe[i].m.mfile = mf;
 	}
 	if (proxied) {

@@ -27,6 +27,11 @@
 struct spec_file {
 	int has_sha256;
 	uint8_t sha256[32];
+	/* A folder set's file: what its listing saw (mfile.listed); part
+	 * of the hash, so a changed remote file is a changed spec. */
+	int listed;
+	uint64_t list_size;
+	int64_t list_mtime;
 	const struct mfile *mfile;
 };
 

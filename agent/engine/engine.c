@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/fsuid.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -1811,6 +1812,200 @@ engine_probe(struct backend *e, const struct bk_probe *p,
 	return rc;
 }
 
+/* ---- folder sets (design §2a): listings and index files ---------------- */
+
+/* The identity and settings of a listing or an index fetch, as
+ * engine_probe gives a probe: *c holds the helper token's secret (free it
+ * with cred_free).  0, or -1 with err filled. */
+static int
+folder_xfer(struct backend *e, const char *remote,
+    const struct bk_job_spec *spec, struct ejob *settings, struct xfer *x,
+    struct cred *c, struct bk_error *err)
+{
+	char why[256];
+
+	memset(settings, 0, sizeof(*settings));
+	memset(x, 0, sizeof(*x));
+	memset(c, 0, sizeof(*c));
+	memset(err, 0, sizeof(*err));
+	if (spec != NULL) {
+		settings->proxy_usage = spec->proxy_usage;
+		settings->proxy_list = (char *)spec->proxy_list;
+		settings->proxy_bypass = (char *)spec->proxy_bypass;
+		settings->headers = (char *)spec->custom_headers;
+		if (spec->credential != NULL &&
+		    ((spec->token_flags & BK_TOKEN_NETWORK) ||
+		    spec->token_flags == 0)) {
+			if (cred_load(e->credential_dir, spec->credential, c,
+			    why, sizeof(why)) != 0) {
+				err->context = BK_CTX_GENERAL_QUEUE_MANAGER;
+				err->code = HR_LOGON_FAILURE;
+				err->text = strdup(why);
+				return -1;
+			}
+			x->user = c->username;
+			x->password = c->password;
+			x->domain = c->domain;
+		}
+	}
+	x->remote = remote;
+	x->job = settings;
+	x->ca_file = e->ca_file;
+	x->smb_port = e->smb_port;
+	x->fd = -1;
+	return 0;
+}
+
+static int
+engine_list_folder(struct backend *e, const struct bk_list *req,
+    struct bk_listing *out, struct bk_error *err)
+{
+	struct ejob settings;
+	struct xfer x;
+	struct cred c;
+	int rc = BK_E_IO;
+
+	memset(out, 0, sizeof(*out));
+	if (folder_xfer(e, req->remote, req->settings, &settings, &x, &c,
+	    err) != 0)
+		goto out;
+	if (!smb_is_unc(req->remote)) {
+		err->context = BK_CTX_GENERAL_QUEUE_MANAGER;
+		err->text = strdup("only UNC folders can be listed; an "
+		    "http(s) set needs an index file");
+		rc = BK_E_INVALID;
+		goto out;
+	}
+	rc = smb_list(&x, req, out, err);
+out:
+	cred_free(&c);
+	return rc;
+}
+
+/* An index fetch: the bytes go to a memory file, bounded by max. */
+struct small {
+	const struct bk_probe *p;
+	uint64_t max, got;
+	int over;
+};
+
+static int
+small_start(struct xfer *x, const struct bk_validators *v, uint64_t total,
+    int restart)
+{
+	struct small *m = x->ctx;
+
+	(void)v;
+	(void)restart;
+	m->got = x->offset;
+	if (total != BK_SIZE_UNKNOWN && total > m->max)
+		m->over = 1;
+	return m->over;
+}
+
+static int
+small_data(struct xfer *x, size_t n)
+{
+	struct small *m = x->ctx;
+
+	m->got += n;
+	if (m->got > m->max)
+		m->over = 1;
+	return m->over || (m->p->interrupt != NULL &&
+	    m->p->interrupt(m->p->interrupt_arg));
+}
+
+static int
+small_abort(struct xfer *x)
+{
+	struct small *m = x->ctx;
+
+	return m->over || (m->p->interrupt != NULL &&
+	    m->p->interrupt(m->p->interrupt_arg));
+}
+
+static int
+engine_fetch_small(struct backend *e, const struct bk_probe *p, size_t max,
+    char **buf, size_t *len, struct bk_error *err)
+{
+	struct ejob settings;
+	struct xfer x;
+	struct cred c;
+	struct small m;
+	struct smb_worker *sw = NULL;
+	struct http_worker *hw = NULL;
+	struct stat sb;
+	char *b = NULL;
+	int fd = -1, rc = BK_E_IO, r;
+
+	*buf = NULL;
+	*len = 0;
+	memset(&m, 0, sizeof(m));
+	m.p = p;
+	m.max = max;
+	if (folder_xfer(e, p->remote, p->settings, &settings, &x, &c,
+	    err) != 0)
+		goto out;
+	if ((fd = memfd_create("bitsync-index", MFD_CLOEXEC)) < 0)
+		goto out;
+	x.fd = fd;
+	x.on_start = small_start;
+	x.on_data = small_data;
+	x.should_abort = small_abort;
+	x.ctx = &m;
+	if (smb_is_unc(p->remote)) {
+		if ((sw = smb_worker_new()) == NULL)
+			goto out;
+		r = smb_transfer(sw, &x);
+	} else if (valid_remote(p->remote)) {
+		if ((hw = http_worker_new()) == NULL)
+			goto out;
+		r = http_transfer(hw, &x);
+	} else {
+		rc = BK_E_INVALID;
+		goto out;
+	}
+	if (m.over) {
+		err->context = BK_CTX_REMOTE_FILE;
+		err->code = HR_BG_INVALID_SERVER_RESPONSE;
+		{
+			char t[512];
+
+			snprintf(t, sizeof(t), "%s is larger than %zu bytes, "
+			    "the most an index may hold", p->remote, max);
+			err->text = strdup(t);
+		}
+		err->remote = strdup(p->remote);
+		goto out;
+	}
+	if (r != XFER_OK) {
+		err->context = x.ectx;
+		err->code = x.code;
+		err->text = strdup(r == XFER_ABORTED ? "interrupted: fetched "
+		    "again on the next pass" : x.text);
+		err->remote = strdup(p->remote);
+		rc = r == XFER_ABORTED ? BK_E_INTERRUPTED : BK_E_IO;
+		goto out;
+	}
+	if (fstat(fd, &sb) != 0 || (uint64_t)sb.st_size > max ||
+	    (b = malloc((size_t)sb.st_size + 1)) == NULL ||
+	    pread(fd, b, (size_t)sb.st_size, 0) != sb.st_size)
+		goto out;
+	b[sb.st_size] = '\0';
+	*buf = b;
+	*len = (size_t)sb.st_size;
+	b = NULL;
+	rc = BK_OK;
+out:
+	free(b);
+	if (fd >= 0)
+		close(fd);
+	smb_worker_free(sw);
+	http_worker_free(hw);
+	cred_free(&c);
+	return rc;
+}
+
 static void
 engine_set_notify(struct backend *e, bk_notify_fn fn, void *ctx)
 {
@@ -1834,5 +2029,7 @@ const struct backend_ops engine_backend_ops = {
 	.complete = engine_complete,
 	.temp_path = engine_temp_path,
 	.probe = engine_probe,
+	.list_folder = engine_list_folder,
+	.fetch_small = engine_fetch_small,
 	.set_notify = engine_set_notify,
 };

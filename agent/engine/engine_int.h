@@ -159,6 +159,9 @@ int smb_transfer(struct smb_worker *w, struct xfer *x);
 int smb_probe(const struct xfer *settings, struct bk_validators *out,
     struct bk_error *err);
 int smb_is_unc(const char *remote);
+/* A folder set's folder, listed (backend.h list_folder). */
+int smb_list(const struct xfer *settings, const struct bk_list *req,
+    struct bk_listing *out, struct bk_error *err);
 /* \\host\share\path -> smb://host:port/share/path (escaped); NULL if bad. */
 char *smb_url(const char *unc, unsigned port);
 

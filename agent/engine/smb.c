@@ -68,6 +68,9 @@ static struct {
 	__typeof__(smbc_getFunctionRead) *getFunctionRead;
 	__typeof__(smbc_getFunctionClose) *getFunctionClose;
 	__typeof__(smbc_getFunctionStat) *getFunctionStat;
+	__typeof__(smbc_getFunctionOpendir) *getFunctionOpendir;
+	__typeof__(smbc_getFunctionReaddirPlus2) *getFunctionReaddirPlus2;
+	__typeof__(smbc_getFunctionClosedir) *getFunctionClosedir;
 } S;
 static pthread_once_t smb_once = PTHREAD_ONCE_INIT;
 static int smb_loaded;
@@ -99,6 +102,9 @@ smb_load(void)
 	SYM(getFunctionRead);
 	SYM(getFunctionClose);
 	SYM(getFunctionStat);
+	SYM(getFunctionOpendir);
+	SYM(getFunctionReaddirPlus2);
+	SYM(getFunctionClosedir);
 #undef SYM
 	smb_loaded = 1;
 }
@@ -736,5 +742,293 @@ smb_probe_locked(const struct xfer *settings, struct bk_validators *out,
 	}
 	free(url);
 	smb_worker_free(w);
+	return ret;
+}
+
+/* ---- folder listings (design §2a) ------------------------------------- */
+
+static char **
+realloc_subs(char **subs, size_t n)
+{
+	char **r;
+
+	if (n != 0 && (n < 8 || (n & (n - 1)) != 0))
+		return subs;	/* room left: capacities 8, 16, 32, ... */
+	if ((r = realloc(subs, (n ? 2 * n : 8) * sizeof(*r))) == NULL) {
+		size_t i;
+
+		for (i = 0; i < n; i++)
+			free(subs[i]);
+		free(subs);
+	}
+	return r;
+}
+
+/* FILE_ATTRIBUTE_REPARSE_POINT: a symbolic link or junction on a Windows
+ * server; Samba reports a symlink as what it points to, and refuses to
+ * open one that leaves the share (wide links = no, its default). */
+#define SMB_ATTR_REPARSE	0x400
+
+struct smb_walk {
+	struct smb_worker *w;
+	const struct bk_list *req;
+	struct bk_listing *out;
+	size_t cap;
+	struct xfer *x;
+	size_t nkept;		/* usable names listed */
+	int err;		/* errno of a failed opendir, 0 */
+	char *failed;		/* the folder it failed on */
+};
+
+static int
+walk_add(struct smb_walk *k, const char *rel, uint64_t size, int64_t mtime,
+    const char *why)
+{
+	struct bk_entry *e;
+
+	if (k->out->n == k->cap) {
+		size_t cap = k->cap ? 2 * k->cap : 256;
+
+		if ((e = realloc(k->out->v, cap * sizeof(*e))) == NULL)
+			return -1;
+		k->out->v = e;
+		k->cap = cap;
+	}
+	e = &k->out->v[k->out->n];
+	if ((e->name = strdup(rel)) == NULL)
+		return -1;
+	e->size = size;
+	e->mtime = mtime;
+	e->why = why;
+	k->out->n++;
+	return 0;
+}
+
+/* Lists url (the folder rel below the set's folder), depth folders deep;
+ * sub-folders after the files, so a stop at the limit keeps the
+ * shallower ones.  0, or -1 (k->err, or out of memory). */
+static int
+walk_dir(struct smb_walk *k, const char *url, const char *rel,
+    unsigned depth)
+{
+	const struct libsmb_file_info *fi;
+	SMBCFILE *dh;
+	struct stat sb;
+	char **subs = NULL, **ns, *child = NULL, *curl = NULL;
+	size_t nsubs = 0, i;
+	int rc = -1;
+
+	if (k->req->interrupt != NULL &&
+	    k->req->interrupt(k->req->interrupt_arg)) {
+		k->err = EINTR;
+		return -1;
+	}
+	pthread_mutex_lock(&ctx_mu);
+	errno = 0;
+	dh = S.getFunctionOpendir(k->w->ctx)(k->w->ctx, url);
+	k->err = dh == NULL ? (errno ? errno : EIO) : 0;
+	pthread_mutex_unlock(&ctx_mu);
+	if (dh == NULL) {
+		k->failed = strdup(rel[0] ? rel : ".");
+		return -1;
+	}
+	for (;;) {
+		const char *why = NULL;
+		int is_dir;
+
+		pthread_mutex_lock(&ctx_mu);
+		fi = S.getFunctionReaddirPlus2(k->w->ctx)(k->w->ctx, dh, &sb);
+		free(child);
+		child = NULL;
+		if (fi != NULL && fi->name != NULL) {
+			size_t len = strlen(rel) + strlen(fi->name) + 2;
+
+			if ((child = malloc(len)) != NULL)
+				snprintf(child, len, "%s%s%s", rel,
+				    rel[0] ? "/" : "", fi->name);
+		}
+		pthread_mutex_unlock(&ctx_mu);
+		if (fi == NULL)
+			break;
+		if (fi->name == NULL || strcmp(fi->name, ".") == 0 ||
+		    strcmp(fi->name, "..") == 0)
+			continue;
+		if (child == NULL)
+			goto out;
+		is_dir = (fi->attrs & SMBC_DOS_MODE_DIRECTORY) != 0;
+		/* A name the server sends is the server's word only: one
+		 * holding a separator would be read as several components
+		 * once joined, and never reach the globs as itself. */
+		if (fi->name[0] == '\0' || strpbrk(fi->name, "/\\") != NULL)
+			why = "the name holds a path separator";
+		if (fi->attrs & SMB_ATTR_REPARSE) {
+			k->out->nlinks++;
+			continue;
+		}
+		if (is_dir) {
+			if (why != NULL) {
+				if (walk_add(k, child, 0, 0, why) != 0)
+					goto out;
+				continue;
+			}
+			if (k->req->enter != NULL &&
+			    !k->req->enter(k->req->arg, child))
+				continue;
+			if (depth >= k->req->max_depth) {
+				k->out->ndeep++;
+				continue;
+			}
+			if ((ns = realloc_subs(subs, nsubs)) == NULL) {
+				subs = NULL;
+				nsubs = 0;
+				goto out;
+			}
+			subs = ns;
+			if ((subs[nsubs] = strdup(fi->name)) == NULL)
+				goto out;
+			nsubs++;
+			continue;
+		}
+		if (why == NULL && k->req->keep != NULL &&
+		    !k->req->keep(k->req->arg, child))
+			continue;
+		/* Refused names count too, with room: a server that sends
+		 * nothing else must not grow the list without end. */
+		if ((why == NULL && k->nkept >= k->req->max_entries) ||
+		    k->out->n >= k->req->max_entries + 1000) {
+			k->out->over = 1;
+			rc = 0;
+			goto out;
+		}
+		if (walk_add(k, child, (uint64_t)fi->size,
+		    (int64_t)fi->mtime_ts.tv_sec, why) != 0)
+			goto out;
+		if (why == NULL)
+			k->nkept++;
+	}
+	pthread_mutex_lock(&ctx_mu);
+	S.getFunctionClosedir(k->w->ctx)(k->w->ctx, dh);
+	pthread_mutex_unlock(&ctx_mu);
+	dh = NULL;
+	for (i = 0; i < nsubs && !k->out->over; i++) {
+		size_t ulen = strlen(url) + 3 * strlen(subs[i]) + 2;
+		char *o;
+		const char *p;
+
+		free(curl);
+		free(child);
+		child = NULL;
+		if ((curl = malloc(ulen)) == NULL ||
+		    (child = malloc(strlen(rel) + strlen(subs[i]) + 2)) == NULL)
+			goto out;
+		o = curl + sprintf(curl, "%s/", url);
+		for (p = subs[i]; *p != '\0'; p++) {
+			unsigned char ch = (unsigned char)*p;
+
+			if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' &&
+			    ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+			    strchr("-._~$", ch) != NULL)
+				*o++ = (char)ch;
+			else
+				o += sprintf(o, "%%%02X", ch);
+		}
+		*o = '\0';
+		sprintf(child, "%s%s%s", rel, rel[0] ? "/" : "", subs[i]);
+		if (walk_dir(k, curl, child, depth + 1) != 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	if (dh != NULL) {
+		pthread_mutex_lock(&ctx_mu);
+		S.getFunctionClosedir(k->w->ctx)(k->w->ctx, dh);
+		pthread_mutex_unlock(&ctx_mu);
+	}
+	for (i = 0; i < nsubs; i++)
+		free(subs[i]);
+	free(subs);
+	free(child);
+	free(curl);
+	return rc;
+}
+
+/* A folder's URL: a share's root (\\host\share) is a folder too, which
+ * smb_url (made for files) refuses. */
+static char *
+folder_url(const char *unc, unsigned port)
+{
+	size_t n = strlen(unc);
+	char *s, *u;
+
+	if ((s = malloc(n + 2)) == NULL)
+		return NULL;
+	memcpy(s, unc, n);
+	s[n] = '\\';
+	s[n + 1] = '\0';
+	u = smb_url(s, port);
+	free(s);
+	return u;
+}
+
+int
+smb_list(const struct xfer *settings, const struct bk_list *req,
+    struct bk_listing *out, struct bk_error *err)
+{
+	struct xfer x = *settings;
+	struct smb_walk k;
+	char *url = NULL;
+	int ret = BK_E_IO, st;
+
+	memset(out, 0, sizeof(*out));
+	memset(err, 0, sizeof(*err));
+	memset(&k, 0, sizeof(k));
+	k.req = req;
+	k.out = out;
+	k.x = &x;
+	if ((k.w = smb_worker_new()) == NULL)
+		return BK_E_IO;
+	k.w->cur = &x;
+	if (!smb_available())
+		xfer_fail(&x, BK_CTX_GENERAL_TRANSPORT, HR_GEN_FAILURE, 0,
+		    "UNC sources need libsmbclient, which is not installed");
+	else if ((url = folder_url(x.remote, x.smb_port)) == NULL)
+		smb_fail(&x, EINVAL, "listing");
+	else if (ensure_ctx(k.w, &x) != 0)
+		xfer_fail(&x, BK_CTX_GENERAL_TRANSPORT, HR_GEN_FAILURE, 1,
+		    "cannot set up the SMB client");
+	else {
+		/* smb_url keeps a trailing separator as '/': drop it so
+		 * that children join with exactly one. */
+		size_t n = strlen(url);
+
+		while (n > 0 && url[n - 1] == '/')
+			url[--n] = '\0';
+		st = walk_dir(&k, url, "", 0);
+		if (st == 0)
+			ret = BK_OK;
+		else if (k.err == EINTR)
+			ret = BK_E_INTERRUPTED;
+		else if (k.err != 0) {
+			char what[300];
+
+			snprintf(what, sizeof(what), "listing folder %s of",
+			    k.failed ? k.failed : ".");
+			smb_fail(&x, k.err, what);
+		} else
+			xfer_fail(&x, BK_CTX_GENERAL_QUEUE_MANAGER,
+			    HR_GEN_FAILURE, 0, "out of memory");
+	}
+	if (ret != BK_OK) {
+		backend_free_listing(out);
+		err->context = ret == BK_E_INTERRUPTED ?
+		    BK_CTX_GENERAL_TRANSPORT : x.ectx;
+		err->code = x.code;
+		err->text = strdup(ret == BK_E_INTERRUPTED ? "listing "
+		    "interrupted: listed again on the next pass" : x.text);
+		err->remote = strdup(x.remote);
+	}
+	free(k.failed);
+	free(url);
+	smb_worker_free(k.w);
 	return ret;
 }

@@ -1,0 +1,54 @@
+/* reconcile_folder.h - folder sets in a reconcile pass (design §2a).
+ *
+ * Before planning, each folder set of the view is expanded: its folder
+ * listed (backend list_folder) or its index fetched (fetch_small) and
+ * parsed, the names checked (folder.h), and the set in the view replaced
+ * by a copy that holds the files found, so that spec, planner and
+ * executor see an ordinary set.  A set whose listing fails, or that is
+ * over max_set_files or the listing depth, keeps everything it has (its
+ * action becomes a wait) and fails with a clear error; while its retry is
+ * not due it is not listed again. */
+#ifndef BITSYNC_RECONCILE_FOLDER_H
+#define BITSYNC_RECONCILE_FOLDER_H
+
+#include "folder.h"
+#include "reconcile.h"
+
+struct rfolder {
+	const struct mset *orig;	/* the set as the manifest has it */
+	struct mset set;		/* expanded; the view points here */
+	struct folder_result r;
+	char *error;			/* listing or index failed; NULL */
+	int32_t code;
+	int context;			/* BK_CTX_* of error */
+	int waiting;			/* failed before, retry not due: not listed */
+	char *refused_note;		/* names refused, for status; NULL */
+};
+
+struct rfolders {
+	struct rfolder *v;
+	size_t n;
+};
+
+/* Expands the folder sets among v->desired (state and specs already
+ * built by reconcile_plan), rebuilding their specs and observations. */
+void rfolder_expand(struct reconcile_ctx *c, struct reconcile_view *v);
+
+/* After plan_make: a folder set that failed or waits for its retry does
+ * nothing (PLAN_WAIT, backoff), whatever the plan said. */
+void rfolder_hold(struct reconcile_view *v);
+
+/* The pass's folder state of a desired set, or NULL (not a folder set). */
+struct rfolder *rfolder_of(const struct reconcile_view *v,
+    const struct mset *set);
+
+void rfolder_free(struct reconcile_view *v);
+
+/* Files of an index set whose bytes did not match the index's sha256:
+ * remembered (<state_dir>/folders/<set>.rejected) so that the next pass
+ * commits the others without them; each is tried again after the set's
+ * retry_delay, or at once when the index gives it another hash. */
+void rfolder_reject(const struct reconcile_ctx *c, const char *set,
+    const char *rel, const uint8_t sha256[32], int64_t now);
+
+#endif
