@@ -262,6 +262,14 @@ same_settings(const struct plan_desired *d, const struct state_set *r)
 					om[k].list_size = rf->size;
 					om[k].list_mtime = rf->mtime;
 				}
+				/* An index set's file the index now gives
+				 * another hash: the record's line was the
+				 * hash of what was placed (verified before
+				 * the commit).  The file itself goes again
+				 * (plan_keep_committed); the others stay. */
+				if (attempt == 1 && d->set->folder &&
+				    om[k].has_sha256 && rf->has_sha256)
+					memcpy(om[k].sha256, rf->sha256, 32);
 				continue;
 			}
 			memset(&om[k], 0, sizeof(om[k]));

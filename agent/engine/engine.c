@@ -25,7 +25,6 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/fsuid.h>
-#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -1946,8 +1945,15 @@ engine_fetch_small(struct backend *e, const struct bk_probe *p, size_t max,
 	if (folder_xfer(e, p->remote, p->settings, &settings, &x, &c,
 	    err) != 0)
 		goto out;
-	if ((fd = memfd_create("bitsync-index", MFD_CLOEXEC)) < 0)
+	/* An unnamed file in the state directory (a memfd has no free
+	 * space to judge by, which the transfer code checks). */
+	if ((fd = open(e->state_dir, O_TMPFILE | O_RDWR | O_CLOEXEC,
+	    0600)) < 0) {
+		err->context = BK_CTX_LOCAL_FILE;
+		err->code = lf_hresult(errno);
+		err->text = strdup(strerror(errno));
 		goto out;
+	}
 	x.fd = fd;
 	x.on_start = small_start;
 	x.on_data = small_data;

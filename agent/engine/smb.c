@@ -1008,6 +1008,16 @@ smb_list(const struct xfer *settings, const struct bk_list *req,
 			ret = BK_OK;
 		else if (k.err == EINTR)
 			ret = BK_E_INTERRUPTED;
+		else if (k.err == EINVAL)
+			/* libsmbclient refuses a whole folder whose entries
+			 * it cannot convert (a '\\' in a name, from a server
+			 * that does not mangle such names). */
+			xfer_fail(&x, BK_CTX_REMOTE_FILE, HR_INET_INVALID_URL,
+			    0, "listing folder %s of %s: the server sent a "
+			    "name the SMB client refuses (a '\\' or another "
+			    "character a Windows name cannot hold); rename it "
+			    "on the server; nothing of the set was changed",
+			    k.failed ? k.failed : ".", x.remote);
 		else if (k.err != 0) {
 			char what[300];
 

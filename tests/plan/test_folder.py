@@ -1,0 +1,412 @@
+"""Folder sets (design §2a, issue 13): include/exclude over a real smbd,
+an index over a real nginx, incremental transfers, on_remove, the names
+and limits a hostile server can throw at the agent.
+
+Run one: BITSYNC=build/bitsync /usr/bin/python3 tests/plan/test_folder.py \
+    FolderTest.test_tree_include_then_one_change
+"""
+
+import hashlib
+import json
+import os
+import re
+import sys
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "servers"))
+import servers  # noqa: E402
+from test_apply import Base  # noqa: E402
+
+OLD = time.time() - 3600
+
+
+def put(path, data, mtime=None):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    for d in _parents(path):
+        os.chmod(d, 0o755)
+    with open(path, "wb") as f:
+        f.write(data)
+    os.chmod(path, 0o644)
+    # Old enough that the engine reads it at once (smb.c SMB_MTIME_FRESH),
+    # and atime before mtime so that relatime records the next read.
+    m = mtime if mtime is not None else OLD
+    os.utime(path, (m - 100, m))
+
+
+def _parents(path):
+    out, d = [], os.path.dirname(path)
+    while d and d != "/" and not d.endswith("/pub") and "/pub/" in d + "/":
+        out.append(d)
+        d = os.path.dirname(d)
+    return out
+
+
+def read_since(root, stamp):
+    """Files under root whose atime moved past stamp (read since)."""
+    out = []
+    for dp, _, fs in os.walk(root):
+        for f in fs:
+            p = os.path.join(dp, f)
+            st = os.lstat(p)
+            if st.st_atime > stamp:
+                out.append(os.path.relpath(p, root))
+    return sorted(out)
+
+
+def tree(root):
+    out = []
+    for dp, _, fs in os.walk(root):
+        for f in fs:
+            out.append(os.path.relpath(os.path.join(dp, f), root))
+    return sorted(out)
+
+
+class RawSmbd(servers.Smbd):
+    """smbd that sends names as the disk has them: no 8.3 mangling of
+    names Windows cannot hold (a backslash in '..\\evil'), as a hostile
+    or odd server would."""
+
+    def _conf(self):
+        return super()._conf().replace(
+            "[global]\n", "[global]\n    mangled names = no\n", 1)
+
+
+class FolderTest(Base):
+
+    def smb(self, max_set_files=None, raw=False):
+        self.pub = os.path.join(self.dir, "pub")
+        os.makedirs(self.pub, exist_ok=True)
+        os.chmod(self.pub, 0o755)
+        self.smbd = (RawSmbd if raw else servers.Smbd)(self.dir, {
+            "pub": servers.Share(self.pub, guest=True)})
+        self.smbd.start()
+        self.servers.append(self.smbd)
+        with open(self.config, "w") as f:
+            f.write("[agent]\nmanifest_dir = %s\nstate_dir = %s\n%s"
+                    "[engine]\nmax_parallel = 4\nsmb_port = %d\n"
+                    % (self.mdir, self.state, "max_set_files = %d\n"
+                       % max_set_files if max_set_files else "",
+                       self.smbd.port))
+
+    def folder_set(self, name, more, dest=None, path=None):
+        self.dest = dest or os.path.join(self.dst, name)
+        y = ("  - name: %s\n    source: dist\n    destination: %s\n"
+             % (name, self.dest))
+        if path:
+            y += "    path: %s\n" % path
+        for line in more.splitlines():
+            y += "    " + line + "\n"
+        self.manifest("00-sources.yaml", None, sources=False,
+                      extra="sources:\n  dist:\n    url: "
+                      "\\\\127.0.0.1\\pub\n    auth: computer\n")
+        return self.manifest("10-%s.yaml" % name, y, sources=False)
+
+    def apply(self, ok=True):
+        p = self.run_bitsync("apply", timeout=170)
+        if ok:
+            self.assertEqual(p.returncode, 0, p.stderr)
+        return p
+
+    def status(self, name):
+        p = self.run_bitsync("status", "--format", "json")
+        for s in json.loads(p.stdout)["sets"]:
+            if s["name"] == name:
+                return s
+        self.fail("no set %s in status: %s" % (name, p.stdout))
+
+    def created(self, stderr):
+        """files= of the job this apply created (how many transferred)."""
+        m = re.findall(r"created files=(\d+) .*kept=(\d+)", stderr)
+        return [(int(a), int(b)) for a, b in m]
+
+    # -- a tree ---------------------------------------------------------
+
+    def make_tree(self):
+        want = []
+        for i in range(1000):
+            rel = "many/%02d/f%04d.bin" % (i % 10, i)
+            put(os.path.join(self.pub, rel), b"%d\n" % i)
+            want.append(rel)
+        for rel in ("top.bin", "with space/a b.bin",
+                    "n\u00e4me/\u00fcber \u00e9t\u00e9.bin",
+                    "deep/1/2/3/4/5/x.bin"):
+            put(os.path.join(self.pub, rel), os.urandom(300))
+            want.append(rel)
+        for rel in ("top.pdb", "with space/a b.pdb", "README.txt",
+                    "many/00/f0000.bin.bak"):
+            put(os.path.join(self.pub, rel), b"not selected")
+        return sorted(want)
+
+    def test_tree_include_then_one_change(self):
+        """include: ['**/*.bin'] places exactly the matching files of a
+        1,004-file tree (sub-folders, spaces, non-ASCII); one remote file
+        changed: only it is read from the share and transferred; a second
+        apply reads nothing."""
+        self.smb()
+        want = self.make_tree()
+        self.folder_set("tools", "include: ['**/*.bin']\n"
+                        "exclude: ['**/*.pdb']\n")
+        p = self.apply()
+        self.assertEqual(tree(self.dest), want)
+        self.assertEqual(self.created(p.stderr), [(1004, 0)], p.stderr)
+        with open(os.path.join(self.dest, "many/03/f0013.bin"), "rb") as f:
+            self.assertEqual(f.read(), b"13\n")
+        # One file changes on the server (another size and mtime).
+        stamp = time.time()
+        time.sleep(0.05)
+        put(os.path.join(self.pub, "many/03/f0013.bin"), b"changed\n",
+            mtime=OLD + 60)
+        os.utime(os.path.join(self.pub, "many/03/f0013.bin"),
+                 (stamp - 200, OLD + 60))
+        p = self.apply()
+        self.assertEqual(self.created(p.stderr), [(1, 1003)], p.stderr)
+        self.assertEqual(read_since(self.pub, stamp), ["many/03/f0013.bin"])
+        with open(os.path.join(self.dest, "many/03/f0013.bin"), "rb") as f:
+            self.assertEqual(f.read(), b"changed\n")
+        # Nothing changed: nothing read, nothing created.
+        stamp = time.time()
+        time.sleep(0.05)
+        p = self.apply()
+        self.assertEqual(self.created(p.stderr), [], p.stderr)
+        self.assertEqual(read_since(self.pub, stamp), [])
+        self.assertEqual(self.status("tools")["state"], "in-sync")
+        # plan shows per file what a change adds, replaces and removes.
+        put(os.path.join(self.pub, "new.bin"), b"new")
+        os.unlink(os.path.join(self.pub, "top.bin"))
+        p = self.run_bitsync("plan")
+        self.assertIn("new.bin", p.stdout)
+        self.assertNotIn("top.bin", p.stdout.replace("new.bin", ""))
+
+    def test_removed_remote_file_keep_and_delete(self):
+        """A file that leaves the set: kept with on_remove: keep; deleted
+        with delete, unless it changed locally since bitsync placed it."""
+        self.smb()
+        for n in ("a", "b", "c", "d"):
+            put(os.path.join(self.pub, "k", n + ".bin"), n.encode() * 10)
+            put(os.path.join(self.pub, "d", n + ".bin"), n.encode() * 10)
+        self.folder_set("keep", "include: ['k/*.bin']\non_remove: keep\n")
+        keep = self.dest
+        self.folder_set("del", "include: ['d/*.bin']\non_remove: delete\n")
+        dele = self.dest
+        self.apply()
+        self.assertEqual(tree(keep), ["k/a.bin", "k/b.bin", "k/c.bin",
+                                      "k/d.bin"])
+        self.assertEqual(len(tree(dele)), 4)
+        for sub in ("k", "d"):
+            os.unlink(os.path.join(self.pub, sub, "a.bin"))
+            os.unlink(os.path.join(self.pub, sub, "b.bin"))
+        # The user edited d/b.bin: it is theirs now.
+        with open(os.path.join(dele, "d", "b.bin"), "ab") as f:
+            f.write(b"mine")
+        p = self.apply()
+        self.assertEqual(tree(keep), ["k/a.bin", "k/b.bin", "k/c.bin",
+                                      "k/d.bin"])
+        self.assertEqual(tree(dele), ["d/b.bin", "d/c.bin", "d/d.bin"],
+                         p.stderr)
+        self.assertIn("deleted=%s" % os.path.join(dele, "d", "a.bin"),
+                      p.stderr)
+        self.assertEqual(self.status("del")["state"], "in-sync")
+        self.assertEqual(self.status("keep")["state"], "in-sync")
+
+    # -- what a hostile server sends --------------------------------------
+
+    def hostile_share(self):
+        secret = os.path.join(self.dir, "secret")
+        os.makedirs(secret)
+        with open(os.path.join(secret, "s.bin"), "wb") as f:
+            f.write(b"SECRET")
+        os.chmod(secret, 0o755)
+        put(os.path.join(self.pub, "good.bin"), b"good")
+        put(os.path.join(self.pub, "..\\evil.bin"), b"evil")
+        put(os.path.join(self.pub, "sub", "..\\..\\evil2.bin"), b"evil")
+        os.symlink(os.path.join(secret, "s.bin"),
+                   os.path.join(self.pub, "link.bin"))
+        os.symlink(secret, os.path.join(self.pub, "linkdir"))
+
+    def check_contained(self, outside, p):
+        self.assertEqual(set(os.listdir(self.dir)), outside, p.stderr)
+        self.assertEqual(os.listdir(self.dst), [os.path.basename(
+            self.dest)] if os.path.exists(self.dest) else [], p.stderr)
+        for rel in tree(self.dest) if os.path.exists(self.dest) else []:
+            with open(os.path.join(self.dest, rel), "rb") as f:
+                self.assertNotEqual(f.read(), b"SECRET", rel)
+            self.assertNotIn("..", re.split(r"[/\\]", rel))
+
+    def test_hostile_names_and_links(self):
+        """Samba as shipped: a name '..\\evil' reaches the client as an
+        8.3 name inside the folder, a symlink leaving the share is not
+        listed (wide links = no): nothing outside the destination is
+        written, the link's target is never copied, good files arrive."""
+        self.smb()
+        self.hostile_share()
+        outside = set(os.listdir(self.dir))
+        self.folder_set("hostile", "include: ['**']\n")
+        p = self.apply()
+        self.check_contained(outside, p)
+        got = tree(self.dest)
+        self.assertIn("good.bin", got)
+        self.assertEqual(len(got), 3, got)	# good + two mangled names
+        self.assertEqual(self.status("hostile")["state"], "in-sync")
+
+    def test_hostile_raw_names_refused(self):
+        """A server that sends '..\\evil' as it is (no mangling): the SMB
+        client refuses the folder; the set fails with an error saying
+        what to do, nothing is written, nothing placed before removed."""
+        self.smb(raw=True)
+        put(os.path.join(self.pub, "good.bin"), b"good")
+        self.folder_set("hostile", "include: ['**']\non_remove: delete\n")
+        self.apply()
+        self.assertEqual(tree(self.dest), ["good.bin"])
+        self.hostile_share()
+        outside = set(os.listdir(self.dir))
+        p = self.apply(ok=False)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.check_contained(outside, p)
+        self.assertEqual(tree(self.dest), ["good.bin"])
+        st = self.status("hostile")
+        self.assertIn("rename it on the server", st["last_error"])
+        self.assertEqual(st["state"], "waiting-to-retry")
+
+    def test_over_max_set_files_removes_nothing(self):
+        """10,001 files against max_set_files = 10000: the set fails with
+        an error naming the limit; what it placed before stays, and no job
+        is created."""
+        self.smb()
+        for n in ("a", "b"):
+            put(os.path.join(self.pub, n + ".bin"), n.encode())
+        self.folder_set("big", "include: ['**/*.bin']\non_remove: delete\n")
+        self.apply()
+        self.assertEqual(tree(self.dest), ["a.bin", "b.bin"])
+        for i in range(9999):
+            p = os.path.join(self.pub, "m%d" % (i % 20), "f%05d.bin" % i)
+            if i < 20:
+                os.makedirs(os.path.dirname(p), exist_ok=True)
+                os.chmod(os.path.dirname(p), 0o755)
+            with open(p, "wb") as f:
+                f.write(b"x")
+        p = self.apply(ok=False)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("more than 10000 files", p.stderr)
+        self.assertIn("max_set_files", p.stderr)
+        self.assertEqual(tree(self.dest), ["a.bin", "b.bin"])
+        self.assertEqual(self.created(p.stderr), [])
+        st = self.status("big")
+        self.assertIn("max_set_files", st["last_error"])
+        self.assertEqual(st["state"], "waiting-to-retry")
+
+
+class IndexTest(Base):
+    """An index (SHA256SUMS) over HTTP from nginx."""
+
+    def write_index(self, files, bad=()):
+        lines = []
+        for rel, data in files.items():
+            h = hashlib.sha256(data).hexdigest()
+            if rel in bad:
+                h = hashlib.sha256(b"other").hexdigest()
+            lines.append("%s  %s\n" % (h, rel) if rel != "b-c.iso" else
+                         "SHA256 (%s) = %s\n" % (rel, h))
+        d = os.path.join(self.www, "rel")
+        os.makedirs(d, exist_ok=True)
+        os.chmod(d, 0o755)
+        for rel, data in files.items():
+            p = os.path.join(d, rel)
+            os.makedirs(os.path.dirname(p), exist_ok=True)
+            with open(p, "wb") as f:
+                f.write(data)
+            os.chmod(p, 0o644)
+        with open(os.path.join(d, "SHA256SUMS"), "w") as f:
+            f.writelines(lines)
+        os.chmod(os.path.join(d, "SHA256SUMS"), 0o644)
+
+    def index_set(self):
+        self.dest = os.path.join(self.dst, "isos")
+        self.manifest("10-isos.yaml",
+                      "  - name: isos\n    source: web\n    path: rel\n"
+                      "    destination: %s\n    index: SHA256SUMS\n"
+                      "    include: ['*.iso']\n" % self.dest)
+
+    def test_wrong_hash_one_file_rest_committed(self):
+        """One file of the index with a wrong hash: it is not committed,
+        the others are, and the error names it; a later index change is
+        noticed and fetches only the changed file."""
+        self.nginx()
+        files = {"a.iso": os.urandom(5000), "b-c.iso": os.urandom(4000),
+                 "bad.iso": os.urandom(3000), "notes.txt": b"not selected"}
+        self.write_index(files, bad=("bad.iso",))
+        self.index_set()
+        p = self.run_bitsync("apply", "--wait", "--timeout", "60s")
+        self.assertEqual(sorted(os.listdir(self.dest)), ["a.iso", "b-c.iso"],
+                         p.stderr)
+        self.assertIn("bad.iso", p.stderr)
+        st = json.loads(self.run_bitsync("status", "--format",
+                                         "json").stdout)["sets"][0]
+        self.assertIn("bad.iso", st["last_error"])
+        with open(os.path.join(self.dest, "a.iso"), "rb") as f:
+            self.assertEqual(f.read(), files["a.iso"])
+        # The index changes one file: only it (and the index) is fetched.
+        n0 = len(self.web.log())
+        files["a.iso"] = os.urandom(5000)
+        self.write_index(files, bad=("bad.iso",))
+        p = self.run_bitsync("apply", "--wait", "--timeout", "60s")
+        got = [r["uri"] for r in self.web.log()[n0:]
+               if r["method"] == "GET" and r["status"] in (200, 206)]
+        self.assertNotIn("/rel/b-c.iso", got, p.stderr)
+        self.assertIn("/rel/a.iso", got, p.stderr)
+        with open(os.path.join(self.dest, "a.iso"), "rb") as f:
+            self.assertEqual(f.read(), files["a.iso"])
+        self.assertFalse(os.path.exists(os.path.join(self.dest, "bad.iso")))
+
+    def test_hostile_index_names_refused_per_file(self):
+        """Names in an index that would leave the destination ('..',
+        absolute, backslash-dotdot, control characters) are refused one
+        by one and reported; the good entry is committed; nothing is
+        written outside the destination."""
+        self.nginx()
+        files = {"good.iso": b"good"}
+        self.write_index(files)
+        h = hashlib.sha256(b"evil").hexdigest()
+        with open(os.path.join(self.www, "rel", "SHA256SUMS"), "a") as f:
+            f.write("%s  ../evil.iso\n%s  /tmp/evil.iso\n"
+                    "%s  sub\\..\\..\\evil.iso\n"
+                    "SHA256 (C:\\evil.iso) = %s\n" % (h, h, h, h))
+        outside = set(os.listdir(self.dir))
+        self.dest = os.path.join(self.dst, "isos")
+        self.manifest("10-isos.yaml",
+                      "  - name: isos\n    source: web\n    path: rel\n"
+                      "    destination: %s\n    index: SHA256SUMS\n"
+                      % self.dest)
+        p = self.run_bitsync("apply")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(os.listdir(self.dest), ["good.iso"])
+        self.assertEqual(set(os.listdir(self.dir)), outside)
+        self.assertEqual(os.listdir(self.dst), ["isos"])
+        self.assertFalse(os.path.exists("/tmp/evil.iso"))
+        st = json.loads(self.run_bitsync("status", "--format",
+                                         "json").stdout)["sets"][0]
+        self.assertIn("4 names from the server refused", st["last_error"])
+        self.assertIn("../evil.iso", st["last_error"])
+        self.assertEqual(st["state"], "in-sync")
+
+    def test_bad_index_changes_nothing(self):
+        """An index that is not sha256sum output fails the set with the
+        line that is wrong; nothing placed before is removed."""
+        self.nginx()
+        files = {"a.iso": b"aaaa"}
+        self.write_index(files)
+        self.index_set()
+        p = self.run_bitsync("apply")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        with open(os.path.join(self.www, "rel", "SHA256SUMS"), "a") as f:
+            f.write("<html>not an index</html>\n")
+        p = self.run_bitsync("apply")
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("line 2", p.stderr)
+        self.assertEqual(os.listdir(self.dest), ["a.iso"])
+
+
+if __name__ == "__main__":
+    unittest.main()
