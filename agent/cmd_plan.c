@@ -16,6 +16,7 @@
 #include "cli.h"
 #include "platform.h"
 #include "reconcile.h"
+#include "reconcile_folder.h"
 #include "util.h"
 
 /* The sign in front of a set in the text diff. */
@@ -55,6 +56,47 @@ fmt_time(int64_t t, char *buf, size_t len)
 		snprintf(buf, len, "never");
 	else
 		strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* A folder set's create, per file (design §2a): what is added (+),
+ * replaced (~) and removed (-) or left in place when it leaves the set;
+ * files that stay as committed are not shown. */
+static void
+print_folder_files(const struct plan_action *a, FILE *out)
+{
+	const struct spec *sp = a->desired->spec;
+	const struct state_set *r = a->recorded;
+	unsigned char *keep = xcalloc(sp->job.nfiles + 1, 1);
+	size_t i, k, nkeep;
+
+	nkeep = plan_keep_committed(a->desired, r, keep);
+	for (i = 0; i < sp->job.nfiles; i++) {
+		int had = 0;
+
+		if (keep[i])
+			continue;
+		for (k = 0; r != NULL && k < r->nfiles && !had; k++)
+			had = strcmp(r->files[k].local, sp->files[i].local) == 0;
+		fprintf(out, "      %c %s\n          <- %s\n", had ? '~' : '+',
+		    sp->files[i].local, sp->files[i].remote);
+	}
+	for (k = 0; r != NULL && k < r->nfiles; k++) {
+		for (i = 0; i < sp->job.nfiles; i++)
+			if (strcmp(r->files[k].local, sp->files[i].local) == 0)
+				break;
+		if (i < sp->job.nfiles)
+			continue;
+		if (a->desired->set->settings.on_remove == ON_REMOVE_DELETE)
+			fprintf(out, "      - %s (left the set: deleted if "
+			    "unchanged since placed)\n", r->files[k].local);
+		else
+			fprintf(out, "      - %s (left the set: kept, "
+			    "on_remove: keep)\n", r->files[k].local);
+	}
+	if (nkeep > 0)
+		fprintf(out, "      (%zu file%s unchanged, kept as placed)\n",
+		    nkeep, nkeep == 1 ? "" : "s");
+	free(keep);
 }
 
 static void
@@ -107,6 +149,10 @@ print_text(const struct reconcile_input *in, const struct reconcile_view *v,
 		for (k = 0; k < a->nremove; k++)
 			fprintf(out, "      - delete %s\n", a->remove[k]->local);
 		if (sp != NULL && (a->verb == PLAN_CREATE ||
+		    a->verb == PLAN_CANCEL_RECREATE) &&
+		    rfolder_of(v, a->desired->set) != NULL)
+			print_folder_files(a, out);
+		else if (sp != NULL && (a->verb == PLAN_CREATE ||
 		    a->verb == PLAN_CANCEL_RECREATE))
 			for (k = 0; k < sp->job.nfiles; k++)
 				fprintf(out, "      + %s\n          <- %s\n",
@@ -274,14 +320,20 @@ plan_render(struct reconcile_ctx *c, const char *const *paths, size_t npaths,
 	struct reconcile_input in;
 	struct reconcile_view v;
 	size_t i;
-	int rc = EXIT_OK, bkrc;
+	int rc = EXIT_OK, bkrc, list_now, prc;
 
 	reconcile_load(c, paths, npaths, 0, &in);
 	/* What a plan builds from here (specs, observations, the record)
 	 * stays until it exits: about 3 KB a set. */
 	if (c->one_shot && in.m != NULL)
 		platform_heap_hint(in.m->nsets * 3072);
-	if (reconcile_plan(c, &in, (int64_t)time(NULL), &v, &bkrc) != 0) {
+	/* A person asks what would happen now: folders are listed now
+	 * (also when the daemon answers, whose own passes keep theirs). */
+	list_now = c->list_now;
+	c->list_now = 1;
+	prc = reconcile_plan(c, &in, (int64_t)time(NULL), &v, &bkrc);
+	c->list_now = list_now;
+	if (prc != 0) {
 		rc = bkrc == BK_E_IO ? EXIT_IOERR : EXIT_UNAVAILABLE;
 		goto done;
 	}

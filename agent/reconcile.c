@@ -1431,7 +1431,24 @@ do_recheck(struct act *x)
 	static char msg[640];	/* x->row.last_error points here */
 	size_t i;
 	int changed = 0, bad = 0, rc;
+	struct rfolder *fo = rfolder_of(x->v, x->a->desired->set);
 
+	/* A folder set was listed (or its index fetched) afresh by this
+	 * pass, and its spec, which holds what the listing saw, is the one
+	 * committed: that listing was the check, no file is probed. */
+	if (fo != NULL && fo->fresh) {
+		x->row.last_check = r != NULL ? plan_recheck_time(
+		    r->last_check, x->a->desired->set->settings.refresh,
+		    (int64_t)time(NULL)) : (int64_t)time(NULL);
+		x->row.last_error = NULL;
+		x->row.last_error_code = 0;
+		x->row.last_error_context = 0;
+		folder_note(x);
+		logf_(c, LOG_LEVEL_INFO, "set=%s recheck=unchanged listed=%zu",
+		    x->a->set, sp->job.nfiles);
+		put_row(x);
+		return;
+	}
 	if ((int64_t)time(NULL) - x->v->now >= RECHECK_PASS_BUDGET) {
 		logf_(c, LOG_LEVEL_INFO, "set=%s recheck=deferred why=\"this pass spent %ds"
 		    " probing; the set is probed by the next pass\"",

@@ -57,6 +57,9 @@ struct reconcile_ctx {
 	 * way and the set is probed on the next pass.  NULL: never. */
 	int (*interrupt)(void *arg);
 	void *interrupt_arg;
+	/* Folder sets are listed afresh, not from the last listing (a
+	 * person's plan or apply; retry_now implies it). */
+	int list_now;
 	/* Called after a commit that created, replaced or deleted local
 	 * files of a set, with their paths (design §2a on_change needs
 	 * them).  NULL: nobody listens. */

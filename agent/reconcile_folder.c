@@ -138,11 +138,232 @@ apply_rejected(const struct reconcile_ctx *c, const struct mset *set,
 	free(path);
 }
 
+/* ---- the listing kept between passes ----------------------------------
+ *
+ * <state_dir>/folders/<set>.list: what the last listing or index gave
+ * (before rejections), so that a timed pass of the daemon does not list a
+ * 10,000-file folder again until the set's refresh is due (design §9: an
+ * origin sees about agents / refresh checks).  A person's apply always
+ * lists.  Text, one file per line; a name never holds a control
+ * character (folder.c refuses them), so tab and newline separate:
+ *
+ *   bitsync-folder 1 KEY LISTED_AT
+ *   F SIZE MTIME LISTED(0|1) SHA256|- NAME
+ *   R WHY<TAB>NAME
+ */
+
+/* What the listing depends on: source, path, globs, index, host, limit. */
+static void
+cache_key(const struct reconcile_ctx *c, const struct mset *set,
+    char out[65])
+{
+	uint8_t d[32];
+	char *s;
+	size_t i, len = 0, cap = 256;
+
+	s = xmalloc(cap);
+#define ADD(str) do {							\
+		size_t n_ = strlen(str) + 1;				\
+		if (len + n_ > cap) {					\
+			cap = 2 * (len + n_);				\
+			s = xrealloc(s, cap);				\
+		}							\
+		memcpy(s + len, str, n_);				\
+		len += n_;						\
+	} while (0)
+	ADD(set->source->url);
+	ADD(set->path ? set->path : "");
+	ADD(set->index ? set->index : "-");
+	for (i = 0; i < set->ninclude; i++)
+		ADD(set->include[i]);
+	ADD("\x01");
+	for (i = 0; i < set->nexclude; i++)
+		ADD(set->exclude[i]);
+	ADD(c->platform == PLATFORM_WINDOWS ? "w" : "p");
+	{
+		char m[32];
+
+		snprintf(m, sizeof(m), "%u", c->cfg ? c->cfg->max_set_files : 0);
+		ADD(m);
+	}
+#undef ADD
+	spec_sha256(s, len, d);
+	spec_hex(d, 32, out);
+	free(s);
+}
+
+static char *
+cache_path(const struct reconcile_ctx *c, const char *set)
+{
+	if (c->cfg == NULL || c->cfg->state_dir == NULL)
+		return NULL;
+	return xasprintf("%s/folders/%s.list", c->cfg->state_dir, set);
+}
+
+static void
+cache_save(const struct reconcile_ctx *c, const struct mset *set,
+    const struct folder_result *r, int64_t now)
+{
+	char *path = cache_path(c, set->name), *tmp = NULL, *dir, key[65];
+	char hex[65];
+	FILE *fp = NULL;
+	size_t i;
+	int ok;
+
+	if (path == NULL)
+		return;
+	dir = xasprintf("%s/folders", c->cfg->state_dir);
+	(void)platform_mkdir_private(dir);
+	free(dir);
+	cache_key(c, set, key);
+	if ((fp = platform_replace_open(path, &tmp)) == NULL)
+		goto out;
+	fprintf(fp, "bitsync-folder 1 %s %" PRId64 "\n", key, now);
+	for (i = 0; i < r->nfiles; i++) {
+		const struct mfile *f = &r->files[i];
+
+		if (f->has_sha256)
+			spec_hex(f->sha256, 32, hex);
+		fprintf(fp, "F %" PRIu64 " %" PRId64 " %d %s %s\n",
+		    f->list_size, f->list_mtime, f->listed,
+		    f->has_sha256 ? hex : "-", f->local);
+	}
+	for (i = 0; i < r->nrefused; i++)
+		fprintf(fp, "R %s\t%s\n", r->refused[i].why,
+		    r->refused[i].name);
+	ok = fflush(fp) == 0 && ferror(fp) == 0;
+	if (!ok)
+		platform_replace_abort(fp, tmp);
+	if (!ok || platform_replace_commit(fp, tmp, path) != 0)
+		log_warn("set=%s error=\"cannot write %s\"", set->name, path);
+out:
+	free(path);
+}
+
+/* One line of fp into *buf (grown as needed), newline kept: its length,
+ * or -1 at the end.  (getline is not in every C library bitsync builds
+ * with.) */
+static long
+read_line(FILE *fp, char **buf, size_t *cap)
+{
+	size_t n = 0;
+
+	if (*buf == NULL) {
+		*cap = 512;
+		*buf = xmalloc(*cap);
+	}
+	for (;;) {
+		if (fgets(*buf + n, (int)(*cap - n), fp) == NULL)
+			return n > 0 ? (long)n : -1;
+		n += strlen(*buf + n);
+		if (n > 0 && (*buf)[n - 1] == '\n')
+			return (long)n;
+		if (n + 1 >= *cap) {
+			*cap *= 2;
+			*buf = xrealloc(*buf, *cap);
+		}
+	}
+}
+
+/* 0 and f->r filled from the cache when it holds this set's listing
+ * from less than refresh ago; -1 otherwise. */
+static int
+cache_load(const struct reconcile_ctx *c, struct rfolder *f, int64_t now)
+{
+	const struct mset *set = f->orig;
+	char *path = cache_path(c, set->name), key[65], fkey[80], *line = NULL;
+	size_t cap = 0, fcap = 0, wlen = 0, wcap = 0, i, *woff = NULL;
+	long long at;
+	long n;
+	FILE *fp;
+	int rc = -1;
+
+	if (path == NULL || (fp = fopen(path, "r")) == NULL) {
+		free(path);
+		return -1;
+	}
+	cache_key(c, set, key);
+	if ((n = read_line(fp, &line, &cap)) <= 0 ||
+	    sscanf(line, "bitsync-folder 1 %79s %lld", fkey, &at) != 2 ||
+	    strcmp(fkey, key) != 0 || at > now ||
+	    (set->settings.refresh > 0 &&
+	    now - at >= (int64_t)set->settings.refresh))
+		goto out;
+	while ((n = read_line(fp, &line, &cap)) > 0) {
+		unsigned long long size;
+		long long mtime;
+		int listed, off = 0;
+		char hex[80];
+
+		if (line[n - 1] != '\n')
+			goto out;	/* torn: list again */
+		line[--n] = '\0';
+		if (line[0] == 'F' && sscanf(line, "F %llu %lld %d %79s %n",
+		    &size, &mtime, &listed, hex, &off) == 4 && off > 0) {
+			struct mfile *m;
+
+			if (f->r.nfiles == fcap) {
+				fcap = fcap ? 2 * fcap : 64;
+				f->r.files = xrealloc(f->r.files,
+				    fcap * sizeof(*f->r.files));
+			}
+			m = &f->r.files[f->r.nfiles++];
+			memset(m, 0, sizeof(*m));
+			m->remote = m->local = xstrdup(line + off);
+			m->list_size = size;
+			m->list_mtime = mtime;
+			m->listed = listed != 0;
+			if (strcmp(hex, "-") != 0) {
+				if (spec_unhex(hex, m->sha256, 32) != 0)
+					goto out;
+				m->has_sha256 = 1;
+			}
+		} else if (line[0] == 'R' && line[1] == ' ' &&
+		    strchr(line, '\t') != NULL) {
+			char *tab = strchr(line, '\t');
+			size_t wl = (size_t)(tab - (line + 2));
+
+			f->r.refused = xrealloc(f->r.refused,
+			    (f->r.nrefused + 1) * sizeof(*f->r.refused));
+			woff = xrealloc(woff, (f->r.nrefused + 1) *
+			    sizeof(*woff));
+			f->r.refused[f->r.nrefused].name = xstrdup(tab + 1);
+			f->r.refused[f->r.nrefused].why = "";
+			/* The reason, kept in why_buf (which may move). */
+			if (wlen + wl + 1 > wcap) {
+				wcap = 2 * (wlen + wl + 1) + 256;
+				f->why_buf = xrealloc(f->why_buf, wcap);
+			}
+			memcpy(f->why_buf + wlen, line + 2, wl);
+			f->why_buf[wlen + wl] = '\0';
+			woff[f->r.nrefused] = wlen;
+			wlen += wl + 1;
+			f->r.nrefused++;
+		} else
+			goto out;
+	}
+	for (i = 0; i < f->r.nrefused; i++)
+		f->r.refused[i].why = f->why_buf + woff[i];
+	rc = 0;
+out:
+	if (rc != 0) {
+		folder_result_free(&f->r);
+		free(f->why_buf);
+		f->why_buf = NULL;
+	}
+	free(woff);
+	free(line);
+	fclose(fp);
+	free(path);
+	return rc;
+}
+
 /* Lists or fetches, then expands.  spec0: the set's spec with no files
  * (its settings: identity, proxy). */
 static void
 expand_one(struct reconcile_ctx *c, struct reconcile_view *v,
-    struct rfolder *f, const struct spec *spec0)
+    struct rfolder *f, const struct spec *spec0,
+    const struct state_set *rec)
 {
 	const struct mset *set = f->orig;
 	const struct msource *src = set->source;
@@ -153,6 +374,18 @@ expand_one(struct reconcile_ctx *c, struct reconcile_view *v,
 	int rc;
 
 	memset(&err, 0, sizeof(err));
+	/* A timed pass reuses the last listing while the set's refresh is
+	 * not due (design §4: a set in sync is re-checked every refresh). */
+	if (!c->retry_now && !c->list_now && rec != NULL &&
+	    rec->spec_hash != NULL &&
+	    (set->settings.refresh == 0 ||
+	    v->now < rec->last_check + (int64_t)set->settings.refresh) &&
+	    cache_load(c, f, v->now) == 0) {
+		if (set->index != NULL)
+			apply_rejected(c, set, &f->r, v->now);
+		goto noted;
+	}
+	f->fresh = 1;
 	if (c->ops == NULL) {
 		f->error = xstrdup("no backend to list the folder with");
 		f->context = BK_CTX_GENERAL_QUEUE_MANAGER;
@@ -192,6 +425,7 @@ expand_one(struct reconcile_ctx *c, struct reconcile_view *v,
 		} else {
 			folder_from_index(set, &ix, c->platform, &f->r);
 			sumindex_free(&ix);
+			cache_save(c, set, &f->r, v->now);
 			apply_rejected(c, set, &f->r, v->now);
 		}
 		free(buf);
@@ -225,6 +459,8 @@ expand_one(struct reconcile_ctx *c, struct reconcile_view *v,
 			free(what);
 		} else {
 			folder_from_listing(set, &l, c->platform, max, &f->r);
+			if (f->r.error == NULL)
+				cache_save(c, set, &f->r, v->now);
 			if (l.nlinks > 0)
 				log_info("set=%s folder=\"%s\" "
 				    "links_skipped=%zu", set->name, remote,
@@ -233,6 +469,7 @@ expand_one(struct reconcile_ctx *c, struct reconcile_view *v,
 		}
 	}
 	backend_free_error(&err);
+noted:
 	if (f->error == NULL && f->r.error != NULL) {
 		f->error = f->r.error;
 		f->r.error = NULL;
@@ -244,8 +481,10 @@ expand_one(struct reconcile_ctx *c, struct reconcile_view *v,
 		char *note;
 
 		for (i = 0; i < f->r.nrefused; i++) {
-			log_warn("set=%s refused=\"%s\" why=\"%s\"", set->name,
-			    f->r.refused[i].name, f->r.refused[i].why);
+			if (f->fresh)
+				log_warn("set=%s refused=\"%s\" why=\"%s\"",
+				    set->name, f->r.refused[i].name,
+				    f->r.refused[i].why);
 			len += strlen(f->r.refused[i].name) +
 			    strlen(f->r.refused[i].why) + 8;
 		}
@@ -298,7 +537,7 @@ rfolder_expand(struct reconcile_ctx *c, struct reconcile_view *v)
 		    strcmp(rec->failed_spec, spec0.hash) == 0)
 			f->waiting = 1;
 		else
-			expand_one(c, v, f, &spec0);
+			expand_one(c, v, f, &spec0, rec);
 		spec_free(&spec0);
 		if (f->error == NULL && !f->waiting)
 			f->set = folder_expanded(set, &f->r);
@@ -354,6 +593,7 @@ rfolder_free(struct reconcile_view *v)
 		folder_result_free(&v->folders->v[i].r);
 		free(v->folders->v[i].error);
 		free(v->folders->v[i].refused_note);
+		free(v->folders->v[i].why_buf);
 	}
 	free(v->folders->v);
 	free(v->folders);

@@ -22,6 +22,8 @@ struct rfolder {
 	int32_t code;
 	int context;			/* BK_CTX_* of error */
 	int waiting;			/* failed before, retry not due: not listed */
+	int fresh;			/* listed (or fetched) by this pass */
+	char *why_buf;			/* reasons read back from the cache */
 	char *refused_note;		/* names refused, for status; NULL */
 };
 

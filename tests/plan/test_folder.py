@@ -176,9 +176,16 @@ class FolderTest(Base):
         # plan shows per file what a change adds, replaces and removes.
         put(os.path.join(self.pub, "new.bin"), b"new")
         os.unlink(os.path.join(self.pub, "top.bin"))
+        put(os.path.join(self.pub, "many/05/f0005.bin"), b"replaced",
+            mtime=OLD + 90)
         p = self.run_bitsync("plan")
-        self.assertIn("new.bin", p.stdout)
-        self.assertNotIn("top.bin", p.stdout.replace("new.bin", ""))
+        out = p.stdout
+        self.assertIn("+ %s/new.bin\n" % self.dest, out)
+        self.assertIn("~ %s/many/05/f0005.bin\n" % self.dest, out)
+        self.assertIn("- %s/top.bin (left the set: kept" % self.dest, out)
+        self.assertIn("(1002 files unchanged, kept as placed)", out)
+        self.assertEqual(len(re.findall(r"^      [-+~] ", out, re.M)), 3,
+                         out)
 
     def test_removed_remote_file_keep_and_delete(self):
         """A file that leaves the set: kept with on_remove: keep; deleted
