@@ -18,7 +18,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "servers"))
 import servers  # noqa: E402
-from test_apply import Base  # noqa: E402
+from test_apply import Base, wait_for  # noqa: E402
 
 OLD = time.time() - 3600
 
@@ -217,6 +217,37 @@ class FolderTest(Base):
                       p.stderr)
         self.assertEqual(self.status("del")["state"], "in-sync")
         self.assertEqual(self.status("keep")["state"], "in-sync")
+
+    def test_daemon_refresh_lists_and_fetches_change(self):
+        """The daemon: timed passes reuse the last listing until the set's
+        refresh is due; then the listing is the check, and a file changed
+        on the share arrives, alone, without anyone running apply."""
+        self.smb()
+        for n in range(20):
+            put(os.path.join(self.pub, "f%02d.bin" % n), b"v1 %d" % n)
+        cfg = open(self.config).read().replace(
+            "[engine]", "interval = 1s\n[engine]", 1)
+        with open(self.config, "w") as f:
+            f.write(cfg)
+        self.folder_set("live", "include: ['*.bin']\nrefresh: 3s\n")
+        self.apply()
+        d = self.spawn_bitsync("run")
+        self.addCleanup(lambda: d.poll() is None and d.kill())
+        time.sleep(1.5)
+        stamp = time.time()
+        put(os.path.join(self.pub, "f07.bin"), b"v2", mtime=OLD + 30)
+        os.utime(os.path.join(self.pub, "f07.bin"), (stamp - 500, OLD + 30))
+        path = os.path.join(self.dest, "f07.bin")
+
+        def arrived():
+            with open(path, "rb") as f:
+                return f.read() == b"v2"
+        self.assertTrue(wait_for(arrived, timeout=30), "never fetched")
+        self.assertEqual(read_since(self.pub, stamp), ["f07.bin"])
+        d.terminate()
+        out, err = d.communicate(timeout=30)
+        self.assertIn("created files=1 ", err)
+        self.assertIn("kept=19", err)
 
     # -- what a hostile server sends --------------------------------------
 
