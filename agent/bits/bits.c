@@ -45,6 +45,7 @@
 
 #include "backend.h"
 #include "bits/bits.h"
+#include "bits/bits_folder.h"
 #include "config.h"
 #include "win/wincheck.h"
 #include "win/winutil.h"
@@ -1485,6 +1486,8 @@ const struct backend_ops bits_backend_ops = {
 	.complete = bits_complete,
 	.temp_path = bits_temp_path,
 	.probe = bits_probe,
+	.list_folder = bits_folder_list,
+	.fetch_small = bits_folder_fetch,
 	.set_notify = bits_set_notify,
 	.last_error = bits_last_error,
 	.last_warning = bits_last_warning,

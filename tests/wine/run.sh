@@ -199,7 +199,8 @@ DRIVER=$BUILD/bits_drive.exe
 if [ "$ONLY" = exe ] || [ "$ONLY" = msi ] || [ "$ONLY" = reconcile ]; then
 	DRIVER=
 elif [ ${#CFLAGS[@]} -gt 0 ] && x86_64-w64-mingw32-gcc "${CFLAGS[@]}" -static \
-	-o "$DRIVER" "$HERE/bits_drive.c" "$ROOT/agent/bits/bits.c" "$ROOT/agent/win/wincheck.c" \
+	-o "$DRIVER" "$HERE/bits_drive.c" "$ROOT/agent/bits/bits.c" \
+	"$ROOT/agent/bits/bits_folder.c" "$ROOT/agent/win/wincheck.c" \
 	"$ROOT/agent/win/winutil.c" "$ROOT/agent/win/sha256_win.c" \
 	"$ROOT/agent/backend.c" "$ROOT/agent/util.c" "${LIBS[@]}" \
 	>"$TMP/driver.log" 2>&1; then
