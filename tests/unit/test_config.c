@@ -540,6 +540,28 @@ test_status_follows_state_dir(void)
 	diags_free(&d);
 }
 
+/* max_set_files (design §2a): default, a value, and the bounds. */
+static void
+test_max_set_files(void)
+{
+	struct config cfg;
+	struct diags d;
+
+	config_defaults(&cfg);
+	CHECK_INT(cfg.max_set_files, 10000);
+	CHECK_INT(load_text("[agent]\nmax_set_files = 250\n", &cfg, &d), 0);
+	CHECK_INT(cfg.max_set_files, 250);
+	config_free(&cfg);
+	diags_free(&d);
+	CHECK_INT(load_text("[agent]\nmax_set_files = 0\n", &cfg, &d), -1);
+	CHECK(d.n == 1 && d.v[0].line == 2);
+	CHECK_INT(cfg.max_set_files, 10000);
+	diags_free(&d);
+	CHECK_INT(load_text("[agent]\nmax_set_files = 1000001\n", &cfg, &d),
+	    -1);
+	diags_free(&d);
+}
+
 int
 main(void)
 {
@@ -554,6 +576,7 @@ main(void)
 	test_values();
 	test_refusals();
 	test_tolerate();
+	test_max_set_files();
 	test_all_errors_reported();
 	test_nul_byte();
 	test_missing();
