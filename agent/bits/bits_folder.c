@@ -5,11 +5,13 @@
  * network), with FindFirstFileExW: regular files only, never into a
  * symbolic link, junction or other reparse point (FILE_ATTRIBUTE_
  * REPARSE_POINT), 32 levels at most.  An index on a UNC or local path is
- * read with CreateFileW.  A helper token is not used for either yet: a
- * set that names one is refused with a sentence (an http(s) index too),
- * never listed under another identity. */
+ * read with CreateFileW, one over http(s) with a WinHTTP GET (the set's
+ * proxy override and headers; TLS verified, as WinHTTP always does).  A
+ * helper token is not used for either yet: a set that names one is
+ * refused with a sentence, never listed under another identity. */
 #define WIN32_LEAN_AND_MEAN
 #include <windows.h>
+#include <winhttp.h>
 
 #include <stdint.h>
 #include <stdio.h>
@@ -238,6 +240,129 @@ bits_folder_list(struct backend *b, const struct bk_list *req,
 	return rc;
 }
 
+/* An index over http(s): one GET, the body kept in memory up to max. */
+static int
+http_fetch(const struct bk_probe *p, size_t max, char **buf, size_t *len,
+    struct bk_error *err)
+{
+	const struct bk_job_spec *s = p->settings;
+	URL_COMPONENTS uc;
+	wchar_t *wurl = win_widen(p->remote), *host = NULL, *path = NULL;
+	wchar_t *wl = NULL, *wb = NULL;
+	HINTERNET ses = NULL, con = NULL, req = NULL;
+	DWORD access = WINHTTP_ACCESS_TYPE_DEFAULT_PROXY, status = 0, sl, got;
+	char *data = NULL;
+	size_t n = 0, cap = 0;
+	int rc = BK_E_IO;
+
+	memset(&uc, 0, sizeof(uc));
+	uc.dwStructSize = sizeof(uc);
+	uc.dwHostNameLength = (DWORD)-1;
+	uc.dwUrlPathLength = (DWORD)-1;
+	uc.dwExtraInfoLength = (DWORD)-1;
+	if (wurl == NULL || !WinHttpCrackUrl(wurl, 0, 0, &uc)) {
+		fail(err, p->remote, GetLastError(), "cannot parse URL");
+		goto out;
+	}
+	host = xcalloc(uc.dwHostNameLength + 1, sizeof(wchar_t));
+	memcpy(host, uc.lpszHostName, uc.dwHostNameLength * sizeof(wchar_t));
+	path = xcalloc(uc.dwUrlPathLength + uc.dwExtraInfoLength + 2,
+	    sizeof(wchar_t));
+	memcpy(path, uc.lpszUrlPath, uc.dwUrlPathLength * sizeof(wchar_t));
+	if (uc.dwExtraInfoLength)
+		memcpy(path + uc.dwUrlPathLength, uc.lpszExtraInfo,
+		    uc.dwExtraInfoLength * sizeof(wchar_t));
+	if (path[0] == 0)
+		path[0] = L'/';
+	if (s != NULL && s->proxy_usage == BK_PROXY_NO_PROXY)
+		access = WINHTTP_ACCESS_TYPE_NO_PROXY;
+	else if (s != NULL && s->proxy_usage == BK_PROXY_OVERRIDE) {
+		access = WINHTTP_ACCESS_TYPE_NAMED_PROXY;
+		wl = win_widen(s->proxy_list);
+		wb = win_widen(s->proxy_bypass);
+	}
+	ses = WinHttpOpen(L"bitsync", access,
+	    access == WINHTTP_ACCESS_TYPE_NAMED_PROXY ? wl :
+	    WINHTTP_NO_PROXY_NAME, access == WINHTTP_ACCESS_TYPE_NAMED_PROXY &&
+	    wb ? wb : WINHTTP_NO_PROXY_BYPASS, 0);
+	if (ses != NULL)
+		WinHttpSetTimeouts(ses, 10000, 10000, 30000, 30000);
+	if (ses == NULL ||
+	    (con = WinHttpConnect(ses, host, uc.nPort, 0)) == NULL ||
+	    (req = WinHttpOpenRequest(con, L"GET", path, NULL,
+	    WINHTTP_NO_REFERER, WINHTTP_DEFAULT_ACCEPT_TYPES,
+	    uc.nScheme == INTERNET_SCHEME_HTTPS ? WINHTTP_FLAG_SECURE : 0)) ==
+	    NULL) {
+		fail(err, p->remote, GetLastError(), "cannot reach");
+		err->context = BK_CTX_GENERAL_TRANSPORT;
+		goto out;
+	}
+	if (s != NULL && s->custom_headers != NULL && s->custom_headers[0]) {
+		wchar_t *wh = win_widen(s->custom_headers);
+
+		WinHttpAddRequestHeaders(req, wh, (DWORD)-1L,
+		    WINHTTP_ADDREQ_FLAG_ADD);
+		free(wh);
+	}
+	if (!WinHttpSendRequest(req, WINHTTP_NO_ADDITIONAL_HEADERS, 0,
+	    WINHTTP_NO_REQUEST_DATA, 0, 0, 0) ||
+	    !WinHttpReceiveResponse(req, NULL)) {
+		fail(err, p->remote, GetLastError(), "GET failed for");
+		err->context = BK_CTX_GENERAL_TRANSPORT;
+		goto out;
+	}
+	sl = sizeof(status);
+	WinHttpQueryHeaders(req, WINHTTP_QUERY_STATUS_CODE |
+	    WINHTTP_QUERY_FLAG_NUMBER, WINHTTP_HEADER_NAME_BY_INDEX, &status,
+	    &sl, WINHTTP_NO_HEADER_INDEX);
+	if (status != 200) {
+		memset(err, 0, sizeof(*err));
+		err->context = BK_CTX_REMOTE_FILE;
+		/* BG_E_HTTP_ERROR_xxx, as BITS reports it */
+		err->code = (int32_t)(0x80190000u | (status & 0xffff));
+		err->text = xasprintf("GET %s: HTTP status %lu", p->remote,
+		    (unsigned long)status);
+		err->remote = xstrdup(p->remote);
+		goto out;
+	}
+	for (;;) {
+		if (n == cap) {
+			cap = cap ? 2 * cap : 65536;
+			data = xrealloc(data, cap + 1);
+		}
+		if (!WinHttpReadData(req, data + n, (DWORD)(cap - n), &got)) {
+			fail(err, p->remote, GetLastError(), "reading");
+			goto out;
+		}
+		if (got == 0)
+			break;
+		n += got;
+		if (n > max) {
+			fail(err, p->remote, ERROR_FILE_TOO_LARGE, "reading");
+			goto out;
+		}
+	}
+	data[n] = '\0';
+	*buf = data;
+	*len = n;
+	data = NULL;
+	rc = BK_OK;
+out:
+	if (req)
+		WinHttpCloseHandle(req);
+	if (con)
+		WinHttpCloseHandle(con);
+	if (ses)
+		WinHttpCloseHandle(ses);
+	free(data);
+	free(wurl);
+	free(host);
+	free(path);
+	free(wl);
+	free(wb);
+	return rc;
+}
+
 int
 bits_folder_fetch(struct backend *b, const struct bk_probe *p, size_t max,
     char **buf, size_t *len, struct bk_error *err)
@@ -254,19 +379,15 @@ bits_folder_fetch(struct backend *b, const struct bk_probe *p, size_t max,
 	*buf = NULL;
 	*len = 0;
 	memset(err, 0, sizeof(*err));
-	if (strncmp(p->remote, "http://", 7) == 0 ||
-	    strncmp(p->remote, "https://", 8) == 0) {
-		refuse(err, p->remote, "the bits backend reads an index from "
-		    "a UNC path only yet; put SHA256SUMS on a share, or list "
-		    "the files under 'files'");
-		return BK_E_UNSUPPORTED;
-	}
 	if (p->settings != NULL && p->settings->credential != NULL) {
 		refuse(err, p->remote, "the bits backend reads an index as "
 		    "the service only; a set with a helper_token is not read "
 		    "yet");
 		return BK_E_UNSUPPORTED;
 	}
+	if (strncmp(p->remote, "http://", 7) == 0 ||
+	    strncmp(p->remote, "https://", 8) == 0)
+		return http_fetch(p, max, buf, len, err);
 	if ((path = win_widen(p->remote)) == NULL) {
 		fail(err, p->remote, ERROR_INVALID_NAME, "reading");
 		goto out;
