@@ -1752,15 +1752,20 @@ reconcile_execute(struct reconcile_ctx *c, const struct reconcile_input *in,
 			}
 		}
 		count(a, sum);
-		if (a->desired != NULL && (fo = rfolder_of(v,
-		    a->desired->set)) != NULL && fo->error != NULL &&
-		    !fo->waiting) {
+		fo = a->desired != NULL ? rfolder_of(v, a->desired->set) :
+		    NULL;
+		if (fo != NULL && fo->error != NULL && !fo->waiting) {
 			/* design §2a: the listing or index failed, or the set
 			 * is over its limits: nothing of it is touched. */
 			failed(&x, (a->recorded ? a->recorded->attempts : 0) +
 			    1, fo->error, fo->code, fo->context);
 			continue;
 		}
+		/* Names refused by a fresh listing are a failure of part of
+		 * the set: counted once per listing, so an alert on
+		 * bitsync_set_failures_total sees them (status names them). */
+		if (fo != NULL && fo->fresh && fo->refused_note != NULL)
+			count_add(c, a->set, 1, 0, 0, 0);
 		act(&x);
 	}
 	return sum->errors == 0 ? 0 : -1;

@@ -249,6 +249,26 @@ class FolderTest(Base):
         self.assertIn("created files=1 ", err)
         self.assertIn("kept=19", err)
 
+    def test_index_on_share(self):
+        """An index on a UNC source: read over SMB, every file verified
+        against it; a file on the share that does not match its line is
+        left out and named, the others are committed."""
+        self.smb()
+        good, bad = os.urandom(700), os.urandom(800)
+        put(os.path.join(self.pub, "rel", "good.iso"), good)
+        put(os.path.join(self.pub, "rel", "bad.iso"), bad)
+        put(os.path.join(self.pub, "rel", "SHA256SUMS"), (
+            "%s  good.iso\n%s *bad.iso\n" % (
+                hashlib.sha256(good).hexdigest(),
+                hashlib.sha256(b"other").hexdigest())).encode())
+        self.folder_set("uncidx", "index: SHA256SUMS\n", path="rel")
+        p = self.run_bitsync("apply", "--wait", "--timeout", "60s")
+        self.assertEqual(tree(self.dest), ["good.iso"], p.stderr)
+        with open(os.path.join(self.dest, "good.iso"), "rb") as f:
+            self.assertEqual(f.read(), good)
+        st = self.status("uncidx")
+        self.assertIn("bad.iso", st["last_error"])
+
     # -- what a hostile server sends --------------------------------------
 
     def hostile_share(self):
