@@ -286,7 +286,7 @@ reconcile_session_open(struct reconcile_session *s, const char *config_path,
 		goto done;
 	}
 	s->ctx.cfg = &s->cfg;
-	s->ctx.platform = manifest_host_platform();
+	s->ctx.platform = model_host_platform();
 	s->ctx.st = s->st;
 	s->ctx.jitter_seed = host_seed(s->cfg.state_dir);
 	s->ctx.log = log;

@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 #include "backend.h"
-#include "manifest.h"
+#include "model.h"
 
 #define SPEC_HASH_LEN 64		/* hex digits */
 #define SPEC_NAME_PREFIX "bitsync:"
