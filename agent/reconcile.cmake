@@ -36,7 +36,7 @@ if(TARGET bitsync)
     ${CMAKE_CURRENT_LIST_DIR}/reconcile_session.c
     ${CMAKE_CURRENT_LIST_DIR}/cmd_plan.c
     ${CMAKE_CURRENT_LIST_DIR}/cmd_apply.c
-    ${CMAKE_CURRENT_LIST_DIR}/cmd_run.c
+    ${CMAKE_CURRENT_LIST_DIR}/posix/run_posix.c
     ${CMAKE_CURRENT_LIST_DIR}/daemon.c
     ${CMAKE_CURRENT_LIST_DIR}/cmd_status.c
     ${CMAKE_CURRENT_LIST_DIR}/status.c)
