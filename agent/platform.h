@@ -1,6 +1,6 @@
 /* platform.h - the few operating-system services the core needs, so that
  * the core (reader, rules, model, planner) builds unchanged for POSIX and
- * for Windows.  platform_posix.c and win/platform_win.c implement it. */
+ * for Windows.  posix/platform_posix.c and win/platform_win.c implement it. */
 #ifndef BITSYNC_PLATFORM_H
 #define BITSYNC_PLATFORM_H
 

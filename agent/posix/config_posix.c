@@ -1,4 +1,4 @@
-/* config.c - the agent configuration (design §6): bitsync.ini, read with
+/* config_posix.c - the agent configuration (design §6): bitsync.ini, read with
  * inih.
  *
  * Every key is one row of config_keys[]: section, name, kind, bounds and

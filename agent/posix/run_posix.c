@@ -1,4 +1,4 @@
-/* cmd_run.c - `bitsync run`: the service loop (issue 4).
+/* run_posix.c - `bitsync run`: the service loop (issue 4).
  *
  * Reconciles at once, then whenever something may have changed: a
  * manifest or the config changed (inotify, after a short debounce for
