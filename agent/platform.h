@@ -191,6 +191,13 @@ void platform_event(enum platform_event ev, const char *text);
  * owned by SYSTEM, Administrators or this user. */
 int platform_control_connect(const char *state_dir);
 
+/* A stream to write and read back, gone when closed (nothing is left
+ * behind after a crash either): an answer on the control endpoint is
+ * rendered into it before its length is known.  dir is a private folder
+ * of the agent's where the file may live (Windows' tmpfile() would write
+ * to the drive's root).  NULL with errno when it cannot. */
+FILE *platform_scratch(const char *dir);
+
 /* Runtime checks of design §3 that only the host can make, for the rules
  * when they validate for the host they run on.
  * platform_drive_fixed: 1 when drive letter d is a local fixed volume, 0

@@ -158,10 +158,6 @@ int reconcile_session_open(struct reconcile_session *s,
     const char *config_path, int config_explicit, int workers, FILE *log);
 void reconcile_session_close(struct reconcile_session *s);
 
-/* A connected stream to the daemon's control endpoint, or -1 when no
- * daemon listens (platform_control_connect). */
-int control_connect(const char *state_dir);
-
 /* What `plan` prints (cmd_plan.c), to out and err; returns its exit
  * code.  The daemon calls it for a `plan` asked over the socket. */
 int plan_render(struct reconcile_ctx *c, const char *const *paths,

@@ -338,9 +338,3 @@ reconcile_session_close(struct reconcile_session *s)
 	s->lock = NULL;
 	config_free(&s->cfg);
 }
-
-int
-control_connect(const char *state_dir)
-{
-	return platform_control_connect(state_dir);
-}
