@@ -240,7 +240,10 @@ control_call(const char *state_dir, const char *req, size_t len,
 			break;
 		n += (size_t)got;
 	}
-	if (got == 0 && control_parse_reply(buf, n, r) == 0)
+	/* Windows' pipe reads fail (ERROR_BROKEN_PIPE) where a socket reads
+	 * 0 at the end: either ends the reply, whose header says how long
+	 * it must be. */
+	if (control_parse_reply(buf, n, r) == 0)
 		rc = CONTROL_OK;
 done:
 	free(buf);
