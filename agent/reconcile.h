@@ -67,9 +67,6 @@ struct reconcile_input {
 	char **held;			/* live files whose sets are held */
 	size_t nheld;
 	int hold_all;			/* unreadable: withdraw nothing */
-	/* effective file path -> the live file it stands for */
-	char **eff, **orig;
-	size_t nmap;
 	char **lkg_used;		/* live files enforced from their copy */
 	size_t nlkg_used;
 };
