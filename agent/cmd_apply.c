@@ -193,7 +193,7 @@ cmd_apply(const struct cli *cli, int argc, char **argv)
 		goto out;
 	log_init(quiet ? NULL : stderr, (int)s.cfg.log_level,
 	    (int)s.cfg.log_format);
-	in_process = strcmp(s.ctx.ops->name, "engine") == 0;
+	in_process = (s.ctx.ops->caps & BK_CAP_IN_PROCESS) != 0;
 	if (s.ctx.ops->set_notify != NULL)
 		s.ctx.ops->set_notify(s.ctx.b, on_job_event, NULL);
 	if (timeout > 0)

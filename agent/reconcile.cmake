@@ -34,6 +34,7 @@ endif()
 if(TARGET bitsync)
   target_sources(bitsync PRIVATE
     ${CMAKE_CURRENT_LIST_DIR}/reconcile_session.c
+    ${CMAKE_CURRENT_LIST_DIR}/backends.c
     ${CMAKE_CURRENT_LIST_DIR}/cmd_plan.c
     ${CMAKE_CURRENT_LIST_DIR}/cmd_apply.c
     ${CMAKE_CURRENT_LIST_DIR}/posix/run_posix.c
@@ -41,4 +42,8 @@ if(TARGET bitsync)
     ${CMAKE_CURRENT_LIST_DIR}/cmd_status.c
     ${CMAKE_CURRENT_LIST_DIR}/status.c)
   target_link_libraries(bitsync PRIVATE bitsync_reconcile)
+  # backends.c's table: the backends this build carries (design §1).
+  if(TARGET bitsync_engine)
+    target_compile_definitions(bitsync PRIVATE BITSYNC_HAVE_ENGINE=1)
+  endif()
 endif()

@@ -234,6 +234,8 @@ CFLAGS=(-std=c11 -O2 -g -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla
 	-D__USE_MINGW_ANSI_STDIO=1 -D_POSIX_THREAD_SAFE_FUNCTIONS
 	-DYAML_DECLARE_STATIC
 	-DBITSYNC_VERSION="\"${VERSION:-0}\""
+	# backends.c's table: bitsync.exe carries the BITS backend
+	-DBITSYNC_HAVE_BITS=1
 	-iquote "$ROOT/agent/bits" -iquote "$ROOT/agent/engine"
 	-I"$ROOT/agent" -I"$ROOT/packaging/windows/compat" -I"$PREFIX/include")
 LIBS=(-L"$PREFIX/lib" -ljansson -lyaml -lsqlite3 -lwinhttp -lole32 -loleaut32 -luuid
