@@ -20,7 +20,7 @@ add_library(bitsync_reconcile STATIC
 target_include_directories(bitsync_reconcile PUBLIC ${CMAKE_CURRENT_LIST_DIR})
 # libcrypto: its headers only; sha256.c loads the library on first use.
 target_include_directories(bitsync_reconcile PRIVATE ${BSR_CRYPTO_INCLUDE_DIRS})
-target_link_libraries(bitsync_reconcile PUBLIC bitsync_core
+target_link_libraries(bitsync_reconcile PUBLIC bitsync_core bitsync_db
   PkgConfig::BSR_SQLITE3 Threads::Threads ${CMAKE_DL_LIBS})
 
 # The reconciler proper needs a backend: bk_guid_format and friends live
