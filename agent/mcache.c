@@ -592,7 +592,8 @@ make_key(const char *self, const struct manifest_opts *opts,
 		}
 	}
 	/* Finished either way: the context is freed with the digest. */
-	sha256_final(h, key);
+	if (sha256_final(h, key) != 0)
+		rc = -1;	/* no key: the load is not cached */
 	free(buf);
 	return rc;
 }

@@ -14,6 +14,7 @@
 #include "perm.h"
 #include "platform.h"
 #include "reconcile.h"
+#include "sha256.h"
 #include "util.h"
 
 /* A per-host seed for retry jitter: hosts of a fleet that fail together
@@ -243,6 +244,13 @@ reconcile_session_open(struct reconcile_session *s, const char *config_path,
 		fprintf(stderr, "bitsync: %s: %s\n", s->cfg.path ?
 		    s->cfg.path : "config", why);
 		rc = EXIT_UNAVAILABLE;
+		goto done;
+	}
+	/* Every session hashes (specs, files, copies): a host that cannot
+	 * is refused here, once; the hashing library itself never exits. */
+	if (sha256_check(&why) != 0) {
+		fprintf(stderr, "bitsync: SHA-256 unavailable: %s\n", why);
+		rc = EXIT_SOFTWARE;
 		goto done;
 	}
 	if (reconcile_state_dir_check(s->cfg.state_dir, s->cfg.path,

@@ -706,7 +706,8 @@ state_lkg_put(struct state *st, const char *name, const void *data,
 	char hex[65];
 	int ok;
 
-	spec_sha256(data, len, d);
+	if (spec_sha256(data, len, d) == -1)
+		return -1;	/* no checksum: no copy */
 	spec_hex(d, 32, hex);
 	if (tx_start(st) == -1)
 		return -1;
@@ -751,8 +752,8 @@ state_lkg_get(struct state *st, const char *name, void **data, size_t *len)
 	((char *)*data)[*len] = '\0';
 	/* The copy is what gets enforced when the live file is broken:
 	 * check it is the copy that was saved. */
-	spec_sha256(*data, *len, d);
-	if (spec_unhex((const char *)sqlite3_column_text(q, 1), want,
+	if (spec_sha256(*data, *len, d) == -1 ||
+	    spec_unhex((const char *)sqlite3_column_text(q, 1), want,
 	    32) == -1 || memcmp(d, want, 32) != 0) {
 		free(*data);
 		*data = NULL;
