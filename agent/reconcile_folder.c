@@ -35,7 +35,7 @@ sel_keep(void *arg, const char *rel)
 }
 
 static const struct state_set *
-recorded_of(const struct reconcile_view *v, const char *name)
+recorded_of(struct rfolder_pass *v, const char *name)
 {
 	size_t i;
 
@@ -55,24 +55,24 @@ set_error(struct rfolder *f, const struct bk_error *e, const char *what)
 }
 
 static char *
-rejected_path(const struct reconcile_ctx *c, const char *set)
+rejected_path(const struct config *cfg, const char *set)
 {
-	if (c->cfg == NULL || c->cfg->state_dir == NULL)
+	if (cfg == NULL || cfg->state_dir == NULL)
 		return NULL;
-	return xasprintf("%s/folders/%s.rejected", c->cfg->state_dir, set);
+	return xasprintf("%s/folders/%s.rejected", cfg->state_dir, set);
 }
 
 void
-rfolder_reject(const struct reconcile_ctx *c, const char *set,
+rfolder_reject(const struct config *cfg, const char *set,
     const char *rel, const uint8_t sha256[32], int64_t now)
 {
-	char *path = rejected_path(c, set), *dir, hex[65];
+	char *path = rejected_path(cfg, set), *dir, hex[65];
 	FILE *fp;
 	size_t i;
 
 	if (path == NULL)
 		return;
-	dir = xasprintf("%s/folders", c->cfg->state_dir);
+	dir = xasprintf("%s/folders", cfg->state_dir);
 	(void)platform_mkdir_private(dir);
 	free(dir);
 	for (i = 0; i < 32; i++)
@@ -89,10 +89,10 @@ rfolder_reject(const struct reconcile_ctx *c, const char *set,
 /* Drops from r the index entries rejected less than retry_delay ago
  * with the hash the index still gives them, refusing them instead. */
 static void
-apply_rejected(const struct reconcile_ctx *c, const struct mset *set,
+apply_rejected(const struct rfolder_env *c, const struct mset *set,
     struct folder_result *r, int64_t now)
 {
-	char *path = rejected_path(c, set->name), line[8192], hex[65];
+	char *path = rejected_path(c->cfg, set->name), line[8192], hex[65];
 	FILE *fp;
 	size_t i, k;
 
@@ -154,7 +154,7 @@ apply_rejected(const struct reconcile_ctx *c, const struct mset *set,
 
 /* What the listing depends on: source, path, globs, index, host, limit. */
 static void
-cache_key(const struct reconcile_ctx *c, const struct mset *set,
+cache_key(const struct rfolder_env *c, const struct mset *set,
     char out[65])
 {
 	uint8_t d[32];
@@ -193,7 +193,7 @@ cache_key(const struct reconcile_ctx *c, const struct mset *set,
 }
 
 static char *
-cache_path(const struct reconcile_ctx *c, const char *set)
+cache_path(const struct rfolder_env *c, const char *set)
 {
 	if (c->cfg == NULL || c->cfg->state_dir == NULL)
 		return NULL;
@@ -201,7 +201,7 @@ cache_path(const struct reconcile_ctx *c, const char *set)
 }
 
 static void
-cache_save(const struct reconcile_ctx *c, const struct mset *set,
+cache_save(const struct rfolder_env *c, const struct mset *set,
     const struct folder_result *r, int64_t now)
 {
 	char *path = cache_path(c, set->name), *tmp = NULL, *dir, key[65];
@@ -268,7 +268,7 @@ read_line(FILE *fp, char **buf, size_t *cap)
 /* 0 and f->r filled from the cache when it holds this set's listing
  * from less than refresh ago; -1 otherwise. */
 static int
-cache_load(const struct reconcile_ctx *c, struct rfolder *f, int64_t now)
+cache_load(const struct rfolder_env *c, struct rfolder *f, int64_t now)
 {
 	const struct mset *set = f->orig;
 	char *path = cache_path(c, set->name), key[65], fkey[80], *line = NULL;
@@ -361,7 +361,7 @@ out:
 /* Lists or fetches, then expands.  spec0: the set's spec with no files
  * (its settings: identity, proxy). */
 static void
-expand_one(struct reconcile_ctx *c, struct reconcile_view *v,
+expand_one(const struct rfolder_env *c, struct rfolder_pass *v,
     struct rfolder *f, const struct spec *spec0,
     const struct state_set *rec)
 {
@@ -500,8 +500,8 @@ noted:
 	free(remote);
 }
 
-void
-rfolder_expand(struct reconcile_ctx *c, struct reconcile_view *v)
+struct rfolders *
+rfolder_expand(const struct rfolder_env *c, struct rfolder_pass *v)
 {
 	struct rfolders *fs;
 	size_t i, n = 0;
@@ -511,10 +511,9 @@ rfolder_expand(struct reconcile_ctx *c, struct reconcile_view *v)
 		    v->desired[i].set->source != NULL)
 			n++;
 	if (n == 0)
-		return;
+		return NULL;
 	fs = xcalloc(1, sizeof(*fs));
 	fs->v = xcalloc(n, sizeof(*fs->v));
-	v->folders = fs;
 	for (i = 0; i < v->ndesired; i++) {
 		const struct mset *set = v->desired[i].set;
 		const struct state_set *rec;
@@ -548,54 +547,54 @@ rfolder_expand(struct reconcile_ctx *c, struct reconcile_view *v)
 		if (spec_build(&f->set, c->platform, &v->specs[i]) == 0)
 			v->obs[i] = observe_spec(&v->specs[i], 0, NULL);
 	}
+	return fs;
 }
 
 struct rfolder *
-rfolder_of(const struct reconcile_view *v, const struct mset *set)
+rfolder_of(const struct rfolders *fs, const struct mset *set)
 {
 	size_t i;
 
-	for (i = 0; v->folders != NULL && i < v->folders->n; i++)
-		if (&v->folders->v[i].set == set)
-			return &v->folders->v[i];
+	for (i = 0; fs != NULL && i < fs->n; i++)
+		if (&fs->v[i].set == set)
+			return &fs->v[i];
 	return NULL;
 }
 
 void
-rfolder_hold(struct reconcile_view *v)
+rfolder_hold(const struct rfolders *fs, struct plan *plan, int64_t now)
 {
 	size_t i;
 
-	for (i = 0; i < v->plan.n; i++) {
-		struct plan_action *a = &v->plan.v[i];
-		struct rfolder *f = a->desired ? rfolder_of(v, a->desired->set) :
-		    NULL;
+	for (i = 0; fs != NULL && i < plan->n; i++) {
+		struct plan_action *a = &plan->v[i];
+		struct rfolder *f = a->desired ? rfolder_of(fs,
+		    a->desired->set) : NULL;
 
 		if (f == NULL || (f->error == NULL && !f->waiting))
 			continue;
 		a->verb = PLAN_WAIT;
 		a->reason = PLAN_R_BACKOFF;
 		a->retry_at = f->waiting && a->recorded ?
-		    a->recorded->next_retry : v->now;
+		    a->recorded->next_retry : now;
 		a->ncancel = 0;		/* the arrays stay for plan_free */
 		a->nremove = 0;
 	}
 }
 
 void
-rfolder_free(struct reconcile_view *v)
+rfolder_free(struct rfolders *fs)
 {
 	size_t i;
 
-	if (v->folders == NULL)
+	if (fs == NULL)
 		return;
-	for (i = 0; i < v->folders->n; i++) {
-		folder_result_free(&v->folders->v[i].r);
-		free(v->folders->v[i].error);
-		free(v->folders->v[i].refused_note);
-		free(v->folders->v[i].why_buf);
+	for (i = 0; i < fs->n; i++) {
+		folder_result_free(&fs->v[i].r);
+		free(fs->v[i].error);
+		free(fs->v[i].refused_note);
+		free(fs->v[i].why_buf);
 	}
-	free(v->folders->v);
-	free(v->folders);
-	v->folders = NULL;
+	free(fs->v);
+	free(fs);
 }

@@ -11,8 +11,36 @@
 #ifndef BITSYNC_RECONCILE_FOLDER_H
 #define BITSYNC_RECONCILE_FOLDER_H
 
+#include "backend.h"
+#include "config.h"
 #include "folder.h"
-#include "reconcile.h"
+#include "plan.h"
+#include "spec.h"
+#include "state.h"
+
+/* What expanding needs of a pass's context (reconcile.h fills it; this
+ * module does not include reconcile.h, which includes it). */
+struct rfolder_env {
+	const struct config *cfg;
+	enum platform platform;
+	const struct backend_ops *ops;	/* NULL: nothing can be listed */
+	struct backend *b;
+	int retry_now, list_now;	/* either: list now, not from the kept listing */
+	int (*interrupt)(void *arg);
+	void *interrupt_arg;
+};
+
+/* The pass's desired sets (specs and observations parallel), as
+ * reconcile_plan holds them, and the record. */
+struct rfolder_pass {
+	struct plan_desired *desired;
+	struct spec *specs;
+	struct plan_obs **obs;
+	size_t ndesired;
+	const struct state_set *recorded;
+	size_t nrecorded;
+	int64_t now;
+};
 
 struct rfolder {
 	const struct mset *orig;	/* the set as the manifest has it */
@@ -33,24 +61,25 @@ struct rfolders {
 };
 
 /* Expands the folder sets among v->desired (state and specs already
- * built by reconcile_plan), rebuilding their specs and observations. */
-void rfolder_expand(struct reconcile_ctx *c, struct reconcile_view *v);
+ * built by reconcile_plan), rebuilding their specs and observations;
+ * returns their state for the pass, or NULL when there are none. */
+struct rfolders *rfolder_expand(const struct rfolder_env *c,
+    struct rfolder_pass *v);
 
 /* After plan_make: a folder set that failed or waits for its retry does
  * nothing (PLAN_WAIT, backoff), whatever the plan said. */
-void rfolder_hold(struct reconcile_view *v);
+void rfolder_hold(const struct rfolders *fs, struct plan *plan, int64_t now);
 
 /* The pass's folder state of a desired set, or NULL (not a folder set). */
-struct rfolder *rfolder_of(const struct reconcile_view *v,
-    const struct mset *set);
+struct rfolder *rfolder_of(const struct rfolders *fs, const struct mset *set);
 
-void rfolder_free(struct reconcile_view *v);
+void rfolder_free(struct rfolders *fs);
 
 /* Files of an index set whose bytes did not match the index's sha256:
  * remembered (<state_dir>/folders/<set>.rejected) so that the next pass
  * commits the others without them; each is tried again after the set's
  * retry_delay, or at once when the index gives it another hash. */
-void rfolder_reject(const struct reconcile_ctx *c, const char *set,
+void rfolder_reject(const struct config *cfg, const char *set,
     const char *rel, const uint8_t sha256[32], int64_t now);
 
 #endif
