@@ -249,6 +249,46 @@ class FolderTest(Base):
         self.assertIn("created files=1 ", err)
         self.assertIn("kept=19", err)
 
+    def test_daemon_reuses_listing_until_refresh(self):
+        """Timed passes of the daemon do not list the folder again before
+        the set's refresh is due (an origin sees one listing per refresh):
+        the kept listing is not rewritten, a change on the share waits for
+        the refresh; apply, asked for by a person, lists at once."""
+        self.smb()
+        put(os.path.join(self.pub, "a.bin"), b"v1")
+        status = os.path.join(self.state, "status.json")
+        cfg = open(self.config).read().replace(
+            "[engine]", "interval = 1s\nstatus_file = %s\n[engine]"
+            % status, 1)
+        with open(self.config, "w") as f:
+            f.write(cfg)
+        self.folder_set("slow", "include: ['*.bin']\nrefresh: 1h\n")
+        self.apply()
+        kept = os.path.join(self.state, "folders", "slow.list")
+        before = os.stat(kept).st_mtime_ns
+        put(os.path.join(self.pub, "a.bin"), b"v2", mtime=OLD + 30)
+        d = self.spawn_bitsync("run")
+        self.addCleanup(lambda: d.poll() is None and d.kill())
+        seen = set()
+
+        def passes():
+            try:
+                with open(status) as f:
+                    seen.add(json.load(f)["generated"])
+            except (OSError, ValueError, KeyError):
+                pass
+            return len(seen) >= 3
+        self.assertTrue(wait_for(passes, timeout=30), "no timed passes")
+        self.assertEqual(os.stat(kept).st_mtime_ns, before)
+        with open(os.path.join(self.dest, "a.bin"), "rb") as f:
+            self.assertEqual(f.read(), b"v1")
+        d.terminate()
+        d.communicate(timeout=30)
+        self.apply()
+        self.assertNotEqual(os.stat(kept).st_mtime_ns, before)
+        with open(os.path.join(self.dest, "a.bin"), "rb") as f:
+            self.assertEqual(f.read(), b"v2")
+
     def test_index_on_share(self):
         """An index on a UNC source: read over SMB, every file verified
         against it; a file on the share that does not match its line is
