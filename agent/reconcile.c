@@ -1537,6 +1537,8 @@ do_orphan(struct act *x)
 	 * pass tries again from the record. */
 	if (ok && state_delete_set(x->c->st, x->a->set) == -1)
 		x->sum->errors++;
+	else if (ok)
+		rfolder_forget(x->c->cfg, x->a->set);
 }
 
 static void

@@ -86,6 +86,21 @@ rfolder_reject(const struct config *cfg, const char *set,
 	free(path);
 }
 
+void
+rfolder_forget(const struct config *cfg, const char *set)
+{
+	char *p;
+
+	if (cfg == NULL || cfg->state_dir == NULL)
+		return;
+	p = xasprintf("%s/folders/%s.list", cfg->state_dir, set);
+	(void)remove(p);
+	free(p);
+	p = rejected_path(cfg, set);
+	(void)remove(p);
+	free(p);
+}
+
 /* Drops from r the index entries rejected less than retry_delay ago
  * with the hash the index still gives them, refusing them instead. */
 static void

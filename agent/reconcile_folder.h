@@ -82,4 +82,8 @@ void rfolder_free(struct rfolders *fs);
 void rfolder_reject(const struct config *cfg, const char *set,
     const char *rel, const uint8_t sha256[32], int64_t now);
 
+/* Forgets what a set kept here (its listing, its rejections): the set
+ * left the manifest and its record is gone. */
+void rfolder_forget(const struct config *cfg, const char *set);
+
 #endif

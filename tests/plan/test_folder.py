@@ -217,6 +217,13 @@ class FolderTest(Base):
                       p.stderr)
         self.assertEqual(self.status("del")["state"], "in-sync")
         self.assertEqual(self.status("keep")["state"], "in-sync")
+        # The set leaves the manifest: what bitsync kept of it goes too.
+        kept = os.path.join(self.state, "folders", "del.list")
+        self.assertTrue(os.path.exists(kept))
+        os.unlink(os.path.join(self.mdir, "10-del.yaml"))
+        p = self.apply()
+        self.assertFalse(os.path.exists(kept), p.stderr)
+        self.assertEqual(tree(dele), ["d/b.bin"], p.stderr)
 
     def test_daemon_refresh_lists_and_fetches_change(self):
         """The daemon: timed passes reuse the last listing until the set's
