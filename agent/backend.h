@@ -140,6 +140,9 @@ struct bk_job_spec {
 	const char *credential;		/* helper-token credential name, or NULL */
 	unsigned token_flags;		/* BK_TOKEN_* */
 	int auth_computer;		/* UNC: machine account / anonymous */
+	/* https: TLS client certificate, a credential-store name
+	 * (SetClientCertificateByName on LocalMachine\My), or NULL. */
+	const char *client_certificate;
 	const struct bk_file_spec *files;
 	size_t nfiles;
 };

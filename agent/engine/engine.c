@@ -543,7 +543,8 @@ transfer(struct worker *w, struct active *a, struct xfer *x)
 	struct cred c;
 	struct lf_ident id;
 	struct stat sb;
-	char why[256];
+	char why[256], *pem = NULL;
+	size_t pemlen = 0;
 	int fd = -1, ret;
 
 	memset(&c, 0, sizeof(c));
@@ -578,6 +579,18 @@ transfer(struct worker *w, struct active *a, struct xfer *x)
 			    j->credential, c.username);
 			goto out;
 		}
+	}
+	if (j->client_cert != NULL) {
+		/* Read for each file, through the checked descriptor: a key
+		 * replaced or narrowed meanwhile is seen at the next file. */
+		if (cred_load_pem(e->credential_dir, j->client_cert, &pem,
+		    &pemlen, why, sizeof(why)) != 0) {
+			ret = xfer_fail(x, BK_CTX_GENERAL_QUEUE_MANAGER,
+			    HR_LOGON_FAILURE, 0, "%s", why);
+			goto out;
+		}
+		x->client_pem = pem;
+		x->client_pem_len = pemlen;
 	}
 	if ((ret = open_temp(w, a, &id, &fd, x)) != XFER_OK)
 		goto out;
@@ -623,6 +636,8 @@ out:
 	if (fd >= 0)
 		close(fd);
 	cred_free(&c);
+	x->client_pem = NULL;
+	cred_free_pem(pem, pemlen);
 	return ret;
 }
 
@@ -1089,7 +1104,8 @@ same_transfer(const struct ejob *o, const struct ejob *j)
 	    same_str(o->headers, j->headers) &&
 	    same_str(o->credential, j->credential) &&
 	    o->token_flags == j->token_flags &&
-	    o->auth_computer == j->auth_computer;
+	    o->auth_computer == j->auth_computer &&
+	    same_str(o->client_cert, j->client_cert);
 }
 
 /* Design §4 (round 2), a spec change never throws away good bytes: the
@@ -1196,6 +1212,7 @@ engine_create_job(struct backend *e, const struct bk_job_spec *spec,
 	j->credential = xstrdup_or_null(spec->credential);
 	j->token_flags = spec->token_flags;
 	j->auth_computer = spec->auth_computer;
+	j->client_cert = xstrdup_or_null(spec->client_certificate);
 	j->created = j->modified = time(NULL);
 	j->nfiles = spec->nfiles;
 	for (k = 0; k < spec->nfiles; k++) {
@@ -1763,7 +1780,8 @@ engine_probe(struct backend *e, const struct bk_probe *p,
 	struct ejob settings;
 	struct xfer x;
 	struct cred c;
-	char why[256];
+	char why[256], *pem = NULL;
+	size_t pemlen = 0;
 	int rc;
 
 	memset(&settings, 0, sizeof(settings));
@@ -1794,6 +1812,21 @@ engine_probe(struct backend *e, const struct bk_probe *p,
 			x.password = c.password;
 			x.domain = c.domain;
 		}
+		/* A server that asks for the certificate asks on a probe
+		 * too. */
+		if (p->settings->client_certificate != NULL) {
+			if (cred_load_pem(e->credential_dir,
+			    p->settings->client_certificate, &pem, &pemlen,
+			    why, sizeof(why)) != 0) {
+				err->context = BK_CTX_GENERAL_QUEUE_MANAGER;
+				err->code = HR_LOGON_FAILURE;
+				err->text = strdup(why);
+				cred_free(&c);
+				return BK_E_IO;
+			}
+			x.client_pem = pem;
+			x.client_pem_len = pemlen;
+		}
 	}
 	x.remote = p->remote;
 	x.job = &settings;
@@ -1808,6 +1841,7 @@ engine_probe(struct backend *e, const struct bk_probe *p,
 	else
 		rc = BK_E_INVALID;
 	cred_free(&c);
+	cred_free_pem(pem, pemlen);
 	return rc;
 }
 

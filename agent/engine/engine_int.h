@@ -30,6 +30,9 @@
 #define HR_INET_CONNECTION_ABORTED HR_WIN32(12030)
 #define HR_INET_CONNECTION_RESET HR_WIN32(12031)
 #define HR_INET_INVALID_CA	HR_WIN32(12045)
+/* ERROR_INTERNET_CLIENT_AUTH_CERT_NEEDED: the server wants a TLS client
+ * certificate (none given, or one it does not accept). */
+#define HR_INET_CLIENT_CERT	HR_WIN32(12044)
 #define HR_INET_SECURE_FAILURE	HR_WIN32(12175)
 #define HR_INET_REDIRECT_FAILED	HR_WIN32(12156)
 #define HR_INET_INVALID_URL	HR_WIN32(12005)
@@ -71,6 +74,7 @@ struct ejob {
 	char *proxy_list, *proxy_bypass, *headers, *credential;
 	unsigned token_flags;
 	int auth_computer;
+	char *client_cert;	/* client_certificate name, or NULL */
 	time_t created, modified, transfer_completed;
 	uint32_t error_count;
 	int has_error;
@@ -105,6 +109,10 @@ struct xfer {
 	const struct ejob *job;		/* settings only: proxy, headers */
 	const char *user, *password, *domain;	/* helper token, or NULL */
 	const char *ca_file;
+	/* The job's client certificate and key (PEM, cred_load_pem), or
+	 * NULL: handed to libcurl as a blob. */
+	const char *client_pem;
+	size_t client_pem_len;
 	unsigned smb_port;
 	int fd;
 	uint64_t offset;		/* bytes already in fd */
@@ -211,6 +219,13 @@ struct cred {
 int cred_load(const char *dir, const char *name, struct cred *c,
     char *why, size_t whylen);
 void cred_free(struct cred *c);
+/* A client certificate: credential_dir/NAME.pem (certificate and private
+ * key, PEM), held to the checks of cred_load and read through the
+ * checked descriptor; *pem is the file's bytes (NUL-terminated).  Free
+ * with cred_free_pem, which wipes the key. */
+int cred_load_pem(const char *dir, const char *name, char **pem,
+    size_t *len, char *why, size_t whylen);
+void cred_free_pem(char *pem, size_t len);
 
 /* store.c: the SQLite job store. */
 struct store;

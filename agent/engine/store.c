@@ -133,6 +133,27 @@ add_temp_identity(sqlite3 *db)
 	    0 : -1;
 }
 
+/* A store from before client certificates gains their column (NULL:
+ * none, as all its jobs had). */
+static int
+add_client_cert(sqlite3 *db)
+{
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	if (sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info('jobs')"
+	    " WHERE name = 'client_cert'", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	r = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (r == SQLITE_ROW)
+		return 0;
+	if (r != SQLITE_DONE)
+		return -1;
+	return sqlite3_exec(db, "ALTER TABLE jobs ADD COLUMN client_cert TEXT;",
+	    NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+}
+
 int
 store_open(const char *state_dir, struct store **out)
 {
@@ -160,7 +181,7 @@ store_open(const char *state_dir, struct store **out)
 	 * per short-lived command); the next open reads it. */
 	sqlite3_db_config(s->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
 	if (sqlite3_exec(s->db, schema, NULL, NULL, NULL) != SQLITE_OK ||
-	    add_temp_identity(s->db) != 0)
+	    add_temp_identity(s->db) != 0 || add_client_cert(s->db) != 0)
 		goto out;
 	*out = s;
 	s = NULL;
@@ -229,7 +250,8 @@ store_load(struct store *s, struct ejob ***jobsp, size_t *np)
 	    " headers, credential, token_flags, auth_computer, created,"
 	    " modified, transfer_completed, error_count, has_error,"
 	    " err_context, err_code, err_text, err_remote, err_local,"
-	    " retry_at, stall_since, active_secs FROM jobs ORDER BY seq",
+	    " retry_at, stall_since, active_secs, client_cert FROM jobs"
+	    " ORDER BY seq",
 	    -1, &st, NULL) != SQLITE_OK)
 		goto out;
 	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
@@ -273,6 +295,7 @@ store_load(struct store *s, struct ejob ***jobsp, size_t *np)
 		j->retry_at = (time_t)sqlite3_column_int64(st, 26);
 		j->stall_since = (time_t)sqlite3_column_int64(st, 27);
 		j->active_secs = sqlite3_column_double(st, 28);
+		j->client_cert = col_text(st, 29);
 	}
 	if (r != SQLITE_DONE)
 		goto out;
@@ -341,9 +364,9 @@ put_job(struct store *s, const struct ejob *j, int insert)
 	    " token_flags, auth_computer, created, modified,"
 	    " transfer_completed, error_count, has_error, err_context,"
 	    " err_code, err_text, err_remote, err_local, retry_at,"
-	    " stall_since, active_secs) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,"
-	    " ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,"
-	    " ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29)" :
+	    " stall_since, active_secs, client_cert) VALUES (?1, ?2, ?3, ?4,"
+	    " ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,"
+	    " ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30)" :
 	    "UPDATE jobs SET state = ?5, priority = ?6, modified = ?18,"
 	    " transfer_completed = ?19, error_count = ?20, has_error = ?21,"
 	    " err_context = ?22, err_code = ?23, err_text = ?24,"
@@ -381,6 +404,8 @@ put_job(struct store *s, const struct ejob *j, int insert)
 	sqlite3_bind_int64(st, 27, (sqlite3_int64)j->retry_at);
 	sqlite3_bind_int64(st, 28, (sqlite3_int64)j->stall_since);
 	sqlite3_bind_double(st, 29, j->active_secs);
+	if (insert)
+		bind_text(st, 30, j->client_cert);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		goto out;
 	rc = BK_OK;
@@ -527,6 +552,7 @@ ejob_free(struct ejob *j)
 	free(j->proxy_bypass);
 	free(j->headers);
 	free(j->credential);
+	free(j->client_cert);
 	backend_free_error(&j->err);
 	for (i = 0; i < j->nfiles; i++) {
 		free(j->files[i].remote);
