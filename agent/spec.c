@@ -446,6 +446,7 @@ spec_build(const struct mset *set, enum platform platform, struct spec *out)
 		fe[i].loff = blk_local(&blk, set->destination, mf->local,
 		    platform);
 		fe[i].m.has_sha256 = mf->has_sha256;
+		fe[i].f.sha256 = mf->has_sha256;
 		memcpy(fe[i].m.sha256, mf->sha256, 32);
 		fe[i].m.mfile = mf;
 	}

@@ -602,6 +602,12 @@ transfer(struct worker *w, struct active *a, struct xfer *x)
 	x->fd = fd;
 	x->offset = (uint64_t)sb.st_size;
 	x->have = &a->f->v;
+	/* The worker holds the file (active): its hash is the worker's
+	 * until finish(). */
+	a->f->digest_ok = 0;
+	if (a->f->want_hash && a->f->hash == NULL)
+		a->f->hash = xhash_new();
+	x->hash = a->f->hash;
 	if (smb_is_unc(x->remote)) {
 		if (w->smb == NULL && (w->smb = smb_worker_new()) == NULL) {
 			ret = xfer_fail(x, BK_CTX_GENERAL_QUEUE_MANAGER,
@@ -632,6 +638,17 @@ transfer(struct worker *w, struct active *a, struct xfer *x)
 		ret = xfer_fail(x, BK_CTX_LOCAL_FILE, lf_hresult(errno), 0,
 		    "cannot write %s to disk: %s", a->f->local,
 		    strerror(errno));
+	/* The digest of exactly the temp's bytes (a part written by an
+	 * earlier process is read back once here or as it went); without
+	 * one the reconciler reads the temp itself. */
+	if (ret == XFER_OK && a->f->hash != NULL && fstat(fd, &sb) == 0 &&
+	    xhash_final(a->f->hash, fd, (uint64_t)sb.st_size,
+	    a->f->digest) == 0) {
+		a->f->digest_len = (uint64_t)sb.st_size;
+		a->f->digest_dev = (uint64_t)sb.st_dev;
+		a->f->digest_ino = (uint64_t)sb.st_ino;
+		a->f->digest_ok = 1;
+	}
 out:
 	if (fd >= 0)
 		close(fd);
@@ -1218,6 +1235,7 @@ engine_create_job(struct backend *e, const struct bk_job_spec *spec,
 	for (k = 0; k < spec->nfiles; k++) {
 		j->files[k].remote = strdup(spec->files[k].remote);
 		j->files[k].local = strdup(spec->files[k].local);
+		j->files[k].want_hash = spec->files[k].sha256 != 0;
 		j->files[k].total = BK_SIZE_UNKNOWN;
 		j->files[k].v.size = BK_SIZE_UNKNOWN;
 		if (j->files[k].remote == NULL || j->files[k].local == NULL) {
@@ -1342,6 +1360,7 @@ engine_add_file(struct backend *e, const bk_guid *id,
 	memset(f, 0, sizeof(*f));
 	f->total = BK_SIZE_UNKNOWN;
 	f->v.size = BK_SIZE_UNKNOWN;
+	f->want_hash = file->sha256 != 0;
 	if ((f->remote = strdup(file->remote)) == NULL ||
 	    (f->local = strdup(file->local)) == NULL) {
 		free(f->remote);
@@ -1764,6 +1783,36 @@ out:
 	return rc;
 }
 
+/* The digest the worker computed while writing file index's temp, when it
+ * is of the completed temp as it stands: same file (dev, ino, what
+ * Complete checks before renaming it) and size. */
+static int
+engine_temp_sha256(struct backend *e, const bk_guid *id, size_t index,
+    uint8_t out[32])
+{
+	struct ejob *j;
+	struct efile *f;
+	int rc = BK_E_UNSUPPORTED;
+
+	pthread_mutex_lock(&e->mu);
+	if ((j = find(e, id)) == NULL)
+		rc = BK_E_NOTFOUND;
+	else if (index >= j->nfiles)
+		rc = BK_E_INVALID;
+	else {
+		f = &j->files[index];
+		if (f->completed == 1 && !f->active && f->digest_ok &&
+		    f->temp != NULL && f->digest_len == f->done &&
+		    f->digest_dev == f->temp_dev &&
+		    f->digest_ino == f->temp_ino) {
+			memcpy(out, f->digest, 32);
+			rc = BK_OK;
+		}
+	}
+	pthread_mutex_unlock(&e->mu);
+	return rc;
+}
+
 /* A probe's should_abort: the caller's interrupt, if any. */
 static int
 probe_should_abort(struct xfer *x)
@@ -1867,6 +1916,7 @@ const struct backend_ops engine_backend_ops = {
 	.cancel = engine_cancel,
 	.complete = engine_complete,
 	.temp_path = engine_temp_path,
+	.temp_sha256 = engine_temp_sha256,
 	.probe = engine_probe,
 	.set_notify = engine_set_notify,
 };

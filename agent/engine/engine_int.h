@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "backend.h"
+#include "xhash.h"
 
 /* HRESULTs the engine reports; the names are BITS's and Win32's, so an
  * administrator can look them up. */
@@ -60,6 +61,14 @@ struct efile {
 	 * picked until that worker's finish() hands it over. */
 	int held;
 	struct bk_validators v;	/* of the remote version the temp holds */
+	/* A sha256 is declared (bk_file_spec.sha256): the worker hashes the
+	 * temp as it writes it (xhash.h); digest_ok says digest is that of
+	 * the completed temp temp_dev/temp_ino holding digest_len bytes. */
+	int want_hash;
+	struct xhash *hash;
+	int digest_ok;
+	uint8_t digest[32];
+	uint64_t digest_len, digest_dev, digest_ino;
 };
 
 /* One job, in memory; guarded by the engine's mutex except gen. */
@@ -115,6 +124,7 @@ struct xfer {
 	size_t client_pem_len;
 	unsigned smb_port;
 	int fd;
+	struct xhash *hash;		/* hashes what is written, or NULL */
 	uint64_t offset;		/* bytes already in fd */
 	const struct bk_validators *have;	/* remote version of those bytes */
 	/* Headers or stat seen: the remote's validators and size.  When

@@ -441,7 +441,7 @@ wflush(struct hstate *h)
 
 	if (h->wlen == 0 || h->werr != 0)
 		return h->werr;
-	if ((h->werr = xfer_write(x->fd, h->wbuf, h->wlen)) != 0)
+	if ((h->werr = xhash_write(x->hash, x->fd, h->wbuf, h->wlen)) != 0)
 		return h->werr;
 	h->unsynced += h->wlen;
 	h->wlen = 0;
@@ -491,7 +491,7 @@ write_cb(char *buf, size_t size, size_t n, void *arg)
 	if (h->wlen + len > HTTP_WBUF && wflush(h) != 0)
 		return 0;
 	if (len > HTTP_WBUF) {
-		if ((h->werr = xfer_write(x->fd, buf, len)) != 0)
+		if ((h->werr = xhash_write(x->hash, x->fd, buf, len)) != 0)
 			return 0;
 		h->unsynced += len;
 	} else {

@@ -268,16 +268,19 @@ auth_fn(SMBCCTX *c, const char *srv, const char *shr, char *wg, int wglen,
 	snprintf(pw, (size_t)pwlen, "%s", x->password ? x->password : "");
 }
 
-/* Debian's libsmbclient does not export smbc_thread_posix(), so its
- * global state — smb.conf, the debug system and, on every call, talloc's
- * stack of frames — is shared by all threads.  Two workers using their own
- * contexts at once still corrupt that stack ("Freed frame ..., expected
- * ...") and stall, so every use of libsmbclient holds this one lock:
- * each call into libsmbclient holds this one lock (HTTP workers are not
- * affected).  A transfer takes it per request, not for the whole file:
- * held across a file, it made a refresh probe on the daemon's thread
- * wait for the whole transfer.  It is recursive because a context is
- * set up inside the lock. */
+/* Debian's libsmbclient does not export smbc_thread_posix(), so without
+ * the thread hooks installed in smb_load its global state (smb.conf, the
+ * debug system and, on every call, talloc's stack of frames) is shared by
+ * all threads: two workers using their own contexts at once corrupt that
+ * stack ("Freed frame ..., expected ...") and stall.  With the hooks
+ * (smb_threaded) each thread has its own stack of frames and a worker's
+ * calls on its own open file need no lock; what still touches global
+ * state holds this lock: creating and freeing contexts, the first open
+ * of a share on a context (connection, name resolution), and probes.
+ * Without the hooks every call holds it, one request at a time (held
+ * across a file, it made a refresh probe on the daemon's thread wait for
+ * the whole transfer).  It is recursive because a context is set up
+ * inside the lock. */
 static pthread_mutex_t ctx_mu = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
 
 static void
@@ -819,7 +822,8 @@ smb_transfer(struct smb_worker *w, struct xfer *x)
 			    (unsigned long long)size);
 			goto out;
 		}
-		if ((err = xfer_write(x->fd, w->buf, (size_t)r)) != 0) {
+		if ((err = xhash_write(x->hash, x->fd, w->buf, (size_t)r)) !=
+		    0) {
 			ret = xfer_fail(x, BK_CTX_LOCAL_FILE, lf_hresult(err), 0,
 			    "writing the temporary file: %s", strerror(err));
 			goto out;

@@ -110,6 +110,15 @@ static const char schema[] =
     " temp_ino INTEGER NOT NULL DEFAULT 0,"
     " PRIMARY KEY (job, idx));";
 
+/* Columns added since the first store; an older store gains them (their
+ * defaults are what its rows meant). */
+static const struct {
+	const char *table, *name, *decl;
+} added_columns[] = {
+	{ "jobs", "client_cert", "TEXT" },
+	{ "files", "want_hash", "INTEGER NOT NULL DEFAULT 0" },
+};
+
 /* A store from before temps recorded their device and inode gains the
  * two columns (0: unknown; such a temp is checked without them). */
 static int
@@ -133,25 +142,34 @@ add_temp_identity(sqlite3 *db)
 	    0 : -1;
 }
 
-/* A store from before client certificates gains their column (NULL:
- * none, as all its jobs had). */
 static int
-add_client_cert(sqlite3 *db)
+add_columns(sqlite3 *db)
 {
 	sqlite3_stmt *st = NULL;
+	char sql[256];
+	size_t i;
 	int r;
 
-	if (sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info('jobs')"
-	    " WHERE name = 'client_cert'", -1, &st, NULL) != SQLITE_OK)
-		return -1;
-	r = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (r == SQLITE_ROW)
-		return 0;
-	if (r != SQLITE_DONE)
-		return -1;
-	return sqlite3_exec(db, "ALTER TABLE jobs ADD COLUMN client_cert TEXT;",
-	    NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+	for (i = 0; i < sizeof(added_columns) / sizeof(added_columns[0]);
+	    i++) {
+		snprintf(sql, sizeof(sql), "SELECT 1 FROM pragma_table_info('%s')"
+		    " WHERE name = '%s'", added_columns[i].table,
+		    added_columns[i].name);
+		if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+			return -1;
+		r = sqlite3_step(st);
+		sqlite3_finalize(st);
+		if (r == SQLITE_ROW)
+			continue;
+		if (r != SQLITE_DONE)
+			return -1;
+		snprintf(sql, sizeof(sql), "ALTER TABLE %s ADD COLUMN %s %s;",
+		    added_columns[i].table, added_columns[i].name,
+		    added_columns[i].decl);
+		if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+			return -1;
+	}
+	return 0;
 }
 
 int
@@ -181,7 +199,7 @@ store_open(const char *state_dir, struct store **out)
 	 * per short-lived command); the next open reads it. */
 	sqlite3_db_config(s->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
 	if (sqlite3_exec(s->db, schema, NULL, NULL, NULL) != SQLITE_OK ||
-	    add_temp_identity(s->db) != 0 || add_client_cert(s->db) != 0)
+	    add_temp_identity(s->db) != 0 || add_columns(s->db) != 0)
 		goto out;
 	*out = s;
 	s = NULL;
@@ -304,7 +322,8 @@ store_load(struct store *s, struct ejob ***jobsp, size_t *np)
 
 	if (sqlite3_prepare_v2(s->db, "SELECT job, idx, remote, local, temp,"
 	    " total, done, completed, v_size, v_mtime, v_etag, v_lastmod,"
-	    " temp_dev, temp_ino FROM files ORDER BY job, idx", -1, &st,
+	    " temp_dev, temp_ino, want_hash FROM files ORDER BY job, idx", -1,
+	    &st,
 	    NULL) != SQLITE_OK)
 		goto out;
 	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
@@ -334,6 +353,7 @@ store_load(struct store *s, struct ejob ***jobsp, size_t *np)
 		f->v.last_modified = col_text(st, 11);
 		f->temp_dev = (uint64_t)sqlite3_column_int64(st, 12);
 		f->temp_ino = (uint64_t)sqlite3_column_int64(st, 13);
+		f->want_hash = sqlite3_column_int(st, 14);
 		if (f->remote == NULL || f->local == NULL)
 			goto out;
 	}
@@ -423,8 +443,8 @@ put_file(struct store *s, const struct ejob *j, size_t i, int insert)
 	const char *sql = insert ?
 	    "INSERT INTO files (job, idx, remote, local, temp, total, done,"
 	    " completed, v_size, v_mtime, v_etag, v_lastmod, temp_dev,"
-	    " temp_ino) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,"
-	    " ?12, ?13, ?14)" :
+	    " temp_ino, want_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
+	    " ?10, ?11, ?12, ?13, ?14, ?15)" :
 	    "UPDATE files SET temp = ?5, total = ?6, done = ?7,"
 	    " completed = ?8, v_size = ?9, v_mtime = ?10, v_etag = ?11,"
 	    " v_lastmod = ?12, temp_dev = ?13, temp_ino = ?14"
@@ -446,6 +466,8 @@ put_file(struct store *s, const struct ejob *j, size_t i, int insert)
 	bind_text(st, 12, f->v.last_modified);
 	sqlite3_bind_int64(st, 13, (sqlite3_int64)f->temp_dev);
 	sqlite3_bind_int64(st, 14, (sqlite3_int64)f->temp_ino);
+	if (insert)
+		sqlite3_bind_int(st, 15, f->want_hash);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		goto out;
 	rc = BK_OK;
@@ -558,6 +580,7 @@ ejob_free(struct ejob *j)
 		free(j->files[i].remote);
 		free(j->files[i].local);
 		free(j->files[i].temp);
+		xhash_free(j->files[i].hash);
 		backend_free_validators(&j->files[i].v);
 	}
 	free(j->files);
