@@ -1166,7 +1166,7 @@ do_complete(struct act *x)
 	char g[39], *msg = NULL, *tp;
 	uint8_t got[32];
 	size_t i, idx;
-	int rc, mismatch = 0;
+	int rc, mismatch = 0, declared;
 
 	bk_guid_format(&j->id, g);
 	/* Verify before Complete: once renamed, a bad file is live.  A
@@ -1248,13 +1248,19 @@ do_complete(struct act *x)
 		sf[i].mtime = bf ? bf->validators.mtime : 0;
 		sf[i].etag = bf ? bf->validators.etag : NULL;
 		sf[i].last_modified = bf ? bf->validators.last_modified : NULL;
-		observe_file(sp->files[i].local, 1, &o);
+		/* A declared sha256 was verified above on the very bytes
+		 * Complete renamed (the backend checks it placed the temp it
+		 * wrote): the file is not read again to record it (issue 14).
+		 * Others are hashed, for on_remove's "unchanged since". */
+		declared = bf != NULL && sp->meta[i].has_sha256;
+		observe_file(sp->files[i].local, !declared, &o);
 		sf[i].local_size = o.size;
 		sf[i].local_mtime_ns = o.mtime_ns;
 		sf[i].local_dev = o.dev;
 		sf[i].local_ino = o.ino;
-		sf[i].has_sha256 = o.hashed;
-		memcpy(sf[i].sha256, o.sha256, 32);
+		sf[i].has_sha256 = o.hashed || (declared && o.exists == 1);
+		memcpy(sf[i].sha256, declared ? sp->meta[i].sha256 : o.sha256,
+		    32);
 	}
 	x->row.spec_hash = (char *)sp->hash;
 	x->row.last_success = x->v->now;

@@ -1863,6 +1863,7 @@ engine_probe(struct backend *e, const struct bk_probe *p,
 		}
 		/* A server that asks for the certificate asks on a probe
 		 * too. */
+		settings.client_cert = (char *)p->settings->client_certificate;
 		if (p->settings->client_certificate != NULL) {
 			if (cred_load_pem(e->credential_dir,
 			    p->settings->client_certificate, &pem, &pemlen,

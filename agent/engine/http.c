@@ -944,7 +944,10 @@ client_cert_fail(struct xfer *x, const char *what)
 }
 
 /* A TLS alert that says the certificate was missing or refused (TLS 1.3
- * servers send it after the handshake, so it comes as a receive error). */
+ * servers send it after the handshake, so it comes as a receive error).
+ * A TLS 1.2 server says handshake_failure, which means other things too:
+ * that one counts only after the server asked for a certificate
+ * (cert_asked_alert). */
 static int
 cert_alert(const char *msg)
 {
@@ -952,8 +955,14 @@ cert_alert(const char *msg)
 	    strstr(msg, "alert bad certificate") != NULL ||
 	    strstr(msg, "alert unknown ca") != NULL ||
 	    strstr(msg, "alert certificate unknown") != NULL ||
-	    strstr(msg, "alert certificate expired") != NULL ||
-	    strstr(msg, "alert handshake failure") != NULL;
+	    strstr(msg, "alert certificate expired") != NULL;
+}
+
+static int
+cert_asked_alert(const char *msg, const int *cert_asked)
+{
+	return cert_alert(msg) || (cert_asked != NULL && *cert_asked &&
+	    strstr(msg, "alert handshake failure") != NULL);
 }
 
 static int
@@ -1002,7 +1011,8 @@ map_error(struct xfer *x, CURL *e, CURLcode rc, const char *errbuf,
 		    x->remote, msg, bps, secs, HTTP_PROBE_TIMEOUT);
 	case CURLE_RECV_ERROR:
 	case CURLE_SEND_ERROR:
-		if (!plain_http(x->remote) && cert_alert(msg))
+		if (!plain_http(x->remote) && cert_asked_alert(msg,
+		    cert_asked))
 			return client_cert_fail(x, msg);
 		/* FALLTHROUGH */
 	case CURLE_PARTIAL_FILE:
@@ -1026,7 +1036,7 @@ map_error(struct xfer *x, CURL *e, CURLcode rc, const char *errbuf,
 			    " unencrypted PEM private key",
 			    x->job->client_cert ? x->job->client_cert : "",
 			    msg);
-		if (cert_alert(msg))
+		if (cert_asked_alert(msg, cert_asked))
 			return client_cert_fail(x, msg);
 		return xfer_fail(x, BK_CTX_GENERAL_TRANSPORT,
 		    HR_INET_SECURE_FAILURE, 0, "TLS failure: %s", msg);
