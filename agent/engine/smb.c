@@ -26,7 +26,9 @@
 
 #include "engine_int.h"
 
+#ifndef SMB_BUFFER
 #define SMB_BUFFER	(1u << 20)	/* per read; larger buys no speed on loopback, costs RSS */
+#endif
 #define SMB_SYNC_EVERY	(32u << 20)
 #define ERROR_BAD_NET_NAME 67
 /* Each request to the server gives up after this long (libsmbclient's

@@ -202,11 +202,17 @@ class Bench:
             ("rclone copy (smb backend)", lambda: [
                 "rclone", "copy", "--config", "/dev/null", "x:pub/big.bin",
                 dst], env),
+            ("smbclient get, then sync FILE", lambda: [
+                "sh", "-c", 'smbclient //127.0.0.1/pub -p "$1" -N -c "get'
+                ' big.bin $2" >/dev/null && sync "$2"', "sh",
+                str(smbd.port), os.path.join(dst, "big.bin")], None),
             ("engine (durable commit)", eng, None)], mib, "MiB/s", dst)
         e = r["engine (durable commit)"]
         best = max(r["smbclient get"], r["rclone copy (smb backend)"],
                    key=lambda x: x["rate"])
         self.ratio(e, best, "engine / faster of smbclient, rclone (>= 1)")
+        self.ratio(e, r["smbclient get, then sync FILE"],
+                   "engine / smbclient+sync (durable both)")
 
     def apply_argv(self, name, url, files, ca=None, parallel=4):
         """bitsync apply --wait in-process (the whole agent: manifest,
@@ -250,6 +256,12 @@ class Bench:
             ("curl --cacert -o", lambda: [
                 "curl", "-s", "-f", "--tlsv1.3", "--cacert", ca, "-o",
                 os.path.join(dst, "big.bin"), web.url("big.bin")], None),
+            # As durable as the engine's commit: the bytes, then fsync
+            # (the disk's write speed is the floor of both).
+            ("curl --cacert -o, then sync FILE", lambda: [
+                "sh", "-c", 'curl -s -f --tlsv1.3 --cacert "$3" -o "$1" "$2"'
+                ' && sync "$1"', "sh", os.path.join(dst, "big.bin"),
+                web.url("big.bin"), ca], None),
             ("bitsync apply, sha256, durable", lambda: self.apply_argv(
                 "https", web.url("/"), [("big.bin", h)], ca), None),
             ("bitsync apply, no sha256, durable", lambda: self.apply_argv(
@@ -258,6 +270,8 @@ class Bench:
         e = r["bitsync apply, sha256, durable"]
         self.ratio(e, r["curl --cacert -o"],
                    "engine+sha256 / curl --cacert (target >= 0.9)")
+        self.ratio(e, r["curl --cacert -o, then sync FILE"],
+                   "engine+sha256 / curl+sync (durable both)")
         self.ratio(r["bitsync apply, no sha256, durable"],
                    r["curl --cacert -o"], "engine (no sha256) / curl")
 
