@@ -10,7 +10,8 @@
 #include <time.h>
 
 #include "backend.h"
-#include "xhash.h"
+
+struct xhash;		/* xhash.h */
 
 /* HRESULTs the engine reports; the names are BITS's and Win32's, so an
  * administrator can look them up. */

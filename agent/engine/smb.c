@@ -25,6 +25,7 @@
 #include <libsmbclient.h>
 
 #include "engine_int.h"
+#include "xhash.h"
 
 #ifndef SMB_BUFFER
 #define SMB_BUFFER	(1u << 20)	/* per read; larger buys no speed on loopback, costs RSS */

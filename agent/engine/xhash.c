@@ -31,7 +31,7 @@ drop(struct xhash *xh)
 	uint8_t dummy[32];
 
 	if (xh->h != NULL)
-		sha256_final(xh->h, dummy);	/* frees it */
+		(void)sha256_final(xh->h, dummy);	/* frees it */
 	xh->h = NULL;
 	xh->pos = 0;
 }
@@ -66,7 +66,10 @@ catch_up(struct xhash *xh, int fd, uint64_t off)
 		return 0;
 	if (xh->h == NULL || off < xh->pos) {
 		drop(xh);
-		xh->h = sha256_new();
+		/* NULL: this host cannot hash; the reconciler's own read
+		 * then says so. */
+		if ((xh->h = sha256_new()) == NULL)
+			goto out;
 	}
 	if (xh->pos < off && (buf = malloc(XHASH_READ)) == NULL)
 		goto out;
@@ -125,10 +128,9 @@ xhash_final(struct xhash *xh, int fd, uint64_t size, uint8_t out[32])
 
 	if (xh == NULL || xh->broken || catch_up(xh, fd, size) != 0)
 		goto out;
-	sha256_final(xh->h, out);
+	rc = sha256_final(xh->h, out);
 	xh->h = NULL;
 	xh->pos = 0;
-	rc = 0;
 out:
 	if (xh != NULL) {
 		drop(xh);
