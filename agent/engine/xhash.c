@@ -1,6 +1,5 @@
 /* xhash.c - a temp file's sha256 while it is written (xhash.h). */
 #include <errno.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -16,8 +15,6 @@ struct xhash {
 	uint64_t pos;		/* bytes of the temp h has seen */
 	int broken;		/* a catch-up read failed: give up */
 };
-
-static _Atomic uint64_t reread;
 
 struct xhash *
 xhash_new(void)
@@ -43,12 +40,6 @@ xhash_free(struct xhash *xh)
 		return;
 	drop(xh);
 	free(xh);
-}
-
-uint64_t
-xhash_reread_bytes(void)
-{
-	return atomic_load(&reread);
 }
 
 /* Brings the hash to offset off of fd: from zero when the temp was
@@ -83,7 +74,6 @@ catch_up(struct xhash *xh, int fd, uint64_t off)
 			goto out;
 		sha256_update(xh->h, buf, (size_t)r);
 		xh->pos += (uint64_t)r;
-		atomic_fetch_add(&reread, (uint64_t)r);
 	}
 	rc = 0;
 out:

@@ -24,8 +24,4 @@ int xhash_write(struct xhash *xh, int fd, const void *buf, size_t n);
  * caller then hashes the file itself.  The hash starts over after. */
 int xhash_final(struct xhash *xh, int fd, uint64_t size, uint8_t out[32]);
 
-/* Bytes of fd read back to bring hashes up to date, since start (the
- * test suite's and the benchmark's check of "read once"). */
-uint64_t xhash_reread_bytes(void);
-
 #endif
