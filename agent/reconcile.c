@@ -13,6 +13,7 @@
 #include "observe.h"
 #include "platform.h"
 #include "reconcile.h"
+#include "sha256.h"
 #include "util.h"
 
 #define MANIFEST_MAX (16u << 20)	/* design §2: 16 MiB per file */
@@ -169,6 +170,19 @@ input_of(const char *const *paths, size_t npaths, const char *file)
 			return i;
 	}
 	return npaths;
+}
+
+void
+reconcile_digest_file(struct sha256 *h, const char *path, const void *data,
+    size_t len)
+{
+	const char *b = base_name(path);
+	char len8[24];
+
+	snprintf(len8, sizeof(len8), "%zu", len);
+	sha256_update(h, b, strlen(b) + 1);
+	sha256_update(h, len8, strlen(len8) + 1);
+	sha256_update(h, data, len);
 }
 
 /* One file of the manifest to enforce when some failed: under its own
@@ -393,6 +407,8 @@ reconcile_load(struct reconcile_ctx *c, const char *const *paths,
 		struct manifest_inputs ei;
 		struct diags ed;
 		enum platform_kind kind;
+		struct sha256 *h = sha256_new();
+		uint8_t d[32];
 
 		memset(&ei, 0, sizeof(ei));
 		diags_init(&ei.pre);
@@ -406,7 +422,13 @@ reconcile_load(struct reconcile_ctx *c, const char *const *paths,
 			    kind == PLATFORM_KIND_DIR;
 			ei.v[i].data = eff[i].data;
 			ei.v[i].len = eff[i].len;
+			reconcile_digest_file(h, eff[i].path, eff[i].data,
+			    eff[i].len);
 		}
+		/* The digest of what is in force: the live files would name
+		 * the broken bytes, which are not. */
+		if (sha256_final(h, d) == 0)
+			spec_hex(d, 32, in->digest);
 		ei.n = ei.cap = neff;
 		opts.permissions = PERM_OFF;	/* bytes already vetted */
 		in->m = manifest_load_inputs(&ei, &opts, &ed);
