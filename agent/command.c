@@ -233,13 +233,12 @@ static void start_due(struct command_runner *r, struct state *st);
 
 void
 command_schedule(struct command_runner *r, struct state *st,
-    const struct manifest *m, const struct config *cfg, int64_t now)
+    const struct manifest *m, const struct config *cfg, int retry_now)
 {
 	struct state_command *rows = NULL;
 	struct cmd_entry *e;
 	size_t n = 0, i, k;
 
-	(void)now;
 	if (state_command_list(st, &rows, &n) == -1) {
 		log_error("event=on-change-state error=\"%s\"",
 		    state_errmsg(st));
@@ -296,7 +295,7 @@ command_schedule(struct command_runner *r, struct state *st,
 		e->state_dir = xstrdup(cfg->state_dir);
 		e->timeout = ms->on_change->timeout;
 		e->retry_delay = ms->settings.retry_delay;
-		e->next_run = rows[i].next_run;
+		e->next_run = retry_now ? 0 : rows[i].next_run;
 		e->blocked = !cfg->allow_commands ? "allow_commands is not "
 		    "yes in the agent config" : ms->settings.mode ==
 		    MODE_MONITOR ? "the set is in monitor mode" : NULL;
@@ -754,4 +753,33 @@ command_status_text(const json_t *oc, char *buf, size_t len)
 	    (long long)json_integer_value(json_object_get(oc, "failures")),
 	    err ? "; last error: " : "", err ? err : "",
 	    blk ? "; " : "", blk ? blk : "");
+}
+
+size_t
+command_run_pending(struct state *st, const struct manifest *m,
+    const struct config *cfg, volatile sig_atomic_t *stop)
+{
+	struct command_runner *r = command_new();
+	struct state_command *rows = NULL;
+	size_t n = 0, i, failed = 0;
+	int64_t since = (int64_t)time(NULL);
+
+	command_schedule(r, st, m, cfg, 1);
+	while (command_busy(r) && !*stop) {
+		platform_sleep_ms(POLL_MS);
+		/* Only what this apply started: a failure waits for its
+		 * retry time in the daemon or the next apply. */
+		for (i = 0; i < r->n; i++)
+			if (r->v[i].proc == NULL && r->v[i].started != 0)
+				r->v[i].next_run = INT64_MAX;
+		command_poll(r, st);
+	}
+	command_free(r);
+	if (state_command_list(st, &rows, &n) == 0)
+		for (i = 0; i < n; i++)
+			failed += rows[i].pending && rows[i].last_run >= since &&
+			    rows[i].last_result != NULL &&
+			    strcmp(rows[i].last_result, "success") != 0;
+	state_command_free(rows, n);
+	return failed;
 }

@@ -14,6 +14,7 @@
 #ifndef BITSYNC_COMMAND_H
 #define BITSYNC_COMMAND_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -39,9 +40,17 @@ int command_note_changed(struct state *st, const char *set,
     const char *const *paths, size_t n);
 
 /* Arms the pending runs from m (the manifest in force; NULL: none) and
- * starts those that are due.  now: Unix seconds. */
+ * starts those that are due; retry_now: a person asked (apply), failed
+ * runs are retried at once whatever their retry time. */
 void command_schedule(struct command_runner *r, struct state *st,
-    const struct manifest *m, const struct config *cfg, int64_t now);
+    const struct manifest *m, const struct config *cfg, int retry_now);
+
+/* `bitsync apply` without a daemon: arms and runs what is pending from
+ * m and waits until those runs end (each within its timeout) or *stop
+ * is set.  Failed runs stay pending for the next apply or the daemon.
+ * Returns the number of runs that failed. */
+size_t command_run_pending(struct state *st, const struct manifest *m,
+    const struct config *cfg, volatile sig_atomic_t *stop);
 
 /* Reads output, reaps, enforces timeouts, starts due runs.  Returns 1
  * when a run ended since the last call (status is worth rebuilding). */

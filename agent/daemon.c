@@ -390,7 +390,7 @@ daemon_pass(struct daemon *dm, const char *why)
 			/* on_change runs the commits of this pass asked for,
 			 * from the manifest in force. */
 			command_schedule(dm->cmds, dm->s.ctx.st, in.m,
-			    &dm->s.cfg, now);
+			    &dm->s.cfg, dm->s.ctx.retry_now);
 			st = status_build(&in, &v, now, 1);
 			add_counts(st, &dm->counts);
 			add_rates(dm, st);

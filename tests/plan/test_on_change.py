@@ -233,6 +233,31 @@ class OnChangeTest(RunTest):
         self.assertEqual(int(m.group(1)), 64 * 1024)
         self.assertEqual(int(m.group(1)) + int(m.group(2)), 1 << 20)
 
+    def test_apply_runs_it_plan_and_validate_never(self):
+        # No daemon: `bitsync apply` commits and runs the command itself;
+        # a failure stays pending, which plan and validate never run.
+        write_random(os.path.join(self.www, "a.bin"), 5000)
+        write_random(os.path.join(self.www, "b.bin"), 7000)
+        self.nginx()
+        flag = os.path.join(self.dir, "flag")
+        path = self.manifest("10-app.yaml", self.app_set("fail-once", flag))
+        p = self.run_bitsync("apply")
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("1 on_change command(s) failed", p.stderr)
+        self.assertEqual(len(self.runs()), 1)
+        for args in (["plan"], ["plan", "--format", "json"],
+                     ["validate", path], ["status"]):
+            self.run_bitsync(*args)
+        self.assertEqual(len(self.runs()), 1, "plan/validate/status ran it")
+        # apply is a person asking: the retry runs now, not in 5s.
+        p = self.run_bitsync("apply")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(len(self.runs()), 2)
+        # Nothing changed: a third apply runs nothing.
+        p = self.run_bitsync("apply")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(len(self.runs()), 2)
+
     # -- crash safety ----------------------------------------------------
 
     def test_kill9_then_runs_after_restart(self):
