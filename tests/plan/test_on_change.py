@@ -168,6 +168,11 @@ class OnChangeTest(RunTest):
                                  self.metrics_text(), 10))
         self.assertIn('bitsync_on_change_pending{set="app"} 1',
                       self.metrics_text())
+        # Prometheus's own linter accepts the file as it is now.
+        with open(self.metrics, "rb") as f:
+            p = subprocess.run(["promtool", "check", "metrics"], stdin=f,
+                               capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         p = self.run_bitsync("status")
         self.assertIn("on_change: waiting-to-retry", p.stdout)
         self.assertIn("exited with status 1", p.stdout)
