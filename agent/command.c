@@ -410,11 +410,9 @@ start_due(struct command_runner *r, struct state *st)
 	}
 }
 
-/* One line of output into the log: control characters, quotes,
- * backslashes and bytes that are not UTF-8 escaped, so a program cannot
- * forge records or break a JSON log. */
-static void
-log_output(const struct cmd_entry *e, const char *s, size_t n)
+/* Output of a program as log text (command.h). */
+char *
+command_escape(const char *s, size_t n)
 {
 	char *out = xmalloc(n * 4 + 1);
 	size_t i, o = 0;
@@ -425,11 +423,19 @@ log_output(const struct cmd_entry *e, const char *s, size_t n)
 		    ch >= 0xe0 && ch < 0xf0 ? 2 : ch >= 0xc2 && ch < 0xe0 ?
 		    1 : 0;
 
-		if (ch >= 0x80 && need > 0 && i + need < n) {
+		/* A whole UTF-8 sequence passes (no overlong forms, no
+		 * surrogates, nothing past U+10FFFF); anything else is
+		 * escaped byte by byte. */
+		if (need > 0 && i + need < n) {
+			unsigned char c1 = (unsigned char)s[i + 1];
+
 			for (k = 1; k <= need; k++)
 				if (((unsigned char)s[i + k] & 0xc0) != 0x80)
 					break;
-			if (k > need) {
+			if (k > need && !(ch == 0xe0 && c1 < 0xa0) &&
+			    !(ch == 0xed && c1 >= 0xa0) &&
+			    !(ch == 0xf0 && c1 < 0x90) &&
+			    !(ch == 0xf4 && c1 >= 0x90)) {
 				memcpy(out + o, s + i, need + 1);
 				o += need + 1;
 				i += need;
@@ -437,7 +443,7 @@ log_output(const struct cmd_entry *e, const char *s, size_t n)
 			}
 		}
 		if (ch < 0x20 || ch == 0x7f || ch >= 0x80) {
-			o += (size_t)sprintf(out + o, "\\x%02x", ch);
+			o += (size_t)snprintf(out + o, 5, "\\x%02x", ch);
 		} else if (ch == '"' || ch == '\\') {
 			out[o++] = '\\';
 			out[o++] = (char)ch;
@@ -445,6 +451,16 @@ log_output(const struct cmd_entry *e, const char *s, size_t n)
 			out[o++] = (char)ch;
 	}
 	out[o] = '\0';
+	return out;
+}
+
+/* One line of output into the log, escaped so that a program cannot
+ * forge records or break a JSON log. */
+static void
+log_output(const struct cmd_entry *e, const char *s, size_t n)
+{
+	char *out = command_escape(s, n);
+
 	log_info("event=on-change-output set=%s line=\"%s\"", e->set, out);
 	free(out);
 }

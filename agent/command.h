@@ -71,6 +71,11 @@ void command_status(const struct command_runner *r, struct state *st,
 /* Prometheus lines from a status document's sets' "on_change". */
 void command_metrics(FILE *f, const json_t *sets);
 
+/* n bytes of a program's output as text for a log record (free it):
+ * control characters, DEL, '"', '\\' and bytes that are not part of a
+ * well-formed UTF-8 sequence escaped (\xNN, \", \\). */
+char *command_escape(const char *s, size_t n);
+
 /* The text status line of a set's "on_change" object into buf. */
 void command_status_text(const json_t *oc, char *buf, size_t len);
 

@@ -54,6 +54,10 @@ if mode == "spew":
     n = int(arg)
     line = b"x" * 1023 + b"\n"
     out = sys.stdout.buffer
+    # A line that tries to forge a record and to drive a terminal.
+    first = b'evil "q" \x1b[2J\rlevel=error event=forged\r\n'
+    out.write(first)
+    n -= len(first)
     while n > 0:
         out.write(line[:n])
         n -= len(line)

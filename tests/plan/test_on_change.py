@@ -227,9 +227,18 @@ class OnChangeTest(RunTest):
         rc, _ = self.status()
         self.assertEqual(rc, 0)
         err = self.stop()
-        out = re.findall(r'event=on-change-output set=app line="([^"]*)"',
-                         err)
-        logged = sum(len(x) + 1 for x in out)
+        # The forged line stays inside its record, escaped.
+        self.assertIn('line="evil \\"q\\" \\x1b[2J\\x0dlevel=error '
+                      'event=forged\\x0d"', err)
+        self.assertNotIn("\x1b", err)
+        self.assertFalse([x for x in err.splitlines()
+                          if "event=forged" in x and
+                          "event=on-change-output" not in x])
+        out = re.findall(r'event=on-change-output set=app line="((?:[^"\\]|'
+                         r'\\.)*)"', err)
+        # Bytes of output in the records (newlines not counted).
+        logged = sum(len(x.encode().decode("unicode_escape"))
+                     for x in out)
         self.assertLessEqual(logged, 64 * 1024)
         self.assertGreater(logged, 60 * 1024)
         m = re.search(r"event=on-change-done set=app result=success .*"
@@ -254,6 +263,10 @@ class OnChangeTest(RunTest):
                      ["validate", path], ["status"]):
             self.run_bitsync(*args)
         self.assertEqual(len(self.runs()), 1, "plan/validate/status ran it")
+        # status without a daemon reads the failure from the state.
+        oc = self.on_change()
+        self.assertEqual((oc["state"], oc["failures"], oc["last_exit"]),
+                         ("waiting-to-retry", 1, 1), oc)
         # apply is a person asking: the retry runs now, not in 5s.
         p = self.run_bitsync("apply")
         self.assertEqual(p.returncode, 0, p.stderr)
