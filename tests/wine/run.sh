@@ -241,6 +241,21 @@ else
 	SDRIVER=
 fi
 
+# cmd_drive.exe: the on_change runner's Windows half (issue 13).
+CDRIVER=$BUILD/cmd_drive.exe
+if [ "$ONLY" != all ] && [ "$ONLY" != reconcile ]; then
+	CDRIVER=
+elif [ ${#CFLAGS[@]} -gt 0 ] && x86_64-w64-mingw32-gcc "${CFLAGS[@]}" -static \
+	-o "$CDRIVER" "$HERE/cmd_drive.c" "$ROOT/agent/win/command_proc_win.c" \
+	"$ROOT/agent/win/winutil.c" "$ROOT/agent/util.c" \
+	"$BUILD/gen/bitsync_msg.o" "${LIBS[@]}" -lshell32 >"$TMP/cdriver.log" 2>&1; then
+	pass "cross build of cmd_drive.exe"
+else
+	fail "cross build of cmd_drive.exe"
+	cat "$TMP/cdriver.log"
+	CDRIVER=
+fi
+
 # job_drive.exe: another program's view of the BITS jobs (reconcile checks).
 JDRIVER=$BUILD/job_drive.exe
 if [ "$ONLY" != all ] && [ "$ONLY" != reconcile ]; then
@@ -352,6 +367,10 @@ if [ -n "$WDRIVER" ]; then
 fi
 if [ -n "$SDRIVER" ] && [ "$ONLY" != reconcile ]; then
 	run_driver service "$SDRIVER" test
+fi
+if [ -n "$CDRIVER" ]; then
+	mkdir -p "$TMP/cwork"
+	run_driver on_change "$CDRIVER" test "$(winepath -w "$TMP/cwork")"
 fi
 
 # --- bitsync.exe --------------------------------------------------------------
