@@ -73,17 +73,26 @@ class OnChangeTest(RunTest):
         self.daemon.send_signal(sig)
         if sig == signal.SIGKILL and os.path.exists(self.status_file):
             os.unlink(self.status_file)
-        self.daemon.wait(timeout=30)
+        rc = self.daemon.wait(timeout=30)
         self.daemon = None
         with open(self.errlog) as f:
-            return f.read()
+            log = f.read()
+        if sig == signal.SIGTERM:
+            # A clean stop (under the sanitizers: no leak, no error).
+            self.assertEqual(rc, 0, log[-3000:])
+            self.assertNotIn("Sanitizer", log)
+        return log
 
     def tearDown(self):
-        if self.daemon is not None and self.daemon.poll() is None:
-            self.daemon.send_signal(signal.SIGTERM)
-            self.daemon.wait(timeout=30)
-        self.daemon = None
-        super().tearDown()
+        try:
+            if self.daemon is not None and self.daemon.poll() is None:
+                self.stop()
+        finally:
+            if self.daemon is not None and self.daemon.poll() is None:
+                self.daemon.kill()
+                self.daemon.wait(timeout=30)
+            self.daemon = None
+            super().tearDown()
 
     def on_change(self):
         s = self.set_status("app")
