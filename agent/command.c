@@ -187,16 +187,21 @@ find_entry(struct command_runner *r, const char *set)
 	return NULL;
 }
 
+/* The manifest's sets by name, built when a schedule first needs one:
+ * 10,000 sets with pending runs must not cost 10,000 scans of the list. */
 static const struct mset *
-find_set(const struct manifest *m, const char *name)
+find_set(const struct manifest *m, struct strset *idx, const char *name)
 {
 	size_t i;
 
-	for (i = 0; m != NULL && i < m->nsets; i++)
-		if (m->sets[i].name != NULL && strcmp(m->sets[i].name,
-		    name) == 0)
-			return &m->sets[i];
-	return NULL;
+	if (m == NULL)
+		return NULL;
+	if (idx->cap == 0)
+		for (i = 0; i < m->nsets; i++)
+			if (m->sets[i].name != NULL)
+				strset_add(idx, m->sets[i].name, &m->sets[i],
+				    NULL);
+	return strset_get(idx, name);
 }
 
 /* The allowed root dest lies under (its length), as the reconciler
@@ -237,6 +242,7 @@ command_schedule(struct command_runner *r, struct state *st,
 {
 	struct state_command *rows = NULL;
 	struct cmd_entry *e;
+	struct strset idx;
 	size_t n = 0, i, k;
 
 	if (state_command_list(st, &rows, &n) == -1) {
@@ -244,6 +250,7 @@ command_schedule(struct command_runner *r, struct state *st,
 		    state_errmsg(st));
 		return;
 	}
+	strset_init(&idx, 0);
 	for (i = 0; i < r->n; i++)
 		r->v[i].armed = 0;
 	for (i = 0; i < n; i++) {
@@ -251,7 +258,7 @@ command_schedule(struct command_runner *r, struct state *st,
 
 		if (!rows[i].pending)
 			continue;
-		ms = find_set(m, rows[i].set);
+		ms = find_set(m, &idx, rows[i].set);
 		e = find_entry(r, rows[i].set);
 		if (ms == NULL || ms->on_change == NULL) {
 			/* The set left the manifest, or no longer asks for
@@ -307,6 +314,7 @@ command_schedule(struct command_runner *r, struct state *st,
 		if (!r->v[i].armed && r->v[i].proc == NULL)
 			remove_entry(r, &r->v[i]);
 	state_command_free(rows, n);
+	strset_free(&idx);
 	start_due(r, st);
 }
 
@@ -656,6 +664,13 @@ command_wait_ms(const struct command_runner *r)
 
 /* ---- status and metrics ---------------------------------------------- */
 
+static int
+cmp_row(const void *key, const void *row)
+{
+	return strcmp((const char *)key,
+	    ((const struct state_command *)row)->set);
+}
+
 void
 command_status(const struct command_runner *r, struct state *st,
     json_t *status)
@@ -674,9 +689,9 @@ command_status(const struct command_runner *r, struct state *st,
 		const struct state_command *c = NULL;
 		const char *state;
 
-		for (i = 0; name != NULL && i < n; i++)
-			if (strcmp(rows[i].set, name) == 0)
-				c = &rows[i];
+		/* rows come sorted by name (byte order, as strcmp). */
+		if (name != NULL)
+			c = bsearch(name, rows, n, sizeof(*rows), cmp_row);
 		if (c == NULL)
 			continue;
 		for (i = 0; r != NULL && i < r->n; i++)
