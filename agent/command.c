@@ -297,7 +297,7 @@ command_schedule(struct command_runner *r, struct state *st,
 			e->argv[k] = xstrdup(ms->on_change->argv[k]);
 		e->argc = ms->on_change->argc;
 		e->dest = spec_local_path(ms->destination, "",
-		    manifest_host_platform());
+		    model_host_platform());
 		e->trusted = trusted_len(cfg, e->dest);
 		e->state_dir = xstrdup(cfg->state_dir);
 		e->timeout = ms->on_change->timeout;

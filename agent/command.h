@@ -22,7 +22,7 @@
 #include <jansson.h>
 
 #include "config.h"
-#include "manifest.h"
+#include "model.h"
 #include "state.h"
 
 #define COMMAND_OUTPUT_MAX	(64u << 10)	/* logged per run */

@@ -5,7 +5,7 @@
 #define BITSYNC_COMMAND_RULES_H
 
 #include "diag.h"
-#include "manifest.h"
+#include "model.h"
 #include "ytree.h"
 
 #define RULE_COMMAND_NOT_ALLOWED	"command-not-allowed"
