@@ -266,7 +266,7 @@ cmd_apply(const struct cli *cli, int argc, char **argv)
 
 		reconcile_load(&s.ctx, NULL, 0, 1, &in);
 		cmd_failed = command_run_pending(s.ctx.st, in.m, &s.cfg,
-		    &stop);
+		    !in.hold_all && in.nheld == 0, &stop);
 		reconcile_input_free(&in);
 		if (cmd_failed > 0 && !quiet)
 			fprintf(stderr, "bitsync apply: %zu on_change "

@@ -238,7 +238,8 @@ static void start_due(struct command_runner *r, struct state *st);
 
 void
 command_schedule(struct command_runner *r, struct state *st,
-    const struct manifest *m, const struct config *cfg, int retry_now)
+    const struct manifest *m, const struct config *cfg, int retry_now,
+    int whole)
 {
 	struct state_command *rows = NULL;
 	struct cmd_entry *e;
@@ -265,7 +266,8 @@ command_schedule(struct command_runner *r, struct state *st,
 			 * a command: nobody wants this run any more.  Only
 			 * a manifest that validated says so (m is the model
 			 * in force, last-known-good copies included). */
-			if (m == NULL || (e != NULL && e->proc != NULL))
+			if (m == NULL || !whole || (e != NULL &&
+			    e->proc != NULL))
 				continue;
 			log_info("event=on-change-dropped set=%s reason=\"%s\"",
 			    rows[i].set, ms == NULL ? "the set left the "
@@ -788,14 +790,14 @@ command_status_text(const json_t *oc, char *buf, size_t len)
 
 size_t
 command_run_pending(struct state *st, const struct manifest *m,
-    const struct config *cfg, volatile sig_atomic_t *stop)
+    const struct config *cfg, int whole, volatile sig_atomic_t *stop)
 {
 	struct command_runner *r = command_new();
 	struct state_command *rows = NULL;
 	size_t n = 0, i, failed = 0;
 	int64_t since = (int64_t)time(NULL);
 
-	command_schedule(r, st, m, cfg, 1);
+	command_schedule(r, st, m, cfg, 1, whole);
 	while (command_busy(r) && !*stop) {
 		platform_sleep_ms(POLL_MS);
 		/* Only what this apply started: a failure waits for its

@@ -41,16 +41,20 @@ int command_note_changed(struct state *st, const char *set,
 
 /* Arms the pending runs from m (the manifest in force; NULL: none) and
  * starts those that are due; retry_now: a person asked (apply), failed
- * runs are retried at once whatever their retry time. */
+ * runs are retried at once whatever their retry time.  whole: m is the
+ * whole manifest (every file valid or in force from its last valid copy,
+ * none held), so a set m lacks has left it and its pending run is
+ * dropped; otherwise nothing is dropped. */
 void command_schedule(struct command_runner *r, struct state *st,
-    const struct manifest *m, const struct config *cfg, int retry_now);
+    const struct manifest *m, const struct config *cfg, int retry_now,
+    int whole);
 
 /* `bitsync apply` without a daemon: arms and runs what is pending from
  * m and waits until those runs end (each within its timeout) or *stop
  * is set.  Failed runs stay pending for the next apply or the daemon.
  * Returns the number of runs that failed. */
 size_t command_run_pending(struct state *st, const struct manifest *m,
-    const struct config *cfg, volatile sig_atomic_t *stop);
+    const struct config *cfg, int whole, volatile sig_atomic_t *stop);
 
 /* Reads output, reaps, enforces timeouts, starts due runs.  Returns 1
  * when a run ended since the last call (status is worth rebuilding). */

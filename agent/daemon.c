@@ -391,7 +391,8 @@ daemon_pass(struct daemon *dm, const char *why)
 			/* on_change runs the commits of this pass asked for,
 			 * from the manifest in force. */
 			command_schedule(dm->cmds, dm->s.ctx.st, in.m,
-			    &dm->s.cfg, dm->s.ctx.retry_now);
+			    &dm->s.cfg, dm->s.ctx.retry_now,
+			    !in.hold_all && in.nheld == 0);
 			st = status_build(&in, &v, now, 1);
 			add_counts(st, &dm->counts);
 			add_rates(dm, st);

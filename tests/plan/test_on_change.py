@@ -285,6 +285,41 @@ class OnChangeTest(RunTest):
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertEqual(len(self.runs()), 2)
 
+    def test_set_leaving_drops_pending_run(self):
+        write_random(os.path.join(self.www, "a.bin"), 5000)
+        write_random(os.path.join(self.www, "b.bin"), 7000)
+        self.nginx()
+        flag = os.path.join(self.dir, "flag")
+        path = self.manifest("10-app.yaml", self.app_set("fail-once", flag))
+        self.start()
+        self.assertTrue(wait_for(lambda: (self.on_change() or {}).get(
+            "state") == "waiting-to-retry", 30), self.on_change())
+        # The file that declared the set goes: nobody wants the run.
+        os.unlink(path)
+        self.assertTrue(wait_for(lambda: self.set_status("app") is None,
+                                 10))
+        time.sleep(6.5)		# past retry_delay (5s)
+        self.assertEqual(len(self.runs()), 1, "ran for a removed set")
+        log = self.stop()
+        self.assertIn("event=on-change-dropped set=app", log)
+
+    def test_invalid_edit_keeps_pending_run(self):
+        # A broken edit withdraws nothing: the last valid copy stays in
+        # force, and so does the run it asked for.
+        write_random(os.path.join(self.www, "a.bin"), 5000)
+        write_random(os.path.join(self.www, "b.bin"), 7000)
+        self.nginx()
+        flag = os.path.join(self.dir, "flag")
+        path = self.manifest("10-app.yaml", self.app_set("fail-once", flag))
+        self.start()
+        self.assertTrue(wait_for(lambda: (self.on_change() or {}).get(
+            "state") == "waiting-to-retry", 30), self.on_change())
+        with open(path, "a") as f:
+            f.write("  - name: [broken\n")
+        self.assertTrue(wait_for(lambda: len(self.runs()) == 2, 20))
+        self.assertTrue(wait_for(lambda: (self.on_change() or {}).get(
+            "state") == "done", 10), self.on_change())
+
     # -- crash safety ----------------------------------------------------
 
     def test_kill9_then_runs_after_restart(self):
