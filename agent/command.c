@@ -692,7 +692,7 @@ command_status(const struct command_runner *r, struct state *st,
 		const char *state;
 
 		/* rows come sorted by name (byte order, as strcmp). */
-		if (name != NULL)
+		if (name != NULL && n > 0)
 			c = bsearch(name, rows, n, sizeof(*rows), cmp_row);
 		if (c == NULL)
 			continue;

@@ -63,7 +63,12 @@ class OnChangeTest(RunTest):
             self.daemon = subprocess.Popen(
                 [BITSYNC, "-c", self.config, "run"],
                 stdout=subprocess.DEVNULL, stderr=err, text=True, env=env)
-        self.assertTrue(wait_for(lambda: os.path.exists(self.status_file)))
+        wait_for(lambda: os.path.exists(self.status_file) or
+                 self.daemon.poll() is not None)
+        if not os.path.exists(self.status_file):
+            with open(self.errlog) as f:
+                self.fail("the daemon did not start (exit %r): %s" % (
+                    self.daemon.poll(), f.read()[-3000:]))
         return self.daemon
 
     def start(self):
