@@ -353,7 +353,7 @@ start_one(struct command_runner *r, struct state *st, struct cmd_entry *e)
 {
 	struct state_command c;
 	struct cproc_spec sp;
-	char *env[5], *why = NULL;
+	char *env[5] = { NULL, NULL, NULL, NULL, NULL }, *why = NULL, *prog;
 	size_t i;
 	int g;
 
@@ -367,22 +367,17 @@ start_one(struct command_runner *r, struct state *st, struct cmd_entry *e)
 			log_error("event=on-change-state set=%s error=\"%s\"",
 			    e->set, state_errmsg(st));
 		e->next_run = e->started + 60;
-		state_command_clear(&c);
-		return;
+		goto out;
 	}
 	e->gen = c.gen;
-	e->changed_file = write_changed(e, c.changed, &why);
-	state_command_clear(&c);
-	if (e->changed_file == NULL) {
+	if ((e->changed_file = write_changed(e, c.changed, &why)) == NULL) {
 		finish(r, st, e, 0, 0, 0, why);
-		free(why);
-		return;
+		goto out;
 	}
 	env[0] = xstrdup(cproc_path_env());
 	env[1] = xasprintf("BITSYNC_SET=%s", e->set);
 	env[2] = xasprintf("BITSYNC_DESTINATION=%s", e->dest);
 	env[3] = xasprintf("BITSYNC_CHANGED=%s", e->changed_file);
-	env[4] = NULL;
 	sp.argv = (const char *const *)e->argv;
 	sp.argc = e->argc;
 	sp.cwd = e->dest;
@@ -390,15 +385,19 @@ start_one(struct command_runner *r, struct state *st, struct cmd_entry *e)
 	sp.env = (const char *const *)env;
 	if (cproc_start(&sp, &e->proc, &why) == -1) {
 		finish(r, st, e, 0, 0, 0, why);
-		free(why);
-	} else {
-		e->deadline_ms = mono_ms() + (int64_t)e->timeout * 1000;
-		log_info("event=on-change-started set=%s pid=%ld program=\"%s\" "
-		    "timeout=%" PRIu64 "s", e->set, cproc_pid(e->proc),
-		    e->argv[0], e->timeout);
+		goto out;
 	}
+	e->deadline_ms = mono_ms() + (int64_t)e->timeout * 1000;
+	prog = command_escape(e->argv[0], strlen(e->argv[0]));
+	log_info("event=on-change-started set=%s pid=%ld program=\"%s\" "
+	    "timeout=%" PRIu64 "s", e->set, cproc_pid(e->proc), prog,
+	    e->timeout);
+	free(prog);
+out:
+	state_command_clear(&c);
 	for (i = 0; i < 4; i++)
 		free(env[i]);
+	free(why);
 }
 
 static void
