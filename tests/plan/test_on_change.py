@@ -325,6 +325,34 @@ class OnChangeTest(RunTest):
         self.assertTrue(wait_for(lambda: (self.on_change() or {}).get(
             "state") == "done", 10), self.on_change())
 
+    def test_changes_while_failing_join_the_next_run(self):
+        write_random(os.path.join(self.www, "a.bin"), 5000)
+        write_random(os.path.join(self.www, "b.bin"), 7000)
+        self.nginx()
+        flag = os.path.join(self.dir, "flag")
+        open(flag, "w").close()		# the first run succeeds
+        self.manifest("10-app.yaml", self.app_set("fail-once", flag))
+        self.start()
+        self.assertTrue(wait_for(lambda: (self.on_change() or {}).get(
+            "state") == "done", 30), self.on_change())
+        os.unlink(flag)			# the next run fails
+        write_random(os.path.join(self.www, "a.bin"), 5001)
+        self.assertTrue(wait_for(lambda: (self.on_change() or {}).get(
+            "state") == "waiting-to-retry", 30), self.on_change())
+        self.assertEqual(self.runs()[1]["changed"],
+                         [os.path.join(self.app, "a.bin")])
+        # Another change while the retry waits: it runs at once (a new
+        # change does not wait out the retry delay) and lists both.
+        t0 = time.time()
+        write_random(os.path.join(self.www, "b.bin"), 7001)
+        self.assertTrue(wait_for(lambda: len(self.runs()) == 3, 20))
+        self.assertEqual(sorted(self.runs()[2]["changed"]), [
+            os.path.join(self.app, "a.bin"), os.path.join(self.app, "b.bin")])
+        self.assertLess(self.runs()[2]["time"] - t0, 4.5)
+        self.assertTrue(wait_for(lambda: (self.on_change() or {}).get(
+            "state") == "done", 10), self.on_change())
+        self.assertEqual(self.on_change()["successes"], 2)
+
     # -- crash safety ----------------------------------------------------
 
     def test_kill9_then_runs_after_restart(self):
