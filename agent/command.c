@@ -779,11 +779,17 @@ command_status_text(const json_t *oc, char *buf, size_t len)
 	    "last_error"));
 	const char *blk = json_string_value(json_object_get(oc, "blocked"));
 
-	snprintf(buf, len, "on_change: %s (runs ok %lld, failed %lld)%s%s%s%s",
+	long long next = (long long)json_integer_value(json_object_get(oc,
+	    "next_run")) - (long long)time(NULL);
+	char when[48] = "";
+
+	if (st != NULL && strcmp(st, "waiting-to-retry") == 0 && next > 0)
+		snprintf(when, sizeof(when), "; next try in %llds", next);
+	snprintf(buf, len, "on_change: %s (runs ok %lld, failed %lld)%s%s%s%s%s",
 	    st ? st : "?",
 	    (long long)json_integer_value(json_object_get(oc, "successes")),
 	    (long long)json_integer_value(json_object_get(oc, "failures")),
-	    err ? "; last error: " : "", err ? err : "",
+	    err ? "; last error: " : "", err ? err : "", when,
 	    blk ? "; " : "", blk ? blk : "");
 }
 
