@@ -1154,12 +1154,28 @@ note_changed(struct act *x, const struct bk_job *j,
 	if (pre == NULL)
 		return 0;
 	paths = xcalloc(sp->job.nfiles + 1, sizeof(*paths));
-	for (i = 0; i < sp->job.nfiles; i++)
-		if (job_file(j, sp->files[i].local, &idx) != NULL &&
-		    (pre[i].exists != 1 || !pre[i].hashed ||
+	for (i = 0; i < sp->job.nfiles; i++) {
+		const struct state_set *r = x->a->recorded;
+		const struct state_file *rf = NULL;
+		size_t k;
+
+		if (job_file(j, sp->files[i].local, &idx) == NULL)
+			continue;
+		for (k = 0; r != NULL && k < r->nfiles; k++)
+			if (strcmp(r->files[k].local, sp->files[i].local) == 0)
+				rf = &r->files[k];
+		/* New bytes compared with what was on disk before the
+		 * commit (a drift repair re-creates a file) and with what
+		 * the last recorded commit placed (a crash between a
+		 * rename and its record leaves the new bytes on disk,
+		 * not yet recorded). */
+		if (pre[i].exists != 1 || !pre[i].hashed ||
 		    !sf[i].has_sha256 || memcmp(pre[i].sha256,
-		    sf[i].sha256, 32) != 0))
+		    sf[i].sha256, 32) != 0 || rf == NULL ||
+		    !rf->has_sha256 || memcmp(rf->sha256, sf[i].sha256,
+		    32) != 0)
 			paths[n++] = sp->files[i].local;
+	}
 	rc = command_note_changed(x->c->st, x->a->set, paths, n);
 	free(paths);
 	return rc;

@@ -375,6 +375,34 @@ class OnChangeTest(RunTest):
         self.assertEqual(sorted(self.runs()[1]["changed"]), [
             os.path.join(self.app, "a.bin"), os.path.join(self.app, "b.bin")])
 
+    def test_kill_at_each_store_commit_never_loses_the_run(self):
+        # bitsync apply killed (BITSYNC_TEST_CRASH, agent/engine/store.c)
+        # right after each commit of the engine's job store, among them
+        # the one that records Complete's renames before state.db knows:
+        # the next apply runs the command for the new bytes all the same.
+        write_random(os.path.join(self.www, "a.bin"), 5000)
+        write_random(os.path.join(self.www, "b.bin"), 7000)
+        self.nginx()
+        self.manifest("10-app.yaml", self.app_set())
+        self.assertEqual(self.run_bitsync("apply").returncode, 0)
+        a = os.path.join(self.app, "a.bin")
+        kills = 0
+        for n in range(1, 7):
+            before = len(self.runs())
+            write_random(os.path.join(self.www, "a.bin"), 5000 + n)
+            time.sleep(1.1)		# refresh: 1s, the change is seen
+            e = dict(os.environ, BITSYNC_TEST_CRASH="store-committed:%d" % n)
+            p = subprocess.run([BITSYNC, "-c", self.config, "apply"],
+                               capture_output=True, text=True, env=e,
+                               timeout=120)
+            kills += p.returncode == -signal.SIGKILL
+            p = self.run_bitsync("apply")
+            self.assertEqual(p.returncode, 0, p.stderr)
+            runs = self.runs()[before:]
+            self.assertTrue(runs and a in runs[-1]["changed"],
+                            "store-committed:%d lost the run: %r" % (n, runs))
+        self.assertGreater(kills, 0, "no kill happened")
+
     # -- the attacker ------------------------------------------------------
 
     def test_local_user_cannot_redirect(self):
