@@ -149,6 +149,26 @@ class OnChangeTest(RunTest):
         self.assertIn('bitsync_on_change_runs_total{set="app",'
                       'result="success"} 2', self.metrics_text())
 
+    def test_drift_repair_runs_it(self):
+        # A placed file deleted or edited locally is placed again: that
+        # commit created or replaced a file, so the command runs, for it.
+        write_random(os.path.join(self.www, "a.bin"), 5000)
+        write_random(os.path.join(self.www, "b.bin"), 7000)
+        self.nginx()
+        self.manifest("10-app.yaml", self.app_set())
+        self.start()
+        self.assertTrue(wait_for(lambda: (self.on_change() or {}).get(
+            "state") == "done", 30), self.on_change())
+        os.unlink(os.path.join(self.app, "a.bin"))
+        self.assertTrue(wait_for(lambda: len(self.runs()) == 2, 20))
+        self.assertEqual(self.runs()[1]["changed"],
+                         [os.path.join(self.app, "a.bin")])
+        with open(os.path.join(self.app, "b.bin"), "r+b") as f:
+            f.write(b"local edit")
+        self.assertTrue(wait_for(lambda: len(self.runs()) == 3, 20))
+        self.assertEqual(self.runs()[2]["changed"],
+                         [os.path.join(self.app, "b.bin")])
+
     def test_monitor_runs_nothing(self):
         write_random(os.path.join(self.www, "a.bin"), 5000)
         write_random(os.path.join(self.www, "b.bin"), 7000)
