@@ -181,6 +181,34 @@ class OnChangeTest(RunTest):
         self.assertEqual(self.runs(), [])
         self.assertFalse(os.path.exists(os.path.join(self.app, "a.bin")))
 
+    def test_not_allowed_refused_in_status(self):
+        # The host's owner did not say allow_commands = yes: the manifest
+        # is refused where it says on_change, nothing of it is applied.
+        with open(self.config) as f:
+            text = f.read().replace("allow_commands = yes\n", "")
+        with open(self.config, "w") as f:
+            f.write(text)
+        write_random(os.path.join(self.www, "a.bin"), 5000)
+        write_random(os.path.join(self.www, "b.bin"), 7000)
+        self.nginx()
+        path = self.manifest("10-app.yaml", self.app_set())
+        self.start()
+        rc, st = self.status()
+        d = [x for x in st["manifest"]["diagnostics"]
+             if x["rule"] == "command-not-allowed"]
+        with open(path) as f:
+            where = [(path, n + 1, line.index("on_change") + 1)
+                     for n, line in enumerate(f)
+                     if line.lstrip().startswith("on_change:")]
+        self.assertEqual(len(where), 1)
+        self.assertEqual([(x["file"], x["line"], x["column"]) for x in d],
+                         where, st["manifest"])
+        self.assertIn("allow_commands = yes", d[0]["message"])
+        self.assertIn('bitsync_manifest_valid 0', self.metrics_text())
+        time.sleep(2)
+        self.assertFalse(os.path.exists(os.path.join(self.app, "a.bin")))
+        self.assertEqual(self.runs(), [])
+
     # -- failures --------------------------------------------------------
 
     def test_failure_retried_after_retry_delay(self):
