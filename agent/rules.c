@@ -15,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "command_rules.h"
 #include "config.h"
 #include "glob.h"
 #include "platform.h"
@@ -145,9 +146,10 @@ static const struct field set_fields[] = {
 	{ "include", FT_SEQ, 0, NULL, 0, 0, NULL },
 	{ "exclude", FT_SEQ, 0, NULL, 0, 0, NULL },
 	{ "index", FT_STR, 0, NULL, 0, 0, NULL },
+	{ "on_change", FT_ANY, 0, NULL, 0, 0, NULL },
 };
 enum { SET_NAME = S_COUNT, SET_SOURCE, SET_PATH, SET_DEST, SET_FILES,
-	SET_INCLUDE, SET_EXCLUDE, SET_INDEX, SET_COUNT };
+	SET_INCLUDE, SET_EXCLUDE, SET_INDEX, SET_ON_CHANGE, SET_COUNT };
 
 static const struct field file_fields[] = {
 	{ "path", FT_STR, 1, NULL, 0, 0, NULL },
@@ -1440,6 +1442,10 @@ check_set(struct ctx *c, const struct ynode *sn,
 			check_file(c, &fl->u.items[i], &set->files[i]);
 		set->nfiles = fl->n;
 	}
+	if (got[SET_ON_CHANGE] != NULL)
+		set->on_change = command_rules_check(c->d, c->doc->file,
+		    ynode_key_of(got[SET_ON_CHANGE]), got[SET_ON_CHANGE],
+		    c->opts->platform, c->opts->config, c->arena);
 	if (set->name != NULL)
 		c->m->nsets++;
 }
