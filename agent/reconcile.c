@@ -906,10 +906,10 @@ kept_row(const struct act *x, size_t i)
 /* design §2a: files of a folder set that left it (gone from the server,
  * no longer matched) follow on_remove when the set commits: with delete,
  * each file bitsync placed is removed while it is still what was placed.
- * The local paths changed by this commit (transferred, then deleted) go
- * to the on_commit listener. */
+ * The files deleted are noted for the set's on_change (command.h), as
+ * note_changed notes the ones the commit placed. */
 static void
-folder_commit(struct act *x, const char *const *placed, size_t nplaced)
+folder_commit(struct act *x)
 {
 	struct reconcile_ctx *c = x->c;
 	const struct spec *sp = x->a->desired->spec;
@@ -918,10 +918,7 @@ folder_commit(struct act *x, const char *const *placed, size_t nplaced)
 	const char **changed;
 	size_t i, k, n = 0;
 
-	changed = xcalloc(nplaced + (r ? r->nfiles : 0) + 1,
-	    sizeof(*changed));
-	for (i = 0; i < nplaced; i++)
-		changed[n++] = placed[i];
+	changed = xcalloc((r ? r->nfiles : 0) + 1, sizeof(*changed));
 	for (i = 0; f != NULL && r != NULL && i < r->nfiles; i++) {
 		const struct state_file *rf = &r->files[i];
 		struct platform_stat want;
@@ -956,8 +953,15 @@ folder_commit(struct act *x, const char *const *placed, size_t nplaced)
 			changed[n++] = rf->local;
 		}
 	}
-	if (n > 0 && c->on_commit != NULL)
-		c->on_commit(c->on_commit_arg, x->a->set, changed, n);
+	if (n > 0 && x->a->desired->set->on_change != NULL &&
+	    (state_begin(c->st) == -1 ||
+	    command_note_changed(c->st, x->a->set, changed, n) == -1 ||
+	    state_commit(c->st) == -1)) {
+		state_rollback(c->st);
+		logf_(c, LOG_LEVEL_ERROR, "set=%s error=\"state: %s\"",
+		    x->a->set, state_errmsg(c->st));
+		x->sum->errors++;
+	}
 	free(changed);
 }
 
@@ -1022,7 +1026,7 @@ commit_kept(struct act *x)
 		logev(c, PLATFORM_EV_SET_COMPLETED, "set=%s completed files=%zu "
 		    "result=in-sync kept=%zu", x->a->set, sp->job.nfiles,
 		    sp->job.nfiles);
-		folder_commit(x, NULL, 0);
+		folder_commit(x);
 		/* count() took the set as working; it is in sync. */
 		if (x->sum->working > 0)
 			x->sum->working--;
@@ -1303,10 +1307,9 @@ do_complete(struct act *x)
 	struct plan_obs *pre = NULL;
 	char g[39], *msg = NULL, *tp;
 	uint8_t got[32];
-	size_t i, idx, nplaced = 0;
+	size_t i, idx;
 	int rc, mismatch = 0, declared;
 	struct rfolder *fo = rfolder_of(x->v->folders, x->a->desired->set);
-	const char **placed = NULL;
 	char *bad = NULL;
 
 	bk_guid_format(&j->id, g);
@@ -1413,12 +1416,6 @@ do_complete(struct act *x)
 		}
 		sf[i].local = (char *)sp->files[i].local;
 		sf[i].remote = (char *)sp->files[i].remote;
-		if (bf != NULL) {
-			if (placed == NULL)
-				placed = xcalloc(sp->job.nfiles + 1,
-				    sizeof(*placed));
-			placed[nplaced++] = sp->files[i].local;
-		}
 		sf[i].size = bf ? bf->validators.size : BK_SIZE_UNKNOWN;
 		sf[i].mtime = bf ? bf->validators.mtime : 0;
 		sf[i].etag = bf ? bf->validators.etag : NULL;
@@ -1467,10 +1464,9 @@ do_complete(struct act *x)
 		logev(c, PLATFORM_EV_SET_COMPLETED, "set=%s job=%s completed "
 		    "files=%zu result=in-sync",
 		    x->a->set, g, sp->job.nfiles);
-		folder_commit(x, placed, nplaced);
+		folder_commit(x);
 	}
 	free(sf);
-	free(placed);
 	free(pre);
 }
 

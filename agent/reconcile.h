@@ -60,12 +60,6 @@ struct reconcile_ctx {
 	/* Folder sets are listed afresh, not from the last listing (a
 	 * person's plan or apply; retry_now implies it). */
 	int list_now;
-	/* Called after a commit that created, replaced or deleted local
-	 * files of a set, with their paths (design §2a on_change needs
-	 * them).  NULL: nobody listens. */
-	void (*on_commit)(void *arg, const char *set,
-	    const char *const *changed, size_t nchanged);
-	void *on_commit_arg;
 };
 
 /* The manifest as enforced. */

@@ -296,6 +296,41 @@ class FolderTest(Base):
         with open(os.path.join(self.dest, "a.bin"), "rb") as f:
             self.assertEqual(f.read(), b"v2")
 
+    def test_on_change_sees_added_replaced_and_deleted(self):
+        """on_change (h13) of a folder set: after the commit that adds
+        one file, replaces one and deletes one that left the set, the
+        command runs once and BITSYNC_CHANGED lists exactly those."""
+        self.smb()
+        for n in ("a", "b", "c"):
+            put(os.path.join(self.pub, n + ".bin"), n.encode())
+        with open(self.config) as f:
+            text = f.read().replace("[agent]\n", "[agent]\n"
+                                    "allow_commands = yes\n", 1)
+        with open(self.config, "w") as f:
+            f.write(text)
+        log = os.path.join(self.dir, "runs.jsonl")
+        argv = [sys.executable, os.path.join(HERE, "on_change_cmd.py"),
+                log, "ok"]
+        self.folder_set("cmd", "include: ['*.bin']\non_remove: delete\n"
+                        "on_change:\n  run: %s\n" % json.dumps(argv))
+        self.apply()
+        with open(log) as f:
+            first = [json.loads(x) for x in f if x.strip()]
+        self.assertEqual(len(first), 1)
+        put(os.path.join(self.pub, "d.bin"), b"d")
+        put(os.path.join(self.pub, "b.bin"), b"bb", mtime=OLD + 40)
+        os.unlink(os.path.join(self.pub, "c.bin"))
+        p = self.apply()
+        with open(log) as f:
+            runs = [json.loads(x) for x in f if x.strip()]
+        self.assertEqual(len(runs), 2, p.stderr)
+        self.assertEqual(sorted(runs[1]["changed"]), sorted(
+            os.path.join(self.dest, n) for n in ("b.bin", "c.bin",
+                                                 "d.bin")))
+        p = self.apply()
+        with open(log) as f:
+            self.assertEqual(len(f.readlines()), 2, p.stderr)
+
     def test_index_on_share(self):
         """An index on a UNC source: read over SMB, every file verified
         against it; a file on the share that does not match its line is
