@@ -33,7 +33,8 @@ enum ckind {
 	CK_LOG_FORMAT,	/* enum log_format */
 	CK_DRIVES,	/* uint32_t bit mask */
 	CK_ROOTS,	/* char ** + nallow_roots */
-	CK_CALLS	/* uint32_t mask of CONFIG_TOLERATE_* */
+	CK_CALLS,	/* uint32_t mask of CONFIG_TOLERATE_* */
+	CK_PRINCIPAL	/* a Kerberos principal NAME[@REALM]; char *, "" off */
 };
 
 #define CF_EMPTY_OFF	0x1	/* an empty path stores NULL (off) */

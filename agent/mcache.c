@@ -357,7 +357,8 @@ static const char *const rule_ids[] = {
 	RULE_UNKNOWN_SOURCE, RULE_DUPLICATE_NAME, RULE_DUPLICATE_DESTINATION,
 	RULE_PATH_TRAVERSAL, RULE_INLINE_SECRET, RULE_INSECURE_TRANSPORT,
 	RULE_DESTINATION_PLATFORM, RULE_DESTINATION_ROOT,
-	RULE_FILE_PERMISSIONS, RULE_IO_ERROR, RULE_INSECURE_CREDENTIALS, NULL
+	RULE_FILE_PERMISSIONS, RULE_IO_ERROR, RULE_INSECURE_CREDENTIALS,
+	RULE_ANONYMOUS_COMPUTER, NULL
 };
 
 static const char *
@@ -561,6 +562,34 @@ done:
 
 /* The key of a load of in: from the files on disk (data NULL), or from
  * the bytes already read.  0, or -1 when a file cannot be hashed. */
+/* Rule anonymous-computer depends on the machine keytab (krb.h): its
+ * settings and the file as it is now (a host joined, or left, since). */
+static void
+hash_machine_keytab(struct sha256 *h, const struct config *cfg)
+{
+#ifdef _WIN32
+	(void)h; (void)cfg;	/* BITS is the computer: no keytab */
+#else
+	const char *kt = cfg != NULL ? cfg->machine_keytab : "/etc/krb5.keytab";
+	struct stat sb;
+	int64_t v[5];
+
+	hash_str(h, "machine_keytab");
+	hash_str(h, kt != NULL ? kt : "");
+	hash_str(h, cfg != NULL && cfg->machine_principal != NULL ?
+	    cfg->machine_principal : "");
+	memset(v, 0, sizeof(v));
+	if (kt != NULL && stat(kt, &sb) == 0) {
+		v[0] = (int64_t)sb.st_ino;
+		v[1] = (int64_t)sb.st_size;
+		v[2] = (int64_t)sb.st_mtim.tv_sec;
+		v[3] = (int64_t)sb.st_mtim.tv_nsec;
+		v[4] = (int64_t)sb.st_mode;
+	}
+	hash_bytes(h, v, sizeof(v));
+#endif
+}
+
 static int
 make_key(const char *self, const struct manifest_opts *opts,
     const struct manifest_inputs *in, uint8_t key[32])
@@ -579,6 +608,7 @@ make_key(const char *self, const struct manifest_opts *opts,
 	hash_bytes(h, v, sizeof(v));
 	for (i = 0; opts->config != NULL && i < opts->config->nallow_roots; i++)
 		hash_str(h, opts->config->allow_roots[i]);
+	hash_machine_keytab(h, opts->config);
 	hash_str(h, "files");
 	for (i = 0; i < in->n && rc == 0; i++) {
 		hash_str(h, in->v[i].path);

@@ -104,6 +104,10 @@ struct xfer {
 	const char *remote;
 	const struct ejob *job;		/* settings only: proxy, headers */
 	const char *user, *password, *domain;	/* helper token, or NULL */
+	/* auth: computer with a machine keytab: Kerberos (SMB) or Negotiate
+	 * (HTTP) as this principal, NAME$@REALM, from the cache krb.h
+	 * keeps; NULL: anonymous. */
+	const char *machine;
 	const char *ca_file;
 	unsigned smb_port;
 	int fd;

@@ -4,9 +4,12 @@
  * config's smb_port, since UNC names carry none).  Each worker owns one
  * client context so connections stay open between files; the context is
  * rebuilt when the identity changes (libsmbclient caches sessions per
- * context).  `auth: computer` without a machine credential logs on
- * anonymously, as BITS under LocalService does; a helper token uses the
- * credential's username/password/domain.
+ * context).  `auth: computer` with a machine keytab is Kerberos as the
+ * computer account (krb.h keeps its ticket in the cache KRB5CCNAME
+ * names), required: no fall back to NTLM or to an anonymous or guest
+ * session.  Without a machine keytab it logs on anonymously, as BITS
+ * under LocalService does; a helper token uses the credential's
+ * username/password/domain (NTLMv2).
  *
  * Resume by offset: the remote's size and mtime when the temp file's bytes
  * were read are recorded; when either differs now, the temp starts over. */
@@ -123,9 +126,20 @@ auth_fn(SMBCCTX *c, const char *srv, const char *shr, char *wg, int wglen,
 {
 	struct smb_worker *w = S.getOptionUserData(c);
 	const struct xfer *x = w ? w->cur : NULL;
-	const char *user = "", *bs;
+	const char *user = "", *bs, *at;
 
 	(void)srv; (void)shr;
+	if (x != NULL && x->user == NULL && x->machine != NULL) {
+		/* NAME$@REALM: the user and the realm; no password, so
+		 * Samba takes the ticket from the default cache. */
+		at = strrchr(x->machine, '@');
+		snprintf(un, (size_t)unlen, "%.*s", at ? (int)(at -
+		    x->machine) : (int)strlen(x->machine), x->machine);
+		if (at != NULL)
+			snprintf(wg, (size_t)wglen, "%s", at + 1);
+		snprintf(pw, (size_t)pwlen, "%s", "");
+		return;
+	}
 	if (x == NULL || x->user == NULL) {
 		/* Anonymous: an empty user and password. */
 		snprintf(un, (size_t)unlen, "%s", "");
@@ -163,7 +177,7 @@ free_ctx(SMBCCTX *c)
 }
 
 static SMBCCTX *
-new_ctx_locked(void *userdata, unsigned port)
+new_ctx_locked(void *userdata, unsigned port, int kerberos)
 {
 	SMBCCTX *c;
 
@@ -173,9 +187,12 @@ new_ctx_locked(void *userdata, unsigned port)
 	S.setFunctionAuthDataWithContext(c, auth_fn);
 	S.setPort(c, (uint16_t)port);
 	S.setOptionProtocols(c, "SMB2_02", "SMB3");
-	S.setOptionUseKerberos(c, 0);
-	S.setOptionFallbackAfterKerberos(c, 1);
-	S.setOptionNoAutoAnonymousLogin(c, 0);
+	/* The computer: Kerberos required, and neither NTLM nor an
+	 * anonymous session when it fails (the share would see someone
+	 * else, and access denied would hide the real cause). */
+	S.setOptionUseKerberos(c, kerberos);
+	S.setOptionFallbackAfterKerberos(c, !kerberos);
+	S.setOptionNoAutoAnonymousLogin(c, kerberos);
 	S.setDebug(c, 0);
 	S.setTimeout(c, SMB_TIMEOUT_MS);
 	if (S.init_context(c) == NULL) {
@@ -186,12 +203,12 @@ new_ctx_locked(void *userdata, unsigned port)
 }
 
 static SMBCCTX *
-new_ctx(void *userdata, unsigned port)
+new_ctx(void *userdata, unsigned port, int kerberos)
 {
 	SMBCCTX *c;
 
 	pthread_mutex_lock(&ctx_mu);
-	c = new_ctx_locked(userdata, port);
+	c = new_ctx_locked(userdata, port, kerberos);
 	pthread_mutex_unlock(&ctx_mu);
 	return c;
 }
@@ -269,8 +286,28 @@ smb_fail(struct xfer *x, int err, const char *what)
 		    "%s %s: %s", what, x->remote, strerror(err));
 	case EACCES:
 	case EPERM:
+		/* Who was refused: the fix differs (the share's ACL, the
+		 * machine keytab, the helper token's account). */
+		if (x->user != NULL)
+			return xfer_fail(x, BK_CTX_REMOTE_FILE,
+			    HR_ACCESS_DENIED, 0, "%s %s: access denied to the "
+			    "helper token's account %s%s%s (NTLMv2): check "
+			    "its password in the credential store and the "
+			    "share's permissions", what, x->remote,
+			    x->domain && *x->domain ? x->domain : "",
+			    x->domain && *x->domain ? "\\" : "", x->user);
+		if (x->machine != NULL)
+			return xfer_fail(x, BK_CTX_REMOTE_FILE,
+			    HR_ACCESS_DENIED, 0, "%s %s: access denied to the "
+			    "computer account %s (Kerberos): grant it (or "
+			    "Domain Computers) read access on the share",
+			    what, x->remote, x->machine);
 		return xfer_fail(x, BK_CTX_REMOTE_FILE, HR_ACCESS_DENIED, 0,
-		    "%s %s: access denied", what, x->remote);
+		    "%s %s: access denied to an anonymous session (auth: "
+		    "computer without a machine keytab, as LocalService): "
+		    "join the host to the domain so that machine_keytab "
+		    "holds its key, allow anonymous reads on the share, or "
+		    "use a helper_token", what, x->remote);
 	case ENODEV:
 	case ENXIO:
 		return xfer_fail(x, BK_CTX_REMOTE_FILE,
@@ -290,15 +327,17 @@ ensure_ctx(struct smb_worker *w, const struct xfer *x)
 {
 	char key[600];
 
-	snprintf(key, sizeof(key), "%u|%s|%s", x->smb_port,
-	    x->user ? x->user : "", x->domain ? x->domain : "");
+	snprintf(key, sizeof(key), "%u|%s|%s|%s", x->smb_port,
+	    x->user ? x->user : "", x->domain ? x->domain : "",
+	    x->user == NULL && x->machine ? x->machine : "");
 	if (w->ctx != NULL && w->key != NULL && strcmp(w->key, key) == 0)
 		return 0;
 	if (w->ctx != NULL)
 		free_ctx(w->ctx);
 	free(w->key);
 	w->key = NULL;
-	if ((w->ctx = new_ctx(w, x->smb_port)) == NULL)
+	if ((w->ctx = new_ctx(w, x->smb_port, x->user == NULL &&
+	    x->machine != NULL)) == NULL)
 		return -1;
 	w->key = strdup(key);
 	return 0;

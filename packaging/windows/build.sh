@@ -211,7 +211,8 @@ build_sqlite
 # bitsync.exe
 # ---------------------------------------------------------------------------
 # Core modules that are POSIX-only, replaced by agent/win/*.c on Windows:
-CORE_EXCLUDE=" platform_posix.c perm.c config.c "
+# (krb.c: the machine keytab is Linux's; on Windows BITS is the computer.)
+CORE_EXCLUDE=" platform_posix.c perm.c config.c krb.c "
 # Core modules that have a Windows counterpart in agent/win/: cmd_run.c's
 # POSIX event loop (inotify, signalfd, the control socket) is
 # agent/win/run_win.c there; both drive daemon.c.
