@@ -57,7 +57,7 @@ def standalone_conf(d, name, ip, shares):
     map to guest = Bad User
     guest account = nobody
     restrict anonymous = 0
-    interfaces = {ip}/8
+    interfaces = {ip}
     bind interfaces only = yes
     disable netbios = yes
     smb ports = 445
@@ -132,7 +132,10 @@ class Domain:
             for n, ip in HOSTS.items():
                 f.write("%s %s.bitsync.test %s\n" % (ip, n, n))
         with open(os.path.join(self.etc, "resolv.conf"), "w") as f:
-            f.write("nameserver 127.0.0.2\nsearch bitsync.test\n")
+            # No DNS: names are in hosts, the KDC in krb5.conf.  A name
+            # not there fails at once (nothing answers on 127.0.0.9)
+            # instead of looping through the DC's forwarder.
+            f.write("nameserver 127.0.0.9\n")
         with open(self.krb5_conf, "w") as f:
             f.write("[libdefaults]\n default_realm = %s\n"
                     " dns_lookup_realm = false\n dns_lookup_kdc = false\n"
@@ -168,7 +171,7 @@ class Domain:
             "--option=bind interfaces only=yes",
             "--option=log file=%s/log.%%m" % dc,
             "--option=panic action=",
-            "--option=dns forwarder=127.0.0.2"))
+            "--option=dns forwarder=127.0.0.9"))
         for share in ("comp", "ntlm", "open"):
             d = os.path.join(self.dir, "share-" + share)
             os.makedirs(d)
@@ -447,6 +450,35 @@ class AdTest(Base):
                                                      "n.bin")))
         self.assertFalse(os.path.exists(os.path.join(self.state,
                                                      "krb5cc_machine")))
+
+    def test_kdc_down_is_an_error_not_anonymous(self):
+        """A keytab but no KDC: an ERROR that says so (logon failure,
+        retried), never a quiet anonymous session."""
+        self.put(os.path.join(self.d.dir, "share-comp"), "z.bin", b"z")
+        bad = os.path.join(self.dir, "krb5-nokdc.conf")
+        with open(self.d.krb5_conf) as f:
+            text = f.read()
+        with open(bad, "w") as f:
+            # 127.0.0.9: no one listens there inside the namespace.
+            f.write(text.replace("kdc = dc1.bitsync.test",
+                                 "kdc = 127.0.0.9"))
+        self.write_manifest(
+            "  src:\n    url: \\\\dc1.bitsync.test\\comp\n"
+            "    auth: computer\n", self.one_set("z", ["z.bin"]))
+        p = subprocess.run(self.d.x(BITSYNC, "-c", self.config, "apply",
+                                    "--wait", "--timeout", "3s"),
+                           capture_output=True, text=True, timeout=60,
+                           env=dict(self.d.env, KRB5_CONFIG=bad))
+        self.assertNotEqual(p.returncode, 0)
+        # A transient error: the job waits to retry, its error in status.
+        err = self.set_status("z")["job"]["error"]
+        self.assertEqual(err["context"], "GENERAL_TRANSPORT")
+        self.assertEqual(err["code"].upper(), "0X8007052E")
+        self.assertIn("no Kerberos ticket for the computer account "
+                      "ws1$@" + REALM, err["text"])
+        self.assertNotIn("anonymous session", p.stderr + err["text"])
+        self.assertFalse(os.path.exists(os.path.join(self.dst, "z",
+                                                     "z.bin")))
 
     def test_keytab_of_another_principal_refused_plainly(self):
         """machine_principal names a key the keytab lacks: warned at
