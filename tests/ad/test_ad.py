@@ -183,7 +183,9 @@ class Domain:
                     "\tvalid users = BITSYNC\\ws1$\n"
                     "\n[ntlm]\n\tpath = %s/share-ntlm\n\tread only = yes\n"
                     "\tvalid users = BITSYNC\\reader\n"
-                    % (self.dir, self.dir))
+                    "\n[open]\n\tpath = %s/share-open\n\tread only = yes\n"
+                    "\tguest ok = yes\n"
+                    % (self.dir, self.dir, self.dir))
         self.tool("computer", "create", "ws1")
         self.tool("user", "setpassword", "ws1$", "--newpassword=" + WS1_PW)
         self.tool("user", "create", "reader", READER_PW)
