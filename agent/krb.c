@@ -199,7 +199,15 @@ krb_machine_init(const char *keytab, const char *principal,
 	/* The whole process's Kerberos names this cache: libsmbclient
 	 * takes no cache per context.  Without a keytab an empty one, so
 	 * nothing the service inherited speaks for the computer. */
-	setenv("KRB5CCNAME", M.cc_name != NULL ? M.cc_name : KRB_CC_NONE, 1);
+	{
+		const char *want = M.cc_name != NULL ? M.cc_name : KRB_CC_NONE;
+		const char *have = getenv("KRB5CCNAME");
+
+		/* A reload with the same settings leaves the environment
+		 * alone: setenv races getenv on threads still running. */
+		if (have == NULL || strcmp(have, want) != 0)
+			setenv("KRB5CCNAME", want, 1);
+	}
 	pthread_mutex_unlock(&krb_mu);
 	return ret;
 }

@@ -364,7 +364,7 @@ struct probe_run {
 	pthread_cond_t cv;
 	int locked, done, abandoned, ret;
 	struct xfer x;			/* strings below are the run's own */
-	char *remote, *user, *password, *domain;
+	char *remote, *user, *password, *domain, *machine;
 	struct bk_validators out;
 	struct bk_error err;
 };
@@ -378,6 +378,7 @@ probe_run_free(struct probe_run *r)
 	free(r->user);
 	free(r->password);
 	free(r->domain);
+	free(r->machine);
 	free(r->err.text);
 	free(r->err.remote);
 	pthread_cond_destroy(&r->cv);
@@ -473,6 +474,9 @@ smb_probe(const struct xfer *settings, struct bk_validators *out,
 	r->x.user = r->user = dup_or_null(settings->user, &fail);
 	r->x.password = r->password = dup_or_null(settings->password, &fail);
 	r->x.domain = r->domain = dup_or_null(settings->domain, &fail);
+	/* The thread may outlive the caller's view of the principal (a
+	 * reload that sets up the machine identity again). */
+	r->x.machine = r->machine = dup_or_null(settings->machine, &fail);
 	if (fail || pthread_attr_init(&attr) != 0) {
 		probe_run_free(r);
 		return BK_E_IO;
