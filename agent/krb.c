@@ -21,6 +21,7 @@
 #include <krb5.h>
 
 #include "krb.h"
+#include "log.h"
 
 #define KRB_CC_NAME	"krb5cc_machine"
 /* A ticket is asked for again when less than this much of its life is
@@ -308,6 +309,9 @@ acquire(char *why, size_t wlen)
 	life = (time_t)creds.times.endtime - (time_t)(creds.times.starttime ?
 	    creds.times.starttime : creds.times.authtime);
 	M.margin = life / 4 > KRB_MARGIN_MIN ? life / 4 : KRB_MARGIN_MIN;
+	log_info("event=machine-ticket principal=%s cache=%s expires=%lld "
+	    "renew_before=%lld", M.principal, M.cc_path,
+	    (long long)M.endtime, (long long)(M.endtime - M.margin));
 	ret = 0;
 out:
 	if (cc != NULL)

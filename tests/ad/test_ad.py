@@ -428,6 +428,37 @@ class AdTest(Base):
             self.assertEqual(f.read(), "keep")
         self.assertFalse(os.path.islink(cc))
 
+    def test_daemon_asks_again_when_the_ticket_is_gone(self):
+        """A running agent asks the KDC once and keeps the ticket; when
+        the cache is gone (as when it expires: the same path) it asks
+        again before the next transfer."""
+        comp = os.path.join(self.d.dir, "share-comp")
+        self.put(comp, "r1.bin", b"r1")
+        src = ("  src:\n    url: \\\\dc1.bitsync.test\\comp\n"
+               "    auth: computer\n")
+        self.write_manifest(src, self.one_set("r", ["r1.bin"]))
+        out = os.path.join(self.dst, "r")
+        cc = os.path.join(self.state, "krb5cc_machine")
+        d = subprocess.Popen(self.d.x(BITSYNC, "-c", self.config, "run"),
+                             stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True,
+                             env=self.d.env)
+        try:
+            self.assertTrue(wait_for(lambda: os.path.exists(
+                os.path.join(out, "r1.bin")), 40))
+            os.unlink(cc)
+            self.put(comp, "r2.bin", b"r2")
+            self.write_manifest(src, self.one_set("r", ["r1.bin",
+                                                        "r2.bin"]))
+            self.assertTrue(wait_for(lambda: os.path.exists(
+                os.path.join(out, "r2.bin")), 40))
+        finally:
+            d.send_signal(signal.SIGTERM)
+            _, err = d.communicate(timeout=30)
+        self.assertEqual(err.count("event=machine-ticket principal=ws1$@"
+                                   + REALM), 2, err[-3000:])
+        self.assertEqual(os.lstat(cc).st_mode & 0o777, 0o600)
+
     def test_no_keytab_access_denied(self):
         """Without a keytab: validate warns anonymous-computer at the
         source, the share refuses the anonymous session, and the ERROR
