@@ -119,7 +119,31 @@ class Domain:
         return self.sh(*self.x("bash", "-c", "exec 3<>/dev/tcp/%s/%d" %
                                (ip, port)), check=False).returncode == 0
 
+    @staticmethod
+    def sweep():
+        """Namespaces of earlier runs whose test process is gone (killed
+        before its tearDownClass): removed, with their /etc/netns folder
+        and the processes left in them.  Only this module's names."""
+        p = subprocess.run(["ip", "netns", "list"], capture_output=True,
+                           text=True)
+        for line in p.stdout.splitlines():
+            name = line.split()[0] if line.split() else ""
+            if not name.startswith("bsad") or not name[4:].isdigit():
+                continue
+            if os.path.exists("/proc/" + name[4:]):
+                continue
+            pids = subprocess.run(["ip", "netns", "pids", name],
+                                  capture_output=True, text=True).stdout
+            for pid in pids.split():
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except (ProcessLookupError, ValueError):
+                    pass
+            subprocess.run(["ip", "netns", "del", name])
+            shutil.rmtree("/etc/netns/" + name, ignore_errors=True)
+
     def start(self):
+        self.sweep()
         self.sh("ip", "netns", "add", self.ns)
         self.ns_made = True
         self.sh("ip", "-n", self.ns, "link", "set", "lo", "up")
