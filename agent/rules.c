@@ -16,9 +16,7 @@
 #include <strings.h>
 
 #include "config.h"
-#ifndef _WIN32
 #include "krb.h"
-#endif
 #include "platform.h"
 #include "util.h"
 
@@ -56,7 +54,7 @@ report(struct ctx *c, const struct ynode *at, enum diag_severity sev,
 
 /* Whether this validation is for the host it runs on, so the host's own
  * runtime checks apply (not for `validate --platform` of another kind). */
-#define for_host(c) ((c)->opts->platform == manifest_host_platform())
+#define for_host(c) ((c)->opts->platform == model_host_platform())
 
 /* ---- the schema tables ---------------------------------------------- */
 
@@ -1029,7 +1027,6 @@ static void
 check_machine_keytab(struct ctx *c, const struct ynode *key,
     const struct msource *src)
 {
-#ifndef _WIN32
 	const struct config *cfg = c->opts->config;
 	const char *kt = cfg != NULL ? cfg->machine_keytab : "/etc/krb5.keytab";
 	char princ[512], why[768];
@@ -1045,9 +1042,6 @@ check_machine_keytab(struct ctx *c, const struct ynode *key,
 		    "would refuse it; join the host to the domain so that "
 		    "the keytab holds its NAME$ key, or give the source a "
 		    "'helper_token'", src->name, why);
-#else
-	(void)c; (void)key; (void)src;
-#endif
 }
 
 static void
@@ -1350,7 +1344,7 @@ static void
 check_document(struct ctx *c)
 {
 	const struct ynode *root = &c->doc->root, *got[T_COUNT], *dg[S_COUNT];
-	struct msettings defaults = manifest_builtin_defaults;
+	struct msettings defaults = model_builtin_defaults;
 	uint32_t i;
 
 	if (c->doc->refused)
@@ -1615,7 +1609,7 @@ rules_check(struct ydoc *const *docs, const unsigned char *dropin,
 	c.opts = opts;
 	c.d = d;
 	c.m = m;
-	c.arena = manifest_arena(m);
+	c.arena = model_arena(m);
 	strset_init(&c.source_names, 0);
 	strset_init(&c.set_names, 0);
 	for (i = 0; i < ndocs; i++) {

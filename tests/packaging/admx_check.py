@@ -28,7 +28,7 @@ import xml.etree.ElementTree as ET
 NS = "{http://schemas.microsoft.com/GroupPolicy/2006/07/PolicyDefinitions}"
 BASE_KEY = "Software\\Policies\\bitsync"
 # INI keys with no registry value or policy: the machine keytab of a Linux
-# host joined to AD (auth: computer as Kerberos, agent/krb.c); on Windows
+# host joined to AD (auth: computer as Kerberos, agent/posix/krb_posix.c); on Windows
 # BITS itself is the computer account, so no policy names a keytab.
 # (credential_dir serves the engine backend on Windows and has one.)
 WINDOWS_SKIPS = {("agent", "machine_keytab"), ("agent", "machine_principal")}

@@ -1,4 +1,4 @@
-/* krb.c - the computer account on Linux: Kerberos from the machine keytab;
+/* krb_posix.c - the computer account on Linux: Kerberos from the machine keytab;
  * see krb.h.
  *
  * MIT Kerberos (libkrb5) reads the keytab and asks the KDC for the TGT;
