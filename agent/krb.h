@@ -12,6 +12,7 @@
 #define BITSYNC_KRB_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Whether keytab (a path) holds the keys of principal (NULL or "": the
  * keytab's first HOST$ principal, NAME$@REALM).  1: usable, the principal
@@ -19,6 +20,10 @@
  * -1: a keytab that cannot be used, why says what and what to do. */
 int krb_keytab_check(const char *keytab, const char *principal, char *princ,
     size_t plen, char *why, size_t wlen);
+
+/* The keytab file as it is now (inode, size, mtime, mode; zeros when
+ * missing), for caches of validation results that depend on it. */
+void krb_keytab_stamp(const char *keytab, int64_t out[5]);
 
 /* Sets the process up for the computer account: when keytab is usable,
  * KRB5CCNAME names STATE_DIR/krb5cc_machine (private, 0600) and the

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "krb.h"
 #include "platform.h"
 #include "rules.h"
 #include "sha256.h"
@@ -567,27 +568,15 @@ done:
 static void
 hash_machine_keytab(struct sha256 *h, const struct config *cfg)
 {
-#ifdef _WIN32
-	(void)h; (void)cfg;	/* BITS is the computer: no keytab */
-#else
 	const char *kt = cfg != NULL ? cfg->machine_keytab : "/etc/krb5.keytab";
-	struct stat sb;
 	int64_t v[5];
 
 	hash_str(h, "machine_keytab");
 	hash_str(h, kt != NULL ? kt : "");
 	hash_str(h, cfg != NULL && cfg->machine_principal != NULL ?
 	    cfg->machine_principal : "");
-	memset(v, 0, sizeof(v));
-	if (kt != NULL && stat(kt, &sb) == 0) {
-		v[0] = (int64_t)sb.st_ino;
-		v[1] = (int64_t)sb.st_size;
-		v[2] = (int64_t)sb.st_mtim.tv_sec;
-		v[3] = (int64_t)sb.st_mtim.tv_nsec;
-		v[4] = (int64_t)sb.st_mode;
-	}
+	krb_keytab_stamp(kt, v);
 	hash_bytes(h, v, sizeof(v));
-#endif
 }
 
 static int

@@ -154,6 +154,21 @@ out:
 	return ret;
 }
 
+void
+krb_keytab_stamp(const char *keytab, int64_t out[5])
+{
+	struct stat sb;
+
+	memset(out, 0, 5 * sizeof(*out));
+	if (keytab != NULL && stat(keytab, &sb) == 0) {
+		out[0] = (int64_t)sb.st_ino;
+		out[1] = (int64_t)sb.st_size;
+		out[2] = (int64_t)sb.st_mtim.tv_sec;
+		out[3] = (int64_t)sb.st_mtim.tv_nsec;
+		out[4] = (int64_t)sb.st_mode;
+	}
+}
+
 static char *
 dup_printf(const char *a, const char *b)
 {
