@@ -172,7 +172,8 @@ class Domain:
         self._apache()
         for ip, port in (("127.0.0.2", 88), ("127.0.0.2", 445),
                          ("127.0.0.3", 445), ("127.0.0.4", 445),
-                         ("127.0.0.5", 445), ("127.0.0.6", 80)):
+                         ("127.0.0.5", 445), ("127.0.0.6", 80),
+                         ("127.0.0.6", 443)):
             if not wait_for(lambda: self.listening(ip, port), 60, 0.2):
                 raise RuntimeError("nothing listens on %s:%d; logs in %s"
                                    % (ip, port, self.dir))
@@ -262,6 +263,15 @@ class Domain:
         os.chmod(d, 0o755)
         os.chmod(self.www, 0o755)
         self.access_log = os.path.join(d, "logs", "access.log")
+        # TLS for https://web.bitsync.test: a self-signed certificate,
+        # the agent's ca_file.
+        self.web_cert = os.path.join(d, "web.crt")
+        key = os.path.join(d, "web.key")
+        self.sh("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                "-keyout", key, "-out", self.web_cert, "-days", "2",
+                "-subj", "/CN=web.bitsync.test",
+                "-addext", "subjectAltName=DNS:web.bitsync.test")
+        os.chmod(self.web_cert, 0o644)
         conf = os.path.join(d, "httpd.conf")
         with open(conf, "w") as f:
             f.write(f"""ServerRoot {d}
@@ -271,9 +281,18 @@ LoadModule authz_core_module {MODS}/mod_authz_core.so
 LoadModule authn_core_module {MODS}/mod_authn_core.so
 LoadModule authz_user_module {MODS}/mod_authz_user.so
 LoadModule auth_gssapi_module {MODS}/mod_auth_gssapi.so
+LoadModule socache_shmcb_module {MODS}/mod_socache_shmcb.so
+LoadModule ssl_module {MODS}/mod_ssl.so
 User nobody
 Group nogroup
 Listen 127.0.0.6:80
+Listen 127.0.0.6:443
+SSLSessionCache shmcb:{d}/logs/ssl_scache(512000)
+<VirtualHost 127.0.0.6:443>
+  SSLEngine on
+  SSLCertificateFile {self.web_cert}
+  SSLCertificateKeyFile {key}
+</VirtualHost>
 PidFile {d}/httpd.pid
 ErrorLog {d}/logs/error.log
 LogLevel info
@@ -556,12 +575,31 @@ class AdTest(Base):
         self.assertIn("code=0x80070005", p.stderr)
 
     # -- HTTP Negotiate as the computer -------------------------------------
+    def test_https_negotiate_as_computer(self):
+        """The same over https (TLS verified against the test's own
+        certificate, ca_file): the ticket goes inside TLS."""
+        data = os.urandom(64 * 1024)
+        self.put(self.d.www, "s.bin", data)
+        with open(self.config, "a") as f:
+            f.write("[engine]\nca_file = %s\n" % self.d.web_cert)
+        src = ("  src:\n    url: https://web.bitsync.test/\n"
+               "    auth: computer\n    proxy: {usage: no_proxy}\n")
+        m = self.write_manifest(src, self.one_set("s", ["s.bin"]))
+        v = self.run_bitsync("validate", "--strict", m)
+        self.assertEqual(v.returncode, 0, v.stdout + v.stderr)
+        p = self.apply()
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        with open(os.path.join(self.dst, "s", "s.bin"), "rb") as f:
+            self.assertEqual(f.read(), data)
+        with open(self.d.access_log) as f:
+            self.assertIn("ws1$@%s 200 /s.bin" % REALM, f.read())
+
     def test_http_negotiate_as_computer(self):
         """Apache with mod_auth_gssapi: auth: computer on an http source
         gets the file as ws1$ (Apache's log names it); without a keytab
         the 401 is an ERROR with context and code.  Plain http with a
-        declared sha256: Kerberos sends no secret and the body is
-        checked, so TLS adds nothing these tests look at."""
+        declared sha256: Negotiate sends no reusable secret and the body
+        is checked (https: the test above)."""
         data = os.urandom(64 * 1024)
         self.put(self.d.www, "w.bin", data)
         import hashlib
