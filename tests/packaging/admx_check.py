@@ -53,6 +53,7 @@ READER_TYPES = {
     "CK_PRINCIPAL": _SZ,
     "CK_DRIVES": _SZ | {"REG_MULTI_SZ"}, "CK_ROOTS": _SZ | {"REG_MULTI_SZ"},
     "CK_CALLS": _SZ | {"REG_MULTI_SZ"},
+    "CK_BOOL": _SZ | {"REG_DWORD"},
 }
 problems = []
 
