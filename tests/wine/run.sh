@@ -422,9 +422,12 @@ if [ "$ONLY" != msi ] && [ "$ONLY" != reconcile ] && [ -f "$EXE" ]; then
 				nrc=$?
 				# paths differ (Z:\... vs /...): compare what follows them
 				# shellcheck disable=SC2001  # one sed for every line
-				a=$(echo "$out" | sed 's/^[^ ]*:[0-9]*:[0-9]*: //')
-				# shellcheck disable=SC2001
-				b=$(echo "$nout" | sed 's/^[^ ]*:[0-9]*:[0-9]*: //')
+				# and so do the places the config is read from (a file
+				# there, the registry here)
+				a=$(echo "$out" | sed -e 's/^[^ ]*:[0-9]*:[0-9]*: //' \
+					-e 's/agent config [^ ]* does/agent config CONFIG does/')
+				b=$(echo "$nout" | sed -e 's/^[^ ]*:[0-9]*:[0-9]*: //' \
+					-e 's/agent config [^ ]* does/agent config CONFIG does/')
 				if [ $rc -eq $nrc ] && [ "$a" = "$b" ]; then
 					pass "validate --platform $plat $(basename "$f"): exit $rc, as native"
 				else
