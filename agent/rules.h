@@ -31,6 +31,7 @@
 #define RULE_SET_CONTENT		"set-content"
 #define RULE_PATTERN			"pattern"
 #define RULE_HTTP_LISTING		"http-listing"
+#define RULE_ANONYMOUS_COMPUTER		"anonymous-computer"
 /* Added beyond the brief's table (README says why): */
 #define RULE_DESTINATION_PLATFORM	"destination-platform"
 #define RULE_DESTINATION_ROOT		"destination-root"

@@ -396,6 +396,13 @@ if [ "$ONLY" != msi ] && [ "$ONLY" != reconcile ] && [ -f "$EXE" ]; then
 	# --platform (BITSYNC_NATIVE, default build/bitsync; without it, each
 	# sample must at least be valid for one platform).
 	NATIVE=${BITSYNC_NATIVE:-$ROOT/build/bitsync}
+	# The native binary validates as a Linux host joined to a domain (the
+	# rules fixtures' test keytab): rule anonymous-computer depends on
+	# this machine's /etc/krb5.keytab, which bitsync.exe never reads.
+	NCFG=$TMP/native.ini
+	printf '[agent]\nmachine_keytab = %s\n' \
+		"$ROOT/tests/rules/machine.keytab" >"$NCFG"
+	chmod 0644 "$NCFG"
 	# Both binaries read a copy in C:\samples: Windows has no sticky bit,
 	# so under Wine a checkout below /tmp has an ancestor Everyone may
 	# write, and bitsync.exe rightly warns where the native one does not.
@@ -412,13 +419,16 @@ if [ "$ONLY" != msi ] && [ "$ONLY" != reconcile ] && [ -f "$EXE" ]; then
 			wexe validate --platform $plat "$wf"
 			[ $rc -eq 0 ] && ok_any=1
 			if [ -x "$NATIVE" ]; then
-				nout=$("$NATIVE" validate --platform $plat "$f" 2>&1)
+				nout=$("$NATIVE" -c "$NCFG" validate --platform $plat "$f" 2>&1)
 				nrc=$?
 				# paths differ (Z:\... vs /...): compare what follows them
 				# shellcheck disable=SC2001  # one sed for every line
-				a=$(echo "$out" | sed 's/^[^ ]*:[0-9]*:[0-9]*: //')
-				# shellcheck disable=SC2001
-				b=$(echo "$nout" | sed 's/^[^ ]*:[0-9]*:[0-9]*: //')
+				# and so do the places the config is read from (a file
+				# there, the registry here)
+				a=$(echo "$out" | sed -e 's/^[^ ]*:[0-9]*:[0-9]*: //' \
+					-e 's/agent config [^ ]* does/agent config CONFIG does/')
+				b=$(echo "$nout" | sed -e 's/^[^ ]*:[0-9]*:[0-9]*: //' \
+					-e 's/agent config [^ ]* does/agent config CONFIG does/')
 				if [ $rc -eq $nrc ] && [ "$a" = "$b" ]; then
 					pass "validate --platform $plat $(basename "$f"): exit $rc, as native"
 				else
@@ -435,8 +445,15 @@ if [ "$ONLY" != msi ] && [ "$ONLY" != reconcile ] && [ -f "$EXE" ]; then
 			fi
 		fi
 	done
+	# The GPO sample runs its installer script through on_change, so
+	# it is valid on a host whose owner allows commands (its "# config:"
+	# line says so), as the native run's config does.
+	wine reg add 'HKLM\Software\bitsync\agent' /v allow_commands \
+		/t REG_DWORD /d 1 /f >/dev/null 2>&1 </dev/null
 	wexe validate --format json --platform windows \
 		"$(winepath -w "$SAMPLES/gpo-installers.yaml")"
+	wine reg delete 'HKLM\Software\bitsync\agent' /v allow_commands \
+		/f >/dev/null 2>&1 </dev/null
 	if echo "$out" | python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(0 if d["valid"] is True and d["diagnostics"]==[] else 1)'; then
 		pass "validate --format json"
 	else
