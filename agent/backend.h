@@ -124,6 +124,8 @@ struct bk_job {
 	struct bk_error error;
 	struct bk_file *files;
 	size_t nfiles;
+	/* Backend jobs that carry this one (jobsplit.h): 0 or 1 for one. */
+	uint32_t parts;
 };
 
 struct bk_file_spec {

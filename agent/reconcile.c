@@ -669,6 +669,8 @@ reconcile_plan(struct reconcile_ctx *c, const struct reconcile_input *in,
 	pi.retry_now = c->retry_now;
 	pi.jitter_seed = c->jitter_seed;
 	pi.each = platform_parallel;
+	pi.max_files_per_job = c->cfg != NULL ? c->cfg->max_files_per_job : 0;
+	pi.max_jobs = c->cfg != NULL ? c->cfg->max_jobs : 0;
 	if (plan_make(&pi, &v->plan) == -1)
 		goto done;
 	rc = 0;

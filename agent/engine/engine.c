@@ -899,15 +899,17 @@ static void remove_temps(struct backend *e, struct ejob *j,
     int only_incomplete);
 
 /* rate_schedule, checked at config load; parsed again here.
- * BITSYNC_TEST_SCHEDULE_NOW="Mon 07:59:58" starts the schedule's clock at
- * that local weekday and time (it then runs in real time): for the test
- * suite only (README), so a test sees a window's edge in seconds. */
+ * BITSYNC_TEST_SCHEDULE_NOW="Mon 07:59:58@EPOCH" makes the schedule's
+ * clock read that local weekday and time at UNIX time EPOCH (without
+ * "@EPOCH": now), running in real time from there: for the test suite
+ * only (README), so that a test meets a window's edge at a moment it
+ * knows. */
 static int
 sched_open(struct backend *e, const struct config *cfg)
 {
-	const char *t = getenv("BITSYNC_TEST_SCHEDULE_NOW");
-	char why[512];
-	int64_t at;
+	const char *t = getenv("BITSYNC_TEST_SCHEDULE_NOW"), *at_s;
+	char why[512], moment[32];
+	int64_t at, epoch;
 
 	if (cfg->rate_schedule == NULL)
 		return 0;
@@ -916,9 +918,19 @@ sched_open(struct backend *e, const struct config *cfg)
 		fprintf(stderr, "bitsync: rate_schedule: %s\n", why);
 		return -1;
 	}
-	if (t != NULL && (at = rsched_parse_moment(t)) >= 0)
-		e->sched_offset = (at - (int64_t)rsched_week_second(
-		    time(NULL)) + RSCHED_WEEK) % RSCHED_WEEK;
+	if (t != NULL) {
+		epoch = (int64_t)time(NULL);
+		snprintf(moment, sizeof(moment), "%s", t);
+		if ((at_s = strchr(t, '@')) != NULL) {
+			moment[at_s - t < (int)sizeof(moment) ?
+			    at_s - t : (int)sizeof(moment) - 1] = '\0';
+			epoch = strtoll(at_s + 1, NULL, 10);
+		}
+		if ((at = rsched_parse_moment(moment)) >= 0)
+			e->sched_offset = ((at - (int64_t)rsched_week_second(
+			    (time_t)epoch)) % RSCHED_WEEK + RSCHED_WEEK) %
+			    RSCHED_WEEK;
+	}
 	e->rlast_rate = current_rate(e);
 	return 0;
 }
