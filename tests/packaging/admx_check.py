@@ -27,9 +27,15 @@ import xml.etree.ElementTree as ET
 
 NS = "{http://schemas.microsoft.com/GroupPolicy/2006/07/PolicyDefinitions}"
 BASE_KEY = "Software\\Policies\\bitsync"
-# INI keys with no registry value (none today: agent/win/config_win.c reads
-# every key of agent/config_keys.c; credential_dir serves the engine backend on Windows).
-WINDOWS_SKIPS = set()
+# INI keys with no registry value: what BITS's own Group Policy holds on
+# Windows, where agent/win/config_win.c refuses the key with a sentence
+# naming that policy (the key table marks them CF_NOT_WINDOWS; with
+# --reader, that flag and this set must agree): the bandwidth schedule
+# (BITS's "Limit the maximum network bandwidth for BITS background
+# transfers") and the job limits (MaxFilesPerJob, MaxJobsPerMachine, read
+# from HKLM\SOFTWARE\Policies\Microsoft\Windows\BITS).
+WINDOWS_SKIPS = {("engine", "rate_schedule"), ("engine", "max_files_per_job"),
+                 ("engine", "max_jobs")}
 # Keys the agent reads but that are deliberately not Group Policies: a
 # setting for test hosts has no place in a template an administrator pushes
 # to a fleet.  bits_tolerate_unimplemented turns a BITS call the host lacks
@@ -284,13 +290,18 @@ def main():
             table = {(sec, key): kind for sec, key, kind, _ in rows}
             local_only = {(sec, key) for sec, key, _, flags in rows
                           if "CF_LOCAL_ONLY" in flags}
+            not_windows = {(sec, key) for sec, key, _, flags in rows
+                           if "CF_NOT_WINDOWS" in flags}
+            for k in sorted(not_windows ^ WINDOWS_SKIPS):
+                bad(f"{reader}: {k[0]}\\{k[1]} is {'' if k in not_windows else 'not '}CF_NOT_WINDOWS but {'not ' if k not in WINDOWS_SKIPS else ''}in admx_check.py WINDOWS_SKIPS; make them agree")
             if not table:
                 bad(f"{reader}: no key table found")
             for k in sorted(local_only ^ NOT_POLICIES):
                 bad(f"{reader}: {k[0]}\\{k[1]} is {'' if k in local_only else 'not '}CF_LOCAL_ONLY but {'not ' if k not in NOT_POLICIES else ''}in admx_check.py NOT_POLICIES; make them agree")
             for k in sorted(NOT_POLICIES & set(listed)):
                 bad(f"registry-values.txt: {k[0]}\\{k[1]} is a test-host setting (NOT_POLICIES), never a Group Policy; remove its line and policy")
-            for k in sorted(set(table) - set(listed) - NOT_POLICIES):
+            for k in sorted(set(table) - set(listed) - NOT_POLICIES -
+                            WINDOWS_SKIPS):
                 bad(f"{reader}: the agent reads {k[0]}\\{k[1]}, which registry-values.txt (and so the ADMX) lacks")
             for k in sorted(set(listed) - set(table)):
                 bad(f"registry-values.txt: {k[0]}\\{k[1]} is not read by {reader}")
