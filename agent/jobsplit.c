@@ -340,6 +340,7 @@ js_list_jobs(struct backend *w, struct bk_job **jobsp, size_t *np)
 
 	*jobsp = NULL;
 	*np = 0;
+	w->err[0] = '\0';
 	if ((rc = w->in_ops->list_jobs(w->in, &in, &n)) != BK_OK)
 		return rc;
 	cache_clear(w);
@@ -575,6 +576,7 @@ each(struct backend *w, const bk_guid *id,
 	size_t k, nstate = 0, ncalled = 0;
 	int rc = BK_OK, r;
 
+	w->err[0] = '\0';
 	if (g == NULL || g->n == 1)
 		return fn(w->in, id);
 	for (k = g->n; k-- > 0;) {
@@ -632,6 +634,7 @@ js_complete(struct backend *w, const bk_guid *id)
 	size_t k;
 	int rc = BK_OK, r;
 
+	w->err[0] = '\0';
 	if (g == NULL || g->n == 1) {
 		rc = w->in_ops->complete(w->in, id);
 		goto done;
@@ -664,6 +667,7 @@ js_temp_path(struct backend *w, const bk_guid *id, size_t index,
 	struct group *g = find_group(w, id);
 	size_t k;
 
+	w->err[0] = '\0';
 	if (g == NULL || g->n == 1)
 		return w->in_ops->temp_path(w->in, id, index, path);
 	for (k = 0; k < g->n; k++) {
@@ -719,6 +723,7 @@ js_set_description(struct backend *w, const bk_guid *id,
 	size_t k;
 	int rc = BK_OK, r;
 
+	w->err[0] = '\0';
 	if (w->in_ops->set_description == NULL)
 		return BK_E_UNSUPPORTED;
 	if (g == NULL || g->n == 1)

@@ -215,7 +215,7 @@ if [ "$ONLY" = exe ] || [ "$ONLY" = msi ] || [ "$ONLY" = reconcile ]; then
 	WDRIVER=
 elif [ ${#CFLAGS[@]} -gt 0 ] && x86_64-w64-mingw32-gcc "${CFLAGS[@]}" -static \
 	-o "$WDRIVER" "$HERE/win_drive.c" "$ROOT/agent/win/config_win.c" \
-	"$ROOT/agent/config_keys.c" \
+	"$ROOT/agent/config_keys.c" "$ROOT/agent/rsched.c" \
 	"$ROOT/agent/win/platform_win.c" "$ROOT/agent/win/perm_win.c" \
 	"$ROOT/agent/win/wincheck.c" "$ROOT/agent/win/winutil.c" \
 	"$ROOT/agent/diag.c" "$ROOT/agent/util.c" \
