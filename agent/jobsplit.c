@@ -225,7 +225,9 @@ take_files(struct bk_job *o, struct bk_job *m)
 {
 	o->files = xrealloc(o->files, (o->nfiles + m->nfiles + 1) *
 	    sizeof(*o->files));
-	memcpy(o->files + o->nfiles, m->files, m->nfiles * sizeof(*m->files));
+	if (m->nfiles > 0)
+		memcpy(o->files + o->nfiles, m->files,
+		    m->nfiles * sizeof(*m->files));
 	o->nfiles += m->nfiles;
 	free(m->files);
 	m->files = NULL;
@@ -432,7 +434,8 @@ js_list_jobs(struct backend *w, struct bk_job **jobsp, size_t *np)
 		out[nout++] = in[i];
 		memset(&in[i], 0, sizeof(in[i]));
 	}
-	qsort(w->groups, w->ngroups, sizeof(*w->groups), cmp_group);
+	if (w->ngroups > 1)
+		qsort(w->groups, w->ngroups, sizeof(*w->groups), cmp_group);
 	free(used);
 	backend_free_jobs(in, n);
 	*jobsp = out;
