@@ -220,15 +220,24 @@ class LimitsTest(Base):
 
         def rate(t0, t1):
             s = [x for x in samples if t0 <= x[0] <= t1]
-            self.assertGreater(len(s), 5, samples)
+            self.assertGreater(len(s), 3, samples)
             return (s[-1][1] - s[0][1]) / (s[-1][0] - s[0][0])
 
         started = [t for t, n in samples if n > 0]
         self.assertTrue(started, "no transfer")
         before = rate(max(started[0], edge - 2.5), edge - 0.2)
         after = rate(edge + 2, edge + 4)
+        # When the rate over a second first fell to the window's (under
+        # 0.75 MiB/s), counted from the edge to that second's end.
+        slow = [t for t, _ in samples if edge - 1 <= t <= edge + 2 and
+                rate(t, t + 1) < 0.75 * MiB]
+        self.assertTrue(slow, samples)
+        took = slow[0] + 1 - edge
         sys.stderr.write("rate before the edge %.2f MiB/s, 2-4 s after "
-                         "%.2f MiB/s\n" % (before / MiB, after / MiB))
+                         "%.2f MiB/s; slowed %.2f s after the edge\n" %
+                         (before / MiB, after / MiB, took))
+        self.assertLess(took, 2.0)
+        self.assertGreater(took, 0)
         self.assertGreater(before, 2.5 * MiB, (before, after))
         self.assertLess(after, 0.75 * MiB, (before, after))
         self.assertGreater(after, 0.3 * MiB, (before, after))
