@@ -805,6 +805,7 @@ jobsplit_wrap(const struct backend_ops **ops, struct backend **b,
 	w->max_jobs = max_jobs;
 	wrapped_ops = (struct backend_ops){
 		.name = (*ops)->name,
+		.caps = (*ops)->caps,
 		.open = js_open,
 		.close = js_close,
 		.list_jobs = js_list_jobs,
