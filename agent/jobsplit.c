@@ -6,7 +6,6 @@
  * temp_path's index and the job-wide calls reach the right backend job
  * without listing again.  A call for a job the cache does not know goes
  * to the backend unchanged: a single job needs nothing of this file. */
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -160,14 +159,35 @@ cache_remove(struct backend *w, const bk_guid *id)
 	w->ngroups--;
 }
 
+/* A decimal number of 1 to 7 digits at *p (no sign, no overflow: a
+ * description is anyone's text); *p moves past it.  -1 when none. */
+static long
+small_number(const char **p)
+{
+	const char *s = *p;
+	long v = 0;
+	int n = 0;
+
+	while (*s >= '0' && *s <= '9' && n < 8) {
+		v = v * 10 + (*s - '0');
+		s++;
+		n++;
+	}
+	if (n == 0 || n > 7)
+		return -1;
+	*p = s;
+	return v;
+}
+
 /* The suffix a description of a group's job ends with: " parts=N
  * group=G" (first, *k = 1) or " part=K/N group=G" (*k = K >= 2).
  * Returns where it starts, or NULL when there is none. */
 static char *
 suffix_of(char *desc, unsigned *k, unsigned *n, char gid[GID_LEN + 1])
 {
-	char *p, *q = NULL, tail;
-	int used = 0;
+	char *p, *q = NULL;
+	const char *c;
+	long kv = 1, nv;
 	size_t i;
 
 	if (desc == NULL)
@@ -176,21 +196,32 @@ suffix_of(char *desc, unsigned *k, unsigned *n, char gid[GID_LEN + 1])
 		q = p;
 	if (q == NULL)
 		return NULL;
-	*k = 1;
-	if (sscanf(q, " parts=%u group=%16[0-9a-f]%n%c", n, gid, &used,
-	    &tail) == 2 && q[used] == '\0') {
-		if (*n < 2)
+	if (strncmp(q, " parts=", 7) == 0) {
+		c = q + 7;
+		if ((nv = small_number(&c)) < 2)
 			return NULL;
-	} else if (sscanf(q, " part=%u/%u group=%16[0-9a-f]%n%c", k, n, gid,
-	    &used, &tail) == 3 && q[used] == '\0') {
-		if (*k < 2 || *k > *n)
+	} else if (strncmp(q, " part=", 6) == 0) {
+		c = q + 6;
+		if ((kv = small_number(&c)) < 2 || *c++ != '/' ||
+		    (nv = small_number(&c)) < kv)
 			return NULL;
 	} else {
 		return NULL;
 	}
-	for (i = 0; i < GID_LEN; i++)
-		if (gid[i] == '\0')
+	if (strncmp(c, " group=", 7) != 0)
+		return NULL;
+	c += 7;
+	for (i = 0; i < GID_LEN; i++) {
+		if (!((c[i] >= '0' && c[i] <= '9') ||
+		    (c[i] >= 'a' && c[i] <= 'f')))
 			return NULL;
+		gid[i] = c[i];
+	}
+	gid[GID_LEN] = '\0';
+	if (c[GID_LEN] != '\0')
+		return NULL;
+	*k = (unsigned)kv;
+	*n = (unsigned)nv;
 	return q;
 }
 
@@ -357,6 +388,12 @@ js_list_jobs(struct backend *w, struct bk_job **jobsp, size_t *np)
 		setlen = set_of(in[i].display_name, &kk);
 		suf = setlen > 0 && kk == 1 ? suffix_of(in[i].description,
 		    &k2, &nn, gid) : NULL;
+		/* A group of more jobs than are listed cannot be whole, and
+		 * its N (anyone's text) must not size an allocation: shown
+		 * as the single job it is, whose description then matches
+		 * no spec (the reconciler replaces it if it is its own). */
+		if (suf != NULL && nn > n)
+			suf = NULL;
 		if (suf == NULL || k2 != 1) {
 			/* A single job, or a job of a group: the latter are
 			 * taken by their first below. */

@@ -145,10 +145,13 @@ class LimitsTest(Base):
         d = self.spawn_run({})
         try:
             def queued():
+                # From the daemon (b and c have their jobs), not from a
+                # status that planned before the daemon answered.
                 st = self.status()
-                for s in st.get("sets", []):
-                    if s["name"] == "a" and s["state"] == "queued":
-                        return st
+                s = {x["name"]: x for x in st.get("sets", [])}
+                if "a" in s and s["a"]["state"] == "queued" and \
+                        s["b"]["job"] and s["c"]["job"]:
+                    return st
                 return None
             st = wait_for(queued, timeout=20, step=0.1)
             self.assertTrue(st, "a never queued: %r" % self.status())
