@@ -249,6 +249,23 @@ set_of(const char *name, unsigned *k)
 	return len;
 }
 
+/* Whether j, named "bitsync:<set>#K" (setlen, K), carries bitsync's own
+ * description of part K of a group of that set. */
+static int
+is_own_part(struct bk_job *j, size_t setlen, unsigned k)
+{
+	size_t plen = strlen(SPEC_DESC_PREFIX);
+	const char *set = j->display_name + strlen(SPEC_NAME_PREFIX);
+	char gid[GID_LEN + 1];
+	unsigned k2, n2;
+
+	return j->description != NULL &&
+	    strncmp(j->description, SPEC_DESC_PREFIX, plen) == 0 &&
+	    strncmp(j->description + plen, set, setlen) == 0 &&
+	    j->description[plen + setlen] == ' ' &&
+	    suffix_of(j->description, &k2, &n2, gid) != NULL && k2 == k;
+}
+
 /* Folds jobs[m] into the logical job *o (the first); progress, files,
  * state and error are combined by merge_state afterwards. */
 static void
@@ -462,12 +479,18 @@ js_list_jobs(struct backend *w, struct bk_job **jobsp, size_t *np)
 		if (used[i])
 			continue;
 		setlen = set_of(in[i].display_name, &kk);
-		w->orphans = xrealloc(w->orphans, (w->norphans + 1) *
-		    sizeof(*w->orphans));
-		w->orphans[w->norphans].id = in[i].id;
-		w->orphans[w->norphans].set = xstrndup(in[i].display_name +
-		    strlen(SPEC_NAME_PREFIX), setlen);
-		w->norphans++;
+		/* Only what bitsync writes: "bitsync/1 set=<set> ... part=K/N
+		 * group=G" for "bitsync:<set>#K".  A look-alike of another
+		 * program is shown and never touched. */
+		if (is_own_part(&in[i], setlen, kk)) {
+			w->orphans = xrealloc(w->orphans, (w->norphans + 1) *
+			    sizeof(*w->orphans));
+			w->orphans[w->norphans].id = in[i].id;
+			w->orphans[w->norphans].set = xstrndup(
+			    in[i].display_name + strlen(SPEC_NAME_PREFIX),
+			    setlen);
+			w->norphans++;
+		}
 		out[nout++] = in[i];
 		memset(&in[i], 0, sizeof(in[i]));
 	}

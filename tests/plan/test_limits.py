@@ -18,7 +18,7 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from test_apply import Base, BITSYNC, MiB, sha, wait_for, write_random  # noqa: E402,E501
+from test_apply import Base, BITSYNC, DRIVE, MiB, sha, wait_for, write_random  # noqa: E402,E501
 
 
 class LimitsTest(Base):
@@ -129,6 +129,43 @@ class LimitsTest(Base):
         for n in names:
             self.assertEqual(sha(os.path.join(self.dst, "s", n)),
                              sha(os.path.join(self.www, n)), n)
+
+    def test_crash_leftovers_cancelled_lookalikes_kept(self):
+        """A job of a group whose first was never made (a crash inside a
+        create) is cancelled at the set's next create; a job of another
+        program named like one of ours ("bitsync:s#2", its own
+        description) is left alone."""
+        self.engine_conf("max_files_per_job = 2\n")
+        self.nginx()
+        names = ["f%d.bin" % i for i in range(5)]
+        for n in names:
+            write_random(os.path.join(self.www, n), 3000)
+        other = os.path.join(self.dir, "other")
+        os.makedirs(other)
+
+        def drive(*args):
+            p = subprocess.run([DRIVE, "-s", self.state] + list(args),
+                               capture_output=True, text=True, timeout=60)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            return p.stdout.strip()
+        left = drive("create", "-n", "bitsync:s#2", "-d",
+                     "bitsync/1 set=s spec=%s part=2/3 group=00000000000000aa"
+                     % ("0" * 64), self.web.url("f0.bin"),
+                     os.path.join(other, "left.bin"))
+        alike = drive("create", "-n", "bitsync:s#2", "-d", "another tool",
+                      self.web.url("f1.bin"), os.path.join(other, "a.bin"))
+        self.manifest("10-s.yaml", self.set_yaml("s", names))
+        p = self.run_bitsync("apply", "--wait", "--timeout", "30s")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        for n in names:
+            self.assertEqual(sha(os.path.join(self.dst, "s", n)),
+                             sha(os.path.join(self.www, n)), n)
+        self.assertEqual([(j["guid"], j["state"]) for j in self.jobs()],
+                         [(alike, "SUSPENDED")])
+        self.assertNotIn(alike, p.stdout + p.stderr)
+        self.assertNotEqual(left, alike)
+        st = self.status()
+        self.assertEqual([s["name"] for s in st["sets"]], ["s"])
 
     def test_job_budget_queues_by_priority(self):
         """max_jobs 2 and three sets: the lowest priority one waits
