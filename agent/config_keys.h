@@ -1,6 +1,6 @@
 /* config_keys.h - the agent configuration's keys (design §6), shared by its
- * two readers: posix/config_posix.c (bitsync.ini, read with inih) and win/config_win.c
- * (the registry).
+ * two readers: posix/config_posix.c (bitsync.ini, read with inih) and
+ * win/config_win.c (the registry).
  *
  * The keys are one data table (section, name, kind, bounds, where the value
  * goes in struct config), after Redis's standardConfig.  A reader finds the

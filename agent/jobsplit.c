@@ -723,25 +723,49 @@ done:
 	return rc;
 }
 
-static int
-js_temp_path(struct backend *w, const bk_guid *id, size_t index,
-    char **path)
+/* The backend job that holds file index of logical job id, and its index
+ * there; NULL when index is past the group's files.  A job the cache
+ * does not know, or a single one, holds all its files itself. */
+static const bk_guid *
+locate(struct backend *w, const bk_guid *id, size_t *index)
 {
 	struct group *g = find_group(w, id);
 	size_t k;
 
-	w->err[0] = '\0';
 	if (g == NULL || g->n == 1)
-		return w->in_ops->temp_path(w->in, id, index, path);
+		return id;
 	for (k = 0; k < g->n; k++) {
 		if (!g->present[k])
 			continue;
-		if (index < g->nfiles[k])
-			return w->in_ops->temp_path(w->in, &g->part[k], index,
-			    path);
-		index -= g->nfiles[k];
+		if (*index < g->nfiles[k])
+			return &g->part[k];
+		*index -= g->nfiles[k];
 	}
-	return BK_E_INVALID;
+	return NULL;
+}
+
+static int
+js_temp_path(struct backend *w, const bk_guid *id, size_t index,
+    char **path)
+{
+	const bk_guid *p;
+
+	w->err[0] = '\0';
+	if ((p = locate(w, id, &index)) == NULL)
+		return BK_E_INVALID;
+	return w->in_ops->temp_path(w->in, p, index, path);
+}
+
+static int
+js_temp_sha256(struct backend *w, const bk_guid *id, size_t index,
+    uint8_t out[32])
+{
+	const bk_guid *p;
+
+	w->err[0] = '\0';
+	if ((p = locate(w, id, &index)) == NULL)
+		return BK_E_INVALID;
+	return w->in_ops->temp_sha256(w->in, p, index, out);
 }
 
 /* AddFile to the group's last job while it has room; past that the
@@ -878,6 +902,7 @@ jobsplit_wrap(const struct backend_ops **ops, struct backend **b,
 		.cancel = js_cancel,
 		.complete = js_complete,
 		.temp_path = js_temp_path,
+		.temp_sha256 = (*ops)->temp_sha256 ? js_temp_sha256 : NULL,
 		.probe = js_probe,
 		.set_notify = js_set_notify,
 		.last_error = js_last_error,

@@ -155,6 +155,7 @@ mcache_encode(const struct manifest *m, enum platform platform,
 		put_strv(&w, s->headers, s->nheaders);
 		put_str(&w, s->credential);
 		put_u32(&w, s->token_usage);
+		put_str(&w, s->client_certificate);
 	}
 	put_u32(&w, (uint32_t)m->nsets);
 	for (i = 0; i < m->nsets; i++) {
@@ -389,6 +390,7 @@ get_source(struct rbuf *r, struct manifest *m, struct msource *s)
 	s->headers = get_strv(r, a, &s->nheaders);
 	s->credential = get_str(r, 1);
 	s->token_usage = get_enum(r, TOKEN_LOCAL_FILE | TOKEN_NETWORK);
+	s->client_certificate = get_str(r, 1);
 }
 
 static void

@@ -61,6 +61,7 @@ struct msource {
 	size_t nheaders;
 	const char *credential;		/* helper_token.credential or NULL */
 	unsigned token_usage;		/* TOKEN_* bits */
+	const char *client_certificate;	/* https: credential-store name, or NULL */
 };
 
 struct mfile {

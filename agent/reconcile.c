@@ -14,6 +14,7 @@
 #include "platform.h"
 #include "jobsplit.h"
 #include "reconcile.h"
+#include "sha256.h"
 #include "util.h"
 
 #define MANIFEST_MAX (16u << 20)	/* design §2: 16 MiB per file */
@@ -170,6 +171,19 @@ input_of(const char *const *paths, size_t npaths, const char *file)
 			return i;
 	}
 	return npaths;
+}
+
+void
+reconcile_digest_file(struct sha256 *h, const char *path, const void *data,
+    size_t len)
+{
+	const char *b = base_name(path);
+	char len8[24];
+
+	snprintf(len8, sizeof(len8), "%zu", len);
+	sha256_update(h, b, strlen(b) + 1);
+	sha256_update(h, len8, strlen(len8) + 1);
+	sha256_update(h, data, len);
 }
 
 /* One file of the manifest to enforce when some failed: under its own
@@ -394,6 +408,8 @@ reconcile_load(struct reconcile_ctx *c, const char *const *paths,
 		struct manifest_inputs ei;
 		struct diags ed;
 		enum platform_kind kind;
+		struct sha256 *h = sha256_new();
+		uint8_t d[32];
 
 		memset(&ei, 0, sizeof(ei));
 		diags_init(&ei.pre);
@@ -407,7 +423,13 @@ reconcile_load(struct reconcile_ctx *c, const char *const *paths,
 			    kind == PLATFORM_KIND_DIR;
 			ei.v[i].data = eff[i].data;
 			ei.v[i].len = eff[i].len;
+			reconcile_digest_file(h, eff[i].path, eff[i].data,
+			    eff[i].len);
 		}
+		/* The digest of what is in force: the live files would name
+		 * the broken bytes, which are not. */
+		if (sha256_final(h, d) == 0)
+			spec_hex(d, 32, in->digest);
 		ei.n = ei.cap = neff;
 		opts.permissions = PERM_OFF;	/* bytes already vetted */
 		in->m = manifest_load_inputs(&ei, &opts, &ed);
@@ -1143,7 +1165,7 @@ do_complete(struct act *x)
 	char g[39], *msg = NULL, *tp;
 	uint8_t got[32];
 	size_t i, idx;
-	int rc, mismatch = 0;
+	int rc, mismatch = 0, declared;
 
 	bk_guid_format(&j->id, g);
 	/* Verify before Complete: once renamed, a bad file is live.  A
@@ -1160,19 +1182,24 @@ do_complete(struct act *x)
 		}
 		if (!sp->meta[i].has_sha256)
 			continue;
-		if ((rc = c->ops->temp_path(c->b, &j->id, idx, &tp)) !=
-		    BK_OK) {
-			msg = xasprintf("cannot verify %s: %s",
-			    sp->files[i].local, bk_why(c, rc));
-			break;
-		}
-		if (observe_sha256_file(tp, got) == -1) {
-			msg = xasprintf("cannot read %s: %s", tp,
-			    strerror(errno));
+		/* Hashed by the backend as the bytes arrived: no second
+		 * read of the file (issue 14); else read here. */
+		if (c->ops->temp_sha256 == NULL ||
+		    c->ops->temp_sha256(c->b, &j->id, idx, got) != BK_OK) {
+			if ((rc = c->ops->temp_path(c->b, &j->id, idx,
+			    &tp)) != BK_OK) {
+				msg = xasprintf("cannot verify %s: %s",
+				    sp->files[i].local, bk_why(c, rc));
+				break;
+			}
+			if (observe_sha256_file(tp, got) == -1) {
+				msg = xasprintf("cannot read %s: %s", tp,
+				    strerror(errno));
+				free(tp);
+				break;
+			}
 			free(tp);
-			break;
 		}
-		free(tp);
 		if (memcmp(got, sp->meta[i].sha256, 32) != 0) {
 			spec_hex(sp->meta[i].sha256, 32, want_hex);
 			spec_hex(got, 32, got_hex);
@@ -1220,13 +1247,19 @@ do_complete(struct act *x)
 		sf[i].mtime = bf ? bf->validators.mtime : 0;
 		sf[i].etag = bf ? bf->validators.etag : NULL;
 		sf[i].last_modified = bf ? bf->validators.last_modified : NULL;
-		observe_file(sp->files[i].local, 1, &o);
+		/* A declared sha256 was verified above on the very bytes
+		 * Complete renamed (the backend checks it placed the temp it
+		 * wrote): the file is not read again to record it (issue 14).
+		 * Others are hashed, for on_remove's "unchanged since". */
+		declared = bf != NULL && sp->meta[i].has_sha256;
+		observe_file(sp->files[i].local, !declared, &o);
 		sf[i].local_size = o.size;
 		sf[i].local_mtime_ns = o.mtime_ns;
 		sf[i].local_dev = o.dev;
 		sf[i].local_ino = o.ino;
-		sf[i].has_sha256 = o.hashed;
-		memcpy(sf[i].sha256, o.sha256, 32);
+		sf[i].has_sha256 = o.hashed || (declared && o.exists == 1);
+		memcpy(sf[i].sha256, declared ? sp->meta[i].sha256 : o.sha256,
+		    32);
 	}
 	x->row.spec_hash = (char *)sp->hash;
 	x->row.last_success = x->v->now;

@@ -759,6 +759,16 @@ if [ -f "$EXE" ] && [ -n "$JDRIVER" ] && { [ "$ONLY" = all ] || [ "$ONLY" = reco
 	else
 		fail "reconcile: plan after apply: exit $rc: $out"
 	fi
+	# backends[] (agent/backends.c): bitsync.exe carries BITS only; a
+	# config naming the engine is refused, not served by BITS silently.
+	wine reg add "$RKEY\\agent" /v backend /d engine /f >/dev/null 2>&1 </dev/null
+	wrc plan
+	if [ $rc -eq 69 ] && echo "$out" | grep -q 'backend = engine is not available on Windows'; then
+		pass "reconcile: backend = engine is refused on Windows (exit 69, a sentence)"
+	else
+		fail "reconcile: backend = engine: exit $rc: $out"
+	fi
+	wine reg delete "$RKEY\\agent" /v backend /f >/dev/null 2>&1 </dev/null
 	wrc status --format json
 	if [ $rc -eq 0 ] && echo "$out" | /usr/bin/python3 -c '
 import json, sys
