@@ -4,7 +4,8 @@
  * is lines "NAME\tDESCRIPTION\tSTATE\tNFILES"; a fake backend lists them,
  * the wrapper folds groups, and every job it shows is then driven through
  * each call.  Invariants: no file is lost or invented, no more jobs come
- * out than went in, and every temp_path index of a job reaches a file. */
+ * out than went in, and every temp_path and temp_sha256 index of a job
+ * reaches a file of the backend job that holds it. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -90,6 +91,17 @@ f_temp(struct backend *b, const bk_guid *id, size_t index, char **path)
 }
 
 static int
+f_sha(struct backend *b, const bk_guid *id, size_t index, uint8_t out[32])
+{
+	char *p = NULL;
+	int rc = f_temp(b, id, index, &p);
+
+	free(p);
+	memset(out, 0, 32);
+	return rc;
+}
+
+static int
 f_desc(struct backend *b, const bk_guid *id, const char *d)
 {
 	(void)b;
@@ -113,6 +125,7 @@ static const struct backend_ops fake = {
 	.cancel = f_ok,
 	.complete = f_ok,
 	.temp_path = f_temp,
+	.temp_sha256 = f_sha,
 	.set_description = f_desc,
 };
 
@@ -126,6 +139,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *p = (const char *)data, *e = p + size, *nl, *t1, *t2, *t3;
 	size_t n = 0, i, k, in_files = 0, out_files = 0;
 	char *path;
+	uint8_t digest[32];
 
 	memset(&b, 0, sizeof(b));
 	while (p < e && b.n < MAXJOBS) {
@@ -159,6 +173,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (k = 0; k < out[i].nfiles; k++) {
 			if (ops->temp_path(w, &out[i].id, k, &path) == BK_OK)
 				free(path);
+			ops->temp_sha256(w, &out[i].id, k, digest);
 		}
 		ops->resume(w, &out[i].id);
 		ops->suspend(w, &out[i].id);
