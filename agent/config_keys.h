@@ -34,7 +34,8 @@ enum ckind {
 	CK_DRIVES,	/* uint32_t bit mask */
 	CK_ROOTS,	/* char ** + nallow_roots */
 	CK_CALLS,	/* uint32_t mask of CONFIG_TOLERATE_* */
-	CK_SCHEDULE	/* rsched.h text; char *, NULL when empty */
+	CK_SCHEDULE,	/* rsched.h text; char *, NULL when empty */
+	CK_BOOL		/* yes/no, true/false, on/off, 1/0; int */
 };
 
 #define CF_EMPTY_OFF	0x1	/* an empty path stores NULL (off) */

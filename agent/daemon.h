@@ -53,6 +53,9 @@ struct daemon {
 	} *rates;
 	size_t nrates;
 	int64_t started;	/* Unix seconds, for status's header */
+	/* on_change runs (command.h), polled from the event loop through
+	 * daemon_run_due and daemon_wait_ms. */
+	struct command_runner *cmds;
 };
 
 int64_t daemon_mono_ms(void);

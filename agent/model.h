@@ -72,6 +72,15 @@ struct mfile {
 	struct mpos pos;
 };
 
+/* on_change (design §2a): a program bitsync runs after a commit that
+ * changed files of the set; argv[0] an absolute path (command_rules.c). */
+struct mcommand {
+	const char *const *argv;	/* argc strings */
+	size_t argc;
+	uint64_t timeout;		/* seconds */
+	struct mpos pos;		/* of the on_change key */
+};
+
 struct mset {
 	const char *name;
 	struct mpos pos;
@@ -87,6 +96,7 @@ struct mset {
 	 * it, so that a plan need not canonicalise and hash again; NULL
 	 * when read from YAML. */
 	const char *spec_hash;
+	const struct mcommand *on_change;	/* NULL: none */
 };
 
 struct manifest {

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "command.h"
 #include "log.h"
 #include "mcache.h"
 #include "observe.h"
@@ -1155,6 +1156,70 @@ job_file(const struct bk_job *j, const char *local, size_t *index)
 	return NULL;
 }
 
+/* on_change (command.h): what the local files of the job were before
+ * the commit (NULL when the set has no on_change): a stat, no read, so
+ * that only files whose content the commit created or changed are
+ * listed (note_changed). */
+static struct plan_obs *
+before_commit(struct act *x, const struct bk_job *j)
+{
+	const struct spec *sp = x->a->desired->spec;
+	struct plan_obs *pre;
+	size_t i, idx;
+
+	if (x->a->desired->set->on_change == NULL)
+		return NULL;
+	pre = xcalloc(sp->job.nfiles + 1, sizeof(*pre));
+	for (i = 0; i < sp->job.nfiles; i++)
+		if (job_file(j, sp->files[i].local, &idx) != NULL)
+			observe_file(sp->files[i].local, 0, &pre[i]);
+	return pre;
+}
+
+/* The files this commit placed with new content, noted in the commit's
+ * own transaction so that a crash before the run still runs it.  0, or
+ * -1 (state error). */
+static int
+note_changed(struct act *x, const struct bk_job *j,
+    const struct plan_obs *pre, const struct state_file *sf)
+{
+	const struct spec *sp = x->a->desired->spec;
+	const char **paths;
+	size_t i, n = 0, idx;
+	int rc;
+
+	if (pre == NULL)
+		return 0;
+	paths = xcalloc(sp->job.nfiles + 1, sizeof(*paths));
+	for (i = 0; i < sp->job.nfiles; i++) {
+		const struct state_set *r = x->a->recorded;
+		const struct state_file *rf = NULL;
+		size_t k;
+
+		if (job_file(j, sp->files[i].local, &idx) == NULL)
+			continue;
+		for (k = 0; r != NULL && k < r->nfiles; k++)
+			if (strcmp(r->files[k].local, sp->files[i].local) == 0)
+				rf = &r->files[k];
+		/* Unchanged only when the file on disk before the commit
+		 * was still the one the last recorded commit placed (size,
+		 * mtime, inode: not removed or edited since, which a drift
+		 * repair re-creates; not new bytes a crash left between a
+		 * rename and its record) and the new bytes hash as those
+		 * did.  No old file is read for this. */
+		if (!(pre[i].exists == 1 && rf != NULL && rf->has_sha256 &&
+		    pre[i].size == rf->local_size &&
+		    pre[i].mtime_ns == rf->local_mtime_ns &&
+		    (rf->local_ino == 0 || (pre[i].ino == rf->local_ino &&
+		    pre[i].dev == rf->local_dev)) && sf[i].has_sha256 &&
+		    memcmp(rf->sha256, sf[i].sha256, 32) == 0))
+			paths[n++] = sp->files[i].local;
+	}
+	rc = command_note_changed(x->c->st, x->a->set, paths, n);
+	free(paths);
+	return rc;
+}
+
 static void
 do_complete(struct act *x)
 {
@@ -1162,6 +1227,7 @@ do_complete(struct act *x)
 	const struct bk_job *j = x->a->job;
 	const struct spec *sp = x->a->desired->spec;
 	struct state_file *sf = NULL;
+	struct plan_obs *pre = NULL;
 	char g[39], *msg = NULL, *tp;
 	uint8_t got[32];
 	size_t i, idx;
@@ -1220,6 +1286,7 @@ do_complete(struct act *x)
 		free(msg);
 		return;
 	}
+	pre = before_commit(x, j);
 	rc = c->ops->complete(c->b, &j->id);
 	if (rc != BK_OK) {
 		msg = xasprintf("complete: %s", rc == BK_PARTIAL ?
@@ -1227,6 +1294,7 @@ do_complete(struct act *x)
 		failed(x, x->a->attempts + 1, msg, 0,
 		    BK_CTX_GENERAL_QUEUE_MANAGER);
 		free(msg);
+		free(pre);
 		return;
 	}
 	/* What was placed, as it is now, and what the remote was. */
@@ -1278,6 +1346,7 @@ do_complete(struct act *x)
 	    state_put_files(c->st, x->a->set, sf, sp->job.nfiles) == -1 ||
 	    state_put_set(c->st, &x->row) == -1 ||
 	    state_remove_job(c->st, &j->id) == -1 ||
+	    note_changed(x, j, pre, sf) == -1 ||
 	    state_commit(c->st) == -1) {
 		state_rollback(c->st);
 		logf_(c, LOG_LEVEL_ERROR, "set=%s error=\"state: %s\"", x->a->set,
@@ -1291,6 +1360,7 @@ do_complete(struct act *x)
 		    x->a->set, g, sp->job.nfiles);
 	}
 	free(sf);
+	free(pre);
 }
 
 static int

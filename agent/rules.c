@@ -15,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "command_rules.h"
 #include "config.h"
 #include "platform.h"
 #include "util.h"
@@ -141,9 +142,10 @@ static const struct field set_fields[] = {
 	{ "path", FT_STR, 0, NULL, 0, 0, NULL },
 	{ "destination", FT_STR, 1, NULL, 0, 0, NULL },
 	{ "files", FT_SEQ, 1, NULL, 0, 0, NULL },
+	{ "on_change", FT_ANY, 0, NULL, 0, 0, NULL },
 };
 enum { SET_NAME = S_COUNT, SET_SOURCE, SET_PATH, SET_DEST, SET_FILES,
-	SET_COUNT };
+	SET_ON_CHANGE, SET_COUNT };
 
 static const struct field file_fields[] = {
 	{ "path", FT_STR, 1, NULL, 0, 0, NULL },
@@ -1334,6 +1336,10 @@ check_set(struct ctx *c, const struct ynode *sn,
 			check_file(c, &fl->u.items[i], &set->files[i]);
 		set->nfiles = fl->n;
 	}
+	if (got[SET_ON_CHANGE] != NULL)
+		set->on_change = command_rules_check(c->d, c->doc->file,
+		    ynode_key_of(got[SET_ON_CHANGE]), got[SET_ON_CHANGE],
+		    c->opts->platform, c->opts->config, c->arena);
 	if (set->name != NULL)
 		c->m->nsets++;
 }

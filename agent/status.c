@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #endif
 
+#include "command.h"
 #include "platform.h"
 #include "sha256.h"
 #include "status.h"
@@ -338,6 +339,7 @@ status_write_metrics(const char *path, const json_t *j, int64_t last)
 			}
 		}
 	}
+	command_metrics(f, sets);
 	fprintf(f, "# HELP bitsync_build_info The agent's version.\n"
 	    "# TYPE bitsync_build_info gauge\n"
 	    "bitsync_build_info{version=\"%s\"} 1\n", BITSYNC_VERSION);
@@ -468,6 +470,12 @@ status_print_text(const json_t *j, FILE *out, int bars)
 			fmt_time(json_integer_value(json_object_get(s,
 			    "retry_at")), t1, sizeof(t1));
 			fprintf(out, "    retry at %s\n", t1);
+		}
+		if (json_is_object(x = json_object_get(s, "on_change"))) {
+			char line[1024];
+
+			command_status_text(x, line, sizeof(line));
+			fprintf(out, "    %s\n", line);
 		}
 		fmt_time(json_integer_value(json_object_get(s,
 		    "last_success")), t1, sizeof(t1));

@@ -59,14 +59,15 @@ class LimitsTest(Base):
         d = self.spawn_run({})
         try:
             def seen():
+                # The daemon's status, once the set's jobs exist.
                 st = self.status()
                 for s in st.get("sets", []):
                     j = s.get("job") or {}
-                    if s["name"] == "big" and j.get("bytes_transferred"):
+                    if s["name"] == "big" and j.get("files_total"):
                         return st
                 return None
-            st = wait_for(seen, timeout=30, step=0.2)
-            self.assertTrue(st, "the set never transferred")
+            st = wait_for(seen, timeout=60, step=0.2)
+            self.assertTrue(st, "no job for the set: %r" % self.status())
         finally:
             d.kill()
             d.communicate(timeout=30)
