@@ -444,8 +444,15 @@ if [ "$ONLY" != msi ] && [ "$ONLY" != reconcile ] && [ -f "$EXE" ]; then
 			fi
 		fi
 	done
+	# The GPO sample runs its installer script through on_change, so
+	# it is valid on a host whose owner allows commands (its "# config:"
+	# line says so), as the native run's config does.
+	wine reg add 'HKLM\Software\bitsync\agent' /v allow_commands \
+		/t REG_DWORD /d 1 /f >/dev/null 2>&1 </dev/null
 	wexe validate --format json --platform windows \
 		"$(winepath -w "$SAMPLES/gpo-installers.yaml")"
+	wine reg delete 'HKLM\Software\bitsync\agent' /v allow_commands \
+		/f >/dev/null 2>&1 </dev/null
 	if echo "$out" | python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(0 if d["valid"] is True and d["diagnostics"]==[] else 1)'; then
 		pass "validate --format json"
 	else
