@@ -71,7 +71,12 @@ enum bk_result {
 	BK_E_IO = -4,		/* the store or a local file failed */
 	BK_E_UNAVAILABLE = -5,	/* the service cannot be reached (exit 69) */
 	BK_E_INVALID = -6,	/* a bad argument (a bug in the caller) */
-	BK_E_INTERRUPTED = -7	/* a probe gave way to bk_probe.interrupt */
+	BK_E_INTERRUPTED = -7,	/* a probe gave way to bk_probe.interrupt */
+	/* A BITS limit: more files than MaxFilesPerJob in one job
+	 * (BG_E_TOO_MANY_FILES_IN_JOB, 0x80200051) or more jobs than
+	 * MaxJobsPerMachine (BG_E_TOO_MANY_JOBS_PER_MACHINE, 0x80200050);
+	 * last_error says which.  Nothing was created or added. */
+	BK_E_LIMIT = -8
 };
 
 typedef struct { uint8_t b[16]; } bk_guid;
@@ -119,6 +124,8 @@ struct bk_job {
 	struct bk_error error;
 	struct bk_file *files;
 	size_t nfiles;
+	/* Backend jobs that carry this one (jobsplit.h): 0 or 1 for one. */
+	uint32_t parts;
 };
 
 struct bk_file_spec {

@@ -56,6 +56,15 @@ struct config {
 	uint64_t rate_limit;		/* bytes per second; 0: unlimited */
 	char *ca_file;			/* NULL: system anchors only */
 	unsigned smb_port;
+	/* rate_schedule (rsched.h), as written: NULL when not set.  Checked
+	 * by the config reader; the engine parses it again at open. */
+	char *rate_schedule;
+	/* BITS's MaxFilesPerJob and MaxJobsPerMachine (default 200 and 300):
+	 * [engine] max_files_per_job and max_jobs on POSIX hosts, BITS's own
+	 * policy values on Windows (config_win.c).  A set with more files is
+	 * carried by several jobs; sets beyond the job budget wait. */
+	unsigned max_files_per_job;
+	unsigned max_jobs;
 	/* Private: storage of the values read from the file; the default
 	 * strings are static, so config_defaults() allocates nothing. */
 	void *owned;

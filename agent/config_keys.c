@@ -29,6 +29,7 @@
 #include <strings.h>
 
 #include "config_keys.h"
+#include "rsched.h"
 #include "util.h"
 
 #define RULE_CONFIG	"config"
@@ -101,6 +102,15 @@ const struct ckey config_keys[] = {
 	    "/etc/bitsync/ca.pem", "%ProgramData%\\bitsync\\ca.pem" },
 	{ "engine", "smb_port", CK_UINT, 0, 1, 65535,
 	    offsetof(struct config, smb_port), "445", NULL },
+	/* BITS's bandwidth policy and job limits: on Windows BITS's own
+	 * Group Policy holds them (CF_NOT_WINDOWS). */
+	{ "engine", "rate_schedule", CK_SCHEDULE, CF_NOT_WINDOWS, 0, 0,
+	    offsetof(struct config, rate_schedule),
+	    "Mon-Fri 08:00-18:00 2M; Sat-Sun 0", NULL },
+	{ "engine", "max_files_per_job", CK_UINT, CF_NOT_WINDOWS, 1, 1000000,
+	    offsetof(struct config, max_files_per_job), "200", NULL },
+	{ "engine", "max_jobs", CK_UINT, CF_NOT_WINDOWS, 1, 1000000,
+	    offsetof(struct config, max_jobs), "300", NULL },
 };
 const size_t config_nkeys = sizeof(config_keys) / sizeof(config_keys[0]);
 _Static_assert(sizeof(config_keys) / sizeof(config_keys[0]) <= CKEYS_MAX,
@@ -176,6 +186,9 @@ ckeys_defaults(struct config *cfg)
 	cfg->ca_file = NULL;
 	cfg->smb_port = 445;
 	cfg->bits_tolerate = 0;
+	cfg->rate_schedule = NULL;
+	cfg->max_files_per_job = 200;
+	cfg->max_jobs = 300;
 	cfg->owned = NULL;
 }
 
@@ -533,6 +546,49 @@ set_path(struct cset *cs, const struct ckey *k, const char *value,
 	free(x);
 }
 
+/* Where bitsync would only shadow what BITS itself enforces, the registry
+ * reader refuses the key and names BITS's own policy: two bandwidth limits
+ * or two job limits that disagree would leave the admin guessing which
+ * one holds. */
+static void
+not_windows(struct cset *cs, const struct ckey *k)
+{
+	if (k->kind == CK_SCHEDULE)
+		ckeys_err(cs, "%s is not read on Windows: BITS limits its own "
+		    "bandwidth by hours; remove this value and set Computer "
+		    "Configuration > Administrative Templates > Network > "
+		    "Background Intelligent Transfer Service (BITS) > \"Limit "
+		    "the maximum network bandwidth for BITS background "
+		    "transfers\" (foreground jobs, as bitsync's foreground "
+		    "sets, are never limited by it)", k->name);
+	else
+		ckeys_err(cs, "%s is not read on Windows: BITS enforces its "
+		    "own limit; remove this value and set the BITS Group "
+		    "Policy (HKLM\\SOFTWARE\\Policies\\Microsoft\\Windows\\"
+		    "BITS\\%s), which bitsync reads", k->name,
+		    strcmp(k->name, "max_jobs") == 0 ? "MaxJobsPerMachine" :
+		    "MaxFilesPerJob");
+}
+
+/* rate_schedule: checked whole here (rsched.h), so that a bad schedule
+ * refuses the config with its line; the engine parses it again. */
+static void
+set_schedule(struct cset *cs, const struct ckey *k, const char *value,
+    char **field)
+{
+	struct rsched rs;
+	char why[512];
+	unsigned col;
+
+	if (rsched_parse(value, &rs, why, sizeof(why), &col) == -1) {
+		ckeys_err(cs, "%s: %s", k->name, why);
+		return;
+	}
+	*field = rs.n > 0 ? config_strndup(cs->cfg, value, strlen(value)) :
+	    NULL;
+	rsched_free(&rs);
+}
+
 /* A Kerberos principal as klist prints it: printable, no blanks (a space
  * or a control character is a typo or a pasted line, never a name). */
 static void
@@ -568,6 +624,10 @@ ckeys_set(struct cset *cs, const struct ckey *k, const char *where,
 
 	cs->where = where;
 	cs->line = line;
+	if ((k->flags & CF_NOT_WINDOWS) && cs->syn->windows) {
+		not_windows(cs, k);
+		return;
+	}
 	if (!append) {
 		free(cs->seen_where[i]);
 		cs->seen_where[i] = xstrdup(where);
@@ -673,6 +733,9 @@ ckeys_set(struct cset *cs, const struct ckey *k, const char *where,
 		break;
 	case CK_CALLS:
 		set_calls(cs, k, value, (uint32_t *)(void *)field);
+		break;
+	case CK_SCHEDULE:
+		set_schedule(cs, k, value, (char **)(void *)field);
 		break;
 	case CK_PRINCIPAL:
 		set_principal(cs, k, value, (char **)(void *)field);

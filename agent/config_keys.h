@@ -34,11 +34,14 @@ enum ckind {
 	CK_DRIVES,	/* uint32_t bit mask */
 	CK_ROOTS,	/* char ** + nallow_roots */
 	CK_CALLS,	/* uint32_t mask of CONFIG_TOLERATE_* */
+	CK_SCHEDULE,	/* rsched.h text; char *, NULL when empty */
 	CK_PRINCIPAL,	/* a Kerberos principal NAME[@REALM]; char *, "" off */
 	CK_BOOL		/* yes/no, true/false, on/off, 1/0; int */
 };
 
 #define CF_EMPTY_OFF	0x1	/* an empty path stores NULL (off) */
+#define CF_NOT_WINDOWS	0x4	/* BITS has its own Group Policy for it:
+				 * refused by the registry reader */
 #define CF_LOCAL_ONLY	0x2	/* a test-host setting: not read from Group
 				 * Policy (HKLM\SOFTWARE\Policies\bitsync) */
 

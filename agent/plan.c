@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jobsplit.h"
 #include "plan.h"
 #include "util.h"
 
@@ -748,6 +749,90 @@ decide_range(void *arg, size_t lo, size_t hi)
 		    w->merged[i].jhi - w->merged[i].jlo, &w->out[i]);
 }
 
+static size_t
+job_parts(const struct bk_job *j)
+{
+	return j->parts > 1 ? j->parts : 1;
+}
+
+/* Jobs a create of a's set makes: one per max_files_per_job of the files
+ * it transfers (those plan_keep_committed keeps need none). */
+static size_t
+create_needs(const struct plan_input *in, const struct plan_action *a)
+{
+	const struct spec *sp = a->desired->spec;
+	unsigned char *keep = xcalloc(sp->job.nfiles + 1, 1);
+	size_t n = sp->job.nfiles - plan_keep_committed(a->desired,
+	    a->recorded, keep);
+
+	free(keep);
+	if (n == 0)
+		return 0;
+	return jobsplit_parts(n, in->max_files_per_job);
+}
+
+struct budget_ent {
+	struct plan_action *a;
+	int prio;
+};
+
+static int
+cmp_budget(const void *x, const void *y)
+{
+	const struct budget_ent *a = x, *b = y;
+
+	if (a->prio != b->prio)
+		return a->prio < b->prio ? -1 : 1;
+	return strcmp(a->a->set, b->a->set);
+}
+
+/* MaxJobsPerMachine: what exists (every job of the account, own or not,
+ * counts, as in BITS) plus what the creates of this pass make must fit;
+ * the creates that do not wait, in priority order.  A cancel-and-
+ * recreate may count the jobs it cancels itself; other cancels of the
+ * pass free their jobs for the next pass (the passes act in name order,
+ * so an earlier set cannot count on a later one's cancel). */
+static void
+plan_budget(const struct plan_input *in, struct plan *out)
+{
+	struct budget_ent *v;
+	size_t i, k, nv = 0, used = 0, need, freed;
+
+	if (in->max_jobs == 0)
+		return;
+	for (i = 0; i < in->njobs; i++)
+		used += job_parts(&in->jobs[i]);
+	v = xcalloc(out->n + 1, sizeof(*v));
+	for (i = 0; i < out->n; i++) {
+		struct plan_action *a = &out->v[i];
+
+		if ((a->verb != PLAN_CREATE && a->verb != PLAN_CANCEL_RECREATE) ||
+		    a->desired == NULL)
+			continue;
+		v[nv].a = a;
+		v[nv].prio = (int)a->desired->set->settings.priority;
+		nv++;
+	}
+	qsort(v, nv, sizeof(*v), cmp_budget);
+	for (i = 0; i < nv; i++) {
+		struct plan_action *a = v[i].a;
+
+		need = create_needs(in, a);
+		freed = 0;
+		for (k = 0; k < a->ncancel; k++)
+			freed += job_parts(a->cancel[k]);
+		if (need > in->max_jobs || need <= freed ||
+		    used + need - freed <= in->max_jobs) {
+			used = used + need > freed ? used + need - freed : 0;
+			continue;
+		}
+		a->verb = PLAN_WAIT;
+		a->reason = PLAN_R_JOB_BUDGET;
+		a->ncancel = 0;
+	}
+	free(v);
+}
+
 int
 plan_make(const struct plan_input *in, struct plan *out)
 {
@@ -840,6 +925,7 @@ plan_make(const struct plan_input *in, struct plan *out)
 		in->each(nmerged, 256, decide_range, &dw);
 	else
 		decide_range(&dw, 0, nmerged);
+	plan_budget(in, out);
 	rc = 0;
 done:
 	free(nj);
@@ -926,6 +1012,7 @@ plan_reason_text(enum plan_reason r)
 		[PLAN_R_INVALID_FILE] = "its manifest file is invalid",
 		[PLAN_R_DUPLICATES] = "duplicate jobs",
 		[PLAN_R_UNRECORDED_JOB] = "job created but not recorded",
+		[PLAN_R_JOB_BUDGET] = "queued: job budget",
 	};
 
 	return (unsigned)r < sizeof(text) / sizeof(text[0]) ?

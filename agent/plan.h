@@ -58,7 +58,8 @@ enum plan_reason {
 	PLAN_R_UNDECLARED,
 	PLAN_R_INVALID_FILE,
 	PLAN_R_DUPLICATES,
-	PLAN_R_UNRECORDED_JOB
+	PLAN_R_UNRECORDED_JOB,
+	PLAN_R_JOB_BUDGET	/* WAIT: no room under max_jobs; queued by priority */
 };
 
 /* An ERROR job is resumed after its backoff; every PLAN_RECREATE_EVERY-th
@@ -108,6 +109,13 @@ struct plan_input {
 	 * action, so they may be taken in any order.  NULL: in order, here. */
 	void (*each)(size_t n, size_t grain,
 	    void (*fn)(void *arg, size_t lo, size_t hi), void *arg);
+	/* BITS's MaxFilesPerJob and MaxJobsPerMachine (0: no limit): a set
+	 * needs one job per max_files_per_job files it transfers
+	 * (jobsplit.h); creates that do not fit in what max_jobs leaves wait
+	 * (PLAN_WAIT, PLAN_R_JOB_BUDGET), higher priority first, then by
+	 * name.  A set that needs more than max_jobs alone is let through
+	 * to fail with the backend's error instead of waiting forever. */
+	unsigned max_files_per_job, max_jobs;
 };
 
 struct plan_action {

@@ -13,6 +13,7 @@
 #include "mcache.h"
 #include "observe.h"
 #include "platform.h"
+#include "jobsplit.h"
 #include "reconcile.h"
 #include "reconcile_folder.h"
 #include "sha256.h"
@@ -666,6 +667,8 @@ reconcile_plan(struct reconcile_ctx *c, const struct reconcile_input *in,
 	pi.retry_now = c->retry_now;
 	pi.jitter_seed = c->jitter_seed;
 	pi.each = platform_parallel;
+	pi.max_files_per_job = c->cfg != NULL ? c->cfg->max_files_per_job : 0;
+	pi.max_jobs = c->cfg != NULL ? c->cfg->max_jobs : 0;
 	if (plan_make(&pi, &v->plan) == -1)
 		goto done;
 	rfolder_hold(v->folders, &v->plan, v->now);
@@ -1104,6 +1107,17 @@ do_create(struct act *x)
 	if (put_row(x) == -1)
 		goto out;
 	rc = c->ops->create_job(c->b, &job, &id);
+	if (rc == BK_E_LIMIT && c->cfg != NULL && jobsplit_parts(job.nfiles,
+	    c->cfg->max_files_per_job) <= c->cfg->max_jobs) {
+		/* The job budget was shorter than the planner saw (jobs of
+		 * other accounts count in BITS): the set waits its turn, as
+		 * the planner's queue does, instead of failing. */
+		logf_(c, LOG_LEVEL_INFO, "set=%s result=queued reason=\"job "
+		    "budget\" why=\"%s\"", x->a->set, bk_why(c, rc));
+		x->row.create_pending = 0;
+		put_row(x);
+		goto out;
+	}
 	if (rc != BK_OK) {
 		msg = xasprintf("create job: %s", bk_why(c, rc));
 		x->row.create_pending = 0;

@@ -28,7 +28,8 @@ target_link_libraries(bitsync_reconcile PUBLIC bitsync_core bitsync_db
 # The reconciler proper needs a backend: bk_guid_format and friends live
 # with the backends (backend.c).
 target_sources(bitsync_reconcile PRIVATE ${CMAKE_CURRENT_LIST_DIR}/reconcile.c
-  ${CMAKE_CURRENT_LIST_DIR}/reconcile_folder.c)
+  ${CMAKE_CURRENT_LIST_DIR}/reconcile_folder.c
+  ${CMAKE_CURRENT_LIST_DIR}/jobsplit.c)
 if(TARGET bitsync_engine)
   target_link_libraries(bitsync_reconcile PUBLIC bitsync_engine)
 endif()

@@ -13,6 +13,7 @@
 #include "cli.h"
 #include "perm.h"
 #include "platform.h"
+#include "jobsplit.h"
 #include "reconcile.h"
 #include "sha256.h"
 #include "util.h"
@@ -306,6 +307,10 @@ reconcile_session_open(struct reconcile_session *s, const char *config_path,
 		s->ctx.b = NULL;
 		goto done;
 	}
+	/* BITS's MaxFilesPerJob and MaxJobsPerMachine: a set larger than
+	 * one job is carried by several (jobsplit.h). */
+	jobsplit_wrap(&s->ctx.ops, &s->ctx.b, s->cfg.max_files_per_job,
+	    s->cfg.max_jobs);
 	rc = EXIT_OK;
 done:
 	free(err);

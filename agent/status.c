@@ -27,6 +27,8 @@ set_state(const struct plan_action *a, int executed)
 	case PLAN_RECHECK:
 		return "in-sync";
 	case PLAN_WAIT:
+		if (a->reason == PLAN_R_JOB_BUDGET)
+			return "queued";
 		return a->reason == PLAN_R_BACKOFF ? "waiting-to-retry" :
 		    "transferring";
 	case PLAN_HOLD:
@@ -144,7 +146,8 @@ status_build(const struct reconcile_input *in, const struct reconcile_view *v,
 			n_sync++;
 		else if (strcmp(st, "transferring") == 0)
 			n_xfer++;
-		else if (strcmp(st, "pending") == 0)
+		else if (strcmp(st, "pending") == 0 ||
+		    strcmp(st, "queued") == 0)
 			n_pend++;
 		else if (strcmp(st, "drift") == 0)
 			n_drift++;
@@ -264,7 +267,8 @@ status_write_metrics(const char *path, const json_t *j, int64_t last)
 
 		if (strcmp(st, "in-sync") == 0)
 			m = "in_sync";
-		else if (strcmp(st, "waiting-to-retry") == 0)
+		else if (strcmp(st, "waiting-to-retry") == 0 ||
+		    strcmp(st, "queued") == 0)
 			m = "waiting";
 		else if (strcmp(st, "pending") == 0)
 			m = "transferring";

@@ -16,7 +16,8 @@
  *                   "bytes_transferred", "files_total",
  *                   "files_transferred", "error": null | { "context",
  *                   "code", "text" } } } ] }
- * state is one of: in-sync, transferring, waiting-to-retry, failed, drift,
+ * state is one of: in-sync, transferring, waiting-to-retry, queued (no
+ * room under max_jobs yet: PLAN_R_JOB_BUDGET), failed, drift,
  * held, removing, pending (a change not yet made: only when the document
  * comes from a plan that was not carried out, i.e. no daemon runs).  Times are UNIX seconds, 0 for never; bytes_total is
  * null while unknown. */

@@ -188,6 +188,15 @@ fail(struct backend *b, HRESULT hr, const char *what)
 	case E_INVALIDARG:
 	case E_POINTER:
 		return BK_E_INVALID;
+	/* BG_E_TOO_MANY_JOBS_PER_MACHINE, BG_E_TOO_MANY_FILES_IN_JOB: a
+	 * limit (jobsplit.h), not a broken service; jobs of other accounts,
+	 * which EnumJobs(0) does not show, count against MaxJobsPerMachine. */
+	case (HRESULT)0x80200050L:
+	case (HRESULT)0x80200051L:
+		seterr(b, "BITS %s failed: %s (MaxJobsPerMachine and "
+		    "MaxFilesPerJob count every account's jobs; the set is "
+		    "tried again)", what, t);
+		return BK_E_LIMIT;
 	case RPC_E_DISCONNECTED:
 	case REGDB_E_CLASSNOTREG:
 	case CO_E_SERVER_EXEC_FAILURE:

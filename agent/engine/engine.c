@@ -32,6 +32,7 @@
 #include "config.h"
 #include "engine.h"
 #include "engine_int.h"
+#include "rsched.h"
 #include "krb.h"
 #include "log.h"
 #include "xhash.h"
@@ -68,6 +69,11 @@ struct backend {
 	pthread_mutex_t rmu;	/* the rate limit's token bucket */
 	double tokens;
 	struct timespec rlast;
+	uint64_t rlast_rate;	/* the rate the bucket was filled at */
+	struct rsched sched;	/* rate_schedule; empty: rate_limit always */
+	int64_t sched_offset;	/* test clock (BITSYNC_TEST_SCHEDULE_NOW) */
+	unsigned max_files, max_jobs;	/* MaxFilesPerJob, MaxJobsPerMachine */
+	char lasterr[256];	/* last_error: why the last call was refused */
 };
 
 /* One transfer in a worker: what the xfer callbacks need. */
@@ -361,32 +367,84 @@ pick(struct backend *e, struct active *a)
 	return 1;
 }
 
-static void
-rate_wait(struct backend *e, size_t n)
+/* The rate that holds now: rate_schedule's window, else rate_limit. */
+static uint64_t
+current_rate(struct backend *e)
 {
-	struct timespec now, ts;
-	double dt, wait = 0, burst;
+	uint32_t ws;
 
-	if (e->rate_limit == 0)
-		return;
-	burst = (double)e->rate_limit / 8 + 65536;
+	if (e->sched.n == 0)
+		return e->rate_limit;
+	ws = (uint32_t)(((int64_t)rsched_week_second(time(NULL)) +
+	    e->sched_offset) % RSCHED_WEEK);
+	return rsched_rate(&e->sched, ws, e->rate_limit, NULL);
+}
+
+/* Adds what the bucket earned since it was last filled, at the rate that
+ * holds now (mutex rmu held).  Returns that rate; 0: unlimited. */
+static uint64_t
+refill(struct backend *e)
+{
+	struct timespec now;
+	uint64_t rate = current_rate(e);
+	double dt, burst;
+
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	pthread_mutex_lock(&e->rmu);
 	dt = (double)(now.tv_sec - e->rlast.tv_sec) +
 	    (double)(now.tv_nsec - e->rlast.tv_nsec) / 1e9;
 	e->rlast = now;
-	e->tokens += dt * (double)e->rate_limit;
+	if (rate != e->rlast_rate) {
+		/* A window's edge: the new rate starts with an empty
+		 * bucket, so a debt run up at a low rate does not hold a
+		 * higher one back, nor a saved burst lift a lower one. */
+		e->tokens = 0;
+		e->rlast_rate = rate;
+		return rate;
+	}
+	if (rate == 0)
+		return 0;
+	burst = (double)rate / 8 + 65536;
+	e->tokens += dt * (double)rate;
 	if (e->tokens > burst)
 		e->tokens = burst;
-	e->tokens -= (double)n;
-	if (e->tokens < 0)
-		wait = -e->tokens / (double)e->rate_limit;
-	pthread_mutex_unlock(&e->rmu);
-	if (wait > 0) {
-		ts.tv_sec = (time_t)wait;
-		ts.tv_nsec = (long)((wait - (double)ts.tv_sec) * 1e9);
-		nanosleep(&ts, NULL);
+	return rate;
+}
+
+/* Takes n bytes from the token bucket shared by all transfers, sleeping
+ * while it is in debt.  The sleep is cut into slices of at most 250 ms
+ * and the rate looked up again after each, so that a rate_schedule
+ * window that begins or ends changes running transfers within a second
+ * (design §6).  Foreground jobs are never limited, as BITS's bandwidth
+ * policy limits background transfers only. */
+static void
+rate_wait(struct backend *e, size_t n, enum bk_priority prio)
+{
+	struct timespec ts;
+	double wait;
+	uint64_t rate;
+
+	if (prio == BK_FOREGROUND || (e->rate_limit == 0 && e->sched.n == 0))
+		return;
+	pthread_mutex_lock(&e->rmu);
+	if (refill(e) == 0) {
+		pthread_mutex_unlock(&e->rmu);
+		return;
 	}
+	e->tokens -= (double)n;
+	for (;;) {
+		if (e->tokens >= 0 || (rate = refill(e)) == 0 ||
+		    e->tokens >= 0)
+			break;
+		wait = -e->tokens / (double)rate;
+		if (wait > 0.25)
+			wait = 0.25;
+		pthread_mutex_unlock(&e->rmu);
+		ts.tv_sec = 0;
+		ts.tv_nsec = (long)(wait * 1e9);
+		nanosleep(&ts, NULL);
+		pthread_mutex_lock(&e->rmu);
+	}
+	pthread_mutex_unlock(&e->rmu);
 }
 
 static int
@@ -429,7 +487,7 @@ cb_data(struct xfer *x, size_t n)
 	struct active *a = x->ctx;
 	struct backend *e = a->e;
 
-	rate_wait(e, n);
+	rate_wait(e, n, a->j->priority);
 	pthread_mutex_lock(&e->mu);
 	a->f->done += n;
 	a->j->stall_since = 0;
@@ -902,6 +960,43 @@ recover(struct ejob *j)
 static void remove_temps(struct backend *e, struct ejob *j,
     int only_incomplete);
 
+/* rate_schedule, checked at config load; parsed again here.
+ * BITSYNC_TEST_SCHEDULE_NOW="Mon 07:59:58@EPOCH" makes the schedule's
+ * clock read that local weekday and time at UNIX time EPOCH (without
+ * "@EPOCH": now), running in real time from there: for the test suite
+ * only (README), so that a test meets a window's edge at a moment it
+ * knows. */
+static int
+sched_open(struct backend *e, const struct config *cfg)
+{
+	const char *t = getenv("BITSYNC_TEST_SCHEDULE_NOW"), *at_s;
+	char why[512], moment[32];
+	int64_t at, epoch;
+
+	if (cfg->rate_schedule == NULL)
+		return 0;
+	if (rsched_parse(cfg->rate_schedule, &e->sched, why,
+	    sizeof(why), NULL) != 0) {
+		fprintf(stderr, "bitsync: rate_schedule: %s\n", why);
+		return -1;
+	}
+	if (t != NULL) {
+		epoch = (int64_t)time(NULL);
+		snprintf(moment, sizeof(moment), "%s", t);
+		if ((at_s = strchr(t, '@')) != NULL) {
+			moment[at_s - t < (int)sizeof(moment) ?
+			    at_s - t : (int)sizeof(moment) - 1] = '\0';
+			epoch = strtoll(at_s + 1, NULL, 10);
+		}
+		if ((at = rsched_parse_moment(moment)) >= 0)
+			e->sched_offset = ((at - (int64_t)rsched_week_second(
+			    (time_t)epoch)) % RSCHED_WEEK + RSCHED_WEEK) %
+			    RSCHED_WEEK;
+	}
+	e->rlast_rate = current_rate(e);
+	return 0;
+}
+
 static int
 engine_open(const struct config *cfg, struct backend **out)
 {
@@ -925,6 +1020,11 @@ engine_open(const struct config *cfg, struct backend **out)
 	e->ca_file = xstrdup_or_null(cfg->ca_file);
 	e->smb_port = cfg->smb_port ? cfg->smb_port : 445;
 	e->rate_limit = cfg->rate_limit;
+	e->rlast_rate = cfg->rate_limit;
+	e->max_files = cfg->max_files_per_job;
+	e->max_jobs = cfg->max_jobs;
+	if (sched_open(e, cfg) != 0)
+		goto fail;
 	clock_gettime(CLOCK_MONOTONIC, &e->rlast);
 	/* Before the workers start: it sets KRB5CCNAME for the process
 	 * (with machine_keytab off too: then an empty cache, never one the
@@ -1064,6 +1164,7 @@ engine_close(struct backend *e)
 	free(e->state_dir);
 	free(e->credential_dir);
 	free(e->ca_file);
+	rsched_free(&e->sched);
 	free(e);
 }
 
@@ -1250,8 +1351,18 @@ engine_create_job(struct backend *e, const struct bk_job_spec *spec,
 	size_t k;
 	int rc = BK_E_INVALID;
 
+	e->lasterr[0] = '\0';
 	if (spec->nfiles == 0)
 		return BK_E_INVALID;
+	/* BITS's limits, so that this host behaves as Windows does: the
+	 * caller splits a set into jobs and queues sets (jobsplit.c). */
+	if (e->max_files > 0 && spec->nfiles > e->max_files) {
+		snprintf(e->lasterr, sizeof(e->lasterr), "BG_E_TOO_MANY_FILES_"
+		    "IN_JOB (0x%08X): %zu files, more than max_files_per_job "
+		    "(%u) allows in one job", (unsigned)
+		    HR_BG_TOO_MANY_FILES_IN_JOB, spec->nfiles, e->max_files);
+		return BK_E_LIMIT;
+	}
 	if (spec->proxy_usage == BK_PROXY_AUTODETECT)
 		return BK_E_UNSUPPORTED;	/* no WPAD here */
 	for (k = 0; k < spec->nfiles; k++)
@@ -1298,6 +1409,15 @@ engine_create_job(struct backend *e, const struct bk_job_spec *spec,
 		}
 	}
 	pthread_mutex_lock(&e->mu);
+	if (e->max_jobs > 0 && e->njobs >= e->max_jobs) {
+		snprintf(e->lasterr, sizeof(e->lasterr), "BG_E_TOO_MANY_JOBS_"
+		    "PER_MACHINE (0x%08X): %zu jobs exist, as many as max_jobs "
+		    "(%u) allows", (unsigned)HR_BG_TOO_MANY_JOBS_PER_MACHINE,
+		    e->njobs, e->max_jobs);
+		pthread_mutex_unlock(&e->mu);
+		rc = BK_E_LIMIT;
+		goto out;
+	}
 	j->seq = e->next_seq++;
 	if ((nj = realloc(e->jobs, (e->njobs + 1) * sizeof(*nj))) == NULL ||
 	    store_insert_job(e->store, j) != BK_OK) {
@@ -1389,6 +1509,7 @@ engine_add_file(struct backend *e, const bk_guid *id,
 	size_t k;
 	int rc = BK_OK;
 
+	e->lasterr[0] = '\0';
 	if (!valid_remote(file->remote) || file->local[0] != '/')
 		return BK_E_INVALID;
 	pthread_mutex_lock(&e->mu);
@@ -1398,6 +1519,14 @@ engine_add_file(struct backend *e, const bk_guid *id,
 	}
 	if (j->state != BK_SUSPENDED || j->nactive > 0) {
 		rc = BK_E_STATE;
+		goto out;
+	}
+	if (e->max_files > 0 && j->nfiles >= e->max_files) {
+		snprintf(e->lasterr, sizeof(e->lasterr), "BG_E_TOO_MANY_FILES_"
+		    "IN_JOB (0x%08X): the job holds %zu files, as many as "
+		    "max_files_per_job (%u) allows", (unsigned)
+		    HR_BG_TOO_MANY_FILES_IN_JOB, j->nfiles, e->max_files);
+		rc = BK_E_LIMIT;
 		goto out;
 	}
 	for (k = 0; k < j->nfiles; k++)
@@ -2160,6 +2289,14 @@ out:
 	return rc;
 }
 
+/* Why the last call was refused (a BITS limit), or NULL.  Read by the
+ * reconciler's thread, the only one that makes such calls. */
+static const char *
+engine_last_error(struct backend *e)
+{
+	return e->lasterr[0] != '\0' ? e->lasterr : NULL;
+}
+
 static void
 engine_set_notify(struct backend *e, bk_notify_fn fn, void *ctx)
 {
@@ -2188,4 +2325,5 @@ const struct backend_ops engine_backend_ops = {
 	.list_folder = engine_list_folder,
 	.fetch_small = engine_fetch_small,
 	.set_notify = engine_set_notify,
+	.last_error = engine_last_error,
 };

@@ -41,6 +41,8 @@ struct xhash;		/* xhash.h */
 #define HR_BG_MAXDOWNLOAD_TIMEOUT ((int32_t)0x80200054u)
 #define HR_BG_INVALID_SERVER_RESPONSE ((int32_t)0x8020001Cu)
 #define HR_BG_PROXY_FAILED	HR_WIN32(12156)
+#define HR_BG_TOO_MANY_JOBS_PER_MACHINE ((int32_t)0x80200050u)
+#define HR_BG_TOO_MANY_FILES_IN_JOB ((int32_t)0x80200051u)
 
 /* One file of a job, in memory. */
 struct efile {

@@ -367,6 +367,29 @@ read_root(struct cset *st, HKEY hive, const wchar_t *path,
 	RegCloseKey(root);
 }
 
+/* BITS's own limits, from its Group Policy values (design §2a): a set
+ * with more files than MaxFilesPerJob is carried by several jobs, sets
+ * beyond MaxJobsPerMachine wait.  Absent (or 0): BITS's defaults, which
+ * config_defaults set (200, 300).  bitsync's own [engine] keys for them
+ * are refused on Windows (config_keys.c, CF_NOT_WINDOWS): one number, in
+ * the place BITS reads it. */
+static void
+bits_limits(struct config *cfg)
+{
+	static const wchar_t key[] =
+	    L"SOFTWARE\\Policies\\Microsoft\\Windows\\BITS";
+	DWORD v, len;
+
+	len = sizeof(v);
+	if (RegGetValueW(HKEY_LOCAL_MACHINE, key, L"MaxFilesPerJob",
+	    RRF_RT_REG_DWORD, NULL, &v, &len) == ERROR_SUCCESS && v > 0)
+		cfg->max_files_per_job = v;
+	len = sizeof(v);
+	if (RegGetValueW(HKEY_LOCAL_MACHINE, key, L"MaxJobsPerMachine",
+	    RRF_RT_REG_DWORD, NULL, &v, &len) == ERROR_SUCCESS && v > 0)
+		cfg->max_jobs = v;
+}
+
 int
 config_load(struct config *cfg, const char *path, int missing_ok,
     struct diags *d)
@@ -411,5 +434,6 @@ config_load(struct config *cfg, const char *path, int missing_ok,
 		return -1;
 	name = sub != NULL ? path : "HKLM\\SOFTWARE\\bitsync";
 	cfg->path = config_strndup(cfg, name, strlen(name));
+	bits_limits(cfg);
 	return 0;
 }

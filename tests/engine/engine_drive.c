@@ -2,7 +2,10 @@
  * the engine tests and benchmarks (the reconciler comes later).
  *
  *   engine_drive -s STATE [-p N] [-r BPS] [-P SMBPORT] [-C CREDDIR]
- *       [-A CAFILE] [-Q REMOTE] COMMAND ARGS
+ *       [-A CAFILE] [-Q REMOTE] [-F MAXFILES] [-J MAXJOBS] COMMAND ARGS
+ *
+ *   -F, -J: the engine's max_files_per_job and max_jobs (BITS's
+ *       MaxFilesPerJob, MaxJobsPerMachine); default: no limit.
  *
  *   -Q REMOTE: while run or get transfers, once a job is TRANSFERRING,
  *       probe REMOTE from the main thread (as the daemon's refresh does)
@@ -15,6 +18,7 @@
  *   resume|suspend|cancel|complete GUID...
  *   list                                         one JSON line per job
  *   temp GUID INDEX                              the temp file's path
+ *   add GUID REMOTE LOCAL     AddFile on a SUSPENDED job: "add GUID RC [why]"
  *   probe [-c CRED] [-t network,local_file] REMOTE  validators as JSON
  *   run [-w SECS] [-k] [GUID...]   transfers (max_parallel workers,
  *       default 4); resumes the GUIDs given; prints "event MS GUID STATE"
@@ -258,7 +262,10 @@ create(struct backend *b, int argc, char **argv, bk_guid *id)
 	rc = ops->create_job(b, &spec, id);
 	free(files);
 	if (rc != BK_OK) {
-		fprintf(stderr, "engine_drive: create_job: %d\n", rc);
+		fprintf(stderr, "engine_drive: create_job: %d%s%s\n", rc,
+		    ops->last_error && ops->last_error(b) ? ": " : "",
+		    ops->last_error && ops->last_error(b) ?
+		    ops->last_error(b) : "");
 		return 1;
 	}
 	return 0;
@@ -415,7 +422,7 @@ main(int argc, char **argv)
 
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.smb_port = 445;
-	while ((ch = getopt(argc, argv, "+s:p:r:P:C:A:Q:")) != -1) {
+	while ((ch = getopt(argc, argv, "+s:p:r:P:C:A:Q:F:J:")) != -1) {
 		switch (ch) {
 		case 's': cfg.state_dir = optarg; break;
 		case 'p': parallel = atoi(optarg); break;
@@ -424,6 +431,8 @@ main(int argc, char **argv)
 		case 'C': cfg.credential_dir = optarg; break;
 		case 'A': cfg.ca_file = optarg; break;
 		case 'Q': probe_during = optarg; break;
+		case 'F': cfg.max_files_per_job = (unsigned)atoi(optarg); break;
+		case 'J': cfg.max_jobs = (unsigned)atoi(optarg); break;
 		default: usage();
 		}
 	}
@@ -477,6 +486,20 @@ main(int argc, char **argv)
 			free(path);
 			rc = 0;
 		}
+	} else if (strcmp(cmd, "add") == 0) {
+		struct bk_file_spec f;
+		int r;
+
+		if (argc != 4 || bk_guid_parse(argv[1], &id) != 0)
+			usage();
+		f.remote = argv[2];
+		f.local = argv[3];
+		r = ops->add_file(b, &id, &f);
+		printf("add %s %d%s%s\n", argv[1], r,
+		    r != BK_OK && ops->last_error && ops->last_error(b) ?
+		    " " : "", r != BK_OK && ops->last_error &&
+		    ops->last_error(b) ? ops->last_error(b) : "");
+		rc = r == BK_OK ? 0 : 1;
 	} else if (strcmp(cmd, "probe") == 0) {
 		struct bk_job_spec spec;
 		struct bk_probe p;

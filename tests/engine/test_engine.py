@@ -292,6 +292,39 @@ class EngineTest(unittest.TestCase):
         self.assertGreaterEqual(ms, 2500)
         self.assertLess(ms, 8000)
 
+    def test_bits_limits_refused(self):
+        """BITS's MaxFilesPerJob and MaxJobsPerMachine in the engine
+        (max_files_per_job, max_jobs): a 201st file, by CreateJob or by
+        AddFile, is refused with BG_E_TOO_MANY_FILES_IN_JOB and nothing is
+        made; a job past the budget with BG_E_TOO_MANY_JOBS_PER_MACHINE."""
+        web = self.nginx()
+        pairs = []
+        for i in range(201):
+            pairs += [web.url("f%d" % i), os.path.join(self.dst, "f%d" % i)]
+        r = self.drive("-F", "200", "create", *pairs)
+        self.assertEqual(r.rc, 1)
+        self.assertIn("BG_E_TOO_MANY_FILES_IN_JOB (0x80200051): 201 files",
+                      r.stderr)
+        self.assertEqual(self.drive("list").stdout.strip(), "")
+        r = self.drive("-F", "200", "create", *pairs[:400])
+        self.assertEqual(r.rc, 0, r.stderr)
+        guid = r.stdout.strip()
+        r = self.drive("-F", "200", "add", guid, pairs[400], pairs[401])
+        self.assertEqual(r.rc, 1, r.stdout)
+        self.assertIn("BG_E_TOO_MANY_FILES_IN_JOB (0x80200051): the job "
+                      "holds 200 files", r.stdout)
+        self.assertEqual(len(self.drive("list").job()["files"]), 200)
+        # Without the limit the same AddFile is taken: it was the limit.
+        r = self.drive("add", guid, pairs[400], pairs[401])
+        self.assertEqual(r.rc, 0, r.stdout)
+        r = self.drive("-J", "1", "create", pairs[0], pairs[1])
+        self.assertEqual(r.rc, 1)
+        self.assertIn("BG_E_TOO_MANY_JOBS_PER_MACHINE (0x80200050): 1 jobs "
+                      "exist", r.stderr)
+        r = self.drive("-J", "2", "create", pairs[0], pairs[1])
+        self.assertEqual(r.rc, 0, r.stderr)
+        self.assertEqual(len(self.drive("list").stdout.splitlines()), 2)
+
     def test_max_download_time(self):
         write_random(os.path.join(self.www, "m.bin"), 8 * MiB)
         web = self.nginx(limit_rate=1 * MiB)

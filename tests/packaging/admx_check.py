@@ -27,11 +27,22 @@ import xml.etree.ElementTree as ET
 
 NS = "{http://schemas.microsoft.com/GroupPolicy/2006/07/PolicyDefinitions}"
 BASE_KEY = "Software\\Policies\\bitsync"
-# INI keys with no registry value or policy: the machine keytab of a Linux
-# host joined to AD (auth: computer as Kerberos, agent/posix/krb_posix.c); on Windows
-# BITS itself is the computer account, so no policy names a keytab.
+# INI keys with no registry value or policy:
+#  - what BITS's own Group Policy holds on Windows, where
+#    agent/win/config_win.c refuses the key with a sentence naming that
+#    policy (the key table marks them CF_NOT_WINDOWS; with --reader, that
+#    flag and NOT_WINDOWS must agree): the bandwidth schedule (BITS's "Limit
+#    the maximum network bandwidth for BITS background transfers") and the
+#    job limits (MaxFilesPerJob, MaxJobsPerMachine, read from
+#    HKLM\SOFTWARE\Policies\Microsoft\Windows\BITS);
+#  - the machine keytab of a Linux host joined to AD (auth: computer as
+#    Kerberos, agent/posix/krb_posix.c); on Windows BITS itself is the
+#    computer account, so no policy names a keytab.
 # (credential_dir serves the engine backend on Windows and has one.)
-WINDOWS_SKIPS = {("agent", "machine_keytab"), ("agent", "machine_principal")}
+NOT_WINDOWS = {("engine", "rate_schedule"), ("engine", "max_files_per_job"),
+               ("engine", "max_jobs")}
+WINDOWS_SKIPS = NOT_WINDOWS | {("agent", "machine_keytab"),
+                               ("agent", "machine_principal")}
 # Keys the agent reads but that are deliberately not Group Policies: a
 # setting for test hosts has no place in a template an administrator pushes
 # to a fleet.  bits_tolerate_unimplemented turns a BITS call the host lacks
@@ -288,6 +299,10 @@ def main():
             table = {(sec, key): kind for sec, key, kind, _ in rows}
             local_only = {(sec, key) for sec, key, _, flags in rows
                           if "CF_LOCAL_ONLY" in flags}
+            not_windows = {(sec, key) for sec, key, _, flags in rows
+                           if "CF_NOT_WINDOWS" in flags}
+            for k in sorted(not_windows ^ NOT_WINDOWS):
+                bad(f"{reader}: {k[0]}\\{k[1]} is {'' if k in not_windows else 'not '}CF_NOT_WINDOWS but {'not ' if k not in NOT_WINDOWS else ''}in admx_check.py NOT_WINDOWS; make them agree")
             if not table:
                 bad(f"{reader}: no key table found")
             for k in sorted(local_only ^ NOT_POLICIES):

@@ -475,6 +475,93 @@ test_order(void)
 		spec_free(&specs[i]);
 }
 
+/* MaxJobsPerMachine (plan_input.max_jobs): creates that do not fit wait
+ * (PLAN_R_JOB_BUDGET), highest priority first, then by name; jobs of
+ * any owner and every job of a split set count; a set that alone needs
+ * more than the budget is let through to fail rather than wait forever. */
+static void
+test_budget(void)
+{
+	static const char *const names[] = { "a-low", "b-high", "c-normal",
+	    "d-normal", "e-fg" };
+	static const int prio[] = { PRIO_LOW, PRIO_HIGH, PRIO_NORMAL,
+	    PRIO_NORMAL, PRIO_FOREGROUND };
+	struct mset sets[5];
+	struct mfile files[5][2];
+	struct spec specs[5];
+	struct plan_desired d[5];
+	struct bk_job foreign;
+	struct plan_input in;
+	struct plan p;
+	size_t i, k;
+	int before = failures;
+	/* budget, files per job -> which sets wait (1) */
+	static const struct {
+		unsigned max_jobs, max_files, foreign_parts;
+		int wait[5];
+	} cases[] = {
+		{ 0, 0, 0, { 0, 0, 0, 0, 0 } },		/* no limit */
+		{ 5, 0, 0, { 0, 0, 0, 0, 0 } },		/* all fit */
+		{ 3, 0, 0, { 1, 0, 0, 1, 0 } },		/* fg, high, c before d */
+		{ 2, 0, 0, { 1, 0, 1, 1, 0 } },		/* fg, high */
+		{ 4, 0, 1, { 1, 0, 0, 1, 0 } },		/* a foreign job counts */
+		{ 6, 1, 0, { 1, 0, 0, 1, 0 } },		/* 2 jobs a set */
+		{ 7, 1, 3, { 1, 0, 1, 1, 0 } },		/* a 3-part job counts 3 */
+		{ 1, 1, 0, { 0, 0, 0, 0, 0 } },		/* none fits: all fail */
+	};
+
+	for (i = 0; i < 5; i++) {
+		make_set(&sets[i], files[i], names[i], MODE_ENFORCE,
+		    ON_REMOVE_KEEP);
+		sets[i].settings.priority = (enum priority)prio[i];
+		spec_build(&sets[i], PLATFORM_POSIX, &specs[i]);
+		d[i].set = &sets[i];
+		d[i].spec = &specs[i];
+		d[i].obs = NULL;
+	}
+	for (k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		int want[5];
+
+		memcpy(want, cases[k].wait, sizeof(want));
+		memset(&foreign, 0, sizeof(foreign));
+		foreign.display_name = (char *)"other-tool";
+		foreign.parts = cases[k].foreign_parts;
+		memset(&in, 0, sizeof(in));
+		in.desired = d;
+		in.ndesired = 5;
+		in.jobs = cases[k].foreign_parts ? &foreign : NULL;
+		in.njobs = cases[k].foreign_parts ? 1 : 0;
+		in.now = NOW;
+		in.max_jobs = cases[k].max_jobs;
+		in.max_files_per_job = cases[k].max_files;
+		if (plan_make(&in, &p) != 0 || p.n != 5) {
+			printf("FAIL budget %zu: plan\n", k);
+			failures++;
+			continue;
+		}
+		for (i = 0; i < 5; i++) {
+			int waits = p.v[i].verb == PLAN_WAIT &&
+			    p.v[i].reason == PLAN_R_JOB_BUDGET;
+
+			if (waits != want[i] || (!waits &&
+			    p.v[i].verb != PLAN_CREATE)) {
+				printf("FAIL budget %zu: %s %s (%s)\n", k,
+				    p.v[i].set, plan_verb_name(p.v[i].verb),
+				    plan_reason_text(p.v[i].reason));
+				failures++;
+			}
+		}
+		plan_free(&p);
+	}
+	if (strcmp(plan_reason_text(PLAN_R_JOB_BUDGET), "queued: job budget"))
+		failures++;
+	for (i = 0; i < 5; i++)
+		spec_free(&specs[i]);
+	if (failures == before)
+		printf("ok   budget: %zu cases\n", sizeof(cases) /
+		    sizeof(cases[0]));
+}
+
 /* Backoff: doubles, is capped, jitter stays within 25 % and is stable. */
 static void
 test_backoff(void)
@@ -916,6 +1003,7 @@ main(void)
 	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
 		run_row(&rows[i]);
 	test_order();
+	test_budget();
 	test_backoff();
 	test_refresh_splay();
 	test_recheck_time();

@@ -216,7 +216,7 @@ if [ "$ONLY" = exe ] || [ "$ONLY" = msi ] || [ "$ONLY" = reconcile ]; then
 	WDRIVER=
 elif [ ${#CFLAGS[@]} -gt 0 ] && x86_64-w64-mingw32-gcc "${CFLAGS[@]}" -static \
 	-o "$WDRIVER" "$HERE/win_drive.c" "$ROOT/agent/win/config_win.c" \
-	"$ROOT/agent/config_keys.c" \
+	"$ROOT/agent/config_keys.c" "$ROOT/agent/rsched.c" \
 	"$ROOT/agent/win/platform_win.c" "$ROOT/agent/win/perm_win.c" \
 	"$ROOT/agent/win/wincheck.c" "$ROOT/agent/win/winutil.c" \
 	"$ROOT/agent/diag.c" "$ROOT/agent/util.c" \
@@ -891,6 +891,61 @@ sys.exit(0 if m["state"] == "waiting-to-retry" and m["attempts"] >= 1 and
 	else
 		fail "reconcile: foreign job $fguid: apply exit $arc: $aout / $jl"
 	fi
+
+	# a set larger than BITS's MaxFilesPerJob (its Group Policy value,
+	# set to 2 here; Wine's BITS enforces no limit, bitsync reads the
+	# value as on Windows): five files on three jobs of one group,
+	# bitsync:split, #2, #3, completed together and reported as one set
+	BPOL='HKLM\SOFTWARE\Policies\Microsoft\Windows\BITS'
+	wine reg add "$BPOL" /v MaxFilesPerJob /t REG_DWORD /d 2 /f \
+		>/dev/null 2>&1 </dev/null
+	for i in 1 2 3 4 5; do
+		head -c $((1000 * i)) /dev/urandom > "$WWW/split$i.bin"
+		chmod 644 "$WWW/split$i.bin"
+	done
+	manifest 35-split.yaml web4 "$BASE/" split 'C:\bsr\dest\split' \
+		split1.bin split2.bin split3.bin split4.bin split5.bin
+	wrc apply
+	sjobs=""
+	for n in split 'split#2' 'split#3' 'split#4'; do
+		bjobs "$n"
+		sjobs="$sjobs $n:$(echo "$jl" | sed -n 's/^COUNT //p')"
+	done
+	if [ "$sjobs" = " split:1 split#2:1 split#3:1 split#4:0" ]; then
+		pass "reconcile: 5 files with MaxFilesPerJob 2 make three BITS jobs (bitsync:split, #2, #3)"
+	else
+		fail "reconcile: split jobs:$sjobs: $out"
+	fi
+	wrc apply --wait --timeout 60s
+	arc=$rc
+	aout=$out
+	sok=1
+	for i in 1 2 3 4 5; do
+		[ "$(sha_of "$RDIR/dest/split/split$i.bin")" = "$(sha_of "$WWW/split$i.bin")" ] || sok=0
+	done
+	sjobs=""
+	for n in split 'split#2' 'split#3'; do
+		bjobs "$n"
+		sjobs="$sjobs$(echo "$jl" | sed -n 's/^COUNT //p')"
+	done
+	if [ $arc -eq 0 ] && [ $sok -eq 1 ] && [ "$sjobs" = 000 ] &&
+		echo "$aout" | grep -q 'set=split job=.* completed files=5 result=in-sync'; then
+		pass "reconcile: the three jobs complete as one set of 5 files, every file right, no job left"
+	else
+		fail "reconcile: split set: exit $arc jobs $sjobs files $sok: $aout"
+	fi
+	wrc status --format json
+	if echo "$out" | /usr/bin/python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+s = [x for x in d["sets"] if x["name"].startswith("split")]
+sys.exit(0 if len(s) == 1 and s[0]["state"] == "in-sync" else 1)'; then
+		pass "reconcile: status shows one set split, in sync"
+	else
+		fail "reconcile: status of the split set: $out"
+	fi
+	rm -f "$RDIR/manifests/35-split.yaml"
+	wine reg delete "$BPOL" /v MaxFilesPerJob /f >/dev/null 2>&1 </dev/null
 
 	# the agent killed mid-transfer: the next apply adopts the job
 	manifest 40-big.yaml slow "$BASE/slow/" big 'C:\bsr\dest\big' big.bin

@@ -255,6 +255,57 @@ test_config(void)
 		    L"SOFTWARE\\Policies\\bitsync");
 	}
 
+	/* BITS's bandwidth policy and job limits are BITS's own on Windows:
+	 * bitsync's keys for them are refused with a sentence naming the
+	 * policy, and the job limits are read from BITS's policy values */
+	reg_clear();
+	reg_sz(L"engine", L"rate_schedule", REG_SZ,
+	    L"Mon-Fri 08:00-18:00 2M");
+	reg_dword(L"engine", L"max_files_per_job", 50);
+	diags_init(&d);
+	rc = config_load(&cfg, "HKCU\\Software\\bitsync-test", 1, &d);
+	print_diags(&d);
+	result(rc == -1 && d.n == 2 && has_diag(&d, "engine\\rate_schedule",
+	    "Limit the maximum network bandwidth for BITS background "
+	    "transfers") && has_diag(&d, "engine\\max_files_per_job",
+	    "Windows\\BITS\\MaxFilesPerJob"), "rate_schedule and "
+	    "max_files_per_job refused, pointing to BITS's own policy",
+	    "rc %d n %zu", rc, d.n);
+	diags_free(&d);
+	config_free(&cfg);
+	reg_clear();
+	{
+		HKEY k;
+		DWORD files = 7, jobs = 9;
+
+		RegCreateKeyExW(HKEY_LOCAL_MACHINE,
+		    L"SOFTWARE\\Policies\\Microsoft\\Windows\\BITS", 0, NULL,
+		    0, KEY_ALL_ACCESS, NULL, &k, NULL);
+		RegSetValueExW(k, L"MaxFilesPerJob", 0, REG_DWORD,
+		    (const BYTE *)&files, sizeof(files));
+		RegSetValueExW(k, L"MaxJobsPerMachine", 0, REG_DWORD,
+		    (const BYTE *)&jobs, sizeof(jobs));
+		RegCloseKey(k);
+		diags_init(&d);
+		rc = config_load(&cfg, "HKCU\\Software\\bitsync-test", 1, &d);
+		result(rc == 0 && cfg.max_files_per_job == 7 &&
+		    cfg.max_jobs == 9, "MaxFilesPerJob and MaxJobsPerMachine "
+		    "read from BITS's policy key", "rc %d files %u jobs %u",
+		    rc, cfg.max_files_per_job, cfg.max_jobs);
+		diags_free(&d);
+		config_free(&cfg);
+		RegDeleteTreeW(HKEY_LOCAL_MACHINE,
+		    L"SOFTWARE\\Policies\\Microsoft\\Windows\\BITS");
+		diags_init(&d);
+		rc = config_load(&cfg, "HKCU\\Software\\bitsync-test", 1, &d);
+		result(rc == 0 && cfg.max_files_per_job == 200 &&
+		    cfg.max_jobs == 300, "without BITS's policy values: its "
+		    "defaults 200 and 300", "rc %d files %u jobs %u", rc,
+		    cfg.max_files_per_job, cfg.max_jobs);
+		diags_free(&d);
+		config_free(&cfg);
+	}
+
 	/* the default keys, absent here: defaults, no error */
 	diags_init(&d);
 	rc = config_load(&cfg, CONFIG_DEFAULT_PATH, 1, &d);
