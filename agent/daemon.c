@@ -10,6 +10,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "platform.h"
+#include "recheck.h"
 #include "status.h"
 #include "util.h"
 
@@ -247,15 +248,18 @@ next_due(const struct reconcile_view *v, int64_t now_s, int64_t timer_ms,
 		if (a->reason == PLAN_R_BACKOFF)
 			t = a->retry_at;
 		else if (a->verb == PLAN_NONE && r != NULL && refresh > 0)
-			t = r->last_check + (int64_t)refresh;
+			t = a->check_at;
 		/* This pass's recheck and commit set the check time anew
 		 * (reconcile.c): the view still holds the old one. */
 		else if (a->verb == PLAN_RECHECK && refresh > 0)
-			t = (r != NULL ? plan_recheck_time(r->last_check,
-			    refresh, now_s) : now_s) + (int64_t)refresh;
+			t = recheck_next(seed, a->set, refresh, r != NULL ?
+			    r->nfiles : 0, now_s);
 		else if (a->verb == PLAN_COMPLETE && refresh > 0)
-			t = now_s + (int64_t)refresh - (int64_t)
-			    plan_refresh_splay(refresh, seed, a->set, now_s);
+			t = recheck_next(seed, a->set, refresh,
+			    a->desired->spec->job.nfiles, recheck_commit_time(
+			    r != NULL && r->spec_hash != NULL && strcmp(
+			    r->spec_hash, a->desired->spec->hash) == 0,
+			    r != NULL ? r->last_check : 0, refresh, now_s));
 		if (t > 0) {
 			int64_t m = mono + t * 1000 - wall;
 
