@@ -130,10 +130,20 @@ daemon_open(struct daemon *dm, const struct cli *cli)
 	dm->started = (int64_t)time(NULL);
 	if ((rc = reconcile_session_open(&dm->s, cli->config_path,
 	    cli->config_explicit, 1, stderr)) == EXIT_OK) {
+		struct diags d;
+
 		dm->s.ctx.events = 1;
 		dm->s.ctx.counts = &dm->counts;
 		log_init(stderr, (int)dm->s.cfg.log_level,
 		    (int)dm->s.cfg.log_format);
+		/* The folders of status_file and metrics_file: made or
+		 * refused now, not by a failed write at every pass. */
+		diags_init(&d);
+		if (reconcile_outputs_check(&dm->s.cfg, &d) != 0) {
+			log_diags(&d);
+			rc = EXIT_INVALID;	/* daemon_close closes */
+		}
+		diags_free(&d);
 	}
 	return rc;
 }
@@ -172,7 +182,8 @@ daemon_reload(struct daemon *dm, int *rc)
 	config_defaults(&probe);
 	ok = reconcile_config_load(&probe, dm->cli->config_path,
 	    !dm->cli->config_explicit, &d) == 0 &&
-	    reconcile_state_dir_check(probe.state_dir, probe.path, &d) == 0;
+	    reconcile_state_dir_check(probe.state_dir, probe.path, &d) == 0 &&
+	    reconcile_outputs_check(&probe, &d) == 0;
 	config_free(&probe);
 	if (!ok) {
 		log_diags(&d);

@@ -712,7 +712,9 @@ sets:
     hits = misses = 0
     egress = 0
     for e in squid.log():
-        if e["method"] == "GET":
+        # answered GETs only: the retries the outage failed (TCP_MISS/502
+        # and the like) fetched nothing and are no cache misses
+        if e["method"] == "GET" and e["code"].endswith(("/200", "/206")):
             egress += e["bytes"]
             if "HIT" in e["code"] or "REFRESH_UNMODIFIED" in e["code"]:
                 hits += 1

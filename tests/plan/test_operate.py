@@ -49,6 +49,67 @@ class OperateTest(Base):
         self.assertEqual(p.returncode, 0, p.stderr)
 
 
+    def test_output_folders_made_or_refused(self):
+        """status_file's and metrics_file's folders are made at start
+        when missing; one that cannot be (a file in the way) is refused
+        at reload and at start, once, at the key's file and line, naming
+        the key and what to do; the refused reload keeps the old config
+        and no pass logs a failed write."""
+        with open(self.config) as f:
+            base = f.read()
+        status = os.path.join(self.dir, "st", "a", "status.json")
+        deep = os.path.join(self.dir, "prom", "textfile", "bitsync.prom")
+
+        def config(metrics):
+            with open(self.config, "w") as f:
+                f.write(base + "[agent]\nstatus_file = %s\n"
+                        "metrics_file = %s\n" % (status, metrics))
+            return len(base.splitlines()) + 3   # metrics_file's line
+
+        config(deep)
+        d = self.spawn_bitsync("run")
+        try:
+            made = wait_for(lambda: os.path.exists(deep) and
+                            os.path.exists(status), 20)
+            blocker = os.path.join(self.dir, "afile")
+            with open(blocker, "w") as f:
+                f.write("not a folder\n")
+            before = os.stat(deep).st_mtime_ns
+            time.sleep(0.05)
+            # the daemon watches its config: the edit is a reload
+            line = config(os.path.join(blocker, "bitsync.prom"))
+            # the refused reload's pass still writes the old metrics_file
+            wait_for(lambda: os.stat(deep).st_mtime_ns != before, 10)
+            time.sleep(1)
+            alive = d.poll() is None
+        finally:
+            d.terminate()
+            out, err = d.communicate(timeout=20)
+        self.assertTrue(made, err)
+        self.assertTrue(alive, err)
+        self.assertNotEqual(os.stat(deep).st_mtime_ns, before, err)
+        for key, folder in (("status_file", os.path.dirname(status)),
+                            ("metrics_file", os.path.dirname(deep))):
+            self.assertIn("event=folder-created key=%s folder=%s" %
+                          (key, folder), err)
+        self.assertIn("event=reload-refused", err)
+        refused = [ln for ln in err.splitlines()
+                   if "key metrics_file in [agent]" in ln]
+        self.assertEqual(len(refused), 1, err)
+        self.assertIn("level=error file=%s line=%d " % (self.config, line),
+                      refused[0])
+        self.assertIn("its folder %s cannot be created" % blocker, refused[0])
+        self.assertIn("or leave it empty", refused[0])
+        self.assertNotIn("key=metrics_file error=", err)
+        # At start: exit 1 at once with the same record, nothing written.
+        os.unlink(status)
+        p = self.run_bitsync("run", timeout=20)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("level=error file=%s line=%d " % (self.config, line),
+                      p.stderr)
+        self.assertIn("key metrics_file in [agent]", p.stderr)
+        self.assertFalse(os.path.exists(status), p.stderr)
+
     def status_set(self, name):
         p = self.run_bitsync("status", "--format", "json", timeout=20)
         self.last_status = (p.returncode, p.stdout[-2000:], p.stderr)
