@@ -49,7 +49,7 @@ import os
 
 DEFAULT = {   # the 200-agent run (README "Fleets"); fleet.py's JSON
     "agents": 200, "files": 8, "file_bytes": 262144, "refresh_s": 10,
-    "requests_per_agent_check": 8, "cache_hit_ratio": 0.995,
+    "requests_per_agent_check": 8, "cache_hit_ratio": 0.9971,
     "origin_bodies_per_file": 1.0,
 }
 
