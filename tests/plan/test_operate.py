@@ -141,6 +141,54 @@ class OperateTest(Base):
         self.assertEqual(len(self.requests("/missing.bin")), 2)
         self.assertGreaterEqual(self.status_set("app")["attempts"], 2)
 
+    def test_disk_full_in_status(self):
+        """A destination whose file system fills up: the daemon's status
+        shows the set failed with attempts, last_error and BITS's
+        LOCAL_FILE context and 0x80070070 (ERROR_DISK_FULL), its metrics
+        a failure, its log one error record with context and code."""
+        if os.geteuid() != 0:
+            self.skipTest("mounting a small tmpfs needs root")
+        full = os.path.join(self.dir, "full")
+        os.makedirs(full)
+        m = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m",
+                            "tmpfs", full], capture_output=True, text=True)
+        if m.returncode != 0:
+            self.skipTest("cannot mount a tmpfs here: " + m.stderr.strip())
+        try:
+            write_random(os.path.join(self.www, "big.bin"), 4 << 20)
+            self.nginx()
+            prom = os.path.join(self.dir, "bitsync.prom")
+            with open(self.config, "a") as f:
+                f.write("[agent]\nmetrics_file = %s\n" % prom)
+            self.manifest("10-app.yaml", self.set_yaml(
+                "big", ["big.bin"], dest=os.path.join(full, "big"),
+                more="retry_delay: 1h"))
+            d = self.spawn_bitsync("run")
+            try:
+                s = wait_for(lambda: (lambda x: x if x and
+                                      x["attempts"] >= 1 else None)(
+                    self.status_set("big")), 40)
+                time.sleep(2)
+                with open(prom) as f:
+                    metrics = f.read()
+            finally:
+                d.send_signal(signal.SIGTERM)
+                out, err = d.communicate(timeout=30)
+            self.assertIsNotNone(s, (self.last_status, err[-3000:]))
+            self.assertIn(s["state"], ("failed", "waiting-to-retry"), s)
+            self.assertIn("LOCAL_FILE", s["last_error"])
+            self.assertIn("0x80070070", s["last_error"])
+            self.assertRegex(metrics, r'bitsync_set_failures_total\{set="big"\} [1-9]')
+            errs = [ln for ln in err.splitlines()
+                    if ln.startswith("level=error ") and " set=big " in ln]
+            self.assertEqual(len(errs), 1, err[-3000:])
+            self.assertIn("context=LOCAL_FILE", errs[0])
+            self.assertIn("0x80070070", errs[0].lower())
+            self.assertFalse(os.path.exists(os.path.join(full, "big",
+                                                         "big.bin")))
+        finally:
+            subprocess.run(["umount", "-l", full], capture_output=True)
+
     def test_fixed_sha256_retried_at_edit(self):
         """A set refused for its sha256 waits out its backoff (1 h here)
         only while the manifest stays as it was: the edit that fixes the
