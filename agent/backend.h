@@ -167,9 +167,19 @@ struct backend;
 typedef void (*bk_notify_fn)(void *ctx, const bk_guid *job,
     enum bk_state state);
 
+/* Capabilities (backend_ops.caps): how a backend differs where a slot
+ * cannot say it, for the callers that must adapt (never its name). */
+#define BK_CAP_IN_PROCESS 0x1	/* transfers run in the threads of the
+				 * process that opened it and stop with it
+				 * (engine): apply stays until they end;
+				 * BITS's run in the service */
+
 struct backend_ops {
 	/* Short name, as in the config's backend key ("engine", "bits"). */
 	const char *name;
+
+	/* BK_CAP_* flags. */
+	unsigned caps;
 
 	/* Connects to the service (bits: CoCreateInstance of the manager;
 	 * engine: opens its job store under cfg->state_dir and starts its

@@ -11,7 +11,7 @@
  * a second apply (or apply beside `run`) stops with exit 69 and says why.
  *
  * When `run` runs, apply asks it for the pass over its control endpoint
- * (platform_control_connect: the unix socket, on Windows a named pipe)
+ * (control_call: the unix socket, on Windows a named pipe)
  * and reconciles in process only when no agent runs. */
 #include <errno.h>
 #include <getopt.h>
@@ -26,6 +26,7 @@
 #include <jansson.h>
 
 #include "cli.h"
+#include "control.h"
 #include "log.h"
 #include "platform.h"
 #include "reconcile.h"
@@ -72,33 +73,31 @@ via_daemon(const struct cli *cli, int wait, uint64_t timeout, int quiet)
 {
 	struct config cfg;
 	struct diags d;
-	char reply[512];
+	struct control_reply r;
 	json_t *j = NULL, *st;
 	int64_t deadline;
-	ssize_t n;
-	int fd = -1, rc = -1;
+	int rc = -1, cr;
 
+	memset(&r, 0, sizeof(r));
 	diags_init(&d);
 	config_defaults(&cfg);
 	if (reconcile_config_load(&cfg, cli->config_path,
 	    !cli->config_explicit, &d) != 0 || cfg.state_dir == NULL)
 		goto done;
-	if ((fd = control_connect(cfg.state_dir)) == -1)
+	if ((cr = control_call(cfg.state_dir, "apply\n", 6, &r)) ==
+	    CONTROL_NONE)
 		goto done;
-	if (write(fd, "apply\n", 6) != 6 ||
-	    (n = read(fd, reply, sizeof(reply) - 1)) <= 0) {
+	if (cr == CONTROL_BROKEN) {
 		fprintf(stderr, "bitsync apply: the daemon of %s did not "
 		    "answer on its control endpoint (control.sock there, a "
 		    "named pipe on Windows); is it stuck?\n", cfg.state_dir);
 		rc = EXIT_UNAVAILABLE;
 		goto done;
 	}
-	reply[n] = '\0';
-	if ((j = json_loads(reply, 0, NULL)) == NULL ||
-	    json_object_get(j, "error") != NULL) {
-		fprintf(stderr, "bitsync apply: the daemon refused: %s",
-		    reply);
-		rc = EXIT_UNAVAILABLE;
+	if (r.rc != EXIT_OK || (j = json_loads(r.out, 0, NULL)) == NULL) {
+		fprintf(stderr, "bitsync apply: the daemon refused (exit "
+		    "%d): %s", r.rc, r.errlen ? r.err : "no summary\n");
+		rc = r.rc != EXIT_OK ? r.rc : EXIT_UNAVAILABLE;
 		goto done;
 	}
 	/* --wait: follow the daemon's status file until nothing transfers
@@ -129,9 +128,8 @@ via_daemon(const struct cli *cli, int wait, uint64_t timeout, int quiet)
 	    json_integer_value(json_object_get(st, "in_sync")) ? EXIT_OK :
 	    wait ? EXIT_INVALID : EXIT_OK;
 done:
+	control_reply_free(&r);
 	json_decref(j);
-	if (fd != -1)
-		close(fd);
 	config_free(&cfg);
 	diags_free(&d);
 	return rc;
@@ -195,7 +193,7 @@ cmd_apply(const struct cli *cli, int argc, char **argv)
 		goto out;
 	log_init(quiet ? NULL : stderr, (int)s.cfg.log_level,
 	    (int)s.cfg.log_format);
-	in_process = strcmp(s.ctx.ops->name, "engine") == 0;
+	in_process = (s.ctx.ops->caps & BK_CAP_IN_PROCESS) != 0;
 	if (s.ctx.ops->set_notify != NULL)
 		s.ctx.ops->set_notify(s.ctx.b, on_job_event, NULL);
 	if (timeout > 0)

@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "cli.h"
+#include "control.h"
 #include "platform.h"
 #include "reconcile.h"
 #include "util.h"
@@ -307,25 +308,24 @@ done:
 	return rc;
 }
 
-/* Request: "plan JSON DETAILED VERBOSE\n", one PATH per line, "\n".
- * Reply: "RC OUTLEN ERRLEN\n", then the output and the error output.
- * Returns -1 when no daemon answers. */
+/* Asks a running daemon for the plan (control.h: "plan JSON DETAILED
+ * VERBOSE\n", one PATH per line, "\n"), prints what it answers and
+ * returns its exit code; -1 when no daemon answers. */
 static int
 plan_via_daemon(const struct cli *cli, int npaths, char **paths, int json,
     int detailed, int verbose)
 {
 	struct config cfg;
 	struct diags d;
-	char *req = NULL, *reply = NULL, *t;
-	size_t reqlen, outlen, errlen, got = 0, cap = 0;
-	ssize_t n;
-	int fd = -1, rc = -1, prc, i;
+	struct control_reply r;
+	char *req = NULL, *t;
+	int rc = -1, cr, i;
 
+	memset(&r, 0, sizeof(r));
 	diags_init(&d);
 	config_defaults(&cfg);
 	if (reconcile_config_load(&cfg, cli->config_path,
-	    !cli->config_explicit, &d) != 0 || cfg.state_dir == NULL ||
-	    (fd = control_connect(cfg.state_dir)) == -1)
+	    !cli->config_explicit, &d) != 0 || cfg.state_dir == NULL)
 		goto done;
 	req = xasprintf("plan %d %d %d\n", json, detailed, verbose);
 	for (i = 0; i < npaths; i++) {
@@ -340,44 +340,23 @@ plan_via_daemon(const struct cli *cli, int npaths, char **paths, int json,
 	t = xasprintf("%s\n", req);
 	free(req);
 	req = t;
-	reqlen = strlen(req);
-	if (write(fd, req, reqlen) != (ssize_t)reqlen)
+	if ((cr = control_call(cfg.state_dir, req, strlen(req), &r)) ==
+	    CONTROL_NONE)
 		goto done;
-	for (;;) {
-		if (got + 4096 > cap) {
-			cap = cap ? cap * 2 : 65536;
-			reply = xrealloc(reply, cap + 1);
-		}
-		if ((n = read(fd, reply + got, cap - got)) <= 0)
-			break;
-		got += (size_t)n;
-	}
-	if (reply == NULL)
-		goto done;
-	reply[got] = '\0';
-	if (sscanf(reply, "%d %zu %zu", &prc, &outlen, &errlen) != 3 ||
-	    strchr(reply, '\n') == NULL) {
-		fprintf(stderr, "bitsync plan: the daemon refused: %s", reply);
+	if (cr == CONTROL_BROKEN) {
+		fprintf(stderr, "bitsync plan: the daemon of %s did not "
+		    "answer in full on its control endpoint (control.sock "
+		    "there, a named pipe on Windows); is it stuck?\n",
+		    cfg.state_dir);
 		rc = EXIT_UNAVAILABLE;
 		goto done;
-	} else {
-		char *body = strchr(reply, '\n') + 1;
-
-		if ((size_t)(body - reply) + outlen + errlen > got) {
-			fprintf(stderr, "bitsync plan: short answer from the "
-			    "daemon\n");
-			rc = EXIT_UNAVAILABLE;
-			goto done;
-		}
-		fwrite(body + outlen, 1, errlen, stderr);
-		fwrite(body, 1, outlen, stdout);
-		rc = prc;
 	}
+	fwrite(r.err, 1, r.errlen, stderr);
+	fwrite(r.out, 1, r.outlen, stdout);
+	rc = r.rc;
 done:
-	if (fd != -1)
-		close(fd);
+	control_reply_free(&r);
 	free(req);
-	free(reply);
 	config_free(&cfg);
 	diags_free(&d);
 	return rc;

@@ -14,50 +14,30 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "control.h"
 #include "platform.h"
 #include "reconcile.h"
 #include "status.h"
 #include "util.h"
 
 /* The running daemon's document, asked over its control endpoint; NULL
- * when none answers. */
+ * when none answers (or it has not ended a pass yet). */
 static json_t *
 ask_daemon(const struct config *cfg)
 {
-	char *buf = NULL;
-	size_t n = 0, cap = 0;
-	ssize_t r;
+	struct control_reply r;
 	json_t *j = NULL;
-	int fd;
 
 	if (cfg->state_dir == NULL ||
-	    (fd = control_connect(cfg->state_dir)) == -1)
+	    control_call(cfg->state_dir, "status\n", 7, &r) != CONTROL_OK)
 		return NULL;
-	if (write(fd, "status\n", 7) != 7)
-		goto done;
-	/* A document of 10,000 sets is a few MiB; 256 MiB is no status. */
-	for (;;) {
-		if (n == cap) {
-			if (cap >= ((size_t)256 << 20))
-				goto done;
-			cap = cap ? cap * 2 : 65536;
-			buf = xrealloc(buf, cap + 1);
-		}
-		if ((r = read(fd, buf + n, cap - n)) <= 0)
-			break;
-		n += (size_t)r;
-	}
-	if (buf == NULL)
-		goto done;
-	buf[n] = '\0';
-	j = json_loads(buf, 0, NULL);
+	if (r.rc == 0)
+		j = json_loads(r.out, 0, NULL);
 	if (j != NULL && json_object_get(j, "sets") == NULL) {
-		json_decref(j);		/* {"error": ...}: no pass yet */
+		json_decref(j);		/* not a status document */
 		j = NULL;
 	}
-done:
-	free(buf);
-	close(fd);
+	control_reply_free(&r);
 	return j;
 }
 

@@ -1,8 +1,9 @@
-/* config.h - the agent configuration (bitsync.ini, read with inih).
+/* config.h - the agent configuration (bitsync.ini, read with inih by
+ * posix/config_posix.c; the registry on Windows, win/config_win.c).
  *
- * The keys are a data table in config.c (name, type, bounds); an unknown key
- * or a bad value refuses the whole file with FILE:LINE: diagnostics.  A
- * config that is not refused is accepted whole. */
+ * The keys are a data table in config_keys.c (name, type, bounds); an
+ * unknown key or a bad value refuses the whole file with FILE:LINE:
+ * diagnostics.  A config that is not refused is accepted whole. */
 #ifndef BITSYNC_CONFIG_H
 #define BITSYNC_CONFIG_H
 

@@ -1,5 +1,5 @@
 /* config_keys.c - the agent configuration's key table and value checks
- * (design §6), shared by the INI reader (config.c) and the registry reader
+ * (design §6), shared by the INI reader (posix/config_posix.c) and the registry reader
  * (win/config_win.c); see config_keys.h.
  *
  * Value syntax, beyond design §6:

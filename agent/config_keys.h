@@ -1,5 +1,5 @@
 /* config_keys.h - the agent configuration's keys (design §6), shared by its
- * two readers: config.c (bitsync.ini, read with inih) and win/config_win.c
+ * two readers: posix/config_posix.c (bitsync.ini, read with inih) and win/config_win.c
  * (the registry).
  *
  * The keys are one data table (section, name, kind, bounds, where the value

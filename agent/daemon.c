@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "control.h"
 #include "daemon.h"
 #include "log.h"
 #include "platform.h"
@@ -501,76 +502,91 @@ daemon_run_due(struct daemon *dm, int64_t *debounce)
 	}
 }
 
-char *
-daemon_read_request(long (*rd)(void *arg, char *buf, size_t len), void *arg)
+/* A scratch stream's content, newly allocated and NUL-terminated, in
+ * *len. */
+static char *
+slurp(FILE *f, size_t *len)
 {
-	size_t cap = 4096, n = 0;
-	char *buf = xmalloc(cap + 1);
-	long r;
+	long n;
+	char *p;
 
-	for (;;) {
-		buf[n] = '\0';
-		if (strncmp(buf, "apply\n", 6) == 0 ||
-		    strncmp(buf, "status\n", 7) == 0 ||
-		    (n >= 2 && strstr(buf, "\n\n") != NULL))
-			return buf;
-		if (n == cap) {
-			if (cap >= 65536)
-				break;
-			cap *= 2;
-			buf = xrealloc(buf, cap + 1);
-		}
-		if ((r = rd(arg, buf + n, cap - n)) <= 0)
-			break;
-		n += (size_t)r;
-	}
-	free(buf);
-	return NULL;
-}
-
-int
-daemon_answer(struct daemon *dm, const char *req,
-    int (*put)(void *arg, const char *buf, size_t len), void *arg)
-{
-	static const char none[] = "{\"error\":\"no pass has ended yet\"}\n";
-	char reply[256];
-	int n;
-
-	if (strncmp(req, "apply\n", 6) == 0) {
-		daemon_pass(dm, "apply");
-		n = snprintf(reply, sizeof(reply), "{\"sets\":%zu,"
-		    "\"in_sync\":%zu,\"transferring\":%zu,\"failed\":%zu,"
-		    "\"drift\":%zu,\"held\":%zu,\"errors\":%zu}\n",
-		    dm->last.sets, dm->last.in_sync, dm->last.working,
-		    dm->last.failed, dm->last.drift, dm->last.held,
-		    dm->last.errors);
-		put(arg, reply, (size_t)n);
-		return 0;
-	}
-	if (strncmp(req, "status\n", 7) == 0) {
-		/* Served from memory: `status` beside a daemon never opens
-		 * the job store (the daemon holds it) nor needs the file. */
-		if (dm->status_doc == NULL)
-			put(arg, none, sizeof(none) - 1);
-		else if (put(arg, dm->status_doc, strlen(dm->status_doc)) == 0)
-			put(arg, "\n", 1);
-		return 0;
-	}
-	return 1;
+	fflush(f);
+	n = ftell(f);
+	*len = n > 0 ? (size_t)n : 0;
+	p = xmalloc(*len + 1);
+	rewind(f);
+	*len = fread(p, 1, *len, f);
+	p[*len] = '\0';
+	return p;
 }
 
 void
-daemon_parse_plan(char *req, struct daemon_plan_req *pr)
+daemon_serve(struct daemon *dm, long (*rd)(void *arg, char *buf, size_t len),
+    int (*wr)(void *arg, const char *buf, size_t len), void *arg)
 {
-	char *line = strchr(req, '\n') + 1, *nl;
+	struct control_request rq;
+	const char *why;
+	char *out = NULL, *err = NULL;
+	size_t outlen = 0, errlen = 0;
+	FILE *fo = NULL, *fe = NULL;
+	int rc = EXIT_OK;
 
-	memset(pr, 0, sizeof(*pr));
-	sscanf(req, "plan %d %d %d", &pr->json, &pr->detailed, &pr->verbose);
-	while ((nl = strchr(line, '\n')) != NULL && nl != line) {
-		*nl = '\0';
-		pr->paths = xrealloc(pr->paths, (pr->npaths + 1) *
-		    sizeof(*pr->paths));
-		pr->paths[pr->npaths++] = line;
-		line = nl + 1;
+	if (control_read_request(rd, arg, &rq, &why) == -1) {
+		err = xasprintf("bitsync: the agent refused %s on its control "
+		    "endpoint\n", why);
+		log_warn("event=control-refused reason=\"%s\"", why);
+		control_write_reply(wr, arg, EXIT_USAGE, "", 0, err,
+		    strlen(err));
+		goto done;
 	}
+	/* Rendered in full before the reply's header can say its length;
+	 * a plan of 10,000 sets is a few MiB, so not in a fixed buffer. */
+	if ((fo = platform_scratch(dm->s.cfg.state_dir)) == NULL ||
+	    (fe = platform_scratch(dm->s.cfg.state_dir)) == NULL) {
+		err = xasprintf("bitsync: the agent has no scratch file in %s "
+		    "for its answer: %s\n", dm->s.cfg.state_dir,
+		    strerror(errno));
+		log_error("event=control-failed reason=\"no scratch file\" "
+		    "dir=%s error=\"%s\"", dm->s.cfg.state_dir,
+		    strerror(errno));
+		control_write_reply(wr, arg, EXIT_IOERR, "", 0, err,
+		    strlen(err));
+		goto done;
+	}
+	switch (rq.verb) {
+	case CONTROL_APPLY:
+		daemon_pass(dm, "apply");
+		fprintf(fo, "{\"sets\":%zu,\"in_sync\":%zu,"
+		    "\"transferring\":%zu,\"failed\":%zu,\"drift\":%zu,"
+		    "\"held\":%zu,\"errors\":%zu}\n", dm->last.sets,
+		    dm->last.in_sync, dm->last.working, dm->last.failed,
+		    dm->last.drift, dm->last.held, dm->last.errors);
+		break;
+	case CONTROL_STATUS:
+		/* Served from memory: `status` beside a daemon never opens
+		 * the job store (the daemon holds it) nor needs the file. */
+		if (dm->status_doc == NULL) {
+			fputs("bitsync: the agent has not ended a pass yet\n",
+			    fe);
+			rc = EXIT_UNAVAILABLE;
+		} else
+			fprintf(fo, "%s\n", dm->status_doc);
+		break;
+	case CONTROL_PLAN:
+		/* Rendered here, where the job store is open. */
+		rc = plan_render(&dm->s.ctx, (const char *const *)rq.paths,
+		    rq.npaths, rq.json, rq.detailed, rq.verbose, fo, fe);
+		break;
+	}
+	out = slurp(fo, &outlen);
+	err = slurp(fe, &errlen);
+	control_write_reply(wr, arg, rc, out, outlen, err, errlen);
+done:
+	if (fo != NULL)
+		fclose(fo);
+	if (fe != NULL)
+		fclose(fe);
+	free(out);
+	free(err);
+	control_request_free(&rq);
 }

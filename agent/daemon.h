@@ -2,11 +2,12 @@
  * kept open, passes when something may have changed, the interval with
  * its splay, the debounce of manifest changes, config reloads, and the
  * status and metrics files after every pass.  The event loop that feeds
- * it is the platform's: cmd_run.c (inotify, signalfd, the control socket)
+ * it is the platform's: posix/run_posix.c (inotify, signalfd, the control socket)
  * and win/run_win.c (ReadDirectoryChangesW, the Service Control Manager). */
 #ifndef BITSYNC_DAEMON_H
 #define BITSYNC_DAEMON_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "cli.h"
@@ -76,30 +77,16 @@ void daemon_pass(struct daemon *dm, const char *why);
  * removal, a bare create) only pushes it out. */
 void daemon_debounce(int64_t *debounce, int complete, int other);
 
-/* Reads one control request ("apply\n", "status\n", or "plan ...\n" + PATH lines +
- * "\n") through rd, which reads up to len bytes from the connection arg
- * and returns the count, 0 at its end or -1.  Returns the request (free
- * it), or NULL for a truncated or oversized one. */
-char *daemon_read_request(long (*rd)(void *arg, char *buf, size_t len),
-    void *arg);
-
-/* Answers the requests both platforms serve alike: "apply\n" (a pass,
- * then its summary as one line of JSON) and "status\n" (the last status
- * document).  put writes len bytes to the client (0, or -1 when it went
- * away).  Returns 0 when answered, 1 when req is not one of them (the
- * platform answers "plan" itself, or says it is unknown). */
-int daemon_answer(struct daemon *dm, const char *req,
-    int (*put)(void *arg, const char *buf, size_t len), void *arg);
-
-/* A "plan JSON DETAILED VERBOSE\n" request split in place: its flags and
- * its PATH lines (paths points into req; free the array, not the
- * strings). */
-struct daemon_plan_req {
-	int json, detailed, verbose;
-	char **paths;
-	size_t npaths;
-};
-void daemon_parse_plan(char *req, struct daemon_plan_req *pr);
+/* Answers one client of the control endpoint (control.h): reads its
+ * request through rd (up to len bytes from the connection arg; the count,
+ * 0 at its end or -1), acts on it ("apply": a pass, then its summary;
+ * "status": the last status document; "plan": the plan, rendered where
+ * the job store is open) and writes the reply through wr (0, or -1 when
+ * the client went away).  The platforms bring only the transport: the
+ * unix socket (posix/run_posix.c), the named pipe (win/run_win.c). */
+void daemon_serve(struct daemon *dm,
+    long (*rd)(void *arg, char *buf, size_t len),
+    int (*wr)(void *arg, const char *buf, size_t len), void *arg);
 
 /* Milliseconds until the next pass is due (debounce included), for a
  * wait; 0 when one is due now. */

@@ -17,6 +17,7 @@
 #include "util.h"
 
 static FILE *log_out;
+static int log_ready;		/* log_init was called */
 static int log_level = LOG_LEVEL_INFO;
 static int log_kind;		/* as log_format_record's kind */
 
@@ -31,6 +32,7 @@ void
 log_init(FILE *out, int level, int format)
 {
 	log_out = out;
+	log_ready = 1;
 	log_level = level;
 	if (format == LOG_FORMAT_JSON)
 		log_kind = 3;
@@ -159,16 +161,21 @@ log_format_record(int level, const char *record, int kind, long long now)
 void
 log_line(int level, const char *record)
 {
+	/* Before log_init an error still reaches stderr: a library (the
+	 * engine's store) may fail while a command opens its backend,
+	 * before it knows its config's log settings. */
+	FILE *out = log_ready ? log_out : level == LOG_LEVEL_ERROR ? stderr :
+	    NULL;
 	char *line;
 
-	if (log_out == NULL || !log_enabled(level))
+	if (out == NULL || !log_enabled(level))
 		return;
 	line = log_format_record(level, record, log_kind,
 	    (long long)time(NULL));
 	/* One write per line: threads and processes sharing the stream
 	 * never interleave within a record. */
-	fprintf(log_out, "%s\n", line);
-	fflush(log_out);
+	fprintf(out, "%s\n", line);
+	fflush(out);
 	free(line);
 }
 

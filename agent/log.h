@@ -5,7 +5,7 @@
  * with the syslog priority as "<N>", which journald keeps, so
  * `journalctl -p err` finds the errors; with log_format = json each line
  * is one JSON object instead ({"time", "level", and the record's keys}).
- * Before log_init nothing is written. */
+ * Before log_init only errors are written, to stderr. */
 #ifndef BITSYNC_LOG_H
 #define BITSYNC_LOG_H
 

@@ -14,80 +14,7 @@
 #include "util.h"
 #include "ytree.h"
 
-const struct msettings manifest_builtin_defaults = {
-	.priority = PRIO_NORMAL,
-	.refresh = 6 * 3600,
-	.retry_delay = 10 * 60,
-	.no_progress_timeout = 14 * 86400,
-	.max_download_time = 90 * 86400,
-	.on_remove = ON_REMOVE_KEEP,
-	.mode = MODE_ENFORCE,
-};
-
-struct manifest_priv {
-	struct ydoc **docs;
-	size_t ndocs, cap;
-	unsigned char *dropin;
-	/* The trees and the model built from them, in one arena: one
-	 * reservation per file, one free.  The model takes about 1.45 bytes
-	 * per byte of YAML (a 10,000-set manifest: 2.95 MB of YAML, 6.5 MB
-	 * of tree, 4.2 MB of model). */
-	struct arena *arena;
-	/* A model read from the manifest cache points into its mapping
-	 * (mcache.c), unmapped with the model. */
-	const void *map;
-	size_t maplen;
-};
 #define MODEL_BYTES_PER_BYTE 1.45
-
-enum platform
-manifest_host_platform(void)
-{
-#ifdef _WIN32
-	return PLATFORM_WINDOWS;
-#else
-	return PLATFORM_POSIX;
-#endif
-}
-
-struct arena *
-manifest_arena(struct manifest *m)
-{
-	return m->priv->arena;
-}
-
-static void
-add_doc(struct manifest *m, struct ydoc *doc, int dropin)
-{
-	struct manifest_priv *p = m->priv;
-
-	if (p->ndocs == p->cap) {
-		p->cap = p->cap ? p->cap * 2 : 8;
-		p->docs = xrealloc(p->docs, p->cap * sizeof(*p->docs));
-		p->dropin = xrealloc(p->dropin, p->cap);
-		m->files = xrealloc(m->files, p->cap * sizeof(*m->files));
-	}
-	p->dropin[p->ndocs] = (unsigned char)dropin;
-	p->docs[p->ndocs++] = doc;
-	m->files[m->nfiles++] = doc->file;
-}
-
-void
-manifest_keep_map(struct manifest *m, const void *map, size_t len)
-{
-	m->priv->map = map;
-	m->priv->maplen = len;
-}
-
-struct manifest *
-manifest_new(void)
-{
-	struct manifest *m = xcalloc(1, sizeof(*m));
-
-	m->priv = xcalloc(1, sizeof(*m->priv));
-	m->priv->arena = arena_new();
-	return m;
-}
 
 static void
 add_input(struct manifest_inputs *in, const char *path, int dropin,
@@ -223,8 +150,10 @@ struct manifest *
 manifest_load_inputs(const struct manifest_inputs *in,
     const struct manifest_opts *opts, struct diags *d)
 {
-	struct manifest *m = manifest_new();
-	size_t i, said = 0;
+	struct manifest *m = model_new();
+	struct ydoc *const *docs;
+	const unsigned char *dropin;
+	size_t i, n, said = 0;
 
 	for (i = 0; i < in->n; i++) {
 		const struct manifest_input *x = &in->v[i];
@@ -233,18 +162,18 @@ manifest_load_inputs(const struct manifest_inputs *in,
 		inputs_diags(in, said, x->ndiag, d);
 		said = x->ndiag;
 		if (x->reserve > 0)
-			arena_reserve(m->priv->arena, (size_t)((double)
+			arena_reserve(model_arena(m), (size_t)((double)
 			    x->reserve * (YTREE_BYTES_PER_BYTE +
 			    MODEL_BYTES_PER_BYTE)));
-		add_doc(m, x->data != NULL ? ydoc_load_buffer_in(x->path,
-		    x->data, x->len, m->priv->arena, YTREE_BYTES_PER_BYTE +
+		model_add_doc(m, x->data != NULL ? ydoc_load_buffer_in(x->path,
+		    x->data, x->len, model_arena(m), YTREE_BYTES_PER_BYTE +
 		    MODEL_BYTES_PER_BYTE, d) : ydoc_load_file_in(x->path,
-		    m->priv->arena, YTREE_BYTES_PER_BYTE +
+		    model_arena(m), YTREE_BYTES_PER_BYTE +
 		    MODEL_BYTES_PER_BYTE, d), x->dropin);
 	}
 	inputs_diags(in, said, in->pre.n, d);
-	rules_check(m->priv->docs, m->priv->dropin, m->priv->ndocs, opts, m,
-	    d);
+	n = model_docs(m, &docs, &dropin);
+	rules_check(docs, dropin, n, opts, m, d);
 	return m;
 }
 
@@ -265,29 +194,19 @@ struct manifest *
 manifest_load_buffer(const char *name, const void *buf, size_t len,
     int dropin, const struct manifest_opts *opts, struct diags *d)
 {
-	struct manifest *m = manifest_new();
+	struct manifest *m = model_new();
+	struct ydoc *const *docs;
+	const unsigned char *dflags;
+	size_t n;
 
-	add_doc(m, ydoc_load_buffer(name, buf, len, d), dropin);
-	rules_check(m->priv->docs, m->priv->dropin, m->priv->ndocs, opts, m,
-	    d);
+	model_add_doc(m, ydoc_load_buffer(name, buf, len, d), dropin);
+	n = model_docs(m, &docs, &dflags);
+	rules_check(docs, dflags, n, opts, m, d);
 	return m;
 }
 
 void
 manifest_free(struct manifest *m)
 {
-	size_t i;
-
-	if (m == NULL)
-		return;
-	for (i = 0; i < m->priv->ndocs; i++)
-		ydoc_free(m->priv->docs[i]);
-	free(m->priv->docs);
-	free(m->priv->dropin);
-	arena_free(m->priv->arena);
-	platform_unmap_file(m->priv->map, m->priv->maplen);
-	free(m->priv);
-	free(m->sources);	/* sets live in the arena */
-	free(m->files);
-	free(m);
+	model_free(m);
 }

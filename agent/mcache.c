@@ -374,7 +374,7 @@ rule_id(const char *s)
 static void
 get_source(struct rbuf *r, struct manifest *m, struct msource *s)
 {
-	struct arena *a = manifest_arena(m);
+	struct arena *a = model_arena(m);
 
 	s->name = get_str(r, 0);
 	get_pos(r, m, &s->pos);
@@ -420,7 +420,7 @@ get_set(struct rbuf *r, struct manifest *m, struct mset *s)
 	    strspn(s->spec_hash, "0123456789abcdef") != SPEC_HASH_LEN))
 		r->bad = 1;
 	s->nfiles = get_count(r, 4 * 6 + 32);
-	s->files = s->nfiles ? arena_zalloc(manifest_arena(m),
+	s->files = s->nfiles ? arena_zalloc(model_arena(m),
 	    s->nfiles * sizeof(*s->files)) : NULL;
 	for (k = 0; k < s->nfiles && !r->bad; k++) {
 		struct mfile *f = &s->files[k];
@@ -465,7 +465,7 @@ decode_into(struct manifest *m, const char *buf, size_t len,
 	for (m->nsources = n, i = 0; i < n && !r.bad; i++)
 		get_source(&r, m, &m->sources[i]);
 	n = get_count(&r, 4 * 20);
-	m->sets = n ? arena_zalloc(manifest_arena(m), n * sizeof(*m->sets)) :
+	m->sets = n ? arena_zalloc(model_arena(m), n * sizeof(*m->sets)) :
 	    NULL;
 	for (m->nsets = n, i = 0; i < n && !r.bad; i++)
 		get_set(&r, m, &m->sets[i]);
@@ -500,7 +500,7 @@ struct manifest *
 mcache_decode(const char *buf, size_t len, const uint8_t key[32],
     struct diags *d)
 {
-	struct manifest *m = manifest_new();
+	struct manifest *m = model_new();
 
 	if (decode_into(m, buf, len, key, d) != 0) {
 		manifest_free(m);
@@ -592,7 +592,8 @@ make_key(const char *self, const struct manifest_opts *opts,
 		}
 	}
 	/* Finished either way: the context is freed with the digest. */
-	sha256_final(h, key);
+	if (sha256_final(h, key) != 0)
+		rc = -1;	/* no key: the load is not cached */
 	free(buf);
 	return rc;
 }
@@ -639,9 +640,9 @@ mcache_manifest_load(const char *cache, const char *const *paths,
 	if (cacheable && make_key(self, opts, &in, key) == 0 &&
 	    (map = platform_map_file(cache, (size_t)1 << 30, &maplen)) !=
 	    NULL) {
-		m = manifest_new();
+		m = model_new();
 		if (decode_into(m, map, maplen, key, d) == 0) {
-			manifest_keep_map(m, map, maplen);
+			model_keep_map(m, map, maplen);
 			if (hit != NULL)
 				*hit = 1;
 			goto done;

@@ -34,7 +34,10 @@ observe_sha256_file(const char *path, uint8_t out[32])
 		sha256_update(h, buf, (size_t)r);
 	}
 	/* Finished either way: the context is freed with the digest. */
-	sha256_final(h, d);
+	if (sha256_final(h, d) != 0 && r == 0) {
+		r = -1;
+		errno = ENOMEM;	/* no hash: the file cannot be verified */
+	}
 	if (r == 0) {
 		memcpy(out, d, sizeof(d));
 		rc = 0;

@@ -574,13 +574,29 @@ decide_own(const struct plan_input *in, const struct entry *e,
 	decide_no_job(in, e, a);
 }
 
+/* A job of the set's name, unrecorded, created after the set's pending
+ * create mark, but of another spec (or of a set no longer declared):
+ * the create a crash cut short before a spec change.  Its description
+ * must still be one bitsync writes, so a look-alike someone made by
+ * hand is never taken for it. */
+static int
+pending_stale(const struct entry *e, const struct bk_job *j)
+{
+	return e->r != NULL && e->r->create_pending > 0 &&
+	    j->description != NULL &&
+	    (int64_t)j->created >= e->r->create_pending - 1 &&
+	    spec_job_hash(j->description, e->name, strlen(e->name)) != NULL &&
+	    (e->d == NULL ||
+	    strcmp(j->description, e->d->spec->description) != 0);
+}
+
 static void
 decide(const struct plan_input *in, const struct entry *e,
     const struct named *nj, size_t nnj, struct plan_action *a)
 {
-	const struct bk_job **own = NULL;
+	const struct bk_job **own = NULL, **stale = NULL;
 	const struct bk_job *adopt = NULL;
-	size_t nown = 0, i, best;
+	size_t nown = 0, nstale = 0, i, best;
 
 	memset(a, 0, sizeof(*a));
 	a->set = e->name;
@@ -607,8 +623,19 @@ decide(const struct plan_input *in, const struct entry *e,
 		    (int64_t)j->created >= e->r->create_pending - 1 &&
 		    (adopt == NULL || newer(j, adopt, NULL)))
 			adopt = j;
+		else if (pending_stale(e, j)) {
+			stale = xrealloc(stale, (nstale + 1) * sizeof(*stale));
+			stale[nstale++] = j;
+		}
 	}
 	if (e->d == NULL) {
+		/* The set left while its create was pending: that job is
+		 * ours too, and goes with the set. */
+		for (i = 0; i < nstale; i++) {
+			own = xrealloc(own, (nown + 1) * sizeof(*own));
+			own[nown++] = stale[i];
+		}
+		a->nforeign -= held(in, e->r) ? 0 : nstale;
 		decide_undeclared(in, e, own, nown, a);
 		goto done;
 	}
@@ -639,8 +666,21 @@ decide(const struct plan_input *in, const struct entry *e,
 		goto done;
 	}
 	decide_no_job(in, e, a);
+	/* A create of an earlier spec, cut short by a crash before its GUID
+	 * was recorded, left a job nobody will adopt (its description is
+	 * no longer the set's): cancelled as the new one is created, so it
+	 * never lingers beside it. */
+	if (a->verb == PLAN_CREATE && nstale > 0 &&
+	    e->d->set->settings.mode == MODE_ENFORCE) {
+		a->verb = PLAN_CANCEL_RECREATE;
+		a->reason = PLAN_R_SPEC_CHANGED;
+		for (i = 0; i < nstale; i++)
+			add_cancel(a, stale[i]);
+		a->nforeign -= nstale;
+	}
 done:
 	free(own);
+	free(stale);
 }
 
 struct decide_work {

@@ -1,6 +1,6 @@
 /* platform.h - the few operating-system services the core needs, so that
  * the core (reader, rules, model, planner) builds unchanged for POSIX and
- * for Windows.  platform_posix.c and win/platform_win.c implement it. */
+ * for Windows.  posix/platform_posix.c and win/platform_win.c implement it. */
 #ifndef BITSYNC_PLATFORM_H
 #define BITSYNC_PLATFORM_H
 
@@ -190,6 +190,13 @@ void platform_event(enum platform_event ev, const char *text);
  * \\.\pipe\bitsync-<hash of state_dir> (run_win.c), whose server must be
  * owned by SYSTEM, Administrators or this user. */
 int platform_control_connect(const char *state_dir);
+
+/* A stream to write and read back, gone when closed (nothing is left
+ * behind after a crash either): an answer on the control endpoint is
+ * rendered into it before its length is known.  dir is a private folder
+ * of the agent's where the file may live (Windows' tmpfile() would write
+ * to the drive's root).  NULL with errno when it cannot. */
+FILE *platform_scratch(const char *dir);
 
 /* Runtime checks of design §3 that only the host can make, for the rules
  * when they validate for the host they run on.

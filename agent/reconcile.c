@@ -143,23 +143,6 @@ base_name(const char *p)
 	return b;
 }
 
-/* <root>/<i>[/<name>] with the host's separator: the manifest reader
- * names what it lists with platform_join, and the copies are matched
- * back to their originals by that name. */
-static char *
-eff_path(const char *root, size_t i, const char *name)
-{
-	char num[24], *d, *p;
-
-	snprintf(num, sizeof(num), "%zu", i);
-	d = platform_join(root, num);
-	if (name == NULL)
-		return d;
-	p = platform_join(d, name);
-	free(d);
-	return p;
-}
-
 static int
 file_has_error(const struct diags *d, const char *file)
 {
@@ -187,6 +170,27 @@ input_of(const char *const *paths, size_t npaths, const char *file)
 			return i;
 	}
 	return npaths;
+}
+
+/* One file of the manifest to enforce when some failed: under its own
+ * path, the bytes in force (live, or its last-known-good copy). */
+struct eff_file {
+	size_t input;		/* which of the paths it came from */
+	const char *path;	/* owned by the live model or covered */
+	char *data;
+	size_t len;
+};
+
+/* The order manifest_load reads them in: by input, and within a drop-in
+ * directory by name in byte order. */
+static int
+cmp_eff(const void *a, const void *b)
+{
+	const struct eff_file *x = a, *y = b;
+
+	if (x->input != y->input)
+		return x->input < y->input ? -1 : 1;
+	return strcmp(base_name(x->path), base_name(y->path));
 }
 
 static void
@@ -223,10 +227,10 @@ reconcile_load(struct reconcile_ctx *c, const char *const *paths,
 	    PERM_WARN };
 	const char *cfgpaths[2];
 	struct manifest *live = NULL;
-	char **written = NULL, **dirs = NULL, **effpaths = NULL;
-	size_t nwritten = 0, ndirs = 0, neff = 0, i, j, k;
+	struct eff_file *eff = NULL;
+	size_t neff = 0, i, j, k;
 	unsigned char *bad = NULL;
-	char *effroot = NULL, **refused = NULL, **covered = NULL;
+	char **refused = NULL, **covered = NULL;
 	size_t nrefused = 0, ncovered = 0;
 	int64_t now = (int64_t)time(NULL);
 	int anybad = 0;
@@ -348,36 +352,17 @@ reconcile_load(struct reconcile_ctx *c, const char *const *paths,
 		goto done;
 	}
 
-	/* Some files failed.  Build the manifest to enforce in a private
-	 * directory: each input mirrored as <root>/<i>/, holding the live
-	 * files that validated and the last-known-good copies of those that
-	 * did not; a failed file without a copy is held. */
-	{
-		char nm[40];
-
-		snprintf(nm, sizeof(nm), "effective.%ld", (long)getpid());
-		effroot = platform_join(c->cfg->state_dir, nm);
-	}
-	if (platform_mkdir_private(effroot) == -1) {
-		in->hold_all = 1;
-		goto done;
-	}
-	push(&dirs, &ndirs, effroot);
-	for (i = 0; i < npaths; i++) {
-		char *d = eff_path(effroot, i, NULL);
-
-		if (platform_mkdir_private(d) == 0)
-			push(&dirs, &ndirs, d);
-		free(d);
-	}
-	/* The live files, then the copies of refused files. */
+	/* Some files failed.  The manifest to enforce is parsed from memory,
+	 * each file under its own path: the live bytes of the files that
+	 * validated, the last-known-good copies of those that did not (and
+	 * of refused files); a failed file without a copy is held. */
+	eff = xcalloc(live->nfiles + ncovered + 1, sizeof(*eff));
 	for (i = 0; i < live->nfiles + ncovered; i++) {
 		int isbad = i >= live->nfiles || bad[i];
 		const char *f = i < live->nfiles ? live->files[i] :
 		    covered[i - live->nfiles];
-		char *dest, *data = NULL;
+		char *data = NULL;
 		size_t len = 0;
-		int ok;
 
 		k = input_of(paths, npaths, f);
 		if (k == npaths) {
@@ -399,67 +384,50 @@ reconcile_load(struct reconcile_ctx *c, const char *const *paths,
 				continue;
 			}
 		}
-		dest = eff_path(effroot, k, base_name(f));
-		ok = platform_write_private(dest, data, len) == 0;
-		free(data);
-		if (ok) {
-			push(&written, &nwritten, dest);
-			in->eff = xrealloc(in->eff,
-			    (in->nmap + 1) * sizeof(*in->eff));
-			in->orig = xrealloc(in->orig,
-			    (in->nmap + 1) * sizeof(*in->orig));
-			in->eff[in->nmap] = xstrdup(dest);
-			in->orig[in->nmap] = xstrdup(f);
-			in->nmap++;
-		} else
-			push(&in->held, &in->nheld, f);
-		free(dest);
+		eff[neff].input = k;
+		eff[neff].path = f;
+		eff[neff].data = data;
+		eff[neff++].len = len;
 	}
-	for (i = 0; i < npaths; i++) {
-		enum platform_kind kind;
-		char *p;
-
-		if (platform_path_kind(paths[i], &kind) != 0)
-			continue;
-		p = eff_path(effroot, i, kind == PLATFORM_KIND_DIR ? NULL :
-		    base_name(paths[i]));
-		if (kind == PLATFORM_KIND_DIR ||
-		    util_strv_has(written, nwritten, p))
-			push(&effpaths, &neff, p);
-		free(p);
-	}
+	qsort(eff, neff, sizeof(*eff), cmp_eff);
 	{
+		struct manifest_inputs ei;
 		struct diags ed;
+		enum platform_kind kind;
 
+		memset(&ei, 0, sizeof(ei));
+		diags_init(&ei.pre);
 		diags_init(&ed);
-		opts.permissions = PERM_OFF;	/* our own private copies */
-		in->m = manifest_load((const char *const *)effpaths, neff,
-		    &opts, &ed);
+		ei.v = xcalloc(neff + 1, sizeof(*ei.v));
+		for (i = 0; i < neff; i++) {
+			ei.v[i].path = xstrdup(eff[i].path);
+			/* A file of a directory is judged as a drop-in. */
+			ei.v[i].dropin = platform_path_kind(
+			    paths[eff[i].input], &kind) == 0 &&
+			    kind == PLATFORM_KIND_DIR;
+			ei.v[i].data = eff[i].data;
+			ei.v[i].len = eff[i].len;
+		}
+		ei.n = ei.cap = neff;
+		opts.permissions = PERM_OFF;	/* bytes already vetted */
+		in->m = manifest_load_inputs(&ei, &opts, &ed);
 		/* A copy can fail beside today's files (a set moved from the
 		 * broken file to a good one): such files are held too. */
 		for (i = 0; in->m != NULL && i < in->m->nfiles; i++)
-			if (file_has_error(&ed, in->m->files[i]))
-				for (j = 0; j < in->nmap; j++)
-					if (strcmp(in->eff[j],
-					    in->m->files[i]) == 0 &&
-					    !util_strv_has(in->held, in->nheld,
-					    in->orig[j]))
-						push(&in->held, &in->nheld,
-						    in->orig[j]);
+			if (file_has_error(&ed, in->m->files[i]) &&
+			    !util_strv_has(in->held, in->nheld,
+			    in->m->files[i]))
+				push(&in->held, &in->nheld, in->m->files[i]);
 		if (ed.io_errors > 0)
 			in->hold_all = 1;
 		diags_free(&ed);
+		manifest_inputs_free(&ei);
 	}
 done:
-	/* The model keeps no reference to the files: remove the copies. */
-	for (i = 0; i < nwritten; i++)
-		unlink(written[i]);
-	for (i = ndirs; i > 0; i--)
-		rmdir(dirs[i - 1]);
-	free_strv(written, nwritten);
-	free_strv(dirs, ndirs);
-	free_strv(effpaths, neff);
-	free(effroot);
+	/* The model keeps no reference to the bytes it was parsed from. */
+	for (i = 0; i < neff; i++)
+		free(eff[i].data);
+	free(eff);
 	free(bad);
 	free_strv(refused, nrefused);
 	free_strv(covered, ncovered);
@@ -473,8 +441,6 @@ reconcile_input_free(struct reconcile_input *in)
 	manifest_free(in->m);
 	diags_free(&in->diags);
 	free_strv(in->held, in->nheld);
-	free_strv(in->eff, in->nmap);
-	free_strv(in->orig, in->nmap);
 	free_strv(in->lkg_used, in->nlkg_used);
 	memset(in, 0, sizeof(*in));
 }
@@ -482,11 +448,8 @@ reconcile_input_free(struct reconcile_input *in)
 const char *
 reconcile_origin(const struct reconcile_input *in, const struct mset *s)
 {
-	size_t i;
-
-	for (i = 0; i < in->nmap; i++)
-		if (strcmp(in->eff[i], s->pos.file) == 0)
-			return in->orig[i];
+	/* Copies in force are parsed under their original paths. */
+	(void)in;
 	return s->pos.file;
 }
 

@@ -21,7 +21,7 @@ add_library(bitsync_reconcile STATIC
 target_include_directories(bitsync_reconcile PUBLIC ${CMAKE_CURRENT_LIST_DIR})
 # libcrypto: its headers only; sha256.c loads the library on first use.
 target_include_directories(bitsync_reconcile PRIVATE ${BSR_CRYPTO_INCLUDE_DIRS})
-target_link_libraries(bitsync_reconcile PUBLIC bitsync_core
+target_link_libraries(bitsync_reconcile PUBLIC bitsync_core bitsync_db
   PkgConfig::BSR_SQLITE3 Threads::Threads ${CMAKE_DL_LIBS})
 
 # The reconciler proper needs a backend: bk_guid_format and friends live
@@ -35,11 +35,16 @@ endif()
 if(TARGET bitsync)
   target_sources(bitsync PRIVATE
     ${CMAKE_CURRENT_LIST_DIR}/reconcile_session.c
+    ${CMAKE_CURRENT_LIST_DIR}/backends.c
     ${CMAKE_CURRENT_LIST_DIR}/cmd_plan.c
     ${CMAKE_CURRENT_LIST_DIR}/cmd_apply.c
-    ${CMAKE_CURRENT_LIST_DIR}/cmd_run.c
+    ${CMAKE_CURRENT_LIST_DIR}/posix/run_posix.c
     ${CMAKE_CURRENT_LIST_DIR}/daemon.c
     ${CMAKE_CURRENT_LIST_DIR}/cmd_status.c
     ${CMAKE_CURRENT_LIST_DIR}/status.c)
   target_link_libraries(bitsync PRIVATE bitsync_reconcile)
+  # backends.c's table: the backends this build carries (design §1).
+  if(TARGET bitsync_engine)
+    target_compile_definitions(bitsync PRIVATE BITSYNC_HAVE_ENGINE=1)
+  endif()
 endif()

@@ -67,9 +67,6 @@ struct reconcile_input {
 	char **held;			/* live files whose sets are held */
 	size_t nheld;
 	int hold_all;			/* unreadable: withdraw nothing */
-	/* effective file path -> the live file it stands for */
-	char **eff, **orig;
-	size_t nmap;
 	char **lkg_used;		/* live files enforced from their copy */
 	size_t nlkg_used;
 };
@@ -165,10 +162,6 @@ int reconcile_outputs_check(const struct config *cfg, struct diags *d);
 int reconcile_session_open(struct reconcile_session *s,
     const char *config_path, int config_explicit, int workers, FILE *log);
 void reconcile_session_close(struct reconcile_session *s);
-
-/* A connected stream to the daemon's control endpoint, or -1 when no
- * daemon listens (platform_control_connect). */
-int control_connect(const char *state_dir);
 
 /* What `plan` prints (cmd_plan.c), to out and err; returns its exit
  * code.  The daemon calls it for a `plan` asked over the socket. */

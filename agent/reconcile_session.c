@@ -9,18 +9,14 @@
 #include <unistd.h>
 #endif
 
+#include "backends.h"
 #include "cli.h"
 #include "log.h"
 #include "perm.h"
 #include "platform.h"
 #include "reconcile.h"
+#include "sha256.h"
 #include "util.h"
-
-#ifdef _WIN32
-#include "bits.h"
-#else
-#include "engine.h"
-#endif
 
 /* A per-host seed for retry jitter: hosts of a fleet that fail together
  * (a share down) come back at different times, and one host's schedule
@@ -328,6 +324,7 @@ reconcile_session_open(struct reconcile_session *s, const char *config_path,
 {
 	struct config bcfg;
 	struct diags d;
+	const char *why;
 	char *err = NULL;
 	int rc = EXIT_INVALID, r, tries;
 
@@ -339,22 +336,19 @@ reconcile_session_open(struct reconcile_session *s, const char *config_path,
 		diags_print_text(&d, stderr);
 		goto done;
 	}
-	/* This build carries one backend; a config naming the other is
-	 * refused rather than silently served by the one built in. */
-#ifdef _WIN32
-	if (s->cfg.backend == BACKEND_ENGINE) {
-		fprintf(stderr, "bitsync: %s: backend = engine is not "
-		    "available on Windows, where BITS carries the jobs; remove "
-		    "the value (the default is bits)\n", s->cfg.path ?
-		    s->cfg.path : "config");
-#else
-	if (s->cfg.backend == BACKEND_BITS) {
-		fprintf(stderr, "bitsync: %s: backend = bits needs Windows's "
-		    "Background Intelligent Transfer Service; on this host "
-		    "write backend = engine (the default)\n", s->cfg.path ?
-		    s->cfg.path : "config");
-#endif
+	/* A config naming a backend this build does not carry is refused
+	 * rather than silently served by the one built in. */
+	if ((s->ctx.ops = backends_choose(&s->cfg, &why)) == NULL) {
+		fprintf(stderr, "bitsync: %s: %s\n", s->cfg.path ?
+		    s->cfg.path : "config", why);
 		rc = EXIT_UNAVAILABLE;
+		goto done;
+	}
+	/* Every session hashes (specs, files, copies): a host that cannot
+	 * is refused here, once; the hashing library itself never exits. */
+	if (sha256_check(&why) != 0) {
+		fprintf(stderr, "bitsync: SHA-256 unavailable: %s\n", why);
+		rc = EXIT_SOFTWARE;
 		goto done;
 	}
 	if (reconcile_state_dir_check(s->cfg.state_dir, s->cfg.path,
@@ -384,15 +378,10 @@ reconcile_session_open(struct reconcile_session *s, const char *config_path,
 		goto done;
 	}
 	s->ctx.cfg = &s->cfg;
-	s->ctx.platform = manifest_host_platform();
+	s->ctx.platform = model_host_platform();
 	s->ctx.st = s->st;
 	s->ctx.jitter_seed = host_seed(s->cfg.state_dir);
 	s->ctx.log = log;
-#ifdef _WIN32
-	s->ctx.ops = &bits_backend_ops;
-#else
-	s->ctx.ops = &engine_backend_ops;
-#endif
 	bcfg = s->cfg;
 	if (!workers)
 		bcfg.max_parallel = 0;
@@ -435,10 +424,4 @@ reconcile_session_close(struct reconcile_session *s)
 	platform_unlock(s->lock);
 	s->lock = NULL;
 	config_free(&s->cfg);
-}
-
-int
-control_connect(const char *state_dir)
-{
-	return platform_control_connect(state_dir);
 }

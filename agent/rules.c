@@ -53,7 +53,7 @@ report(struct ctx *c, const struct ynode *at, enum diag_severity sev,
 
 /* Whether this validation is for the host it runs on, so the host's own
  * runtime checks apply (not for `validate --platform` of another kind). */
-#define for_host(c) ((c)->opts->platform == manifest_host_platform())
+#define for_host(c) ((c)->opts->platform == model_host_platform())
 
 /* ---- the schema tables ---------------------------------------------- */
 
@@ -1317,7 +1317,7 @@ static void
 check_document(struct ctx *c)
 {
 	const struct ynode *root = &c->doc->root, *got[T_COUNT], *dg[S_COUNT];
-	struct msettings defaults = manifest_builtin_defaults;
+	struct msettings defaults = model_builtin_defaults;
 	uint32_t i;
 
 	if (c->doc->refused)
@@ -1582,7 +1582,7 @@ rules_check(struct ydoc *const *docs, const unsigned char *dropin,
 	c.opts = opts;
 	c.d = d;
 	c.m = m;
-	c.arena = manifest_arena(m);
+	c.arena = model_arena(m);
 	strset_init(&c.source_names, 0);
 	strset_init(&c.set_names, 0);
 	for (i = 0; i < ndocs; i++) {

@@ -7,7 +7,7 @@
 #include <stddef.h>
 
 #include "diag.h"
-#include "manifest.h"
+#include "model.h"
 #include "ytree.h"
 
 /* Rule ids: a public contract, matched by pipelines. */
@@ -39,9 +39,5 @@
 void rules_check(struct ydoc *const *docs, const unsigned char *dropin,
     size_t ndocs,
     const struct manifest_opts *opts, struct manifest *m, struct diags *d);
-
-/* The arena the model's strings and arrays go into: m's, freed with it
- * (manifest.c). */
-struct arena *manifest_arena(struct manifest *m);
 
 #endif

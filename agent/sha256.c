@@ -1,8 +1,8 @@
 /* sha256.c - SHA-256 through the platform's crypto library (sha256.h). */
 #include "sha256.h"
 
-#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #ifdef _WIN32
 #include <windows.h>
@@ -14,28 +14,48 @@
 #include <openssl/evp.h>
 #endif
 
-static void
-unavailable(const char *why)
-{
-	fprintf(stderr, "bitsync: SHA-256 unavailable: %s\n", why);
-	exit(70);
-}
+/* A hash in progress: the library's context, and whether a call on it
+ * failed (sha256_final then reports it). */
+struct sha256 {
+	void *ctx;
+	int failed;
+};
+
+/* Why hashing is unavailable, or NULL (set once, on first use). */
+static const char *crypto_error;
 
 #ifdef _WIN32
 /* Windows: CNG, so bitsync.exe needs no OpenSSL.  Create/Hash/Finish
  * (Vista and later); BCryptHash would need Windows 10 headers. */
 static BCRYPT_ALG_HANDLE alg;
 
+int
+sha256_check(const char **why)
+{
+	if (alg == NULL && crypto_error == NULL &&
+	    BCryptOpenAlgorithmProvider(&alg, BCRYPT_SHA256_ALGORITHM, NULL,
+	    0) != 0)
+		crypto_error = "BCryptOpenAlgorithmProvider(SHA256) failed";
+	*why = crypto_error;
+	return crypto_error != NULL ? -1 : 0;
+}
+
 struct sha256 *
 sha256_new(void)
 {
-	BCRYPT_HASH_HANDLE h = NULL;
+	BCRYPT_HASH_HANDLE ctx = NULL;
+	struct sha256 *h;
+	const char *why;
 
-	if ((alg == NULL && BCryptOpenAlgorithmProvider(&alg,
-	    BCRYPT_SHA256_ALGORITHM, NULL, 0) != 0) ||
-	    BCryptCreateHash(alg, &h, NULL, 0, NULL, 0, 0) != 0)
-		unavailable("BCryptCreateHash failed");
-	return (struct sha256 *)h;
+	if (sha256_check(&why) != 0 ||
+	    BCryptCreateHash(alg, &ctx, NULL, 0, NULL, 0, 0) != 0)
+		return NULL;
+	if ((h = calloc(1, sizeof(*h))) == NULL) {
+		BCryptDestroyHash(ctx);
+		return NULL;
+	}
+	h->ctx = ctx;
+	return h;
 }
 
 void
@@ -44,22 +64,33 @@ sha256_update(struct sha256 *h, const void *buf, size_t len)
 	const unsigned char *p = buf;
 
 	/* BCryptHashData takes a ULONG length. */
-	while (len > 0) {
+	while (h != NULL && !h->failed && len > 0) {
 		ULONG n = len > 0x40000000 ? 0x40000000 : (ULONG)len;
 
-		if (BCryptHashData((BCRYPT_HASH_HANDLE)h, (PUCHAR)p, n, 0) != 0)
-			unavailable("BCryptHashData failed");
+		if (BCryptHashData((BCRYPT_HASH_HANDLE)h->ctx, (PUCHAR)p, n,
+		    0) != 0)
+			h->failed = 1;
 		p += n;
 		len -= n;
 	}
 }
 
-void
+int
 sha256_final(struct sha256 *h, uint8_t out[32])
 {
-	if (BCryptFinishHash((BCRYPT_HASH_HANDLE)h, out, 32, 0) != 0)
-		unavailable("BCryptFinishHash failed");
-	BCryptDestroyHash((BCRYPT_HASH_HANDLE)h);
+	int rc = -1;
+
+	memset(out, 0, 32);
+	if (h == NULL)
+		return -1;
+	if (!h->failed && BCryptFinishHash((BCRYPT_HASH_HANDLE)h->ctx, out,
+	    32, 0) == 0)
+		rc = 0;
+	else
+		memset(out, 0, 32);	/* nothing half-written */
+	BCryptDestroyHash((BCRYPT_HASH_HANDLE)h->ctx);
+	free(h);
+	return rc;
 }
 #else
 /* libcrypto is loaded on first use (dlopen), not linked, like libcurl and
@@ -78,8 +109,6 @@ static struct {
 	EVP_MD *md;
 } E;
 static pthread_once_t crypto_once = PTHREAD_ONCE_INIT;
-static const char *crypto_error;
-
 static void
 crypto_load(void)
 {
@@ -103,42 +132,65 @@ crypto_load(void)
 	crypto_error = NULL;
 }
 
+int
+sha256_check(const char **why)
+{
+	pthread_once(&crypto_once, crypto_load);
+	*why = crypto_error;
+	return crypto_error != NULL ? -1 : 0;
+}
+
 struct sha256 *
 sha256_new(void)
 {
 	EVP_MD_CTX *ctx;
+	struct sha256 *h;
+	const char *why;
 
-	pthread_once(&crypto_once, crypto_load);
-	if (crypto_error != NULL)
-		unavailable(crypto_error);
-	if ((ctx = E.ctx_new()) == NULL || E.init(ctx, E.md, NULL) != 1)
-		unavailable("out of memory");
-	return (struct sha256 *)ctx;
+	if (sha256_check(&why) != 0)
+		return NULL;
+	if ((ctx = E.ctx_new()) == NULL)
+		return NULL;
+	if (E.init(ctx, E.md, NULL) != 1 ||
+	    (h = calloc(1, sizeof(*h))) == NULL) {
+		E.ctx_free(ctx);
+		return NULL;
+	}
+	h->ctx = ctx;
+	return h;
 }
 
 void
 sha256_update(struct sha256 *h, const void *buf, size_t len)
 {
-	if (E.update((EVP_MD_CTX *)h, buf, len) != 1)
-		unavailable("EVP_DigestUpdate failed");
+	if (h != NULL && !h->failed && E.update(h->ctx, buf, len) != 1)
+		h->failed = 1;
 }
 
-void
+int
 sha256_final(struct sha256 *h, uint8_t out[32])
 {
 	unsigned int olen = 32;
+	int rc = -1;
 
-	if (E.final((EVP_MD_CTX *)h, out, &olen) != 1)
-		unavailable("EVP_DigestFinal_ex failed");
-	E.ctx_free((EVP_MD_CTX *)h);
+	memset(out, 0, 32);
+	if (h == NULL)
+		return -1;
+	if (!h->failed && E.final(h->ctx, out, &olen) == 1)
+		rc = 0;
+	else
+		memset(out, 0, 32);	/* nothing half-written */
+	E.ctx_free(h->ctx);
+	free(h);
+	return rc;
 }
 #endif
 
-void
+int
 sha256_buf(const void *buf, size_t len, uint8_t out[32])
 {
 	struct sha256 *h = sha256_new();
 
 	sha256_update(h, buf, len);
-	sha256_final(h, out);
+	return sha256_final(h, out);
 }

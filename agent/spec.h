@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 #include "backend.h"
-#include "manifest.h"
+#include "model.h"
 
 #define SPEC_HASH_LEN 64		/* hex digits */
 #define SPEC_NAME_PREFIX "bitsync:"
@@ -74,8 +74,9 @@ const char *spec_job_set(const char *display_name, size_t *len);
 const char *spec_job_hash(const char *description, const char *set,
     size_t setlen);
 
-/* SHA-256 helpers (the digest itself is sha256.h's). */
-void spec_sha256(const void *buf, size_t len, uint8_t out[32]);
+/* SHA-256 helpers (the digest itself is sha256.h's).  spec_sha256: 0,
+ * or -1 (out zeroed) when the host cannot hash. */
+int spec_sha256(const void *buf, size_t len, uint8_t out[32]);
 void spec_hex(const uint8_t *b, size_t n, char *out);	/* out: 2n+1 */
 int spec_unhex(const char *s, uint8_t *b, size_t n);	/* 0 or -1 */
 

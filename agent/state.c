@@ -8,6 +8,7 @@
 
 #include <sqlite3.h>
 
+#include "db.h"
 #include "platform.h"
 #include "spec.h"
 #include "state.h"
@@ -60,27 +61,14 @@ state_errmsg(struct state *st)
 static int
 exec(struct state *st, const char *sql)
 {
-	return sqlite3_exec(st->db, sql, NULL, NULL, NULL) == SQLITE_OK ?
-	    0 : -1;
+	return db_exec(st->db, sql);
 }
 
 /* Whether table has column (0 or 1), or -1. */
 static int
 has_column(struct state *st, const char *table, const char *column)
 {
-	sqlite3_stmt *q = NULL;
-	int r;
-
-	if (sqlite3_prepare_v2(st->db, "SELECT 1 FROM pragma_table_info(?) "
-	    "WHERE name=?", -1, &q, NULL) != SQLITE_OK)
-		return -1;
-	sqlite3_bind_text(q, 1, table, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 2, column, -1, SQLITE_STATIC);
-	r = sqlite3_step(q);
-	sqlite3_finalize(q);
-	if (r != SQLITE_ROW && r != SQLITE_DONE)
-		return -1;
-	return r == SQLITE_ROW;
+	return db_has_column(st->db, table, column);
 }
 
 /* Columns added after schema 1, in place: a store written before files
@@ -138,22 +126,11 @@ state_open(const char *dir, struct state **out, char **err)
 		goto done;
 	}
 	path = platform_join(dir, STATE_DB_NAME);
-	/* Create it private ourselves: SQLite would use 0644, and its -wal
-	 * and -shm files copy the database's mode. */
-	if (platform_db_private(path, err) == -1)
-		goto done;
 	/* No mutex: one thread at a time uses the store (state_load may run
 	 * on a platform_parallel thread while the caller waits for it), and
 	 * SQLite's serialized mode took a lock around every column read. */
-	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
-		goto dberr;
-	/* Another bitsync process (apply beside the daemon) may hold the
-	 * write lock for a moment. */
-	sqlite3_busy_timeout(st->db, 10000);
-	if (exec(st, "PRAGMA journal_mode=WAL;") == -1 ||
-	    exec(st, "PRAGMA synchronous=FULL;") == -1)
-		goto dberr;
+	if (db_open(path, 0, 10000, &st->db, err) == -1)
+		goto done;
 	/* The write lock only when the schema needs writing: `status` and
 	 * `plan` run beside the daemon, and a loop of them taking it at
 	 * every open starved a daemon that was starting (its busy handler
@@ -565,24 +542,6 @@ state_free_sets(struct state_set *sets, size_t n)
 	free(l);
 }
 
-static void
-bind_text(sqlite3_stmt *q, int i, const char *s)
-{
-	if (s == NULL)
-		sqlite3_bind_null(q, i);
-	else
-		sqlite3_bind_text(q, i, s, -1, SQLITE_TRANSIENT);
-}
-
-static int
-step_done(sqlite3_stmt *q)
-{
-	int r = sqlite3_step(q);
-
-	sqlite3_finalize(q);
-	return r == SQLITE_DONE ? 0 : -1;
-}
-
 int
 state_put_set(struct state *st, const struct state_set *s)
 {
@@ -597,21 +556,21 @@ state_put_set(struct state *st, const struct state_set *s)
 	    "next_retry, remote_changed, create_pending, failed_spec) "
 	    "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &q, NULL) == SQLITE_OK;
 	if (ok) {
-		bind_text(q, 1, s->name);
-		bind_text(q, 2, s->spec_hash);
-		bind_text(q, 3, s->manifest_file);
+		db_bind_text(q, 1, s->name);
+		db_bind_text(q, 2, s->spec_hash);
+		db_bind_text(q, 3, s->manifest_file);
 		sqlite3_bind_int(q, 4, s->on_remove);
 		sqlite3_bind_int64(q, 5, s->last_success);
 		sqlite3_bind_int64(q, 6, s->last_check);
-		bind_text(q, 7, s->last_error);
+		db_bind_text(q, 7, s->last_error);
 		sqlite3_bind_int(q, 8, s->last_error_code);
 		sqlite3_bind_int(q, 9, s->last_error_context);
 		sqlite3_bind_int(q, 10, (int)s->attempts);
 		sqlite3_bind_int64(q, 11, s->next_retry);
 		sqlite3_bind_int(q, 12, s->remote_changed);
 		sqlite3_bind_int64(q, 13, s->create_pending);
-		bind_text(q, 14, s->failed_spec);
-		ok = step_done(q) == 0;
+		db_bind_text(q, 14, s->failed_spec);
+		ok = db_step_done(q) == 0;
 	} else
 		sqlite3_finalize(q);
 	return tx_end(st, ok);
@@ -631,8 +590,8 @@ state_put_files(struct state *st, const char *set,
 	ok = sqlite3_prepare_v2(st->db, "DELETE FROM files WHERE set_name=?",
 	    -1, &q, NULL) == SQLITE_OK;
 	if (ok) {
-		bind_text(q, 1, set);
-		ok = step_done(q) == 0;
+		db_bind_text(q, 1, set);
+		ok = db_step_done(q) == 0;
 	} else
 		sqlite3_finalize(q);
 	for (i = 0; ok && i < n; i++) {
@@ -648,23 +607,23 @@ state_put_files(struct state *st, const char *set,
 			ok = 0;
 			break;
 		}
-		bind_text(q, 1, set);
-		bind_text(q, 2, f->local);
-		bind_text(q, 3, f->remote);
+		db_bind_text(q, 1, set);
+		db_bind_text(q, 2, f->local);
+		db_bind_text(q, 3, f->remote);
 		sqlite3_bind_int64(q, 4, (sqlite3_int64)f->size);
 		sqlite3_bind_int64(q, 5, f->mtime);
-		bind_text(q, 6, f->etag);
-		bind_text(q, 7, f->last_modified);
+		db_bind_text(q, 6, f->etag);
+		db_bind_text(q, 7, f->last_modified);
 		sqlite3_bind_int64(q, 8, (sqlite3_int64)f->local_size);
 		sqlite3_bind_int64(q, 9, f->local_mtime_ns);
 		if (f->has_sha256) {
 			spec_hex(f->sha256, 32, hex);
-			bind_text(q, 10, hex);
+			db_bind_text(q, 10, hex);
 		} else
 			sqlite3_bind_null(q, 10);
 		sqlite3_bind_int64(q, 11, (sqlite3_int64)f->local_dev);
 		sqlite3_bind_int64(q, 12, (sqlite3_int64)f->local_ino);
-		ok = step_done(q) == 0;
+		ok = db_step_done(q) == 0;
 	}
 	return tx_end(st, ok);
 }
@@ -683,10 +642,10 @@ state_add_job(struct state *st, const char *set, const bk_guid *g,
 	    NULL) == SQLITE_OK;
 	if (ok) {
 		sqlite3_bind_blob(q, 1, g->b, 16, SQLITE_TRANSIENT);
-		bind_text(q, 2, set);
-		bind_text(q, 3, spec_hash);
+		db_bind_text(q, 2, set);
+		db_bind_text(q, 3, spec_hash);
 		sqlite3_bind_int64(q, 4, created);
-		ok = step_done(q) == 0;
+		ok = db_step_done(q) == 0;
 	} else
 		sqlite3_finalize(q);
 	return tx_end(st, ok);
@@ -704,7 +663,7 @@ state_remove_job(struct state *st, const bk_guid *g)
 	    &q, NULL) == SQLITE_OK;
 	if (ok) {
 		sqlite3_bind_blob(q, 1, g->b, 16, SQLITE_TRANSIENT);
-		ok = step_done(q) == 0;
+		ok = db_step_done(q) == 0;
 	} else
 		sqlite3_finalize(q);
 	return tx_end(st, ok);
@@ -732,8 +691,8 @@ state_delete_set(struct state *st, const char *set)
 			ok = 0;
 			break;
 		}
-		bind_text(q, 1, set);
-		ok = step_done(q) == 0;
+		db_bind_text(q, 1, set);
+		ok = db_step_done(q) == 0;
 	}
 	return tx_end(st, ok);
 }
@@ -747,7 +706,8 @@ state_lkg_put(struct state *st, const char *name, const void *data,
 	char hex[65];
 	int ok;
 
-	spec_sha256(data, len, d);
+	if (spec_sha256(data, len, d) == -1)
+		return -1;	/* no checksum: no copy */
 	spec_hex(d, 32, hex);
 	if (tx_start(st) == -1)
 		return -1;
@@ -755,12 +715,12 @@ state_lkg_put(struct state *st, const char *name, const void *data,
 	    "content, sha256, saved) VALUES(?,?,?,?)", -1, &q,
 	    NULL) == SQLITE_OK;
 	if (ok) {
-		bind_text(q, 1, name);
+		db_bind_text(q, 1, name);
 		sqlite3_bind_blob64(q, 2, len ? data : "", len,
 		    SQLITE_TRANSIENT);
-		bind_text(q, 3, hex);
+		db_bind_text(q, 3, hex);
 		sqlite3_bind_int64(q, 4, now);
-		ok = step_done(q) == 0;
+		ok = db_step_done(q) == 0;
 	} else
 		sqlite3_finalize(q);
 	return tx_end(st, ok);
@@ -778,7 +738,7 @@ state_lkg_get(struct state *st, const char *name, void **data, size_t *len)
 	if (sqlite3_prepare_v2(st->db, "SELECT content, sha256 FROM lkg "
 	    "WHERE name=?", -1, &q, NULL) != SQLITE_OK)
 		goto done;
-	bind_text(q, 1, name);
+	db_bind_text(q, 1, name);
 	r = sqlite3_step(q);
 	if (r == SQLITE_DONE) {
 		rc = 1;
@@ -792,8 +752,8 @@ state_lkg_get(struct state *st, const char *name, void **data, size_t *len)
 	((char *)*data)[*len] = '\0';
 	/* The copy is what gets enforced when the live file is broken:
 	 * check it is the copy that was saved. */
-	spec_sha256(*data, *len, d);
-	if (spec_unhex((const char *)sqlite3_column_text(q, 1), want,
+	if (spec_sha256(*data, *len, d) == -1 ||
+	    spec_unhex((const char *)sqlite3_column_text(q, 1), want,
 	    32) == -1 || memcmp(d, want, 32) != 0) {
 		free(*data);
 		*data = NULL;
@@ -817,8 +777,8 @@ state_lkg_delete(struct state *st, const char *name)
 	ok = sqlite3_prepare_v2(st->db, "DELETE FROM lkg WHERE name=?", -1,
 	    &q, NULL) == SQLITE_OK;
 	if (ok) {
-		bind_text(q, 1, name);
-		ok = step_done(q) == 0;
+		db_bind_text(q, 1, name);
+		ok = db_step_done(q) == 0;
 	} else
 		sqlite3_finalize(q);
 	return tx_end(st, ok);

@@ -96,7 +96,7 @@ manifest_digest(const struct reconcile_input *in)
 #endif
 		b = b ? b + 1 : f;
 		if (util_read_file(f, 16u << 20, &data, &len) == -1) {
-			sha256_final(h, d);
+			(void)sha256_final(h, d);	/* frees h */
 			return json_null();
 		}
 		snprintf(len8, sizeof(len8), "%zu", len);
@@ -105,7 +105,8 @@ manifest_digest(const struct reconcile_input *in)
 		sha256_update(h, data, len);
 		free(data);
 	}
-	sha256_final(h, d);
+	if (sha256_final(h, d) != 0)
+		return json_null();
 	for (k = 0; k < 32; k++)
 		snprintf(hex + 2 * k, 3, "%02x", d[k]);
 	return json_string(hex);

@@ -30,7 +30,7 @@ parse_options(int argc, char **argv, struct validate_opts *o)
 	};
 	int ch;
 
-	o->platform = manifest_host_platform();
+	o->platform = model_host_platform();
 	o->json = 0;
 	o->strict = 0;
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {

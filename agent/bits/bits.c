@@ -1473,6 +1473,7 @@ bits_set_notify(struct backend *b, bk_notify_fn fn, void *ctx)
 
 const struct backend_ops bits_backend_ops = {
 	.name = "bits",
+	.caps = 0,
 	.open = bits_open,
 	.close = bits_close,
 	.list_jobs = bits_list_jobs,

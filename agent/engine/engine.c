@@ -1845,6 +1845,7 @@ engine_set_notify(struct backend *e, bk_notify_fn fn, void *ctx)
 
 const struct backend_ops engine_backend_ops = {
 	.name = "engine",
+	.caps = BK_CAP_IN_PROCESS,
 	.open = engine_open,
 	.close = engine_close,
 	.list_jobs = engine_list_jobs,

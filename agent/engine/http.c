@@ -46,9 +46,7 @@
 
 #define HTTP_BUFFER	(512 * 1024)	/* fewer, larger write(2)s */
 #define HTTP_MAX_REDIRS	8
-/* Free space a transfer leaves on the destination's filesystem (or 5 %
- * of it when smaller), and how often a body of unknown size checks. */
-#define HTTP_RESERVE	((uint64_t)64 << 20)
+/* How often a body of unknown size checks the free space (xfer_room). */
 #define HTTP_SPACE_STEP	((uint64_t)8 << 20)
 /* A short 206 is continued from where it ended, this often per attempt;
  * each round must bring bytes. */
@@ -105,41 +103,6 @@ struct hstate {
 	char *wbuf;		/* the worker's; body bytes not yet written */
 	size_t wlen;
 };
-
-int
-xfer_fail(struct xfer *x, enum bk_error_context ctx, int32_t code,
-    int transient, const char *fmt, ...)
-{
-	va_list ap;
-
-	x->ectx = ctx;
-	x->code = code;
-	x->transient = transient;
-	va_start(ap, fmt);
-	vsnprintf(x->text, sizeof(x->text), fmt, ap);
-	va_end(ap);
-	return XFER_FAILED;
-}
-
-int
-xfer_write(int fd, const void *buf, size_t n)
-{
-	const char *p = buf;
-	ssize_t w;
-
-	while (n > 0) {
-		w = write(fd, p, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return errno;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 
 /* libcurl is loaded on first use (dlopen), not linked, like libsmbclient
  * in smb.c: with its 33 libraries linked, every bitsync process — validate
@@ -237,8 +200,8 @@ hstate_reset(struct hstate *h)
 }
 
 /* Whether need more bytes leave the destination's filesystem its
- * reserve: min(HTTP_RESERVE, 5 % of its size), so a server that sends
- * without end (or announces more than fits) stops before the disk is
+ * reserve (xfer_room: 64 MiB, or 5 % of a smaller one), so a server that
+ * sends without end (or announces more than fits) stops before the disk is
  * full for everyone else on the machine.  Unknown (fstatvfs failed)
  * counts as room: a write error still stops the transfer. */
 static int
@@ -246,25 +209,6 @@ room_for(struct hstate *h, uint64_t need)
 {
 	h->checked = h->got;
 	return xfer_room(h->x->fd, need, &h->avail, &h->reserve);
-}
-
-/* room_for for any protocol (smb.c too): whether need more bytes in fd
- * leave its filesystem the reserve; *avail and *reserve say what was
- * found. */
-int
-xfer_room(int fd, uint64_t need, uint64_t *avail, uint64_t *reserve)
-{
-	struct statvfs s;
-	uint64_t size;
-
-	if (fstatvfs(fd, &s) != 0) {
-		*reserve = HTTP_RESERVE;	/* the next check, not at once */
-		return 1;
-	}
-	*avail = (uint64_t)s.f_bavail * s.f_frsize;
-	size = (uint64_t)s.f_blocks * s.f_frsize;
-	*reserve = size / 20 < HTTP_RESERVE ? size / 20 : HTTP_RESERVE;
-	return *avail >= *reserve && *avail - *reserve >= need;
 }
 
 /* The version a 206 belongs to is the one the temp holds: the validator

@@ -22,7 +22,9 @@
 
 #include <sqlite3.h>
 
+#include "db.h"
 #include "engine_int.h"
+#include "log.h"
 #include "platform.h"
 
 struct store {
@@ -86,9 +88,8 @@ crash_hook_install(sqlite3 *db)
 	}
 }
 
+/* db_open sets WAL and synchronous=FULL. */
 static const char schema[] =
-    "PRAGMA journal_mode=WAL;"
-    "PRAGMA synchronous=FULL;"
     "CREATE TABLE IF NOT EXISTS jobs ("
     " id BLOB PRIMARY KEY, seq INTEGER NOT NULL,"
     " display_name TEXT, description TEXT,"
@@ -115,18 +116,10 @@ static const char schema[] =
 static int
 add_temp_identity(sqlite3 *db)
 {
-	sqlite3_stmt *st = NULL;
-	int r;
+	int r = db_has_column(db, "files", "temp_dev");
 
-	if (sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info('files')"
-	    " WHERE name = 'temp_dev'", -1, &st, NULL) != SQLITE_OK)
-		return -1;
-	r = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (r == SQLITE_ROW)
-		return 0;
-	if (r != SQLITE_DONE)
-		return -1;
+	if (r != 0)
+		return r == 1 ? 0 : -1;
 	return sqlite3_exec(db, "ALTER TABLE files ADD COLUMN temp_dev INTEGER"
 	    " NOT NULL DEFAULT 0; ALTER TABLE files ADD COLUMN temp_ino"
 	    " INTEGER NOT NULL DEFAULT 0;", NULL, NULL, NULL) == SQLITE_OK ?
@@ -146,15 +139,12 @@ store_open(const char *state_dir, struct store **out)
 		path = NULL;
 		goto out;
 	}
-	/* Private before SQLite sees it: SQLite would create it 0644. */
-	if (platform_db_private(path, &why) == -1) {
-		fprintf(stderr, "bitsync: engine store: %s\n", why);
+	/* Shared: the workers and the reconciler's thread use it. */
+	if (db_open(path, DB_SHARED, 5000, &s->db, &why) == -1) {
+		log_error("event=store-failed store=%s error=\"%s\"", path,
+		    why);
 		goto out;
 	}
-	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK)
-		goto out;
-	sqlite3_busy_timeout(s->db, 5000);
 	crash_hook_install(s->db);
 	/* Closing need not fold the WAL into the database (an fsync or two
 	 * per short-lived command); the next open reads it. */
@@ -168,7 +158,7 @@ store_open(const char *state_dir, struct store **out)
 out:
 	if (s != NULL) {
 		if (s->db != NULL)
-			fprintf(stderr, "bitsync: engine store %s: %s\n",
+			log_error("event=store-failed store=%s error=\"%s\"",
 			    path ? path : state_dir, sqlite3_errmsg(s->db));
 		sqlite3_close(s->db);
 		free(s);
@@ -193,15 +183,6 @@ col_text(sqlite3_stmt *st, int i)
 	const unsigned char *t = sqlite3_column_text(st, i);
 
 	return t ? strdup((const char *)t) : NULL;
-}
-
-static void
-bind_text(sqlite3_stmt *st, int i, const char *t)
-{
-	if (t)
-		sqlite3_bind_text(st, i, t, -1, SQLITE_TRANSIENT);
-	else
-		sqlite3_bind_null(st, i);
 }
 
 static struct ejob *
@@ -354,18 +335,18 @@ put_job(struct store *s, const struct ejob *j, int insert)
 		goto out;
 	sqlite3_bind_blob(st, 1, j->id.b, 16, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(st, 2, j->seq);
-	bind_text(st, 3, j->display_name);
-	bind_text(st, 4, j->description);
+	db_bind_text(st, 3, j->display_name);
+	db_bind_text(st, 4, j->description);
 	sqlite3_bind_int(st, 5, (int)j->state);
 	sqlite3_bind_int(st, 6, (int)j->priority);
 	sqlite3_bind_int64(st, 7, j->retry_delay);
 	sqlite3_bind_int64(st, 8, j->no_progress_timeout);
 	sqlite3_bind_int64(st, 9, j->max_download_time);
 	sqlite3_bind_int(st, 10, (int)j->proxy_usage);
-	bind_text(st, 11, j->proxy_list);
-	bind_text(st, 12, j->proxy_bypass);
-	bind_text(st, 13, j->headers);
-	bind_text(st, 14, j->credential);
+	db_bind_text(st, 11, j->proxy_list);
+	db_bind_text(st, 12, j->proxy_bypass);
+	db_bind_text(st, 13, j->headers);
+	db_bind_text(st, 14, j->credential);
 	sqlite3_bind_int(st, 15, (int)j->token_flags);
 	sqlite3_bind_int(st, 16, j->auth_computer);
 	sqlite3_bind_int64(st, 17, (sqlite3_int64)j->created);
@@ -375,9 +356,9 @@ put_job(struct store *s, const struct ejob *j, int insert)
 	sqlite3_bind_int(st, 21, j->has_error);
 	sqlite3_bind_int(st, 22, (int)j->err.context);
 	sqlite3_bind_int64(st, 23, j->err.code);
-	bind_text(st, 24, j->err.text);
-	bind_text(st, 25, j->err.remote);
-	bind_text(st, 26, j->err.local);
+	db_bind_text(st, 24, j->err.text);
+	db_bind_text(st, 25, j->err.remote);
+	db_bind_text(st, 26, j->err.local);
 	sqlite3_bind_int64(st, 27, (sqlite3_int64)j->retry_at);
 	sqlite3_bind_int64(st, 28, (sqlite3_int64)j->stall_since);
 	sqlite3_bind_double(st, 29, j->active_secs);
@@ -409,16 +390,16 @@ put_file(struct store *s, const struct ejob *j, size_t i, int insert)
 		goto out;
 	sqlite3_bind_blob(st, 1, j->id.b, 16, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)i);
-	bind_text(st, 3, f->remote);
-	bind_text(st, 4, f->local);
-	bind_text(st, 5, f->temp);
+	db_bind_text(st, 3, f->remote);
+	db_bind_text(st, 4, f->local);
+	db_bind_text(st, 5, f->temp);
 	sqlite3_bind_int64(st, 6, (sqlite3_int64)f->total);
 	sqlite3_bind_int64(st, 7, (sqlite3_int64)f->done);
 	sqlite3_bind_int(st, 8, f->completed);
 	sqlite3_bind_int64(st, 9, (sqlite3_int64)f->v.size);
 	sqlite3_bind_int64(st, 10, f->v.mtime);
-	bind_text(st, 11, f->v.etag);
-	bind_text(st, 12, f->v.last_modified);
+	db_bind_text(st, 11, f->v.etag);
+	db_bind_text(st, 12, f->v.last_modified);
 	sqlite3_bind_int64(st, 13, (sqlite3_int64)f->temp_dev);
 	sqlite3_bind_int64(st, 14, (sqlite3_int64)f->temp_ino);
 	if (sqlite3_step(st) != SQLITE_DONE)

@@ -1567,3 +1567,38 @@ platform_sleep_ms(int ms)
 {
 	Sleep((DWORD)ms);
 }
+
+FILE *
+platform_scratch(const char *dir)
+{
+	static volatile LONG seq;
+	char nm[64], *path;
+	wchar_t *w;
+	HANDLE h;
+	FILE *f = NULL;
+	int fd;
+
+	/* mingw has no open_memstream; tmpfile() writes to the drive's
+	 * root.  A name of its own per stream, deleted on close. */
+	snprintf(nm, sizeof(nm), "control-%lu.%ld",
+	    (unsigned long)GetCurrentProcessId(),
+	    (long)InterlockedIncrement(&seq));
+	path = platform_join(dir, nm);
+	w = win_widen(path);
+	free(path);
+	if (w == NULL)
+		return NULL;
+	h = CreateFileW(w, GENERIC_READ | GENERIC_WRITE, 0, NULL,
+	    CREATE_ALWAYS, FILE_ATTRIBUTE_TEMPORARY |
+	    FILE_FLAG_DELETE_ON_CLOSE, NULL);
+	free(w);
+	if (h == INVALID_HANDLE_VALUE) {
+		set_errno_from(GetLastError());
+		return NULL;
+	}
+	if ((fd = _open_osfhandle((intptr_t)h, _O_RDWR | _O_BINARY)) == -1)
+		CloseHandle(h);
+	else if ((f = _fdopen(fd, "w+b")) == NULL)
+		_close(fd);
+	return f;
+}

@@ -18,10 +18,8 @@
  * The control endpoint is the named pipe win_control_pipe(state_dir),
  * one instance, served in the same wait; its DACL admits SYSTEM and the
  * Administrators only (on Linux the socket refuses peers other than root
- * and the agent's user).  It speaks cmd_run.c's protocol: "apply\n" makes
- * a pass and answers its summary as one line of JSON, "status\n" answers
- * the last status document (both daemon_answer); "plan J D V\n",
- * PATH lines and "\n" answers "RC OUTLEN ERRLEN\n" and what plan prints. */
+ * and the agent's user).  What it speaks is control.h's protocol, answered
+ * by daemon_serve as on Linux: this file brings only the pipe. */
 #include <windows.h>
 #include <sddl.h>
 
@@ -343,108 +341,18 @@ ctl_write(struct ctl *c, const char *p, size_t len)
 	return 0;
 }
 
-/* daemon_answer's writer over the pipe. */
+/* daemon_serve's writer over the pipe. */
 static int
 ctl_put(void *arg, const char *buf, size_t len)
 {
 	return ctl_write(arg, buf, len);
 }
 
-/* daemon_read_request's reader over the pipe. */
+/* daemon_serve's reader over the pipe. */
 static long
 ctl_read(void *arg, char *buf, size_t len)
 {
 	return ctl_io(arg, 0, buf, (DWORD)(len > 65536 ? 65536 : len));
-}
-
-/* A scratch stream in the state directory (mingw has no open_memstream;
- * tmpfile() writes to the drive's root), gone when closed. */
-static FILE *
-scratch(const char *state_dir, const char *tag)
-{
-	char nm[64], *path;
-	wchar_t *w;
-	HANDLE h;
-	FILE *f = NULL;
-	int fd;
-
-	snprintf(nm, sizeof(nm), "control-%s.%lu", tag,
-	    (unsigned long)GetCurrentProcessId());
-	path = platform_join(state_dir, nm);
-	w = win_widen(path);
-	free(path);
-	if (w == NULL)
-		return NULL;
-	h = CreateFileW(w, GENERIC_READ | GENERIC_WRITE, 0, NULL,
-	    CREATE_ALWAYS, FILE_ATTRIBUTE_TEMPORARY |
-	    FILE_FLAG_DELETE_ON_CLOSE, NULL);
-	free(w);
-	if (h == INVALID_HANDLE_VALUE)
-		return NULL;
-	if ((fd = _open_osfhandle((intptr_t)h, _O_RDWR | _O_BINARY)) == -1)
-		CloseHandle(h);
-	else if ((f = _fdopen(fd, "w+b")) == NULL)
-		_close(fd);
-	return f;
-}
-
-/* The stream's content, newly allocated (NUL-terminated), in *len. */
-static char *
-slurp(FILE *f, size_t *len)
-{
-	long n;
-	char *p;
-
-	fflush(f);
-	n = ftell(f);
-	*len = n > 0 ? (size_t)n : 0;
-	p = xmalloc(*len + 1);
-	rewind(f);
-	*len = fread(p, 1, *len, f);
-	p[*len] = '\0';
-	return p;
-}
-
-static void
-ctl_plan(struct daemon *dm, struct ctl *c, char *req)
-{
-	struct daemon_plan_req pr;
-	char *out = NULL, *err = NULL, head[64], **paths;
-	size_t npaths, outlen = 0, errlen = 0;
-	int json, detailed, verbose, rc;
-	FILE *fo, *fe;
-
-	daemon_parse_plan(req, &pr);
-	paths = pr.paths;
-	npaths = pr.npaths;
-	json = pr.json;
-	detailed = pr.detailed;
-	verbose = pr.verbose;
-	fo = scratch(dm->s.cfg.state_dir, "out");
-	fe = scratch(dm->s.cfg.state_dir, "err");
-	if (fo == NULL || fe == NULL) {
-		static const char no[] = "{\"error\":\"no scratch file in "
-		    "the state directory\"}\n";
-
-		ctl_write(c, no, sizeof(no) - 1);
-		goto out;
-	}
-	rc = plan_render(&dm->s.ctx, (const char *const *)paths, npaths,
-	    json, detailed, verbose, fo, fe);
-	out = slurp(fo, &outlen);
-	err = slurp(fe, &errlen);
-	snprintf(head, sizeof(head), "%d %zu %zu\n", rc, outlen, errlen);
-	if (ctl_write(c, head, strlen(head)) == 0 &&
-	    ctl_write(c, out, outlen) == 0)
-		ctl_write(c, err, errlen);
-out:
-	if (fo != NULL)
-		fclose(fo);
-	if (fe != NULL)
-		fclose(fe);
-	free(out);
-	free(err);
-	free(paths);
 }
 
 /* A client connected: answer its one request, hang up, wait for the
@@ -452,24 +360,16 @@ out:
 static void
 ctl_serve(struct daemon *dm, struct ctl *c)
 {
-	char *req = NULL;
 	DWORD got;
 
 	if (!GetOverlappedResult(c->pipe, &c->ov, &got, FALSE) &&
 	    GetLastError() != ERROR_PIPE_CONNECTED)
 		goto done;
-	req = daemon_read_request(ctl_read, c);
-	if (req != NULL && daemon_answer(dm, req, ctl_put, c) == 0) {
-		/* answered */
-	} else if (req != NULL && strncmp(req, "plan ", 5) == 0)
-		ctl_plan(dm, c, req);
-	else if (req != NULL)
-		ctl_write(c, "{\"error\":\"unknown request\"}\n", 28);
+	daemon_serve(dm, ctl_read, ctl_put, c);
 	/* The client reads all before it sees the end: let it, then hang
 	 * up (DisconnectNamedPipe drops what is unread). */
 	FlushFileBuffers(c->pipe);
 done:
-	free(req);
 	DisconnectNamedPipe(c->pipe);
 	if (ctl_arm(c) == -1)
 		ctl_close(c);

@@ -11,8 +11,8 @@
 # compiles bitsync itself.  Nothing third-party is written into the repo.
 #
 # The Windows build does without inih: agent/win/config_win.c reads the
-# registry (design §6).  POSIX-only core modules are replaced by their
-# agent/win/ counterparts; see CORE_EXCLUDE below.
+# registry (design §6).  POSIX-only modules live in agent/posix/, which this
+# build does not read; agent/win/ holds their counterparts.
 #
 # Needs (packaging/apt-packages.txt): gcc-mingw-w64-x86-64,
 # mingw-w64-x86-64-dev, dpkg-dev (dpkg-source for apt-get source), cmake.
@@ -210,18 +210,13 @@ build_sqlite
 # ---------------------------------------------------------------------------
 # bitsync.exe
 # ---------------------------------------------------------------------------
-# Core modules that are POSIX-only, replaced by agent/win/*.c on Windows:
-CORE_EXCLUDE=" platform_posix.c perm.c config.c "
-# Core modules that have a Windows counterpart in agent/win/: cmd_run.c's
-# POSIX event loop (inotify, signalfd, the control socket) is
-# agent/win/run_win.c there; both drive daemon.c.
-CORE_EXCLUDE="$CORE_EXCLUDE cmd_run.c "
+# The core is agent/*.c; the platform is a folder: agent/posix/ in the
+# native build, agent/win/ here (with agent/bits/, the BITS backend).
 VERSION=$(sed -n 's/^project(bitsync VERSION \([0-9.]*\).*/\1/p' "$ROOT/CMakeLists.txt")
 
 srcs=()
 for f in "$ROOT"/agent/*.c; do
 	[ "$MODULES_ONLY" = 1 ] && break
-	case "$CORE_EXCLUDE" in *" $(basename "$f") "*) continue ;; esac
 	srcs+=("$f")
 done
 for f in "$ROOT"/agent/win/*.c "$ROOT"/agent/bits/*.c; do
@@ -239,6 +234,8 @@ CFLAGS=(-std=c11 -O2 -g -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla
 	-D__USE_MINGW_ANSI_STDIO=1 -D_POSIX_THREAD_SAFE_FUNCTIONS
 	-DYAML_DECLARE_STATIC
 	-DBITSYNC_VERSION="\"${VERSION:-0}\""
+	# backends.c's table: bitsync.exe carries the BITS backend
+	-DBITSYNC_HAVE_BITS=1
 	-iquote "$ROOT/agent/bits" -iquote "$ROOT/agent/engine"
 	-I"$ROOT/agent" -I"$ROOT/packaging/windows/compat" -I"$PREFIX/include")
 LIBS=(-L"$PREFIX/lib" -ljansson -lyaml -lsqlite3 -lwinhttp -lole32 -loleaut32 -luuid

@@ -4,7 +4,7 @@ accepts appears in bitsync(8) and in the bash completion, and nothing the
 two document is unknown to the binary.
 
 Reads the getopt_long tables (struct option ... { "name", ... }) of
-agent/*.c and the command table of agent/main.c, so a new option that
+agent/*.c and agent/posix/*.c (the Linux binary's sources) and the command table of agent/main.c, so a new option that
 lands without documentation fails here rather than in front of an admin."""
 import glob
 import os
@@ -16,7 +16,7 @@ binary = sys.argv[2] if len(sys.argv) > 2 else None
 problems = []
 
 opts = set()
-for path in sorted(glob.glob(f"{src}/agent/*.c")):
+for path in sorted(glob.glob(f"{src}/agent/*.c") + glob.glob(f"{src}/agent/posix/*.c")):
     text = open(path, encoding="utf-8").read()
     for block in re.findall(r"struct option\s+\w+\[\]\s*=\s*\{(.*?)\};", text, re.S):
         opts.update(re.findall(r'\{\s*"([a-z][a-z0-9-]*)"\s*,', block))
@@ -76,7 +76,7 @@ if binary:
     if r.returncode != 64 or "no-such-command" not in r.stderr:
         problems.append(f"bitsync help no-such-command: exit {r.returncode} (want 64 and the name in the message)")
     cmd_opts = {}
-    for path in sorted(glob.glob(f"{src}/agent/*.c")):
+    for path in sorted(glob.glob(f"{src}/agent/*.c") + glob.glob(f"{src}/agent/posix/*.c")):
         text = open(path, encoding="utf-8").read()
         fn = re.search(r"^cmd_(\w+)\(", text, re.M)
         for block in re.findall(r"struct option\s+\w+\[\]\s*=\s*\{(.*?)\};", text, re.S):

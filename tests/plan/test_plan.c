@@ -194,12 +194,21 @@ run_row(const struct row *w)
 		jobs[nj].modified = NOW + w->modified;
 		nj++;
 	}
-	if (w->foreign) {
+	if (w->foreign == 1) {
 		/* Same display name and description as ours, GUID unknown. */
 		jobs[nj].id.b[0] = 0x99;
 		jobs[nj].display_name = (char *)"bitsync:app";
 		jobs[nj].description = (char *)sp.description;
 		jobs[nj].state = BK_TRANSFERRED;
+		jobs[nj].created = NOW - 10;
+		nj++;
+	} else if (w->foreign == 2) {
+		/* A create of another spec cut short before its GUID was
+		 * recorded: ours when it is younger than the pending mark. */
+		jobs[nj].id.b[0] = 0x55;
+		jobs[nj].display_name = (char *)"bitsync:app";
+		jobs[nj].description = other_desc;
+		jobs[nj].state = BK_SUSPENDED;
 		jobs[nj].created = NOW - 10;
 		nj++;
 	}
@@ -371,6 +380,18 @@ static const struct row rows[] = {
 	    0, 21600, 0, 0, 0, K, 0, 0, -20, PLAN_ADOPT, PLAN_R_UNRECORDED_JOB, 0, 0, 0 },
 	{ "look-alike older than the pending create -> not adopted", E, 1, REC_NEVER, LOC_MISSING, 0, 0, 0, 1,
 	    0, 21600, 0, 0, 0, K, 0, 0, -5, PLAN_CREATE, PLAN_R_NEW, 0, 0, 1 },
+	/* ... but that create was of a spec changed since (or of a set
+	 * withdrawn since): the job is cancelled, never left behind */
+	{ "pending create of an older spec -> cancel it, create", E, 1, REC_NEVER, LOC_MISSING, 0, 0, 0, 2,
+	    0, 21600, 0, 0, 0, K, 0, 0, -20, PLAN_CANCEL_RECREATE, PLAN_R_SPEC_CHANGED, 1, 0, 0 },
+	{ "pending create of a withdrawn set -> cancelled with it", E, 0, REC_NEVER, LOC_MISSING, 0, 0, 0, 2,
+	    0, 21600, 0, 0, 0, K, 0, 0, -20, PLAN_CANCEL_ORPHAN, PLAN_R_UNDECLARED, 1, 0, 0 },
+	{ "pending create of a withdrawn set, file held -> hold", E, 0, REC_NEVER, LOC_MISSING, 0, 0, 0, 2,
+	    0, 21600, 0, 0, 0, K, 1, 0, -20, PLAN_HOLD, PLAN_R_INVALID_FILE, 0, 0, 1 },
+	{ "other-spec look-alike older than the pending create -> left alone", E, 1, REC_NEVER, LOC_MISSING, 0, 0, 0, 2,
+	    0, 21600, 0, 0, 0, K, 0, 0, -5, PLAN_CREATE, PLAN_R_NEW, 0, 0, 1 },
+	{ "pending create of an older spec, monitor -> not cancelled", M, 1, REC_NEVER, LOC_MISSING, 0, 0, 0, 2,
+	    0, 21600, 0, 0, 0, K, 0, 0, -20, PLAN_REPORT_DRIFT, PLAN_R_NEW, 0, 0, 1 },
 	/* backoff after failures without a job (checksum mismatch) */
 	{ "failed before, retry not due -> wait", E, 1, REC_NEVER, LOC_MISSING, 0, 0, 0, 0,
 	    0, 21600, 2, 300, 0, K, 0, 0, 0, PLAN_WAIT, PLAN_R_BACKOFF, 0, 0, 0 },

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -104,9 +105,35 @@ test_forms(void)
 	free(s);
 }
 
+/* Before log_init: an error (a library failing while a command opens its
+ * backend) reaches stderr; nothing else is written. */
+static void
+test_before_init(void)
+{
+	FILE *f = tmpfile();
+	int saved = dup(2);
+	char *out;
+
+	fflush(stderr);
+	dup2(fileno(f), 2);
+	log_warn("event=early-warning");
+	log_info("event=early-info");
+	log_error("event=early-error store=/x");
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	out = written(f);
+	CHECK(strstr(out, "level=error event=early-error store=/x") != NULL);
+	CHECK(strstr(out, "early-warning") == NULL);
+	CHECK(strstr(out, "early-info") == NULL);
+	free(out);
+	fclose(f);
+}
+
 int
 main(void)
 {
+	test_before_init();	/* first: no log_init yet */
 	test_levels();
 	test_forms();
 	return check_done();

@@ -1094,3 +1094,24 @@ platform_self_id(char *buf, size_t len)
 	    (long)st.st_mtim.tv_nsec);
 	return n > 0 && (size_t)n < len ? 0 : -1;
 }
+
+FILE *
+platform_scratch(const char *dir)
+{
+	FILE *f = NULL;
+	char *path = NULL;
+	int fd;
+
+	/* An unnamed file where the filesystem has them (Linux 3.11+). */
+	if ((fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600)) == -1) {
+		path = xasprintf("%s/.control-XXXXXX", dir);
+		if ((fd = mkostemp(path, O_CLOEXEC)) == -1)
+			goto done;
+		unlink(path);
+	}
+	if ((f = fdopen(fd, "w+b")) == NULL)
+		close(fd);
+done:
+	free(path);
+	return f;
+}

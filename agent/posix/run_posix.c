@@ -1,4 +1,4 @@
-/* cmd_run.c - `bitsync run`: the service loop (issue 4).
+/* run_posix.c - `bitsync run`: the service loop (issue 4).
  *
  * Reconciles at once, then whenever something may have changed: a
  * manifest or the config changed (inotify, after a short debounce for
@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "control.h"
 #include "daemon.h"
 #include "log.h"
 #include "util.h"
@@ -223,7 +224,7 @@ inotify_debounce(int fd, const char *config_path, int64_t *debounce,
 	daemon_debounce(debounce, complete, other);
 }
 
-/* daemon_read_request's reader over a socket. */
+/* daemon_serve's reader over a socket. */
 static long
 read_fd(void *arg, char *buf, size_t len)
 {
@@ -242,78 +243,33 @@ write_all_fd(int fd, const char *p, size_t len)
 	return len == 0 ? 0 : -1;
 }
 
-/* daemon_answer's writer over a socket. */
+/* daemon_serve's writer over a socket. */
 static int
 put_fd(void *arg, const char *buf, size_t len)
 {
 	return write_all_fd(*(int *)arg, buf, len);
 }
 
-/* plan for a client: rendered here, where the job store is open. */
-static void
-serve_plan(struct daemon *dm, int fd, char *req)
-{
-	struct daemon_plan_req pr;
-	char *out = NULL, *err = NULL, head[64], **paths;
-	size_t npaths, outlen = 0, errlen = 0;
-	int json, detailed, verbose, rc;
-	FILE *fo, *fe;
-
-	daemon_parse_plan(req, &pr);
-	paths = pr.paths;
-	npaths = pr.npaths;
-	json = pr.json;
-	detailed = pr.detailed;
-	verbose = pr.verbose;
-	fo = open_memstream(&out, &outlen);
-	fe = open_memstream(&err, &errlen);
-	if (fo == NULL || fe == NULL) {
-		if (fo)
-			fclose(fo);
-		if (fe)
-			fclose(fe);
-		free(paths);
-		return;
-	}
-	rc = plan_render(&dm->s.ctx, (const char *const *)paths, npaths,
-	    json, detailed, verbose, fo, fe);
-	fclose(fo);
-	fclose(fe);
-	snprintf(head, sizeof(head), "%d %zu %zu\n", rc, outlen, errlen);
-	write_all_fd(fd, head, strlen(head));
-	write_all_fd(fd, out, outlen);
-	write_all_fd(fd, err, errlen);
-	free(out);
-	free(err);
-	free(paths);
-}
-
 static void
 serve_control(struct daemon *dm, int lfd)
 {
-	char *req;
+	static const char denied[] = "bitsync: permission denied: the "
+	    "control socket answers root and the agent's user only\n";
 	int fd;
 
 	while ((fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) != -1) {
 		struct timeval tv = { 5, 0 };
 
 		if (!peer_allowed(fd)) {
-			write_all_fd(fd, "{\"error\":\"permission denied\"}\n",
-			    30);
+			/* Before reading anything a stranger sent. */
+			control_write_reply(put_fd, &fd, EXIT_UNAVAILABLE, "",
+			    0, denied, sizeof(denied) - 1);
 			close(fd);
 			continue;
 		}
 		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-		req = daemon_read_request(read_fd, &fd);
-		if (req != NULL && daemon_answer(dm, req, put_fd, &fd) == 0) {
-			/* answered */
-		} else if (req != NULL && strncmp(req, "plan ", 5) == 0)
-			serve_plan(dm, fd, req);
-		else
-			write_all_fd(fd, "{\"error\":\"unknown request\"}\n",
-			    28);
-		free(req);
+		daemon_serve(dm, read_fd, put_fd, &fd);
 		close(fd);
 	}
 }

@@ -1,4 +1,5 @@
-/* perm.c - StrictModes for POSIX (design §7), after OpenSSH's safe_path().
+/* perm_posix.c - StrictModes for POSIX (design §7), after OpenSSH's
+ * safe_path().
  *
  * A file that steers a root agent is as trusted as the least trusted
  * account that can change it.  Anyone who can write the file, or any

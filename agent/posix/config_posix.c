@@ -1,5 +1,5 @@
-/* config.c - the agent configuration (design §6): bitsync.ini, read with
- * inih.
+/* config_posix.c - the agent configuration (design §6): bitsync.ini,
+ * read with inih.
  *
  * Every key is one row of config_keys[]: section, name, kind, bounds and
  * where the value goes in struct config (after Redis's standardConfig
