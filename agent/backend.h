@@ -124,6 +124,9 @@ struct bk_job {
 struct bk_file_spec {
 	const char *remote;		/* URL or UNC path */
 	const char *local;		/* absolute destination path */
+	/* A sha256 is declared for it: a backend that can (the engine)
+	 * hashes the bytes as they arrive, for temp_sha256. */
+	int sha256;
 };
 
 struct bk_job_spec {
@@ -140,6 +143,9 @@ struct bk_job_spec {
 	const char *credential;		/* helper-token credential name, or NULL */
 	unsigned token_flags;		/* BK_TOKEN_* */
 	int auth_computer;		/* UNC: machine account / anonymous */
+	/* https: TLS client certificate, a credential-store name
+	 * (SetClientCertificateByName on LocalMachine\My), or NULL. */
+	const char *client_certificate;
 	const struct bk_file_spec *files;
 	size_t nfiles;
 };
@@ -233,6 +239,13 @@ struct backend_ops {
 	 * The caller frees *path. */
 	int (*temp_path)(struct backend *b, const bk_guid *id, size_t index,
 	    char **path);
+
+	/* The sha256 of file index's completed temp as the backend computed
+	 * it while receiving (files whose spec said sha256), so verifying
+	 * it needs no second read; BK_E_UNSUPPORTED when it has none (then
+	 * the caller hashes temp_path).  May be NULL in a backend. */
+	int (*temp_sha256)(struct backend *b, const bk_guid *id, size_t index,
+	    uint8_t out[32]);
 
 	/* Validators of a remote file without its body; BK_E_UNSUPPORTED
 	 * where the backend cannot ask. */

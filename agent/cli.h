@@ -24,7 +24,8 @@ int cmd_validate(const struct cli *cli, int argc, char **argv);
 int cmd_version(const struct cli *cli, int argc, char **argv);
 int cmd_plan(const struct cli *cli, int argc, char **argv);	/* cmd_plan.c */
 int cmd_apply(const struct cli *cli, int argc, char **argv);	/* cmd_apply.c */
-int cmd_run(const struct cli *cli, int argc, char **argv);	/* posix/run_posix.c, win/run_win.c */
+/* posix/run_posix.c, win/run_win.c */
+int cmd_run(const struct cli *cli, int argc, char **argv);
 int cmd_status(const struct cli *cli, int argc, char **argv);	/* cmd_status.c */
 #ifdef _WIN32
 int cmd_service(const struct cli *cli, int argc, char **argv);	/* win/cmd_service.c */

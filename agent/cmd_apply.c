@@ -26,6 +26,7 @@
 #include <jansson.h>
 
 #include "cli.h"
+#include "command.h"
 #include "control.h"
 #include "log.h"
 #include "platform.h"
@@ -149,6 +150,7 @@ cmd_apply(const struct cli *cli, int argc, char **argv)
 	uint64_t timeout = 0;
 	int64_t deadline = 0, delay_ms = 200;
 	int wait = 0, quiet = 0, ch, rc, bkrc, passes = 0, invalid = 0;
+	size_t cmd_failed = 0;
 	int in_process;
 
 	while ((ch = getopt_long(argc, argv, "q", longopts, NULL)) != -1) {
@@ -255,6 +257,23 @@ cmd_apply(const struct cli *cli, int argc, char **argv)
 			platform_wake_wait(wake, sum.again ? 0 :
 			    (int)delay_ms * 5);
 	}
+	/* No daemon runs (else it was asked): the on_change commands the
+	 * commits asked for run here, once; a failure stays pending for
+	 * the next apply or the daemon.  Not for PATHs given here: their
+	 * sets are not what the agent enforces. */
+	if (optind == argc && !stop) {
+		struct reconcile_input in;
+
+		reconcile_load(&s.ctx, NULL, 0, 1, &in);
+		cmd_failed = command_run_pending(s.ctx.st, in.m, &s.cfg,
+		    !in.hold_all && in.nheld == 0, &stop);
+		reconcile_input_free(&in);
+		if (cmd_failed > 0 && !quiet)
+			fprintf(stderr, "bitsync apply: %zu on_change "
+			    "command(s) failed; they run again after their "
+			    "set's retry_delay (see `bitsync status`)\n",
+			    cmd_failed);
+	}
 	if (!quiet && !wait && sum.transient > 0)
 		fprintf(stderr, "bitsync apply: %zu set(s) wait for the "
 		    "backend to retry after a transient error; `apply --wait` "
@@ -264,7 +283,7 @@ cmd_apply(const struct cli *cli, int argc, char **argv)
 		    "in progress, %zu failing, %zu drifted, %zu held\n",
 		    sum.sets, sum.in_sync, sum.working, sum.failed, sum.drift,
 		    sum.held);
-	if (invalid)
+	if (invalid || cmd_failed > 0)
 		rc = EXIT_INVALID;
 	else if (!wait && !in_process)
 		rc = sum.errors == 0 && sum.failed == 0 ? EXIT_OK :

@@ -17,6 +17,7 @@
 #include "control.h"
 #include "platform.h"
 #include "reconcile.h"
+#include "command.h"
 #include "status.h"
 #include "util.h"
 
@@ -96,6 +97,8 @@ compute(const struct cli *cli, int *rc)
 		j = status_build(&in, &v, (int64_t)time(NULL), 0);
 		json_object_set_new(j, "agent", json_pack("{s:b}", "running",
 		    0));
+		/* Pending and failed on_change runs are in the state. */
+		command_status(NULL, s.ctx.st, j);
 		paused(j);
 	}
 	else

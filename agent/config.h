@@ -40,6 +40,7 @@ struct config {
 	char *credential_dir;
 	char *status_file;
 	char *metrics_file;		/* NULL: off */
+	int allow_commands;		/* manifests may carry on_change */
 	/* BITS calls whose E_NOTIMPL is a warning, not a refusal of the set
 	 * (CONFIG_TOLERATE_*): for test hosts whose BITS is incomplete
 	 * (Wine), never for real Windows.  Default 0: nothing tolerated. */

@@ -1,6 +1,6 @@
 /* config_keys.c - the agent configuration's key table and value checks
- * (design §6), shared by the INI reader (posix/config_posix.c) and the registry reader
- * (win/config_win.c); see config_keys.h.
+ * (design §6), shared by the INI reader (posix/config_posix.c) and the
+ * registry reader (win/config_win.c); see config_keys.h.
  *
  * Value syntax, beyond design §6:
  *  - paths are absolute; an empty value turns off the keys that may be off
@@ -75,6 +75,8 @@ const struct ckey config_keys[] = {
 	    offsetof(struct config, metrics_file),
 	    "/var/lib/prometheus/node-exporter/bitsync.prom",
 	    "%ProgramData%\\bitsync\\bitsync.prom" },
+	{ "agent", "allow_commands", CK_BOOL, 0, 0, 0,
+	    offsetof(struct config, allow_commands), "yes", NULL },
 	/* For test hosts (Wine) only; see set_calls(). */
 	{ "agent", "bits_tolerate_unimplemented", CK_CALLS, CF_LOCAL_ONLY,
 	    0, 0, offsetof(struct config, bits_tolerate),
@@ -635,6 +637,22 @@ ckeys_set(struct cset *cs, const struct ckey *k, const char *where,
 		break;
 	case CK_CALLS:
 		set_calls(cs, k, value, (uint32_t *)(void *)field);
+		break;
+	case CK_BOOL:
+		/* The words an INI or a registry value (REG_DWORD 1/0)
+		 * says yes or no with; anything else is refused, never
+		 * read as no. */
+		if (strcasecmp(value, "yes") == 0 ||
+		    strcasecmp(value, "true") == 0 ||
+		    strcasecmp(value, "on") == 0 || strcmp(value, "1") == 0)
+			*(int *)(void *)field = 1;
+		else if (strcasecmp(value, "no") == 0 ||
+		    strcasecmp(value, "false") == 0 ||
+		    strcasecmp(value, "off") == 0 || strcmp(value, "0") == 0)
+			*(int *)(void *)field = 0;
+		else
+			ckeys_err(cs, "%s: '%s' is not yes or no; write yes "
+			    "or no", k->name, value);
 		break;
 	}
 }

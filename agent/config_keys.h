@@ -1,6 +1,6 @@
 /* config_keys.h - the agent configuration's keys (design §6), shared by its
- * two readers: posix/config_posix.c (bitsync.ini, read with inih) and win/config_win.c
- * (the registry).
+ * two readers: posix/config_posix.c (bitsync.ini, read with inih) and
+ * win/config_win.c (the registry).
  *
  * The keys are one data table (section, name, kind, bounds, where the value
  * goes in struct config), after Redis's standardConfig.  A reader finds the
@@ -33,7 +33,8 @@ enum ckind {
 	CK_LOG_FORMAT,	/* enum log_format */
 	CK_DRIVES,	/* uint32_t bit mask */
 	CK_ROOTS,	/* char ** + nallow_roots */
-	CK_CALLS	/* uint32_t mask of CONFIG_TOLERATE_* */
+	CK_CALLS,	/* uint32_t mask of CONFIG_TOLERATE_* */
+	CK_BOOL		/* yes/no, true/false, on/off, 1/0; int */
 };
 
 #define CF_EMPTY_OFF	0x1	/* an empty path stores NULL (off) */

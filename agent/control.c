@@ -173,11 +173,14 @@ number(const char **p, const char *end, char sep, long long *v)
 int
 control_parse_reply(const char *buf, size_t len, struct control_reply *r)
 {
-	const char *p = buf, *end = buf + len;
+	const char *p = buf, *end;
 	long long rc, outlen, errlen;
 	int neg = 0;
 
 	memset(r, 0, sizeof(*r));
+	if (buf == NULL)	/* nothing came back */
+		return -1;
+	end = buf + len;
 	if (p < end && *p == '-') {
 		neg = 1;
 		p++;

@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "command.h"
 #include "control.h"
 #include "daemon.h"
 #include "log.h"
@@ -129,6 +130,7 @@ daemon_open(struct daemon *dm, const struct cli *cli)
 	dm->rnd = ((uint64_t)time(NULL) << 20) ^ (uint64_t)getpid() ^
 	    0x9e3779b97f4a7c15ULL;
 	dm->started = (int64_t)time(NULL);
+	dm->cmds = command_new();
 	if ((rc = reconcile_session_open(&dm->s, cli->config_path,
 	    cli->config_explicit, 1, stderr)) == EXIT_OK) {
 		struct diags d;
@@ -154,6 +156,8 @@ daemon_close(struct daemon *dm)
 {
 	if (dm->s.ctx.b != NULL && dm->s.ctx.ops->set_notify != NULL)
 		dm->s.ctx.ops->set_notify(dm->s.ctx.b, NULL, NULL);
+	command_free(dm->cmds);
+	dm->cmds = NULL;
 	reconcile_session_close(&dm->s);
 	free(dm->refused);
 	dm->refused = NULL;
@@ -399,9 +403,15 @@ daemon_pass(struct daemon *dm, const char *why)
 		reconcile_execute(&dm->s.ctx, &in, &v, &dm->last);
 		again = dm->last.again;
 		if (!again) {
+			/* on_change runs the commits of this pass asked for,
+			 * from the manifest in force. */
+			command_schedule(dm->cmds, dm->s.ctx.st, in.m,
+			    &dm->s.cfg, dm->s.ctx.retry_now,
+			    !in.hold_all && in.nheld == 0);
 			st = status_build(&in, &v, now, 1);
 			add_counts(st, &dm->counts);
 			add_rates(dm, st);
+			command_status(dm->cmds, dm->s.ctx.st, st);
 			json_object_set_new(st, "agent", json_pack("{s:b,s:I,"
 			    "s:s,s:I}", "running", 1, "pid", (json_int_t)getpid(),
 			    "version", BITSYNC_VERSION, "since",
@@ -466,6 +476,12 @@ daemon_wait_ms(const struct daemon *dm, int64_t debounce)
 
 	if (debounce > 0 && debounce - now < timeout)
 		timeout = debounce - now;
+	{
+		int cw = command_wait_ms(dm->cmds);
+
+		if (cw >= 0 && cw < timeout)
+			timeout = cw;
+	}
 	if (timeout < 0)
 		timeout = 0;
 	if (timeout > INT_MAX)
@@ -478,6 +494,9 @@ daemon_run_due(struct daemon *dm, int64_t *debounce)
 {
 	int64_t now = daemon_mono_ms();
 
+	/* A run that ended shows in status at once: a pass rebuilds it. */
+	if (dm->cmds != NULL && command_poll(dm->cmds, dm->s.ctx.st))
+		dm->due_ms = now;
 	if (*debounce > 0 && now >= *debounce) {
 		/* Fleets: the hosts given one push start its transfers
 		 * spread over start_splay (a timed pass may come sooner). */

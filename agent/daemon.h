@@ -2,8 +2,9 @@
  * kept open, passes when something may have changed, the interval with
  * its splay, the debounce of manifest changes, config reloads, and the
  * status and metrics files after every pass.  The event loop that feeds
- * it is the platform's: posix/run_posix.c (inotify, signalfd, the control socket)
- * and win/run_win.c (ReadDirectoryChangesW, the Service Control Manager). */
+ * it is the platform's: posix/run_posix.c (inotify, signalfd, the control
+ * socket) and win/run_win.c (ReadDirectoryChangesW, the Service Control
+ * Manager). */
 #ifndef BITSYNC_DAEMON_H
 #define BITSYNC_DAEMON_H
 
@@ -52,6 +53,9 @@ struct daemon {
 	} *rates;
 	size_t nrates;
 	int64_t started;	/* Unix seconds, for status's header */
+	/* on_change runs (command.h), polled from the event loop through
+	 * daemon_run_due and daemon_wait_ms. */
+	struct command_runner *cmds;
 };
 
 int64_t daemon_mono_ms(void);

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "command_rules.h"
 #include "config.h"
 #include "platform.h"
 #include "rules.h"
@@ -30,7 +31,7 @@
 #include "ytree.h"
 
 #define MAGIC "BSMCACHE"
-#define FORMAT 2u
+#define FORMAT 3u
 #define NONE 0xffffffffu
 #define HEADER_BYTES (8 + 4 + 32 + 8)
 
@@ -155,6 +156,7 @@ mcache_encode(const struct manifest *m, enum platform platform,
 		put_strv(&w, s->headers, s->nheaders);
 		put_str(&w, s->credential);
 		put_u32(&w, s->token_usage);
+		put_str(&w, s->client_certificate);
 	}
 	put_u32(&w, (uint32_t)m->nsets);
 	for (i = 0; i < m->nsets; i++) {
@@ -195,6 +197,12 @@ mcache_encode(const struct manifest *m, enum platform platform,
 			put_u32(&w, (uint32_t)f->has_sha256);
 			put(&w, f->sha256, 32);
 			put_pos(&w, m, &f->pos);
+		}
+		put_u32(&w, s->on_change != NULL);
+		if (s->on_change != NULL) {
+			put_strv(&w, s->on_change->argv, s->on_change->argc);
+			put_u64(&w, s->on_change->timeout);
+			put_pos(&w, m, &s->on_change->pos);
 		}
 	}
 	put_u32(&w, (uint32_t)(d->n - from));
@@ -357,7 +365,8 @@ static const char *const rule_ids[] = {
 	RULE_UNKNOWN_SOURCE, RULE_DUPLICATE_NAME, RULE_DUPLICATE_DESTINATION,
 	RULE_PATH_TRAVERSAL, RULE_INLINE_SECRET, RULE_INSECURE_TRANSPORT,
 	RULE_DESTINATION_PLATFORM, RULE_DESTINATION_ROOT,
-	RULE_FILE_PERMISSIONS, RULE_IO_ERROR, RULE_INSECURE_CREDENTIALS, NULL
+	RULE_FILE_PERMISSIONS, RULE_IO_ERROR, RULE_INSECURE_CREDENTIALS,
+	RULE_COMMAND_NOT_ALLOWED, RULE_COMMAND_PATH, NULL
 };
 
 static const char *
@@ -389,6 +398,7 @@ get_source(struct rbuf *r, struct manifest *m, struct msource *s)
 	s->headers = get_strv(r, a, &s->nheaders);
 	s->credential = get_str(r, 1);
 	s->token_usage = get_enum(r, TOKEN_LOCAL_FILE | TOKEN_NETWORK);
+	s->client_certificate = get_str(r, 1);
 }
 
 static void
@@ -430,6 +440,17 @@ get_set(struct rbuf *r, struct manifest *m, struct mset *s)
 		f->has_sha256 = (int)get_enum(r, 1);
 		get(r, f->sha256, 32);
 		get_pos(r, m, &f->pos);
+	}
+	if (!r->bad && get_enum(r, 1)) {
+		struct mcommand *cmd = arena_zalloc(model_arena(m),
+		    sizeof(*cmd));
+
+		cmd->argv = get_strv(r, model_arena(m), &cmd->argc);
+		cmd->timeout = get_u64(r);
+		get_pos(r, m, &cmd->pos);
+		if (cmd->argc == 0 || cmd->argv[0] == NULL)
+			r->bad = 1;
+		s->on_change = cmd;
 	}
 }
 
@@ -579,6 +600,9 @@ make_key(const char *self, const struct manifest_opts *opts,
 	hash_bytes(h, v, sizeof(v));
 	for (i = 0; opts->config != NULL && i < opts->config->nallow_roots; i++)
 		hash_str(h, opts->config->allow_roots[i]);
+	/* command-not-allowed depends on it. */
+	hash_str(h, opts->config != NULL && opts->config->allow_commands ?
+	    "commands allowed" : "commands refused");
 	hash_str(h, "files");
 	for (i = 0; i < in->n && rc == 0; i++) {
 		hash_str(h, in->v[i].path);

@@ -61,6 +61,7 @@ struct msource {
 	size_t nheaders;
 	const char *credential;		/* helper_token.credential or NULL */
 	unsigned token_usage;		/* TOKEN_* bits */
+	const char *client_certificate;	/* https: credential-store name, or NULL */
 };
 
 struct mfile {
@@ -69,6 +70,15 @@ struct mfile {
 	int has_sha256;
 	uint8_t sha256[32];
 	struct mpos pos;
+};
+
+/* on_change (design §2a): a program bitsync runs after a commit that
+ * changed files of the set; argv[0] an absolute path (command_rules.c). */
+struct mcommand {
+	const char *const *argv;	/* argc strings */
+	size_t argc;
+	uint64_t timeout;		/* seconds */
+	struct mpos pos;		/* of the on_change key */
 };
 
 struct mset {
@@ -86,6 +96,7 @@ struct mset {
 	 * it, so that a plan need not canonicalise and hash again; NULL
 	 * when read from YAML. */
 	const char *spec_hash;
+	const struct mcommand *on_change;	/* NULL: none */
 };
 
 struct manifest {

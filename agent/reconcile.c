@@ -8,12 +8,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "command.h"
 #include "log.h"
 #include "mcache.h"
 #include "observe.h"
 #include "platform.h"
 #include "recheck.h"
 #include "reconcile.h"
+#include "sha256.h"
 #include "util.h"
 
 #define MANIFEST_MAX (16u << 20)	/* design §2: 16 MiB per file */
@@ -170,6 +172,19 @@ input_of(const char *const *paths, size_t npaths, const char *file)
 			return i;
 	}
 	return npaths;
+}
+
+void
+reconcile_digest_file(struct sha256 *h, const char *path, const void *data,
+    size_t len)
+{
+	const char *b = base_name(path);
+	char len8[24];
+
+	snprintf(len8, sizeof(len8), "%zu", len);
+	sha256_update(h, b, strlen(b) + 1);
+	sha256_update(h, len8, strlen(len8) + 1);
+	sha256_update(h, data, len);
 }
 
 /* One file of the manifest to enforce when some failed: under its own
@@ -394,6 +409,8 @@ reconcile_load(struct reconcile_ctx *c, const char *const *paths,
 		struct manifest_inputs ei;
 		struct diags ed;
 		enum platform_kind kind;
+		struct sha256 *h = sha256_new();
+		uint8_t d[32];
 
 		memset(&ei, 0, sizeof(ei));
 		diags_init(&ei.pre);
@@ -407,7 +424,13 @@ reconcile_load(struct reconcile_ctx *c, const char *const *paths,
 			    kind == PLATFORM_KIND_DIR;
 			ei.v[i].data = eff[i].data;
 			ei.v[i].len = eff[i].len;
+			reconcile_digest_file(h, eff[i].path, eff[i].data,
+			    eff[i].len);
 		}
+		/* The digest of what is in force: the live files would name
+		 * the broken bytes, which are not. */
+		if (sha256_final(h, d) == 0)
+			spec_hex(d, 32, in->digest);
 		ei.n = ei.cap = neff;
 		opts.permissions = PERM_OFF;	/* bytes already vetted */
 		in->m = manifest_load_inputs(&ei, &opts, &ed);
@@ -1120,6 +1143,70 @@ job_file(const struct bk_job *j, const char *local, size_t *index)
 	return NULL;
 }
 
+/* on_change (command.h): what the local files of the job were before
+ * the commit (NULL when the set has no on_change): a stat, no read, so
+ * that only files whose content the commit created or changed are
+ * listed (note_changed). */
+static struct plan_obs *
+before_commit(struct act *x, const struct bk_job *j)
+{
+	const struct spec *sp = x->a->desired->spec;
+	struct plan_obs *pre;
+	size_t i, idx;
+
+	if (x->a->desired->set->on_change == NULL)
+		return NULL;
+	pre = xcalloc(sp->job.nfiles + 1, sizeof(*pre));
+	for (i = 0; i < sp->job.nfiles; i++)
+		if (job_file(j, sp->files[i].local, &idx) != NULL)
+			observe_file(sp->files[i].local, 0, &pre[i]);
+	return pre;
+}
+
+/* The files this commit placed with new content, noted in the commit's
+ * own transaction so that a crash before the run still runs it.  0, or
+ * -1 (state error). */
+static int
+note_changed(struct act *x, const struct bk_job *j,
+    const struct plan_obs *pre, const struct state_file *sf)
+{
+	const struct spec *sp = x->a->desired->spec;
+	const char **paths;
+	size_t i, n = 0, idx;
+	int rc;
+
+	if (pre == NULL)
+		return 0;
+	paths = xcalloc(sp->job.nfiles + 1, sizeof(*paths));
+	for (i = 0; i < sp->job.nfiles; i++) {
+		const struct state_set *r = x->a->recorded;
+		const struct state_file *rf = NULL;
+		size_t k;
+
+		if (job_file(j, sp->files[i].local, &idx) == NULL)
+			continue;
+		for (k = 0; r != NULL && k < r->nfiles; k++)
+			if (strcmp(r->files[k].local, sp->files[i].local) == 0)
+				rf = &r->files[k];
+		/* Unchanged only when the file on disk before the commit
+		 * was still the one the last recorded commit placed (size,
+		 * mtime, inode: not removed or edited since, which a drift
+		 * repair re-creates; not new bytes a crash left between a
+		 * rename and its record) and the new bytes hash as those
+		 * did.  No old file is read for this. */
+		if (!(pre[i].exists == 1 && rf != NULL && rf->has_sha256 &&
+		    pre[i].size == rf->local_size &&
+		    pre[i].mtime_ns == rf->local_mtime_ns &&
+		    (rf->local_ino == 0 || (pre[i].ino == rf->local_ino &&
+		    pre[i].dev == rf->local_dev)) && sf[i].has_sha256 &&
+		    memcmp(rf->sha256, sf[i].sha256, 32) == 0))
+			paths[n++] = sp->files[i].local;
+	}
+	rc = command_note_changed(x->c->st, x->a->set, paths, n);
+	free(paths);
+	return rc;
+}
+
 static void
 do_complete(struct act *x)
 {
@@ -1127,10 +1214,11 @@ do_complete(struct act *x)
 	const struct bk_job *j = x->a->job;
 	const struct spec *sp = x->a->desired->spec;
 	struct state_file *sf = NULL;
+	struct plan_obs *pre = NULL;
 	char g[39], *msg = NULL, *tp;
 	uint8_t got[32];
 	size_t i, idx;
-	int rc, mismatch = 0;
+	int rc, mismatch = 0, declared;
 
 	bk_guid_format(&j->id, g);
 	/* Verify before Complete: once renamed, a bad file is live.  A
@@ -1147,19 +1235,24 @@ do_complete(struct act *x)
 		}
 		if (!sp->meta[i].has_sha256)
 			continue;
-		if ((rc = c->ops->temp_path(c->b, &j->id, idx, &tp)) !=
-		    BK_OK) {
-			msg = xasprintf("cannot verify %s: %s",
-			    sp->files[i].local, bk_why(c, rc));
-			break;
-		}
-		if (observe_sha256_file(tp, got) == -1) {
-			msg = xasprintf("cannot read %s: %s", tp,
-			    strerror(errno));
+		/* Hashed by the backend as the bytes arrived: no second
+		 * read of the file (issue 14); else read here. */
+		if (c->ops->temp_sha256 == NULL ||
+		    c->ops->temp_sha256(c->b, &j->id, idx, got) != BK_OK) {
+			if ((rc = c->ops->temp_path(c->b, &j->id, idx,
+			    &tp)) != BK_OK) {
+				msg = xasprintf("cannot verify %s: %s",
+				    sp->files[i].local, bk_why(c, rc));
+				break;
+			}
+			if (observe_sha256_file(tp, got) == -1) {
+				msg = xasprintf("cannot read %s: %s", tp,
+				    strerror(errno));
+				free(tp);
+				break;
+			}
 			free(tp);
-			break;
 		}
-		free(tp);
 		if (memcmp(got, sp->meta[i].sha256, 32) != 0) {
 			spec_hex(sp->meta[i].sha256, 32, want_hex);
 			spec_hex(got, 32, got_hex);
@@ -1180,6 +1273,7 @@ do_complete(struct act *x)
 		free(msg);
 		return;
 	}
+	pre = before_commit(x, j);
 	rc = c->ops->complete(c->b, &j->id);
 	if (rc != BK_OK) {
 		msg = xasprintf("complete: %s", rc == BK_PARTIAL ?
@@ -1187,6 +1281,7 @@ do_complete(struct act *x)
 		failed(x, x->a->attempts + 1, msg, 0,
 		    BK_CTX_GENERAL_QUEUE_MANAGER);
 		free(msg);
+		free(pre);
 		return;
 	}
 	/* What was placed, as it is now, and what the remote was. */
@@ -1207,13 +1302,19 @@ do_complete(struct act *x)
 		sf[i].mtime = bf ? bf->validators.mtime : 0;
 		sf[i].etag = bf ? bf->validators.etag : NULL;
 		sf[i].last_modified = bf ? bf->validators.last_modified : NULL;
-		observe_file(sp->files[i].local, 1, &o);
+		/* A declared sha256 was verified above on the very bytes
+		 * Complete renamed (the backend checks it placed the temp it
+		 * wrote): the file is not read again to record it (issue 14).
+		 * Others are hashed, for on_remove's "unchanged since". */
+		declared = bf != NULL && sp->meta[i].has_sha256;
+		observe_file(sp->files[i].local, !declared, &o);
 		sf[i].local_size = o.size;
 		sf[i].local_mtime_ns = o.mtime_ns;
 		sf[i].local_dev = o.dev;
 		sf[i].local_ino = o.ino;
-		sf[i].has_sha256 = o.hashed;
-		memcpy(sf[i].sha256, o.sha256, 32);
+		sf[i].has_sha256 = o.hashed || (declared && o.exists == 1);
+		memcpy(sf[i].sha256, declared ? sp->meta[i].sha256 : o.sha256,
+		    32);
 	}
 	x->row.spec_hash = (char *)sp->hash;
 	x->row.last_success = x->v->now;
@@ -1237,6 +1338,7 @@ do_complete(struct act *x)
 	    state_put_files(c->st, x->a->set, sf, sp->job.nfiles) == -1 ||
 	    state_put_set(c->st, &x->row) == -1 ||
 	    state_remove_job(c->st, &j->id) == -1 ||
+	    note_changed(x, j, pre, sf) == -1 ||
 	    state_commit(c->st) == -1) {
 		state_rollback(c->st);
 		logf_(c, LOG_LEVEL_ERROR, "set=%s error=\"state: %s\"", x->a->set,
@@ -1250,6 +1352,7 @@ do_complete(struct act *x)
 		    x->a->set, g, sp->job.nfiles);
 	}
 	free(sf);
+	free(pre);
 }
 
 static int

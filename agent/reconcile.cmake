@@ -17,6 +17,8 @@ add_library(bitsync_reconcile STATIC
   ${CMAKE_CURRENT_LIST_DIR}/recheck.c
   ${CMAKE_CURRENT_LIST_DIR}/observe.c
   ${CMAKE_CURRENT_LIST_DIR}/mcache.c
+  ${CMAKE_CURRENT_LIST_DIR}/command.c
+  ${CMAKE_CURRENT_LIST_DIR}/posix/command_proc_posix.c
 )
 target_include_directories(bitsync_reconcile PUBLIC ${CMAKE_CURRENT_LIST_DIR})
 # libcrypto: its headers only; sha256.c loads the library on first use.

@@ -69,6 +69,9 @@ struct reconcile_input {
 	int hold_all;			/* unreadable: withdraw nothing */
 	char **lkg_used;		/* live files enforced from their copy */
 	size_t nlkg_used;
+	/* The manifest digest (status) over the bytes in force, hex; set
+	 * when a copy stands in (its live file says otherwise), else "". */
+	char digest[65];
 };
 
 /* What the planner saw and decided. */
@@ -99,6 +102,12 @@ struct reconcile_summary {
 int reconcile_load(struct reconcile_ctx *c, const char *const *paths,
     size_t npaths, int save_lkg, struct reconcile_input *in);
 void reconcile_input_free(struct reconcile_input *in);
+
+/* Adds one manifest file to the manifest digest (status.c): its base
+ * name, its length and its bytes.  h may be NULL (sha256.h). */
+struct sha256;
+void reconcile_digest_file(struct sha256 *h, const char *path,
+    const void *data, size_t len);
 
 /* The live file a set was declared in. */
 const char *reconcile_origin(const struct reconcile_input *in,

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "command_rules.h"
 #include "config.h"
 #include "platform.h"
 #include "util.h"
@@ -116,8 +117,10 @@ static const struct field source_fields[] = {
 	{ "proxy", FT_MAP, 0, NULL, 0, 0, NULL },
 	{ "headers", FT_STR_SEQ, 0, NULL, 0, 0, NULL },
 	{ "helper_token", FT_MAP, 0, NULL, 0, 0, NULL },
+	{ "client_certificate", FT_STR, 0, NULL, 0, 0, NULL },
 };
-enum { SRC_URL, SRC_AUTH, SRC_PROXY, SRC_HEADERS, SRC_TOKEN, SRC_COUNT };
+enum { SRC_URL, SRC_AUTH, SRC_PROXY, SRC_HEADERS, SRC_TOKEN, SRC_CLIENT_CERT,
+	SRC_COUNT };
 
 static const struct field proxy_fields[] = {
 	{ "usage", FT_ENUM, 1, proxy_usage_values, 0, 0, NULL },
@@ -139,9 +142,10 @@ static const struct field set_fields[] = {
 	{ "path", FT_STR, 0, NULL, 0, 0, NULL },
 	{ "destination", FT_STR, 1, NULL, 0, 0, NULL },
 	{ "files", FT_SEQ, 1, NULL, 0, 0, NULL },
+	{ "on_change", FT_ANY, 0, NULL, 0, 0, NULL },
 };
 enum { SET_NAME = S_COUNT, SET_SOURCE, SET_PATH, SET_DEST, SET_FILES,
-	SET_COUNT };
+	SET_ON_CHANGE, SET_COUNT };
 
 static const struct field file_fields[] = {
 	{ "path", FT_STR, 1, NULL, 0, 0, NULL },
@@ -1061,6 +1065,28 @@ check_network_identity(struct ctx *c, const struct ynode *key,
 		    "[...]}', or a 'helper_token'", src->name);
 }
 
+/* client_certificate: NAME names a certificate in the host's credential
+ * store (Linux: NAME.pem in credential_dir; Windows: the LocalMachine\My
+ * certificate with that friendly name), never a path or the PEM itself,
+ * and means something only inside TLS. */
+static void
+check_client_certificate(struct ctx *c, const struct ynode *n, int has_url,
+    struct msource *src)
+{
+	src->client_certificate = n->u.s;
+	if (!valid_name(n->u.s, 1))
+		ERR(c, n, RULE_SCHEMA, "client_certificate '%s' must be the "
+		    "name of a certificate in the host's credential store "
+		    "(letters, digits, '.', '_', '-'; on Linux NAME.pem in "
+		    "credential_dir, on Windows the subject CN of a "
+		    "LocalMachine\\My certificate), never a path or the "
+		    "certificate itself", n->u.s);
+	else if (has_url && src->kind != SOURCE_HTTPS)
+		ERR(c, n, RULE_SCHEMA, "'client_certificate' is presented "
+		    "in a TLS handshake, which only an https:// source has; "
+		    "remove it or use an https:// url");
+}
+
 static void
 check_source(struct ctx *c, const struct ynode *key, const struct ynode *sn)
 {
@@ -1166,6 +1192,9 @@ check_source(struct ctx *c, const struct ynode *key, const struct ynode *sn)
 		ERR(c, ynode_key_of(got[SRC_TOKEN]), RULE_SCHEMA, "'helper_token' needs "
 		    "'credential', the name of an entry in the host's "
 		    "credential store");
+	if (got[SRC_CLIENT_CERT] != NULL)
+		check_client_certificate(c, got[SRC_CLIENT_CERT],
+		    got[SRC_URL] != NULL, src);
 	if (got[SRC_URL] != NULL)
 		check_network_identity(c, key, sn, got, src);
 }
@@ -1307,6 +1336,10 @@ check_set(struct ctx *c, const struct ynode *sn,
 			check_file(c, &fl->u.items[i], &set->files[i]);
 		set->nfiles = fl->n;
 	}
+	if (got[SET_ON_CHANGE] != NULL)
+		set->on_change = command_rules_check(c->d, c->doc->file,
+		    ynode_key_of(got[SET_ON_CHANGE]), got[SET_ON_CHANGE],
+		    c->opts->platform, c->opts->config, c->arena);
 	if (set->name != NULL)
 		c->m->nsets++;
 }

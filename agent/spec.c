@@ -379,6 +379,11 @@ spec_hash_files(const struct mset *set, const struct spec *sp,
 	canon_field(&c, "headers", job->custom_headers);
 	canon_field(&c, "credential", job->credential);
 	canon_num(&c, "token_flags", job->token_flags);
+	/* Only when set: the hash of every spec without one stays as it
+	 * was, so an upgrade does not recreate every job. */
+	if (job->client_certificate != NULL)
+		canon_field(&c, "client_certificate",
+		    job->client_certificate);
 	canon_field(&c, "priority",
 	    (unsigned)set->settings.priority < 4 ?
 	    prio_names[set->settings.priority] : "?");
@@ -444,6 +449,7 @@ spec_build(const struct mset *set, enum platform platform, struct spec *out)
 		fe[i].loff = blk_local(&blk, set->destination, mf->local,
 		    platform);
 		fe[i].m.has_sha256 = mf->has_sha256;
+		fe[i].f.sha256 = mf->has_sha256;
 		memcpy(fe[i].m.sha256, mf->sha256, 32);
 		fe[i].m.mfile = mf;
 	}
@@ -509,6 +515,7 @@ spec_build(const struct mset *set, enum platform platform, struct spec *out)
 	out->job.credential = src->credential;
 	out->job.token_flags = src->credential ? src->token_usage : 0;
 	out->job.auth_computer = !http && src->auth_computer;
+	out->job.client_certificate = http ? src->client_certificate : NULL;
 	out->job.files = out->files;
 	out->job.nfiles = n;
 

@@ -49,6 +49,15 @@ static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS lkg("
     " name TEXT PRIMARY KEY, content BLOB NOT NULL, sha256 TEXT NOT NULL,"
     " saved INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS commands("
+    " set_name TEXT PRIMARY KEY, pending INTEGER NOT NULL DEFAULT 0,"
+    " gen INTEGER NOT NULL DEFAULT 0, changed TEXT,"
+    " attempts INTEGER NOT NULL DEFAULT 0,"
+    " next_run INTEGER NOT NULL DEFAULT 0,"
+    " last_run INTEGER NOT NULL DEFAULT 0,"
+    " last_exit INTEGER NOT NULL DEFAULT 0, last_result TEXT,"
+    " last_error TEXT, successes INTEGER NOT NULL DEFAULT 0,"
+    " failures INTEGER NOT NULL DEFAULT 0);"
     "INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', '"
     STATE_SCHEMA_VERSION "');";
 
@@ -101,7 +110,7 @@ schema_current(struct state *st)
 	static const char *const need[][2] = {
 		{ "meta", "value" }, { "sets", "failed_spec" },
 		{ "jobs", "guid" }, { "files", "local_ino" },
-		{ "lkg", "content" },
+		{ "lkg", "content" }, { "commands", "failures" },
 	};
 	size_t i;
 
@@ -815,4 +824,151 @@ done:
 		free(v[i]);
 	free(v);
 	return rc;
+}
+
+/* ---- on_change runs (command.c) ------------------------------------- */
+
+static char *
+dup_col(sqlite3_stmt *q, int i)
+{
+	const unsigned char *t = sqlite3_column_text(q, i);
+
+	return t != NULL ? xstrdup((const char *)t) : NULL;
+}
+
+#define CMD_COLUMNS "set_name, pending, gen, changed, attempts, next_run, " \
+	"last_run, last_exit, last_result, last_error, successes, failures"
+
+static void
+cmd_row(sqlite3_stmt *q, struct state_command *c)
+{
+	c->set = dup_col(q, 0);
+	c->pending = sqlite3_column_int(q, 1);
+	c->gen = (uint64_t)sqlite3_column_int64(q, 2);
+	c->changed = dup_col(q, 3);
+	c->attempts = (unsigned)sqlite3_column_int(q, 4);
+	c->next_run = sqlite3_column_int64(q, 5);
+	c->last_run = sqlite3_column_int64(q, 6);
+	c->last_exit = sqlite3_column_int(q, 7);
+	c->last_result = dup_col(q, 8);
+	c->last_error = dup_col(q, 9);
+	c->successes = (uint64_t)sqlite3_column_int64(q, 10);
+	c->failures = (uint64_t)sqlite3_column_int64(q, 11);
+}
+
+int
+state_command_get(struct state *st, const char *set, struct state_command *c)
+{
+	sqlite3_stmt *q = NULL;
+	int r, rc = -1;
+
+	memset(c, 0, sizeof(*c));
+	if (sqlite3_prepare_v2(st->db, "SELECT " CMD_COLUMNS " FROM commands "
+	    "WHERE set_name=?", -1, &q, NULL) != SQLITE_OK)
+		goto out;
+	db_bind_text(q, 1, set);
+	r = sqlite3_step(q);
+	if (r == SQLITE_ROW) {
+		cmd_row(q, c);
+		rc = 0;
+	} else if (r == SQLITE_DONE)
+		rc = 1;
+out:
+	sqlite3_finalize(q);
+	return rc;
+}
+
+int
+state_command_list(struct state *st, struct state_command **v, size_t *n)
+{
+	sqlite3_stmt *q = NULL;
+	size_t cap = 0;
+	int r, rc = -1;
+
+	*v = NULL;
+	*n = 0;
+	if (sqlite3_prepare_v2(st->db, "SELECT " CMD_COLUMNS " FROM commands "
+	    "ORDER BY set_name", -1, &q, NULL) != SQLITE_OK)
+		goto out;
+	while ((r = sqlite3_step(q)) == SQLITE_ROW) {
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 8;
+			*v = xrealloc(*v, cap * sizeof(**v));
+		}
+		memset(&(*v)[*n], 0, sizeof(**v));
+		cmd_row(q, &(*v)[(*n)++]);
+	}
+	if (r == SQLITE_DONE)
+		rc = 0;
+out:
+	sqlite3_finalize(q);
+	return rc;
+}
+
+void
+state_command_clear(struct state_command *c)
+{
+	free(c->set);
+	free(c->changed);
+	free(c->last_result);
+	free(c->last_error);
+	memset(c, 0, sizeof(*c));
+}
+
+void
+state_command_free(struct state_command *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		state_command_clear(&v[i]);
+	free(v);
+}
+
+int
+state_command_put(struct state *st, const struct state_command *c)
+{
+	sqlite3_stmt *q = NULL;
+	int ok;
+
+	if (tx_start(st) == -1)
+		return -1;
+	ok = sqlite3_prepare_v2(st->db, "INSERT OR REPLACE INTO commands("
+	    CMD_COLUMNS ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?)", -1, &q,
+	    NULL) == SQLITE_OK;
+	if (ok) {
+		db_bind_text(q, 1, c->set);
+		sqlite3_bind_int(q, 2, c->pending);
+		sqlite3_bind_int64(q, 3, (sqlite3_int64)c->gen);
+		db_bind_text(q, 4, c->changed);
+		sqlite3_bind_int(q, 5, (int)c->attempts);
+		sqlite3_bind_int64(q, 6, c->next_run);
+		sqlite3_bind_int64(q, 7, c->last_run);
+		sqlite3_bind_int(q, 8, c->last_exit);
+		db_bind_text(q, 9, c->last_result);
+		db_bind_text(q, 10, c->last_error);
+		sqlite3_bind_int64(q, 11, (sqlite3_int64)c->successes);
+		sqlite3_bind_int64(q, 12, (sqlite3_int64)c->failures);
+		ok = db_step_done(q) == 0;
+	} else
+		sqlite3_finalize(q);
+	return tx_end(st, ok);
+}
+
+int
+state_command_delete(struct state *st, const char *set)
+{
+	sqlite3_stmt *q = NULL;
+	int ok;
+
+	if (tx_start(st) == -1)
+		return -1;
+	ok = sqlite3_prepare_v2(st->db, "DELETE FROM commands WHERE "
+	    "set_name=?", -1, &q, NULL) == SQLITE_OK;
+	if (ok) {
+		db_bind_text(q, 1, set);
+		ok = db_step_done(q) == 0;
+	} else
+		sqlite3_finalize(q);
+	return tx_end(st, ok);
 }

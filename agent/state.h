@@ -18,6 +18,9 @@
  *         local_size, local_mtime_ns, sha256, local_dev, local_ino,
  *         PRIMARY KEY(set_name, local))
  *   lkg(name PRIMARY KEY, content BLOB, sha256, saved)
+ *   commands(set_name PRIMARY KEY, pending, gen, changed, attempts,
+ *            next_run, last_run, last_exit, last_result, last_error,
+ *            successes, failures)      on_change runs (command.h)
  * No secret is ever stored: credentials are names only. */
 #ifndef BITSYNC_STATE_H
 #define BITSYNC_STATE_H
@@ -111,5 +114,31 @@ int state_lkg_get(struct state *st, const char *name, void **data,
     size_t *len);
 int state_lkg_delete(struct state *st, const char *name);
 int state_lkg_list(struct state *st, char ***names, size_t *n);
+
+/* A set's on_change: a run is pending from the commit that changed files
+ * (recorded in the commit's own transaction, so a crash between commit
+ * and run still runs it) until a run succeeds. */
+struct state_command {
+	char *set;
+	int pending;
+	uint64_t gen;			/* bumped by every commit that changed */
+	char *changed;			/* local paths, one a line; NULL: none */
+	unsigned attempts;		/* consecutive failed runs */
+	int64_t next_run;		/* not before (a retry); 0: at once */
+	int64_t last_run;		/* start of the last run; 0: never */
+	int last_exit;			/* exit status, or -signal */
+	char *last_result;		/* "success" | "failure" | "timeout" */
+	char *last_error;		/* NULL after a success */
+	uint64_t successes, failures;	/* runs ever */
+};
+/* 0 found, 1 absent (c zeroed), -1 error. */
+int state_command_get(struct state *st, const char *set,
+    struct state_command *c);
+int state_command_list(struct state *st, struct state_command **v,
+    size_t *n);
+int state_command_put(struct state *st, const struct state_command *c);
+int state_command_delete(struct state *st, const char *set);
+void state_command_clear(struct state_command *c);
+void state_command_free(struct state_command *v, size_t n);
 
 #endif

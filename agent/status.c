@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #endif
 
+#include "command.h"
 #include "platform.h"
 #include "sha256.h"
 #include "status.h"
@@ -83,26 +84,21 @@ manifest_digest(const struct reconcile_input *in)
 	char hex[65];
 	size_t i, k;
 
+	/* Copies in force: reconcile_load hashed the bytes it parsed. */
+	if (in->digest[0] != '\0')
+		return json_string(in->digest);
 	if (in->m == NULL || (h = sha256_new()) == NULL)
 		return json_null();
 	for (i = 0; i < in->m->nfiles; i++) {
-		const char *f = in->m->files[i], *b = strrchr(f, '/');
-		char *data = NULL, len8[24];
+		const char *f = in->m->files[i];
+		char *data = NULL;
 		size_t len = 0;
 
-#ifdef _WIN32
-		if (strrchr(f, '\\') > b)
-			b = strrchr(f, '\\');
-#endif
-		b = b ? b + 1 : f;
 		if (util_read_file(f, 16u << 20, &data, &len) == -1) {
 			(void)sha256_final(h, d);	/* frees h */
 			return json_null();
 		}
-		snprintf(len8, sizeof(len8), "%zu", len);
-		sha256_update(h, b, strlen(b) + 1);
-		sha256_update(h, len8, strlen(len8) + 1);
-		sha256_update(h, data, len);
+		reconcile_digest_file(h, f, data, len);
 		free(data);
 	}
 	if (sha256_final(h, d) != 0)
@@ -339,6 +335,7 @@ status_write_metrics(const char *path, const json_t *j, int64_t last)
 			}
 		}
 	}
+	command_metrics(f, sets);
 	fprintf(f, "# HELP bitsync_build_info The agent's version.\n"
 	    "# TYPE bitsync_build_info gauge\n"
 	    "bitsync_build_info{version=\"%s\"} 1\n", BITSYNC_VERSION);
@@ -469,6 +466,12 @@ status_print_text(const json_t *j, FILE *out, int bars)
 			fmt_time(json_integer_value(json_object_get(s,
 			    "retry_at")), t1, sizeof(t1));
 			fprintf(out, "    retry at %s\n", t1);
+		}
+		if (json_is_object(x = json_object_get(s, "on_change"))) {
+			char line[1024];
+
+			command_status_text(x, line, sizeof(line));
+			fprintf(out, "    %s\n", line);
 		}
 		fmt_time(json_integer_value(json_object_get(s,
 		    "last_success")), t1, sizeof(t1));

@@ -15,6 +15,11 @@ bitsync=build/bitsync
 "$bitsync" version
 
 platform_of() { sed -n 's/^# platform: *\([a-z]*\).*/\1/p' "$1" | head -n 1; }
+# "# config: KEY = VALUE" lines: the [agent] settings the sample needs on
+# its host (allow_commands = yes for on_change), as tests/schema does.
+config_of() { sed -n 's/^# config: *\(.*\)$/\1/p' "$1"; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
 
 echo
 echo "== the samples, each validated for its platform"
@@ -22,14 +27,18 @@ for s in samples/*.yaml samples/*.d; do
   first=$s
   [ -d "$s" ] && first=$(find "$s" -maxdepth 1 -name '*.y*ml' | sort | head -n 1)
   p=$(platform_of "$first"); p=${p:-posix}
-  echo "\$ bitsync validate --platform $p $s"
-  "$bitsync" validate --platform "$p" "$s"
+  cfg=()
+  if [ -n "$(config_of "$first")" ]; then
+    { echo "[agent]"; config_of "$first"; } > "$tmp/sample.ini"
+    cfg=(-c "$tmp/sample.ini")
+    echo "\$ cat sample.ini"; cat "$tmp/sample.ini"
+  fi
+  echo "\$ bitsync ${cfg[*]:+-c sample.ini }validate --platform $p $s"
+  "$bitsync" "${cfg[@]}" validate --platform "$p" "$s"
 done
 
 echo
 echo "== a manifest written for an interactive user, not a service"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 cat > "$tmp/desktop-habits.yaml" <<'YAML'
 version: 1
 sources:

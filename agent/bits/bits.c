@@ -664,6 +664,53 @@ out:
 	return rc;
 }
 
+/* client_certificate: NAME picks a certificate of the machine's personal
+ * store (LocalMachine\My) through SetClientCertificateByName, which
+ * matches NAME against the certificate's subject (one or more adjacent
+ * RDNs, e.g. its CN): give the certificate a subject CN of NAME.  A BITS without IBackgroundCopyJobHttpOptions, or one that does
+ * not implement the call (Wine's answers E_NOTIMPL), refuses the set:
+ * sent without the certificate, the server would refuse every request,
+ * or worse serve what it serves anonymous clients.  There is no
+ * bits_tolerate_unimplemented for this: nothing useful is transferred
+ * without it. */
+static int
+set_client_certificate(struct backend *b, IBackgroundCopyJob *job,
+    const char *name)
+{
+	IBackgroundCopyJobHttpOptions *ho = NULL;
+	wchar_t *w;
+	HRESULT hr;
+
+	hr = IBackgroundCopyJob_QueryInterface(job,
+	    &IID_IBackgroundCopyJobHttpOptions, (void **)&ho);
+	if (FAILED(hr) || ho == NULL) {
+		seterr(b, "this host's BITS has no "
+		    "IBackgroundCopyJobHttpOptions (BITS 2.5), so client "
+		    "certificate '%s' cannot be presented; the set is not "
+		    "transferred without it", name);
+		return BK_E_UNSUPPORTED;
+	}
+	w = win_widen(name);
+	hr = IBackgroundCopyJobHttpOptions_SetClientCertificateByName(ho,
+	    BG_CERT_STORE_LOCATION_LOCAL_MACHINE, L"MY", w);
+	free(w);
+	IBackgroundCopyJobHttpOptions_Release(ho);
+	if (hr == E_NOTIMPL) {
+		seterr(b, "this host's BITS does not implement "
+		    "SetClientCertificateByName (E_NOTIMPL), so client "
+		    "certificate '%s' cannot be presented; the set is not "
+		    "transferred without it (Wine's BITS lacks it; real "
+		    "Windows has it since BITS 2.5)", name);
+		return BK_E_UNSUPPORTED;
+	}
+	if (FAILED(hr))
+		return fail(b, hr, "SetClientCertificateByName (the "
+		    "LocalMachine\\My certificate with that subject name: "
+		    "import it there with certlm.msc or Import-PfxCertificate "
+		    "-CertStoreLocation Cert:\\LocalMachine\\My)");
+	return BK_OK;
+}
+
 /* HTTP servers see the helper token only with implicit credentials for
  * the negotiating schemes (BITS: SetCredentials with NULL user/password). */
 static int
@@ -815,6 +862,10 @@ apply_settings(struct backend *b, IBackgroundCopyJob *job,
 		if (FAILED(hr))
 			return fail(b, hr, "SetCustomHeaders");
 	}
+	if (s->client_certificate != NULL && s->client_certificate[0] != 0 &&
+	    (rc = set_client_certificate(b, job, s->client_certificate)) !=
+	    BK_OK)
+		return rc;
 	if (s->credential != NULL && s->credential[0] != 0) {
 		rc = set_helper_token(b, job, s->credential,
 		    s->token_flags ? s->token_flags : BK_TOKEN_NETWORK);

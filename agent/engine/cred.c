@@ -137,6 +137,111 @@ out:
 	return rc;
 }
 
+/* A client certificate NAME.pem holds a certificate chain and its
+ * private key; a larger file is not one. */
+#define CRED_PEM_MAX (1 << 20)
+
+int
+cred_load_pem(const char *dir, const char *name, char **pem, size_t *len,
+    char *why, size_t whylen)
+{
+	struct stat sb;
+	char file[300];
+	char *buf = NULL;
+	size_t got = 0;
+	ssize_t r;
+	int fd = -1, err, rc = -1;
+
+	*pem = NULL;
+	*len = 0;
+	/* The same name rules as a helper token's credential: never a path
+	 * (the manifest names it; rules.c refuses a bad one too). */
+	if (name[0] == '\0' || name[0] == '.' || strchr(name, '/') ||
+	    strlen(name) > 200) {
+		snprintf(why, whylen, "bad client certificate name");
+		goto out;
+	}
+	snprintf(file, sizeof(file), "%s.pem", name);
+	if ((err = open_cred(dir, file, &fd)) == ENOENT)
+		err = open_cred(getenv("CREDENTIALS_DIRECTORY"), file, &fd);
+	if (err != 0) {
+		snprintf(why, whylen, "client certificate %s: %s: put the"
+		    " certificate and its key (PEM, mode 0600) there",
+		    file, strerror(err));
+		goto out;
+	}
+	/* The checks of cred_load, for the same reason: a key others can
+	 * read is not a secret, one they can swap is not ours.  The bytes
+	 * reach libcurl as a blob read through this very descriptor, so
+	 * nothing can be swapped between the check and the use. */
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) ||
+	    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) == -1) {
+		snprintf(why, whylen, "client certificate %s: not a regular"
+		    " file; the certificate must be a file (mode 0600) in the"
+		    " credential_dir", file);
+		goto out;
+	}
+	if ((sb.st_mode & 077) != 0 || sb.st_uid != geteuid()) {
+		snprintf(why, whylen, "client certificate %s: its private key"
+		    " must be owned by uid %u with mode 0600 (it is %04o):"
+		    " chown %u and chmod 600 it", file, (unsigned)geteuid(),
+		    (unsigned)(sb.st_mode & 07777), (unsigned)geteuid());
+		goto out;
+	}
+	if (sb.st_size <= 0 || sb.st_size > CRED_PEM_MAX) {
+		snprintf(why, whylen, "client certificate %s: %s; expected"
+		    " a PEM certificate and key of at most %d KiB", file,
+		    sb.st_size <= 0 ? "empty" : "too large", CRED_PEM_MAX >> 10);
+		goto out;
+	}
+	if ((buf = malloc((size_t)sb.st_size + 1)) == NULL) {
+		snprintf(why, whylen, "out of memory");
+		goto out;
+	}
+	while (got < (size_t)sb.st_size) {
+		r = read(fd, buf + got, (size_t)sb.st_size - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	if (got != (size_t)sb.st_size) {
+		snprintf(why, whylen, "client certificate %s: short read",
+		    file);
+		goto out;
+	}
+	buf[got] = '\0';
+	if (strstr(buf, "-----BEGIN CERTIFICATE-----") == NULL ||
+	    strstr(buf, "PRIVATE KEY-----") == NULL) {
+		snprintf(why, whylen, "client certificate %s: needs a PEM"
+		    " certificate and its PEM private key in the one file"
+		    " (cat cert.pem key.pem > %s)", file, file);
+		goto out;
+	}
+	*pem = buf;
+	*len = got;
+	buf = NULL;
+	rc = 0;
+out:
+	if (buf != NULL) {
+		explicit_bzero(buf, got);
+		free(buf);
+	}
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+void
+cred_free_pem(char *pem, size_t len)
+{
+	if (pem == NULL)
+		return;
+	explicit_bzero(pem, len);
+	free(pem);
+}
+
 void
 cred_free(struct cred *c)
 {

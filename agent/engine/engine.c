@@ -32,6 +32,7 @@
 #include "config.h"
 #include "engine.h"
 #include "engine_int.h"
+#include "xhash.h"
 
 struct worker {
 	struct backend *e;
@@ -543,7 +544,8 @@ transfer(struct worker *w, struct active *a, struct xfer *x)
 	struct cred c;
 	struct lf_ident id;
 	struct stat sb;
-	char why[256];
+	char why[256], *pem = NULL;
+	size_t pemlen = 0;
 	int fd = -1, ret;
 
 	memset(&c, 0, sizeof(c));
@@ -579,6 +581,18 @@ transfer(struct worker *w, struct active *a, struct xfer *x)
 			goto out;
 		}
 	}
+	if (j->client_cert != NULL) {
+		/* Read for each file, through the checked descriptor: a key
+		 * replaced or narrowed meanwhile is seen at the next file. */
+		if (cred_load_pem(e->credential_dir, j->client_cert, &pem,
+		    &pemlen, why, sizeof(why)) != 0) {
+			ret = xfer_fail(x, BK_CTX_GENERAL_QUEUE_MANAGER,
+			    HR_LOGON_FAILURE, 0, "%s", why);
+			goto out;
+		}
+		x->client_pem = pem;
+		x->client_pem_len = pemlen;
+	}
 	if ((ret = open_temp(w, a, &id, &fd, x)) != XFER_OK)
 		goto out;
 	if (fstat(fd, &sb) != 0 || lseek(fd, 0, SEEK_END) < 0) {
@@ -589,6 +603,12 @@ transfer(struct worker *w, struct active *a, struct xfer *x)
 	x->fd = fd;
 	x->offset = (uint64_t)sb.st_size;
 	x->have = &a->f->v;
+	/* The worker holds the file (active): its hash is the worker's
+	 * until finish(). */
+	a->f->digest_ok = 0;
+	if (a->f->want_hash && a->f->hash == NULL)
+		a->f->hash = xhash_new();
+	x->hash = a->f->hash;
 	if (smb_is_unc(x->remote)) {
 		if (w->smb == NULL && (w->smb = smb_worker_new()) == NULL) {
 			ret = xfer_fail(x, BK_CTX_GENERAL_QUEUE_MANAGER,
@@ -619,10 +639,23 @@ transfer(struct worker *w, struct active *a, struct xfer *x)
 		ret = xfer_fail(x, BK_CTX_LOCAL_FILE, lf_hresult(errno), 0,
 		    "cannot write %s to disk: %s", a->f->local,
 		    strerror(errno));
+	/* The digest of exactly the temp's bytes (a part written by an
+	 * earlier process is read back once here or as it went); without
+	 * one the reconciler reads the temp itself. */
+	if (ret == XFER_OK && a->f->hash != NULL && fstat(fd, &sb) == 0 &&
+	    xhash_final(a->f->hash, fd, (uint64_t)sb.st_size,
+	    a->f->digest) == 0) {
+		a->f->digest_len = (uint64_t)sb.st_size;
+		a->f->digest_dev = (uint64_t)sb.st_dev;
+		a->f->digest_ino = (uint64_t)sb.st_ino;
+		a->f->digest_ok = 1;
+	}
 out:
 	if (fd >= 0)
 		close(fd);
 	cred_free(&c);
+	x->client_pem = NULL;
+	cred_free_pem(pem, pemlen);
 	return ret;
 }
 
@@ -1112,7 +1145,8 @@ same_transfer(const struct ejob *o, const struct ejob *j)
 	    same_str(o->headers, j->headers) &&
 	    same_str(o->credential, j->credential) &&
 	    o->token_flags == j->token_flags &&
-	    o->auth_computer == j->auth_computer;
+	    o->auth_computer == j->auth_computer &&
+	    same_str(o->client_cert, j->client_cert);
 }
 
 /* Design §4 (round 2), a spec change never throws away good bytes: the
@@ -1219,11 +1253,13 @@ engine_create_job(struct backend *e, const struct bk_job_spec *spec,
 	j->credential = xstrdup_or_null(spec->credential);
 	j->token_flags = spec->token_flags;
 	j->auth_computer = spec->auth_computer;
+	j->client_cert = xstrdup_or_null(spec->client_certificate);
 	j->created = j->modified = time(NULL);
 	j->nfiles = spec->nfiles;
 	for (k = 0; k < spec->nfiles; k++) {
 		j->files[k].remote = strdup(spec->files[k].remote);
 		j->files[k].local = strdup(spec->files[k].local);
+		j->files[k].want_hash = spec->files[k].sha256 != 0;
 		j->files[k].total = BK_SIZE_UNKNOWN;
 		j->files[k].v.size = BK_SIZE_UNKNOWN;
 		if (j->files[k].remote == NULL || j->files[k].local == NULL) {
@@ -1348,6 +1384,7 @@ engine_add_file(struct backend *e, const bk_guid *id,
 	memset(f, 0, sizeof(*f));
 	f->total = BK_SIZE_UNKNOWN;
 	f->v.size = BK_SIZE_UNKNOWN;
+	f->want_hash = file->sha256 != 0;
 	if ((f->remote = strdup(file->remote)) == NULL ||
 	    (f->local = strdup(file->local)) == NULL) {
 		free(f->remote);
@@ -1770,6 +1807,36 @@ out:
 	return rc;
 }
 
+/* The digest the worker computed while writing file index's temp, when it
+ * is of the completed temp as it stands: same file (dev, ino, what
+ * Complete checks before renaming it) and size. */
+static int
+engine_temp_sha256(struct backend *e, const bk_guid *id, size_t index,
+    uint8_t out[32])
+{
+	struct ejob *j;
+	struct efile *f;
+	int rc = BK_E_UNSUPPORTED;
+
+	pthread_mutex_lock(&e->mu);
+	if ((j = find(e, id)) == NULL)
+		rc = BK_E_NOTFOUND;
+	else if (index >= j->nfiles)
+		rc = BK_E_INVALID;
+	else {
+		f = &j->files[index];
+		if (f->completed == 1 && !f->active && f->digest_ok &&
+		    f->temp != NULL && f->digest_len == f->done &&
+		    f->digest_dev == f->temp_dev &&
+		    f->digest_ino == f->temp_ino) {
+			memcpy(out, f->digest, 32);
+			rc = BK_OK;
+		}
+	}
+	pthread_mutex_unlock(&e->mu);
+	return rc;
+}
+
 /* A probe's should_abort: the caller's interrupt, if any. */
 static int
 probe_should_abort(struct xfer *x)
@@ -1786,7 +1853,8 @@ engine_probe(struct backend *e, const struct bk_probe *p,
 	struct ejob settings;
 	struct xfer x;
 	struct cred c;
-	char why[256];
+	char why[256], *pem = NULL;
+	size_t pemlen = 0;
 	int rc;
 
 	memset(&settings, 0, sizeof(settings));
@@ -1817,6 +1885,22 @@ engine_probe(struct backend *e, const struct bk_probe *p,
 			x.password = c.password;
 			x.domain = c.domain;
 		}
+		/* A server that asks for the certificate asks on a probe
+		 * too. */
+		settings.client_cert = (char *)p->settings->client_certificate;
+		if (p->settings->client_certificate != NULL) {
+			if (cred_load_pem(e->credential_dir,
+			    p->settings->client_certificate, &pem, &pemlen,
+			    why, sizeof(why)) != 0) {
+				err->context = BK_CTX_GENERAL_QUEUE_MANAGER;
+				err->code = HR_LOGON_FAILURE;
+				err->text = strdup(why);
+				cred_free(&c);
+				return BK_E_IO;
+			}
+			x.client_pem = pem;
+			x.client_pem_len = pemlen;
+		}
 	}
 	x.remote = p->remote;
 	x.job = &settings;
@@ -1831,6 +1915,7 @@ engine_probe(struct backend *e, const struct bk_probe *p,
 	else
 		rc = BK_E_INVALID;
 	cred_free(&c);
+	cred_free_pem(pem, pemlen);
 	return rc;
 }
 
@@ -1857,6 +1942,7 @@ const struct backend_ops engine_backend_ops = {
 	.cancel = engine_cancel,
 	.complete = engine_complete,
 	.temp_path = engine_temp_path,
+	.temp_sha256 = engine_temp_sha256,
 	.probe = engine_probe,
 	.set_notify = engine_set_notify,
 };

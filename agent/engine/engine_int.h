@@ -11,6 +11,8 @@
 
 #include "backend.h"
 
+struct xhash;		/* xhash.h */
+
 /* HRESULTs the engine reports; the names are BITS's and Win32's, so an
  * administrator can look them up. */
 #define HR_WIN32(e)		((int32_t)(0x80070000u | (uint32_t)(e)))
@@ -30,6 +32,9 @@
 #define HR_INET_CONNECTION_ABORTED HR_WIN32(12030)
 #define HR_INET_CONNECTION_RESET HR_WIN32(12031)
 #define HR_INET_INVALID_CA	HR_WIN32(12045)
+/* ERROR_INTERNET_CLIENT_AUTH_CERT_NEEDED: the server wants a TLS client
+ * certificate (none given, or one it does not accept). */
+#define HR_INET_CLIENT_CERT	HR_WIN32(12044)
 #define HR_INET_SECURE_FAILURE	HR_WIN32(12175)
 #define HR_INET_REDIRECT_FAILED	HR_WIN32(12156)
 #define HR_INET_INVALID_URL	HR_WIN32(12005)
@@ -57,6 +62,14 @@ struct efile {
 	 * picked until that worker's finish() hands it over. */
 	int held;
 	struct bk_validators v;	/* of the remote version the temp holds */
+	/* A sha256 is declared (bk_file_spec.sha256): the worker hashes the
+	 * temp as it writes it (xhash.h); digest_ok says digest is that of
+	 * the completed temp temp_dev/temp_ino holding digest_len bytes. */
+	int want_hash;
+	struct xhash *hash;
+	int digest_ok;
+	uint8_t digest[32];
+	uint64_t digest_len, digest_dev, digest_ino;
 };
 
 /* One job, in memory; guarded by the engine's mutex except gen. */
@@ -71,6 +84,7 @@ struct ejob {
 	char *proxy_list, *proxy_bypass, *headers, *credential;
 	unsigned token_flags;
 	int auth_computer;
+	char *client_cert;	/* client_certificate name, or NULL */
 	time_t created, modified, transfer_completed;
 	uint32_t error_count;
 	int has_error;
@@ -105,8 +119,13 @@ struct xfer {
 	const struct ejob *job;		/* settings only: proxy, headers */
 	const char *user, *password, *domain;	/* helper token, or NULL */
 	const char *ca_file;
+	/* The job's client certificate and key (PEM, cred_load_pem), or
+	 * NULL: handed to libcurl as a blob. */
+	const char *client_pem;
+	size_t client_pem_len;
 	unsigned smb_port;
 	int fd;
+	struct xhash *hash;		/* hashes what is written, or NULL */
 	uint64_t offset;		/* bytes already in fd */
 	const struct bk_validators *have;	/* remote version of those bytes */
 	/* Headers or stat seen: the remote's validators and size.  When
@@ -211,6 +230,13 @@ struct cred {
 int cred_load(const char *dir, const char *name, struct cred *c,
     char *why, size_t whylen);
 void cred_free(struct cred *c);
+/* A client certificate: credential_dir/NAME.pem (certificate and private
+ * key, PEM), held to the checks of cred_load and read through the
+ * checked descriptor; *pem is the file's bytes (NUL-terminated).  Free
+ * with cred_free_pem, which wipes the key. */
+int cred_load_pem(const char *dir, const char *name, char **pem,
+    size_t *len, char *why, size_t whylen);
+void cred_free_pem(char *pem, size_t len);
 
 /* store.c: the SQLite job store. */
 struct store;

@@ -41,6 +41,7 @@
 #include <pthread.h>
 
 #include "engine_int.h"
+#include "xhash.h"
 #include "hdr.h"
 #include "util.h"
 
@@ -77,6 +78,7 @@
 
 struct http_worker {
 	CURL *easy;
+	int cert_asked;		/* tls_msg_cb: the last handshake asked */
 	char *wbuf;		/* HTTP_WBUF bytes, made on first use */
 };
 
@@ -359,6 +361,7 @@ header_cb(char *buf, size_t size, size_t n, void *arg)
 struct hctx {
 	struct hstate h;
 	CURL *easy;
+	int *cert_asked;	/* the worker's */
 };
 
 static size_t
@@ -383,7 +386,7 @@ wflush(struct hstate *h)
 
 	if (h->wlen == 0 || h->werr != 0)
 		return h->werr;
-	if ((h->werr = xfer_write(x->fd, h->wbuf, h->wlen)) != 0)
+	if ((h->werr = xhash_write(x->hash, x->fd, h->wbuf, h->wlen)) != 0)
 		return h->werr;
 	h->unsynced += h->wlen;
 	h->wlen = 0;
@@ -433,7 +436,7 @@ write_cb(char *buf, size_t size, size_t n, void *arg)
 	if (h->wlen + len > HTTP_WBUF && wflush(h) != 0)
 		return 0;
 	if (len > HTTP_WBUF) {
-		if ((h->werr = xfer_write(x->fd, buf, len)) != 0)
+		if ((h->werr = xhash_write(x->hash, x->fd, buf, len)) != 0)
 			return 0;
 		h->unsynced += len;
 	} else {
@@ -594,6 +597,7 @@ struct opts {
 	CURL *e;
 	CURLcode rc;
 	const char *name;
+	int *cert_asked;	/* set: watch for a CertificateRequest */
 };
 
 static void
@@ -652,6 +656,68 @@ low_speed(long *bps, long *secs)
 		*bps = a;
 		*secs = b;
 	}
+}
+
+/* Whether the TLS server of the last handshake on a handle asked for a
+ * client certificate (sent a CertificateRequest).  nginx with
+ * ssl_verify_client on, for one, completes the handshake without one and
+ * answers 400: the status alone would send the administrator to the
+ * file's URL, not to client_certificate.  Seen with OpenSSL's message
+ * callback on each new connection's SSL_CTX; OpenSSL is libcurl's own
+ * (already loaded: RTLD_NOLOAD).  Without it nothing is seen and the
+ * status is reported as it is. */
+static struct {
+	void (*set_msg_cb)(void *, void (*)(int, int, int, const void *,
+	    size_t, void *, void *));
+	long (*ctx_ctrl)(void *, int, long, void *);
+} O;
+static pthread_once_t ssl_once = PTHREAD_ONCE_INIT;
+#define TLS_HANDSHAKE		22	/* SSL3_RT_HANDSHAKE */
+#define TLS_CLIENT_HELLO	1
+#define TLS_CERT_REQUEST	13
+#define SSL_CTRL_MSG_CB_ARG	16	/* SSL_CTRL_SET_MSG_CALLBACK_ARG */
+
+static void
+ssl_load(void)
+{
+	void *h;
+
+	if ((h = dlopen("libssl.so.3", RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD)) ==
+	    NULL)
+		return;
+	*(void **)&O.set_msg_cb = dlsym(h, "SSL_CTX_set_msg_callback");
+	*(void **)&O.ctx_ctrl = dlsym(h, "SSL_CTX_ctrl");
+	/* The handle stays open: libcurl holds the library anyway. */
+}
+
+static void
+tls_msg_cb(int write_p, int version, int type, const void *buf, size_t len,
+    void *ssl, void *arg)
+{
+	int *asked = arg;
+	const unsigned char *b = buf;
+
+	(void)version; (void)ssl;
+	if (type != TLS_HANDSHAKE || len < 1)
+		return;
+	if (write_p && b[0] == TLS_CLIENT_HELLO)
+		*asked = 0;	/* a new handshake */
+	else if (!write_p && b[0] == TLS_CERT_REQUEST)
+		*asked = 1;
+}
+
+/* CURLOPT_SSL_CTX_FUNCTION: each new connection's SSL_CTX reports its
+ * handshake messages to tls_msg_cb. */
+static CURLcode
+ssl_ctx_cb(CURL *e, void *sslctx, void *arg)
+{
+	(void)e;
+	pthread_once(&ssl_once, ssl_load);
+	if (O.set_msg_cb != NULL && O.ctx_ctrl != NULL) {
+		O.set_msg_cb(sslctx, tls_msg_cb);
+		O.ctx_ctrl(sslctx, SSL_CTRL_MSG_CB_ARG, 0, arg);
+	}
+	return CURLE_OK;
 }
 
 /* Options every request of a job carries; url is where this request
@@ -720,6 +786,23 @@ setup_common(struct opts *o, const struct xfer *x, const char *url,
 		if (fd >= 0)
 			close(fd);
 	}
+	if (o->cert_asked != NULL && !plain_http(url)) {
+		OPT(o, CURLOPT_SSL_CTX_FUNCTION, ssl_ctx_cb);
+		OPT(o, CURLOPT_SSL_CTX_DATA, o->cert_asked);
+	}
+	if (x->client_pem != NULL) {
+		/* The certificate and key of the job's client_certificate,
+		 * as read through cred.c's checked descriptor: libcurl
+		 * never opens the path itself.  Certificate and key share
+		 * the one PEM file. */
+		struct curl_blob cert = { (void *)x->client_pem,
+		    x->client_pem_len, CURL_BLOB_COPY };
+
+		OPT(o, CURLOPT_SSLCERTTYPE, "PEM");
+		OPT(o, CURLOPT_SSLCERT_BLOB, &cert);
+		OPT(o, CURLOPT_SSLKEYTYPE, "PEM");
+		OPT(o, CURLOPT_SSLKEY_BLOB, &cert);
+	}
 	switch (j->proxy_usage) {
 	case BK_PROXY_NO_PROXY:
 		/* "" also ignores http_proxy and friends. */
@@ -781,8 +864,55 @@ downgrade_fail(struct xfer *x, const char *to)
 	return failed;
 }
 
+/* Whether the TLS server of e's last connection asked for a client
+ * certificate (a CertificateRequest naming the CAs it accepts).  nginx
+ * with ssl_verify_client on, for one, finishes the handshake without a
+ * certificate and answers 400: the status alone would send the
+ * administrator to the file's URL, not to client_certificate.  OpenSSL
+ * is libcurl's (already loaded: RTLD_NOLOAD); without it, 0. */
+/* The TLS failure of a server that wants a client certificate, or that
+ * refused the one given. */
 static int
-map_error(struct xfer *x, CURL *e, CURLcode rc, const char *errbuf)
+client_cert_fail(struct xfer *x, const char *what)
+{
+	if (x->client_pem == NULL)
+		return xfer_fail(x, BK_CTX_GENERAL_TRANSPORT,
+		    HR_INET_CLIENT_CERT, 0, "%s: the server asks for a TLS"
+		    " client certificate and none is configured (%s): give"
+		    " the source 'client_certificate: NAME' with NAME.pem in"
+		    " the credential_dir", x->remote, what);
+	return xfer_fail(x, BK_CTX_GENERAL_TRANSPORT, HR_INET_CLIENT_CERT, 0,
+	    "%s: the server refused the TLS client certificate %s (%s):"
+	    " check it is issued by a CA the server trusts, not expired,"
+	    " and meant for client authentication", x->remote,
+	    x->job->client_cert ? x->job->client_cert : "", what);
+}
+
+/* A TLS alert that says the certificate was missing or refused (TLS 1.3
+ * servers send it after the handshake, so it comes as a receive error).
+ * A TLS 1.2 server says handshake_failure, which means other things too:
+ * that one counts only after the server asked for a certificate
+ * (cert_asked_alert). */
+static int
+cert_alert(const char *msg)
+{
+	return strstr(msg, "certificate required") != NULL ||
+	    strstr(msg, "alert bad certificate") != NULL ||
+	    strstr(msg, "alert unknown ca") != NULL ||
+	    strstr(msg, "alert certificate unknown") != NULL ||
+	    strstr(msg, "alert certificate expired") != NULL;
+}
+
+static int
+cert_asked_alert(const char *msg, const int *cert_asked)
+{
+	return cert_alert(msg) || (cert_asked != NULL && *cert_asked &&
+	    strstr(msg, "alert handshake failure") != NULL);
+}
+
+static int
+map_error(struct xfer *x, CURL *e, CURLcode rc, const char *errbuf,
+    const int *cert_asked)
 {
 	long code = 0, bps, secs;
 	const char *msg = errbuf[0] ? errbuf : C.easy_strerror(rc);
@@ -799,6 +929,13 @@ map_error(struct xfer *x, CURL *e, CURLcode rc, const char *errbuf)
 			    "authentication, which a man in the middle could "
 			    "read or crack; use an https:// source (or a "
 			    "server that offers Negotiate)", x->remote);
+		if ((code == 400 || code == 403) && !plain_http(x->remote) &&
+		    cert_asked != NULL && *cert_asked) {
+			char what[64];
+
+			snprintf(what, sizeof(what), "HTTP status %ld", code);
+			return client_cert_fail(x, what);
+		}
 		return xfer_fail(x, BK_CTX_REMOTE_FILE, HR_HTTP(code),
 		    code >= 500 || code == 408 || code == 429,
 		    "HTTP status %ld for %s", code, x->remote);
@@ -819,6 +956,10 @@ map_error(struct xfer *x, CURL *e, CURLcode rc, const char *errbuf)
 		    x->remote, msg, bps, secs, HTTP_PROBE_TIMEOUT);
 	case CURLE_RECV_ERROR:
 	case CURLE_SEND_ERROR:
+		if (!plain_http(x->remote) && cert_asked_alert(msg,
+		    cert_asked))
+			return client_cert_fail(x, msg);
+		/* FALLTHROUGH */
 	case CURLE_PARTIAL_FILE:
 	case CURLE_GOT_NOTHING:
 	case CURLE_HTTP2:
@@ -832,6 +973,16 @@ map_error(struct xfer *x, CURL *e, CURLcode rc, const char *errbuf)
 		    HR_INET_INVALID_CA, 0, "server certificate not trusted:"
 		    " %s", msg);
 	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_SSL_CERTPROBLEM:
+		if (rc == CURLE_SSL_CERTPROBLEM)
+			return xfer_fail(x, BK_CTX_GENERAL_TRANSPORT,
+			    HR_INET_CLIENT_CERT, 0, "client certificate %s: %s:"
+			    " NAME.pem must hold the PEM certificate and its"
+			    " unencrypted PEM private key",
+			    x->job->client_cert ? x->job->client_cert : "",
+			    msg);
+		if (cert_asked_alert(msg, cert_asked))
+			return client_cert_fail(x, msg);
 		return xfer_fail(x, BK_CTX_GENERAL_TRANSPORT,
 		    HR_INET_SECURE_FAILURE, 0, "TLS failure: %s", msg);
 	case CURLE_TOO_MANY_REDIRECTS:
@@ -989,7 +1140,7 @@ judge(struct xfer *x, struct hctx *c, CURL *e, CURLcode rc,
 		if (rc == CURLE_HTTP_RETURNED_ERROR &&
 		    (h->r.flags & HDR_RETRY))
 			x->retry_after = h->r.retry_after;
-		return map_error(x, e, rc, errbuf);
+		return map_error(x, e, rc, errbuf, c->cert_asked);
 	}
 	if (!h->started)
 		return xfer_fail(x, BK_CTX_REMOTE_FILE,
@@ -1027,10 +1178,12 @@ http_transfer(struct http_worker *w, struct xfer *x)
 		c.h.sync_from = (off_t)x->offset;
 		c.h.manual = manual_redirects(x);
 		c.easy = e;
+		c.cert_asked = &w->cert_asked;
 		errbuf[0] = '\0';
 		C.easy_reset(e);
 		memset(&o, 0, sizeof(o));
 		o.e = e;
+		o.cert_asked = &w->cert_asked;
 		setup_common(&o, x, url ? url : x->remote, foreign, proxy,
 		    &noproxy, userbuf, sizeof(userbuf));
 		OPT(&o, CURLOPT_ERRORBUFFER, errbuf);
@@ -1197,6 +1350,7 @@ http_probe(const struct xfer *settings, struct bk_validators *out,
 	CURLcode rc = CURLE_OK;
 	long code = 0;
 	int ret = BK_OK, proxy = 0, nredir = 0, foreign = 0, failed = 0;
+	int cert_asked = 0;
 
 	memset(out, 0, sizeof(*out));
 	memset(&h, 0, sizeof(h));
@@ -1216,6 +1370,7 @@ http_probe(const struct xfer *settings, struct bk_validators *out,
 		C.easy_reset(e);
 		memset(&o, 0, sizeof(o));
 		o.e = e;
+		o.cert_asked = &cert_asked;
 		setup_common(&o, &x, url ? url : x.remote, foreign, proxy,
 		    &noproxy, userbuf, sizeof(userbuf));
 		OPT(&o, CURLOPT_HTTPHEADER, foreign ? NULL : hdrs);
@@ -1263,7 +1418,7 @@ http_probe(const struct xfer *settings, struct bk_validators *out,
 		else if (o.rc != CURLE_OK)
 			opts_fail(&x, &o);
 		else
-			map_error(&x, e, rc, errbuf);
+			map_error(&x, e, rc, errbuf, &cert_asked);
 		memset(err, 0, sizeof(*err));
 		err->context = x.ectx;
 		err->code = x.code;

@@ -126,7 +126,7 @@ lf_temp_create(int dfd, uint32_t tag, char **name, int *fd)
 		if (getrandom(&r, sizeof(r), 0) != sizeof(r))
 			return errno;
 		snprintf(buf, sizeof(buf), ".BIT%08X%08X.tmp", tag, r);
-		f = openat(dfd, buf, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+		f = openat(dfd, buf, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW |
 		    O_CLOEXEC, 0644);
 		if (f >= 0) {
 			if ((*name = strdup(buf)) == NULL) {
@@ -193,10 +193,10 @@ lf_temp_open(int dfd, const char *name, uint64_t dev, uint64_t ino,
 {
 	int f, err, fl;
 
-	f = openat(dfd, name, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
+	f = openat(dfd, name, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
 	    O_CLOEXEC);
 	if (f < 0 && errno == ENOENT) {
-		f = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL |
+		f = openat(dfd, name, O_RDWR | O_CREAT | O_EXCL |
 		    O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
 		dev = ino = 0;		/* a new file: nothing to compare */
 	}

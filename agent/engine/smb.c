@@ -25,8 +25,11 @@
 #include <libsmbclient.h>
 
 #include "engine_int.h"
+#include "xhash.h"
 
+#ifndef SMB_BUFFER
 #define SMB_BUFFER	(1u << 20)	/* per read; larger buys no speed on loopback, costs RSS */
+#endif
 #define SMB_SYNC_EVERY	(32u << 20)
 #define ERROR_BAD_NET_NAME 67
 /* Each request to the server gives up after this long (libsmbclient's
@@ -72,6 +75,113 @@ static struct {
 static pthread_once_t smb_once = PTHREAD_ONCE_INIT;
 static int smb_loaded;
 
+/* Samba's thread hooks (lib/util/smb_threads.h, struct
+ * smb_thread_functions as Samba 4.17's libsamba-util.so.0 calls it:
+ * seven members, create_tls at offset 0x18 and get_tls at 0x30 in its
+ * talloc_stackframe code; later Samba added a once member after
+ * lock_mutex, so the hooks go in only for the 4.x library this build
+ * was made against: see smb_load).  smbc_thread_posix(), which installs them for a
+ * libsmbclient user, is not exported by Debian's build, but
+ * smb_thread_set_functions() is: installed before the first call into
+ * the library, they make its talloc stack of frames (talloc_tos) and its
+ * once-initialisations per thread.  With them each worker's own context
+ * may read while another worker's reads (Samba's rule: one context per
+ * thread); without them (another libsamba-util) every call stays under
+ * ctx_mu as before. */
+struct smb_thread_fns {
+	int (*create_mutex)(const char *, void **, const char *);
+	void (*destroy_mutex)(void *, const char *);
+	int (*lock_mutex)(void *, int, const char *);
+	int (*create_tls)(const char *, void **, const char *);
+	void (*destroy_tls)(void **, const char *);
+	int (*set_tls)(void *, const void *, const char *);
+	void *(*get_tls)(void *, const char *);
+};
+#define SMB_THREAD_UNLOCK 2
+
+static int
+st_create_mutex(const char *name, void **out, const char *loc)
+{
+	pthread_mutex_t *m = malloc(sizeof(*m));
+
+	(void)name; (void)loc;
+	if (m == NULL)
+		return ENOMEM;
+	pthread_mutex_init(m, NULL);
+	*out = m;
+	return 0;
+}
+
+static void
+st_destroy_mutex(void *m, const char *loc)
+{
+	(void)loc;
+	pthread_mutex_destroy(m);
+	free(m);
+}
+
+static int
+st_lock(void *m, int type, const char *loc)
+{
+	(void)loc;
+	return type == SMB_THREAD_UNLOCK ? pthread_mutex_unlock(m) :
+	    pthread_mutex_lock(m);
+}
+
+static int
+st_create_tls(const char *name, void **out, const char *loc)
+{
+	pthread_key_t *k = malloc(sizeof(*k));
+	int err;
+
+	(void)name; (void)loc;
+	if (k == NULL)
+		return ENOMEM;
+	if ((err = pthread_key_create(k, NULL)) != 0) {
+		free(k);
+		return err;
+	}
+	*out = k;
+	return 0;
+}
+
+static void
+st_destroy_tls(void **k, const char *loc)
+{
+	(void)loc;
+	if (*k != NULL) {
+		pthread_key_delete(*(pthread_key_t *)*k);
+		free(*k);
+		*k = NULL;
+	}
+}
+
+static int
+st_set_tls(void *k, const void *v, const char *loc)
+{
+	(void)loc;
+	if (k == NULL)
+		return EINVAL;
+	return pthread_setspecific(*(pthread_key_t *)k, v);
+}
+
+/* Samba's talloc_stackframe asks for its key's value before the once
+ * that creates the key: no key yet is no value. */
+static void *
+st_get_tls(void *k, const char *loc)
+{
+	(void)loc;
+	return k == NULL ? NULL : pthread_getspecific(*(pthread_key_t *)k);
+}
+
+static const struct smb_thread_fns smb_threads = {
+	st_create_mutex, st_destroy_mutex, st_lock, st_create_tls, st_destroy_tls, st_set_tls, st_get_tls
+};
+/* Set when the hooks are in: reads and other calls on an open file go
+ * without ctx_mu.  BITSYNC_SMB_SERIAL=1 keeps every call under it (for
+ * the benchmark's before/after). */
+static int smb_threaded;
+
 static void
 smb_load(void)
 {
@@ -101,6 +211,24 @@ smb_load(void)
 	SYM(getFunctionStat);
 #undef SYM
 	smb_loaded = 1;
+	{
+		const char *serial = getenv("BITSYNC_SMB_SERIAL");
+		const char *(*version)(void);
+		int (*set_fns)(const struct smb_thread_fns *);
+		void *u;
+
+		/* Only the Samba whose layout was checked (4.17, Debian
+		 * 12's); any other keeps every call under ctx_mu. */
+		if ((serial == NULL || strcmp(serial, "1") != 0) &&
+		    (*(void **)&version = dlsym(h, "smbc_version")) != NULL &&
+		    strncmp(version(), "4.17.", 5) == 0 &&
+		    (u = dlopen("libsamba-util.so.0", RTLD_NOW | RTLD_LOCAL |
+		    RTLD_NOLOAD)) != NULL &&
+		    (*(void **)&set_fns = dlsym(u,
+		    "smb_thread_set_functions")) != NULL &&
+		    set_fns(&smb_threads) == 0)
+			smb_threaded = 1;
+	}
 }
 
 static int
@@ -113,6 +241,7 @@ smb_available(void)
 struct smb_worker {
 	SMBCCTX *ctx;
 	char *key;		/* port|user|domain the context logs on with */
+	char *share;		/* "smb://host:port/share/" ctx is connected to */
 	char *buf;
 	const struct xfer *cur;
 };
@@ -142,16 +271,19 @@ auth_fn(SMBCCTX *c, const char *srv, const char *shr, char *wg, int wglen,
 	snprintf(pw, (size_t)pwlen, "%s", x->password ? x->password : "");
 }
 
-/* Debian's libsmbclient does not export smbc_thread_posix(), so its
- * global state — smb.conf, the debug system and, on every call, talloc's
- * stack of frames — is shared by all threads.  Two workers using their own
- * contexts at once still corrupt that stack ("Freed frame ..., expected
- * ...") and stall, so every use of libsmbclient holds this one lock:
- * each call into libsmbclient holds this one lock (HTTP workers are not
- * affected).  A transfer takes it per request, not for the whole file:
- * held across a file, it made a refresh probe on the daemon's thread
- * wait for the whole transfer.  It is recursive because a context is
- * set up inside the lock. */
+/* Debian's libsmbclient does not export smbc_thread_posix(), so without
+ * the thread hooks installed in smb_load its global state (smb.conf, the
+ * debug system and, on every call, talloc's stack of frames) is shared by
+ * all threads: two workers using their own contexts at once corrupt that
+ * stack ("Freed frame ..., expected ...") and stall.  With the hooks
+ * (smb_threaded) each thread has its own stack of frames and a worker's
+ * calls on its own open file need no lock; what still touches global
+ * state holds this lock: creating and freeing contexts, the first open
+ * of a share on a context (connection, name resolution), and probes.
+ * Without the hooks every call holds it, one request at a time (held
+ * across a file, it made a refresh probe on the daemon's thread wait for
+ * the whole transfer).  It is recursive because a context is set up
+ * inside the lock. */
 static pthread_mutex_t ctx_mu = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
 
 static void
@@ -210,6 +342,7 @@ smb_worker_free(struct smb_worker *w)
 	if (w->ctx != NULL)
 		free_ctx(w->ctx);
 	free(w->key);
+	free(w->share);
 	free(w->buf);
 	free(w);
 }
@@ -298,10 +431,42 @@ ensure_ctx(struct smb_worker *w, const struct xfer *x)
 		free_ctx(w->ctx);
 	free(w->key);
 	w->key = NULL;
+	free(w->share);
+	w->share = NULL;
 	if ((w->ctx = new_ctx(w, x->smb_port)) == NULL)
 		return -1;
 	w->key = strdup(key);
 	return 0;
+}
+
+/* Calls on an open file: under ctx_mu unless the thread hooks are in. */
+static void
+io_lock(void)
+{
+	if (!smb_threaded)
+		pthread_mutex_lock(&ctx_mu);
+}
+
+static void
+io_unlock(void)
+{
+	if (!smb_threaded)
+		pthread_mutex_unlock(&ctx_mu);
+}
+
+/* Records the "smb://host:port/share/" part of url: w->ctx holds a
+ * connection to it. */
+static void
+remember_share(struct smb_worker *w, const char *url)
+{
+	const char *p = url + 6;	/* past "smb://" */
+
+	free(w->share);
+	w->share = NULL;
+	if (strncmp(url, "smb://", 6) != 0 || (p = strchr(p, '/')) == NULL ||
+	    (p = strchr(p + 1, '/')) == NULL)
+		return;
+	w->share = strndup(url, (size_t)(p - url) + 1);
 }
 
 static int smb_probe_locked(const struct xfer *settings,
@@ -506,7 +671,7 @@ smb_transfer(struct smb_worker *w, struct xfer *x)
 	off_t sync_from, sk;
 	ssize_t r;
 	size_t want;
-	int ret, restart = 0, err, st;
+	int ret, restart = 0, err, st, locked = 1;
 
 	w->cur = x;
 	if (!smb_available()) {
@@ -523,15 +688,27 @@ smb_transfer(struct smb_worker *w, struct xfer *x)
 		    1, "out of memory");
 		goto out;
 	}
+	/* The first open of a share on this worker's context connects
+	 * (name resolution, session setup: global state of the library)
+	 * and holds ctx_mu; later opens on that connection, and the reads,
+	 * go in parallel with the other workers' (smb_threaded). */
 	pthread_mutex_lock(&ctx_mu);
 	err = ensure_ctx(w, x);
+	if (err == 0 && smb_threaded && w->share != NULL &&
+	    strncmp(url, w->share, strlen(w->share)) == 0) {
+		pthread_mutex_unlock(&ctx_mu);
+		locked = 0;
+	}
 	if (err == 0) {
 		errno = 0;
 		fh = S.getFunctionOpen(w->ctx)(w->ctx, url, O_RDONLY, 0);
 		err = fh == NULL ? (errno ? errno : EIO) : 0;
+		if (fh != NULL && locked)
+			remember_share(w, url);
 	} else
 		err = -1;
-	pthread_mutex_unlock(&ctx_mu);
+	if (locked)
+		pthread_mutex_unlock(&ctx_mu);
 	if (err == -1) {
 		ret = xfer_fail(x, BK_CTX_GENERAL_TRANSPORT, HR_GEN_FAILURE, 1,
 		    "cannot set up the SMB client");
@@ -543,13 +720,15 @@ smb_transfer(struct smb_worker *w, struct xfer *x)
 		if (x->transient) {
 			free_ctx(w->ctx);
 			w->ctx = NULL;
+			free(w->share);
+			w->share = NULL;
 		}
 		goto out;
 	}
-	pthread_mutex_lock(&ctx_mu);
+	io_lock();
 	st = S.getFunctionFstat(w->ctx)(w->ctx, fh, &sb);
 	err = errno;
-	pthread_mutex_unlock(&ctx_mu);
+	io_unlock();
 	if (st != 0) {
 		ret = smb_fail(x, err, "reading the size of");
 		goto out;
@@ -562,10 +741,10 @@ smb_transfer(struct smb_worker *w, struct xfer *x)
 		struct timespec ts = { SMB_MTIME_FRESH, 0 };
 
 		nanosleep(&ts, NULL);
-		pthread_mutex_lock(&ctx_mu);
+		io_lock();
 		st = S.getFunctionFstat(w->ctx)(w->ctx, fh, &sb);
 		err = errno;
-		pthread_mutex_unlock(&ctx_mu);
+		io_unlock();
 		if (st != 0) {
 			ret = smb_fail(x, err, "reading the size of");
 			goto out;
@@ -604,11 +783,11 @@ smb_transfer(struct smb_worker *w, struct xfer *x)
 		goto out;
 	}
 	if (x->offset > 0) {
-		pthread_mutex_lock(&ctx_mu);
+		io_lock();
 		sk = S.getFunctionLseek(w->ctx)(w->ctx, fh, (off_t)x->offset,
 		    SEEK_SET);
 		err = errno;
-		pthread_mutex_unlock(&ctx_mu);
+		io_unlock();
 		if (sk < 0) {
 			ret = smb_fail(x, err, "seeking in");
 			goto out;
@@ -626,10 +805,10 @@ smb_transfer(struct smb_worker *w, struct xfer *x)
 		    (size_t)(size - x->offset - got) : SMB_BUFFER;
 		if (want == 0)
 			want = 1;
-		pthread_mutex_lock(&ctx_mu);
+		io_lock();
 		r = S.getFunctionRead(w->ctx)(w->ctx, fh, w->buf, want);
 		err = errno;
-		pthread_mutex_unlock(&ctx_mu);
+		io_unlock();
 		if (r < 0) {
 			ret = smb_fail(x, err, "reading");
 			goto out;
@@ -646,7 +825,8 @@ smb_transfer(struct smb_worker *w, struct xfer *x)
 			    (unsigned long long)size);
 			goto out;
 		}
-		if ((err = xfer_write(x->fd, w->buf, (size_t)r)) != 0) {
+		if ((err = xhash_write(x->hash, x->fd, w->buf, (size_t)r)) !=
+		    0) {
 			ret = xfer_fail(x, BK_CTX_LOCAL_FILE, lf_hresult(err), 0,
 			    "writing the temporary file: %s", strerror(err));
 			goto out;
@@ -671,10 +851,10 @@ smb_transfer(struct smb_worker *w, struct xfer *x)
 	}
 	/* An edit during the read that kept the size shows in the mtime:
 	 * what was read may be two versions, so it is not committed. */
-	pthread_mutex_lock(&ctx_mu);
+	io_lock();
 	st = S.getFunctionFstat(w->ctx)(w->ctx, fh, &after);
 	err = errno;
-	pthread_mutex_unlock(&ctx_mu);
+	io_unlock();
 	if (st != 0) {
 		ret = smb_fail(x, err, "reading the size of");
 		goto out;
@@ -689,9 +869,9 @@ smb_transfer(struct smb_worker *w, struct xfer *x)
 	ret = XFER_OK;
 out:
 	if (fh != NULL && w->ctx != NULL) {
-		pthread_mutex_lock(&ctx_mu);
+		io_lock();
 		S.getFunctionClose(w->ctx)(w->ctx, fh);
-		pthread_mutex_unlock(&ctx_mu);
+		io_unlock();
 	}
 	w->cur = NULL;
 	free(url);

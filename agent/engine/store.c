@@ -24,6 +24,7 @@
 
 #include "db.h"
 #include "engine_int.h"
+#include "xhash.h"
 #include "log.h"
 #include "platform.h"
 
@@ -111,6 +112,15 @@ static const char schema[] =
     " temp_ino INTEGER NOT NULL DEFAULT 0,"
     " PRIMARY KEY (job, idx));";
 
+/* Columns added since the first store; an older store gains them (their
+ * defaults are what its rows meant). */
+static const struct {
+	const char *table, *name, *decl;
+} added_columns[] = {
+	{ "jobs", "client_cert", "TEXT" },
+	{ "files", "want_hash", "INTEGER NOT NULL DEFAULT 0" },
+};
+
 /* A store from before temps recorded their device and inode gains the
  * two columns (0: unknown; such a temp is checked without them). */
 static int
@@ -124,6 +134,29 @@ add_temp_identity(sqlite3 *db)
 	    " NOT NULL DEFAULT 0; ALTER TABLE files ADD COLUMN temp_ino"
 	    " INTEGER NOT NULL DEFAULT 0;", NULL, NULL, NULL) == SQLITE_OK ?
 	    0 : -1;
+}
+
+static int
+add_columns(sqlite3 *db)
+{
+	char sql[256];
+	size_t i;
+	int r;
+
+	for (i = 0; i < sizeof(added_columns) / sizeof(added_columns[0]);
+	    i++) {
+		if ((r = db_has_column(db, added_columns[i].table,
+		    added_columns[i].name)) == 1)
+			continue;
+		if (r != 0)
+			return -1;
+		snprintf(sql, sizeof(sql), "ALTER TABLE %s ADD COLUMN %s %s;",
+		    added_columns[i].table, added_columns[i].name,
+		    added_columns[i].decl);
+		if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+			return -1;
+	}
+	return 0;
 }
 
 int
@@ -150,7 +183,7 @@ store_open(const char *state_dir, struct store **out)
 	 * per short-lived command); the next open reads it. */
 	sqlite3_db_config(s->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
 	if (sqlite3_exec(s->db, schema, NULL, NULL, NULL) != SQLITE_OK ||
-	    add_temp_identity(s->db) != 0)
+	    add_temp_identity(s->db) != 0 || add_columns(s->db) != 0)
 		goto out;
 	*out = s;
 	s = NULL;
@@ -210,7 +243,8 @@ store_load(struct store *s, struct ejob ***jobsp, size_t *np)
 	    " headers, credential, token_flags, auth_computer, created,"
 	    " modified, transfer_completed, error_count, has_error,"
 	    " err_context, err_code, err_text, err_remote, err_local,"
-	    " retry_at, stall_since, active_secs FROM jobs ORDER BY seq",
+	    " retry_at, stall_since, active_secs, client_cert FROM jobs"
+	    " ORDER BY seq",
 	    -1, &st, NULL) != SQLITE_OK)
 		goto out;
 	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
@@ -254,6 +288,7 @@ store_load(struct store *s, struct ejob ***jobsp, size_t *np)
 		j->retry_at = (time_t)sqlite3_column_int64(st, 26);
 		j->stall_since = (time_t)sqlite3_column_int64(st, 27);
 		j->active_secs = sqlite3_column_double(st, 28);
+		j->client_cert = col_text(st, 29);
 	}
 	if (r != SQLITE_DONE)
 		goto out;
@@ -262,7 +297,8 @@ store_load(struct store *s, struct ejob ***jobsp, size_t *np)
 
 	if (sqlite3_prepare_v2(s->db, "SELECT job, idx, remote, local, temp,"
 	    " total, done, completed, v_size, v_mtime, v_etag, v_lastmod,"
-	    " temp_dev, temp_ino FROM files ORDER BY job, idx", -1, &st,
+	    " temp_dev, temp_ino, want_hash FROM files ORDER BY job, idx", -1,
+	    &st,
 	    NULL) != SQLITE_OK)
 		goto out;
 	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
@@ -292,6 +328,7 @@ store_load(struct store *s, struct ejob ***jobsp, size_t *np)
 		f->v.last_modified = col_text(st, 11);
 		f->temp_dev = (uint64_t)sqlite3_column_int64(st, 12);
 		f->temp_ino = (uint64_t)sqlite3_column_int64(st, 13);
+		f->want_hash = sqlite3_column_int(st, 14);
 		if (f->remote == NULL || f->local == NULL)
 			goto out;
 	}
@@ -322,9 +359,9 @@ put_job(struct store *s, const struct ejob *j, int insert)
 	    " token_flags, auth_computer, created, modified,"
 	    " transfer_completed, error_count, has_error, err_context,"
 	    " err_code, err_text, err_remote, err_local, retry_at,"
-	    " stall_since, active_secs) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,"
-	    " ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,"
-	    " ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29)" :
+	    " stall_since, active_secs, client_cert) VALUES (?1, ?2, ?3, ?4,"
+	    " ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,"
+	    " ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30)" :
 	    "UPDATE jobs SET state = ?5, priority = ?6, modified = ?18,"
 	    " transfer_completed = ?19, error_count = ?20, has_error = ?21,"
 	    " err_context = ?22, err_code = ?23, err_text = ?24,"
@@ -362,6 +399,8 @@ put_job(struct store *s, const struct ejob *j, int insert)
 	sqlite3_bind_int64(st, 27, (sqlite3_int64)j->retry_at);
 	sqlite3_bind_int64(st, 28, (sqlite3_int64)j->stall_since);
 	sqlite3_bind_double(st, 29, j->active_secs);
+	if (insert)
+		db_bind_text(st, 30, j->client_cert);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		goto out;
 	rc = BK_OK;
@@ -379,8 +418,8 @@ put_file(struct store *s, const struct ejob *j, size_t i, int insert)
 	const char *sql = insert ?
 	    "INSERT INTO files (job, idx, remote, local, temp, total, done,"
 	    " completed, v_size, v_mtime, v_etag, v_lastmod, temp_dev,"
-	    " temp_ino) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,"
-	    " ?12, ?13, ?14)" :
+	    " temp_ino, want_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
+	    " ?10, ?11, ?12, ?13, ?14, ?15)" :
 	    "UPDATE files SET temp = ?5, total = ?6, done = ?7,"
 	    " completed = ?8, v_size = ?9, v_mtime = ?10, v_etag = ?11,"
 	    " v_lastmod = ?12, temp_dev = ?13, temp_ino = ?14"
@@ -402,6 +441,8 @@ put_file(struct store *s, const struct ejob *j, size_t i, int insert)
 	db_bind_text(st, 12, f->v.last_modified);
 	sqlite3_bind_int64(st, 13, (sqlite3_int64)f->temp_dev);
 	sqlite3_bind_int64(st, 14, (sqlite3_int64)f->temp_ino);
+	if (insert)
+		sqlite3_bind_int(st, 15, f->want_hash);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		goto out;
 	rc = BK_OK;
@@ -508,11 +549,13 @@ ejob_free(struct ejob *j)
 	free(j->proxy_bypass);
 	free(j->headers);
 	free(j->credential);
+	free(j->client_cert);
 	backend_free_error(&j->err);
 	for (i = 0; i < j->nfiles; i++) {
 		free(j->files[i].remote);
 		free(j->files[i].local);
 		free(j->files[i].temp);
+		xhash_free(j->files[i].hash);
 		backend_free_validators(&j->files[i].v);
 	}
 	free(j->files);

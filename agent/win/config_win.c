@@ -212,7 +212,8 @@ value_text(struct cset *st, const struct ckey *k, const char *where,
 	case REG_DWORD:
 		if (len != sizeof(DWORD))
 			break;
-		if (k->kind == CK_UINT || k->kind == CK_RATE)
+		if (k->kind == CK_UINT || k->kind == CK_RATE ||
+		    k->kind == CK_BOOL)
 			return xasprintf("%lu", (unsigned long)*(const DWORD *)
 			    (const void *)data);
 		if (k->kind == CK_DURATION)
@@ -224,7 +225,8 @@ value_text(struct cset *st, const struct ckey *k, const char *where,
 	}
 	rerr(st, where, "%s has the wrong registry type; write it as a "
 	    "REG_SZ%s, e.g. %s", k->name, k->kind == CK_UINT ||
-	    k->kind == CK_RATE || k->kind == CK_DURATION ? " or REG_DWORD" :
+	    k->kind == CK_RATE || k->kind == CK_DURATION ||
+	    k->kind == CK_BOOL ? " or REG_DWORD" :
 	    k->kind == CK_DRIVES || k->kind == CK_ROOTS ||
 	    k->kind == CK_CALLS ? " or REG_MULTI_SZ" :
 	    "", ckeys_example(st, k));

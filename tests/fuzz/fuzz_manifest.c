@@ -1,7 +1,8 @@
 /* fuzz_manifest.c - libFuzzer target over the manifest reader and every
  * validation rule.  The first input byte picks platform, drop-in mode and
  * whether a host config with drives and roots applies, so all branches of
- * the destination rules are reachable. */
+ * the destination rules are reachable; bit 8 allows on_change commands
+ * (allow_commands), so the command rules' model is built too. */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -31,6 +32,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		cfg.allow_roots = roots;
 		cfg.nallow_roots = 2;
 	}
+	cfg.allow_commands = (mode & 8) != 0;
 	opts.platform = (mode & 1) ? PLATFORM_WINDOWS : PLATFORM_POSIX;
 	opts.config = &cfg;
 	opts.permissions = PERM_OFF;
@@ -41,6 +43,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (i = 0; i < m->nsets; i++)
 		if (m->sets[i].destination != NULL)
 			(void)strlen(m->sets[i].destination);
+	for (i = 0; i < m->nsets; i++)
+		if (m->sets[i].on_change != NULL) {
+			size_t k;
+
+			for (k = 0; k < m->sets[i].on_change->argc; k++)
+				(void)strlen(m->sets[i].on_change->argv[k]);
+		}
 	diags_sort(&d);
 	manifest_free(m);
 	diags_free(&d);

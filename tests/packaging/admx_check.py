@@ -50,6 +50,7 @@ READER_TYPES = {
     "CK_UINT": _SZ | {"REG_DWORD"}, "CK_RATE": _SZ | {"REG_DWORD"},
     "CK_DRIVES": _SZ | {"REG_MULTI_SZ"}, "CK_ROOTS": _SZ | {"REG_MULTI_SZ"},
     "CK_CALLS": _SZ | {"REG_MULTI_SZ"},
+    "CK_BOOL": _SZ | {"REG_DWORD"},
 }
 problems = []
 

@@ -8,6 +8,7 @@ Run one: BITSYNC=build/bitsync ENGINE_DRIVE=build/tests/engine/engine_drive \\
     /usr/bin/python3 tests/plan/test_lkg_memory.py LkgMemoryTest.test_copy_in_force_without_temp_folder
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -45,6 +46,8 @@ class LkgMemoryTest(Base):
                              sources=False)
         p = self.run_bitsync("apply")
         self.assertEqual(p.returncode, 0, p.stderr)
+        digest = self.digest()
+        self.assertRegex(digest, "^[0-9a-f]{64}$")
         with open(bad, "w") as f:
             f.write("version: 1\nsets: [\n")
         os.unlink(os.path.join(self.dst, "app", "a.bin"))
@@ -67,6 +70,13 @@ class LkgMemoryTest(Base):
         self.assertEqual(plan["last_known_good"], [bad])
         files = {a["name"]: a["manifest_file"] for a in plan["sets"]}
         self.assertEqual(files, {"app": bad, "other": good}, plan)
+        # The digest in force is the good manifest's: the copy stands
+        # for the broken file (README, bitsync_manifest_info).
+        self.assertEqual(self.digest(), digest)
+
+    def digest(self):
+        p = self.run_bitsync("status", "--format", "json")
+        return json.loads(p.stdout)["manifest"]["digest"]
 
 
 if __name__ == "__main__":

@@ -509,6 +509,34 @@ test_optional(const char *base, const char *work)
 	s.custom_headers = "X-Fleet: contoso";
 	check_optional("custom headers", &s, "IBackgroundCopyJobHttpOptions");
 
+	/* client_certificate (issue 14): Wine's BITS answers
+	 * SetClientCertificateByName with E_NOTIMPL; the set must then be
+	 * refused with a sentence naming the call, never transferred
+	 * without the certificate. */
+	spec_init(&s, "clientcert", f, 1);
+	s.client_certificate = "bitsync-test-client";
+	{
+		struct bk_job *jobs;
+		size_t before = 0, after = 0;
+
+		if (ops->list_jobs(be, &jobs, &before) == BK_OK)
+			backend_free_jobs(jobs, before);
+		rc = ops->create_job(be, &s, &id);
+		if (ops->list_jobs(be, &jobs, &after) == BK_OK)
+			backend_free_jobs(jobs, after);
+		if (rc == BK_OK)
+			ops->cancel(be, &id);
+		result(rc == BK_E_UNSUPPORTED &&
+		    strstr(lasterr(), "SetClientCertificateByName") != NULL &&
+		    strstr(lasterr(), "bitsync-test-client") != NULL &&
+		    strstr(lasterr(), "not transferred") != NULL &&
+		    after == before, "client certificate refused under Wine"
+		    " with a plain message, no job left",
+		    "rc %d, jobs %zu -> %zu, message: %s", rc, before, after,
+		    lasterr());
+		note("client certificate: %s", lasterr());
+	}
+
 	spec_init(&s, "suspend", f, 1);
 	if (ops->create_job(be, &s, &id) == BK_OK) {
 		rc = ops->suspend(be, &id);

@@ -241,6 +241,21 @@ else
 	SDRIVER=
 fi
 
+# cmd_drive.exe: the on_change runner's Windows half (issue 13).
+CDRIVER=$BUILD/cmd_drive.exe
+if [ "$ONLY" != all ] && [ "$ONLY" != reconcile ]; then
+	CDRIVER=
+elif [ ${#CFLAGS[@]} -gt 0 ] && x86_64-w64-mingw32-gcc "${CFLAGS[@]}" -static \
+	-o "$CDRIVER" "$HERE/cmd_drive.c" "$ROOT/agent/win/command_proc_win.c" \
+	"$ROOT/agent/win/winutil.c" "$ROOT/agent/util.c" \
+	"$BUILD/gen/bitsync_msg.o" "${LIBS[@]}" -lshell32 >"$TMP/cdriver.log" 2>&1; then
+	pass "cross build of cmd_drive.exe"
+else
+	fail "cross build of cmd_drive.exe"
+	cat "$TMP/cdriver.log"
+	CDRIVER=
+fi
+
 # job_drive.exe: another program's view of the BITS jobs (reconcile checks).
 JDRIVER=$BUILD/job_drive.exe
 if [ "$ONLY" != all ] && [ "$ONLY" != reconcile ]; then
@@ -354,6 +369,10 @@ if [ -n "$WDRIVER" ]; then
 fi
 if [ -n "$SDRIVER" ] && [ "$ONLY" != reconcile ]; then
 	run_driver service "$SDRIVER" test
+fi
+if [ -n "$CDRIVER" ]; then
+	mkdir -p "$TMP/cwork"
+	run_driver on_change "$CDRIVER" test "$(winepath -w "$TMP/cwork")"
 fi
 
 # --- bitsync.exe --------------------------------------------------------------
@@ -761,6 +780,16 @@ if [ -f "$EXE" ] && [ -n "$JDRIVER" ] && { [ "$ONLY" = all ] || [ "$ONLY" = reco
 	else
 		fail "reconcile: plan after apply: exit $rc: $out"
 	fi
+	# backends[] (agent/backends.c): bitsync.exe carries BITS only; a
+	# config naming the engine is refused, not served by BITS silently.
+	wine reg add "$RKEY\\agent" /v backend /d engine /f >/dev/null 2>&1 </dev/null
+	wrc plan
+	if [ $rc -eq 69 ] && echo "$out" | grep -q 'backend = engine is not available on Windows'; then
+		pass "reconcile: backend = engine is refused on Windows (exit 69, a sentence)"
+	else
+		fail "reconcile: backend = engine: exit $rc: $out"
+	fi
+	wine reg delete "$RKEY\\agent" /v backend /f >/dev/null 2>&1 </dev/null
 	wrc status --format json
 	if [ $rc -eq 0 ] && echo "$out" | /usr/bin/python3 -c '
 import json, sys
@@ -1101,6 +1130,10 @@ sys.exit(0 if d["summary"]["sets"] == d["summary"]["in_sync"] == 4 else 1)'; the
 	done
 	wine reg add "$SKEY\\agent" /v bits_tolerate_unimplemented \
 		/t REG_MULTI_SZ /d SetProxySettings /f >/dev/null 2>&1 </dev/null
+	# on_change (issue 13): the service runs the set's command itself
+	# (BITS never runs notify programs of service accounts).
+	wine reg add "$SKEY\\agent" /v allow_commands /t REG_DWORD /d 1 /f \
+		>/dev/null 2>&1 </dev/null
 	wexe service install
 	irc=$rc
 	# the same service command line as the MSI's (--only msi): the path
@@ -1133,6 +1166,10 @@ sys.exit(0 if d["summary"]["sets"] == d["summary"]["in_sync"] == 4 else 1)'; the
 		echo "    source: websvc"
 		printf '%s\n' "    destination: 'C:\\bss\\dest\\svc'"
 		echo "    files: [a.bin, sub/b.txt]"
+		# cmd.exe only as a program that writes what it sees: its
+		# environment, its working folder, the list of changed files
+		echo "    on_change:"
+		printf '%s\n' "      run: ['%SystemRoot%\\System32\\cmd.exe', /c, set, '>', 'C:\\bss\\oc.txt', '&', cd, '>>', 'C:\\bss\\oc.txt', '&', type, '%BITSYNC_CHANGED%', '>>', 'C:\\bss\\oc.txt']"
 	} > "$SDIR/manifests/10-svc.yaml.tmp"
 	t0=$(date +%s.%N)
 	mv "$SDIR/manifests/10-svc.yaml.tmp" "$SDIR/manifests/10-svc.yaml"
@@ -1147,6 +1184,23 @@ sys.exit(0 if d["summary"]["sets"] == d["summary"]["in_sync"] == 4 else 1)'; the
 	else
 		# shellcheck disable=SC2012  # a listing for the reader
 		fail "service: the dropped manifest was not applied: $(ls -lR "$SDIR" 2>&1 | head -n 20)"
+	fi
+	for _ in $(seq 100); do
+		grep -q 'b.txt' "$SDIR/oc.txt" 2>/dev/null && break
+		sleep 0.1
+	done
+	oc=$(tr -d '\r' < "$SDIR/oc.txt" 2>/dev/null)
+	if echo "$oc" | grep -qx 'BITSYNC_SET=svc' &&
+		echo "$oc" | grep -qix 'BITSYNC_DESTINATION=C:\\bss\\dest\\svc' &&
+		echo "$oc" | grep -qix 'C:\\bss\\dest\\svc' &&
+		echo "$oc" | grep -qix 'C:\\bss\\dest\\svc\\a.bin' &&
+		echo "$oc" | grep -qix 'C:\\bss\\dest\\svc\\sub\\b.txt' &&
+		echo "$oc" | grep -qi '^BITSYNC_CHANGED=C:\\bss\\state\\commands\\svc.changed$' &&
+		echo "$oc" | grep -qi '^PATH=C:\\windows\\system32;' &&
+		! echo "$oc" | grep -qi '^USERPROFILE='; then
+		pass "service: on_change runs once the files are committed (CreateProcessW, cleared environment, cwd the destination, the changed list)"
+	else
+		fail "service: on_change output: $oc"
 	fi
 	svclog=$(tr -d '\r' < "$TMP/services.log")
 	if echo "$svclog" | grep -q 'eventlog:ServiceMain' &&
