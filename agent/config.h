@@ -40,6 +40,11 @@ struct config {
 	char *credential_dir;
 	char *status_file;
 	char *metrics_file;		/* NULL: off */
+	/* POSIX: the computer account's keys for `auth: computer` (krb.h);
+	 * NULL: off (anonymous).  machine_principal NULL: the keytab's
+	 * HOST$ principal. */
+	char *machine_keytab;
+	char *machine_principal;
 	int allow_commands;		/* manifests may carry on_change */
 	/* BITS calls whose E_NOTIMPL is a warning, not a refusal of the set
 	 * (CONFIG_TOLERATE_*): for test hosts whose BITS is incomplete

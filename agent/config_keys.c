@@ -75,6 +75,14 @@ const struct ckey config_keys[] = {
 	    offsetof(struct config, metrics_file),
 	    "/var/lib/prometheus/node-exporter/bitsync.prom",
 	    "%ProgramData%\\bitsync\\bitsync.prom" },
+	/* Linux: auth: computer as the computer account (krb.h); default
+	 * /etc/krb5.keytab (config_defaults), empty: off. */
+	{ "agent", "machine_keytab", CK_PATH, CF_EMPTY_OFF, 0, 0,
+	    offsetof(struct config, machine_keytab), "/etc/krb5.keytab",
+	    NULL },
+	{ "agent", "machine_principal", CK_PRINCIPAL, 0, 0, 0,
+	    offsetof(struct config, machine_principal),
+	    "WS1$@CORP.EXAMPLE", NULL },
 	{ "agent", "allow_commands", CK_BOOL, 0, 0, 0,
 	    offsetof(struct config, allow_commands), "yes", NULL },
 	/* For test hosts (Wine) only; see set_calls(). */
@@ -521,6 +529,30 @@ set_path(struct cset *cs, const struct ckey *k, const char *value,
 	free(x);
 }
 
+/* A Kerberos principal as klist prints it: printable, no blanks (a space
+ * or a control character is a typo or a pasted line, never a name). */
+static void
+set_principal(struct cset *cs, const struct ckey *k, const char *value,
+    char **field)
+{
+	const unsigned char *p;
+
+	if (*value == '\0') {
+		*field = NULL;
+		return;
+	}
+	for (p = (const unsigned char *)value; *p != '\0'; p++)
+		if (*p <= ' ' || *p == 0x7f)
+			break;
+	if (*p != '\0' || strlen(value) > 255 || value[0] == '@')
+		ckeys_err(cs, "%s: '%s' is not a Kerberos principal; write "
+		    "the computer account as klist -k lists it, e.g. %s, or "
+		    "leave it empty for the keytab's own NAME$ principal",
+		    k->name, value, ckeys_example(cs, k));
+	else
+		*field = config_strndup(cs->cfg, value, strlen(value));
+}
+
 void
 ckeys_set(struct cset *cs, const struct ckey *k, const char *where,
     unsigned line, const char *value, int append)
@@ -637,6 +669,9 @@ ckeys_set(struct cset *cs, const struct ckey *k, const char *where,
 		break;
 	case CK_CALLS:
 		set_calls(cs, k, value, (uint32_t *)(void *)field);
+		break;
+	case CK_PRINCIPAL:
+		set_principal(cs, k, value, (char **)(void *)field);
 		break;
 	case CK_BOOL:
 		/* The words an INI or a registry value (REG_DWORD 1/0)

@@ -34,6 +34,7 @@ enum ckind {
 	CK_DRIVES,	/* uint32_t bit mask */
 	CK_ROOTS,	/* char ** + nallow_roots */
 	CK_CALLS,	/* uint32_t mask of CONFIG_TOLERATE_* */
+	CK_PRINCIPAL,	/* a Kerberos principal NAME[@REALM]; char *, "" off */
 	CK_BOOL		/* yes/no, true/false, on/off, 1/0; int */
 };
 

@@ -23,6 +23,7 @@
 
 #include "command_rules.h"
 #include "config.h"
+#include "krb.h"
 #include "platform.h"
 #include "rules.h"
 #include "sha256.h"
@@ -366,7 +367,8 @@ static const char *const rule_ids[] = {
 	RULE_PATH_TRAVERSAL, RULE_INLINE_SECRET, RULE_INSECURE_TRANSPORT,
 	RULE_DESTINATION_PLATFORM, RULE_DESTINATION_ROOT,
 	RULE_FILE_PERMISSIONS, RULE_IO_ERROR, RULE_INSECURE_CREDENTIALS,
-	RULE_COMMAND_NOT_ALLOWED, RULE_COMMAND_PATH, NULL
+	RULE_COMMAND_NOT_ALLOWED, RULE_COMMAND_PATH, RULE_ANONYMOUS_COMPUTER,
+	NULL
 };
 
 static const char *
@@ -582,6 +584,22 @@ done:
 
 /* The key of a load of in: from the files on disk (data NULL), or from
  * the bytes already read.  0, or -1 when a file cannot be hashed. */
+/* Rule anonymous-computer depends on the machine keytab (krb.h): its
+ * settings and the file as it is now (a host joined, or left, since). */
+static void
+hash_machine_keytab(struct sha256 *h, const struct config *cfg)
+{
+	const char *kt = cfg != NULL ? cfg->machine_keytab : "/etc/krb5.keytab";
+	int64_t v[5];
+
+	hash_str(h, "machine_keytab");
+	hash_str(h, kt != NULL ? kt : "");
+	hash_str(h, cfg != NULL && cfg->machine_principal != NULL ?
+	    cfg->machine_principal : "");
+	krb_keytab_stamp(kt, v);
+	hash_bytes(h, v, sizeof(v));
+}
+
 static int
 make_key(const char *self, const struct manifest_opts *opts,
     const struct manifest_inputs *in, uint8_t key[32])
@@ -600,6 +618,7 @@ make_key(const char *self, const struct manifest_opts *opts,
 	hash_bytes(h, v, sizeof(v));
 	for (i = 0; opts->config != NULL && i < opts->config->nallow_roots; i++)
 		hash_str(h, opts->config->allow_roots[i]);
+	hash_machine_keytab(h, opts->config);
 	/* command-not-allowed depends on it. */
 	hash_str(h, opts->config != NULL && opts->config->allow_commands ?
 	    "commands allowed" : "commands refused");

@@ -17,6 +17,7 @@
 
 #include "command_rules.h"
 #include "config.h"
+#include "krb.h"
 #include "platform.h"
 #include "util.h"
 
@@ -1023,6 +1024,30 @@ check_proxy(struct ctx *c, const struct ynode *pkey, const struct ynode *pn,
 	src->proxy_bypass = str_list(c, px[PX_BYPASS], &src->nproxy_bypass);
 }
 
+/* auth: computer on a Linux host is Kerberos from the machine keytab
+ * (krb.h); without a usable one the engine connects anonymously, as
+ * LocalService does: said at the source, with the reason. */
+static void
+check_machine_keytab(struct ctx *c, const struct ynode *key,
+    const struct msource *src)
+{
+	const struct config *cfg = c->opts->config;
+	const char *kt = cfg != NULL ? cfg->machine_keytab : "/etc/krb5.keytab";
+	char princ[512], why[768];
+
+	if (!for_host(c) || c->opts->platform != PLATFORM_POSIX)
+		return;
+	if (krb_keytab_check(kt, cfg != NULL ? cfg->machine_principal : NULL,
+	    princ, sizeof(princ), why, sizeof(why)) != 1)
+		WARN(c, key, RULE_ANONYMOUS_COMPUTER, "source '%s' says 'auth: "
+		    "computer', but this host has no usable machine keytab "
+		    "(%s): it would connect anonymously, and a share or site "
+		    "that grants the computer account (Domain Computers) "
+		    "would refuse it; join the host to the domain so that "
+		    "the keytab holds its NAME$ key, or give the source a "
+		    "'helper_token'", src->name, why);
+}
+
 static void
 check_network_identity(struct ctx *c, const struct ynode *key,
     const struct ynode *sn,
@@ -1047,10 +1072,14 @@ check_network_identity(struct ctx *c, const struct ynode *key,
 			    "the share must allow anonymous reads; or give the "
 			    "source a 'helper_token', or run the service as "
 			    "NetworkService", src->name);
+		else if (src->auth_computer && got[SRC_TOKEN] == NULL)
+			check_machine_keytab(c, key, src);
 		return;
 	}
 	if (got[SRC_TOKEN] != NULL)
 		return;
+	if (src->auth_computer)
+		check_machine_keytab(c, key, src);
 	if (src->proxy_usage == PROXY_PRECONFIG ||
 	    src->proxy_usage == PROXY_AUTODETECT)
 		ERR(c, usage, RULE_NETWORK_IDENTITY, "proxy usage '%s' reads "
@@ -1140,11 +1169,9 @@ check_source(struct ctx *c, const struct ynode *key, const struct ynode *sn)
 			got[SRC_URL] = NULL;
 	}
 	if (got[SRC_AUTH] != NULL) {
+		/* Round 2: on http(s) too, Negotiate as the computer
+		 * (as BITS under LocalSystem and NetworkService). */
 		src->auth_computer = 1;
-		if (src->kind != SOURCE_UNC && got[SRC_URL] != NULL)
-			ERR(c, got[SRC_AUTH], RULE_SCHEMA, "'auth' applies to "
-			    "UNC sources only; for HTTP set 'proxy' or a "
-			    "'helper_token'");
 	}
 	if (got[SRC_PROXY] != NULL)
 		check_proxy(c, ynode_key_of(got[SRC_PROXY]), got[SRC_PROXY], src);

@@ -27,6 +27,7 @@
 #define RULE_PATH_TRAVERSAL		"path-traversal"
 #define RULE_INLINE_SECRET		"inline-secret"
 #define RULE_INSECURE_TRANSPORT		"insecure-transport"
+#define RULE_ANONYMOUS_COMPUTER		"anonymous-computer"
 /* Added beyond the brief's table (README says why): */
 #define RULE_DESTINATION_PLATFORM	"destination-platform"
 #define RULE_DESTINATION_ROOT		"destination-root"

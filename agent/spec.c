@@ -514,7 +514,8 @@ spec_build(const struct mset *set, enum platform platform, struct spec *out)
 		out->job.custom_headers = out->block + hdrs;
 	out->job.credential = src->credential;
 	out->job.token_flags = src->credential ? src->token_usage : 0;
-	out->job.auth_computer = !http && src->auth_computer;
+	/* http(s) too since round 2: Negotiate as the computer. */
+	out->job.auth_computer = src->auth_computer;
 	out->job.client_certificate = http ? src->client_certificate : NULL;
 	out->job.files = out->files;
 	out->job.nfiles = n;

@@ -32,6 +32,8 @@
 #include "config.h"
 #include "engine.h"
 #include "engine_int.h"
+#include "krb.h"
+#include "log.h"
 #include "xhash.h"
 
 struct worker {
@@ -536,6 +538,30 @@ check_length(struct active *a, struct xfer *x, int fd)
 	return XFER_OK;
 }
 
+/* auth: computer: the computer account's ticket when the host has a
+ * machine keytab (krb.h), else anonymous (validate warned:
+ * anonymous-computer).  A keytab whose ticket cannot be had is an error,
+ * never a quiet fall back to anonymous.  0, or -1 with x's error set. */
+static int
+machine_identity(struct xfer *x)
+{
+	const char *p = krb_machine_principal();
+	char why[768];
+
+	if (p == NULL)
+		return 0;
+	if (krb_machine_ticket(why, sizeof(why)) != 0) {
+		xfer_fail(x, BK_CTX_GENERAL_TRANSPORT, HR_LOGON_FAILURE, 1,
+		    "auth: computer for %s: no Kerberos ticket for the "
+		    "computer account %s (%s); retried after the retry delay: "
+		    "check that the domain's KDC is reachable and the "
+		    "machine keytab is current", x->remote, p, why);
+		return -1;
+	}
+	x->machine = p;
+	return 0;
+}
+
 static int
 transfer(struct worker *w, struct active *a, struct xfer *x)
 {
@@ -580,6 +606,9 @@ transfer(struct worker *w, struct active *a, struct xfer *x)
 			    j->credential, c.username);
 			goto out;
 		}
+	} else if (j->auth_computer && machine_identity(x) != 0) {
+		ret = XFER_FAILED;
+		goto out;
 	}
 	if (j->client_cert != NULL) {
 		/* Read for each file, through the checked descriptor: a key
@@ -920,6 +949,30 @@ engine_open(const struct config *cfg, struct backend **out)
 	e->smb_port = cfg->smb_port ? cfg->smb_port : 445;
 	e->rate_limit = cfg->rate_limit;
 	clock_gettime(CLOCK_MONOTONIC, &e->rlast);
+	/* Before the workers start: it sets KRB5CCNAME for the process
+	 * (with machine_keytab off too: then an empty cache, never one the
+	 * service inherited). */
+	{
+		char why[768];
+
+		switch (krb_machine_init(cfg->machine_keytab,
+		    cfg->machine_principal, cfg->state_dir, why,
+		    sizeof(why))) {
+		case 1:
+			log_info("event=machine-identity principal=%s "
+			    "keytab=%s", krb_machine_principal(),
+			    cfg->machine_keytab);
+			break;
+		case 0:
+			log_debug("event=machine-identity principal=none "
+			    "why=\"%s\"", why);
+			break;
+		default:
+			log_warn("event=machine-identity principal=none "
+			    "error=\"%s\" auth_computer=anonymous", why);
+			break;
+		}
+	}
 	/* The state directory is the agent's; made here only when missing,
 	 * private, as a store of job settings should be. */
 	if (mkdir(cfg->state_dir, 0700) != 0 && errno != EEXIST)
@@ -1884,6 +1937,16 @@ engine_probe(struct backend *e, const struct bk_probe *p,
 			x.user = c.username;
 			x.password = c.password;
 			x.domain = c.domain;
+		} else if (p->settings->credential == NULL &&
+		    p->settings->auth_computer) {
+			x.remote = p->remote;
+			if (machine_identity(&x) != 0) {
+				err->context = x.ectx;
+				err->code = x.code;
+				err->text = strdup(x.text);
+				err->remote = strdup(p->remote);
+				return BK_E_IO;
+			}
 		}
 		/* A server that asks for the certificate asks on a probe
 		 * too. */

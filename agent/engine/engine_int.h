@@ -118,6 +118,10 @@ struct xfer {
 	const char *remote;
 	const struct ejob *job;		/* settings only: proxy, headers */
 	const char *user, *password, *domain;	/* helper token, or NULL */
+	/* auth: computer with a machine keytab: Kerberos (SMB) or Negotiate
+	 * (HTTP) as this principal, NAME$@REALM, from the cache krb.h
+	 * keeps; NULL: anonymous. */
+	const char *machine;
 	const char *ca_file;
 	/* The job's client certificate and key (PEM, cred_load_pem), or
 	 * NULL: handed to libcurl as a blob. */

@@ -43,6 +43,7 @@
 #include "engine_int.h"
 #include "xhash.h"
 #include "hdr.h"
+#include "krb.h"
 #include "util.h"
 
 #define HTTP_BUFFER	(512 * 1024)	/* fewer, larger write(2)s */
@@ -845,7 +846,21 @@ setup_common(struct opts *o, const struct xfer *x, const char *url,
 		 * follow_redirect. */
 		OPT(o, CURLOPT_HTTPAUTH, plain_http(url) ?
 		    (long)CURLAUTH_NEGOTIATE : (long)CURLAUTH_ANY);
+	} else if (x->machine != NULL && !foreign) {
+		/* auth: computer: Negotiate (Kerberos) as the computer, as
+		 * BITS does under LocalSystem; never Basic, NTLM or Digest
+		 * (there is no password, and a server that asks for them
+		 * gets none).  The empty user only switches libcurl's
+		 * authentication on. */
+		OPT(o, CURLOPT_USERNAME, "");
+		OPT(o, CURLOPT_PASSWORD, "");
+		OPT(o, CURLOPT_HTTPAUTH, (long)CURLAUTH_NEGOTIATE);
 	}
+	/* GSS-API takes its credentials from this thread's cache: the
+	 * computer's only for the computer's own source (a helper token's
+	 * Negotiate, or a redirect to another host, never presents it). */
+	krb_gss_thread_ccache(x->machine != NULL && x->user == NULL &&
+	    !foreign);
 }
 
 /* An https source redirected to plain http://: refused. */

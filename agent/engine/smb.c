@@ -4,9 +4,12 @@
  * config's smb_port, since UNC names carry none).  Each worker owns one
  * client context so connections stay open between files; the context is
  * rebuilt when the identity changes (libsmbclient caches sessions per
- * context).  `auth: computer` without a machine credential logs on
- * anonymously, as BITS under LocalService does; a helper token uses the
- * credential's username/password/domain.
+ * context).  `auth: computer` with a machine keytab is Kerberos as the
+ * computer account (krb.h keeps its ticket in the cache KRB5CCNAME
+ * names), required: no fall back to NTLM or to an anonymous or guest
+ * session.  Without a machine keytab it logs on anonymously, as BITS
+ * under LocalService does; a helper token uses the credential's
+ * username/password/domain (NTLMv2).
  *
  * Resume by offset: the remote's size and mtime when the temp file's bytes
  * were read are recorded; when either differs now, the temp starts over. */
@@ -252,9 +255,20 @@ auth_fn(SMBCCTX *c, const char *srv, const char *shr, char *wg, int wglen,
 {
 	struct smb_worker *w = S.getOptionUserData(c);
 	const struct xfer *x = w ? w->cur : NULL;
-	const char *user = "", *bs;
+	const char *user = "", *bs, *at;
 
 	(void)srv; (void)shr;
+	if (x != NULL && x->user == NULL && x->machine != NULL) {
+		/* NAME$@REALM: the user and the realm; no password, so
+		 * Samba takes the ticket from the default cache. */
+		at = strrchr(x->machine, '@');
+		snprintf(un, (size_t)unlen, "%.*s", at ? (int)(at -
+		    x->machine) : (int)strlen(x->machine), x->machine);
+		if (at != NULL)
+			snprintf(wg, (size_t)wglen, "%s", at + 1);
+		snprintf(pw, (size_t)pwlen, "%s", "");
+		return;
+	}
 	if (x == NULL || x->user == NULL) {
 		/* Anonymous: an empty user and password. */
 		snprintf(un, (size_t)unlen, "%s", "");
@@ -295,7 +309,7 @@ free_ctx(SMBCCTX *c)
 }
 
 static SMBCCTX *
-new_ctx_locked(void *userdata, unsigned port)
+new_ctx_locked(void *userdata, unsigned port, int kerberos)
 {
 	SMBCCTX *c;
 
@@ -305,9 +319,12 @@ new_ctx_locked(void *userdata, unsigned port)
 	S.setFunctionAuthDataWithContext(c, auth_fn);
 	S.setPort(c, (uint16_t)port);
 	S.setOptionProtocols(c, "SMB2_02", "SMB3");
-	S.setOptionUseKerberos(c, 0);
-	S.setOptionFallbackAfterKerberos(c, 1);
-	S.setOptionNoAutoAnonymousLogin(c, 0);
+	/* The computer: Kerberos required, and neither NTLM nor an
+	 * anonymous session when it fails (the share would see someone
+	 * else, and access denied would hide the real cause). */
+	S.setOptionUseKerberos(c, kerberos);
+	S.setOptionFallbackAfterKerberos(c, !kerberos);
+	S.setOptionNoAutoAnonymousLogin(c, kerberos);
 	S.setDebug(c, 0);
 	S.setTimeout(c, SMB_TIMEOUT_MS);
 	if (S.init_context(c) == NULL) {
@@ -318,12 +335,12 @@ new_ctx_locked(void *userdata, unsigned port)
 }
 
 static SMBCCTX *
-new_ctx(void *userdata, unsigned port)
+new_ctx(void *userdata, unsigned port, int kerberos)
 {
 	SMBCCTX *c;
 
 	pthread_mutex_lock(&ctx_mu);
-	c = new_ctx_locked(userdata, port);
+	c = new_ctx_locked(userdata, port, kerberos);
 	pthread_mutex_unlock(&ctx_mu);
 	return c;
 }
@@ -402,8 +419,28 @@ smb_fail(struct xfer *x, int err, const char *what)
 		    "%s %s: %s", what, x->remote, strerror(err));
 	case EACCES:
 	case EPERM:
+		/* Who was refused: the fix differs (the share's ACL, the
+		 * machine keytab, the helper token's account). */
+		if (x->user != NULL)
+			return xfer_fail(x, BK_CTX_REMOTE_FILE,
+			    HR_ACCESS_DENIED, 0, "%s %s: access denied to the "
+			    "helper token's account %s%s%s (NTLMv2): check "
+			    "its password in the credential store and the "
+			    "share's permissions", what, x->remote,
+			    x->domain && *x->domain ? x->domain : "",
+			    x->domain && *x->domain ? "\\" : "", x->user);
+		if (x->machine != NULL)
+			return xfer_fail(x, BK_CTX_REMOTE_FILE,
+			    HR_ACCESS_DENIED, 0, "%s %s: access denied to the "
+			    "computer account %s (Kerberos): grant it (or "
+			    "Domain Computers) read access on the share",
+			    what, x->remote, x->machine);
 		return xfer_fail(x, BK_CTX_REMOTE_FILE, HR_ACCESS_DENIED, 0,
-		    "%s %s: access denied", what, x->remote);
+		    "%s %s: access denied to an anonymous session (auth: "
+		    "computer without a machine keytab, as LocalService): "
+		    "join the host to the domain so that machine_keytab "
+		    "holds its key, allow anonymous reads on the share, or "
+		    "use a helper_token", what, x->remote);
 	case ENODEV:
 	case ENXIO:
 		return xfer_fail(x, BK_CTX_REMOTE_FILE,
@@ -423,8 +460,9 @@ ensure_ctx(struct smb_worker *w, const struct xfer *x)
 {
 	char key[600];
 
-	snprintf(key, sizeof(key), "%u|%s|%s", x->smb_port,
-	    x->user ? x->user : "", x->domain ? x->domain : "");
+	snprintf(key, sizeof(key), "%u|%s|%s|%s", x->smb_port,
+	    x->user ? x->user : "", x->domain ? x->domain : "",
+	    x->user == NULL && x->machine ? x->machine : "");
 	if (w->ctx != NULL && w->key != NULL && strcmp(w->key, key) == 0)
 		return 0;
 	if (w->ctx != NULL)
@@ -433,7 +471,8 @@ ensure_ctx(struct smb_worker *w, const struct xfer *x)
 	w->key = NULL;
 	free(w->share);
 	w->share = NULL;
-	if ((w->ctx = new_ctx(w, x->smb_port)) == NULL)
+	if ((w->ctx = new_ctx(w, x->smb_port, x->user == NULL &&
+	    x->machine != NULL)) == NULL)
 		return -1;
 	w->key = strdup(key);
 	return 0;
@@ -490,7 +529,7 @@ struct probe_run {
 	pthread_cond_t cv;
 	int locked, done, abandoned, ret;
 	struct xfer x;			/* strings below are the run's own */
-	char *remote, *user, *password, *domain;
+	char *remote, *user, *password, *domain, *machine;
 	struct bk_validators out;
 	struct bk_error err;
 };
@@ -504,6 +543,7 @@ probe_run_free(struct probe_run *r)
 	free(r->user);
 	free(r->password);
 	free(r->domain);
+	free(r->machine);
 	free(r->err.text);
 	free(r->err.remote);
 	pthread_cond_destroy(&r->cv);
@@ -599,6 +639,9 @@ smb_probe(const struct xfer *settings, struct bk_validators *out,
 	r->x.user = r->user = dup_or_null(settings->user, &fail);
 	r->x.password = r->password = dup_or_null(settings->password, &fail);
 	r->x.domain = r->domain = dup_or_null(settings->domain, &fail);
+	/* The thread may outlive the caller's view of the principal (a
+	 * reload that sets up the machine identity again). */
+	r->x.machine = r->machine = dup_or_null(settings->machine, &fail);
 	if (fail || pthread_attr_init(&attr) != 0) {
 		probe_run_free(r);
 		return BK_E_IO;

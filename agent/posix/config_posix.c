@@ -127,6 +127,7 @@ config_defaults(struct config *cfg)
 	cfg->backend = BACKEND_ENGINE;
 	cfg->credential_dir = "/etc/bitsync/credentials";
 	cfg->status_file = "/var/lib/bitsync/status.json";
+	cfg->machine_keytab = "/etc/krb5.keytab";
 }
 
 static int

@@ -27,9 +27,11 @@ import xml.etree.ElementTree as ET
 
 NS = "{http://schemas.microsoft.com/GroupPolicy/2006/07/PolicyDefinitions}"
 BASE_KEY = "Software\\Policies\\bitsync"
-# INI keys with no registry value (none today: agent/win/config_win.c reads
-# every key of agent/config_keys.c; credential_dir serves the engine backend on Windows).
-WINDOWS_SKIPS = set()
+# INI keys with no registry value or policy: the machine keytab of a Linux
+# host joined to AD (auth: computer as Kerberos, agent/posix/krb_posix.c); on Windows
+# BITS itself is the computer account, so no policy names a keytab.
+# (credential_dir serves the engine backend on Windows and has one.)
+WINDOWS_SKIPS = {("agent", "machine_keytab"), ("agent", "machine_principal")}
 # Keys the agent reads but that are deliberately not Group Policies: a
 # setting for test hosts has no place in a template an administrator pushes
 # to a fleet.  bits_tolerate_unimplemented turns a BITS call the host lacks
@@ -48,6 +50,7 @@ READER_TYPES = {
     "CK_PATH": _SZ, "CK_BACKEND": _SZ, "CK_LOG_LEVEL": _SZ, "CK_LOG_FORMAT": _SZ,
     "CK_DURATION": _SZ | {"REG_DWORD"},
     "CK_UINT": _SZ | {"REG_DWORD"}, "CK_RATE": _SZ | {"REG_DWORD"},
+    "CK_PRINCIPAL": _SZ,
     "CK_DRIVES": _SZ | {"REG_MULTI_SZ"}, "CK_ROOTS": _SZ | {"REG_MULTI_SZ"},
     "CK_CALLS": _SZ | {"REG_MULTI_SZ"},
     "CK_BOOL": _SZ | {"REG_DWORD"},
@@ -291,7 +294,8 @@ def main():
                 bad(f"{reader}: {k[0]}\\{k[1]} is {'' if k in local_only else 'not '}CF_LOCAL_ONLY but {'not ' if k not in NOT_POLICIES else ''}in admx_check.py NOT_POLICIES; make them agree")
             for k in sorted(NOT_POLICIES & set(listed)):
                 bad(f"registry-values.txt: {k[0]}\\{k[1]} is a test-host setting (NOT_POLICIES), never a Group Policy; remove its line and policy")
-            for k in sorted(set(table) - set(listed) - NOT_POLICIES):
+            for k in sorted(set(table) - set(listed) - NOT_POLICIES -
+                            WINDOWS_SKIPS):
                 bad(f"{reader}: the agent reads {k[0]}\\{k[1]}, which registry-values.txt (and so the ADMX) lacks")
             for k in sorted(set(listed) - set(table)):
                 bad(f"registry-values.txt: {k[0]}\\{k[1]} is not read by {reader}")

@@ -250,6 +250,34 @@ main(void)
 	CHECK(a.hit);
 	unload(&a);
 
+	/* Rule anonymous-computer reads the machine keytab: a keytab that
+	 * appears (the host joined) is a miss, and its next load a hit. */
+	{
+		struct config kt = cfg;
+		char *ktp = xasprintf("%s/krb5.keytab", dir);
+		FILE *kf;
+
+		kt.machine_keytab = ktp;
+		load(&a, &kt, PLATFORM_POSIX, cache);
+		CHECK(!a.hit);
+		unload(&a);
+		load(&a, &kt, PLATFORM_POSIX, cache);
+		CHECK(a.hit);
+		unload(&a);
+		if ((kf = fopen(ktp, "w")) != NULL) {
+			fputs("not a keytab", kf);
+			fclose(kf);
+		}
+		load(&a, &kt, PLATFORM_POSIX, cache);
+		CHECK(!a.hit);
+		unload(&a);
+		unlink(ktp);
+		free(ktp);
+		/* the cache holds one load: the default config's again */
+		load(&a, &cfg, PLATFORM_POSIX, cache);
+		unload(&a);
+	}
+
 	/* Permissions are looked at on every load, hit or not (design §7):
 	 * a file others may write is refused even though its bytes are
 	 * those of the cache. */

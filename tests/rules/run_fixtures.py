@@ -65,8 +65,15 @@ def read_directives(path):
 
 def run(bitsync, path, spec, fmt, cfgdir):
     cfg = os.path.join(cfgdir, 'bitsync.ini')
+    lines = list(spec['config'])
+    # A joined host (a test keytab of WS1$@EXAMPLE.TEST) unless the
+    # fixture says otherwise: the runner's own /etc/krb5.keytab must not
+    # decide rule anonymous-computer.
+    if not any(c.split('=', 1)[0].strip() == 'machine_keytab' for c in lines):
+        lines.append('machine_keytab = ' + os.path.join(
+            os.path.dirname(os.path.abspath(__file__)), 'machine.keytab'))
     with open(cfg, 'w') as fh:
-        fh.write('[agent]\n' + ''.join(c + '\n' for c in spec['config']))
+        fh.write('[agent]\n' + ''.join(c + '\n' for c in lines))
     cmd = [bitsync, '-c', cfg, 'validate', '--format', fmt,
            '--platform', spec['platform']] + spec['args'] + [path]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=60)

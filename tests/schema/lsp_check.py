@@ -79,15 +79,14 @@ sources:
     url: https://x.example/
   share:
     url: \\\\fs\\share
-  both:
+  negotiate:
     url: https://x.example/
-    proxy: {usage: no_proxy}
     auth: computer
   px:
     url: https://x.example/
     proxy: {usage: no_proxy, servers: ["p:8080"]}
 """, [(3, "needs proxy"), (5, "auth: computer or a helper_token"),
-      (10, "auth: computer is for UNC sources"), (13, "go with usage: override only")]),
+      (7, "needs proxy"), (12, "go with usage: override only")]),
     ("paths", """version: 1
 sources:
   s: {url: https://x.example/, proxy: {usage: no_proxy}}

@@ -46,7 +46,8 @@ is_default(const struct config *cfg)
 	    cfg->rate_limit == 0 && cfg->smb_port == 445 &&
 	    cfg->bits_tolerate == 0 &&
 	    cfg->backend == BACKEND_ENGINE && cfg->metrics_file == NULL &&
-	    cfg->ca_file == NULL &&
+	    cfg->ca_file == NULL && cfg->machine_principal == NULL &&
+	    strcmp(cfg->machine_keytab, "/etc/krb5.keytab") == 0 &&
 	    strcmp(cfg->state_dir, "/var/lib/bitsync") == 0 &&
 	    strcmp(cfg->status_file, "/var/lib/bitsync/status.json") == 0;
 }
@@ -99,6 +100,8 @@ test_defaults(void)
 	CHECK_STR(cfg.manifest, "/etc/bitsync/manifest.yaml");
 	CHECK_STR(cfg.manifest_dir, "/etc/bitsync/manifest.d");
 	CHECK_STR(cfg.credential_dir, "/etc/bitsync/credentials");
+	CHECK_STR(cfg.machine_keytab, "/etc/krb5.keytab");
+	CHECK(cfg.machine_principal == NULL);
 	config_free(&cfg);
 	CHECK(is_default(&cfg));
 
@@ -134,6 +137,8 @@ test_every_key(void)
 	    "allow_roots = /srv/data/, %ProgramData%\\Contoso ,\n"
 	    "  D:\\data, \\\\fs01\\share\\x, /srv/data, /\n"
 	    "credential_dir = /srv/cred\n"
+	    "machine_keytab = /srv/krb5.keytab\n"
+	    "machine_principal = WS7$@CORP.EXAMPLE\n"
 	    "status_file = /srv/status.json\n"
 	    "metrics_file = /srv/metrics.prom\n"
 	    "bits_tolerate_unimplemented = SetProxySettings\n"
@@ -169,6 +174,8 @@ test_every_key(void)
 		CHECK(cfg.allow_roots[5] == NULL);
 	}
 	CHECK_STR(cfg.credential_dir, "/srv/cred");
+	CHECK_STR(cfg.machine_keytab, "/srv/krb5.keytab");
+	CHECK_STR(cfg.machine_principal, "WS7$@CORP.EXAMPLE");
 	CHECK_STR(cfg.status_file, "/srv/status.json");
 	CHECK_STR(cfg.metrics_file, "/srv/metrics.prom");
 	CHECK_INT(cfg.bits_tolerate, CONFIG_TOLERATE_SET_PROXY_SETTINGS);
@@ -296,6 +303,14 @@ test_refusals(void)
 	    "allow_drives: 'CD' is not a drive letter; write single letters "
 	    "separated by commas, e.g. allow_drives = C,D");
 	expect_error("[agent]\nallow_drives = C, 1\n", 2, "'1'");
+	expect_error("[agent]\nmachine_keytab = krb5.keytab\n", 2,
+	    "machine_keytab: 'krb5.keytab' is not an absolute path");
+	expect_error("[agent]\nmachine_principal = WS7 $@CORP\n", 2,
+	    "machine_principal: 'WS7 $@CORP' is not a Kerberos principal; "
+	    "write the computer account as klist -k lists it, e.g. "
+	    "machine_principal = WS1$@CORP.EXAMPLE");
+	expect_error("[agent]\nmachine_principal = @CORP\n", 2,
+	    "not a Kerberos principal");
 	expect_error("[agent]\nallow_roots = /srv, data\n", 2,
 	    "allow_roots: 'data' is not an absolute path");
 	expect_error("[agent]\nallow_roots = /srv/../etc\n", 2,

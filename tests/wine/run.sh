@@ -397,6 +397,13 @@ if [ "$ONLY" != msi ] && [ "$ONLY" != reconcile ] && [ -f "$EXE" ]; then
 	# --platform (BITSYNC_NATIVE, default build/bitsync; without it, each
 	# sample must at least be valid for one platform).
 	NATIVE=${BITSYNC_NATIVE:-$ROOT/build/bitsync}
+	# The native binary validates as a Linux host joined to a domain (the
+	# rules fixtures' test keytab): rule anonymous-computer depends on
+	# this machine's /etc/krb5.keytab, which bitsync.exe never reads.
+	NCFG=$TMP/native.ini
+	printf '[agent]\nmachine_keytab = %s\n' \
+		"$ROOT/tests/rules/machine.keytab" >"$NCFG"
+	chmod 0644 "$NCFG"
 	# Both binaries read a copy in C:\samples: Windows has no sticky bit,
 	# so under Wine a checkout below /tmp has an ancestor Everyone may
 	# write, and bitsync.exe rightly warns where the native one does not.
@@ -413,13 +420,16 @@ if [ "$ONLY" != msi ] && [ "$ONLY" != reconcile ] && [ -f "$EXE" ]; then
 			wexe validate --platform $plat "$wf"
 			[ $rc -eq 0 ] && ok_any=1
 			if [ -x "$NATIVE" ]; then
-				nout=$("$NATIVE" validate --platform $plat "$f" 2>&1)
+				nout=$("$NATIVE" -c "$NCFG" validate --platform $plat "$f" 2>&1)
 				nrc=$?
 				# paths differ (Z:\... vs /...): compare what follows them
 				# shellcheck disable=SC2001  # one sed for every line
-				a=$(echo "$out" | sed 's/^[^ ]*:[0-9]*:[0-9]*: //')
-				# shellcheck disable=SC2001
-				b=$(echo "$nout" | sed 's/^[^ ]*:[0-9]*:[0-9]*: //')
+				# and so do the places the config is read from (a file
+				# there, the registry here)
+				a=$(echo "$out" | sed -e 's/^[^ ]*:[0-9]*:[0-9]*: //' \
+					-e 's/agent config [^ ]* does/agent config CONFIG does/')
+				b=$(echo "$nout" | sed -e 's/^[^ ]*:[0-9]*:[0-9]*: //' \
+					-e 's/agent config [^ ]* does/agent config CONFIG does/')
 				if [ $rc -eq $nrc ] && [ "$a" = "$b" ]; then
 					pass "validate --platform $plat $(basename "$f"): exit $rc, as native"
 				else
