@@ -51,6 +51,11 @@ struct config {
 	 * (Wine), never for real Windows.  Default 0: nothing tolerated. */
 	uint32_t bits_tolerate;
 	unsigned max_set_files;		/* most files of one folder set */
+	/* Where status_file and metrics_file were set (the file, or the
+	 * registry value, and its line; NULL: the default), for the
+	 * messages about their folders (reconcile_outputs_check). */
+	const char *status_file_where, *metrics_file_where;
+	unsigned status_file_line, metrics_file_line;
 	/* [engine] */
 	unsigned max_parallel;
 	uint64_t rate_limit;		/* bytes per second; 0: unlimited */

@@ -780,6 +780,27 @@ place_of(struct cset *cs, const char *name, const char *fallback)
 	}
 }
 
+/* Keeps where an [agent] key was set beyond the parse (the cset's
+ * copies are freed), for checks made later (reconcile_outputs_check). */
+static void
+keep_place(struct cset *cs, const char *name, const char **where,
+    unsigned *line)
+{
+	size_t i = (size_t)(ckeys_find("agent", name, 0) - config_keys);
+	size_t n;
+	char *p;
+
+	*where = NULL;
+	*line = 0;
+	if (cs->seen_where[i] == NULL)
+		return;
+	n = strlen(cs->seen_where[i]);
+	p = config_alloc(cs->cfg, n + 1);
+	memcpy(p, cs->seen_where[i], n + 1);
+	*where = p;
+	*line = cs->seen_line[i];
+}
+
 int
 ckeys_finish(struct cset *cs, const char *fallback)
 {
@@ -829,6 +850,10 @@ ckeys_finish(struct cset *cs, const char *fallback)
 		snprintf(cfg->status_file, n + sizeof("/status.json"),
 		    "%.*s%sstatus.json", (int)n, cfg->state_dir, sep);
 	}
+	keep_place(cs, "status_file", &cfg->status_file_where,
+	    &cfg->status_file_line);
+	keep_place(cs, "metrics_file", &cfg->metrics_file_where,
+	    &cfg->metrics_file_line);
 	if (cs->roots_set) {
 		cfg->allow_roots = config_alloc(cfg,
 		    (cs->nroots + 1) * sizeof(char *));

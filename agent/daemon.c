@@ -12,6 +12,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "platform.h"
+#include "recheck.h"
 #include "status.h"
 #include "util.h"
 
@@ -132,10 +133,20 @@ daemon_open(struct daemon *dm, const struct cli *cli)
 	dm->cmds = command_new();
 	if ((rc = reconcile_session_open(&dm->s, cli->config_path,
 	    cli->config_explicit, 1, stderr)) == EXIT_OK) {
+		struct diags d;
+
 		dm->s.ctx.events = 1;
 		dm->s.ctx.counts = &dm->counts;
 		log_init(stderr, (int)dm->s.cfg.log_level,
 		    (int)dm->s.cfg.log_format);
+		/* The folders of status_file and metrics_file: made or
+		 * refused now, not by a failed write at every pass. */
+		diags_init(&d);
+		if (reconcile_outputs_check(&dm->s.cfg, &d) != 0) {
+			log_diags(&d);
+			rc = EXIT_INVALID;	/* daemon_close closes */
+		}
+		diags_free(&d);
 	}
 	return rc;
 }
@@ -176,7 +187,8 @@ daemon_reload(struct daemon *dm, int *rc)
 	config_defaults(&probe);
 	ok = reconcile_config_load(&probe, dm->cli->config_path,
 	    !dm->cli->config_explicit, &d) == 0 &&
-	    reconcile_state_dir_check(probe.state_dir, probe.path, &d) == 0;
+	    reconcile_state_dir_check(probe.state_dir, probe.path, &d) == 0 &&
+	    reconcile_outputs_check(&probe, &d) == 0;
 	config_free(&probe);
 	if (!ok) {
 		log_diags(&d);
@@ -252,15 +264,18 @@ next_due(const struct reconcile_view *v, int64_t now_s, int64_t timer_ms,
 		if (a->reason == PLAN_R_BACKOFF)
 			t = a->retry_at;
 		else if (a->verb == PLAN_NONE && r != NULL && refresh > 0)
-			t = r->last_check + (int64_t)refresh;
+			t = a->check_at;
 		/* This pass's recheck and commit set the check time anew
 		 * (reconcile.c): the view still holds the old one. */
 		else if (a->verb == PLAN_RECHECK && refresh > 0)
-			t = (r != NULL ? plan_recheck_time(r->last_check,
-			    refresh, now_s) : now_s) + (int64_t)refresh;
+			t = recheck_next(seed, a->set, refresh, r != NULL ?
+			    r->nfiles : 0, now_s);
 		else if (a->verb == PLAN_COMPLETE && refresh > 0)
-			t = now_s + (int64_t)refresh - (int64_t)
-			    plan_refresh_splay(refresh, seed, a->set, now_s);
+			t = recheck_next(seed, a->set, refresh,
+			    a->desired->spec->job.nfiles, recheck_commit_time(
+			    r != NULL && r->spec_hash != NULL && strcmp(
+			    r->spec_hash, a->desired->spec->hash) == 0,
+			    r != NULL ? r->last_check : 0, refresh, now_s));
 		if (t > 0) {
 			int64_t m = mono + t * 1000 - wall;
 

@@ -4,6 +4,7 @@
 
 #include "jobsplit.h"
 #include "plan.h"
+#include "recheck.h"
 #include "util.h"
 
 /* A job listed by the backend that carries a "bitsync:<set>" name. */
@@ -112,33 +113,6 @@ plan_backoff(uint64_t retry_delay, unsigned attempts, uint64_t seed,
 	h = fnv1a(0xcbf29ce484222325ULL ^ seed, set, strlen(set));
 	h = fnv1a(h, &attempts, sizeof(attempts));
 	return d + d * (h % 1024) / 4096;
-}
-
-uint64_t
-plan_refresh_splay(uint64_t refresh, uint64_t seed, const char *set,
-    int64_t now)
-{
-	uint64_t h;
-
-	if (refresh < 2)
-		return 0;
-	h = fnv1a(0x84222325cbf29ce4ULL ^ seed, set, strlen(set));
-	h = fnv1a(h, &now, sizeof(now));
-	h ^= h >> 29;	/* fnv's low bits follow the last byte closely */
-	h *= 0xbf58476d1ce4e5b9ULL;
-	h ^= h >> 32;
-	return h % refresh;
-}
-
-int64_t
-plan_recheck_time(int64_t last_check, uint64_t refresh, int64_t now)
-{
-	int64_t due = last_check + (int64_t)refresh;
-
-	if (refresh == 0 || last_check <= 0 || due > now ||
-	    now - due >= (int64_t)refresh)
-		return now;
-	return due;
 }
 
 static const struct state_file *
@@ -476,8 +450,11 @@ decide_no_job(const struct plan_input *in, const struct entry *e,
 
 	a->attempts = r ? r->attempts : 0;
 	if (why == PLAN_R_IN_SYNC) {
-		if (s->refresh > 0 && r != NULL &&
-		    in->now >= r->last_check + (int64_t)s->refresh) {
+		/* Due by the set's slice grid on this host (recheck.h). */
+		if (s->refresh > 0 && r != NULL)
+			a->check_at = recheck_next(in->jitter_seed, e->name,
+			    s->refresh, r->nfiles, r->last_check);
+		if (a->check_at > 0 && in->now >= a->check_at) {
 			a->verb = PLAN_RECHECK;
 			a->reason = PLAN_R_REFRESH_DUE;
 		} else {

@@ -131,6 +131,7 @@ struct plan_action {
 	size_t nremove;
 	size_t file;		/* MISSING/DRIFTED: index into spec->files */
 	int64_t retry_at;	/* BACKOFF: when the retry is due */
+	int64_t check_at;	/* in sync: when a file of it is next re-checked (recheck.h; 0: never) */
 	unsigned attempts;	/* consecutive failures, counting this action's */
 	size_t nforeign;	/* look-alike jobs left alone */
 };
@@ -143,24 +144,6 @@ struct plan {
 /* 0, or -1 when a desired set has no spec. */
 int plan_make(const struct plan_input *in, struct plan *out);
 void plan_free(struct plan *p);
-
-/* Splay of the first re-check after a commit at time now: how far
- * (seconds, below refresh) the commit's check time is set back, so that
- * the hosts of a fleet that all committed one push at once re-check
- * spread uniformly over one refresh period and stay spread (each later
- * check comes one refresh after the last).  A hash of host (seed), set
- * and commit time: independent per commit, so that the phases stay
- * uniform after many commits (one fixed offset per host, applied at
- * every commit, would fold them onto a few seconds). */
-uint64_t plan_refresh_splay(uint64_t refresh, uint64_t seed, const char *set,
-    int64_t now);
-
-/* The check time a re-check at now records: the time it was due
- * (last_check + refresh) when it runs less than a period late, else now.
- * A pass that wakes a second late (a busy host) so keeps its phase;
- * recording now would move it, and phases of hosts sharing a busy CPU
- * would merge and never part. */
-int64_t plan_recheck_time(int64_t last_check, uint64_t refresh, int64_t now);
 
 /* Seconds to wait before retry number attempts+1 of a set: retry_delay
  * doubled per failure, capped at max(retry_delay, 1h), plus up to 25 %

@@ -14,6 +14,7 @@
 #include "observe.h"
 #include "platform.h"
 #include "jobsplit.h"
+#include "recheck.h"
 #include "reconcile.h"
 #include "reconcile_folder.h"
 #include "sha256.h"
@@ -1450,10 +1451,15 @@ do_complete(struct act *x)
 	}
 	x->row.spec_hash = (char *)sp->hash;
 	x->row.last_success = x->v->now;
-	/* A fleet commits a push at about one time: spread the re-checks. */
-	x->row.last_check = x->v->now - (int64_t)plan_refresh_splay(
-	    x->a->desired->set->settings.refresh, c->jitter_seed, x->a->set,
-	    x->v->now);
+	/* The commit counts as the set's check, unless it fetched a remote
+	 * change of the same spec: then the slices that came due meanwhile
+	 * are still checked (recheck.h; the grid, not this time, spreads a
+	 * fleet's checks). */
+	x->row.last_check = recheck_commit_time(x->a->recorded != NULL &&
+	    x->a->recorded->spec_hash != NULL &&
+	    strcmp(x->a->recorded->spec_hash, sp->hash) == 0,
+	    x->a->recorded != NULL ? x->a->recorded->last_check : 0,
+	    x->a->desired->set->settings.refresh, x->v->now);
 	x->row.last_error = NULL;
 	x->row.last_error_code = 0;
 	x->row.last_error_context = 0;
@@ -1513,7 +1519,8 @@ do_recheck(struct act *x)
 	const struct state_set *r = x->a->recorded;
 	const struct spec *sp = x->a->desired->spec;
 	static char msg[640];	/* x->row.last_error points here */
-	size_t i;
+	uint64_t refresh = x->a->desired->set->settings.refresh;
+	size_t i, probed = 0;
 	int changed = 0, bad = 0, rc;
 	struct rfolder *fo = rfolder_of(x->v->folders, x->a->desired->set);
 
@@ -1521,9 +1528,9 @@ do_recheck(struct act *x)
 	 * pass, and its spec, which holds what the listing saw, is the one
 	 * committed: that listing was the check, no file is probed. */
 	if (fo != NULL && fo->fresh) {
-		x->row.last_check = r != NULL ? plan_recheck_time(
-		    r->last_check, x->a->desired->set->settings.refresh,
-		    (int64_t)time(NULL)) : (int64_t)time(NULL);
+		/* As a probe records it: checked up to when the pass
+		 * began (recheck.h keeps the host's phase). */
+		x->row.last_check = x->v->now;
 		x->row.last_error = NULL;
 		x->row.last_error_code = 0;
 		x->row.last_error_context = 0;
@@ -1548,6 +1555,13 @@ do_recheck(struct act *x)
 		struct bk_validators v;
 		struct bk_error err;
 
+		/* Only the files whose slice came due since the last check:
+		 * one host's check of a set is spread over the refresh
+		 * period, not a burst (recheck.h). */
+		if (!recheck_file_due(c->jitter_seed, x->a->set, refresh,
+		    r->nfiles, i, r->last_check, x->v->now))
+			continue;
+		probed++;
 		memset(&v, 0, sizeof(v));
 		memset(&err, 0, sizeof(err));
 		rc = c->ops->probe(c->b, &p, &v, &err);
@@ -1584,13 +1598,13 @@ do_recheck(struct act *x)
 		backend_free_validators(&v);
 		backend_free_error(&err);
 	}
-	/* When the check ended, not when the pass began (a probe that took
-	 * its whole timeout would otherwise leave a short refresh due at
-	 * once); and when it was due, if it ran late within a period, so
-	 * that a fleet's checks do not drift into step (plan_recheck_time). */
-	x->row.last_check = r != NULL ? plan_recheck_time(r->last_check,
-	    x->a->desired->set->settings.refresh, (int64_t)time(NULL)) :
-	    (int64_t)time(NULL);
+	/* Checked up to when the pass began: slices that came due while
+	 * it probed are due at the next pass.  After a failure, up to when
+	 * the probe ended: a server that made the probe wait its whole
+	 * timeout is not asked again at once for the slices due meanwhile
+	 * (they come round next period).  The grid, not this time, keeps
+	 * the host's phase (recheck.h). */
+	x->row.last_check = bad ? (int64_t)time(NULL) : x->v->now;
 	if (changed) {
 		x->row.remote_changed = 1;
 		x->sum->again = 1;
@@ -1601,7 +1615,11 @@ do_recheck(struct act *x)
 		x->row.last_error = NULL;
 		x->row.last_error_code = 0;
 		x->row.last_error_context = 0;
-		logf_(c, LOG_LEVEL_INFO, "set=%s recheck=unchanged", x->a->set);
+		/* A slice of a big set comes due every few seconds: only a
+		 * whole-set check is a record at info. */
+		logf_(c, r != NULL && probed == r->nfiles ?
+		    LOG_LEVEL_INFO : LOG_LEVEL_DEBUG,
+		    "set=%s recheck=unchanged files=%zu", x->a->set, probed);
 	}
 	put_row(x);
 }

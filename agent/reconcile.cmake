@@ -14,6 +14,7 @@ add_library(bitsync_reconcile STATIC
   ${CMAKE_CURRENT_LIST_DIR}/spec.c
   ${CMAKE_CURRENT_LIST_DIR}/state.c
   ${CMAKE_CURRENT_LIST_DIR}/plan.c
+  ${CMAKE_CURRENT_LIST_DIR}/recheck.c
   ${CMAKE_CURRENT_LIST_DIR}/observe.c
   ${CMAKE_CURRENT_LIST_DIR}/mcache.c
   ${CMAKE_CURRENT_LIST_DIR}/command.c

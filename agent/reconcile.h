@@ -160,6 +160,14 @@ int reconcile_config_load(struct config *cfg, const char *path,
 int reconcile_state_dir_check(const char *dir, const char *cfgpath,
     struct diags *d);
 
+/* The folders of the files the daemon writes at every pass (status_file,
+ * metrics_file): created when missing (mkdir -p below the nearest folder
+ * that exists), refused when they are not a folder or cannot be written
+ * (a diagnostic at the key's file and line that names the key and what
+ * to do, -1).  At the daemon's start and reload, so that a bad value is
+ * said once, at load, not by a failed write at every pass. */
+int reconcile_outputs_check(const struct config *cfg, struct diags *d);
+
 /* Returns an exit code (cli.h): 0, or 1 bad config, 69 backend
  * unavailable (BK_E_UNAVAILABLE: another process holds the job store),
  * 74 state unreadable.  workers: transfer in this process (apply);

@@ -11,6 +11,7 @@
 
 #include "backends.h"
 #include "cli.h"
+#include "log.h"
 #include "perm.h"
 #include "platform.h"
 #include "jobsplit.h"
@@ -218,6 +219,103 @@ reconcile_state_dir_check(const char *dir, const char *cfgpath,
 #endif
 	rc = 0;
 done:
+	return rc;
+}
+
+/* One output file's folder; see reconcile_outputs_check. */
+static int
+output_dir_check(const char *key, const char *file, const char *where,
+    unsigned line, const char *cfgpath, const char *instead,
+    struct diags *d)
+{
+	enum platform_kind kind = PLATFORM_KIND_MISSING;
+	char *dir = NULL;
+	const char *why = NULL;
+	size_t n, have;
+	int rc = -1;
+
+	if (file == NULL || *file == '\0') {
+		rc = 0;
+		goto done;
+	}
+	/* Its folder: up to the last separator (both, for Windows paths);
+	 * "/x" is in "/". */
+	for (n = strlen(file); n > 0 && file[n - 1] != '/' &&
+	    file[n - 1] != '\\'; n--)
+		;
+	if (n > 1)
+		n--;
+	dir = xstrndup(file, n == 0 ? 1 : n);
+	if (n == 0)
+		dir[0] = '.';
+	if (platform_path_kind(dir, &kind) == -1) {
+		why = strerror(errno);
+		goto refuse;
+	}
+	if (kind == PLATFORM_KIND_MISSING) {
+		/* The folders that exist were made by an administrator and
+		 * are trusted as such; the new ones are made without
+		 * following a link planted meanwhile (platform_make_dirs). */
+		for (have = n; have > 0; have--) {
+			char *up;
+			enum platform_kind k2 = PLATFORM_KIND_MISSING;
+
+			if (dir[have - 1] != '/' && dir[have - 1] != '\\')
+				continue;
+			up = xstrndup(dir, have > 1 ? have - 1 : 1);
+			if (platform_path_kind(up, &k2) == 0 &&
+			    k2 != PLATFORM_KIND_MISSING) {
+				free(up);
+				break;
+			}
+			free(up);
+		}
+		if (platform_make_dirs(dir, have > 1 ? have - 1 : 0) == -1) {
+			why = platform_last_why() != NULL ?
+			    platform_last_why() : strerror(errno);
+			goto refuse;
+		}
+		log_info("event=folder-created key=%s folder=%s", key, dir);
+		kind = PLATFORM_KIND_DIR;
+	}
+	if (kind != PLATFORM_KIND_DIR) {
+		why = "it is not a folder";
+		goto refuse;
+	}
+#ifndef _WIN32
+	if (access(dir, W_OK | X_OK) == -1) {
+		why = strerror(errno);
+		goto refuse;
+	}
+#endif
+	rc = 0;
+	goto done;
+refuse:
+	diag_add(d, where != NULL ? where : cfgpath, line, 0, DIAG_ERROR,
+	    "io-error", "%s %s (key %s in [agent]): its folder %s cannot be "
+	    "created or written: %s; create that folder for the agent, or %s",
+	    key, file, key, dir, why, instead);
+done:
+	free(dir);
+	return rc;
+}
+
+int
+reconcile_outputs_check(const struct config *cfg, struct diags *d)
+{
+	int rc = 0;
+
+	if (output_dir_check("status_file", cfg->status_file,
+	    cfg->status_file_where, cfg->status_file_line, cfg->path,
+	    "remove status_file so that it follows state_dir (STATE_DIR/"
+	    "status.json)", d) == -1)
+		rc = -1;
+	if (output_dir_check("metrics_file", cfg->metrics_file,
+	    cfg->metrics_file_where, cfg->metrics_file_line, cfg->path,
+	    "point metrics_file into node_exporter's textfile collector "
+	    "folder (Debian: /var/lib/prometheus/node-exporter), or leave it "
+	    "empty to write no metrics", d) == -1)
+		rc = -1;
 	return rc;
 }
 

@@ -141,7 +141,7 @@ status_build(const struct reconcile_input *in, const struct reconcile_view *v,
 
 		if (ms != NULL && ms->settings.refresh > 0 && r != NULL &&
 		    r->last_check > 0)
-			next = r->last_check + (int64_t)ms->settings.refresh;
+			next = a->check_at;	/* recheck.h */
 		if (strcmp(st, "in-sync") == 0)
 			n_sync++;
 		else if (strcmp(st, "transferring") == 0)

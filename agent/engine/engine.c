@@ -797,6 +797,28 @@ handoff(struct backend *e, struct efile *f)
 	}
 }
 
+/* Up to a quarter of retry_delay more, drawn anew at each failure from
+ * the job's GUID (random per host) and the time: hosts whose jobs failed
+ * together (an origin outage, a push that met it) drift apart a little
+ * more at every round, so that their retries reach the origin spread
+ * rather than in one second when it is back (design §9).  BITS's
+ * MinimumRetryDelay is a minimum; this keeps it. */
+static time_t
+retry_jitter(const struct ejob *j, time_t now)
+{
+	uint64_t h = 0xcbf29ce484222325ULL, t = (uint64_t)now;
+	size_t i;
+
+	for (i = 0; i < sizeof(j->id.b); i++)
+		h = (h ^ j->id.b[i]) * 0x100000001b3ULL;
+	for (i = 0; i < sizeof(t); i++, t >>= 8)
+		h = (h ^ (t & 0xff)) * 0x100000001b3ULL;
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	return (time_t)(h % ((uint64_t)j->retry_delay / 4 + 1));
+}
+
 /* Called with the mutex held after a transfer ended. */
 static void
 finish(struct backend *e, struct active *a, struct xfer *x, int ret)
@@ -857,7 +879,8 @@ finish(struct backend *e, struct active *a, struct xfer *x, int ret)
 			/* A server's Retry-After (503, 429) is honoured when
 			 * longer than the job's delay, up to a day: a server
 			 * cannot park a job for ever. */
-			j->retry_at = now + (time_t)j->retry_delay;
+			j->retry_at = now + (time_t)j->retry_delay +
+			    retry_jitter(j, now);
 			if (x->retry_after > j->retry_delay)
 				j->retry_at = now + 1 + (time_t)(
 				    x->retry_after < 86400 ? x->retry_after :

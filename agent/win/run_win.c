@@ -66,7 +66,14 @@ struct run_args {
 static void
 event(const struct run_args *ra, unsigned long id, const char *text)
 {
-	if (ra->as_service)
+	/* The severity is the message id's top two bits (bitsync_msg.mc):
+	 * the service's own records follow log_level like the rest (at
+	 * error, no "started" or "stopped" information records). */
+	unsigned long sev = id >> 30;
+	int level = sev == 3 ? LOG_LEVEL_ERROR : sev == 2 ?
+	    LOG_LEVEL_WARNING : LOG_LEVEL_INFO;
+
+	if (ra->as_service && log_enabled(level))
 		eventlog_report(SERVICE_NAME_DEFAULT, id, text);
 }
 

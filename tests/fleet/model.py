@@ -19,12 +19,13 @@ are the 200-agent run in README "Fleets"):
   origin_bodies_per_file    bodies the origin served per file version
 
 Assumptions (stated in README "Fleets"):
-  - each set is re-checked every refresh; the first re-check after a commit
-    is spread uniformly over one refresh period (plan_refresh_splay), so
-    the re-checks of N agents are uniform: N / refresh per second, each a
-    burst of requests_per_agent_check requests; the peak second is the
-    99.9 % quantile of the busiest second (Poisson, one per refresh
-    second);
+  - each file of a set is re-checked once every refresh, at wall-clock
+    times fixed per host and set (agent/recheck.h): the set's files fall
+    into k = min(files, refresh s) slices a second or more apart, the
+    host's phase a hash of host and set, so the slices of N agents are
+    uniform: N x k / refresh per second, each requests_per_agent_check /
+    k requests; the peak second is the 99.9 % quantile of the busiest of
+    the refresh period's seconds (Poisson);
   - the origin answers Cache-Control: no-cache (files change in place), so
     every check reaches it as a conditional request without a body; with
     max-age=M a cache would answer checks itself and the origin would see
@@ -37,8 +38,8 @@ Assumptions (stated in README "Fleets"):
     time the cache needs to serve all its agents, plus one agent's
     transfer;
   - one changed file reaches every agent within one refresh plus its
-    transfer; an origin outage does not move the agents' phases (a failed
-    re-check keeps its time), so no burst follows it.
+    transfer; an origin outage does not move the agents' phases (the
+    grid is fixed in wall-clock time), so no burst follows it.
 """
 
 import argparse
@@ -48,7 +49,7 @@ import os
 
 DEFAULT = {   # the 200-agent run (README "Fleets"); fleet.py's JSON
     "agents": 200, "files": 8, "file_bytes": 262144, "refresh_s": 10,
-    "requests_per_agent_check": 8, "cache_hit_ratio": 0.995,
+    "requests_per_agent_check": 8, "cache_hit_ratio": 0.9971,
     "origin_bodies_per_file": 1.0,
 }
 
@@ -107,10 +108,11 @@ def fmt_time(s):
 def project(m, n, a):
     refresh = a.refresh
     req = m["requests_per_agent_check"] / m["files"] * a.files
-    lam = n / refresh                          # agent checks per second
-    mean = lam * req
+    k = max(1, min(a.files, int(refresh)))     # slices per set and host
+    lam = n * k / refresh                      # slices due per second
+    mean = lam * req / k
     # busiest of `refresh` seconds in 999 of 1,000 periods
-    peak = poisson_quantile(lam, 1 - 1e-3 / max(1, refresh)) * req
+    peak = poisson_quantile(lam, 1 - 1e-3 / max(1, refresh)) * req / k
     caches = max(1, math.ceil(n / a.agents_per_cache))
     per_cache = n / caches
     misses = (1 - m["cache_hit_ratio"]) * m["agents"]   # per file per cache

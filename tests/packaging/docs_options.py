@@ -7,6 +7,7 @@ Reads the getopt_long tables (struct option ... { "name", ... }) of
 agent/*.c and agent/posix/*.c (the Linux binary's sources) and the command table of agent/main.c, so a new option that
 lands without documentation fails here rather than in front of an admin."""
 import glob
+import os
 import re
 import sys
 
@@ -93,8 +94,62 @@ if binary:
                 if f"--{o}" not in r.stdout:
                     problems.append(f"bitsync {' '.join(form)}: option --{o} is not described")
 
+# The completion itself, as bash runs it: every command and option that
+# `bitsync --help` and `bitsync COMMAND --help` print is offered after
+# that command, and nothing else (bash-completion is in
+# packaging/apt-packages.txt; the .deb installs the script, deb_test.sh).
+BC = "/usr/share/bash-completion/bash_completion"
+if binary and os.path.exists(BC):
+    import subprocess
+
+    def complete(*words):
+        """What the completion offers for the last of words."""
+        script = ('source "$1"; source "$2"; shift 2; '
+                  'COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); '
+                  'COMP_LINE="$*"; COMP_POINT=${#COMP_LINE}; '
+                  '_bitsync bitsync "${COMP_WORDS[-1]}" "${COMP_WORDS[-2]}"; '
+                  'printf "%s\\n" "${COMPREPLY[@]}"')
+        r = subprocess.run(["bash", "-c", script, "_", BC,
+                            f"{src}/packaging/bash-completion/bitsync",
+                            "bitsync", *words],
+                           capture_output=True, text=True, timeout=30)
+        return set(x for x in r.stdout.split("\n") if x)
+
+    def help_options(*args):
+        out = subprocess.run([binary, *args], capture_output=True,
+                             text=True).stdout
+        return set(re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*|-[a-zA-Z])\b",
+                              out))
+
+    top = subprocess.run([binary, "--help"], capture_output=True,
+                         text=True).stdout
+    help_cmds = set(re.findall(r"bitsync \[-c CONFIG\] ([a-z]+)", top))
+    offered = complete("")
+    if help_cmds != offered:
+        problems.append(f"completion: `bitsync <TAB>` offers {sorted(offered)}, `bitsync --help` lists {sorted(help_cmds)}")
+    # global options: -c/--config, --help, --version and their short forms
+    want = set(re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*|-[a-zA-Z])\b",
+                          top.split("\n\n")[0])) | {"-c", "--config", "-h", "--help"}
+    got = complete("-")
+    if not want <= got:
+        problems.append(f"completion: `bitsync -<TAB>` lacks {sorted(want - got)}")
+    for c in sorted(help_cmds):
+        want = help_options(c, "--help") - {"-c", "-h"}
+        got = complete(c, "--")
+        if want != got:
+            problems.append(f"completion: `bitsync {c} --<TAB>` offers {sorted(got)}, `bitsync {c} --help` describes {sorted(want)}")
+        # after a global -c CONFIG too
+        if complete("-c", "x.ini", c, "--") != got:
+            problems.append(f"completion: `bitsync -c x.ini {c} --<TAB>` differs from `bitsync {c} --<TAB>`")
+    if complete("help", "") != help_cmds:
+        problems.append("completion: `bitsync help <TAB>` does not offer every command")
+    checked_completion = True
+else:
+    checked_completion = False
+
 for p in problems:
     print(p)
 if problems:
     sys.exit(1)
-print(f"docs_options: ok ({len(commands)} commands, {len(opts)} long options)")
+print(f"docs_options: ok ({len(commands)} commands, {len(opts)} long options"
+      f"{', completion checked in bash' if checked_completion else ', completion not run: no bash-completion'})")

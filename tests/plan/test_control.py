@@ -17,6 +17,7 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from test_run import RunTest  # noqa
+from test_apply import wait_for, write_random  # noqa
 
 HEADER = re.compile(rb"^(-?\d+) (\d+) (\d+)\n")
 
@@ -52,6 +53,7 @@ class ControlTest(RunTest):
         return rc, body[:outlen].decode(), body[outlen:].decode()
 
     def test_one_reply_format(self):
+        write_random(os.path.join(self.www, "a.bin"), 5000)
         self.nginx()
         self.manifest("10-app.yaml", self.set_yaml("app", ["a.bin"]))
         self.start()
@@ -62,6 +64,10 @@ class ControlTest(RunTest):
         self.assertEqual((rc, err), (0, ""))
         self.assertEqual([s["name"] for s in json.loads(out)["sets"]],
                          ["app"])
+        # apply answers after one pass, which under load may still be
+        # transferring; the plan's detailed exit code wants it done.
+        self.assertTrue(wait_for(lambda: (self.set_status("app") or {})
+                                 .get("state") == "in-sync"))
         rc, out, err = self.ask(b"plan 1 1 0\n\n")
         self.assertEqual(rc, 0, err)
         self.assertEqual(json.loads(out)["changes"], 0)

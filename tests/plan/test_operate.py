@@ -49,6 +49,67 @@ class OperateTest(Base):
         self.assertEqual(p.returncode, 0, p.stderr)
 
 
+    def test_output_folders_made_or_refused(self):
+        """status_file's and metrics_file's folders are made at start
+        when missing; one that cannot be (a file in the way) is refused
+        at reload and at start, once, at the key's file and line, naming
+        the key and what to do; the refused reload keeps the old config
+        and no pass logs a failed write."""
+        with open(self.config) as f:
+            base = f.read()
+        status = os.path.join(self.dir, "st", "a", "status.json")
+        deep = os.path.join(self.dir, "prom", "textfile", "bitsync.prom")
+
+        def config(metrics):
+            with open(self.config, "w") as f:
+                f.write(base + "[agent]\nstatus_file = %s\n"
+                        "metrics_file = %s\n" % (status, metrics))
+            return len(base.splitlines()) + 3   # metrics_file's line
+
+        config(deep)
+        d = self.spawn_bitsync("run")
+        try:
+            made = wait_for(lambda: os.path.exists(deep) and
+                            os.path.exists(status), 20)
+            blocker = os.path.join(self.dir, "afile")
+            with open(blocker, "w") as f:
+                f.write("not a folder\n")
+            before = os.stat(deep).st_mtime_ns
+            time.sleep(0.05)
+            # the daemon watches its config: the edit is a reload
+            line = config(os.path.join(blocker, "bitsync.prom"))
+            # the refused reload's pass still writes the old metrics_file
+            wait_for(lambda: os.stat(deep).st_mtime_ns != before, 10)
+            time.sleep(1)
+            alive = d.poll() is None
+        finally:
+            d.terminate()
+            out, err = d.communicate(timeout=20)
+        self.assertTrue(made, err)
+        self.assertTrue(alive, err)
+        self.assertNotEqual(os.stat(deep).st_mtime_ns, before, err)
+        for key, folder in (("status_file", os.path.dirname(status)),
+                            ("metrics_file", os.path.dirname(deep))):
+            self.assertIn("event=folder-created key=%s folder=%s" %
+                          (key, folder), err)
+        self.assertIn("event=reload-refused", err)
+        refused = [ln for ln in err.splitlines()
+                   if "key metrics_file in [agent]" in ln]
+        self.assertEqual(len(refused), 1, err)
+        self.assertIn("level=error file=%s line=%d " % (self.config, line),
+                      refused[0])
+        self.assertIn("its folder %s cannot be created" % blocker, refused[0])
+        self.assertIn("or leave it empty", refused[0])
+        self.assertNotIn("key=metrics_file error=", err)
+        # At start: exit 1 at once with the same record, nothing written.
+        os.unlink(status)
+        p = self.run_bitsync("run", timeout=20)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("level=error file=%s line=%d " % (self.config, line),
+                      p.stderr)
+        self.assertIn("key metrics_file in [agent]", p.stderr)
+        self.assertFalse(os.path.exists(status), p.stderr)
+
     def status_set(self, name):
         p = self.run_bitsync("status", "--format", "json", timeout=20)
         self.last_status = (p.returncode, p.stdout[-2000:], p.stderr)
@@ -79,6 +140,54 @@ class OperateTest(Base):
         self.assertEqual(p.returncode, 1, p.stderr)
         self.assertEqual(len(self.requests("/missing.bin")), 2)
         self.assertGreaterEqual(self.status_set("app")["attempts"], 2)
+
+    def test_disk_full_in_status(self):
+        """A destination whose file system fills up: the daemon's status
+        shows the set failed with attempts, last_error and BITS's
+        LOCAL_FILE context and 0x80070070 (ERROR_DISK_FULL), its metrics
+        a failure, its log one error record with context and code."""
+        if os.geteuid() != 0:
+            self.skipTest("mounting a small tmpfs needs root")
+        full = os.path.join(self.dir, "full")
+        os.makedirs(full)
+        m = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m",
+                            "tmpfs", full], capture_output=True, text=True)
+        if m.returncode != 0:
+            self.skipTest("cannot mount a tmpfs here: " + m.stderr.strip())
+        try:
+            write_random(os.path.join(self.www, "big.bin"), 4 << 20)
+            self.nginx()
+            prom = os.path.join(self.dir, "bitsync.prom")
+            with open(self.config, "a") as f:
+                f.write("[agent]\nmetrics_file = %s\n" % prom)
+            self.manifest("10-app.yaml", self.set_yaml(
+                "big", ["big.bin"], dest=os.path.join(full, "big"),
+                more="retry_delay: 1h"))
+            d = self.spawn_bitsync("run")
+            try:
+                s = wait_for(lambda: (lambda x: x if x and
+                                      x["attempts"] >= 1 else None)(
+                    self.status_set("big")), 40)
+                time.sleep(2)
+                with open(prom) as f:
+                    metrics = f.read()
+            finally:
+                d.send_signal(signal.SIGTERM)
+                out, err = d.communicate(timeout=30)
+            self.assertIsNotNone(s, (self.last_status, err[-3000:]))
+            self.assertIn(s["state"], ("failed", "waiting-to-retry"), s)
+            self.assertIn("LOCAL_FILE", s["last_error"])
+            self.assertIn("0x80070070", s["last_error"])
+            self.assertRegex(metrics, r'bitsync_set_failures_total\{set="big"\} [1-9]')
+            errs = [ln for ln in err.splitlines()
+                    if ln.startswith("level=error ") and " set=big " in ln]
+            self.assertEqual(len(errs), 1, err[-3000:])
+            self.assertIn("context=LOCAL_FILE", errs[0])
+            self.assertIn("0x80070070", errs[0].lower())
+            self.assertFalse(os.path.exists(os.path.join(full, "big",
+                                                         "big.bin")))
+        finally:
+            subprocess.run(["umount", "-l", full], capture_output=True)
 
     def test_fixed_sha256_retried_at_edit(self):
         """A set refused for its sha256 waits out its backoff (1 h here)

@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "plan.h"
+#include "recheck.h"
 #include "spec.h"
 #include "util.h"
 
@@ -278,8 +279,10 @@ done:
 
 static const struct row rows[] = {
 	/* no job; in sync; local intact; refresh not due -> none */
+	/* (checked this second: whether a file's slice fell in a longer
+	 * span depends on the host's phase; test_recheck_grid) */
 	{ "in sync, refresh not due", E, 1, REC_SAME, LOC_OK, 0, 0, 0, 0,
-	    3600, 21600, 0, 0, 0, K, 0, 0, 0, PLAN_NONE, PLAN_R_IN_SYNC, 0, 0, 0 },
+	    0, 21600, 0, 0, 0, K, 0, 0, 0, PLAN_NONE, PLAN_R_IN_SYNC, 0, 0, 0 },
 	{ "in sync, refresh 0 = never", E, 1, REC_SAME, LOC_OK, 0, 0, 0, 0,
 	    99999999, 0, 0, 0, 0, K, 0, 0, 0, PLAN_NONE, PLAN_R_IN_SYNC, 0, 0, 0 },
 	{ "in sync, refresh due -> recheck", E, 1, REC_SAME, LOC_OK, 0, 0, 0, 0,
@@ -591,57 +594,100 @@ test_backoff(void)
 		printf("ok   backoff\n");
 }
 
-/* Refresh splay: below refresh, and uniform over it across hosts that
- * commit at one time, also after many commits (a fixed per-host offset
- * re-applied at each commit folded phases onto a few residues). */
+/* The re-check grid (recheck.h). */
 static void
-test_refresh_splay(void)
+test_recheck_grid(void)
 {
-	unsigned bins[20] = { 0 }, i, k, lo = ~0u, hi = 0, bad = 0;
-	int64_t phase[2000];
+	unsigned per_s[20] = { 0 }, host, f, lo = ~0u, hi = 0, bad = 0;
+	unsigned fleet[10] = { 0 }, maxpair = 0;
+	int64_t t, n;
+	size_t i;
 
-	for (i = 0; i < 2000; i++)
-		phase[i] = 1000;
-	for (k = 0; k < 5; k++)		/* five fleet-wide commits */
-		for (i = 0; i < 2000; i++) {
-			uint64_t s = plan_refresh_splay(20, 0x9e3779b97f4a7c15ULL
-			    * (i + 1), "pkgs", phase[i]);
+	/* Each file of an 8-file set, refresh 20 s: due exactly once in
+	 * every window of one refresh, whatever the window's start. */
+	for (host = 0; host < 50; host++)
+		for (t = 1000; t < 1040; t++)
+			for (i = 0; i < 8; i++) {
+				unsigned c = 0;
+				int64_t u;
 
-			if (s >= 20)
-				bad = 1;
-			phase[i] = phase[i] + 20 - (int64_t)s;
+				for (u = t; u < t + 20; u++)
+					c += (unsigned)recheck_file_due(host, "pkgs",
+					    20, 8, i, u, u + 1);
+				if (c != 1 || !recheck_file_due(host, "pkgs", 20, 8,
+				    i, t, t + 20))
+					bad |= 1;
+			}
+	/* One host's slices are at least a second apart: in any one
+	 * second at most ceil(F / refresh) of its files are due. */
+	for (host = 0; host < 50; host++)
+		for (t = 1000; t < 1040; t++) {
+			unsigned c8 = 0, c50 = 0;
+
+			for (i = 0; i < 8; i++)
+				c8 += (unsigned)recheck_file_due(host, "s", 20, 8,
+				    i, t, t + 1);
+			for (i = 0; i < 50; i++)
+				c50 += (unsigned)recheck_file_due(host, "s", 20, 50,
+				    i, t, t + 1);
+			if (c8 > 1 || c50 > 3)
+				bad |= 2;
 		}
-	for (i = 0; i < 2000; i++)
-		bins[phase[i] % 20]++;
-	for (i = 0; i < 20; i++) {
-		lo = bins[i] < lo ? bins[i] : lo;
-		hi = bins[i] > hi ? bins[i] : hi;
-	}
-	/* 100 per bin expected; 60..140 is over 4 sd. */
-	if (bad || lo < 60 || hi > 140 || plan_refresh_splay(1, 7, "x", 5) ||
-	    plan_refresh_splay(20, 7, "x", 5) != plan_refresh_splay(20, 7,
-	    "x", 5)) {
-		printf("FAIL refresh splay: bad %u bins %u..%u\n", bad, lo, hi);
-		failures++;
-	} else
-		printf("ok   refresh splay (bins %u..%u of 100)\n", lo, hi);
-}
+	/* recheck_next is the first second in which a file is due. */
+	for (host = 0; host < 50; host++)
+		for (t = 1000; t < 1040; t++) {
+			int64_t nx = recheck_next(host, "pkgs", 20, 8, t), u;
+			unsigned before = 0;
 
-/* A late re-check records the time it was due, so the phase stays. */
-static void
-test_recheck_time(void)
-{
-	if (plan_recheck_time(1000, 20, 1020) != 1020 ||
-	    plan_recheck_time(1000, 20, 1021) != 1020 ||
-	    plan_recheck_time(1000, 20, 1039) != 1020 ||
-	    plan_recheck_time(1000, 20, 1040) != 1040 ||
-	    plan_recheck_time(1000, 20, 1010) != 1010 ||
-	    plan_recheck_time(0, 20, 1021) != 1021 ||
-	    plan_recheck_time(1000, 0, 1021) != 1021) {
-		printf("FAIL recheck time\n");
+			for (u = t; u < nx - 1; u++)
+				for (i = 0; i < 8; i++)
+					before += (unsigned)recheck_file_due(host,
+					    "pkgs", 20, 8, i, u, u + 1);
+			for (i = 0, f = 0; i < 8; i++)
+				f += (unsigned)recheck_file_due(host, "pkgs",
+				    20, 8, i, nx - 1, nx);
+			if (nx <= t || nx > t + 20 || before || f == 0)
+				bad |= 4;
+		}
+	/* Across 2,000 hosts the phases are uniform over the period. */
+	for (host = 0; host < 2000; host++)
+		per_s[(recheck_next(0x9e3779b97f4a7c15ULL * (host + 1), "pkgs",
+		    20, 1, 999) - 1000) % 20]++;
+	for (i = 0; i < 20; i++) {
+		lo = per_s[i] < lo ? per_s[i] : lo;
+		hi = per_s[i] > hi ? per_s[i] : hi;
+	}
+	/* A fleet of 10 hosts x 8 files, refresh 10 s: every second sees
+	 * at most 10 checks (one per host), never 2 x its mean of 8 (the
+	 * burst of a whole-set check would be 8 per host). */
+	for (host = 0; host < 10; host++)
+		for (t = 0; t < 10; t++)
+			for (i = 0; i < 8; i++)
+				fleet[t] += (unsigned)recheck_file_due(
+				    host * 7919 + 1, "pkgs", 10, 8, i,
+				    2000 + t, 2001 + t);
+	for (n = 0; n < 10; n++)
+		maxpair = fleet[n] > maxpair ? fleet[n] : maxpair;
+	if (maxpair > 10)
+		bad |= 8;
+	/* refresh 0: never; commit keeps a recent check of the same spec. */
+	if (recheck_next(1, "x", 0, 3, 5) != 0 ||
+	    recheck_file_due(1, "x", 0, 3, 0, 0, 1000) ||
+	    recheck_commit_time(1, 990, 20, 1000) != 990 ||
+	    recheck_commit_time(0, 990, 20, 1000) != 1000 ||
+	    recheck_commit_time(1, 970, 20, 1000) != 1000 ||
+	    recheck_commit_time(1, 0, 20, 1000) != 1000 ||
+	    recheck_commit_time(1, 1010, 20, 1000) != 1000)
+		bad |= 16;
+	/* 100 per bin expected; 60..140 is over 4 sd. */
+	if (bad || lo < 60 || hi > 140) {
+		printf("FAIL recheck grid: bad %#x bins %u..%u\n", bad, lo, hi);
 		failures++;
 	} else
-		printf("ok   recheck time keeps the phase of a late pass\n");
+		printf("ok   recheck grid (each file once per refresh, slices "
+		    "a second apart, hosts' phases uniform: bins %u..%u of "
+		    "100, a 10-host fleet's busiest second %u)\n", lo, hi,
+		    maxpair);
 }
 
 /* plan_input.each that takes the slices last first. */
@@ -1005,8 +1051,7 @@ main(void)
 	test_order();
 	test_budget();
 	test_backoff();
-	test_refresh_splay();
-	test_recheck_time();
+	test_recheck_grid();
 	test_scale();
 	test_keep_committed();
 	test_grow();

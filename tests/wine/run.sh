@@ -322,8 +322,10 @@ BASE=http://127.0.0.1:$PORT
 t0=$(date +%s)
 if wine wineboot -i >"$TMP/wineboot.log" 2>&1 </dev/null && wineserver -w; then
 	wineserver -p 2>/dev/null	# keep one server (and its BITS jobs) for the run
-	# start Wine's services now, with no pipe of ours to inherit
-	wine cmd /c exit >"$TMP/services.log" 2>&1 </dev/null
+	# start Wine's services now, with no pipe of ours to inherit; the
+	# services it starts (bitsync's, --only reconcile) print their Event
+	# Log records on the eventlog channel into services.log
+	WINEDEBUG=-all,+eventlog wine cmd /c exit >"$TMP/services.log" 2>&1 </dev/null
 	pass "wine prefix ($(($(date +%s) - t0)) s)"
 else
 	fail "wine prefix (wineboot -i failed)"
@@ -1057,6 +1059,11 @@ sys.exit(0 if d["summary"]["sets"] == d["summary"]["in_sync"] == 4 else 1)'; the
 		tr -d '\r' < "$TMP/run.out" | grep -A1 "ReportEventW (.*,$1," |
 			grep -q "$2:eventlog:ReportEventW L\"$3"
 	}
+	# (the records may reach the output a little after the file: wait)
+	for _ in $(seq 100); do
+		evrec 0x410003ed trace 'set=drop job=.* completed' && break
+		sleep 0.1
+	done
 	if evrec 0x410003f1 trace 'set=drop job={[-0-9A-F]*} created files=1' &&
 		evrec 0x410003ed trace 'set=drop job={[-0-9A-F]*} completed files=1 result=in-sync'; then
 		pass "run: event records 1009 (job created) and 1005 (set in sync, information) for the drop-in"
@@ -1112,14 +1119,85 @@ sys.exit(0 if d["summary"]["sets"] == d["summary"]["in_sync"] == 4 else 1)'; the
 		fi
 	fi
 
+	# log_level in the console (issue 12): at error, only error records
+	# on the console and only error records in the Event Log; at debug,
+	# debug records too.  lvlrun LEVEL OUT: the console agent at LEVEL,
+	# its output in OUT, running (pid in lpid) with status_file written.
+	lvlrun() {
+		wine reg add "$RKEY\\agent" /v log_level /d "$1" /f \
+			>/dev/null 2>&1 </dev/null
+		rm -f "$RDIR/status.json"
+		WINEDEBUG=-all,+eventlog,fixme+advapi \
+			wine "$EXE" -c "$RKEY" run >"$2" 2>&1 </dev/null &
+		lpid=$!
+		for _ in $(seq 100); do
+			[ -f "$RDIR/status.json" ] && break
+			sleep 0.1
+		done
+	}
+	# lvlstop: Ctrl+C, then wait for it (kill -9 after 10 s)
+	lvlstop() {
+		kill -INT "$lpid" 2>/dev/null
+		for _ in $(seq 100); do
+			kill -0 "$lpid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -9 "$lpid" 2>/dev/null
+		wait "$lpid" 2>/dev/null
+	}
+	lvlrun error "$TMP/lvl-error.out"
+	manifest 80-lvlok.yaml web8 "$BASE/" lvlok 'C:\bsr\dest\lvlok' a.bin
+	manifest 81-lvlgone.yaml web9 "$BASE/" lvlgone 'C:\bsr\dest\lvlgone' nope.bin
+	for _ in $(seq 300); do
+		[ "$(sha_of "$RDIR/dest/lvlok/a.bin")" = "$SHA_A" ] &&
+			tr -d '\r' < "$TMP/lvl-error.out" |
+			grep -q 'err:eventlog:ReportEventW L"set=lvlgone' && break
+		sleep 0.1
+	done
+	sleep 1
+	lvlstop
+	lout=$(tr -d '\r' < "$TMP/lvl-error.out")
+	if [ "$(sha_of "$RDIR/dest/lvlok/a.bin")" = "$SHA_A" ] &&
+		echo "$lout" | grep -q '^level=error .*set=lvlgone' &&
+		! echo "$lout" | grep -q '^level=\(warning\|info\|debug\) ' &&
+		echo "$lout" | grep -q 'err:eventlog:ReportEventW L"set=lvlgone' &&
+		! echo "$lout" | grep -q ':eventlog:ReportEventW L"set=lvlok' &&
+		! echo "$lout" | grep -q 'trace:eventlog:ReportEventW'; then
+		pass "run: log_level = error: the console has error records only (the 404 of lvlgone), the Event Log too (no information record for lvlok, applied)"
+	else
+		fail "run: log_level = error: $(echo "$lout" | grep -E '^level=|eventlog' | head -n 20)"
+	fi
+	lvlrun debug "$TMP/lvl-debug.out"
+	manifest 82-lvldbg.yaml web10 "$BASE/" lvldbg 'C:\bsr\dest\lvldbg' a.bin
+	for _ in $(seq 300); do
+		[ "$(sha_of "$RDIR/dest/lvldbg/a.bin")" = "$SHA_A" ] && break
+		sleep 0.1
+	done
+	sleep 1
+	lvlstop
+	lout=$(tr -d '\r' < "$TMP/lvl-debug.out")
+	if [ "$(sha_of "$RDIR/dest/lvldbg/a.bin")" = "$SHA_A" ] &&
+		echo "$lout" | grep -q '^level=debug ' &&
+		echo "$lout" | grep -q '^level=info .*set=lvldbg .*created' &&
+		echo "$lout" | grep -q 'trace:eventlog:ReportEventW L"set=lvldbg job={[-0-9A-F]*} created'; then
+		pass "run: log_level = debug: debug records on the console, the information records of lvldbg on the console and in the Event Log"
+	else
+		fail "run: log_level = debug: $(echo "$lout" | grep -E '^level=|eventlog' | head -n 20)"
+	fi
+	rm -f "$RDIR/manifests/80-lvlok.yaml" "$RDIR/manifests/81-lvlgone.yaml" \
+		"$RDIR/manifests/82-lvldbg.yaml"
+	wine reg delete "$RKEY\\agent" /v log_level /f >/dev/null 2>&1 </dev/null
+
 	# the same under the service manager: bitsync.exe service install,
 	# sc start, a drop-in, PARAMCHANGE reloads the settings, sc stop,
 	# uninstall.  The service reads HKLM\SOFTWARE\bitsync.
 	SKEY='HKLM\Software\bitsync'
 	SDIR=$WINEPREFIX/drive_c/bss
 	mkdir -p "$SDIR/manifests"
+	# log_level = error: the service writes no information record
 	for v in 'manifest_dir C:\bss\manifests' 'state_dir C:\bss\state' \
-		'status_file C:\bss\status.json' 'allow_drives C'; do
+		'status_file C:\bss\status.json' 'allow_drives C' \
+		'log_level error'; do
 		wine reg add "$SKEY\\agent" /v "${v%% *}" /d "${v#* }" /f \
 			>/dev/null 2>&1 </dev/null
 	done
@@ -1197,9 +1275,19 @@ sys.exit(0 if d["summary"]["sets"] == d["summary"]["in_sync"] == 4 else 1)'; the
 	else
 		fail "service: on_change output: $oc"
 	fi
+	svclog=$(tr -d '\r' < "$TMP/services.log")
+	if echo "$svclog" | grep -q 'eventlog:ServiceMain' &&
+		! echo "$svclog" | grep -q 'trace:eventlog:ReportEventW'; then
+		pass "service: log_level = error: no information record in the Event Log (neither the set applied nor the service's start)"
+	else
+		fail "service: log_level = error: $(echo "$svclog" | grep eventlog | head -n 10)"
+	fi
 	# PARAMCHANGE (as a GPO refresh would send): the settings are read
-	# again; the new status_file shows it
+	# again; the new status_file shows it, and log_level = info brings
+	# the information records back
 	wine reg add "$SKEY\\agent" /v status_file /d 'C:\bss\status2.json' /f \
+		>/dev/null 2>&1 </dev/null
+	wine reg add "$SKEY\\agent" /v log_level /d info /f \
 		>/dev/null 2>&1 </dev/null
 	wine "$SDRIVER" paramchange bitsync >"$TMP/pc.out" 2>&1 </dev/null
 	prc=$?
@@ -1211,6 +1299,23 @@ sys.exit(0 if d["summary"]["sets"] == d["summary"]["in_sync"] == 4 else 1)'; the
 		pass "service: SERVICE_CONTROL_PARAMCHANGE reloads the settings (the new status_file is written)"
 	else
 		fail "service: paramchange exit $prc: $(tr -d '\r' < "$TMP/pc.out")"
+	fi
+	sed 's/name: svc$/name: svc2/; s/websvc/websvc2/g; s/dest\\svc/dest\\svc2/' \
+		"$SDIR/manifests/10-svc.yaml" > "$SDIR/manifests/20-svc2.yaml.tmp"
+	mv "$SDIR/manifests/20-svc2.yaml.tmp" "$SDIR/manifests/20-svc2.yaml"
+	for _ in $(seq 300); do
+		tr -d '\r' < "$TMP/services.log" |
+			grep -q 'trace:eventlog:ReportEventW L"set=svc2 job=.* completed' && break
+		sleep 0.1
+	done
+	svclog=$(tr -d '\r' < "$TMP/services.log")
+	if [ "$(sha_of "$SDIR/dest/svc2/a.bin")" = "$SHA_A" ] &&
+		echo "$svclog" | grep -q 'trace:eventlog:ReportEventW L"set=svc2 job={[-0-9A-F]*} created' &&
+		echo "$svclog" | grep -q 'trace:eventlog:ReportEventW L"settings read again' &&
+		! echo "$svclog" | grep -q 'trace:eventlog:ReportEventW L"set=svc '; then
+		pass "service: log_level = info after PARAMCHANGE: information records (job created, completed) for the next set"
+	else
+		fail "service: log_level = info: $(echo "$svclog" | grep eventlog | head -n 10)"
 	fi
 	wine sc stop bitsync >"$TMP/sc.out" 2>&1 </dev/null
 	for _ in $(seq 100); do
