@@ -491,6 +491,23 @@ noted:
 		f->code = (int32_t)0x80070057;	/* E_INVALIDARG */
 		f->context = BK_CTX_REMOTE_FILE;
 	}
+	/* A share that answers an empty folder (a DFS target not yet
+	 * replicated, a permissions slip on the server, an index emptied by
+	 * mistake) must not read as "every file left the set": with
+	 * on_remove: delete that would delete the whole folder on every
+	 * host.  Emptying a set on purpose is done in the manifest. */
+	if (f->error == NULL && f->r.nfiles == 0 && f->r.nrefused == 0 &&
+	    set->settings.on_remove == ON_REMOVE_DELETE &&
+	    rec != NULL && rec->nfiles > 0) {
+		f->error = xasprintf("%s%s lists no file of the set, though "
+		    "%zu placed by bitsync are recorded; nothing was removed. "
+		    "If the set is meant to be empty, remove it from the "
+		    "manifest (its files then follow on_remove)",
+		    set->index != NULL ? "index " : "folder ",
+		    remote != NULL ? remote : set->path, rec->nfiles);
+		f->code = (int32_t)0x80070002;	/* ERROR_FILE_NOT_FOUND */
+		f->context = BK_CTX_REMOTE_FILE;
+	}
 	if (f->error == NULL && f->r.nrefused > 0) {
 		size_t i, len = 0;
 		char *note;

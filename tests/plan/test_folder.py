@@ -225,6 +225,34 @@ class FolderTest(Base):
         self.assertFalse(os.path.exists(kept), p.stderr)
         self.assertEqual(tree(dele), ["d/b.bin"], p.stderr)
 
+    def test_empty_listing_deletes_nothing(self):
+        """A share that suddenly lists nothing (a DFS target not yet
+        replicated, a permissions slip on the server) is not "every file
+        left the set": with on_remove: delete that deleted the folder.
+        The set fails with a sentence and nothing is removed."""
+        self.smb()
+        for n in ("a", "b", "c"):
+            put(os.path.join(self.pub, "e", n + ".bin"), n.encode() * 10)
+        self.folder_set("del", "include: ['e/*.bin']\non_remove: delete\n")
+        dele = self.dest
+        self.apply()
+        self.assertEqual(tree(dele), ["e/a.bin", "e/b.bin", "e/c.bin"])
+        for n in ("a", "b", "c"):
+            os.unlink(os.path.join(self.pub, "e", n + ".bin"))
+        p = self.apply(ok=False)
+        self.assertNotEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(tree(dele), ["e/a.bin", "e/b.bin", "e/c.bin"],
+                         p.stderr)
+        self.assertNotIn("deleted=", p.stderr)
+        st = self.status("del")
+        self.assertIn("lists no file of the set", st["last_error"] or "",
+                      st)
+        self.assertIn("nothing was removed", p.stderr)
+        # One file back: the others left the set, and go.
+        put(os.path.join(self.pub, "e", "c.bin"), b"c" * 10)
+        p = self.apply()
+        self.assertEqual(tree(dele), ["e/c.bin"], p.stderr)
+
     def test_daemon_refresh_lists_and_fetches_change(self):
         """The daemon: timed passes reuse the last listing until the set's
         refresh is due; then the listing is the check, and a file changed
