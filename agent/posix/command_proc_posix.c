@@ -12,6 +12,7 @@
  * elsewhere). */
 #include "command_proc.h"
 
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
@@ -90,6 +91,95 @@ out:
 	return fd;
 }
 
+/* One folder on the way to the program: owned by root or the agent, and
+ * writable by nobody else unless sticky (there others cannot rename or
+ * remove what root owns).  0, or -1 with *why. */
+static int
+dir_safe(const char *dir, const char *prog, char **why)
+{
+	struct stat sb;
+
+	if (stat(dir, &sb) != 0) {
+		*why = xasprintf("program %s: %s: %s", prog, dir,
+		    strerror(errno));
+		return -1;
+	}
+	if ((sb.st_uid != 0 && sb.st_uid != geteuid()) ||
+	    ((sb.st_mode & 022) != 0 && (sb.st_mode & S_ISVTX) == 0)) {
+		*why = xasprintf("program %s: the folder %s (owner uid %u, "
+		    "mode %04o) may be changed by another account than "
+		    "root, which could put its own program there; a "
+		    "program bitsync runs as root must lie in folders "
+		    "only root can change (chown root, chmod go-w)", prog,
+		    dir, (unsigned)sb.st_uid, (unsigned)(sb.st_mode & 07777));
+		return -1;
+	}
+	return 0;
+}
+
+/* Every folder above path (as written, then with links resolved). */
+static int
+parents_safe(const char *path, const char *prog, char **why)
+{
+	char *copy = xstrdup(path), *slash;
+	int rc = 0;
+
+	for (slash = strchr(copy + 1, '/'); rc == 0; slash = strchr(slash +
+	    1, '/')) {
+		if (slash == NULL)
+			break;
+		*slash = '\0';
+		rc = dir_safe(copy, prog, why);
+		*slash = '/';
+	}
+	if (rc == 0)
+		rc = dir_safe("/", prog, why);
+	free(copy);
+	return rc;
+}
+
+/* The program runs as root: a program, link or folder on its path that an
+ * unprivileged account can change would be that account's code run as
+ * root (the manifest names the path; the folders are the host's).  Each
+ * folder of the path as written (a link there is changed only by its
+ * folder's owner) and of the resolved path, and the program itself, must
+ * be root's (or the agent's) and writable by no one else.  Nothing an
+ * unprivileged account can change is left, so no race between this check
+ * and the exec. */
+static int
+program_safe(const char *prog, char **why)
+{
+	struct stat sb;
+	char *real = NULL;
+	int rc = -1;
+
+	if (parents_safe(prog, prog, why) != 0)
+		goto out;
+	if ((real = realpath(prog, NULL)) == NULL) {
+		*why = xasprintf("program %s: %s", prog, strerror(errno));
+		goto out;
+	}
+	if (parents_safe(real, prog, why) != 0)
+		goto out;
+	if (stat(real, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+		*why = xasprintf("program %s: not a regular file", prog);
+		goto out;
+	}
+	if ((sb.st_uid != 0 && sb.st_uid != geteuid()) ||
+	    (sb.st_mode & 022) != 0) {
+		*why = xasprintf("program %s (%s): owner uid %u, mode %04o: "
+		    "another account than root could change it; a program "
+		    "bitsync runs as root must be root's and writable by "
+		    "root only (chown root, chmod go-w)", prog, real,
+		    (unsigned)sb.st_uid, (unsigned)(sb.st_mode & 07777));
+		goto out;
+	}
+	rc = 0;
+out:
+	free(real);
+	return rc;
+}
+
 int
 cproc_start(const struct cproc_spec *sp, struct cproc **out, char **why)
 {
@@ -103,6 +193,8 @@ cproc_start(const struct cproc_spec *sp, struct cproc **out, char **why)
 
 	*out = NULL;
 	*why = NULL;
+	if (program_safe(sp->argv[0], why) != 0)
+		goto out;
 	if ((dfd = open_dir_safely(sp->cwd, sp->trusted_len)) == -1) {
 		*why = xasprintf("working folder %s: %s%s", sp->cwd,
 		    strerror(errno), errno == ELOOP || errno == ENOTDIR ?

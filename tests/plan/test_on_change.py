@@ -492,6 +492,41 @@ class OnChangeTest(RunTest):
         self.assertTrue(wait_for(lambda: len(self.runs()) == 2, 20))
         self.assertEqual(self.runs()[1]["cwd"], self.app)
 
+    def test_program_others_can_change_refused(self):
+        # The manifest names a program in a folder any account may write
+        # to: whoever puts a file there first runs as root.  Refused
+        # until the folder is root's only; the link in it is followed to
+        # a program that is root's.
+        write_random(os.path.join(self.www, "a.bin"), 5000)
+        write_random(os.path.join(self.www, "b.bin"), 7000)
+        self.nginx()
+        wbin = os.path.join(self.dir, "wbin")
+        os.mkdir(wbin)
+        os.chmod(wbin, 0o777)
+        prog = os.path.join(wbin, "py")
+        os.symlink(os.path.realpath(PY), prog)
+        argv = [prog, CMD, self.log, "ok"]
+        self.manifest("10-app.yaml", self.set_yaml(
+            "app", ["a.bin", "b.bin"], more=(
+                "refresh: 1s\nretry_delay: 5s\non_change:\n  run: %s\n"
+                % json.dumps(argv))))
+        self.start()
+        self.assertTrue(wait_for(lambda: (self.on_change() or {}).get(
+            "failures", 0) >= 1, 30),
+            "%r %r" % (self.runs(), self.set_status("app")))
+        self.assertEqual(self.runs(), [], "ran a program others can change")
+        oc = self.on_change()
+        self.assertIn(wbin, oc["last_error"])
+        self.assertIn("chmod go-w", oc["last_error"])
+        self.assertIn('bitsync_on_change_runs_total{set="app",'
+                      'result="failure"}', self.metrics_text())
+        # The folder becomes root's only: the retry runs it.
+        os.chmod(wbin, 0o755)
+        self.assertTrue(wait_for(lambda: len(self.runs()) == 1, 20),
+                        self.on_change())
+        err = self.stop()
+        self.assertIn("may be changed by another account", err)
+
 
 if __name__ == "__main__":
     unittest.main()
