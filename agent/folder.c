@@ -171,15 +171,37 @@ cmp_local_ci(const void *a, const void *b)
 }
 
 /* On Windows hosts two names that differ only in case are one file: the
- * first in byte order stays, the others are refused. */
+ * first in byte order stays, the others are refused.  On every host one
+ * name given twice (an index with two lines for it, "./a" and "a", "a\b"
+ * and "a/b", a server that repeats an entry) is one local path for two
+ * files, which a set's job and records cannot hold: the server did not
+ * say which is meant, so every copy is refused. */
 static void
 refuse_collisions(struct folder_result *r, enum platform platform)
 {
-	size_t i, k;
+	size_t i, k, j;
 
-	if (platform != PLATFORM_WINDOWS || r->nfiles < 2)
+	if (r->nfiles < 2)
 		return;
 	qsort(r->files, r->nfiles, sizeof(*r->files), cmp_local_ci);
+	for (i = k = 0; i < r->nfiles; i = j) {
+		for (j = i + 1; j < r->nfiles &&
+		    strcmp(r->files[j].local, r->files[i].local) == 0; j++)
+			;
+		if (j - i == 1) {
+			r->files[k++] = r->files[i];
+			continue;
+		}
+		for (; i < j; i++) {
+			refuse(r, r->files[i].local, "the name is given more "
+			    "than once, so the server does not say which file "
+			    "it is; fix the listing or index");
+			free((char *)r->files[i].remote);
+		}
+	}
+	r->nfiles = k;
+	if (platform != PLATFORM_WINDOWS || r->nfiles < 2)
+		return;
 	for (i = 1, k = 1; i < r->nfiles; i++) {
 		if (strcasecmp(r->files[i].local, r->files[k - 1].local) == 0) {
 			refuse(r, r->files[i].local, "the name differs only "

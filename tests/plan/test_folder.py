@@ -559,6 +559,29 @@ class IndexTest(Base):
         self.assertIn("../evil.iso", st["last_error"])
         self.assertEqual(st["state"], "in-sync")
 
+    def test_name_twice_refused(self):
+        """An index that gives one name twice (two hashes, or './a' and
+        'a') names two files for one local path: both are refused and
+        reported, the rest committed, the run finishes."""
+        self.nginx()
+        files = {"good.iso": b"good", "a.iso": b"aaaa"}
+        self.write_index(files)
+        with open(os.path.join(self.www, "rel", "SHA256SUMS"), "a") as f:
+            f.write("%s  ./a.iso\n" % hashlib.sha256(b"other").hexdigest())
+        self.dest = os.path.join(self.dst, "isos")
+        self.manifest("10-isos.yaml",
+                      "  - name: isos\n    source: web\n    path: rel\n"
+                      "    destination: %s\n    index: SHA256SUMS\n"
+                      % self.dest)
+        p = self.run_bitsync("apply")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(os.listdir(self.dest), ["good.iso"])
+        st = json.loads(self.run_bitsync("status", "--format",
+                                         "json").stdout)["sets"][0]
+        self.assertIn("2 names from the server refused", st["last_error"])
+        self.assertIn("more than once", st["last_error"])
+        self.assertEqual(st["state"], "in-sync")
+
     def test_bad_index_changes_nothing(self):
         """An index that is not sha256sum output fails the set with the
         line that is wrong; nothing placed before is removed."""

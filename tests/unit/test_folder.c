@@ -145,11 +145,53 @@ index_entries(void)
 	sumindex_free(&ix);
 }
 
+/* One name twice (two index lines, "./a" and "a", "a\\b" and "a/b", a
+ * listing that repeats an entry) is one local path for two files: every
+ * copy refused, the rest kept, on every host. */
+static void
+duplicates(void)
+{
+	const char *text =
+	    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+	    "  a.iso\n"
+	    "0000000000000000000000000000000000000000000000000000000000000000"
+	    "  ./a.iso\n"
+	    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+	    "  d/b.iso\n"
+	    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+	    "  d\\b.iso\n"
+	    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+	    "  c.iso\n";
+	struct mset s = set_of(NULL, 0, "SHA256SUMS");
+	struct bk_entry v[] = { ent("x.bin", NULL), ent("y.bin", NULL),
+	    ent("x.bin", NULL) };
+	struct bk_listing l = { v, 3, 0, 0, 0 };
+	struct sumindex ix;
+	struct folder_result r;
+
+	CHECK_INT(sumindex_parse(text, strlen(text), 10, &ix), 0);
+	folder_from_index(&s, &ix, PLATFORM_POSIX, &r);
+	CHECK_INT(r.nfiles, 1);
+	if (r.nfiles == 1)
+		CHECK_STR(r.files[0].local, "c.iso");
+	CHECK_INT(r.nrefused, 4);
+	folder_result_free(&r);
+	sumindex_free(&ix);
+	s = set_of(NULL, 0, NULL);
+	folder_from_listing(&s, &l, PLATFORM_POSIX, 100, &r);
+	CHECK_INT(r.nfiles, 1);
+	if (r.nfiles == 1)
+		CHECK_STR(r.files[0].local, "y.bin");
+	CHECK_INT(r.nrefused, 2);
+	folder_result_free(&r);
+}
+
 int
 main(void)
 {
 	names();
 	listing();
 	index_entries();
+	duplicates();
 	return check_done();
 }
