@@ -992,6 +992,10 @@ realloc_subs(char **subs, size_t n)
  * open one that leaves the share (wide links = no, its default). */
 #define SMB_ATTR_REPARSE	0x400
 
+/* The most folders one listing enters: room for a tree whose files sit
+ * one to a folder a few levels down, bounded by max_set_files. */
+#define SMB_LIST_DIRS(max_files)	(4 * (size_t)(max_files) + 1000)
+
 struct smb_walk {
 	struct smb_worker *w;
 	const struct bk_list *req;
@@ -999,6 +1003,7 @@ struct smb_walk {
 	size_t cap;
 	struct xfer *x;
 	size_t nkept;		/* usable names listed */
+	size_t ndirs;		/* folders queued to be listed */
 	int err;		/* errno of a failed opendir, 0 */
 	char *failed;		/* the folder it failed on */
 };
@@ -1100,6 +1105,15 @@ walk_dir(struct smb_walk *k, const char *url, const char *rel,
 			if (depth >= k->req->max_depth) {
 				k->out->ndeep++;
 				continue;
+			}
+			/* Folders cost memory (their names wait here) and a
+			 * round trip each, and count toward no file limit: a
+			 * server that answers folders without end must not
+			 * grow the agent without end. */
+			if (++k->ndirs > SMB_LIST_DIRS(k->req->max_entries)) {
+				k->err = E2BIG;
+				k->failed = strdup(child);
+				goto out;
 			}
 			if ((ns = realloc_subs(subs, nsubs)) == NULL) {
 				subs = NULL;
@@ -1241,6 +1255,15 @@ smb_list(const struct xfer *settings, const struct bk_list *req,
 			    "character a Windows name cannot hold); rename it "
 			    "on the server; nothing of the set was changed",
 			    k.failed ? k.failed : ".", x.remote);
+		else if (k.err == E2BIG)
+			xfer_fail(&x, BK_CTX_REMOTE_FILE, HR_GEN_FAILURE, 0,
+			    "listing %s: the folder holds more than %zu "
+			    "folders that 'include' enters (at %s), the most "
+			    "a listing follows for max_set_files %zu; narrow "
+			    "'include', or move the files into fewer folders; "
+			    "nothing of the set was changed", x.remote,
+			    SMB_LIST_DIRS(req->max_entries),
+			    k.failed ? k.failed : ".", req->max_entries);
 		else if (k.err != 0) {
 			char what[300];
 

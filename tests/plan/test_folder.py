@@ -465,6 +465,28 @@ class FolderTest(Base):
         self.assertIn("max_set_files", st["last_error"])
         self.assertEqual(st["state"], "waiting-to-retry")
 
+    def test_endless_folders_bounded(self):
+        """A share that answers folder after folder (each entered by
+        'include', none holding a file) is listed up to a bound of
+        4 x max_set_files + 1000 folders: then the set fails with a
+        sentence naming it, and nothing placed before is removed."""
+        self.smb(max_set_files=10)
+        put(os.path.join(self.pub, "a.bin"), b"a")
+        self.folder_set("many", "include: ['**/*.bin']\non_remove: delete\n")
+        self.apply()
+        self.assertEqual(tree(self.dest), ["a.bin"])
+        for i in range(1100):
+            d = os.path.join(self.pub, "d%04d" % i)
+            os.mkdir(d)
+            os.chmod(d, 0o755)
+        p = self.apply(ok=False)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("more than 1040 folders", p.stderr)
+        self.assertEqual(tree(self.dest), ["a.bin"])
+        st = self.status("many")
+        self.assertIn("more than 1040 folders", st["last_error"])
+        self.assertIn("narrow 'include'", st["last_error"])
+
 
 class IndexTest(Base):
     """An index (SHA256SUMS) over HTTP from nginx."""
