@@ -920,9 +920,11 @@ folder_commit(struct act *x)
 	const struct state_set *r = x->a->recorded;
 	struct rfolder *f = rfolder_of(x->v->folders, x->a->desired->set);
 	const char **changed;
-	size_t i, k, n = 0;
+	char **refused;
+	size_t i, k, n = 0, nrefused;
 
 	changed = xcalloc((r ? r->nfiles : 0) + 1, sizeof(*changed));
+	refused = rfolder_refused_locals(f, c->platform, &nrefused);
 	for (i = 0; f != NULL && r != NULL && i < r->nfiles; i++) {
 		const struct state_file *rf = &r->files[i];
 		struct platform_stat want;
@@ -933,6 +935,13 @@ folder_commit(struct act *x)
 				break;
 		if (k < sp->job.nfiles)
 			continue;
+		/* The server sent its name, bitsync refused it: not gone. */
+		if (rfolder_refused_has(refused, nrefused, rf->local)) {
+			logf_(c, LOG_LEVEL_INFO, "set=%s refused=%s kept=\"the "
+			    "server's entry for it was refused\"", x->a->set,
+			    rf->local);
+			continue;
+		}
 		if (x->a->desired->set->settings.on_remove != ON_REMOVE_DELETE) {
 			logf_(c, LOG_LEVEL_INFO, "set=%s left=%s kept=\"on_remove: "
 			    "keep\"", x->a->set, rf->local);
@@ -967,6 +976,7 @@ folder_commit(struct act *x)
 		x->sum->errors++;
 	}
 	free(changed);
+	free_strv(refused, nrefused);
 }
 
 /* What a folder set commits with: the names the server sent that were

@@ -101,6 +101,36 @@ rfolder_forget(const struct config *cfg, const char *set)
 	free(p);
 }
 
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+char **
+rfolder_refused_locals(const struct rfolder *f, enum platform p, size_t *n)
+{
+	char **v;
+	size_t i;
+
+	*n = 0;
+	if (f == NULL || f->r.nrefused == 0)
+		return NULL;
+	v = xcalloc(f->r.nrefused, sizeof(*v));
+	for (i = 0; i < f->r.nrefused; i++)
+		v[i] = spec_local_path(f->orig->destination,
+		    f->r.refused[i].name, p);
+	qsort(v, f->r.nrefused, sizeof(*v), cmp_str);
+	*n = f->r.nrefused;
+	return v;
+}
+
+int
+rfolder_refused_has(char *const *v, size_t n, const char *local)
+{
+	return n > 0 && bsearch(&local, v, n, sizeof(*v), cmp_str) != NULL;
+}
+
 /* Drops from r the index entries rejected less than retry_delay ago
  * with the hash the index still gives them, refusing them instead. */
 static void
@@ -495,8 +525,10 @@ noted:
 	 * replicated, a permissions slip on the server, an index emptied by
 	 * mistake) must not read as "every file left the set": with
 	 * on_remove: delete that would delete the whole folder on every
-	 * host.  Emptying a set on purpose is done in the manifest. */
-	if (f->error == NULL && f->r.nfiles == 0 && f->r.nrefused == 0 &&
+	 * host.  Emptying a set on purpose is done in the manifest.  Names
+	 * refused do not make it less empty: a server that answers one name
+	 * bitsync refuses and nothing else is no less wrong. */
+	if (f->error == NULL && f->r.nfiles == 0 &&
 	    set->settings.on_remove == ON_REMOVE_DELETE &&
 	    rec != NULL && rec->nfiles > 0) {
 		f->error = xasprintf("%s%s lists no file of the set, though "

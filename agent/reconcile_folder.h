@@ -86,4 +86,13 @@ void rfolder_reject(const struct config *cfg, const char *set,
  * left the manifest and its record is gone. */
 void rfolder_forget(const struct config *cfg, const char *set);
 
+/* The local paths of the names this pass refused (sorted, for
+ * rfolder_refused_has; *n of them; free each and the array).  A file on
+ * record whose name the server sent but bitsync refused (given twice, a
+ * hash that did not match, a collision) did not leave the set: it is
+ * kept, never removed by on_remove: delete. */
+char **rfolder_refused_locals(const struct rfolder *f, enum platform p,
+    size_t *n);
+int rfolder_refused_has(char *const *v, size_t n, const char *local);
+
 #endif

@@ -604,6 +604,36 @@ class IndexTest(Base):
         self.assertIn("more than once", st["last_error"])
         self.assertEqual(st["state"], "in-sync")
 
+    def test_refused_entry_keeps_placed_file(self):
+        """With on_remove: delete, a placed file whose index entry is
+        refused (given twice) did not leave the set: it is kept; an index
+        that gives nothing but refused names fails the set and removes
+        nothing."""
+        self.nginx()
+        files = {"a.iso": b"aaaa", "b.iso": b"bbbb"}
+        self.write_index(files)
+        self.dest = os.path.join(self.dst, "isos")
+        self.manifest("10-isos.yaml",
+                      "  - name: isos\n    source: web\n    path: rel\n"
+                      "    destination: %s\n    index: SHA256SUMS\n"
+                      "    on_remove: delete\n" % self.dest)
+        self.assertEqual(self.run_bitsync("apply").returncode, 0)
+        self.assertEqual(sorted(os.listdir(self.dest)), ["a.iso", "b.iso"])
+        idx = os.path.join(self.www, "rel", "SHA256SUMS")
+        with open(idx, "a") as f:
+            f.write("%s  ./a.iso\n" % hashlib.sha256(b"other").hexdigest())
+        p = self.run_bitsync("apply")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(sorted(os.listdir(self.dest)), ["a.iso", "b.iso"])
+        self.assertIn("kept=\"the server's entry for it was refused\"",
+                      p.stderr)
+        with open(idx, "w") as f:
+            f.write("%s  ../evil.iso\n" % hashlib.sha256(b"e").hexdigest())
+        p = self.run_bitsync("apply")
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("lists no file of the set", p.stderr)
+        self.assertEqual(sorted(os.listdir(self.dest)), ["a.iso", "b.iso"])
+
     def test_bad_index_changes_nothing(self):
         """An index that is not sha256sum output fails the set with the
         line that is wrong; nothing placed before is removed."""
