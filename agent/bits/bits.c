@@ -46,6 +46,7 @@
 #include "backend.h"
 #include "bits/bits.h"
 #include "bits/bits_folder.h"
+#include "bits/bits_http.h"
 #include "config.h"
 #include "win/wincheck.h"
 #include "win/winutil.h"
@@ -1343,100 +1344,50 @@ static int
 bits_probe(struct backend *b, const struct bk_probe *p,
     struct bk_validators *out, struct bk_error *err)
 {
-	URL_COMPONENTS uc;
-	wchar_t *wurl, *host = NULL, *path = NULL, *wl = NULL, *wb = NULL;
-	wchar_t agent[64];
-	HINTERNET ses = NULL, con = NULL, req = NULL;
-	DWORD access = WINHTTP_ACCESS_TYPE_DEFAULT_PROXY, status = 0, len;
-	const struct bk_job_spec *s = p->settings;
+	struct bits_http h;
+	DWORD len;
 	int rc = BK_OK;
 	char *v;
 
 	b->err[0] = 0;
 	memset(out, 0, sizeof(*out));
+	memset(&h, 0, sizeof(h));
 	out->size = BK_SIZE_UNKNOWN;
 	if (!is_http(p->remote)) {
 		seterr(b, "the bits backend cannot probe %s yet (UNC sources "
 		    "are checked by transferring them)", p->remote);
 		return BK_E_UNSUPPORTED;
 	}
-	wurl = win_widen(p->remote);
-	memset(&uc, 0, sizeof(uc));
-	uc.dwStructSize = sizeof(uc);
-	uc.dwHostNameLength = (DWORD)-1;
-	uc.dwUrlPathLength = (DWORD)-1;
-	uc.dwExtraInfoLength = (DWORD)-1;
-	if (!WinHttpCrackUrl(wurl, 0, 0, &uc)) {
+	switch (bits_http_send(p->remote, p->settings, L"HEAD", &h)) {
+	case BITS_HTTP_URL:
 		rc = probe_error(b, err, p->remote, BK_CTX_REMOTE_FILE,
 		    HRESULT_FROM_WIN32(GetLastError()), "cannot parse URL");
 		goto out;
-	}
-	host = xcalloc(uc.dwHostNameLength + 1, sizeof(wchar_t));
-	memcpy(host, uc.lpszHostName, uc.dwHostNameLength * sizeof(wchar_t));
-	path = xcalloc(uc.dwUrlPathLength + uc.dwExtraInfoLength + 2,
-	    sizeof(wchar_t));
-	memcpy(path, uc.lpszUrlPath, uc.dwUrlPathLength * sizeof(wchar_t));
-	if (uc.dwExtraInfoLength)
-		memcpy(path + uc.dwUrlPathLength, uc.lpszExtraInfo,
-		    uc.dwExtraInfoLength * sizeof(wchar_t));
-	if (path[0] == 0)
-		path[0] = L'/';
-
-	if (s != NULL && s->proxy_usage == BK_PROXY_NO_PROXY)
-		access = WINHTTP_ACCESS_TYPE_NO_PROXY;
-	else if (s != NULL && s->proxy_usage == BK_PROXY_OVERRIDE) {
-		access = WINHTTP_ACCESS_TYPE_NAMED_PROXY;
-		wl = win_widen(s->proxy_list);
-		wb = win_widen(s->proxy_bypass);
-	}
-	swprintf(agent, sizeof(agent) / sizeof(agent[0]), L"bitsync/%hs",
-	    BITSYNC_VERSION);
-	ses = WinHttpOpen(agent, access,
-	    access == WINHTTP_ACCESS_TYPE_NAMED_PROXY ? wl : WINHTTP_NO_PROXY_NAME,
-	    access == WINHTTP_ACCESS_TYPE_NAMED_PROXY && wb ? wb :
-	    WINHTTP_NO_PROXY_BYPASS, 0);
-	if (ses != NULL)
-		WinHttpSetTimeouts(ses, 10000, 10000, 30000, 30000);
-	if (ses == NULL || (con = WinHttpConnect(ses, host, uc.nPort, 0)) == NULL ||
-	    (req = WinHttpOpenRequest(con, L"HEAD", path, NULL,
-	    WINHTTP_NO_REFERER, WINHTTP_DEFAULT_ACCEPT_TYPES,
-	    uc.nScheme == INTERNET_SCHEME_HTTPS ? WINHTTP_FLAG_SECURE : 0)) == NULL) {
+	case BITS_HTTP_CONNECT:
 		rc = probe_error(b, err, p->remote, BK_CTX_GENERAL_TRANSPORT,
 		    HRESULT_FROM_WIN32(GetLastError()), "cannot reach");
 		goto out;
-	}
-	if (s != NULL && s->custom_headers != NULL && s->custom_headers[0]) {
-		wchar_t *wh = win_widen(s->custom_headers);
-
-		WinHttpAddRequestHeaders(req, wh, (DWORD)-1L,
-		    WINHTTP_ADDREQ_FLAG_ADD);
-		free(wh);
-	}
-	if (!WinHttpSendRequest(req, WINHTTP_NO_ADDITIONAL_HEADERS, 0,
-	    WINHTTP_NO_REQUEST_DATA, 0, 0, 0) ||
-	    !WinHttpReceiveResponse(req, NULL)) {
+	case BITS_HTTP_SEND:
 		rc = probe_error(b, err, p->remote, BK_CTX_GENERAL_TRANSPORT,
 		    HRESULT_FROM_WIN32(GetLastError()), "HEAD request failed for");
 		goto out;
+	case BITS_HTTP_OK:
+		break;
 	}
-	len = sizeof(status);
-	WinHttpQueryHeaders(req, WINHTTP_QUERY_STATUS_CODE |
-	    WINHTTP_QUERY_FLAG_NUMBER, WINHTTP_HEADER_NAME_BY_INDEX, &status,
-	    &len, WINHTTP_NO_HEADER_INDEX);
-	if (status >= 400) {
+	if (h.status >= 400) {
 		/* BG_E_HTTP_ERROR_xxx, as BITS reports it */
 		rc = probe_error(b, err, p->remote, BK_CTX_REMOTE_FILE,
-		    (HRESULT)(0x80190000u | status), "server refused");
+		    (HRESULT)(0x80190000u | h.status), "server refused");
 		if (err != NULL) {
 			free(err->text);
 			err->text = xasprintf("HTTP status %lu",
-			    (unsigned long)status);
+			    (unsigned long)h.status);
 		}
 		seterr(b, "HEAD %s: HTTP status %lu", p->remote,
-		    (unsigned long)status);
+		    (unsigned long)h.status);
 		goto out;
 	}
-	if ((v = query_header(req, WINHTTP_QUERY_CONTENT_LENGTH)) != NULL) {
+	if ((v = query_header(h.req, WINHTTP_QUERY_CONTENT_LENGTH)) != NULL) {
 		char *end;
 		unsigned long long n = strtoull(v, &end, 10);
 
@@ -1444,31 +1395,21 @@ bits_probe(struct backend *b, const struct bk_probe *p,
 			out->size = n;
 		free(v);
 	}
-	out->etag = query_header(req, WINHTTP_QUERY_ETAG);
-	out->last_modified = query_header(req, WINHTTP_QUERY_LAST_MODIFIED);
+	out->etag = query_header(h.req, WINHTTP_QUERY_ETAG);
+	out->last_modified = query_header(h.req, WINHTTP_QUERY_LAST_MODIFIED);
 	{
 		SYSTEMTIME st;
 		FILETIME ft;
 
 		len = sizeof(st);
-		if (WinHttpQueryHeaders(req, WINHTTP_QUERY_LAST_MODIFIED |
+		if (WinHttpQueryHeaders(h.req, WINHTTP_QUERY_LAST_MODIFIED |
 		    WINHTTP_QUERY_FLAG_SYSTEMTIME, WINHTTP_HEADER_NAME_BY_INDEX,
 		    &st, &len, WINHTTP_NO_HEADER_INDEX) &&
 		    SystemTimeToFileTime(&st, &ft))
 			out->mtime = (int64_t)ft_time(&ft);
 	}
 out:
-	if (req)
-		WinHttpCloseHandle(req);
-	if (con)
-		WinHttpCloseHandle(con);
-	if (ses)
-		WinHttpCloseHandle(ses);
-	free(wurl);
-	free(host);
-	free(path);
-	free(wl);
-	free(wb);
+	bits_http_close(&h);
 	return rc;
 }
 

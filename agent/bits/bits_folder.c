@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "bits/bits_folder.h"
+#include "bits/bits_http.h"
 #include "util.h"
 #include "win/winutil.h"
 
@@ -245,83 +246,34 @@ static int
 http_fetch(const struct bk_probe *p, size_t max, char **buf, size_t *len,
     struct bk_error *err)
 {
-	const struct bk_job_spec *s = p->settings;
-	URL_COMPONENTS uc;
-	wchar_t *wurl = win_widen(p->remote), *host = NULL, *path = NULL;
-	wchar_t *wl = NULL, *wb = NULL;
-	HINTERNET ses = NULL, con = NULL, req = NULL;
-	DWORD access = WINHTTP_ACCESS_TYPE_DEFAULT_PROXY, status = 0, sl, got;
+	struct bits_http h;
+	DWORD got;
 	char *data = NULL;
 	size_t n = 0, cap = 0;
 	int rc = BK_E_IO;
 
-	memset(&uc, 0, sizeof(uc));
-	uc.dwStructSize = sizeof(uc);
-	uc.dwHostNameLength = (DWORD)-1;
-	uc.dwUrlPathLength = (DWORD)-1;
-	uc.dwExtraInfoLength = (DWORD)-1;
-	if (wurl == NULL || !WinHttpCrackUrl(wurl, 0, 0, &uc)) {
+	switch (bits_http_send(p->remote, p->settings, L"GET", &h)) {
+	case BITS_HTTP_URL:
 		fail(err, p->remote, GetLastError(), "cannot parse URL");
 		goto out;
-	}
-	host = xcalloc(uc.dwHostNameLength + 1, sizeof(wchar_t));
-	memcpy(host, uc.lpszHostName, uc.dwHostNameLength * sizeof(wchar_t));
-	path = xcalloc(uc.dwUrlPathLength + uc.dwExtraInfoLength + 2,
-	    sizeof(wchar_t));
-	memcpy(path, uc.lpszUrlPath, uc.dwUrlPathLength * sizeof(wchar_t));
-	if (uc.dwExtraInfoLength)
-		memcpy(path + uc.dwUrlPathLength, uc.lpszExtraInfo,
-		    uc.dwExtraInfoLength * sizeof(wchar_t));
-	if (path[0] == 0)
-		path[0] = L'/';
-	if (s != NULL && s->proxy_usage == BK_PROXY_NO_PROXY)
-		access = WINHTTP_ACCESS_TYPE_NO_PROXY;
-	else if (s != NULL && s->proxy_usage == BK_PROXY_OVERRIDE) {
-		access = WINHTTP_ACCESS_TYPE_NAMED_PROXY;
-		wl = win_widen(s->proxy_list);
-		wb = win_widen(s->proxy_bypass);
-	}
-	ses = WinHttpOpen(L"bitsync", access,
-	    access == WINHTTP_ACCESS_TYPE_NAMED_PROXY ? wl :
-	    WINHTTP_NO_PROXY_NAME, access == WINHTTP_ACCESS_TYPE_NAMED_PROXY &&
-	    wb ? wb : WINHTTP_NO_PROXY_BYPASS, 0);
-	if (ses != NULL)
-		WinHttpSetTimeouts(ses, 10000, 10000, 30000, 30000);
-	if (ses == NULL ||
-	    (con = WinHttpConnect(ses, host, uc.nPort, 0)) == NULL ||
-	    (req = WinHttpOpenRequest(con, L"GET", path, NULL,
-	    WINHTTP_NO_REFERER, WINHTTP_DEFAULT_ACCEPT_TYPES,
-	    uc.nScheme == INTERNET_SCHEME_HTTPS ? WINHTTP_FLAG_SECURE : 0)) ==
-	    NULL) {
+	case BITS_HTTP_CONNECT:
 		fail(err, p->remote, GetLastError(), "cannot reach");
 		err->context = BK_CTX_GENERAL_TRANSPORT;
 		goto out;
-	}
-	if (s != NULL && s->custom_headers != NULL && s->custom_headers[0]) {
-		wchar_t *wh = win_widen(s->custom_headers);
-
-		WinHttpAddRequestHeaders(req, wh, (DWORD)-1L,
-		    WINHTTP_ADDREQ_FLAG_ADD);
-		free(wh);
-	}
-	if (!WinHttpSendRequest(req, WINHTTP_NO_ADDITIONAL_HEADERS, 0,
-	    WINHTTP_NO_REQUEST_DATA, 0, 0, 0) ||
-	    !WinHttpReceiveResponse(req, NULL)) {
+	case BITS_HTTP_SEND:
 		fail(err, p->remote, GetLastError(), "GET failed for");
 		err->context = BK_CTX_GENERAL_TRANSPORT;
 		goto out;
+	case BITS_HTTP_OK:
+		break;
 	}
-	sl = sizeof(status);
-	WinHttpQueryHeaders(req, WINHTTP_QUERY_STATUS_CODE |
-	    WINHTTP_QUERY_FLAG_NUMBER, WINHTTP_HEADER_NAME_BY_INDEX, &status,
-	    &sl, WINHTTP_NO_HEADER_INDEX);
-	if (status != 200) {
+	if (h.status != 200) {
 		memset(err, 0, sizeof(*err));
 		err->context = BK_CTX_REMOTE_FILE;
 		/* BG_E_HTTP_ERROR_xxx, as BITS reports it */
-		err->code = (int32_t)(0x80190000u | (status & 0xffff));
+		err->code = (int32_t)(0x80190000u | (h.status & 0xffff));
 		err->text = xasprintf("GET %s: HTTP status %lu", p->remote,
-		    (unsigned long)status);
+		    (unsigned long)h.status);
 		err->remote = xstrdup(p->remote);
 		goto out;
 	}
@@ -330,7 +282,7 @@ http_fetch(const struct bk_probe *p, size_t max, char **buf, size_t *len,
 			cap = cap ? 2 * cap : 65536;
 			data = xrealloc(data, cap + 1);
 		}
-		if (!WinHttpReadData(req, data + n, (DWORD)(cap - n), &got)) {
+		if (!WinHttpReadData(h.req, data + n, (DWORD)(cap - n), &got)) {
 			fail(err, p->remote, GetLastError(), "reading");
 			goto out;
 		}
@@ -348,18 +300,8 @@ http_fetch(const struct bk_probe *p, size_t max, char **buf, size_t *len,
 	data = NULL;
 	rc = BK_OK;
 out:
-	if (req)
-		WinHttpCloseHandle(req);
-	if (con)
-		WinHttpCloseHandle(con);
-	if (ses)
-		WinHttpCloseHandle(ses);
+	bits_http_close(&h);
 	free(data);
-	free(wurl);
-	free(host);
-	free(path);
-	free(wl);
-	free(wb);
 	return rc;
 }
 

@@ -122,7 +122,9 @@ if [ "$ONLY" = secure ]; then
 		-static -o "$XDRIVER" "$HERE/sec_drive.c" \
 		"$ROOT/agent/win/platform_win.c" "$ROOT/agent/win/perm_win.c" \
 		"$ROOT/agent/win/wincheck.c" "$ROOT/agent/win/winutil.c" \
-		"$ROOT/agent/bits/bits.c" "$ROOT/agent/win/sha256_win.c" \
+		"$ROOT/agent/bits/bits.c" "$ROOT/agent/bits/bits_folder.c" \
+	"$ROOT/agent/bits/bits_http.c" \
+		"$ROOT/agent/win/sha256_win.c" \
 		"$ROOT/agent/backend.c" "$ROOT/agent/diag.c" \
 		"$ROOT/agent/util.c" "${LIBS[@]}" >"$TMP/xdriver.log" 2>&1; then
 		pass "cross build of sec_drive.exe"
@@ -200,7 +202,8 @@ if [ "$ONLY" = exe ] || [ "$ONLY" = msi ] || [ "$ONLY" = reconcile ]; then
 	DRIVER=
 elif [ ${#CFLAGS[@]} -gt 0 ] && x86_64-w64-mingw32-gcc "${CFLAGS[@]}" -static \
 	-o "$DRIVER" "$HERE/bits_drive.c" "$ROOT/agent/bits/bits.c" \
-	"$ROOT/agent/bits/bits_folder.c" "$ROOT/agent/win/wincheck.c" \
+	"$ROOT/agent/bits/bits_folder.c" "$ROOT/agent/bits/bits_http.c" \
+	"$ROOT/agent/win/wincheck.c" \
 	"$ROOT/agent/win/winutil.c" "$ROOT/agent/win/sha256_win.c" \
 	"$ROOT/agent/backend.c" "$ROOT/agent/util.c" "${LIBS[@]}" \
 	>"$TMP/driver.log" 2>&1; then
@@ -262,7 +265,9 @@ JDRIVER=$BUILD/job_drive.exe
 if [ "$ONLY" != all ] && [ "$ONLY" != reconcile ]; then
 	JDRIVER=
 elif [ ${#CFLAGS[@]} -gt 0 ] && x86_64-w64-mingw32-gcc "${CFLAGS[@]}" -static \
-	-o "$JDRIVER" "$HERE/job_drive.c" "$ROOT/agent/bits/bits.c" "$ROOT/agent/win/wincheck.c" \
+	-o "$JDRIVER" "$HERE/job_drive.c" "$ROOT/agent/bits/bits.c" "$ROOT/agent/bits/bits_folder.c" \
+	"$ROOT/agent/bits/bits_http.c" \
+	"$ROOT/agent/win/wincheck.c" \
 	"$ROOT/agent/win/winutil.c" "$ROOT/agent/win/sha256_win.c" \
 	"$ROOT/agent/backend.c" "$ROOT/agent/util.c" "${LIBS[@]}" \
 	>"$TMP/jdriver.log" 2>&1; then
