@@ -7,6 +7,9 @@
 #
 #   bash tests/run.sh            everything
 #   BITSYNC_SKIP_SANITIZE=1 ...  only the plain build (a quick local check)
+#   BITSYNC_FUZZ_SECONDS=600 ... each fuzz target that long (default 30 s
+#                                here, so ten targets fit CI's time; a
+#                                longer campaign by hand)
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 jobs=$(nproc)
@@ -25,7 +28,8 @@ ctest --test-dir build --output-on-failure --timeout 900 || status=1
 if [ -z "${BITSYNC_SKIP_SANITIZE:-}" ]; then
   step "sanitizer build (build-san/: clang, ASan+UBSan, libFuzzer)"
   CC=clang cmake -S . -B build-san -DCMAKE_BUILD_TYPE=Debug \
-      -DBITSYNC_SANITIZE=ON -DBITSYNC_FUZZ=ON &&
+      -DBITSYNC_SANITIZE=ON -DBITSYNC_FUZZ=ON \
+      -DBITSYNC_FUZZ_SECONDS="${BITSYNC_FUZZ_SECONDS:-30}" &&
     cmake --build build-san -j"$jobs" || exit 1
   # Packaging installs the plain build's .deb, the benchmark smoke run and
   # the Wine tests cross-build for Windows: none of them exercise
