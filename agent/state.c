@@ -120,8 +120,8 @@ schema_current(struct state *st)
 	return 1;
 }
 
-int
-state_open(const char *dir, struct state **out, char **err)
+static int
+state_open_once(const char *dir, struct state **out, char **err)
 {
 	struct state *st = xcalloc(1, sizeof(*st));
 	sqlite3_stmt *q = NULL;
@@ -174,6 +174,25 @@ done:
 		free(st);
 	}
 	free(path);
+	return rc;
+}
+
+/* SQLite answers "database is locked" at once, without its busy
+ * handler, where waiting could deadlock: a store being made (journal
+ * mode, schema) while another process (`status` as the daemon starts
+ * for the first time) opens it too.  Opening again after a moment is
+ * safe; the daemon must not exit over it. */
+int
+state_open(const char *dir, struct state **out, char **err)
+{
+	int rc, tries = 0;
+
+	while ((rc = state_open_once(dir, out, err)) == -1 && *err != NULL &&
+	    strstr(*err, "database is locked") != NULL && ++tries < 100) {
+		free(*err);
+		*err = NULL;
+		platform_sleep_ms(100);
+	}
 	return rc;
 }
 

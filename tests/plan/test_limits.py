@@ -67,7 +67,8 @@ class LimitsTest(Base):
                         return st
                 return None
             st = wait_for(seen, timeout=60, step=0.2)
-            self.assertTrue(st, "no job for the set: %r" % self.status())
+            self.assertTrue(st, "no job for the set: %r\nlog:\n%s" % (
+                self.status(), self.log_tail()))
         finally:
             d.kill()
             d.communicate(timeout=30)
@@ -228,9 +229,19 @@ class LimitsTest(Base):
                   "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY"):
             e.pop(k, None)
         e.update(env)
+        # The daemon's log goes to a file: a pipe nobody reads fills up
+        # (450 files log more than 64 KiB) and the daemon then blocks on
+        # its next log line, answering nothing.
+        self.run_log = open(os.path.join(self.dir, "run.log"), "a")
+        self.addCleanup(self.run_log.close)
         return subprocess.Popen([BITSYNC, "-c", self.config, "run"],
-                                stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, env=e)
+                                stdout=self.run_log, stderr=self.run_log,
+                                text=True, env=e)
+
+    def log_tail(self):
+        self.run_log.flush()
+        with open(self.run_log.name) as f:
+            return "".join(f.readlines()[-30:])
 
     def temp_size(self, d):
         t = glob.glob(os.path.join(d, ".BIT*"))
