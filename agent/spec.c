@@ -96,34 +96,10 @@ spec_hex(const uint8_t *b, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int
 spec_unhex(const char *s, uint8_t *b, size_t n)
 {
-	size_t i;
-
-	if (s == NULL || strlen(s) != 2 * n)
-		return -1;
-	for (i = 0; i < n; i++) {
-		int hi = hexval((unsigned char)s[2 * i]);
-		int lo = hexval((unsigned char)s[2 * i + 1]);
-
-		if (hi < 0 || lo < 0)
-			return -1;
-		b[i] = (uint8_t)(hi << 4 | lo);
-	}
-	return 0;
+	return s == NULL ? -1 : util_unhex(s, strlen(s), b, n);
 }
 
 /* RFC 3986 unreserved characters stay; every other byte of a segment is

@@ -7,33 +7,9 @@
 #include "util.h"
 
 static int
-hexv(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-static int
 unhex64(const char *s, size_t n, uint8_t out[32])
 {
-	size_t i;
-
-	if (n != 64)
-		return -1;
-	for (i = 0; i < 32; i++) {
-		int hi = hexv((unsigned char)s[2 * i]);
-		int lo = hexv((unsigned char)s[2 * i + 1]);
-
-		if (hi < 0 || lo < 0)
-			return -1;
-		out[i] = (uint8_t)(hi << 4 | lo);
-	}
-	return 0;
+	return util_unhex(s, n, out, 32);
 }
 
 /* A name from a line [s, s+n): NULL when empty or holding a control

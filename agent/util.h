@@ -90,4 +90,8 @@ int strset_add(struct strset *s, const char *key, const void *data,
     const void **prev);
 const void *strset_get(const struct strset *s, const char *key);
 
+/* The n bytes that exactly 2*n hex digits [s, s+len) spell: 0, or -1
+ * for another length or a character that is no hex digit. */
+int util_unhex(const char *s, size_t len, uint8_t *b, size_t n);
+
 #endif
