@@ -704,13 +704,7 @@ class PowerLossTest(Campaign):
         self.converge()
         rounds = int(os.environ.get("BITSYNC_POWERLOSS_ROUNDS", "24"))
         for n in range(1, rounds + 1):
-            # New versions of every file of both sets that stay declared.
-            for s in ("sums", "plain"):
-                for name, size in SETS[s]:
-                    self.publish(s, name, size + self.rng.randint(-99, 99))
-                self.write_manifest(s)
-            if os.path.exists(log):
-                os.unlink(log)
+            self.republish(log)
             p = self.spawn("apply", {
                 "LD_PRELOAD": shim, "BITSYNC_POWERLOSS_LOG": log,
                 "BITSYNC_TEST_CRASH": "store-committed:%d" % n})
@@ -718,27 +712,13 @@ class PowerLossTest(Campaign):
             if p.returncode != -signal.SIGKILL:
                 self.counts["ended before commit %d" % n] += 1
                 continue
-            self.counts["kills"] += 1
-            self.counts["temp files cut back"] += self.lose_unsynced(log)
-            try:
-                self.check()
-                self.converge()
-                self.check(final=True)
-            except AssertionError:
-                print("after the kill at store commit %d (seed %d):\n%s"
-                      % (n, self.seed, err[-3000:]), file=sys.stderr)
-                raise
+            self.power_loss(log, err, "the kill at store commit %d" % n)
         # A kill after a store commit meets an unsynced temp only when
         # another worker is mid-file at that instant (once or twice in 24
         # rounds, sometimes never).  A few kills while a temp file is
         # growing make sure the player has something to throw away.
         for n in range(3):
-            for s in ("sums", "plain"):
-                for name, size in SETS[s]:
-                    self.publish(s, name, size + self.rng.randint(-99, 99))
-                self.write_manifest(s)
-            if os.path.exists(log):
-                os.unlink(log)
+            self.republish(log)
             p = self.spawn("apply", {
                 "LD_PRELOAD": shim, "BITSYNC_POWERLOSS_LOG": log})
             grown = self.wait_temp_growing(p)
@@ -746,20 +726,35 @@ class PowerLossTest(Campaign):
             _, err = p.communicate(timeout=120)
             if not grown:
                 self.counts["mid-transfer kill too late"] += 1
-            self.counts["kills"] += 1
-            self.counts["temp files cut back"] += self.lose_unsynced(log)
-            try:
-                self.check()
-                self.converge()
-                self.check(final=True)
-            except AssertionError:
-                print("after a mid-transfer kill (seed %d):\n%s"
-                      % (self.seed, err[-3000:]), file=sys.stderr)
-                raise
+            self.power_loss(log, err, "a mid-transfer kill")
         for k in sorted(self.counts):
             print("  %-45s %d" % (k, self.counts[k]), file=sys.stderr)
         self.assertGreater(self.counts["temp files cut back"], 0,
                            "no round met an unsynced temp file")
+
+    def republish(self, log):
+        """New versions of every file of both sets that stay declared;
+        the shim's log of the round before gone."""
+        for s in ("sums", "plain"):
+            for name, size in SETS[s]:
+                self.publish(s, name, size + self.rng.randint(-99, 99))
+            self.write_manifest(s)
+        if os.path.exists(log):
+            os.unlink(log)
+
+    def power_loss(self, log, err, what):
+        """After a kill: the power loss, then the invariants, a
+        convergence and the invariants of a pass that ran to its end."""
+        self.counts["kills"] += 1
+        self.counts["temp files cut back"] += self.lose_unsynced(log)
+        try:
+            self.check()
+            self.converge()
+            self.check(final=True)
+        except AssertionError:
+            print("after %s (seed %d):\n%s" % (what, self.seed,
+                                                err[-3000:]), file=sys.stderr)
+            raise
 
     def wait_temp_growing(self, p, timeout=20.0):
         """Waits until an engine temp file under the destinations holds
